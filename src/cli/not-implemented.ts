@@ -1,0 +1,12 @@
+import type { Command } from "commander";
+import { NotImplementedError } from "../common/errors.ts";
+
+/** Placeholder action for a planned subcommand: says so and exits 2. */
+export function planned(command: Command): Command {
+  return command
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .action(() => {
+      throw new NotImplementedError(`meshlet ${command.name()}`);
+    });
+}

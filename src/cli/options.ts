@@ -1,0 +1,38 @@
+import { Option } from "commander";
+import { UsageError } from "../common/errors.ts";
+import { isLogLevel, LOG_LEVELS, type LogLevel } from "../common/logger.ts";
+
+/** `--app-port` -> `MESHLET_APP_PORT`: every flag can also come from the environment. */
+export function envName(flag: string): string {
+  const long = /--([a-z0-9-]+)/.exec(flag)?.[1];
+  if (long === undefined) throw new Error(`flag without a long name: ${flag}`);
+  return `MESHLET_${long.replaceAll("-", "_").toUpperCase()}`;
+}
+
+/** An option that mirrors its flag in a MESHLET_* environment variable. */
+export function envOption(flags: string, description: string, defaultValue?: string): Option {
+  const option = new Option(flags, description).env(envName(flags));
+  return defaultValue === undefined ? option : option.default(defaultValue);
+}
+
+export function logLevelOption(): Option {
+  return envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "info").argParser(
+    (value: string): LogLevel => {
+      if (!isLogLevel(value))
+        throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got "${value}"`);
+      return value;
+    },
+  );
+}
+
+export function serverOption(): Option {
+  return envOption("--server <url>", "control-plane HTTP address", "http://127.0.0.1:15014");
+}
+
+export function parsePositiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag}: expected a positive integer, got "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Errors are values with stable codes: callers and tests branch on `code`,
+ * never on message text, and every code maps to one metric label.
+ */
+export class MeshletError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MeshletError";
+    this.code = code;
+  }
+}
+
+/** A flag or value given on the command line or in the environment is unusable. */
+export class UsageError extends MeshletError {
+  constructor(message: string) {
+    super("ERR_USAGE", message);
+    this.name = "UsageError";
+  }
+}
+
+/** A command that is planned but not yet built. */
+export class NotImplementedError extends MeshletError {
+  constructor(what: string) {
+    super("ERR_NOT_IMPLEMENTED", `${what} is not implemented yet`);
+    this.name = "NotImplementedError";
+  }
+}
+
+export function errorCode(err: unknown): string {
+  if (err instanceof MeshletError) return err.code;
+  if (err !== null && typeof err === "object" && "code" in err && typeof err.code === "string") return err.code;
+  return "ERR_UNKNOWN";
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,283 @@
+import { z } from "zod";
+import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
+
+/**
+ * The one source of the mesh's resource types, their validation and the JSON
+ * Schema for editors. Objects are strict: an unknown field is an error, never
+ * silently ignored, so a typo cannot pass for an applied setting.
+ */
+
+export const API_VERSION = "meshlet.dev/v1";
+
+const name = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "expected a lowercase DNS-style name (a-z, 0-9, '-', '.')");
+
+const labels = z.record(z.string().min(1).max(63), z.string().max(63));
+
+const duration = z
+  .string()
+  .regex(new RegExp(DURATION_PATTERN), DURATION_HINT)
+  .refine((v) => (parseDuration(v) ?? 1) > 0, "expected a duration greater than zero");
+
+const port = z.number().int().min(1).max(65535);
+const percent = z.number().min(0).max(100);
+const positiveInt = z.number().int().min(1);
+
+const headerName = z
+  .string()
+  .min(1)
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected an HTTP header name");
+
+const regexString = z.string().refine((v) => {
+  try {
+    new RegExp(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, "expected a valid regular expression");
+
+export const metadataSchema = z.strictObject({
+  name,
+  labels: labels.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+// --- Service ---------------------------------------------------------------
+
+export const protocolSchema = z.enum(["http", "websocket", "grpc"]);
+
+export const endpointSchema = z.strictObject({
+  address: z.string().min(1),
+  port,
+  labels: labels.optional(),
+  weight: z.number().int().min(1).max(1000).default(1),
+});
+
+export const consistentHashSchema = z
+  .strictObject({
+    header: headerName.optional(),
+    cookie: z
+      .strictObject({ name: z.string().min(1), ttl: duration.optional(), path: z.string().optional() })
+      .optional(),
+    queryParameter: z.string().min(1).optional(),
+    sourceIp: z.literal(true).optional(),
+    algorithm: z.enum(["ringHash", "maglev"]).default("ringHash"),
+    /** Ring hash: virtual nodes on the ring in total. */
+    ringSize: z.number().int().min(64).max(8_388_608).optional(),
+    /** Maglev: lookup table size, a prime. */
+    tableSize: z.number().int().min(127).max(5_000_011).optional(),
+  })
+  .refine(
+    (h) => [h.header, h.cookie, h.queryParameter, h.sourceIp].filter((k) => k !== undefined).length === 1,
+    "set exactly one hash key: header, cookie, queryParameter or sourceIp",
+  );
+
+export const loadBalancerSchema = z.union([
+  z.strictObject({ roundRobin: z.strictObject({}) }),
+  z.strictObject({ leastRequest: z.strictObject({ choiceCount: z.number().int().min(2).max(10).default(2) }) }),
+  z.strictObject({ consistentHash: consistentHashSchema }),
+]);
+
+export const serviceSpecSchema = z.strictObject({
+  ports: z
+    .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
+    .min(1)
+    .default([{ port: 80, protocol: "http" }]),
+  loadBalancer: loadBalancerSchema.default({ roundRobin: {} }),
+  endpoints: z.array(endpointSchema).default([]),
+});
+
+// --- Route -----------------------------------------------------------------
+
+export const stringMatchSchema = z.union([
+  z.string(),
+  z.strictObject({ exact: z.string() }),
+  z.strictObject({ prefix: z.string() }),
+  z.strictObject({ regex: regexString }),
+  z.strictObject({ present: z.boolean() }),
+]);
+
+export const routeMatchSchema = z
+  .strictObject({
+    path: z.string().startsWith("/").optional(),
+    pathPrefix: z.string().startsWith("/").optional(),
+    pathRegex: regexString.optional(),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method")).optional(),
+    headers: z.record(headerName, stringMatchSchema).optional(),
+  })
+  .refine(
+    (m) => [m.path, m.pathPrefix, m.pathRegex].filter((p) => p !== undefined).length <= 1,
+    "set at most one of path, pathPrefix, pathRegex",
+  );
+
+export const destinationSchema = z.strictObject({
+  service: name,
+  port: port.optional(),
+  subset: labels.optional(),
+  weight: z.number().int().min(0).max(1_000_000).default(1),
+});
+
+export const retryOnSchema = z.enum(["connect-failure", "5xx", "reset", "gateway-error"]);
+
+export const retriesSchema = z.strictObject({
+  attempts: z.number().int().min(0).max(10),
+  retryOn: z.array(retryOnSchema).min(1).default(["connect-failure", "gateway-error"]),
+  perTryTimeout: duration.optional(),
+  /** Retry POST/PATCH too; off by default because they may not be idempotent. */
+  retryNonIdempotent: z.boolean().default(false),
+  backoff: z.strictObject({ baseInterval: duration, maxInterval: duration.optional() }).optional(),
+});
+
+export const httpRouteSchema = z.strictObject({
+  name: z.string().optional(),
+  match: z.array(routeMatchSchema).default([]),
+  destinations: z.array(destinationSchema).min(1),
+  timeout: duration.default("15s"),
+  retries: retriesSchema.optional(),
+});
+
+export const routeSpecSchema = z.strictObject({
+  hosts: z.array(z.string().min(1)).min(1),
+  http: z.array(httpRouteSchema).min(1),
+});
+
+// --- Policy ----------------------------------------------------------------
+
+export const circuitBreakerSchema = z.strictObject({
+  errorThresholdPercentage: percent.refine((v) => v > 0, "expected a percentage in (0, 100]"),
+  volumeThreshold: positiveInt.default(20),
+  rollingWindow: duration.default("10s"),
+  resetTimeout: duration.default("5s"),
+  halfOpenRequests: positiveInt.default(1),
+  /** Statuses counted as failures; default: every 5xx except 501. */
+  failureStatuses: z.array(z.number().int().min(100).max(599)).optional(),
+});
+
+export const limitsSchema = z.strictObject({
+  maxConnections: positiveInt.optional(),
+  maxPendingRequests: positiveInt.optional(),
+  maxRequests: positiveInt.optional(),
+  maxRetries: positiveInt.optional(),
+});
+
+export const rateLimitSchema = z.strictObject({
+  requestsPerSecond: z.number().positive(),
+  burst: z.number().int().min(0).optional(),
+  key: z.union([z.strictObject({ header: headerName }), z.strictObject({ sourceService: z.literal(true) })]).optional(),
+  maxKeys: positiveInt.default(10_000),
+  scope: z.enum(["local", "global"]).default("local"),
+  /** Wait up to this long in a bounded queue for a token instead of failing at once. */
+  maxWait: duration.optional(),
+  queueSize: positiveInt.default(100),
+});
+
+export const fallbackTriggerSchema = z.enum(["circuitOpen", "rateLimited", "noHealthyUpstream", "timeout", "overflow"]);
+
+export const fallbackSchema = z
+  .strictObject({
+    on: z.array(fallbackTriggerSchema).min(1),
+    static: z
+      .strictObject({
+        status: z.number().int().min(100).max(599).default(200),
+        headers: z.record(headerName, z.string()).optional(),
+        body: z.string().default(""),
+      })
+      .optional(),
+    service: name.optional(),
+    staleCache: z
+      .strictObject({
+        maxAge: duration,
+        maxEntries: positiveInt.default(1000),
+        maxBytes: positiveInt.default(16 * 1024 * 1024),
+        vary: z.array(headerName).default([]),
+      })
+      .optional(),
+  })
+  .refine(
+    (f) => [f.static, f.service, f.staleCache].filter((k) => k !== undefined).length === 1,
+    "set exactly one fallback kind: static, service or staleCache",
+  );
+
+export const outlierDetectionSchema = z.strictObject({
+  consecutiveErrors: positiveInt.default(5),
+  interval: duration.default("10s"),
+  baseEjectionTime: duration.default("30s"),
+  maxEjectionPercent: percent.default(50),
+  successRateMinimumHosts: positiveInt.optional(),
+});
+
+export const healthCheckSchema = z.strictObject({
+  path: z.string().startsWith("/"),
+  interval: duration.default("10s"),
+  timeout: duration.default("1s"),
+  healthyThreshold: positiveInt.default(2),
+  unhealthyThreshold: positiveInt.default(3),
+});
+
+export const policySpecSchema = z.strictObject({
+  target: z.union([z.strictObject({ service: name }), z.strictObject({ route: name })]),
+  circuitBreaker: circuitBreakerSchema.optional(),
+  limits: limitsSchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  fallback: fallbackSchema.optional(),
+  outlierDetection: outlierDetectionSchema.optional(),
+  healthCheck: healthCheckSchema.optional(),
+});
+
+// --- Documents ---------------------------------------------------------------
+
+const apiVersion = z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` });
+
+export const serviceSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("Service"),
+  metadata: metadataSchema,
+  spec: serviceSpecSchema.default({
+    ports: [{ port: 80, protocol: "http" }],
+    loadBalancer: { roundRobin: {} },
+    endpoints: [],
+  }),
+});
+
+export const routeSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("Route"),
+  metadata: metadataSchema,
+  spec: routeSpecSchema,
+});
+
+export const policySchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("Policy"),
+  metadata: metadataSchema,
+  spec: policySpecSchema,
+});
+
+export const RESOURCE_KINDS = ["Service", "Route", "Policy"] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export const resourceSchema = z.discriminatedUnion("kind", [serviceSchema, routeSchema, policySchema]);
+
+export type Service = z.infer<typeof serviceSchema>;
+export type Route = z.infer<typeof routeSchema>;
+export type Policy = z.infer<typeof policySchema>;
+export type Resource = z.infer<typeof resourceSchema>;
+export type Endpoint = z.infer<typeof endpointSchema>;
+export type HttpRoute = z.infer<typeof httpRouteSchema>;
+export type RouteMatch = z.infer<typeof routeMatchSchema>;
+export type StringMatch = z.infer<typeof stringMatchSchema>;
+export type LoadBalancer = z.infer<typeof loadBalancerSchema>;
+export type ConsistentHash = z.infer<typeof consistentHashSchema>;
+export type PolicySpec = z.infer<typeof policySpecSchema>;
+export type RetryOn = z.infer<typeof retryOnSchema>;
+export type FallbackTrigger = z.infer<typeof fallbackTriggerSchema>;
+
+/** Lower-case plural used in URLs and the CLI (`/v1/resources/routes`, `meshlet get routes`). */
+export function kindFromPath(segment: string): ResourceKind | undefined {
+  const s = segment.toLowerCase().replace(/s$/, "");
+  return RESOURCE_KINDS.find((k) => k.toLowerCase() === s);
+}

@@ -1,0 +1,45 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Ack as _meshlet_discovery_v1_Ack, Ack__Output as _meshlet_discovery_v1_Ack__Output } from './meshlet/discovery/v1/Ack.ts';
+import type { Deregister as _meshlet_discovery_v1_Deregister, Deregister__Output as _meshlet_discovery_v1_Deregister__Output } from './meshlet/discovery/v1/Deregister.ts';
+import type { DiscoveryClient as _meshlet_discovery_v1_DiscoveryClient, DiscoveryDefinition as _meshlet_discovery_v1_DiscoveryDefinition } from './meshlet/discovery/v1/Discovery.ts';
+import type { DiscoveryRequest as _meshlet_discovery_v1_DiscoveryRequest, DiscoveryRequest__Output as _meshlet_discovery_v1_DiscoveryRequest__Output } from './meshlet/discovery/v1/DiscoveryRequest.ts';
+import type { DiscoveryResponse as _meshlet_discovery_v1_DiscoveryResponse, DiscoveryResponse__Output as _meshlet_discovery_v1_DiscoveryResponse__Output } from './meshlet/discovery/v1/DiscoveryResponse.ts';
+import type { Endpoint as _meshlet_discovery_v1_Endpoint, Endpoint__Output as _meshlet_discovery_v1_Endpoint__Output } from './meshlet/discovery/v1/Endpoint.ts';
+import type { Heartbeat as _meshlet_discovery_v1_Heartbeat, Heartbeat__Output as _meshlet_discovery_v1_Heartbeat__Output } from './meshlet/discovery/v1/Heartbeat.ts';
+import type { Hello as _meshlet_discovery_v1_Hello, Hello__Output as _meshlet_discovery_v1_Hello__Output } from './meshlet/discovery/v1/Hello.ts';
+import type { Nack as _meshlet_discovery_v1_Nack, Nack__Output as _meshlet_discovery_v1_Nack__Output } from './meshlet/discovery/v1/Nack.ts';
+import type { Register as _meshlet_discovery_v1_Register, Register__Output as _meshlet_discovery_v1_Register__Output } from './meshlet/discovery/v1/Register.ts';
+import type { RegisterResponse as _meshlet_discovery_v1_RegisterResponse, RegisterResponse__Output as _meshlet_discovery_v1_RegisterResponse__Output } from './meshlet/discovery/v1/RegisterResponse.ts';
+import type { Resource as _meshlet_discovery_v1_Resource, Resource__Output as _meshlet_discovery_v1_Resource__Output } from './meshlet/discovery/v1/Resource.ts';
+import type { SidecarStatus as _meshlet_discovery_v1_SidecarStatus, SidecarStatus__Output as _meshlet_discovery_v1_SidecarStatus__Output } from './meshlet/discovery/v1/SidecarStatus.ts';
+import type { Snapshot as _meshlet_discovery_v1_Snapshot, Snapshot__Output as _meshlet_discovery_v1_Snapshot__Output } from './meshlet/discovery/v1/Snapshot.ts';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  meshlet: {
+    discovery: {
+      v1: {
+        Ack: MessageTypeDefinition<_meshlet_discovery_v1_Ack, _meshlet_discovery_v1_Ack__Output>
+        Deregister: MessageTypeDefinition<_meshlet_discovery_v1_Deregister, _meshlet_discovery_v1_Deregister__Output>
+        Discovery: SubtypeConstructor<typeof grpc.Client, _meshlet_discovery_v1_DiscoveryClient> & { service: _meshlet_discovery_v1_DiscoveryDefinition }
+        DiscoveryRequest: MessageTypeDefinition<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryRequest__Output>
+        DiscoveryResponse: MessageTypeDefinition<_meshlet_discovery_v1_DiscoveryResponse, _meshlet_discovery_v1_DiscoveryResponse__Output>
+        Endpoint: MessageTypeDefinition<_meshlet_discovery_v1_Endpoint, _meshlet_discovery_v1_Endpoint__Output>
+        Heartbeat: MessageTypeDefinition<_meshlet_discovery_v1_Heartbeat, _meshlet_discovery_v1_Heartbeat__Output>
+        Hello: MessageTypeDefinition<_meshlet_discovery_v1_Hello, _meshlet_discovery_v1_Hello__Output>
+        Nack: MessageTypeDefinition<_meshlet_discovery_v1_Nack, _meshlet_discovery_v1_Nack__Output>
+        Register: MessageTypeDefinition<_meshlet_discovery_v1_Register, _meshlet_discovery_v1_Register__Output>
+        RegisterResponse: MessageTypeDefinition<_meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_RegisterResponse__Output>
+        Resource: MessageTypeDefinition<_meshlet_discovery_v1_Resource, _meshlet_discovery_v1_Resource__Output>
+        SidecarStatus: MessageTypeDefinition<_meshlet_discovery_v1_SidecarStatus, _meshlet_discovery_v1_SidecarStatus__Output>
+        Snapshot: MessageTypeDefinition<_meshlet_discovery_v1_Snapshot, _meshlet_discovery_v1_Snapshot__Output>
+      }
+    }
+  }
+}
+

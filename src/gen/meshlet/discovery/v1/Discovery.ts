@@ -1,0 +1,50 @@
+// Original file: proto/meshlet/discovery/v1/discovery.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { Deregister as _meshlet_discovery_v1_Deregister, Deregister__Output as _meshlet_discovery_v1_Deregister__Output } from '../../../meshlet/discovery/v1/Deregister.ts';
+import type { DiscoveryRequest as _meshlet_discovery_v1_DiscoveryRequest, DiscoveryRequest__Output as _meshlet_discovery_v1_DiscoveryRequest__Output } from '../../../meshlet/discovery/v1/DiscoveryRequest.ts';
+import type { DiscoveryResponse as _meshlet_discovery_v1_DiscoveryResponse, DiscoveryResponse__Output as _meshlet_discovery_v1_DiscoveryResponse__Output } from '../../../meshlet/discovery/v1/DiscoveryResponse.ts';
+import type { Register as _meshlet_discovery_v1_Register, Register__Output as _meshlet_discovery_v1_Register__Output } from '../../../meshlet/discovery/v1/Register.ts';
+import type { RegisterResponse as _meshlet_discovery_v1_RegisterResponse, RegisterResponse__Output as _meshlet_discovery_v1_RegisterResponse__Output } from '../../../meshlet/discovery/v1/RegisterResponse.ts';
+
+export interface DiscoveryClient extends grpc.Client {
+  DeregisterInstance(argument: _meshlet_discovery_v1_Deregister, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  DeregisterInstance(argument: _meshlet_discovery_v1_Deregister, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  DeregisterInstance(argument: _meshlet_discovery_v1_Deregister, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  DeregisterInstance(argument: _meshlet_discovery_v1_Deregister, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  deregisterInstance(argument: _meshlet_discovery_v1_Deregister, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  deregisterInstance(argument: _meshlet_discovery_v1_Deregister, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  deregisterInstance(argument: _meshlet_discovery_v1_Deregister, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  deregisterInstance(argument: _meshlet_discovery_v1_Deregister, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  
+  RegisterInstance(argument: _meshlet_discovery_v1_Register, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  RegisterInstance(argument: _meshlet_discovery_v1_Register, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  RegisterInstance(argument: _meshlet_discovery_v1_Register, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  RegisterInstance(argument: _meshlet_discovery_v1_Register, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  registerInstance(argument: _meshlet_discovery_v1_Register, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  registerInstance(argument: _meshlet_discovery_v1_Register, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  registerInstance(argument: _meshlet_discovery_v1_Register, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  registerInstance(argument: _meshlet_discovery_v1_Register, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
+  
+  Stream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
+  Stream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
+  stream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
+  stream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
+  
+}
+
+export interface DiscoveryHandlers extends grpc.UntypedServiceImplementation {
+  DeregisterInstance: grpc.handleUnaryCall<_meshlet_discovery_v1_Deregister__Output, _meshlet_discovery_v1_RegisterResponse>;
+  
+  RegisterInstance: grpc.handleUnaryCall<_meshlet_discovery_v1_Register__Output, _meshlet_discovery_v1_RegisterResponse>;
+  
+  Stream: grpc.handleBidiStreamingCall<_meshlet_discovery_v1_DiscoveryRequest__Output, _meshlet_discovery_v1_DiscoveryResponse>;
+  
+}
+
+export interface DiscoveryDefinition extends grpc.ServiceDefinition {
+  DeregisterInstance: MethodDefinition<_meshlet_discovery_v1_Deregister, _meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_Deregister__Output, _meshlet_discovery_v1_RegisterResponse__Output>
+  RegisterInstance: MethodDefinition<_meshlet_discovery_v1_Register, _meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_Register__Output, _meshlet_discovery_v1_RegisterResponse__Output>
+  Stream: MethodDefinition<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse, _meshlet_discovery_v1_DiscoveryRequest__Output, _meshlet_discovery_v1_DiscoveryResponse__Output>
+}

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseDuration } from "../../src/config/duration.ts";
+import { ConfigError, parseResources } from "../../src/config/load.ts";
+
+function issuesOf(text: string, file = "routes.yaml"): string[] {
+  try {
+    parseResources(text, file);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split("\n");
+  }
+  assert.fail("expected a ConfigError");
+}
+
+const route = (timeout: string) => `apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+    - destinations: [{service: reviews}]
+      timeout: ${timeout}
+`;
+
+describe("parseResources", () => {
+  it("accepts valid documents and fills defaults", () => {
+    const [r] = parseResources(route("2s"), "routes.yaml");
+    assert.ok(r?.kind === "Route");
+    assert.equal(r.spec.http[0]?.timeout, "2s");
+    assert.equal(r.spec.http[0]?.destinations[0]?.weight, 1);
+  });
+
+  it("names file, line, column, resource and field path", () => {
+    assert.deepEqual(issuesOf(route("2x")), [
+      'routes.yaml:8:16 Route/reviews spec.http[0].timeout: expected a duration like "250ms" or "2s"',
+    ]);
+  });
+
+  it("reports YAML syntax errors with line and column", () => {
+    const [line] = issuesOf("kind: [unclosed\n", "bad.yaml");
+    assert.match(line ?? "", /^bad\.yaml:\d+:\d+ /);
+  });
+
+  it("rejects unknown fields instead of ignoring them", () => {
+    const text = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: a}\nspec: {endpoint: []}\n";
+    assert.match(issuesOf(text).join("\n"), /Service\/a spec: unknown field\(s\): endpoint/);
+  });
+
+  it("rejects unknown kinds", () => {
+    const text = "apiVersion: meshlet.dev/v1\nkind: Gateway\nmetadata: {name: a}\n";
+    assert.match(issuesOf(text).join("\n"), /Gateway\/a kind/);
+  });
+
+  it("rejects duplicate names in one text and applies nothing", () => {
+    const svc = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: a}\n";
+    assert.match(issuesOf(`${svc}---\n${svc}`).join("\n"), /Service\/a: duplicate resource/);
+  });
+});
+
+describe("parseDuration", () => {
+  it("parses units and refuses garbage", () => {
+    assert.equal(parseDuration("250ms"), 250);
+    assert.equal(parseDuration("1.5s"), 1500);
+    assert.equal(parseDuration("2m"), 120_000);
+    assert.equal(parseDuration("1h"), 3_600_000);
+    assert.equal(parseDuration("2"), undefined);
+    assert.equal(parseDuration("-1s"), undefined);
+  });
+});
