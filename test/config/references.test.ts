@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseResources } from "../../src/config/load.ts";
+import { checkReferences, formatWarning } from "../../src/config/references.ts";
+
+const doc = `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: reviews}
+spec: {ports: [{port: 8080}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+    - destinations: [{service: reviews, port: 8080}, {service: missing}, {service: reviews, port: 9}]
+---
+apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: reviews-2}
+spec:
+  hosts: [reviews]
+  http: [{destinations: [{service: reviews}]}]
+---
+apiVersion: meshlet.dev/v1
+kind: Policy
+metadata: {name: p1}
+spec:
+  target: {route: nothing}
+  fallback: {on: [timeout], service: gone}
+---
+apiVersion: meshlet.dev/v1
+kind: Policy
+metadata: {name: p2}
+spec: {target: {service: reviews}}
+`;
+
+describe("checkReferences", () => {
+  it("reports each dangling reference with resource and field path", () => {
+    assert.deepEqual(checkReferences(parseResources(doc, "x.yaml")).map(formatWarning), [
+      'Route/reviews spec.http[0].destinations[1].service: Service "missing" does not exist',
+      'Route/reviews spec.http[0].destinations[2].port: Service "reviews" has no port 9',
+      'Route/reviews-2 spec.hosts[0]: host "reviews" is also claimed by Route/reviews; the route whose name sorts first wins',
+      'Policy/p1 spec.target.route: Route "nothing" does not exist',
+      'Policy/p1 spec.fallback.service: Service "gone" does not exist',
+    ]);
+  });
+
+  it("finds nothing in a consistent set", () => {
+    const ok = parseResources(doc, "x.yaml").filter((r) => r.metadata.name === "reviews" || r.metadata.name === "p2");
+    const fixed = ok.map((r) =>
+      r.kind === "Route"
+        ? {
+            ...r,
+            spec: { ...r.spec, http: [{ ...r.spec.http[0]!, destinations: [r.spec.http[0]!.destinations[0]!] }] },
+          }
+        : r,
+    );
+    assert.deepEqual(checkReferences(fixed), []);
+  });
+});
