@@ -1,0 +1,109 @@
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import type { Snapshot } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
+import type { ScopeRequest } from "./scope.ts";
+import type { ScopedSnapshot } from "./snapshot.ts";
+
+export const DEFAULT_DEBOUNCE_MS = 50;
+
+export interface SessionInfo {
+  id: string;
+  service: string;
+  instance: string;
+  lastPushedVersion: number;
+  lastAckedVersion: number;
+  lastNack: { version: number; error: string } | undefined;
+}
+
+export interface SessionDeps {
+  clock: Clock;
+  debounceMs: number;
+  /** The sidecar's scoped view of the node's current applied state. */
+  current: (request: ScopeRequest) => ScopedSnapshot;
+  send: (snapshot: Snapshot) => void;
+  /** `consecutive` counts NACKs since the last ACK, so callers can flag a sidecar stuck rejecting. */
+  onNack?: (info: SessionInfo, consecutive: number) => void;
+}
+
+/**
+ * One sidecar's stream, without the transport. Changes are coalesced: the
+ * first change after a push arms one timer for the debounce window, and the
+ * push sends whatever state is current when it fires, so a burst of writes
+ * becomes one snapshot. Versions only go forward (a push never sends a version
+ * at or below the last one sent), and content already sent (ACKed or NACKed) is
+ * never sent again: after a NACK the next push happens only when what this
+ * sidecar would see changes, so a rejected snapshot cannot loop.
+ */
+export class SidecarSession {
+  readonly info: SessionInfo;
+  readonly #request: ScopeRequest;
+  readonly #deps: SessionDeps;
+  #timer: TimerHandle | undefined;
+  #lastDigest: string | undefined;
+  #consecutiveNacks = 0;
+  #pendingNonce: string | undefined;
+  #nonceCounter = 0;
+  #closed = false;
+
+  constructor(
+    identity: { id: string; service: string; instance: string; lastVersion: number },
+    request: ScopeRequest,
+    deps: SessionDeps,
+  ) {
+    this.info = {
+      id: identity.id,
+      service: identity.service,
+      instance: identity.instance,
+      lastPushedVersion: 0,
+      lastAckedVersion: identity.lastVersion,
+      lastNack: undefined,
+    };
+    this.#request = request;
+    this.#deps = deps;
+  }
+
+  /** First snapshot, at once: a connecting sidecar should not wait a debounce window. */
+  start(): void {
+    this.#push();
+  }
+
+  /** The node applied new state; push within the debounce window. */
+  changed(): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#timer = this.#deps.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#push();
+    }, this.#deps.debounceMs);
+  }
+
+  ack(version: number, nonce: string): void {
+    if (nonce !== this.#pendingNonce) return;
+    this.info.lastAckedVersion = Math.max(this.info.lastAckedVersion, version);
+    this.#consecutiveNacks = 0;
+  }
+
+  nack(version: number, nonce: string, error: string): void {
+    if (nonce !== this.#pendingNonce) return;
+    this.#consecutiveNacks++;
+    this.info.lastNack = { version, error };
+    this.#deps.onNack?.(this.info, this.#consecutiveNacks);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #push(): void {
+    if (this.#closed) return;
+    const { snapshot, digest } = this.#deps.current(this.#request);
+    const version = Number(snapshot.version);
+    if (version <= this.info.lastPushedVersion) return;
+    if (digest === this.#lastDigest) return;
+    const nonce = `${version}.${++this.#nonceCounter}`;
+    this.#pendingNonce = nonce;
+    this.#lastDigest = digest;
+    this.info.lastPushedVersion = version;
+    this.#deps.send({ ...snapshot, nonce });
+  }
+}
