@@ -1,0 +1,60 @@
+import type { ConfigIssue } from "../../config/load.ts";
+import type { ReferenceWarning } from "../../config/references.ts";
+import type { Resource } from "../../config/resources.ts";
+import type { PlannedResource } from "./plan.ts";
+
+/** Wire shapes of the mesh HTTP API, shared by the server module and the CLI. */
+
+export interface ApplyResponse {
+  /** Revision of the Raft entry that applied the change (the current revision on a dry run or a no-op). */
+  revision: number;
+  dryRun: boolean;
+  results: PlannedResource[];
+  warnings: ReferenceWarning[];
+}
+
+export interface StoredResourceView {
+  revision: number;
+  resource: Resource;
+}
+
+export interface ResourceListResponse {
+  revision: number;
+  items: StoredResourceView[];
+}
+
+export interface EndpointView {
+  service: string;
+  instance: string;
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  weight: number;
+  /** "registered" (a sidecar, with a lease) or "static" (Service spec.endpoints). */
+  source: "registered" | "static";
+}
+
+export interface EndpointsResponse {
+  service: string;
+  revision: number;
+  endpoints: EndpointView[];
+}
+
+export interface SidecarView {
+  id: string;
+  service: string;
+  instance: string;
+  /** The control-plane node holding its stream. */
+  node: string;
+  lastPushedVersion: number;
+  lastAckedVersion: number;
+  lastNack: { version: number; error: string } | null;
+}
+
+export interface SidecarsResponse {
+  sidecars: SidecarView[];
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; issues?: ConfigIssue[] };
+}
