@@ -1,0 +1,251 @@
+import { randomUUID } from "node:crypto";
+import Bottleneck from "bottleneck";
+import { Redis } from "ioredis";
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import { type BucketState, TokenBucket } from "./token-bucket.ts";
+
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+export interface GlobalReservoirOptions {
+  /** Names the shared budget in Redis: every sidecar with the same id shares it. */
+  id: string;
+  redis: RedisAddress;
+  ratePerSecond: number;
+  capacity: number;
+  clock: Clock;
+  logger: Logger;
+  onDegradedChange?: (degraded: boolean) => void;
+  /** How often the background loop leases and probes, ms. */
+  tickMs?: number;
+  /** A Redis answer slower than this counts as Redis being unavailable, ms. */
+  probeTimeoutMs?: number;
+}
+
+const DEFAULT_TICK_MS = 100;
+const DEFAULT_PROBE_TIMEOUT_MS = 250;
+/** How often the instance count is refreshed, and how long an instance counts as alive without refreshing it. */
+const MEMBERSHIP_EVERY_MS = 1000;
+const MEMBERSHIP_TTL_MS = 3000;
+/** A lease still unanswered after this long is given up (Redis lost mid-call); a late answer is still banked. */
+const LEASE_ABANDON_MS = 5000;
+
+/**
+ * A cluster-wide budget: a bottleneck reservoir kept in Redis, refilled at the
+ * policy's rate. Each sidecar leases tokens from it in batches in the
+ * background into a local pool, and the hot path only takes from that pool
+ * (synchronously), so it never waits on Redis. The batch size follows this
+ * sidecar's recent demand, so a busy instance leases more than an idle one.
+ *
+ * When Redis cannot be reached (a failed or slow probe), admission falls
+ * back to a local bucket at rate / (instances last seen in Redis), logged
+ * once; leasing resumes when Redis answers again.
+ */
+export class GlobalReservoir {
+  readonly ratePerSecond: number;
+  readonly #opts: GlobalReservoirOptions;
+  readonly #tickMs: number;
+  readonly #probeTimeoutMs: number;
+  readonly #instanceId = randomUUID();
+  readonly #client: Redis;
+  readonly #connection: Bottleneck.IORedisConnection;
+  readonly #limiter: Bottleneck;
+  readonly #maxLease: number;
+  #pool = 0;
+  #demand = 0;
+  #demandRate = 0;
+  #leaseStartedAt: number | undefined;
+  #lastMembership = Number.NEGATIVE_INFINITY;
+  #instances = 1;
+  #degraded = false;
+  #probing = false;
+  #fallback: { bucket: TokenBucket; state: BucketState } | undefined;
+  #timer: TimerHandle | undefined;
+  #stopped = false;
+
+  constructor(opts: GlobalReservoirOptions) {
+    this.#opts = opts;
+    this.ratePerSecond = opts.ratePerSecond;
+    this.#tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    this.#probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    const perTick = (opts.ratePerSecond * this.#tickMs) / 1000;
+    this.#maxLease = Math.max(1, Math.floor(perTick));
+    this.#client = new Redis({
+      host: opts.redis.host,
+      port: opts.redis.port,
+      // Fail commands at once while disconnected instead of queueing them: the caller falls back.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      retryStrategy: () => 500,
+      lazyConnect: false,
+    });
+    this.#client.on("error", () => {});
+    this.#connection = new Bottleneck.IORedisConnection({ client: this.#client });
+    this.#connection.on("error", () => {});
+    this.#limiter = new Bottleneck({
+      id: `meshlet-rl-${opts.id}`,
+      datastore: "ioredis",
+      connection: this.#connection,
+      maxConcurrent: null,
+      reservoir: opts.capacity,
+      reservoirIncreaseInterval: this.#tickMs,
+      reservoirIncreaseAmount: perTick,
+      reservoirIncreaseMaximum: Math.max(opts.capacity, this.#maxLease),
+      heartbeatInterval: this.#tickMs,
+      // Redis keys of a budget nobody uses expire instead of piling up.
+      timeout: 60_000,
+    });
+    this.#limiter.on("error", () => {});
+    this.#schedule();
+  }
+
+  /** The hot path: synchronous, never touches Redis. */
+  tryTake(): boolean {
+    this.#demand++;
+    if (this.#degraded) return this.#takeFallback();
+    if (this.#pool >= 1) {
+      this.#pool--;
+      return true;
+    }
+    return false;
+  }
+
+  /** Milliseconds until a token is likely to be available here. */
+  retryAfterMs(): number {
+    return Math.ceil(1000 / this.ratePerSecond);
+  }
+
+  get degraded(): boolean {
+    return this.#degraded;
+  }
+
+  get instances(): number {
+    return this.#instances;
+  }
+
+  get pooled(): number {
+    return this.#pool;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#opts.clock.clearTimeout(this.#timer);
+    await this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    await this.#connection.disconnect(false);
+  }
+
+  #takeFallback(): boolean {
+    const now = this.#opts.clock.now();
+    if (this.#fallback === undefined) {
+      const rate = this.ratePerSecond / Math.max(1, this.#instances);
+      const bucket = new TokenBucket(rate, Math.max(1, Math.ceil(this.#opts.capacity / Math.max(1, this.#instances))));
+      this.#fallback = { bucket, state: bucket.newState(now) };
+    }
+    return this.#fallback.bucket.tryTake(this.#fallback.state, now);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#opts.clock.setTimeout(() => this.#tick(), this.#tickMs);
+  }
+
+  #tick(): void {
+    const now = this.#opts.clock.now();
+    // Exponentially weighted demand per tick, so the lease follows traffic without jumping on one spike.
+    this.#demandRate = this.#demandRate * 0.5 + this.#demand * 0.5;
+    this.#demand = 0;
+    if (!this.#probing) void this.#probe(now);
+    if (!this.#degraded) this.#maybeLease(now);
+    this.#schedule();
+  }
+
+  #maybeLease(now: number): void {
+    if (this.#leaseStartedAt !== undefined) {
+      if (now - this.#leaseStartedAt < LEASE_ABANDON_MS) return;
+      this.#leaseStartedAt = undefined;
+    }
+    const want = Math.min(this.#maxLease, Math.max(1, Math.ceil(this.#demandRate)));
+    if (this.#demandRate === 0 || this.#pool >= want) return;
+    this.#leaseStartedAt = now;
+    this.#limiter
+      .schedule({ weight: want, expiration: LEASE_ABANDON_MS }, () => Promise.resolve(want))
+      .then(
+        (granted) => {
+          // Tokens leased before a fallback are still this instance's share: bank them.
+          this.#pool = Math.min(this.#pool + granted, this.#maxLease * 2);
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.#leaseStartedAt = undefined;
+        if (!this.#stopped && !this.#degraded && this.#demandRate > 0) this.#maybeLease(this.#opts.clock.now());
+      });
+  }
+
+  async #probe(now: number): Promise<void> {
+    this.#probing = true;
+    try {
+      const membership = now - this.#lastMembership >= MEMBERSHIP_EVERY_MS;
+      const key = `meshlet:rl:${this.#opts.id}:instances`;
+      const call: Promise<unknown> = membership
+        ? this.#client
+            .multi()
+            .zadd(key, Date.now(), this.#instanceId)
+            .zremrangebyscore(key, "-inf", Date.now() - MEMBERSHIP_TTL_MS)
+            .pexpire(key, MEMBERSHIP_TTL_MS * 10)
+            .zcard(key)
+            .exec()
+        : this.#client.ping();
+      const result = await this.#withTimeout(call);
+      if (membership && Array.isArray(result)) {
+        const count = result[3]?.[1];
+        if (typeof count === "number" && count > 0) this.#instances = count;
+        this.#lastMembership = now;
+      }
+      this.#setDegraded(false, undefined);
+    } catch (err) {
+      this.#setDegraded(true, err);
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  #withTimeout<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#opts.clock.setTimeout(
+        () => reject(new Error(`redis did not answer within ${this.#probeTimeoutMs}ms`)),
+        this.#probeTimeoutMs,
+      );
+      promise.then(
+        (v) => {
+          this.#opts.clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#opts.clock.clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  #setDegraded(degraded: boolean, err: unknown): void {
+    if (degraded === this.#degraded) return;
+    this.#degraded = degraded;
+    if (degraded) {
+      this.#fallback = undefined;
+      this.#opts.logger.warn(
+        { budget: this.#opts.id, instances: this.#instances, err: errorMessage(err) },
+        "global rate limit: redis unavailable, using a local share of the limit",
+      );
+    } else {
+      this.#opts.logger.info({ budget: this.#opts.id }, "global rate limit: redis reachable again, leasing resumed");
+    }
+    this.#opts.onDegradedChange?.(degraded);
+  }
+}
