@@ -431,9 +431,6 @@ export function validatePolicies(policies: readonly Policy[], deps: Pick<Compile
     ) {
       issues.push({ resource, path: "spec.fallback.service", message: "a service cannot be its own fallback" });
     }
-    if (spec.fallback?.staleCache !== undefined && spec.fallback.staleCache.maxBytes < 1024) {
-      issues.push({ resource, path: "spec.fallback.staleCache.maxBytes", message: "expected at least 1024 bytes" });
-    }
   }
   return issues;
 }
