@@ -37,10 +37,17 @@ export class RegistryError extends MeshletError {
 }
 
 const SEGMENT = /^[A-Za-z0-9._:-]{1,253}$/;
+const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** One lease per app instance, so a sidecar that reconnects to another node re-attaches to the same lease. */
+export function leaseIdFor(service: string, instance: string): string {
+  return `${service}:${instance}`;
+}
 
 /** Rejects identities that would break the key space (a "/" in a service name would nest keys). */
 export function validateEndpoint(e: RegisteredEndpoint): void {
-  if (!SEGMENT.test(e.service)) throw new RegistryError(`invalid service name "${e.service}"`);
+  if (!SERVICE_NAME.test(e.service) || e.service.length > 253)
+    throw new RegistryError(`invalid service name "${e.service}"`);
   if (!SEGMENT.test(e.instance)) throw new RegistryError(`invalid instance id "${e.instance}"`);
   if (!SEGMENT.test(e.leaseId)) throw new RegistryError(`invalid lease id "${e.leaseId}"`);
   if (e.address === "") throw new RegistryError("endpoint address is empty");

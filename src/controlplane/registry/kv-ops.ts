@@ -6,8 +6,14 @@
  */
 export interface KvView {
   get(key: string): string | undefined;
-  /** Every key starting with `prefix`, in key order. */
-  range(prefix: string): [key: string, value: string][];
+  /** Every key starting with `prefix`, in key order, with the revision of its last write. */
+  range(prefix: string): KvEntry[];
+}
+
+export interface KvEntry {
+  key: string;
+  value: string;
+  revision: number;
 }
 
 export type KvOp = { op: "put"; key: string; value: string } | { op: "delete"; key: string };

@@ -1,0 +1,323 @@
+import { type ServerDuplexStream, status } from "@grpc/grpc-js";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { errorCode, errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import { METRIC_PREFIX } from "../../common/metrics.ts";
+import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";
+import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
+import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
+import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
+import {
+  DEFAULT_LEASE_TTL_MS,
+  leaseIdFor,
+  type RegisteredEndpoint,
+  type RegistryCommand,
+  validateEndpoint,
+} from "../registry/commands.ts";
+import type { SidecarView } from "../resources/api-types.ts";
+import type { ScopeRequest } from "./scope.ts";
+import { DEFAULT_DEBOUNCE_MS, SidecarSession } from "./session.ts";
+import { buildSnapshot, type MeshState, type ScopedSnapshot } from "./snapshot.ts";
+
+/** What the Discovery service needs from the control-plane node it runs in. */
+export interface MeshSource {
+  readonly nodeId: string;
+  /** This node's applied mesh state (followers serve from their own). */
+  state(): MeshState;
+  /** Calls `listener` after this node applied entries that changed mesh keys; returns an unsubscribe. */
+  onChange(listener: () => void): () => void;
+  /** Proposes a registry command through Raft; resolves once applied, with the entry's revision. */
+  propose(command: RegistryCommand): Promise<{ revision: number }>;
+  /** Renews a lease on the leader (forwarded there from a follower); false when the leader does not know it. */
+  renew(leaseId: string): Promise<boolean>;
+}
+
+export interface DiscoveryOptions {
+  clock: Clock;
+  logger: Logger;
+  registry: Registry;
+  debounceMs?: number;
+  /** A stream must say hello within this long, or it is closed. */
+  helloTimeoutMs?: number;
+}
+
+const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+
+type Call = ServerDuplexStream<DiscoveryRequest__Output, DiscoveryResponse>;
+
+/**
+ * meshlet.discovery.v1.Discovery on one control-plane node: a SidecarSession
+ * per stream, fed from this node's applied state. The state is decoded once
+ * per change and each distinct scope is built once per change, so a thousand
+ * sidecars of a few services cost a few snapshot builds, not a thousand.
+ */
+export class DiscoveryServer {
+  readonly #source: MeshSource;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #debounceMs: number;
+  readonly #helloTimeoutMs: number;
+  readonly #sessions = new Map<Call, SidecarSession>();
+  readonly #unsubscribe: () => void;
+  #state: MeshState | undefined;
+  #scoped = new Map<string, ScopedSnapshot>();
+  readonly #metrics: {
+    streams: Gauge;
+    pushes: Counter;
+    nacks: Counter<"repeated">;
+    rejected: Counter<"reason">;
+    registryErrors: Counter<"code">;
+  };
+
+  constructor(source: MeshSource, options: DiscoveryOptions) {
+    this.#source = source;
+    this.#clock = options.clock;
+    this.#log = options.logger.child({ component: "discovery" });
+    this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.#helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
+    const registers = [options.registry];
+    this.#metrics = {
+      streams: new Gauge({
+        name: `${METRIC_PREFIX}discovery_streams`,
+        help: "Sidecar discovery streams open on this node",
+        registers,
+      }),
+      pushes: new Counter({
+        name: `${METRIC_PREFIX}discovery_pushes_total`,
+        help: "Snapshots pushed to sidecars",
+        registers,
+      }),
+      nacks: new Counter({
+        name: `${METRIC_PREFIX}discovery_nacks_total`,
+        help: "Snapshots rejected by sidecars; repeated=true when the sidecar rejected the previous one too",
+        labelNames: ["repeated"],
+        registers,
+      }),
+      rejected: new Counter({
+        name: `${METRIC_PREFIX}discovery_streams_rejected_total`,
+        help: "Streams closed for a protocol error",
+        labelNames: ["reason"],
+        registers,
+      }),
+      registryErrors: new Counter({
+        name: `${METRIC_PREFIX}discovery_registry_errors_total`,
+        help: "Register, deregister or renew requests that failed",
+        labelNames: ["code"],
+        registers,
+      }),
+    };
+    this.#unsubscribe = source.onChange(() => {
+      this.#state = undefined;
+      this.#scoped = new Map();
+      for (const session of this.#sessions.values()) session.changed();
+    });
+  }
+
+  handlers(): DiscoveryHandlers {
+    return {
+      Stream: (call) => this.#stream(call),
+      RegisterInstance: (call, callback) => {
+        this.#register(call.request)
+          .then((revision) => callback(null, { revision }))
+          .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
+      },
+      DeregisterInstance: (call, callback) => {
+        this.#source
+          .propose({ type: "mesh.deregister", service: call.request.service, instance: call.request.instance })
+          .then(({ revision }) => callback(null, { revision }))
+          .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
+      },
+    };
+  }
+
+  sidecars(): SidecarView[] {
+    return [...this.#sessions.values()].map(({ info }) => ({
+      id: info.id,
+      service: info.service,
+      instance: info.instance,
+      node: this.#source.nodeId,
+      lastPushedVersion: info.lastPushedVersion,
+      lastAckedVersion: info.lastAckedVersion,
+      lastNack: info.lastNack ?? null,
+    }));
+  }
+
+  /** Ends every stream (sidecars reconnect elsewhere) and stops listening for changes. */
+  close(): void {
+    this.#unsubscribe();
+    for (const [call, session] of this.#sessions) {
+      session.close();
+      call.end();
+    }
+    this.#sessions.clear();
+    this.#metrics.streams.set(0);
+  }
+
+  #current(request: ScopeRequest): ScopedSnapshot {
+    this.#state ??= this.#source.state();
+    const key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
+    let scoped = this.#scoped.get(key);
+    if (scoped === undefined) {
+      scoped = buildSnapshot(this.#state, request);
+      this.#scoped.set(key, scoped);
+    }
+    return scoped;
+  }
+
+  #stream(call: Call): void {
+    let session: SidecarSession | undefined;
+    let registered: { endpoint: RegisteredEndpoint; ttlMs: number } | undefined;
+    let helloTimer: TimerHandle | undefined = this.#clock.setTimeout(
+      () => reject("hello_timeout", "no hello received"),
+      this.#helloTimeoutMs,
+    );
+    const cleanup = () => {
+      if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
+      helloTimer = undefined;
+      if (session !== undefined) {
+        session.close();
+        this.#sessions.delete(call);
+        this.#metrics.streams.set(this.#sessions.size);
+        // The lease stays: the sidecar may be reconnecting to another node, and expiry removes it otherwise.
+        this.#log.info({ sidecar: session.info.id }, "sidecar stream closed");
+        session = undefined;
+      }
+    };
+    const reject = (reason: string, details: string) => {
+      this.#metrics.rejected.inc({ reason });
+      this.#log.warn({ reason, details }, "discovery stream rejected");
+      cleanup();
+      call.emit("error", { code: status.INVALID_ARGUMENT, details });
+    };
+
+    call.on("data", (req: DiscoveryRequest__Output) => {
+      if (session === undefined) {
+        const hello = req.kind === "hello" ? req.hello : undefined;
+        if (hello === undefined || hello === null) return reject("no_hello", "the first message must be a hello");
+        if (hello.nodeId === "" || hello.service === "") {
+          return reject("no_identity", "hello needs a node id and a service");
+        }
+        if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
+        helloTimer = undefined;
+        const instance = hello.instance === "" ? hello.nodeId : hello.instance;
+        session = new SidecarSession(
+          { id: hello.nodeId, service: hello.service, instance, lastVersion: hello.lastVersion },
+          { service: hello.service, subscribe: hello.subscribe },
+          {
+            clock: this.#clock,
+            debounceMs: this.#debounceMs,
+            current: (request) => this.#current(request),
+            send: (snapshot) => {
+              this.#metrics.pushes.inc();
+              call.write({ snapshot });
+            },
+            onNack: (info, consecutive) => {
+              this.#metrics.nacks.inc({ repeated: String(consecutive > 1) });
+              // Logged once per rejected version; the session never resends it.
+              this.#log.warn(
+                { sidecar: info.id, version: info.lastNack?.version, error: info.lastNack?.error, consecutive },
+                "sidecar rejected a snapshot",
+              );
+            },
+          },
+        );
+        this.#sessions.set(call, session);
+        this.#metrics.streams.set(this.#sessions.size);
+        this.#log.info({ sidecar: hello.nodeId, service: hello.service }, "sidecar stream opened");
+        session.start();
+        return;
+      }
+      switch (req.kind) {
+        case "ack":
+          if (req.ack) session.ack(req.ack.version, req.ack.nonce);
+          return;
+        case "nack":
+          if (req.nack) session.nack(req.nack.version, req.nack.nonce, req.nack.error);
+          return;
+        case "register":
+          if (req.register) {
+            const reg = req.register;
+            this.#register(reg).then(
+              () => {
+                registered = { endpoint: toEndpoint(reg), ttlMs: ttlOf(reg) };
+              },
+              (err: unknown) => this.#registryFailed("register", err),
+            );
+          }
+          return;
+        case "heartbeat":
+          if (registered !== undefined) void this.#heartbeat(registered.endpoint, registered.ttlMs);
+          return;
+        case "deregister":
+          if (req.deregister) {
+            registered = undefined;
+            this.#source
+              .propose({ type: "mesh.deregister", service: req.deregister.service, instance: req.deregister.instance })
+              .catch((err: unknown) => this.#registryFailed("deregister", err));
+          }
+          return;
+        case "hello":
+          return reject("second_hello", "hello may be sent only once per stream");
+        default:
+          return;
+      }
+    });
+    call.on("end", () => {
+      cleanup();
+      call.end();
+    });
+    call.on("error", cleanup);
+    call.on("cancelled", cleanup);
+  }
+
+  async #register(reg: Register__Output): Promise<number> {
+    const endpoint = toEndpoint(reg);
+    validateEndpoint(endpoint);
+    const { revision } = await this.#source.propose({ type: "mesh.register", endpoint, ttlMs: ttlOf(reg) });
+    return revision;
+  }
+
+  async #heartbeat(endpoint: RegisteredEndpoint, ttlMs: number): Promise<void> {
+    try {
+      // Unknown to the leader: the lease expired, so grant it again rather than leave the instance out.
+      if (!(await this.#source.renew(endpoint.leaseId))) {
+        await this.#source.propose({ type: "mesh.register", endpoint, ttlMs });
+      }
+    } catch (err) {
+      this.#registryFailed("renew", err);
+    }
+  }
+
+  #registryFailed(op: string, err: unknown): void {
+    const code = errorCode(err);
+    this.#metrics.registryErrors.inc({ code });
+    this.#log.warn({ op, code, err: errorMessage(err) }, "registry request failed");
+  }
+}
+
+function ttlOf(reg: Register__Output): number {
+  return reg.ttlSeconds > 0 ? reg.ttlSeconds * 1000 : DEFAULT_LEASE_TTL_MS;
+}
+
+function toEndpoint(reg: Register__Output): RegisteredEndpoint {
+  const e = reg.endpoint;
+  const service = e?.service ?? "";
+  const instance = e?.instance ?? "";
+  return {
+    service,
+    instance,
+    address: e?.address ?? "",
+    port: e?.port ?? 0,
+    labels: e?.labels ?? {},
+    weight: e?.weight === undefined || e.weight === 0 ? 1 : e.weight,
+    leaseId: leaseIdFor(service, instance),
+  };
+}
+
+function grpcStatus(err: unknown): status {
+  const code = errorCode(err);
+  if (code === "ERR_INVALID_REGISTRATION") return status.INVALID_ARGUMENT;
+  if (code === "ERR_NO_LEADER" || code === "ERR_TIMEOUT") return status.UNAVAILABLE;
+  return status.INTERNAL;
+}

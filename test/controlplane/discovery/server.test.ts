@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { type ClientDuplexStream, credentials, Server, ServerCredentials, status } from "@grpc/grpc-js";
+import { systemClock } from "../../../src/common/clock.ts";
+import { silentLogger } from "../../../src/common/logger.ts";
+import { createRegistry } from "../../../src/common/metrics.ts";
+import { discoveryProto } from "../../../src/config/discovery-proto.ts";
+import { parseResources } from "../../../src/config/load.ts";
+import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
+import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
+import type { DiscoveryClient } from "../../../src/gen/meshlet/discovery/v1/Discovery.ts";
+import type { DiscoveryRequest } from "../../../src/gen/meshlet/discovery/v1/DiscoveryRequest.ts";
+import type { DiscoveryResponse__Output } from "../../../src/gen/meshlet/discovery/v1/DiscoveryResponse.ts";
+import type { Snapshot__Output } from "../../../src/gen/meshlet/discovery/v1/Snapshot.ts";
+import { MemorySource } from "./memory-source.ts";
+
+const svc = (name: string, port = 80) =>
+  `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`;
+
+/** Collects snapshots from one stream and lets a test wait for a condition with a generous deadline. */
+class TestSidecar {
+  readonly snapshots: Snapshot__Output[] = [];
+  readonly call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
+  error: { code?: number; details?: string } | undefined;
+  #waiters: (() => void)[] = [];
+
+  constructor(client: DiscoveryClient) {
+    this.call = client.Stream();
+    this.call.on("data", (res: DiscoveryResponse__Output) => {
+      if (res.snapshot) this.snapshots.push(res.snapshot);
+      this.#wake();
+    });
+    this.call.on("error", (err: { code?: number; details?: string }) => {
+      this.error = err;
+      this.#wake();
+    });
+  }
+
+  send(req: DiscoveryRequest): void {
+    this.call.write(req);
+  }
+
+  async until<T>(what: string, fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = fn();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+}
+
+describe("Discovery gRPC server", () => {
+  const keeper = new LeaseKeeper(systemClock);
+  const source = new MemorySource(keeper);
+  const discovery = new DiscoveryServer(source, {
+    clock: systemClock,
+    logger: silentLogger(),
+    registry: createRegistry({ processMetrics: false }),
+    debounceMs: 20,
+    helloTimeoutMs: 500,
+  });
+  const server = new Server();
+  let client: DiscoveryClient;
+  const sidecars: TestSidecar[] = [];
+  const open = () => {
+    const s = new TestSidecar(client);
+    sidecars.push(s);
+    return s;
+  };
+
+  before(async () => {
+    keeper.takeOver([]);
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+    client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    await source.propose({ type: "mesh.apply", resources: parseResources(svc("web"), "s") });
+  });
+  after(() => {
+    for (const s of sidecars) s.call.cancel();
+    client.close();
+    discovery.close();
+    server.forceShutdown();
+  });
+
+  it("pushes a snapshot on hello, pushes changes, and records ACKs", async () => {
+    const sc = open();
+    sc.send({ hello: { nodeId: "sc-a", service: "web", instance: "a", subscribe: ["reviews"] } });
+    const first = await sc.until("first snapshot", () => sc.snapshots[0]);
+    assert.deepEqual(
+      first.resources.map((r) => `${r.kind}/${r.name}`),
+      ["Service/web"],
+    );
+    sc.send({ ack: { version: first.version, nonce: first.nonce } });
+    for (let i = 0; i < 5; i++) {
+      await source.propose({ type: "mesh.apply", resources: parseResources(svc("reviews", 8000 + i), "s") });
+    }
+    const latest = await sc.until("the burst's last version", () =>
+      sc.snapshots.find((s) => s.version === source.kv.revision),
+    );
+    assert.ok(sc.snapshots.length < 6, `coalesced, got ${sc.snapshots.length} snapshots`);
+    const versions = sc.snapshots.map((s) => s.version);
+    assert.deepEqual(
+      versions,
+      [...versions].sort((a, b) => a - b),
+    );
+    sc.send({ ack: { version: latest.version, nonce: latest.nonce } });
+    await sc.until("ack recorded", () =>
+      discovery.sidecars().find((v) => v.id === "sc-a" && v.lastAckedVersion === latest.version),
+    );
+  });
+
+  it("records a NACK in sidecars() and does not resend that version", async () => {
+    const sc = open();
+    sc.send({ hello: { nodeId: "sc-n", service: "web", instance: "n", subscribe: ["*"] } });
+    const first = await sc.until("snapshot", () => sc.snapshots[0]);
+    sc.send({ nack: { version: first.version, nonce: first.nonce, error: "cannot compile route" } });
+    const view = await sc.until("nack recorded", () =>
+      discovery.sidecars().find((v) => v.id === "sc-n" && v.lastNack !== null),
+    );
+    assert.deepEqual(view.lastNack, { version: first.version, error: "cannot compile route" });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(sc.snapshots.length, 1);
+  });
+
+  it("registers over the stream, renews on heartbeat, and deregisters at once", async () => {
+    const watcher = open();
+    watcher.send({ hello: { nodeId: "w", service: "web", instance: "w", subscribe: ["ratings"] } });
+    const sc = open();
+    sc.send({ hello: { nodeId: "sc-r", service: "ratings", instance: "r1" } });
+    sc.send({
+      register: {
+        endpoint: { service: "ratings", instance: "r1", address: "127.0.0.1", port: 9100, labels: { version: "v2" } },
+        ttlSeconds: 15,
+      },
+    });
+    const withEndpoint = await watcher.until("endpoint pushed", () =>
+      watcher.snapshots.find((s) => s.endpoints.some((e) => e.instance === "r1")),
+    );
+    assert.deepEqual(withEndpoint.endpoints.find((e) => e.instance === "r1")?.labels, { version: "v2" });
+    sc.send({ heartbeat: { service: "ratings", instance: "r1" } });
+    sc.send({ deregister: { service: "ratings", instance: "r1" } });
+    await watcher.until("endpoint removed", () => {
+      const last = watcher.snapshots.at(-1);
+      return (
+        last !== undefined && last.version > withEndpoint.version && !last.endpoints.some((e) => e.instance === "r1")
+      );
+    });
+    assert.equal(source.kv.get("mesh/leases/ratings:r1"), undefined);
+  });
+
+  it("rejects a hello with no identity, and a stream that never says hello", async () => {
+    const anonymous = open();
+    anonymous.send({ hello: { nodeId: "", service: "" } });
+    const err = await anonymous.until("rejection", () => anonymous.error);
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.match(err.details ?? "", /node id and a service/);
+    const silent = open();
+    const timeout = await silent.until("hello timeout", () => silent.error);
+    assert.equal(timeout.code, status.INVALID_ARGUMENT);
+  });
+});

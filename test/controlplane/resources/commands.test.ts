@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseResources } from "../../../src/config/load.ts";
+import { applyResourceCommand, type ResourceCommand } from "../../../src/controlplane/resources/commands.ts";
+import { MemoryKv } from "../registry/memory-kv.ts";
+
+const svc = (name: string, port = 80) =>
+  parseResources(
+    `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`,
+    "s",
+  );
+
+function run(kv: MemoryKv, command: ResourceCommand): unknown {
+  const { ops, result } = applyResourceCommand(kv, command);
+  kv.apply(ops);
+  return result;
+}
+
+const code = (e: unknown) => (e as { code?: string }).code;
+
+describe("resource commands", () => {
+  it("an apply writes all its changes in one revision and re-plans against the stored state", () => {
+    const kv = new MemoryKv();
+    run(kv, { type: "mesh.apply", resources: [...svc("a"), ...svc("b")] });
+    assert.equal(kv.revision, 1);
+    assert.deepEqual(run(kv, { type: "mesh.apply", resources: [...svc("a"), ...svc("b", 81)] }), [
+      { kind: "Service", name: "a", action: "unchanged" },
+      { kind: "Service", name: "b", action: "configured" },
+    ]);
+    assert.deepEqual(
+      kv.range("mesh/resources/").map((e) => [e.key, e.revision]),
+      [
+        ["mesh/resources/Service/a", 1],
+        ["mesh/resources/Service/b", 2],
+      ],
+    );
+  });
+
+  it("PUT and DELETE compare revisions; 0 means create only", () => {
+    const kv = new MemoryKv();
+    const [a] = svc("a");
+    assert.ok(a !== undefined);
+    run(kv, { type: "mesh.resource.put", resource: a, ifRevision: 0 });
+    assert.throws(
+      () => run(kv, { type: "mesh.resource.put", resource: a, ifRevision: 0 }),
+      (e) => code(e) === "ERR_REVISION_MISMATCH",
+    );
+    assert.throws(
+      () => run(kv, { type: "mesh.resource.delete", kind: "Service", name: "a", ifRevision: 7 }),
+      (e) => code(e) === "ERR_REVISION_MISMATCH",
+    );
+    assert.deepEqual(run(kv, { type: "mesh.resource.delete", kind: "Service", name: "a", ifRevision: 1 }), {
+      deleted: true,
+    });
+    assert.throws(
+      () => run(kv, { type: "mesh.resource.delete", kind: "Service", name: "a" }),
+      (e) => code(e) === "ERR_NOT_FOUND",
+    );
+  });
+});
