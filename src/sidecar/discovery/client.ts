@@ -1,0 +1,242 @@
+import { type ClientDuplexStream, credentials } from "@grpc/grpc-js";
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import { discoveryProto } from "../../config/discovery-proto.ts";
+import { formatPath } from "../../config/load.ts";
+import { type Resource, resourceSchema } from "../../config/resources.ts";
+import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
+import type { DiscoveryRequest } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
+import type { DiscoveryResponse__Output } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
+import type { Endpoint__Output } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
+import type { Snapshot__Output } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
+import { backoffDelay } from "./backoff.ts";
+
+/** A snapshot decoded and validated, ready for the sidecar's pipeline. */
+export interface MeshSnapshot {
+  version: number;
+  resources: Resource[];
+  endpoints: Endpoint__Output[];
+}
+
+export interface Registration {
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  weight: number;
+  ttlSeconds: number;
+}
+
+export interface DiscoveryClientOptions {
+  /** Control-plane gRPC addresses (host:port); tried in order, wrapping around. */
+  controls: readonly string[];
+  nodeId: string;
+  service: string;
+  instance: string;
+  /** Services the app calls; "*" = all. */
+  subscribe: readonly string[];
+  /** The app instance to register, if any. */
+  registration?: Registration;
+  /** Applies a snapshot; throwing rejects it (NACK with the error's message) and keeps the previous config. */
+  apply: (snapshot: MeshSnapshot) => void;
+  clock: Clock;
+  logger: Logger;
+  /** [0, 1): the jitter source, injected so tests are deterministic. */
+  random?: () => number;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
+/** A dead node must be noticed even when no RST arrives (a partition, a frozen process). */
+const CHANNEL_OPTIONS = {
+  "grpc.keepalive_time_ms": 5_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+/**
+ * The sidecar's side of meshlet.discovery.v1.Discovery/Stream: one stream to
+ * one control-plane node at a time. When it ends the client moves to the next
+ * address after an exponential, fully jittered delay (so a thousand sidecars of
+ * a dead node do not reconnect in lock step). Versions only go forward: a node
+ * that lags behind the one the sidecar left may send an older snapshot, which
+ * is acknowledged and ignored.
+ */
+export class DiscoveryStreamClient {
+  readonly #o: DiscoveryClientOptions;
+  readonly #random: () => number;
+  readonly #backoff: { baseMs: number; maxMs: number };
+  readonly #log: Logger;
+  #clients = new Map<string, DiscoveryClient>();
+  #call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output> | undefined;
+  #next = 0;
+  #attempt = 0;
+  #retryTimer: TimerHandle | undefined;
+  #heartbeatTimer: TimerHandle | undefined;
+  #stopped = false;
+  #version = 0;
+  #connectedTo: string | undefined;
+
+  constructor(options: DiscoveryClientOptions) {
+    if (options.controls.length === 0) throw new Error("at least one control-plane address is needed");
+    this.#o = options;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#log = options.logger.child({ component: "discovery-client" });
+  }
+
+  /** Version of the last snapshot applied; 0 before the first. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Address of the node whose stream is open, if any. */
+  get connectedTo(): string | undefined {
+    return this.#connectedTo;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  /** Graceful shutdown: deregister the instance at once (not at lease expiry), then close. */
+  stop(): void {
+    this.#stopped = true;
+    this.#clearTimers();
+    const call = this.#call;
+    if (call !== undefined && this.#o.registration !== undefined) {
+      call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
+    }
+    call?.end();
+    this.#call = undefined;
+    // Let the deregister flush before the channels close.
+    setImmediate(() => {
+      for (const c of this.#clients.values()) c.close();
+      this.#clients.clear();
+    });
+  }
+
+  #client(address: string): DiscoveryClient {
+    let c = this.#clients.get(address);
+    if (c === undefined) {
+      const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+      c = new Client(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+      this.#clients.set(address, c);
+    }
+    return c;
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
+    this.#next++;
+    const call = this.#client(address).Stream();
+    this.#call = call;
+    let ended = false;
+    const onEnd = (reason: string) => {
+      if (ended || call !== this.#call) return;
+      ended = true;
+      this.#call = undefined;
+      this.#connectedTo = undefined;
+      this.#clearTimers();
+      if (this.#stopped) return;
+      const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
+      this.#log.warn({ control: address, reason, retryInMs: Math.round(delay) }, "discovery stream lost");
+      this.#retryTimer = this.#o.clock.setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#connect();
+      }, delay);
+    };
+    call.on("data", (res: DiscoveryResponse__Output) => {
+      if (res.snapshot) {
+        if (this.#connectedTo !== address) this.#log.info({ control: address }, "discovery stream up");
+        this.#connectedTo = address;
+        this.#attempt = 0;
+        this.#onSnapshot(call, res.snapshot);
+      }
+    });
+    call.on("error", (err) => onEnd(errorMessage(err)));
+    call.on("end", () => onEnd("stream ended"));
+    call.write({
+      hello: {
+        nodeId: this.#o.nodeId,
+        service: this.#o.service,
+        instance: this.#o.instance,
+        lastVersion: this.#version,
+        subscribe: [...this.#o.subscribe],
+      },
+    });
+    const reg = this.#o.registration;
+    if (reg !== undefined) {
+      call.write({
+        register: {
+          endpoint: {
+            service: this.#o.service,
+            instance: this.#o.instance,
+            address: reg.address,
+            port: reg.port,
+            labels: reg.labels,
+            weight: reg.weight,
+          },
+          ttlSeconds: reg.ttlSeconds,
+        },
+      });
+      this.#scheduleHeartbeat(call, reg.ttlSeconds);
+    }
+  }
+
+  #scheduleHeartbeat(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, ttlSeconds: number): void {
+    this.#heartbeatTimer = this.#o.clock.setTimeout(
+      () => {
+        if (call !== this.#call) return;
+        call.write({ heartbeat: { service: this.#o.service, instance: this.#o.instance } });
+        this.#scheduleHeartbeat(call, ttlSeconds);
+      },
+      (ttlSeconds * 1000) / 3,
+    );
+  }
+
+  #onSnapshot(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, s: Snapshot__Output): void {
+    if (s.version <= this.#version) {
+      call.write({ ack: { version: s.version, nonce: s.nonce } });
+      return;
+    }
+    try {
+      this.#o.apply(decodeSnapshot(s));
+      this.#version = s.version;
+      call.write({ ack: { version: s.version, nonce: s.nonce } });
+    } catch (err) {
+      const error = errorMessage(err);
+      this.#log.error({ version: s.version, error }, "snapshot rejected; keeping the previous configuration");
+      call.write({ nack: { version: s.version, nonce: s.nonce, error } });
+    }
+  }
+
+  #clearTimers(): void {
+    if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
+    if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
+    this.#retryTimer = undefined;
+    this.#heartbeatTimer = undefined;
+  }
+}
+
+/** Validates every resource with the same schema as apply, so a sidecar never runs a config it cannot understand. */
+export function decodeSnapshot(s: Snapshot__Output): MeshSnapshot {
+  const resources = s.resources.map((r) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(r.json);
+    } catch {
+      throw new Error(`${r.kind}/${r.name}: not valid JSON`);
+    }
+    const parsed = resourceSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(
+        `${r.kind}/${r.name} ${formatPath(issue?.path.filter((p) => typeof p !== "symbol") ?? [])}: ${issue?.message ?? "invalid"}`,
+      );
+    }
+    return parsed.data;
+  });
+  return { version: s.version, resources, endpoints: s.endpoints };
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { systemClock } from "../../../src/common/clock.ts";
+import { silentLogger } from "../../../src/common/logger.ts";
+import { createRegistry } from "../../../src/common/metrics.ts";
+import { discoveryProto } from "../../../src/config/discovery-proto.ts";
+import { parseResources } from "../../../src/config/load.ts";
+import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
+import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
+import { DiscoveryStreamClient, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
+import { MemorySource } from "../../controlplane/discovery/memory-source.ts";
+
+const svc = (name: string, port = 80) =>
+  parseResources(
+    `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`,
+    "s",
+  );
+
+/** A Discovery server over `source`: several of them over one source stand in for the nodes of one cluster. */
+async function startNode(source: MemorySource) {
+  const discovery = new DiscoveryServer(source, {
+    clock: systemClock,
+    logger: silentLogger(),
+    registry: createRegistry({ processMetrics: false }),
+    debounceMs: 10,
+  });
+  const server = new Server();
+  server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    discovery,
+    address: `127.0.0.1:${port}`,
+    kill() {
+      discovery.close();
+      server.forceShutdown();
+    },
+  };
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("sidecar discovery client", () => {
+  const cleanups: (() => void)[] = [];
+  after(() => {
+    for (const c of cleanups.reverse()) c();
+  });
+
+  it("applies and ACKs snapshots; a snapshot its apply rejects is NACKed and the config kept", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const node = await startNode(source);
+    cleanups.push(node.kill);
+    const applied: MeshSnapshot[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: [node.address],
+      nodeId: "sc-1",
+      service: "web",
+      instance: "i1",
+      subscribe: ["*"],
+      apply: (s) => {
+        if (s.resources.some((r) => r.metadata.name === "poison")) throw new Error("cannot build route table");
+        applied.push(s);
+      },
+      clock: systemClock,
+      logger: silentLogger(),
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("first snapshot acked", () => node.discovery.sidecars().find((v) => v.lastAckedVersion === 1));
+    assert.deepEqual(
+      applied[0]?.resources.map((r) => r.metadata.name),
+      ["web"],
+    );
+    await source.propose({ type: "mesh.apply", resources: svc("poison") });
+    const view = await until("nack", () => node.discovery.sidecars().find((v) => v.lastNack !== null));
+    assert.deepEqual(view.lastNack, { version: 2, error: "cannot build route table" });
+    assert.equal(client.version, 1);
+  });
+
+  it("fails over to the next node when its node dies, and gets the latest version", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const a = await startNode(source);
+    const b = await startNode(source);
+    cleanups.push(a.kill, b.kill);
+    const versions: number[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: [a.address, b.address],
+      nodeId: "sc-2",
+      service: "web",
+      instance: "i2",
+      subscribe: [],
+      apply: (s) => versions.push(s.version),
+      clock: systemClock,
+      logger: silentLogger(),
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("connected to a", () => client.connectedTo === a.address);
+    a.kill();
+    await source.propose({ type: "mesh.apply", resources: svc("web", 81) });
+    await until("latest version via b", () => client.connectedTo === b.address && client.version === 2);
+    assert.deepEqual(versions, [1, 2]);
+  });
+
+  it("registers its instance, and deregisters at once on stop", async () => {
+    const keeper = new LeaseKeeper(systemClock);
+    keeper.takeOver([]);
+    const source = new MemorySource(keeper);
+    const node = await startNode(source);
+    cleanups.push(node.kill);
+    const client = new DiscoveryStreamClient({
+      controls: [node.address],
+      nodeId: "sc-3",
+      service: "ratings",
+      instance: "r1",
+      subscribe: [],
+      registration: { address: "127.0.0.1", port: 9100, labels: { version: "v1" }, weight: 1, ttlSeconds: 3 },
+      apply: () => undefined,
+      clock: systemClock,
+      logger: silentLogger(),
+    });
+    client.start();
+    await until("registered", () => source.kv.get("mesh/endpoints/ratings/r1"));
+    // Heartbeats every TTL/3 = 1 s: 1.5 s after the grant, an unrenewed lease would be due in 1.5 s.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.ok((keeper.nextDueInMs() ?? 0) > 2_000, `lease not renewed: due in ${keeper.nextDueInMs()} ms`);
+    assert.equal(source.commands.length, 1, "renewals are not proposed");
+    client.stop();
+    await until("deregistered", () => source.kv.get("mesh/endpoints/ratings/r1") === undefined);
+  });
+});
