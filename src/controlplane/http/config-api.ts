@@ -1,0 +1,103 @@
+import {
+  CONFIG_PREFIX,
+  type ConfigDelete,
+  type ConfigPut,
+  ConfigRevisionError,
+  invalidKeyReason,
+  MAX_VALUE_BYTES,
+} from "../config/commands.ts";
+import type { Consistency } from "../node.ts";
+import { errorReply, HttpError, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
+
+function keyParam(req: HttpRequest): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(req.params.key ?? "");
+  } catch {
+    throw new HttpError(400, "ERR_BAD_KEY", "key is not valid percent-encoding");
+  }
+  const reason = invalidKeyReason(key);
+  if (reason !== undefined) throw new HttpError(400, "ERR_BAD_KEY", reason);
+  return key;
+}
+
+function ifMatch(req: HttpRequest): number | undefined {
+  const raw = req.headers["if-match"];
+  if (raw === undefined) return undefined;
+  const n = Number(raw.replaceAll('"', "").trim());
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new HttpError(400, "ERR_BAD_REQUEST", `If-Match: expected a revision, got "${raw}"`);
+  return n;
+}
+
+function consistency(req: HttpRequest): Consistency {
+  const c = req.query.get("consistency");
+  if (c === null || c === "linearizable") return "linearizable";
+  if (c === "stale") return "stale";
+  throw new HttpError(400, "ERR_BAD_REQUEST", `consistency: expected linearizable or stale, got "${c}"`);
+}
+
+/** 412 carries the current revision so a client can retry its compare-and-set. */
+function casReply(err: unknown): HttpReply {
+  if (err instanceof ConfigRevisionError) {
+    return json(412, { error: { code: err.code, message: err.message }, revision: err.current });
+  }
+  return errorReply(err);
+}
+
+/** PUT|GET|DELETE /v1/config/{key}, GET /v1/config?prefix= (DESIGN.md). */
+export const configApi: RouteModule = (router, node) => {
+  router.route(
+    "PUT",
+    "/v1/config/{key*}",
+    async (req) => {
+      const key = keyParam(req);
+      const command: ConfigPut = { type: "config.put", key, value: req.body.toString("base64") };
+      const expected = ifMatch(req);
+      if (expected !== undefined) command.ifRevision = expected;
+      try {
+        const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
+        return json(200, { revision });
+      } catch (err) {
+        return casReply(err);
+      }
+    },
+    { maxBodyBytes: MAX_VALUE_BYTES },
+  );
+  router.route("GET", "/v1/config/{key*}", async (req) => {
+    const key = keyParam(req);
+    const record = await node.read((kv) => kv.get(CONFIG_PREFIX + key), {
+      consistency: consistency(req),
+      deadlineMs: req.remainingMs(),
+    });
+    if (record === undefined) throw new HttpError(404, "ERR_NOT_FOUND", `config key "${key}" not found`);
+    return {
+      status: 200,
+      headers: { etag: String(record.revision), "content-type": "application/octet-stream" },
+      body: Buffer.from(record.value),
+    };
+  });
+  router.route("DELETE", "/v1/config/{key*}", async (req) => {
+    const key = keyParam(req);
+    const command: ConfigDelete = { type: "config.delete", key };
+    const expected = ifMatch(req);
+    if (expected !== undefined) command.ifRevision = expected;
+    try {
+      const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
+      return json(200, { revision });
+    } catch (err) {
+      return casReply(err);
+    }
+  });
+  router.route("GET", "/v1/config", async (req) => {
+    const prefix = req.query.get("prefix") ?? "";
+    const list = await node.read(
+      (kv) =>
+        kv
+          .range(CONFIG_PREFIX + prefix)
+          .map((e) => ({ key: e.key.slice(CONFIG_PREFIX.length), revision: e.record.revision })),
+      { consistency: consistency(req), deadlineMs: req.remainingMs() },
+    );
+    return json(200, list);
+  });
+};

@@ -1,0 +1,131 @@
+import { MeshletError } from "../../common/errors.ts";
+
+/** One stored key. `revision` = Raft index of its last write, `createRevision` = of the write that created it. */
+export interface KvRecord {
+  value: Uint8Array;
+  revision: number;
+  createRevision: number;
+}
+
+export interface KvListed {
+  key: string;
+  record: KvRecord;
+}
+
+/** One change, as replayed to watchers. A delete carries no value. */
+export type KvEvent =
+  | { type: "put"; key: string; value: Uint8Array; revision: number }
+  | { type: "delete"; key: string; revision: number };
+
+/** Watchers asked to replay from a revision older than the kept history must take a full snapshot. */
+export class CompactedError extends MeshletError {
+  readonly compactedRevision: number;
+  constructor(fromRevision: number, compactedRevision: number) {
+    super("ERR_COMPACTED", `history before revision ${compactedRevision} is compacted (asked from ${fromRevision})`);
+    this.name = "CompactedError";
+    this.compactedRevision = compactedRevision;
+  }
+}
+
+export interface Watch {
+  cancel(): void;
+}
+
+/** How many events the KV keeps for watchers that reconnect; older ones are compacted away. */
+export const DEFAULT_HISTORY = 10_000;
+
+/**
+ * The revisioned key/value store that the state machine applies entries to.
+ * Only the state machine writes to it (see machine.ts); everything else reads.
+ * Revisions are Raft indexes, so they only grow and are the same on every node.
+ */
+export class RevisionedKv {
+  readonly #data = new Map<string, KvRecord>();
+  readonly #history: KvEvent[] = [];
+  readonly #historyLimit: number;
+  readonly #watchers = new Set<{ prefix: string; cb: (e: KvEvent) => void }>();
+  /** Events at or below this revision are not in #history any more. */
+  #compacted = 0;
+  #revision = 0;
+
+  constructor(historyLimit = DEFAULT_HISTORY) {
+    this.#historyLimit = historyLimit;
+  }
+
+  /** The revision of the last applied entry (not only of the last KV write). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  get size(): number {
+    return this.#data.size;
+  }
+
+  get(key: string): KvRecord | undefined {
+    return this.#data.get(key);
+  }
+
+  /** Keys starting with `prefix`, in key order. */
+  range(prefix: string): KvListed[] {
+    const out: KvListed[] = [];
+    for (const [key, record] of this.#data) if (key.startsWith(prefix)) out.push({ key, record });
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Calls `cb` for every event on `prefix` after `fromRevision` (replayed
+   * synchronously first), then for each new one. Throws CompactedError when
+   * that history is gone.
+   */
+  watch(prefix: string, fromRevision: number, cb: (e: KvEvent) => void): Watch {
+    if (fromRevision < this.#compacted) throw new CompactedError(fromRevision, this.#compacted);
+    for (const e of this.#history) if (e.revision > fromRevision && e.key.startsWith(prefix)) cb(e);
+    const w = { prefix, cb };
+    this.#watchers.add(w);
+    return { cancel: () => this.#watchers.delete(w) };
+  }
+
+  /** Marks an applied entry that wrote nothing, so `revision` follows the log. */
+  advanceTo(revision: number): void {
+    if (revision > this.#revision) this.#revision = revision;
+  }
+
+  /** State machine only. */
+  put(key: string, value: Uint8Array, revision: number): void {
+    const prev = this.#data.get(key);
+    this.#data.set(key, { value, revision, createRevision: prev?.createRevision ?? revision });
+    this.#emit({ type: "put", key, value, revision });
+  }
+
+  /** State machine only. Returns whether the key existed. */
+  delete(key: string, revision: number): boolean {
+    if (!this.#data.delete(key)) return false;
+    this.#emit({ type: "delete", key, revision });
+    return true;
+  }
+
+  /** Every record, for a snapshot. */
+  entries(): IterableIterator<[string, KvRecord]> {
+    return this.#data.entries();
+  }
+
+  /** Replaces the whole content (restoring a snapshot); watchers must resync, so history restarts here. */
+  restore(records: Iterable<[string, KvRecord]>, revision: number): void {
+    this.#data.clear();
+    for (const [k, r] of records) this.#data.set(k, r);
+    this.#history.length = 0;
+    this.#revision = revision;
+    this.#compacted = revision;
+  }
+
+  #emit(e: KvEvent): void {
+    this.advanceTo(e.revision);
+    this.#history.push(e);
+    if (this.#history.length > this.#historyLimit) {
+      const dropped = this.#history.splice(0, this.#history.length - this.#historyLimit);
+      const last = dropped.at(-1);
+      if (last !== undefined) this.#compacted = last.revision;
+    }
+    for (const w of this.#watchers) if (e.key.startsWith(w.prefix)) w.cb(e);
+  }
+}
