@@ -1,0 +1,398 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { MeshletError } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import { type Entry, EntryType, type HardState, type Snapshot } from "../raft/types.ts";
+import { crc32c } from "./crc32c.ts";
+
+/**
+ * On-disk layout of a node's data dir:
+ *   meta.json                    {format, clusterId, nodeId}: refuses a dir of another cluster or node
+ *   wal/<seq>-<firstIndex>.wal   segments of records: u32 length | u32 CRC-32C(payload) | payload
+ *   snap/<index>-<term>.snap     u32 CRC-32C | u32 metadata length | metadata JSON | state machine data
+ * Payload kinds: 1 entry (term f64, index f64, type u8, data), 2 hard state
+ * (JSON), 3 snapshot mark (JSON {index, term, reset}). A segment is cut at
+ * every snapshot and when it exceeds `segmentBytes`; a segment whose entries
+ * are all covered by the newest snapshot is deleted.
+ */
+export const WAL_FORMAT = 1;
+const HEADER = 8;
+const KIND_ENTRY = 1;
+const KIND_HARD_STATE = 2;
+const KIND_SNAP_MARK = 3;
+/** Records this large are a corrupt length, not a real record. */
+const MAX_RECORD = 256 * 1024 * 1024;
+
+export class WalError extends MeshletError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = "WalError";
+  }
+}
+
+export interface WalOptions {
+  dir: string;
+  nodeId: string;
+  clusterId: string;
+  logger: Logger;
+  /** Start a new segment once the current one is this large. */
+  segmentBytes?: number;
+  /** Called with the seconds each fsync took (for the histogram). */
+  onFsync?: (seconds: number) => void;
+}
+
+export interface Recovered {
+  hardState: HardState;
+  snapshot: Snapshot | undefined;
+  /** Entries after the snapshot, contiguous. */
+  entries: Entry[];
+  /** True when the data dir was created now. */
+  fresh: boolean;
+}
+
+interface Segment {
+  seq: number;
+  firstIndex: number;
+  file: string;
+}
+
+const EMPTY_HARD_STATE: HardState = { term: 0, vote: "", commit: 0 };
+
+/**
+ * The durable log. Writes are synchronous and each save() ends in one
+ * fdatasync: the driver saves a whole Ready (many proposals) at once, which is
+ * the group commit, and sends nothing that depends on it before save returns.
+ */
+export class Wal {
+  readonly #o: WalOptions;
+  readonly #walDir: string;
+  readonly #snapDir: string;
+  readonly #segmentBytes: number;
+  #segments: Segment[] = [];
+  #fd = -1;
+  #size = 0;
+  #lastIndex = 0;
+  /** The newest saved hard state; every new segment opens with it so older ones can be deleted. */
+  #hardState: HardState = EMPTY_HARD_STATE;
+
+  private constructor(o: WalOptions) {
+    this.#o = o;
+    this.#walDir = path.join(o.dir, "wal");
+    this.#snapDir = path.join(o.dir, "snap");
+    this.#segmentBytes = o.segmentBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Opens (or creates) the data dir and replays it. Throws WalError when it must not start. */
+  static open(o: WalOptions): { wal: Wal; recovered: Recovered } {
+    const wal = new Wal(o);
+    const recovered = wal.#recover();
+    return { wal, recovered };
+  }
+
+  get lastIndex(): number {
+    return this.#lastIndex;
+  }
+
+  /** Appends entries (overwriting from the first one's index on replay) and the hard state, then fsyncs once. */
+  save(hardState: HardState | undefined, entries: readonly Entry[]): void {
+    if (entries.length === 0 && hardState === undefined) return;
+    const buffers: Buffer[] = [];
+    for (const e of entries) buffers.push(frame(encodeEntry(e)));
+    if (hardState !== undefined) {
+      buffers.push(frame(encodeJson(KIND_HARD_STATE, hardState)));
+      this.#hardState = hardState;
+    }
+    this.#write(Buffer.concat(buffers));
+    const last = entries.at(-1);
+    if (last !== undefined) this.#lastIndex = last.index;
+    this.#sync();
+    if (this.#size >= this.#segmentBytes) this.#cut(this.#lastIndex + 1);
+  }
+
+  /**
+   * Writes the snapshot file atomically, marks it in the log, and deletes the
+   * segments it covers. `reset` = the log is replaced by the snapshot (one
+   * received from the leader), not merely compacted.
+   */
+  saveSnapshot(snapshot: Snapshot, hardState: HardState, reset: boolean): void {
+    const { index, term } = snapshot.metadata;
+    const meta = Buffer.from(JSON.stringify(snapshot.metadata));
+    const body = Buffer.concat([u32(meta.length), meta, Buffer.from(snapshot.data)]);
+    writeAtomic(path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`), Buffer.concat([u32(crc32c(body)), body]));
+    if (reset) this.#lastIndex = index;
+    this.#hardState = hardState;
+    this.#cut(Math.max(this.#lastIndex, index) + 1);
+    this.#write(frame(encodeJson(KIND_SNAP_MARK, { index, term, reset })));
+    this.#sync();
+    this.#purge(index);
+  }
+
+  close(): void {
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  #write(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off, null);
+    this.#size += buf.length;
+  }
+
+  #sync(): void {
+    const t0 = process.hrtime.bigint();
+    fs.fdatasyncSync(this.#fd);
+    this.#o.onFsync?.(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
+  /** Starts a new segment that opens with the current hard state, so older segments can go. */
+  #cut(firstIndex: number): void {
+    const prev = this.#segments.at(-1);
+    const seq = (prev?.seq ?? 0) + 1;
+    const file = path.join(this.#walDir, `${pad(seq)}-${pad(firstIndex)}.wal`);
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    this.#fd = fs.openSync(file, "a");
+    this.#size = 0;
+    this.#segments.push({ seq, firstIndex, file });
+    this.#write(frame(encodeJson(KIND_HARD_STATE, this.#hardState)));
+    fsyncDir(this.#walDir);
+  }
+
+  /** Deletes snapshots older than the newest and segments whose entries are all at or below `index`. */
+  #purge(index: number): void {
+    const keep: Segment[] = [];
+    this.#segments.forEach((s, i) => {
+      const next = this.#segments[i + 1];
+      if (next !== undefined && next.firstIndex - 1 <= index) fs.rmSync(s.file);
+      else keep.push(s);
+    });
+    this.#segments = keep;
+    for (const f of snapshotFiles(this.#snapDir).slice(0, -1)) fs.rmSync(path.join(this.#snapDir, f));
+    fsyncDir(this.#walDir);
+    fsyncDir(this.#snapDir);
+  }
+
+  #recover(): Recovered {
+    const { dir, nodeId, clusterId, logger } = this.#o;
+    const metaFile = path.join(dir, "meta.json");
+    let fresh = false;
+    if (fs.existsSync(metaFile)) {
+      let meta: { format?: unknown; nodeId?: unknown; clusterId?: unknown };
+      try {
+        meta = JSON.parse(fs.readFileSync(metaFile, "utf8")) as typeof meta;
+      } catch {
+        throw new WalError("ERR_DATA_DIR", `${metaFile} is unreadable; refusing to start on a damaged data dir`);
+      }
+      if (meta.format !== WAL_FORMAT)
+        throw new WalError("ERR_DATA_DIR", `${dir} has data format ${String(meta.format)}, expected ${WAL_FORMAT}`);
+      if (meta.nodeId !== nodeId || meta.clusterId !== clusterId) {
+        throw new WalError(
+          "ERR_FOREIGN_DATA_DIR",
+          `${dir} belongs to node "${String(meta.nodeId)}" of cluster "${String(meta.clusterId)}", not node "${nodeId}" of cluster "${clusterId}"; refusing to start`,
+        );
+      }
+    } else {
+      if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+        throw new WalError(
+          "ERR_FOREIGN_DATA_DIR",
+          `${dir} is not empty and has no meta.json; refusing to start on a foreign data dir`,
+        );
+      }
+      fs.mkdirSync(dir, { recursive: true });
+      writeAtomic(metaFile, Buffer.from(JSON.stringify({ format: WAL_FORMAT, clusterId, nodeId })));
+      fresh = true;
+    }
+    fs.mkdirSync(this.#walDir, { recursive: true });
+    fs.mkdirSync(this.#snapDir, { recursive: true });
+    for (const f of fs.readdirSync(this.#snapDir)) if (f.endsWith(".tmp")) fs.rmSync(path.join(this.#snapDir, f));
+
+    const snapshot = this.#loadSnapshot();
+    let base = snapshot?.metadata.index ?? 0;
+    let hardState = EMPTY_HARD_STATE;
+    let entries: Entry[] = [];
+    this.#segments = segmentFiles(this.#walDir);
+    this.#segments.forEach((seg, i) => {
+      const isLast = i === this.#segments.length - 1;
+      const buf = fs.readFileSync(seg.file);
+      let off = 0;
+      while (off < buf.length) {
+        const bad = checkRecord(buf, off);
+        if (bad !== undefined) {
+          if (isLast && tornTail(buf, off)) {
+            logger.warn(
+              { file: seg.file, offset: off, dropped: buf.length - off, reason: bad },
+              "WAL tail is torn; truncating it",
+            );
+            fs.truncateSync(seg.file, off);
+            break;
+          }
+          throw new WalError(
+            "ERR_WAL_CORRUPT",
+            `${seg.file} is corrupt at offset ${off} (${bad}) before the end of the log; refusing to start rather than lose committed entries`,
+          );
+        }
+        const len = buf.readUInt32LE(off);
+        const payload = buf.subarray(off + HEADER, off + HEADER + len);
+        off += HEADER + len;
+        const kind = payload[0];
+        if (kind === KIND_ENTRY) {
+          const e = decodeEntry(payload);
+          if (e.index <= base) continue;
+          const first = entries[0]?.index ?? base + 1;
+          if (e.index > first + entries.length) {
+            throw new WalError(
+              "ERR_WAL_CORRUPT",
+              `${seg.file} has a gap: entry ${e.index} after ${first + entries.length - 1}`,
+            );
+          }
+          entries.length = e.index - first;
+          entries.push(e);
+        } else if (kind === KIND_HARD_STATE) {
+          hardState = JSON.parse(payload.subarray(1).toString("utf8")) as HardState;
+        } else if (kind === KIND_SNAP_MARK) {
+          const mark = JSON.parse(payload.subarray(1).toString("utf8")) as { index: number; reset: boolean };
+          if (mark.reset) entries = [];
+          else entries = entries.filter((e) => e.index > mark.index);
+          base = Math.max(base, mark.index);
+        } else {
+          throw new WalError(
+            "ERR_WAL_CORRUPT",
+            `${seg.file} has a record of unknown kind ${String(kind)} at offset ${off}`,
+          );
+        }
+      }
+    });
+    if (snapshot !== undefined && base > snapshot.metadata.index) {
+      throw new WalError(
+        "ERR_WAL_CORRUPT",
+        `the log marks a snapshot at ${base} but the newest snapshot file is at ${snapshot.metadata.index}`,
+      );
+    }
+    entries = entries.filter((e) => e.index > base);
+    this.#lastIndex = entries.at(-1)?.index ?? base;
+    this.#hardState = hardState;
+    const last = this.#segments.at(-1);
+    if (last === undefined) this.#cut(this.#lastIndex + 1);
+    else {
+      this.#fd = fs.openSync(last.file, "a");
+      this.#size = fs.statSync(last.file).size;
+    }
+    return { hardState, snapshot, entries, fresh };
+  }
+
+  #loadSnapshot(): Snapshot | undefined {
+    const newest = snapshotFiles(this.#snapDir).at(-1);
+    if (newest === undefined) return undefined;
+    const file = path.join(this.#snapDir, newest);
+    const buf = fs.readFileSync(file);
+    if (buf.length < 8 || buf.readUInt32LE(0) !== crc32c(buf.subarray(4))) {
+      throw new WalError("ERR_SNAPSHOT_CORRUPT", `${file} fails its checksum; refusing to start`);
+    }
+    const metaLen = buf.readUInt32LE(4);
+    const metadata = JSON.parse(buf.subarray(8, 8 + metaLen).toString("utf8")) as Snapshot["metadata"];
+    return { metadata, data: new Uint8Array(buf.subarray(8 + metaLen)) };
+  }
+}
+
+function checkRecord(buf: Buffer, off: number): string | undefined {
+  if (buf.length - off < HEADER) return "incomplete header";
+  const len = buf.readUInt32LE(off);
+  if (len === 0 || len > MAX_RECORD) return `bad length ${len}`;
+  if (off + HEADER + len > buf.length) return "incomplete record";
+  if (crc32c(buf.subarray(off + HEADER, off + HEADER + len)) !== buf.readUInt32LE(off + 4)) return "checksum mismatch";
+  return undefined;
+}
+
+/**
+ * A bad record is a torn tail when nothing valid can follow it: it runs past
+ * the end of the file, or it is the last record (a write cut short), or all
+ * that follows is zeros. A bad record followed by more data is corruption.
+ */
+function tornTail(buf: Buffer, off: number): boolean {
+  if (buf.length - off < HEADER) return true;
+  const len = buf.readUInt32LE(off);
+  const end = off + HEADER + len;
+  if (len > 0 && len <= MAX_RECORD && end >= buf.length) return true;
+  return buf.subarray(off).every((b) => b === 0);
+}
+
+function frame(payload: Buffer): Buffer {
+  const head = Buffer.alloc(HEADER);
+  head.writeUInt32LE(payload.length, 0);
+  head.writeUInt32LE(crc32c(payload), 4);
+  return Buffer.concat([head, payload]);
+}
+
+function encodeEntry(e: Entry): Buffer {
+  const b = Buffer.alloc(18 + e.data.length);
+  b[0] = KIND_ENTRY;
+  b.writeDoubleLE(e.term, 1);
+  b.writeDoubleLE(e.index, 9);
+  b[17] = e.type === EntryType.ConfChange ? 1 : 0;
+  b.set(e.data, 18);
+  return b;
+}
+
+function decodeEntry(p: Buffer): Entry {
+  return {
+    term: p.readDoubleLE(1),
+    index: p.readDoubleLE(9),
+    type: p[17] === 1 ? EntryType.ConfChange : EntryType.Normal,
+    data: new Uint8Array(p.subarray(18)),
+  };
+}
+
+function encodeJson(kind: number, value: unknown): Buffer {
+  return Buffer.concat([Buffer.from([kind]), Buffer.from(JSON.stringify(value))]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(16, "0");
+}
+
+function segmentFiles(dir: string): Segment[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{16}-\d{16}\.wal$/.test(f))
+    .sort()
+    .map((f) => {
+      const [seq, first] = f.slice(0, -4).split("-");
+      return { seq: Number(seq), firstIndex: Number(first), file: path.join(dir, f) };
+    });
+}
+
+function snapshotFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{16}-\d{16}\.snap$/.test(f))
+    .sort();
+}
+
+/** temp file, fsync, rename, fsync dir: after a crash the file is either the old one or the whole new one. */
+export function writeAtomic(file: string, data: Buffer): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

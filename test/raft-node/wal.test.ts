@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { pino } from "pino";
+import { type Entry, EntryType } from "../../src/raft/types.ts";
+import { Wal, WalError } from "../../src/raft-node/wal.ts";
+
+function tmpDir(t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-wal-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, "data");
+}
+
+function entry(index: number, term = 1, text = `v${index}`): Entry {
+  return { index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) };
+}
+
+const open = (dir: string, extra: { segmentBytes?: number; nodeId?: string; warnings?: string[] } = {}) =>
+  Wal.open({
+    dir,
+    nodeId: extra.nodeId ?? "n1",
+    clusterId: "c1",
+    logger: pino({ level: "warn" }, { write: (line: string) => extra.warnings?.push(line) }),
+    ...(extra.segmentBytes === undefined ? {} : { segmentBytes: extra.segmentBytes }),
+  });
+
+const segments = (dir: string) =>
+  fs
+    .readdirSync(path.join(dir, "wal"))
+    .sort()
+    .map((f) => path.join(dir, "wal", f));
+
+test("entries and hard state survive a reopen; later entries overwrite a conflicting suffix", (t) => {
+  const dir = tmpDir(t);
+  const { wal, recovered } = open(dir);
+  assert.equal(recovered.fresh, true);
+  wal.save({ term: 1, vote: "n1", commit: 0 }, [entry(1), entry(2), entry(3)]);
+  wal.save({ term: 2, vote: "n2", commit: 1 }, [entry(2, 2, "new2")]);
+  wal.close();
+  const again = open(dir);
+  assert.equal(again.recovered.fresh, false);
+  assert.deepEqual(again.recovered.hardState, { term: 2, vote: "n2", commit: 1 });
+  assert.deepEqual(
+    again.recovered.entries.map((e) => [e.index, e.term, new TextDecoder().decode(e.data)]),
+    [
+      [1, 1, "v1"],
+      [2, 2, "new2"],
+    ],
+  );
+  assert.equal(again.wal.lastIndex, 2);
+  again.wal.close();
+});
+
+test("a torn tail is truncated with a warning and the node starts", (t) => {
+  const dir = tmpDir(t);
+  const { wal } = open(dir);
+  wal.save({ term: 1, vote: "", commit: 2 }, [entry(1), entry(2), entry(3)]);
+  wal.close();
+  const seg = segments(dir).at(-1) ?? "";
+  fs.truncateSync(seg, fs.statSync(seg).size - 5);
+  const warnings: string[] = [];
+  const again = open(dir, { warnings });
+  assert.deepEqual(
+    again.recovered.entries.map((e) => e.index),
+    [1, 2, 3],
+  );
+  assert.match(warnings.join(), /torn/);
+  again.wal.save(undefined, [entry(4)]);
+  again.wal.close();
+  assert.deepEqual(
+    open(dir).recovered.entries.map((e) => e.index),
+    [1, 2, 3, 4],
+  );
+});
+
+test("a corrupted record before the tail refuses to start", (t) => {
+  const dir = tmpDir(t);
+  const { wal } = open(dir);
+  wal.save(undefined, [entry(1, 1, "a".repeat(100))]);
+  wal.save({ term: 1, vote: "", commit: 1 }, [entry(2), entry(3)]);
+  wal.close();
+  const seg = segments(dir).at(-1) ?? "";
+  const buf = fs.readFileSync(seg);
+  const at = buf.indexOf("aaaa");
+  buf[at] = "b".charCodeAt(0);
+  fs.writeFileSync(seg, buf);
+  assert.throws(
+    () => open(dir),
+    (err: unknown) => err instanceof WalError && err.code === "ERR_WAL_CORRUPT",
+  );
+});
+
+test("a data dir of another node or a non-empty foreign dir refuses to start", (t) => {
+  const dir = tmpDir(t);
+  open(dir).wal.close();
+  assert.throws(
+    () => open(dir, { nodeId: "n2" }),
+    (err: unknown) => err instanceof WalError && err.code === "ERR_FOREIGN_DATA_DIR",
+  );
+  const foreign = tmpDir(t);
+  fs.mkdirSync(foreign, { recursive: true });
+  fs.writeFileSync(path.join(foreign, "something"), "x");
+  assert.throws(
+    () => open(foreign),
+    (err: unknown) => err instanceof WalError && err.code === "ERR_FOREIGN_DATA_DIR",
+  );
+});
+
+test("a snapshot compacts the log, deletes covered segments and is restored", (t) => {
+  const dir = tmpDir(t);
+  const { wal } = open(dir, { segmentBytes: 200 });
+  for (let i = 1; i <= 30; i++) wal.save({ term: 1, vote: "n1", commit: i - 1 }, [entry(i)]);
+  const before = segments(dir).length;
+  assert.ok(before > 3, `expected several segments, got ${before}`);
+  const snap = {
+    metadata: { index: 25, term: 1, confState: { voters: ["n1"], learners: [] } },
+    data: new TextEncoder().encode("state@25"),
+  };
+  wal.saveSnapshot(snap, { term: 1, vote: "n1", commit: 29 }, false);
+  assert.ok(segments(dir).length < before);
+  wal.save(undefined, [entry(31)]);
+  wal.close();
+  const { recovered } = open(dir);
+  assert.equal(recovered.snapshot?.metadata.index, 25);
+  assert.equal(new TextDecoder().decode(recovered.snapshot?.data), "state@25");
+  assert.deepEqual(
+    recovered.entries.map((e) => e.index),
+    [26, 27, 28, 29, 30, 31],
+  );
+  assert.deepEqual(recovered.hardState, { term: 1, vote: "n1", commit: 29 });
+});
+
+test("a snapshot received from the leader replaces the log", (t) => {
+  const dir = tmpDir(t);
+  const { wal } = open(dir);
+  wal.save({ term: 1, vote: "", commit: 2 }, [entry(1), entry(2), entry(3, 1, "stale")]);
+  const snap = {
+    metadata: { index: 10, term: 3, confState: { voters: ["n1"], learners: [] } },
+    data: new Uint8Array([1]),
+  };
+  wal.saveSnapshot(snap, { term: 3, vote: "", commit: 10 }, true);
+  wal.save(undefined, [entry(11, 3)]);
+  wal.close();
+  const { recovered } = open(dir);
+  assert.equal(recovered.snapshot?.metadata.index, 10);
+  assert.deepEqual(
+    recovered.entries.map((e) => e.index),
+    [11],
+  );
+});
