@@ -33,6 +33,7 @@ const MEMBERSHIP_EVERY_MS = 1000;
 const MEMBERSHIP_TTL_MS = 3000;
 /** A lease still unanswered after this long is given up (Redis lost mid-call); a late answer is still banked. */
 const LEASE_ABANDON_MS = 5000;
+const STOP_WAIT_MS = 500;
 
 /**
  * A cluster-wide budget: a bottleneck reservoir kept in Redis, refilled at the
@@ -135,7 +136,17 @@ export class GlobalReservoir {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#opts.clock.clearTimeout(this.#timer);
-    await this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    // bottleneck's stop waits for its Redis setup, which never ends while Redis is down: bound it.
+    await new Promise<void>((resolve) => {
+      const timer = this.#opts.clock.setTimeout(resolve, STOP_WAIT_MS);
+      this.#limiter
+        .stop({ dropWaitingJobs: true })
+        .catch(() => {})
+        .finally(() => {
+          this.#opts.clock.clearTimeout(timer);
+          resolve();
+        });
+    });
     await this.#connection.disconnect(false);
   }
 

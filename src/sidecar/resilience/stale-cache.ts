@@ -80,7 +80,6 @@ export class StaleCache {
 
   /** @internal used by Recording */
   store(key: string, status: number, headers: Record<string, string | string[]>, body: Buffer): void {
-    if (status < 200 || status > 299) return;
     this.#entries.set(key, { status, headers, body, storedAt: this.#clock.now() });
   }
 

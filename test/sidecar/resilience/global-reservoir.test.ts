@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { GlobalReservoir } from "../../../src/sidecar/resilience/global-reservoir.ts";
-import { type RedisServer, startRedis } from "./redis-server.ts";
+import { freePort, type RedisServer, startRedis } from "./redis-server.ts";
 
 /**
  * Three reservoirs in one process stand for three sidecars: each has its own
@@ -119,5 +119,17 @@ describe("GlobalReservoir with a real redis-server", () => {
     assert.ok(paused.total > 0, "the local share keeps admitting");
     redis.resume();
     assert.ok(await until(() => !r.degraded, 5000), "recovered");
+  });
+
+  it("starts on the local share when Redis is unreachable at boot, and stops promptly", async () => {
+    const rs = sidecars("boot", await freePort(), 1, 40);
+    const [r] = rs;
+    assert.ok(r);
+    assert.ok(await until(() => r.degraded, 3000), "noticed");
+    const { total, seconds } = await offer(rs, 200, 1000);
+    assert.ok(total / seconds >= 30 && total / seconds <= 50, `admitted ${(total / seconds).toFixed(1)}/s alone`);
+    const t0 = performance.now();
+    await r.stop();
+    assert.ok(performance.now() - t0 < 2000, "stop is bounded");
   });
 });
