@@ -12,13 +12,10 @@ import { Fallback, type FallbackAction, staticReply } from "./fallback.ts";
 import { GlobalReservoir, type RedisAddress } from "./global-reservoir.ts";
 import { KeyedLimiter } from "./keyed-limiter.ts";
 import type { ResilienceMetrics } from "./metrics.ts";
-import { RateLimit } from "./rate-limit.ts";
+import { type Direction, RateLimit, type RateLimitKey } from "./rate-limit.ts";
 import { StaleCache } from "./stale-cache.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { WaitQueue } from "./wait-queue.ts";
-
-export type RateLimitKey = { header: string } | { sourceService: true } | undefined;
-export type Direction = "outbound" | "inbound";
 
 /** The runtime objects of one Policy, built once per config snapshot. */
 export interface CompiledPolicy {

@@ -2,6 +2,12 @@ import type { GlobalReservoir } from "./global-reservoir.ts";
 import type { KeyedLimiter } from "./keyed-limiter.ts";
 import type { WaitQueue } from "./wait-queue.ts";
 
+/** Which side of the sidecar a limit protects: calls the app makes, or calls to the app. */
+export type Direction = "outbound" | "inbound";
+
+/** What a request's bucket is chosen by: a header (lower-case name) or the calling service; undefined = one bucket. */
+export type RateLimitKey = { header: string } | { sourceService: true } | undefined;
+
 /** What a refused request is told (429 headers). */
 export interface RateLimitRefusal {
   /** x-ratelimit-limit: requests per second. */
