@@ -12,6 +12,8 @@ import type { Hello as _meshlet_discovery_v1_Hello, Hello__Output as _meshlet_di
 import type { Nack as _meshlet_discovery_v1_Nack, Nack__Output as _meshlet_discovery_v1_Nack__Output } from './meshlet/discovery/v1/Nack.ts';
 import type { Register as _meshlet_discovery_v1_Register, Register__Output as _meshlet_discovery_v1_Register__Output } from './meshlet/discovery/v1/Register.ts';
 import type { RegisterResponse as _meshlet_discovery_v1_RegisterResponse, RegisterResponse__Output as _meshlet_discovery_v1_RegisterResponse__Output } from './meshlet/discovery/v1/RegisterResponse.ts';
+import type { RenewLeasesRequest as _meshlet_discovery_v1_RenewLeasesRequest, RenewLeasesRequest__Output as _meshlet_discovery_v1_RenewLeasesRequest__Output } from './meshlet/discovery/v1/RenewLeasesRequest.ts';
+import type { RenewLeasesResponse as _meshlet_discovery_v1_RenewLeasesResponse, RenewLeasesResponse__Output as _meshlet_discovery_v1_RenewLeasesResponse__Output } from './meshlet/discovery/v1/RenewLeasesResponse.ts';
 import type { Resource as _meshlet_discovery_v1_Resource, Resource__Output as _meshlet_discovery_v1_Resource__Output } from './meshlet/discovery/v1/Resource.ts';
 import type { SidecarStatus as _meshlet_discovery_v1_SidecarStatus, SidecarStatus__Output as _meshlet_discovery_v1_SidecarStatus__Output } from './meshlet/discovery/v1/SidecarStatus.ts';
 import type { Snapshot as _meshlet_discovery_v1_Snapshot, Snapshot__Output as _meshlet_discovery_v1_Snapshot__Output } from './meshlet/discovery/v1/Snapshot.ts';
@@ -35,6 +37,8 @@ export interface ProtoGrpcType {
         Nack: MessageTypeDefinition<_meshlet_discovery_v1_Nack, _meshlet_discovery_v1_Nack__Output>
         Register: MessageTypeDefinition<_meshlet_discovery_v1_Register, _meshlet_discovery_v1_Register__Output>
         RegisterResponse: MessageTypeDefinition<_meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_RegisterResponse__Output>
+        RenewLeasesRequest: MessageTypeDefinition<_meshlet_discovery_v1_RenewLeasesRequest, _meshlet_discovery_v1_RenewLeasesRequest__Output>
+        RenewLeasesResponse: MessageTypeDefinition<_meshlet_discovery_v1_RenewLeasesResponse, _meshlet_discovery_v1_RenewLeasesResponse__Output>
         Resource: MessageTypeDefinition<_meshlet_discovery_v1_Resource, _meshlet_discovery_v1_Resource__Output>
         SidecarStatus: MessageTypeDefinition<_meshlet_discovery_v1_SidecarStatus, _meshlet_discovery_v1_SidecarStatus__Output>
         Snapshot: MessageTypeDefinition<_meshlet_discovery_v1_Snapshot, _meshlet_discovery_v1_Snapshot__Output>

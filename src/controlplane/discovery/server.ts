@@ -31,6 +31,8 @@ export interface MeshSource {
   propose(command: RegistryCommand): Promise<{ revision: number }>;
   /** Renews a lease on the leader (forwarded there from a follower); false when the leader does not know it. */
   renew(leaseId: string): Promise<boolean>;
+  /** Renews leases in this node's own lease keeper (the RenewLeases RPC a follower sends to the leader). */
+  renewLocal(leaseIds: readonly string[]): { leader: boolean; unknown: string[] };
 }
 
 export interface DiscoveryOptions {
@@ -121,6 +123,9 @@ export class DiscoveryServer {
         this.#register(call.request)
           .then((revision) => callback(null, { revision }))
           .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
+      },
+      RenewLeases: (call, callback) => {
+        callback(null, this.#source.renewLocal(call.request.leaseIds));
       },
       DeregisterInstance: (call, callback) => {
         this.#source

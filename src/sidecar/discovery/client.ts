@@ -44,6 +44,8 @@ export interface DiscoveryClientOptions {
   /** [0, 1): the jitter source, injected so tests are deterministic. */
   random?: () => number;
   backoff?: { baseMs: number; maxMs: number };
+  /** Extra gRPC channel options (e.g. a local subchannel pool, so simulated sidecars do not share connections). */
+  channelOptions?: Record<string, number | string>;
 }
 
 const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
@@ -120,7 +122,7 @@ export class DiscoveryStreamClient {
     let c = this.#clients.get(address);
     if (c === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      c = new Client(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new Client(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
       this.#clients.set(address, c);
     }
     return c;

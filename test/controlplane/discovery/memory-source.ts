@@ -47,4 +47,8 @@ export class MemorySource implements MeshSource {
   async renew(leaseId: string): Promise<boolean> {
     return this.#keeper?.renew(leaseId) ?? false;
   }
+
+  renewLocal(leaseIds: readonly string[]): { leader: boolean; unknown: string[] } {
+    return { leader: this.#keeper?.leading ?? false, unknown: leaseIds.filter((id) => !this.#keeper?.renew(id)) };
+  }
 }

@@ -7,6 +7,8 @@ import type { DiscoveryRequest as _meshlet_discovery_v1_DiscoveryRequest, Discov
 import type { DiscoveryResponse as _meshlet_discovery_v1_DiscoveryResponse, DiscoveryResponse__Output as _meshlet_discovery_v1_DiscoveryResponse__Output } from '../../../meshlet/discovery/v1/DiscoveryResponse.ts';
 import type { Register as _meshlet_discovery_v1_Register, Register__Output as _meshlet_discovery_v1_Register__Output } from '../../../meshlet/discovery/v1/Register.ts';
 import type { RegisterResponse as _meshlet_discovery_v1_RegisterResponse, RegisterResponse__Output as _meshlet_discovery_v1_RegisterResponse__Output } from '../../../meshlet/discovery/v1/RegisterResponse.ts';
+import type { RenewLeasesRequest as _meshlet_discovery_v1_RenewLeasesRequest, RenewLeasesRequest__Output as _meshlet_discovery_v1_RenewLeasesRequest__Output } from '../../../meshlet/discovery/v1/RenewLeasesRequest.ts';
+import type { RenewLeasesResponse as _meshlet_discovery_v1_RenewLeasesResponse, RenewLeasesResponse__Output as _meshlet_discovery_v1_RenewLeasesResponse__Output } from '../../../meshlet/discovery/v1/RenewLeasesResponse.ts';
 
 export interface DiscoveryClient extends grpc.Client {
   DeregisterInstance(argument: _meshlet_discovery_v1_Deregister, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
@@ -27,6 +29,15 @@ export interface DiscoveryClient extends grpc.Client {
   registerInstance(argument: _meshlet_discovery_v1_Register, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
   registerInstance(argument: _meshlet_discovery_v1_Register, callback: grpc.requestCallback<_meshlet_discovery_v1_RegisterResponse__Output>): grpc.ClientUnaryCall;
   
+  RenewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  RenewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  RenewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  RenewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  renewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  renewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  renewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  renewLeases(argument: _meshlet_discovery_v1_RenewLeasesRequest, callback: grpc.requestCallback<_meshlet_discovery_v1_RenewLeasesResponse__Output>): grpc.ClientUnaryCall;
+  
   Stream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
   Stream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
   stream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse__Output>;
@@ -39,6 +50,8 @@ export interface DiscoveryHandlers extends grpc.UntypedServiceImplementation {
   
   RegisterInstance: grpc.handleUnaryCall<_meshlet_discovery_v1_Register__Output, _meshlet_discovery_v1_RegisterResponse>;
   
+  RenewLeases: grpc.handleUnaryCall<_meshlet_discovery_v1_RenewLeasesRequest__Output, _meshlet_discovery_v1_RenewLeasesResponse>;
+  
   Stream: grpc.handleBidiStreamingCall<_meshlet_discovery_v1_DiscoveryRequest__Output, _meshlet_discovery_v1_DiscoveryResponse>;
   
 }
@@ -46,5 +59,6 @@ export interface DiscoveryHandlers extends grpc.UntypedServiceImplementation {
 export interface DiscoveryDefinition extends grpc.ServiceDefinition {
   DeregisterInstance: MethodDefinition<_meshlet_discovery_v1_Deregister, _meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_Deregister__Output, _meshlet_discovery_v1_RegisterResponse__Output>
   RegisterInstance: MethodDefinition<_meshlet_discovery_v1_Register, _meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_Register__Output, _meshlet_discovery_v1_RegisterResponse__Output>
+  RenewLeases: MethodDefinition<_meshlet_discovery_v1_RenewLeasesRequest, _meshlet_discovery_v1_RenewLeasesResponse, _meshlet_discovery_v1_RenewLeasesRequest__Output, _meshlet_discovery_v1_RenewLeasesResponse__Output>
   Stream: MethodDefinition<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryResponse, _meshlet_discovery_v1_DiscoveryRequest__Output, _meshlet_discovery_v1_DiscoveryResponse__Output>
 }
