@@ -1,4 +1,5 @@
 import CircuitBreaker from "opossum";
+import { errorCode } from "../../common/errors.ts";
 
 export const BREAKER_CLOSED = 0;
 export const BREAKER_HALF_OPEN = 1;
@@ -97,6 +98,8 @@ export class Breaker {
     } catch (err) {
       if (err instanceof FailedAttempt) return err.outcome as T;
       if (isOpenRejection(err)) return CIRCUIT_OPEN;
+      // A request that started on a snapshot whose breaker was since replaced finishes unguarded.
+      if (errorCode(err) === "ESHUTDOWN") return attempt();
       throw err;
     }
   }

@@ -113,4 +113,10 @@ describe("Breaker", () => {
     );
     assert.equal(b.state, BREAKER_OPEN);
   });
+
+  it("lets a request through unguarded once its breaker was replaced by a new snapshot", async (t) => {
+    const b = newBreaker(t);
+    b.shutdown();
+    assert.deepEqual(await b.run(answer({ status: 500 })), { status: 500 });
+  });
 });
