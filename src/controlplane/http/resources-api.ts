@@ -1,6 +1,7 @@
 import { MeshletError } from "../../common/errors.ts";
 import { ConfigError, parseResources } from "../../config/load.ts";
 import { kindFromPath, type ResourceKind } from "../../config/resources.ts";
+import { sidecarsOf } from "../discovery/attach.ts";
 import { readMeshState } from "../discovery/mesh-state.ts";
 import type { KvView } from "../registry/kv-ops.ts";
 import type {
@@ -15,6 +16,8 @@ import type {
 import { type ResourceCommand, storedResources } from "../resources/commands.ts";
 import { resourceKey } from "../resources/keys.ts";
 import { planApply } from "../resources/plan.ts";
+import { type Command, kvView } from "../state/machine.ts";
+import { HttpError, type HttpReply, type HttpRequest, type RouteModule } from "./router.ts";
 
 /** The largest apply body accepted; larger ones get 413 and nothing is applied. */
 export const MAX_APPLY_BYTES = 4 * 1024 * 1024;
@@ -247,3 +250,39 @@ async function endpoints(
   );
   return { status: 200, body: { service, revision, endpoints: value } satisfies EndpointsResponse };
 }
+
+/**
+ * Mounts the mesh API on the node's router. /v1/sidecars lists the sidecars
+ * whose streams this node holds (see sidecarsOf).
+ */
+export const resourcesApi: RouteModule = (router, node) => {
+  const deps: MeshApiDeps = {
+    propose: (command, deadlineMs) => node.propose(command as unknown as Command, { deadlineMs }),
+    read: (fn, options) => node.read((kv) => ({ value: fn(kvView(kv)), revision: kv.revision }), options),
+    sidecars: () => sidecarsOf(node),
+  };
+  const handler = async (req: HttpRequest): Promise<HttpReply> => {
+    const ifMatch = req.headers["if-match"];
+    const reply = await handleMeshRequest(
+      {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        ifMatch: Array.isArray(ifMatch) ? ifMatch[0] : ifMatch,
+        body: req.body.toString("utf8"),
+        deadlineMs: req.remainingMs(),
+      },
+      deps,
+    );
+    if (reply === undefined) throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${req.method} ${req.path}`);
+    return { status: reply.status, body: reply.body, headers: reply.headers ?? {} };
+  };
+  const big = { maxBodyBytes: MAX_APPLY_BYTES };
+  router.route("POST", "/v1/apply", handler, big);
+  router.route("GET", "/v1/sidecars", handler);
+  router.route("GET", "/v1/endpoints/{service}", handler);
+  router.route("GET", "/v1/resources/{kind}", handler);
+  router.route("GET", "/v1/resources/{kind}/{name}", handler);
+  router.route("PUT", "/v1/resources/{kind}/{name}", handler, big);
+  router.route("DELETE", "/v1/resources/{kind}/{name}", handler);
+};

@@ -1,0 +1,139 @@
+import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { Registry } from "prom-client";
+import { type Clock, systemClock } from "../../common/clock.ts";
+import type { Logger } from "../../common/logger.ts";
+import { discoveryProto } from "../../config/discovery-proto.ts";
+import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
+import type { ControlNode } from "../node.ts";
+import type { LeaseRecord, RegistryCommand } from "../registry/commands.ts";
+import { LeaseExpiryLoop } from "../registry/expiry.ts";
+import { LeaseKeeper } from "../registry/lease-keeper.ts";
+import { RenewForwarder } from "../registry/renew-forwarder.ts";
+import { LEASES_PREFIX } from "../resources/keys.ts";
+import { type Command, kvView } from "../state/machine.ts";
+import { attachDiscovery } from "./attach.ts";
+import { readMeshState } from "./mesh-state.ts";
+import { DiscoveryServer, type MeshSource } from "./server.ts";
+
+export interface DiscoveryStartOptions {
+  /** Adds a service to the node's gRPC server (the one serving the Raft peers). */
+  addService: (service: ServiceDefinition, implementation: UntypedServiceImplementation) => void;
+  logger: Logger;
+  registry: Registry;
+  /** gRPC address of a node by id, to forward lease renewals to the leader; undefined = unknown. */
+  grpcAddressOf: (nodeId: string) => string | undefined;
+  debounceMs?: number;
+  clock?: Clock;
+  proposeDeadlineMs?: number;
+}
+
+export interface DiscoveryRuntime {
+  server: DiscoveryServer;
+  stop(): void;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Runs the mesh side of a control-plane node: the Discovery service on the
+ * node's gRPC server, and, while this node leads, the lease keeper and its
+ * expiry loop. Call once the node's state machine is set up (with
+ * registerMeshCommands) and before it starts serving.
+ */
+export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions): DiscoveryRuntime {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger.child({ component: "mesh-registry" });
+  const deadlineMs = options.proposeDeadlineMs ?? 5_000;
+  const keeper = new LeaseKeeper(clock);
+  const propose = async (command: RegistryCommand) => {
+    const { revision } = await node.propose(command as unknown as Command, { deadlineMs });
+    return { revision };
+  };
+  const expiry = new LeaseExpiryLoop({ clock, keeper, logger: log, propose });
+  const peers = new Map<string, DiscoveryClient>();
+  const forwarder = new RenewForwarder(clock, async (leaseIds) => {
+    const leader = node.leader();
+    const address = leader === "" ? undefined : options.grpcAddressOf(leader);
+    if (address === undefined) return { leader: false, unknown: [] };
+    let client = peers.get(address);
+    if (client === undefined) {
+      const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+      client = new Client(address, credentials.createInsecure());
+      peers.set(address, client);
+    }
+    const c = client;
+    return new Promise((resolve, reject) => {
+      c.RenewLeases({ leaseIds }, { deadline: Date.now() + deadlineMs }, (err, res) =>
+        err || res === undefined ? reject(err) : resolve({ leader: res.leader, unknown: res.unknown }),
+      );
+    });
+  });
+
+  const leases = (): LeaseRecord[] =>
+    node.kv.range(LEASES_PREFIX).map((e) => JSON.parse(decoder.decode(e.record.value)) as LeaseRecord);
+  const onLeadership = () => {
+    if (node.isLeader() && !keeper.leading) {
+      keeper.takeOver(leases());
+      expiry.start();
+      log.info({ leases: leases().length }, "leading: every lease extended by one TTL");
+    } else if (!node.isLeader() && keeper.leading) {
+      keeper.stepDown();
+      expiry.stop();
+    }
+  };
+  const leaseWatch = node.kv.watch(LEASES_PREFIX, node.kv.revision, (e) => {
+    const id = e.key.slice(LEASES_PREFIX.length);
+    if (e.type === "delete") keeper.removed(id);
+    else keeper.granted(id, (JSON.parse(decoder.decode(e.value)) as LeaseRecord).ttlMs);
+  });
+
+  let meshChanged = false;
+  const meshWatch = node.kv.watch("mesh/", node.kv.revision, () => {
+    meshChanged = true;
+  });
+  const listeners = new Set<() => void>();
+  const source: MeshSource = {
+    nodeId: node.id,
+    state: () => readMeshState(kvView(node.kv), node.kv.revision),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    propose,
+    renew: (leaseId) => (node.isLeader() ? Promise.resolve(keeper.renew(leaseId)) : forwarder.renew(leaseId)),
+    renewLocal: (leaseIds) => ({
+      leader: node.isLeader(),
+      unknown: node.isLeader() ? leaseIds.filter((id) => !keeper.renew(id)) : [],
+    }),
+  };
+  // One notification per applied batch, not per KV event: an apply of a thousand resources is one push.
+  const offApplied = node.on("applied", () => {
+    if (!meshChanged) return;
+    meshChanged = false;
+    for (const l of listeners) l();
+  });
+  const offLeader = node.on("leaderChange", onLeadership);
+  const server = new DiscoveryServer(source, {
+    clock,
+    logger: options.logger,
+    registry: options.registry,
+    ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+  });
+  options.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, server.handlers());
+  attachDiscovery(node, server);
+  onLeadership();
+
+  return {
+    server,
+    stop() {
+      offApplied();
+      offLeader();
+      leaseWatch.cancel();
+      meshWatch.cancel();
+      expiry.stop();
+      forwarder.stop();
+      server.close();
+      for (const c of peers.values()) c.close();
+    },
+  };
+}
