@@ -1,0 +1,306 @@
+import {
+  type ClientWritableStream,
+  credentials,
+  type Server,
+  type ServerReadableStream,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import { Counter, type Registry } from "prom-client";
+import type { Logger } from "../common/logger.ts";
+import { METRIC_PREFIX } from "../common/metrics.ts";
+import type { MessageBatch, MessageBatch__Output } from "../gen/meshlet/raft/v1/MessageBatch.ts";
+import type { RaftClient } from "../gen/meshlet/raft/v1/Raft.ts";
+import type { SnapshotAck } from "../gen/meshlet/raft/v1/SnapshotAck.ts";
+import type { SnapshotChunk, SnapshotChunk__Output } from "../gen/meshlet/raft/v1/SnapshotChunk.ts";
+import type { StreamAck } from "../gen/meshlet/raft/v1/StreamAck.ts";
+import { type Message, MessageType, type NodeId } from "../raft/types.ts";
+import { fromPb, raftProto, toPb } from "./raft-proto.ts";
+
+/** What the driver needs to move Raft messages between nodes. send() never blocks. */
+export interface Transport {
+  send(messages: readonly Message[]): void;
+  setPeer(id: NodeId, address: string): void;
+  removePeer(id: NodeId): void;
+  close(): void;
+}
+
+/** Where the transport delivers what it learns. */
+export interface TransportSink {
+  receive(m: Message): void;
+  /** Messages to `id` were lost; Raft should probe it instead of streaming. */
+  unreachable(id: NodeId): void;
+  snapshotDone(id: NodeId, ok: boolean): void;
+}
+
+export interface GrpcTransportOptions {
+  id: NodeId;
+  clusterId: string;
+  sink: TransportSink;
+  logger: Logger;
+  registry: Registry;
+  /** Messages queued for one peer beyond this are dropped (Raft retransmits). */
+  maxQueue?: number;
+  snapshotChunkBytes?: number;
+}
+
+const MIN_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 1_000;
+
+/**
+ * One long-lived client stream per peer, fed from a bounded queue that is
+ * flushed as one MessageBatch per event-loop turn. Every peer has its own
+ * queue, stream and backoff, so a slow or dead peer only loses its own
+ * messages. Snapshots go through InstallSnapshot in chunks.
+ */
+export class GrpcTransport implements Transport {
+  readonly #o: GrpcTransportOptions;
+  readonly #peers = new Map<NodeId, PeerSender>();
+  readonly #failures: Counter<"peer">;
+
+  constructor(o: GrpcTransportOptions) {
+    this.#o = o;
+    this.#failures = new Counter({
+      name: `${METRIC_PREFIX}raft_peer_send_failures_total`,
+      help: "Messages to a peer that were dropped or whose stream broke",
+      labelNames: ["peer"],
+      registers: [o.registry],
+    });
+  }
+
+  /** Adds meshlet.raft.v1.Raft to `server`; incoming batches of another cluster are refused. */
+  serve(server: Server): void {
+    const { clusterId, sink, logger } = this.#o;
+    server.addService(raftProto().meshlet.raft.v1.Raft.service, {
+      Stream: (call: ServerReadableStream<MessageBatch__Output, StreamAck>, done: sendUnaryData<StreamAck>) => {
+        let received = 0;
+        let refused = false;
+        call.on("data", (batch: MessageBatch__Output) => {
+          if (batch.clusterId !== clusterId) {
+            if (!refused) logger.warn({ clusterId: batch.clusterId }, "refusing Raft messages from another cluster");
+            refused = true;
+            return;
+          }
+          for (const m of batch.messages) {
+            received++;
+            sink.receive(fromPb(m));
+          }
+        });
+        call.on("end", () => done(null, { received }));
+        call.on("error", () => {});
+      },
+      InstallSnapshot: (
+        call: ServerReadableStream<SnapshotChunk__Output, SnapshotAck>,
+        done: sendUnaryData<SnapshotAck>,
+      ) => {
+        const parts: Buffer[] = [];
+        let size = 0;
+        let finished = false;
+        call.on("data", (chunk: SnapshotChunk__Output) => {
+          if (finished) return;
+          if (chunk.clusterId !== clusterId || chunk.offset !== size) {
+            finished = true;
+            done({ code: status.INVALID_ARGUMENT, details: "snapshot chunk of another cluster or out of order" });
+            return;
+          }
+          parts.push(chunk.data);
+          size += chunk.data.length;
+          if (chunk.last && chunk.message !== null) {
+            finished = true;
+            sink.receive(fromPb(chunk.message, new Uint8Array(Buffer.concat(parts))));
+            done(null, { ok: true, error: "" });
+          }
+        });
+        call.on("end", () => {
+          if (!finished) done(null, { ok: false, error: "stream ended before the last chunk" });
+        });
+        call.on("error", () => {});
+      },
+    });
+  }
+
+  setPeer(id: NodeId, address: string): void {
+    if (id === this.#o.id) return;
+    const existing = this.#peers.get(id);
+    if (existing?.address === address) return;
+    existing?.close();
+    this.#peers.set(id, new PeerSender(id, address, this.#o, this.#failures));
+  }
+
+  removePeer(id: NodeId): void {
+    this.#peers.get(id)?.close();
+    this.#peers.delete(id);
+  }
+
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      const peer = this.#peers.get(m.to);
+      if (peer === undefined) {
+        this.#o.sink.unreachable(m.to);
+        continue;
+      }
+      peer.enqueue(m);
+    }
+  }
+
+  close(): void {
+    for (const p of this.#peers.values()) p.close();
+    this.#peers.clear();
+  }
+}
+
+class PeerSender {
+  readonly id: NodeId;
+  readonly address: string;
+  readonly #o: GrpcTransportOptions;
+  readonly #failures: Counter<"peer">;
+  readonly #client: RaftClient;
+  #queue: Message[] = [];
+  #stream: ClientWritableStream<MessageBatch> | undefined;
+  #blocked = false;
+  #flushScheduled = false;
+  #backoffMs = MIN_BACKOFF_MS;
+  #retryAt = 0;
+  #snapshotInFlight = false;
+  #closed = false;
+
+  constructor(id: NodeId, address: string, o: GrpcTransportOptions, failures: Counter<"peer">) {
+    this.id = id;
+    this.address = address;
+    this.#o = o;
+    this.#failures = failures;
+    const Client = raftProto().meshlet.raft.v1.Raft;
+    this.#client = new Client(address, credentials.createInsecure(), {
+      "grpc.initial_reconnect_backoff_ms": MIN_BACKOFF_MS,
+      "grpc.max_reconnect_backoff_ms": MAX_BACKOFF_MS,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    });
+  }
+
+  enqueue(m: Message): void {
+    if (this.#closed) return;
+    if (m.type === MessageType.Snap) {
+      this.#sendSnapshot(m);
+      return;
+    }
+    if (this.#queue.length >= (this.#o.maxQueue ?? 4096)) {
+      this.#failures.inc({ peer: this.id });
+      this.#o.sink.unreachable(this.id);
+      return;
+    }
+    this.#queue.push(m);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#stream?.cancel();
+    this.#stream = undefined;
+    this.#client.close();
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed || this.#blocked || this.#queue.length === 0) return;
+    const stream = this.#openStream();
+    if (stream === undefined) {
+      // Still backing off: what is queued now is stale by the time the peer is back, and Raft resends.
+      this.#drop();
+      return;
+    }
+    const messages = this.#queue;
+    this.#queue = [];
+    const ok = stream.write({ clusterId: this.#o.clusterId, messages: messages.map((m) => toPb(m)) });
+    if (!ok) {
+      this.#blocked = true;
+      stream.once("drain", () => {
+        this.#blocked = false;
+        this.#flush();
+      });
+    }
+  }
+
+  #openStream(): ClientWritableStream<MessageBatch> | undefined {
+    if (this.#stream !== undefined) return this.#stream;
+    if (Date.now() < this.#retryAt) return undefined;
+    const stream = this.#client.Stream((err) => {
+      if (this.#stream !== stream) return;
+      this.#stream = undefined;
+      this.#blocked = false;
+      if (this.#closed) return;
+      if (err !== null) this.#broken(err.message);
+    });
+    stream.on("error", () => {});
+    this.#stream = stream;
+    // A healthy stream lives until the process ends; the backoff resets once it carried a batch without failing.
+    setTimeout(() => {
+      if (this.#stream === stream) this.#backoffMs = MIN_BACKOFF_MS;
+    }, MAX_BACKOFF_MS).unref();
+    return stream;
+  }
+
+  #broken(reason: string): void {
+    this.#failures.inc({ peer: this.id });
+    this.#o.sink.unreachable(this.id);
+    this.#o.logger.debug(
+      { peer: this.id, address: this.address, reason, backoffMs: this.#backoffMs },
+      "peer stream broke",
+    );
+    const jitter = Math.random() * this.#backoffMs * 0.5;
+    this.#retryAt = Date.now() + this.#backoffMs + jitter;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+  }
+
+  #drop(): void {
+    if (this.#queue.length === 0) return;
+    this.#failures.inc({ peer: this.id }, this.#queue.length);
+    this.#queue = [];
+    this.#o.sink.unreachable(this.id);
+  }
+
+  #sendSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    if (this.#snapshotInFlight || snap === undefined) return;
+    this.#snapshotInFlight = true;
+    const chunkBytes = this.#o.snapshotChunkBytes ?? 1024 * 1024;
+    const data = Buffer.from(snap.data);
+    const finish = (ok: boolean, reason: string) => {
+      this.#snapshotInFlight = false;
+      if (!ok) {
+        this.#failures.inc({ peer: this.id });
+        this.#o.logger.warn({ peer: this.id, index: snap.metadata.index, reason }, "sending a snapshot failed");
+      }
+      this.#o.sink.snapshotDone(this.id, ok);
+    };
+    const call = this.#client.InstallSnapshot({ deadline: Date.now() + 60_000 }, (err, ack) => {
+      if (err !== null) finish(false, err.message);
+      else finish(ack?.ok === true, ack?.error ?? "no ack");
+    });
+    call.on("error", () => {});
+    let offset = 0;
+    const writeNext = (): void => {
+      while (offset < data.length || offset === 0) {
+        const end = Math.min(offset + chunkBytes, data.length);
+        const last = end >= data.length;
+        const chunk: SnapshotChunk = { clusterId: this.#o.clusterId, offset, data: data.subarray(offset, end), last };
+        if (last) chunk.message = toPb(m, false);
+        const more = call.write(chunk);
+        offset = end;
+        if (last) {
+          call.end();
+          return;
+        }
+        if (!more) {
+          call.once("drain", writeNext);
+          return;
+        }
+      }
+    };
+    writeNext();
+  }
+}

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { silentLogger } from "../../src/common/logger.ts";
+import { createRegistry } from "../../src/common/metrics.ts";
+import { type Message, MessageType } from "../../src/raft/types.ts";
+import { GrpcTransport, type TransportSink } from "../../src/raft-node/transport.ts";
+
+function msg(from: string, to: string, index: number, extra: Partial<Message> = {}): Message {
+  return {
+    type: MessageType.App,
+    from,
+    to,
+    term: 1,
+    logTerm: 1,
+    index,
+    entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array([index % 256]) }],
+    commit: index,
+    reject: false,
+    rejectHint: 0,
+    rejectHintTerm: 0,
+    context: new Uint8Array(),
+    ...extra,
+  };
+}
+
+interface Recorder extends TransportSink {
+  got: Message[];
+  unreachables: string[];
+  snaps: [string, boolean][];
+}
+
+function recorder(): Recorder {
+  const r: Recorder = {
+    got: [],
+    unreachables: [],
+    snaps: [],
+    receive: (m) => r.got.push(m),
+    unreachable: (id) => r.unreachables.push(id),
+    snapshotDone: (id, ok) => r.snaps.push([id, ok]),
+  };
+  return r;
+}
+
+async function node(id: string, t: { after: (fn: () => void) => void }, clusterId = "c1") {
+  const sink = recorder();
+  const transport = new GrpcTransport({
+    id,
+    clusterId,
+    sink,
+    logger: silentLogger(),
+    registry: createRegistry({ processMetrics: false }),
+    snapshotChunkBytes: 1000,
+  });
+  const server = new Server();
+  transport.serve(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  t.after(() => {
+    transport.close();
+    server.forceShutdown();
+  });
+  return { sink, transport, address: `127.0.0.1:${port}` };
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("messages arrive in order and intact; a dead peer does not hold back a live one", async (t) => {
+  const a = await node("a", t);
+  const b = await node("b", t);
+  a.transport.setPeer("b", b.address);
+  a.transport.setPeer("dead", "127.0.0.1:1");
+  for (let i = 0; i < 500; i++) a.transport.send([msg("a", "dead", i), msg("a", "b", i)]);
+  await until(() => b.sink.got.length === 500, "500 messages at b");
+  assert.deepEqual(
+    b.sink.got.map((m) => m.index),
+    Array.from({ length: 500 }, (_, i) => i),
+  );
+  const m = b.sink.got[7];
+  assert.equal(m?.type, MessageType.App);
+  assert.deepEqual(m?.entries[0]?.data, new Uint8Array([7]));
+  await until(() => a.sink.unreachables.includes("dead"), "dead reported unreachable");
+  a.transport.send([msg("a", "nobody", 1)]);
+  assert.ok(a.sink.unreachables.includes("nobody"));
+});
+
+test("a snapshot travels in chunks and is reassembled", async (t) => {
+  const a = await node("a", t);
+  const b = await node("b", t);
+  a.transport.setPeer("b", b.address);
+  const data = new Uint8Array(12_345).map((_, i) => i % 251);
+  a.transport.send([
+    msg("a", "b", 0, {
+      type: MessageType.Snap,
+      entries: [],
+      snapshot: { metadata: { index: 40, term: 2, confState: { voters: ["a", "b"], learners: ["c"] } }, data },
+    }),
+  ]);
+  await until(() => a.sink.snaps.length === 1, "snapshot status");
+  assert.deepEqual(a.sink.snaps, [["b", true]]);
+  const got = b.sink.got[0];
+  assert.equal(got?.type, MessageType.Snap);
+  assert.deepEqual(got?.snapshot?.metadata, { index: 40, term: 2, confState: { voters: ["a", "b"], learners: ["c"] } });
+  assert.deepEqual(got?.snapshot?.data, data);
+});
+
+test("messages from another cluster are refused", async (t) => {
+  const a = await node("a", t, "other");
+  const b = await node("b", t);
+  a.transport.setPeer("b", b.address);
+  a.transport.send([msg("a", "b", 1)]);
+  const c = await node("c", t);
+  c.transport.setPeer("b", b.address);
+  c.transport.send([msg("c", "b", 2)]);
+  await until(() => b.sink.got.length >= 1, "message from c");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(
+    b.sink.got.map((m) => m.from),
+    ["c"],
+  );
+});
