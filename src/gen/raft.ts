@@ -3,6 +3,8 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { ConfState as _meshlet_raft_v1_ConfState, ConfState__Output as _meshlet_raft_v1_ConfState__Output } from './meshlet/raft/v1/ConfState.ts';
 import type { Entry as _meshlet_raft_v1_Entry, Entry__Output as _meshlet_raft_v1_Entry__Output } from './meshlet/raft/v1/Entry.ts';
+import type { ForwardRequest as _meshlet_raft_v1_ForwardRequest, ForwardRequest__Output as _meshlet_raft_v1_ForwardRequest__Output } from './meshlet/raft/v1/ForwardRequest.ts';
+import type { ForwardResponse as _meshlet_raft_v1_ForwardResponse, ForwardResponse__Output as _meshlet_raft_v1_ForwardResponse__Output } from './meshlet/raft/v1/ForwardResponse.ts';
 import type { Message as _meshlet_raft_v1_Message, Message__Output as _meshlet_raft_v1_Message__Output } from './meshlet/raft/v1/Message.ts';
 import type { MessageBatch as _meshlet_raft_v1_MessageBatch, MessageBatch__Output as _meshlet_raft_v1_MessageBatch__Output } from './meshlet/raft/v1/MessageBatch.ts';
 import type { RaftClient as _meshlet_raft_v1_RaftClient, RaftDefinition as _meshlet_raft_v1_RaftDefinition } from './meshlet/raft/v1/Raft.ts';
@@ -23,6 +25,8 @@ export interface ProtoGrpcType {
         ConfState: MessageTypeDefinition<_meshlet_raft_v1_ConfState, _meshlet_raft_v1_ConfState__Output>
         Entry: MessageTypeDefinition<_meshlet_raft_v1_Entry, _meshlet_raft_v1_Entry__Output>
         EntryType: EnumTypeDefinition
+        ForwardRequest: MessageTypeDefinition<_meshlet_raft_v1_ForwardRequest, _meshlet_raft_v1_ForwardRequest__Output>
+        ForwardResponse: MessageTypeDefinition<_meshlet_raft_v1_ForwardResponse, _meshlet_raft_v1_ForwardResponse__Output>
         Message: MessageTypeDefinition<_meshlet_raft_v1_Message, _meshlet_raft_v1_Message__Output>
         MessageBatch: MessageTypeDefinition<_meshlet_raft_v1_MessageBatch, _meshlet_raft_v1_MessageBatch__Output>
         MessageType: EnumTypeDefinition

@@ -7,8 +7,11 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
+import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import type { ForwardRequest__Output } from "../gen/meshlet/raft/v1/ForwardRequest.ts";
+import type { ForwardResponse } from "../gen/meshlet/raft/v1/ForwardResponse.ts";
 import type { MessageBatch, MessageBatch__Output } from "../gen/meshlet/raft/v1/MessageBatch.ts";
 import type { RaftClient } from "../gen/meshlet/raft/v1/Raft.ts";
 import type { SnapshotAck } from "../gen/meshlet/raft/v1/SnapshotAck.ts";
@@ -31,10 +34,24 @@ export interface TransportSink {
   /** Messages to `id` were lost; Raft should probe it instead of streaming. */
   unreachable(id: NodeId): void;
   snapshotDone(id: NodeId, ok: boolean): void;
+  /** A follower forwarded a client's proposal; resolves once proposed here, rejects with a MeshletError. */
+  forward(data: Uint8Array, confChange: boolean): Promise<void>;
+}
+
+/** The leader refused or could not be reached for a forwarded proposal. */
+export class ForwardError extends MeshletError {
+  readonly leader: string;
+  constructor(code: string, message: string, leader = "") {
+    super(code, message);
+    this.name = "ForwardError";
+    this.leader = leader;
+  }
 }
 
 export interface GrpcTransportOptions {
   id: NodeId;
+  /** This node's own peer address, sent with every batch. */
+  address: string;
   clusterId: string;
   sink: TransportSink;
   logger: Logger;
@@ -81,6 +98,9 @@ export class GrpcTransport implements Transport {
             refused = true;
             return;
           }
+          if (batch.fromAddress !== "" && batch.messages[0] !== undefined && !this.#peers.has(batch.messages[0].from)) {
+            this.setPeer(batch.messages[0].from, batch.fromAddress);
+          }
           for (const m of batch.messages) {
             received++;
             sink.receive(fromPb(m));
@@ -116,7 +136,32 @@ export class GrpcTransport implements Transport {
         });
         call.on("error", () => {});
       },
+      Forward: (call: { request: ForwardRequest__Output }, done: sendUnaryData<ForwardResponse>) => {
+        const req = call.request;
+        if (req.clusterId !== clusterId) {
+          done(null, { ok: false, errorCode: "ERR_CLUSTER", errorMessage: "forwarded from another cluster" });
+          return;
+        }
+        sink.forward(new Uint8Array(req.data), req.confChange).then(
+          () => done(null, { ok: true }),
+          (err: unknown) =>
+            done(null, {
+              ok: false,
+              errorCode: errorCode(err),
+              errorMessage: errorMessage(err),
+              leader: err instanceof ForwardError ? err.leader : "",
+            }),
+        );
+      },
     });
+  }
+
+  /** Hands a proposal to `leader`; resolves once the leader proposed it (not once it is applied). */
+  forward(leader: NodeId, data: Uint8Array, confChange: boolean, deadlineMs: number): Promise<void> {
+    const peer = this.#peers.get(leader);
+    if (peer === undefined)
+      return Promise.reject(new ForwardError("ERR_NO_LEADER", `no address known for leader ${leader}`));
+    return peer.forward(data, confChange, deadlineMs);
   }
 
   setPeer(id: NodeId, address: string): void {
@@ -196,6 +241,22 @@ class PeerSender {
     }
   }
 
+  forward(data: Uint8Array, confChange: boolean, deadlineMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.Forward(
+        { clusterId: this.#o.clusterId, data, confChange },
+        { deadline: Date.now() + deadlineMs },
+        (err, res) => {
+          if (err !== null)
+            reject(new ForwardError("ERR_NO_LEADER", `forwarding to ${this.id} failed: ${err.message}`));
+          else if (res?.ok !== true)
+            reject(new ForwardError(res?.errorCode || "ERR_NO_LEADER", res?.errorMessage ?? "", res?.leader ?? ""));
+          else resolve();
+        },
+      );
+    });
+  }
+
   close(): void {
     this.#closed = true;
     this.#queue = [];
@@ -215,7 +276,11 @@ class PeerSender {
     }
     const messages = this.#queue;
     this.#queue = [];
-    const ok = stream.write({ clusterId: this.#o.clusterId, messages: messages.map((m) => toPb(m)) });
+    const ok = stream.write({
+      clusterId: this.#o.clusterId,
+      fromAddress: this.#o.address,
+      messages: messages.map((m) => toPb(m)),
+    });
     if (!ok) {
       this.#blocked = true;
       stream.once("drain", () => {

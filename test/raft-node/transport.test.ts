@@ -4,7 +4,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/common/logger.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
 import { type Message, MessageType } from "../../src/raft/types.ts";
-import { GrpcTransport, type TransportSink } from "../../src/raft-node/transport.ts";
+import { ForwardError, GrpcTransport, type TransportSink } from "../../src/raft-node/transport.ts";
 
 function msg(from: string, to: string, index: number, extra: Partial<Message> = {}): Message {
   return {
@@ -38,6 +38,7 @@ function recorder(): Recorder {
     receive: (m) => r.got.push(m),
     unreachable: (id) => r.unreachables.push(id),
     snapshotDone: (id, ok) => r.snaps.push([id, ok]),
+    forward: async () => {},
   };
   return r;
 }
@@ -45,6 +46,7 @@ function recorder(): Recorder {
 async function node(id: string, t: { after: (fn: () => void) => void }, clusterId = "c1") {
   const sink = recorder();
   const transport = new GrpcTransport({
+    address: "",
     id,
     clusterId,
     sink,
@@ -125,4 +127,25 @@ test("messages from another cluster are refused", async (t) => {
     b.sink.got.map((m) => m.from),
     ["c"],
   );
+});
+
+test("a forwarded proposal reaches the leader's sink; its refusal comes back as a typed error", async (t) => {
+  const leader = await node("l", t);
+  const follower = await node("f", t);
+  follower.transport.setPeer("l", leader.address);
+  const seen: string[] = [];
+  leader.sink.forward = async (data, confChange) => {
+    const text = new TextDecoder().decode(data);
+    if (text === "refuse") throw new ForwardError("ERR_NOT_LEADER", "not the leader", "x");
+    seen.push(`${text}:${confChange}`);
+  };
+  await follower.transport.forward("l", new TextEncoder().encode("cmd"), false, 5_000);
+  assert.deepEqual(seen, ["cmd:false"]);
+  await assert.rejects(
+    follower.transport.forward("l", new TextEncoder().encode("refuse"), true, 5_000),
+    (err: unknown) => {
+      return err instanceof ForwardError && err.code === "ERR_NOT_LEADER" && err.leader === "x";
+    },
+  );
+  await assert.rejects(follower.transport.forward("nobody", new Uint8Array(), false, 1_000), ForwardError);
 });

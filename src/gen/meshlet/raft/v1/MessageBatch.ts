@@ -5,9 +5,11 @@ import type { Message as _meshlet_raft_v1_Message, Message__Output as _meshlet_r
 export interface MessageBatch {
   'clusterId'?: (string);
   'messages'?: (_meshlet_raft_v1_Message)[];
+  'fromAddress'?: (string);
 }
 
 export interface MessageBatch__Output {
   'clusterId': (string);
   'messages': (_meshlet_raft_v1_Message__Output)[];
+  'fromAddress': (string);
 }
