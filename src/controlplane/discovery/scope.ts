@@ -16,51 +16,85 @@ export interface Scope {
   policies: Set<string>;
 }
 
+/** The resources arranged by what refers to what; built once per state revision, shared by every sidecar. */
+export interface ResourceIndex {
+  services: Set<string>;
+  routes: Route[];
+  policies: Policy[];
+  routesByHost: Map<string, Route[]>;
+  policiesByService: Map<string, Policy[]>;
+  policiesByRoute: Map<string, Policy[]>;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+export function indexResources(resources: readonly Resource[]): ResourceIndex {
+  const index: ResourceIndex = {
+    services: new Set(),
+    routes: [],
+    policies: [],
+    routesByHost: new Map(),
+    policiesByService: new Map(),
+    policiesByRoute: new Map(),
+  };
+  for (const r of resources) {
+    if (r.kind === "Service") index.services.add(r.metadata.name);
+    else if (r.kind === "Route") {
+      index.routes.push(r);
+      for (const host of new Set(r.spec.hosts)) push(index.routesByHost, host, r);
+    } else {
+      index.policies.push(r);
+      const t = r.spec.target;
+      if ("service" in t) push(index.policiesByService, t.service, r);
+      else push(index.policiesByRoute, t.route, r);
+    }
+  }
+  return index;
+}
+
 /**
  * What one sidecar needs: its own and its subscribed services, every Route
  * serving one of those hosts, every service those routes (and the fallbacks
  * of policies on them) can send to, transitively, and the policies that
  * target any of it. A closure rather than a fixed depth because a fallback
- * service may itself have routes.
+ * service may itself have routes. Cost: the size of the scope, not of the mesh.
  */
-export function computeScope(resources: readonly Resource[], request: ScopeRequest): Scope {
-  const routes = resources.filter((r): r is Route => r.kind === "Route");
-  const policies = resources.filter((r): r is Policy => r.kind === "Policy");
+export function scopeOf(index: ResourceIndex, request: ScopeRequest): Scope {
   if (request.subscribe.includes(ALL)) {
     return {
-      services: new Set([
-        request.service,
-        ...resources.filter((r) => r.kind === "Service").map((r) => r.metadata.name),
-      ]),
-      routes: new Set(routes.map((r) => r.metadata.name)),
-      policies: new Set(policies.map((r) => r.metadata.name)),
+      services: new Set([request.service, ...index.services]),
+      routes: new Set(index.routes.map((r) => r.metadata.name)),
+      policies: new Set(index.policies.map((r) => r.metadata.name)),
     };
   }
-  const scope: Scope = {
-    services: new Set([request.service, ...request.subscribe]),
-    routes: new Set(),
-    policies: new Set(),
+  const scope: Scope = { services: new Set(), routes: new Set(), policies: new Set() };
+  const queue = [request.service, ...request.subscribe];
+  const addPolicy = (p: Policy) => {
+    if (scope.policies.has(p.metadata.name)) return;
+    scope.policies.add(p.metadata.name);
+    const fallback = p.spec.fallback?.service;
+    if (fallback !== undefined) queue.push(fallback);
   };
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const route of routes) {
-      if (scope.routes.has(route.metadata.name) || !route.spec.hosts.some((h) => scope.services.has(h))) continue;
+  for (let service = queue.pop(); service !== undefined; service = queue.pop()) {
+    if (scope.services.has(service)) continue;
+    scope.services.add(service);
+    for (const route of index.routesByHost.get(service) ?? []) {
+      if (scope.routes.has(route.metadata.name)) continue;
       scope.routes.add(route.metadata.name);
-      for (const rule of route.spec.http) for (const d of rule.destinations) scope.services.add(d.service);
-      grew = true;
+      for (const rule of route.spec.http) for (const d of rule.destinations) queue.push(d.service);
+      for (const p of index.policiesByRoute.get(route.metadata.name) ?? []) addPolicy(p);
     }
-    for (const policy of policies) {
-      if (scope.policies.has(policy.metadata.name)) continue;
-      const t = policy.spec.target;
-      const hit = "service" in t ? scope.services.has(t.service) : scope.routes.has(t.route);
-      if (!hit) continue;
-      scope.policies.add(policy.metadata.name);
-      const fallback = policy.spec.fallback?.service;
-      if (fallback !== undefined) scope.services.add(fallback);
-      grew = true;
-    }
+    for (const p of index.policiesByService.get(service) ?? []) addPolicy(p);
   }
   return scope;
+}
+
+export function computeScope(resources: readonly Resource[], request: ScopeRequest): Scope {
+  return scopeOf(indexResources(resources), request);
 }
 
 export function inScope(scope: Scope, resource: Resource): boolean {

@@ -18,7 +18,7 @@ import {
 import type { SidecarView } from "../resources/api-types.ts";
 import type { ScopeRequest } from "./scope.ts";
 import { DEFAULT_DEBOUNCE_MS, SidecarSession } from "./session.ts";
-import { buildSnapshot, type MeshState, type ScopedSnapshot } from "./snapshot.ts";
+import { type MeshState, type PreparedState, prepareState, type ScopedSnapshot, scopedSnapshot } from "./snapshot.ts";
 
 /** What the Discovery service needs from the control-plane node it runs in. */
 export interface MeshSource {
@@ -62,7 +62,7 @@ export class DiscoveryServer {
   readonly #helloTimeoutMs: number;
   readonly #sessions = new Map<Call, SidecarSession>();
   readonly #unsubscribe: () => void;
-  #state: MeshState | undefined;
+  #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
   readonly #metrics: {
     streams: Gauge;
@@ -160,11 +160,11 @@ export class DiscoveryServer {
   }
 
   #current(request: ScopeRequest): ScopedSnapshot {
-    this.#state ??= this.#source.state();
+    this.#state ??= prepareState(this.#source.state());
     const key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
     let scoped = this.#scoped.get(key);
     if (scoped === undefined) {
-      scoped = buildSnapshot(this.#state, request);
+      scoped = scopedSnapshot(this.#state, request);
       this.#scoped.set(key, scoped);
     }
     return scoped;

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import type { Resource } from "../../config/resources.ts";
 import type { Endpoint } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
+import type { Resource as WireResource } from "../../gen/meshlet/discovery/v1/Resource.ts";
 import type { Snapshot } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
 import type { RegisteredEndpoint } from "../registry/commands.ts";
 import { canonicalJson } from "../resources/canonical.ts";
-import { computeScope, inScope, type ScopeRequest } from "./scope.ts";
+import { indexResources, type ResourceIndex, type ScopeRequest, scopeOf } from "./scope.ts";
 
 /** The mesh part of one node's applied state, at one revision. */
 export interface MeshState {
@@ -19,31 +20,35 @@ export interface ScopedSnapshot {
   digest: string;
 }
 
-/**
- * One sidecar's view of the state: the resources in its scope and the
- * endpoints of its services, registered and static (Service spec.endpoints,
- * for instances outside the mesh; their instance id is "static-N").
- */
-export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSnapshot {
-  const scope = computeScope(
-    state.resources.map((r) => r.resource),
-    request,
-  );
-  const resources = state.resources
-    .filter((r) => inScope(scope, r.resource))
-    .map((r) => ({
-      kind: r.resource.kind,
-      name: r.resource.metadata.name,
-      revision: r.revision,
-      json: canonicalJson(r.resource),
+/** A state decoded for snapshot building: done once per revision, shared by every sidecar. */
+export interface PreparedState {
+  revision: number;
+  index: ResourceIndex;
+  /** In (kind, name) order. */
+  wire: { kind: Resource["kind"]; name: string; message: Required<WireResource> }[];
+  endpointsByService: Map<string, Required<Endpoint>[]>;
+}
+
+export function prepareState(state: MeshState): PreparedState {
+  const wire = state.resources
+    .map(({ resource, revision }) => ({
+      kind: resource.kind,
+      name: resource.metadata.name,
+      message: { kind: resource.kind, name: resource.metadata.name, revision, json: canonicalJson(resource) },
     }))
     .sort((a, b) => compare(`${a.kind}/${a.name}`, `${b.kind}/${b.name}`));
-  const endpoints: Endpoint[] = [];
-  for (const r of state.resources) {
-    if (r.resource.kind !== "Service" || !scope.services.has(r.resource.metadata.name)) continue;
-    r.resource.spec.endpoints.forEach((e, i) => {
-      endpoints.push({
-        service: r.resource.metadata.name,
+  const endpointsByService = new Map<string, Required<Endpoint>[]>();
+  const add = (e: Required<Endpoint>) => {
+    const list = endpointsByService.get(e.service);
+    if (list === undefined) endpointsByService.set(e.service, [e]);
+    else list.push(e);
+  };
+  // Static endpoints (Service spec.endpoints) are for instances outside the mesh; their ids are "static-N".
+  for (const { resource: r } of state.resources) {
+    if (r.kind !== "Service") continue;
+    r.spec.endpoints.forEach((e, i) => {
+      add({
+        service: r.metadata.name,
         instance: `static-${i}`,
         address: e.address,
         port: e.port,
@@ -53,8 +58,7 @@ export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSn
     });
   }
   for (const e of state.endpoints) {
-    if (!scope.services.has(e.service)) continue;
-    endpoints.push({
+    add({
       service: e.service,
       instance: e.instance,
       address: e.address,
@@ -63,11 +67,38 @@ export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSn
       weight: e.weight,
     });
   }
-  endpoints.sort((a, b) => compare(`${a.service}/${a.instance}`, `${b.service}/${b.instance}`));
-  const digest = createHash("sha256")
-    .update(canonicalJson({ resources: resources.map((r) => [r.kind, r.name, r.json]), endpoints }))
-    .digest("base64url");
-  return { snapshot: { version: state.revision, resources, endpoints }, digest };
+  for (const list of endpointsByService.values()) list.sort((a, b) => compare(a.instance, b.instance));
+  return {
+    revision: state.revision,
+    index: indexResources(state.resources.map((r) => r.resource)),
+    wire,
+    endpointsByService,
+  };
+}
+
+/** One sidecar's view of a prepared state: the resources in its scope and the endpoints of its services. */
+export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): ScopedSnapshot {
+  const scope = scopeOf(prepared.index, request);
+  const resources: Required<WireResource>[] = [];
+  const hash = createHash("sha256");
+  for (const w of prepared.wire) {
+    const set = w.kind === "Service" ? scope.services : w.kind === "Route" ? scope.routes : scope.policies;
+    if (!set.has(w.name)) continue;
+    resources.push(w.message);
+    hash.update(`${w.kind}/${w.name}@${w.message.revision}\n`);
+  }
+  const endpoints: Required<Endpoint>[] = [];
+  for (const service of [...scope.services].sort()) {
+    for (const e of prepared.endpointsByService.get(service) ?? []) {
+      endpoints.push(e);
+      hash.update(`${canonicalJson(e)}\n`);
+    }
+  }
+  return { snapshot: { version: prepared.revision, resources, endpoints }, digest: hash.digest("base64url") };
+}
+
+export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSnapshot {
+  return scopedSnapshot(prepareState(state), request);
 }
 
 function compare(a: string, b: string): number {

@@ -27,7 +27,8 @@ function harness(debounceMs = 50) {
     resources: [...state.services].map(([name, port]) => {
       const resource = service(name, port);
       assert.ok(resource !== undefined);
-      return { resource, revision: state.revision };
+      // Stands in for the KV revision of the resource's last write: it changes exactly when the content does.
+      return { resource, revision: port };
     }),
     endpoints: state.endpoints,
   });
