@@ -12,6 +12,7 @@ import { resourcesApi } from "../../../src/controlplane/http/resources-api.ts";
 import { Router } from "../../../src/controlplane/http/router.ts";
 import { DiscoveryStreamClient } from "../../../src/sidecar/discovery/client.ts";
 import { SingleNode } from "./single-node.ts";
+import { until } from "./until.ts";
 
 const ROUTE = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -22,16 +23,6 @@ kind: Route
 metadata: {name: reviews}
 spec: {hosts: [reviews], http: [{destinations: [{service: reviews}], timeout: 2s}]}
 `;
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("mesh on a control-plane node (HTTP API + Discovery + registry)", () => {
   const cleanups: (() => void | Promise<void>)[] = [];

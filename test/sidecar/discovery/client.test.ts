@@ -10,6 +10,7 @@ import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
 import { DiscoveryStreamClient, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
 import { MemorySource } from "../../controlplane/discovery/memory-source.ts";
+import { until } from "../../controlplane/discovery/until.ts";
 
 const svc = (name: string, port = 80) =>
   parseResources(
@@ -38,16 +39,6 @@ async function startNode(source: MemorySource) {
       server.forceShutdown();
     },
   };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("sidecar discovery client", () => {
