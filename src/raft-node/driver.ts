@@ -118,6 +118,11 @@ export class Driver {
     this.#applied = snap.metadata.index;
   }
 
+  /** The core's status, read without feeding it anything. */
+  status(): RaftStatus {
+    return this.#o.core.status();
+  }
+
   get applied(): number {
     return this.#applied;
   }

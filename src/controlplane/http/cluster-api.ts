@@ -1,0 +1,58 @@
+import type { RaftControlNode } from "../raft-control-node.ts";
+import { HttpError, type HttpRequest, json, jsonBody, type RouteModule } from "./router.ts";
+
+const ID = /^[A-Za-z0-9._-]{1,64}$/;
+const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+function field(body: unknown, name: string): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new HttpError(400, "ERR_BAD_REQUEST", "body must be a JSON object");
+  return (body as Record<string, unknown>)[name];
+}
+
+function memberId(value: unknown, what = "id"): string {
+  if (typeof value !== "string" || !ID.test(value))
+    throw new HttpError(400, "ERR_BAD_REQUEST", `${what}: expected 1-64 characters of [A-Za-z0-9._-]`);
+  return value;
+}
+
+function pathId(req: HttpRequest): string {
+  return memberId(decodeURIComponent(req.params.id ?? ""), "member id");
+}
+
+/** GET /v1/cluster and the membership/leadership operations of DESIGN.md. */
+export function clusterApi(node: RaftControlNode): RouteModule {
+  return (router) => {
+    router.route("GET", "/v1/cluster", () => {
+      const status = { id: node.id, leader: node.leader(), term: node.term };
+      const raft = node.raftStatus();
+      return json(200, { ...status, commitIndex: raft.commit, appliedIndex: raft.applied, members: node.members() });
+    });
+    router.route("POST", "/v1/cluster/members", async (req) => {
+      const body = jsonBody(req);
+      const id = memberId(field(body, "id"));
+      const address = field(body, "address");
+      if (typeof address !== "string" || !ADDRESS.test(address))
+        throw new HttpError(400, "ERR_BAD_REQUEST", "address: expected host:port");
+      const learner = field(body, "learner") ?? false;
+      if (typeof learner !== "boolean") throw new HttpError(400, "ERR_BAD_REQUEST", "learner: expected a boolean");
+      const { revision } = await node.addMember(id, address, learner, req.remainingMs());
+      return json(200, { id, address, role: learner ? "learner" : "voter", revision });
+    });
+    router.route("POST", "/v1/cluster/members/{id}/promote", async (req) => {
+      const id = pathId(req);
+      const { revision } = await node.promote(id, req.remainingMs());
+      return json(200, { id, role: "voter", revision });
+    });
+    router.route("DELETE", "/v1/cluster/members/{id}", async (req) => {
+      const id = pathId(req);
+      const { revision } = await node.removeMember(id, req.remainingMs());
+      return json(200, { id, removed: true, revision });
+    });
+    router.route("POST", "/v1/cluster/leader", async (req) => {
+      const id = memberId(field(jsonBody(req), "id"));
+      await node.transferLeader(id, req.remainingMs());
+      return json(200, { leader: id });
+    });
+  };
+}
