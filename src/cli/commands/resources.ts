@@ -74,36 +74,49 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
   return resources;
 }
 
+/**
+ * One call to the control plane. A 503 (no leader yet, election in progress)
+ * is retried after its Retry-After until the overall deadline when the call
+ * is safe to repeat: reads, and applies (an apply re-plans, so a repeat of a
+ * committed one reports "unchanged").
+ */
 async function request<T>(server: string, method: string, path: string, body?: string): Promise<T> {
   const url = new URL(path, server.endsWith("/") ? server : `${server}/`);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        accept: "application/json",
-        "x-meshlet-timeout": `${REQUEST_TIMEOUT_MS - 1000}ms`,
-        ...(body === undefined ? {} : { "content-type": "application/yaml" }),
-      },
-      ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-  } catch (err) {
-    throw new MeshletError(
-      "ERR_UNAVAILABLE",
-      `cannot reach the control plane at ${url.origin}: ${describeFetchError(err)}`,
-    );
-  }
-  const text = await res.text();
-  const json: unknown = text === "" ? {} : safeJson(text);
-  if (!res.ok) {
+  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  const retryable = method === "GET" || path.startsWith("v1/apply");
+  for (;;) {
+    const remaining = deadline - Date.now();
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          accept: "application/json",
+          "x-meshlet-timeout": String(Math.max(1, remaining - 500)),
+          ...(body === undefined ? {} : { "content-type": "application/yaml" }),
+        },
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(Math.max(1, remaining)),
+      });
+    } catch (err) {
+      throw new MeshletError(
+        "ERR_UNAVAILABLE",
+        `cannot reach the control plane at ${url.origin}: ${describeFetchError(err)}`,
+      );
+    }
+    const text = await res.text();
+    const json: unknown = text === "" ? {} : safeJson(text);
+    if (res.ok) return json as T;
+    const retryAfterMs = Math.min(1000, Number(res.headers.get("retry-after") ?? "1") * 1000);
+    if (res.status === 503 && retryable && Date.now() + retryAfterMs < deadline) {
+      await new Promise((r) => setTimeout(r, retryAfterMs));
+      continue;
+    }
     const e = (json as Partial<ErrorBody>).error;
     const retry = res.headers.get("retry-after");
     const suffix = retry === null ? "" : ` (retry after ${retry}s)`;
-    const issues = e?.issues?.length ? `\n${e.issues.map((i) => `  ${i.path ?? ""} ${i.message}`).join("\n")}` : "";
-    throw new ServerError(res.status, e?.code ?? `HTTP_${res.status}`, `${e?.message ?? text}${suffix}${issues}`);
+    throw new ServerError(res.status, e?.code ?? `HTTP_${res.status}`, `${e?.message ?? text}${suffix}`);
   }
-  return json as T;
 }
 
 function safeJson(text: string): unknown {

@@ -123,6 +123,25 @@ describe("meshlet apply/get/delete against an HTTP server", () => {
     assert.equal(seen.at(-1)?.method, "DELETE");
   });
 
+  it("retries a read answered 503 until the cluster has a leader, sending a numeric deadline", async () => {
+    let calls = 0;
+    respond = (req) => {
+      calls++;
+      assert.match(String(req.headers["x-meshlet-timeout"]), /^\d+$/);
+      return calls === 1
+        ? {
+            status: 503,
+            json: { error: { code: "ERR_NO_LEADER", message: "no leader" } },
+            headers: { "retry-after": "1" },
+          }
+        : { status: 200, json: { revision: 1, items: [] } };
+    };
+    const r = await runCli(["get", "routes", "--server", url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "No routes found.\n");
+    assert.equal(calls, 2);
+  });
+
   it("get prints yaml and rejects unknown kinds with exit 2", async () => {
     const [svc] = parseResources(SERVICE, "s.yaml");
     respond = () => ({ status: 200, json: { revision: 3, resource: svc } });
