@@ -45,6 +45,8 @@ export interface DiscoveryOptions {
 }
 
 const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/** A status report larger than this is dropped (and counted), not stored. */
+const MAX_STATUS_BYTES = 64 * 1024;
 
 type Call = ServerDuplexStream<DiscoveryRequest__Output, DiscoveryResponse>;
 
@@ -61,6 +63,7 @@ export class DiscoveryServer {
   readonly #debounceMs: number;
   readonly #helloTimeoutMs: number;
   readonly #sessions = new Map<Call, SidecarSession>();
+  readonly #status = new WeakMap<SidecarSession, unknown>();
   readonly #unsubscribe: () => void;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
@@ -97,8 +100,8 @@ export class DiscoveryServer {
         registers,
       }),
       rejected: new Counter({
-        name: `${METRIC_PREFIX}discovery_streams_rejected_total`,
-        help: "Streams closed for a protocol error",
+        name: `${METRIC_PREFIX}discovery_rejected_total`,
+        help: "Discovery messages rejected, by reason (a bad or missing hello also closes the stream)",
         labelNames: ["reason"],
         registers,
       }),
@@ -137,15 +140,19 @@ export class DiscoveryServer {
   }
 
   sidecars(): SidecarView[] {
-    return [...this.#sessions.values()].map(({ info }) => ({
-      id: info.id,
-      service: info.service,
-      instance: info.instance,
-      node: this.#source.nodeId,
-      lastPushedVersion: info.lastPushedVersion,
-      lastAckedVersion: info.lastAckedVersion,
-      lastNack: info.lastNack ?? null,
-    }));
+    return [...this.#sessions.values()].map((session) => {
+      const { info } = session;
+      return {
+        id: info.id,
+        service: info.service,
+        instance: info.instance,
+        node: this.#source.nodeId,
+        lastPushedVersion: info.lastPushedVersion,
+        lastAckedVersion: info.lastAckedVersion,
+        lastNack: info.lastNack ?? null,
+        status: this.#status.get(session) ?? null,
+      };
+    });
   }
 
   /** Ends every stream (sidecars reconnect elsewhere) and stops listening for changes. */
@@ -262,6 +269,9 @@ export class DiscoveryServer {
               .catch((err: unknown) => this.#registryFailed("deregister", err));
           }
           return;
+        case "status":
+          if (req.status) this.#recordStatus(session, req.status.json);
+          return;
         case "hello":
           return reject("second_hello", "hello may be sent only once per stream");
         default:
@@ -274,6 +284,18 @@ export class DiscoveryServer {
     });
     call.on("error", cleanup);
     call.on("cancelled", cleanup);
+  }
+
+  #recordStatus(session: SidecarSession, json: string): void {
+    if (json.length > MAX_STATUS_BYTES) {
+      this.#metrics.rejected.inc({ reason: "status_too_large" });
+      return;
+    }
+    try {
+      this.#status.set(session, JSON.parse(json));
+    } catch {
+      this.#metrics.rejected.inc({ reason: "status_not_json" });
+    }
   }
 
   async #register(reg: Register__Output): Promise<number> {

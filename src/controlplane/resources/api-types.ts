@@ -49,6 +49,8 @@ export interface SidecarView {
   lastPushedVersion: number;
   lastAckedVersion: number;
   lastNack: { version: number; error: string } | null;
+  /** The last SidecarStatus the sidecar reported (breaker states, counters), or null. */
+  status: unknown;
 }
 
 export interface SidecarsResponse {

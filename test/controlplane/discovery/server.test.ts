@@ -132,6 +132,10 @@ describe("Discovery gRPC server", () => {
       discovery.sidecars().find((v) => v.id === "sc-n" && v.lastNack !== null),
     );
     assert.deepEqual(view.lastNack, { version: first.version, error: "cannot compile route" });
+    sc.send({ status: { json: '{"breakers":{"reviews":"open"}}' } });
+    sc.send({ status: { json: "not json" } });
+    await sc.until("status recorded", () => discovery.sidecars().find((v) => v.id === "sc-n" && v.status !== null));
+    assert.deepEqual(discovery.sidecars().find((v) => v.id === "sc-n")?.status, { breakers: { reviews: "open" } });
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(sc.snapshots.length, 1);
   });

@@ -8,7 +8,7 @@ import { discoveryProto } from "../../../src/config/discovery-proto.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
-import { DiscoveryStreamClient, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
+import { DiscoveryStreamClient, decodeSnapshot, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
 import { MemorySource } from "../../controlplane/discovery/memory-source.ts";
 import { until } from "../../controlplane/discovery/until.ts";
 
@@ -131,5 +131,25 @@ describe("sidecar discovery client", () => {
     assert.equal(source.commands.length, 1, "renewals are not proposed");
     client.stop();
     await until("deregistered", () => source.kv.get("mesh/endpoints/ratings/r1") === undefined);
+  });
+});
+
+describe("decodeSnapshot", () => {
+  const wire = (json: string) => ({
+    version: 3,
+    nonce: "n",
+    resources: [{ kind: "Route", name: "r", revision: 3, json }],
+    endpoints: [],
+  });
+
+  it("rejects a resource the sidecar cannot validate, naming it and the field", () => {
+    assert.throws(() => decodeSnapshot(wire("{")), /Route\/r: not valid JSON/);
+    const bad = JSON.stringify({
+      apiVersion: "meshlet.dev/v1",
+      kind: "Route",
+      metadata: { name: "r" },
+      spec: { hosts: [] },
+    });
+    assert.throws(() => decodeSnapshot(wire(bad)), /Route\/r spec\.hosts: /);
   });
 });
