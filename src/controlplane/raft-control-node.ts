@@ -176,7 +176,13 @@ export class RaftControlNode implements ControlNode, Applier {
             this.leader() === "" ? new NoLeaderError() : new DeadlineError("linearizable read", options.deadlineMs),
           );
         // The core drops a ReadIndex it cannot serve (no leader yet), so ask again until confirmed.
-        if (waiter.index === undefined) this.#drv().input((core) => core.readIndex(encoder.encode(ctx)));
+        if (waiter.index === undefined) {
+          try {
+            this.#drv().input((core) => core.readIndex(encoder.encode(ctx)));
+          } catch (err) {
+            if (!retryable(err)) throw this.#fail(err);
+          }
+        }
         await Promise.race([confirmed, sleep(Math.min(RETRY_MS * 3, Math.max(1, deadline - Date.now())))]);
       }
       return fn(this.kv);
@@ -260,11 +266,12 @@ export class RaftControlNode implements ControlNode, Applier {
         ? {}
         : (JSON.parse(decoder.decode(cc.context)) as { address?: string; pid?: string });
     const remove = cc.type === ConfChangeType.RemoveNode;
-    this.#sm.apply(
-      entry.index,
-      entry.term,
-      encodeCommand({ type: "cluster.member", id: cc.nodeId, address: ctx.address ?? "", remove }),
-    );
+    // Founding members' changes carry no address (it comes from --peers); they only advance the revision.
+    const data =
+      remove || ctx.address
+        ? encodeCommand({ type: "cluster.member", id: cc.nodeId, address: ctx.address ?? "", remove })
+        : new Uint8Array();
+    this.#sm.apply(entry.index, entry.term, data);
     if (remove) this.#transport?.removePeer(cc.nodeId);
     else if (ctx.address) this.#transport?.setPeer(cc.nodeId, ctx.address);
     const w = ctx.pid === undefined ? undefined : this.#waiters.get(ctx.pid);

@@ -1,6 +1,106 @@
 import type { Command } from "commander";
-import { planned } from "../not-implemented.ts";
+import { parseHostPort } from "../../common/address.ts";
+import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
+import { createLogger, type LogLevel } from "../../common/logger.ts";
+import { clusterIdFor, startControl } from "../../controlplane/run.ts";
+import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
+
+interface ControlFlags {
+  id: string;
+  dataDir: string;
+  grpc: string;
+  http: string;
+  peers?: string;
+  join?: string;
+  /** Strings when they come from the defaults (commander parses given values only). */
+  tickMs: number | string;
+  electionTicks: number | string;
+  snapshotEvery: number | string;
+  logLevel: LogLevel;
+}
+
+function parsePeers(value: string): Map<string, string> {
+  const peers = new Map<string, string>();
+  for (const part of value.split(",").filter((p) => p.trim() !== "")) {
+    const [id, address] = part.split("=");
+    if (id === undefined || address === undefined || id === "")
+      throw new UsageError(`--peers: expected id=host:port,..., got "${part}"`);
+    parseHostPort(address, `--peers ${id}`);
+    if (peers.has(id)) throw new UsageError(`--peers: ${id} is listed twice`);
+    peers.set(id, address);
+  }
+  return peers;
+}
 
 export function registerControl(program: Command): void {
-  planned(program.command("control").description("run a control-plane node (single embedded node by default)"));
+  program
+    .command("control")
+    .description("run a control-plane node (single embedded node by default)")
+    .addOption(envOption("--id <id>", "this node's id", "n1"))
+    .addOption(envOption("--data-dir <dir>", "WAL and snapshots", ".meshlet/control"))
+    .addOption(envOption("--grpc <host:port>", "peer and sidecar gRPC address", "127.0.0.1:15010"))
+    .addOption(envOption("--http <host:port>", "JSON API and /metrics", "127.0.0.1:15014"))
+    .addOption(envOption("--peers <list>", "founding members id=host:port,... (including this node)"))
+    .addOption(envOption("--join <host:port>", "start empty and join a running cluster as a learner once added there"))
+    .addOption(envOption("--tick-ms <ms>", "Raft tick", "100").argParser(parsePositiveInt("--tick-ms")))
+    .addOption(
+      envOption("--election-ticks <n>", "election timeout in ticks (randomized up to 2x)", "10").argParser(
+        parsePositiveInt("--election-ticks"),
+      ),
+    )
+    .addOption(
+      envOption("--snapshot-every <n>", "snapshot after this many applied entries", "10000").argParser(
+        parsePositiveInt("--snapshot-every"),
+      ),
+    )
+    .addOption(logLevelOption())
+    .action(async (flags: ControlFlags) => {
+      const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
+      const grpc = parseHostPort(flags.grpc, "--grpc");
+      const http = parseHostPort(flags.http, "--http");
+      const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
+      const join = flags.join !== undefined;
+      if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
+      if (join) peers.delete(flags.id);
+      const clusterId = join ? `join:${flags.join}` : clusterIdFor(peers.keys());
+      let running: Awaited<ReturnType<typeof startControl>>;
+      try {
+        running = await startControl(
+          {
+            id: flags.id,
+            dataDir: flags.dataDir,
+            grpc,
+            http,
+            peers,
+            join,
+            tickMs: Number(flags.tickMs),
+            electionTicks: Number(flags.electionTicks),
+            snapshotEvery: Number(flags.snapshotEvery),
+            logger,
+          },
+          clusterId,
+        );
+      } catch (err) {
+        process.stderr.write(`meshlet control: ${errorMessage(err)} (${errorCode(err)})\n`);
+        process.exit(2);
+      }
+      logger.info(
+        { grpc: running.grpcPort, http: running.httpPort, peers: Object.fromEntries(peers) },
+        "control plane ready",
+      );
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        running.shutdown().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err: errorMessage(err) }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+    });
 }

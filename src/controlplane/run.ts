@@ -1,0 +1,164 @@
+import { createHash, randomInt } from "node:crypto";
+import type { Server as HttpServer } from "node:http";
+import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
+import { errorMessage } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import { createRegistry } from "../common/metrics.ts";
+import { decodeConfChange, encodeConfChange, MemoryStorage, RawNode } from "../raft/index.ts";
+import type { NodeId } from "../raft/types.ts";
+import { Driver } from "../raft-node/driver.ts";
+import { GrpcTransport } from "../raft-node/transport.ts";
+import { Wal } from "../raft-node/wal.ts";
+import { registerConfigCommands } from "./config/commands.ts";
+import { clusterApi } from "./http/cluster-api.ts";
+import { ROUTE_MODULES } from "./http/modules.ts";
+import { createHttpServer } from "./http/server.ts";
+import { RaftControlNode } from "./raft-control-node.ts";
+import { RevisionedKv } from "./state/kv.ts";
+import { StateMachine } from "./state/machine.ts";
+
+export interface ControlOptions {
+  id: NodeId;
+  dataDir: string;
+  grpc: { host: string; port: number };
+  http: { host: string; port: number };
+  /** Founding members id → peer address (includes this node). */
+  peers: Map<NodeId, string>;
+  /** Start empty and wait to be added by the cluster (meshlet cluster add). */
+  join: boolean;
+  tickMs: number;
+  electionTicks: number;
+  snapshotEvery: number;
+  logger: Logger;
+}
+
+export interface RunningControl {
+  node: RaftControlNode;
+  grpcPort: number;
+  httpPort: number;
+  /** Stop serving, hand leadership over when leading, flush, close. */
+  shutdown(): Promise<void>;
+}
+
+/** The cluster id guards data dirs and peer traffic: founding members agree on it by construction. */
+export function clusterIdFor(memberIds: Iterable<NodeId>): string {
+  const ids = [...memberIds].sort().join(",");
+  return `c-${createHash("sha256").update(ids).digest("hex").slice(0, 16)}`;
+}
+
+export async function startControl(o: ControlOptions, clusterId: string): Promise<RunningControl> {
+  const { logger } = o;
+  const registry = createRegistry();
+  const { wal, recovered } = Wal.open({
+    dir: o.dataDir,
+    nodeId: o.id,
+    clusterId,
+    logger,
+    onFsync: Driver.fsyncObserver(registry),
+  });
+  const storage = new MemoryStorage();
+  if (recovered.snapshot !== undefined) storage.applySnapshot(recovered.snapshot);
+  storage.append(recovered.entries);
+  storage.setHardState(recovered.hardState);
+  const empty = recovered.snapshot === undefined && recovered.entries.length === 0 && recovered.hardState.term === 0;
+  if (empty && !o.join) {
+    RawNode.bootstrap(storage, [...o.peers.keys()]);
+    wal.save(storage.initialState().hardState, storage.entries(1, storage.lastIndex() + 1, Number.POSITIVE_INFINITY));
+  }
+
+  const sm = new StateMachine(new RevisionedKv());
+  registerConfigCommands(sm);
+  if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
+  const node = new RaftControlNode({
+    id: o.id,
+    sm,
+    logger,
+    registry,
+    encodeConfChange,
+    decodeConfChange,
+    peers: o.peers,
+  });
+  const core = new RawNode({
+    id: o.id,
+    electionTick: o.electionTicks,
+    heartbeatTick: 1,
+    storage,
+    random: { intn: (n) => randomInt(n) },
+    applied: recovered.snapshot?.metadata.index ?? 0,
+  });
+  let driver: Driver | undefined;
+  const feed = (fn: (c: RawNode) => void) => {
+    try {
+      driver?.input(() => fn(core));
+    } catch (err) {
+      logger.debug({ err: errorMessage(err) }, "Raft input refused");
+    }
+  };
+  const grpcAddress = `${o.grpc.host}:${o.grpc.port}`;
+  const transport = new GrpcTransport({
+    id: o.id,
+    address: o.peers.get(o.id) ?? grpcAddress,
+    clusterId,
+    logger,
+    registry,
+    sink: {
+      receive: (m) => feed((c) => c.step(m)),
+      unreachable: (id) => feed((c) => c.reportUnreachable(id)),
+      snapshotDone: (id, ok) => feed((c) => c.reportSnapshot(id, ok)),
+      forward: (data, confChange) => node.acceptForward(data, confChange),
+    },
+  });
+  for (const [id, address] of o.peers) transport.setPeer(id, address);
+  driver = new Driver({
+    core,
+    storage,
+    wal,
+    transport,
+    applier: node,
+    decodeConfChange,
+    logger,
+    registry,
+    tickMs: o.tickMs,
+    snapshotEvery: o.snapshotEvery,
+    onFatal: () => process.kill(process.pid, "SIGTERM"),
+  });
+  node.attach(driver, transport);
+
+  const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  transport.serve(grpcServer);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+  const http: HttpServer = createHttpServer(node, [...ROUTE_MODULES, clusterApi(node)], registry, logger);
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(o.http.port, o.http.host, () => resolve());
+  });
+  const address = http.address();
+  const httpPort = typeof address === "object" && address !== null ? address.port : o.http.port;
+  driver.start();
+  // A lone voter need not wait out an election timeout.
+  if (o.peers.size === 1 && !o.join) feed((c) => c.campaign());
+
+  const shutdown = async (): Promise<void> => {
+    http.close();
+    http.closeAllConnections();
+    if (node.isLeader()) {
+      const others = node.members().filter((m) => m.role === "voter" && m.id !== o.id);
+      const best = others.sort((a, b) => b.matchIndex - a.matchIndex)[0];
+      if (best !== undefined) {
+        await node.transferLeader(best.id, 2_000).catch((err: unknown) => {
+          logger.warn({ to: best.id, err: errorMessage(err) }, "leadership transfer before exit failed");
+        });
+      }
+    }
+    node.stop();
+    driver?.stop();
+    transport.close();
+    grpcServer.forceShutdown();
+    wal.close();
+  };
+  return { node, grpcPort, httpPort, shutdown };
+}
