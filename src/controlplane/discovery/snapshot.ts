@@ -10,7 +10,8 @@ import { indexResources, type ResourceIndex, type ScopeRequest, scopeOf } from "
 /** The mesh part of one node's applied state, at one revision. */
 export interface MeshState {
   revision: number;
-  resources: readonly { resource: Resource; revision: number }[];
+  /** `json` is the stored canonical JSON of `resource`. */
+  resources: readonly { resource: Resource; revision: number; json: string }[];
   endpoints: readonly RegisteredEndpoint[];
 }
 
@@ -24,19 +25,17 @@ export interface ScopedSnapshot {
 export interface PreparedState {
   revision: number;
   index: ResourceIndex;
-  /** In (kind, name) order. */
-  wire: { kind: Resource["kind"]; name: string; message: Required<WireResource> }[];
+  /** By `${kind}/${name}`. */
+  wire: Map<string, Required<WireResource>>;
   endpointsByService: Map<string, Required<Endpoint>[]>;
 }
 
 export function prepareState(state: MeshState): PreparedState {
-  const wire = state.resources
-    .map(({ resource, revision }) => ({
-      kind: resource.kind,
-      name: resource.metadata.name,
-      message: { kind: resource.kind, name: resource.metadata.name, revision, json: canonicalJson(resource) },
-    }))
-    .sort((a, b) => compare(`${a.kind}/${a.name}`, `${b.kind}/${b.name}`));
+  const wire = new Map<string, Required<WireResource>>();
+  for (const { resource, revision, json } of state.resources) {
+    const { kind, metadata } = resource;
+    wire.set(`${kind}/${metadata.name}`, { kind, name: metadata.name, revision, json });
+  }
   const endpointsByService = new Map<string, Required<Endpoint>[]>();
   const add = (e: Required<Endpoint>) => {
     const list = endpointsByService.get(e.service);
@@ -79,13 +78,19 @@ export function prepareState(state: MeshState): PreparedState {
 /** One sidecar's view of a prepared state: the resources in its scope and the endpoints of its services. */
 export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): ScopedSnapshot {
   const scope = scopeOf(prepared.index, request);
+  const keys: string[] = [];
+  for (const name of scope.services) keys.push(`Service/${name}`);
+  for (const name of scope.routes) keys.push(`Route/${name}`);
+  for (const name of scope.policies) keys.push(`Policy/${name}`);
+  keys.sort();
   const resources: Required<WireResource>[] = [];
   const hash = createHash("sha256");
-  for (const w of prepared.wire) {
-    const set = w.kind === "Service" ? scope.services : w.kind === "Route" ? scope.routes : scope.policies;
-    if (!set.has(w.name)) continue;
-    resources.push(w.message);
-    hash.update(`${w.kind}/${w.name}@${w.message.revision}\n`);
+  for (const key of keys) {
+    const message = prepared.wire.get(key);
+    // A subscribed or routed-to service that does not exist is simply absent.
+    if (message === undefined) continue;
+    resources.push(message);
+    hash.update(`${key}@${message.revision}\n`);
   }
   const endpoints: Required<Endpoint>[] = [];
   for (const service of [...scope.services].sort()) {

@@ -12,7 +12,7 @@ import { RenewForwarder } from "../registry/renew-forwarder.ts";
 import { LEASES_PREFIX } from "../resources/keys.ts";
 import { type Command, kvView } from "../state/machine.ts";
 import { attachDiscovery } from "./attach.ts";
-import { readMeshState } from "./mesh-state.ts";
+import { createMeshStateReader } from "./mesh-state.ts";
 import { DiscoveryServer, type MeshSource } from "./server.ts";
 
 export interface DiscoveryStartOptions {
@@ -92,9 +92,10 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     meshChanged = true;
   });
   const listeners = new Set<() => void>();
+  const readState = createMeshStateReader();
   const source: MeshSource = {
     nodeId: node.id,
-    state: () => readMeshState(kvView(node.kv), node.kv.revision),
+    state: () => readState(kvView(node.kv), node.kv.revision),
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

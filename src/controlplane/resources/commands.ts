@@ -2,7 +2,7 @@ import { MeshletError } from "../../common/errors.ts";
 import type { Resource, ResourceKind } from "../../config/resources.ts";
 import type { KvOp, KvView, Outcome } from "../registry/kv-ops.ts";
 import { RESOURCES_PREFIX, resourceKey } from "./keys.ts";
-import { type PlannedResource, planApply, type StoredResource } from "./plan.ts";
+import { type PlannedResource, planWrites, type StoredResource } from "./plan.ts";
 
 export type ResourceCommand =
   /** Many resources, one entry: all are written or none. Resources were validated by the proposer. */
@@ -25,6 +25,12 @@ export class ResourceNotFoundError extends MeshletError {
   }
 }
 
+/** The revision of one key; ranges over the key itself, the narrowest query the view offers. */
+function revisionOf(kv: KvView, key: string): number | undefined {
+  if (kv.get(key) === undefined) return undefined;
+  return kv.range(key).find((e) => e.key === key)?.revision;
+}
+
 /** Every stored resource, keyed as in the KV. */
 export function storedResources(kv: KvView): Map<string, StoredResource> {
   const out = new Map<string, StoredResource>();
@@ -44,21 +50,20 @@ export function applyResourceCommand(
   command: ResourceCommand,
 ): Outcome<PlannedResource[] | { deleted: boolean }> {
   if (command.type === "mesh.apply" || command.type === "mesh.resource.put") {
-    const current = storedResources(kv);
     const resources = command.type === "mesh.apply" ? command.resources : [command.resource];
     if (command.type === "mesh.resource.put" && command.ifRevision !== undefined) {
       const key = resourceKey(command.resource.kind, command.resource.metadata.name);
-      const actual = current.get(key)?.revision ?? 0;
+      const actual = revisionOf(kv, key) ?? 0;
       if (actual !== command.ifRevision) throw new RevisionMismatchError(key, command.ifRevision, actual);
     }
-    const plan = planApply(current, resources);
+    const plan = planWrites((key) => kv.get(key), resources);
     return { ops: plan.writes.map((w): KvOp => ({ op: "put", ...w })), result: plan.results };
   }
   const key = resourceKey(command.kind, command.name);
-  const existing = kv.range(key).find((e) => e.key === key);
-  if (existing === undefined) throw new ResourceNotFoundError(command.kind, command.name);
-  if (command.ifRevision !== undefined && existing.revision !== command.ifRevision) {
-    throw new RevisionMismatchError(key, command.ifRevision, existing.revision);
+  const revision = revisionOf(kv, key);
+  if (revision === undefined) throw new ResourceNotFoundError(command.kind, command.name);
+  if (command.ifRevision !== undefined && revision !== command.ifRevision) {
+    throw new RevisionMismatchError(key, command.ifRevision, revision);
   }
   return { ops: [{ op: "delete", key }], result: { deleted: true } };
 }

@@ -25,26 +25,42 @@ export interface ApplyPlan {
 }
 
 /**
- * What applying `incoming` on top of `current` would do. Pure, so the HTTP
- * dry run, `meshlet diff` and the state-machine handler give the same answer;
- * the handler re-plans against the state at the entry's index, so a write
- * that raced in between is compared correctly.
+ * The writes and per-resource actions of applying `incoming`, given the
+ * stored canonical JSON of each key. Stored values are canonical JSON, so
+ * comparing strings is comparing resources, and nothing else is decoded: the
+ * state-machine handler runs this on every node for every apply.
  */
-export function planApply(current: ReadonlyMap<string, StoredResource>, incoming: readonly Resource[]): ApplyPlan {
+export function planWrites(
+  storedJson: (key: string) => string | undefined,
+  incoming: readonly Resource[],
+): Pick<ApplyPlan, "results" | "writes"> {
   const results: PlannedResource[] = [];
   const writes: { key: string; value: string }[] = [];
-  const after = new Map<string, Resource>();
-  for (const [key, stored] of current) after.set(key, stored.resource);
   for (const resource of incoming) {
     const key = resourceKey(resource.kind, resource.metadata.name);
     const value = canonicalJson(resource);
-    const before = current.get(key);
-    const action: ApplyAction =
-      before === undefined ? "created" : canonicalJson(before.resource) === value ? "unchanged" : "configured";
+    const before = storedJson(key);
+    const action: ApplyAction = before === undefined ? "created" : before === value ? "unchanged" : "configured";
     results.push({ kind: resource.kind, name: resource.metadata.name, action });
     if (action !== "unchanged") writes.push({ key, value });
-    after.set(key, resource);
   }
+  return { results, writes };
+}
+
+/**
+ * What applying `incoming` on top of `current` would do, with the reference
+ * warnings of the resulting state. Pure, so the HTTP dry run and the real
+ * apply give the same answer; the handler re-plans (planWrites) against the
+ * state at the entry's index, so a write that raced in between is compared
+ * correctly.
+ */
+export function planApply(current: ReadonlyMap<string, StoredResource>, incoming: readonly Resource[]): ApplyPlan {
+  const stored = new Map<string, string>();
+  for (const [key, s] of current) stored.set(key, canonicalJson(s.resource));
+  const { results, writes } = planWrites((key) => stored.get(key), incoming);
+  const after = new Map<string, Resource>();
+  for (const [key, s] of current) after.set(key, s.resource);
+  for (const r of incoming) after.set(resourceKey(r.kind, r.metadata.name), r);
   return { results, writes, warnings: checkReferences([...after.values()]) };
 }
 

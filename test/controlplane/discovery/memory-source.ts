@@ -1,4 +1,4 @@
-import { readMeshState } from "../../../src/controlplane/discovery/mesh-state.ts";
+import { createMeshStateReader } from "../../../src/controlplane/discovery/mesh-state.ts";
 import type { MeshSource } from "../../../src/controlplane/discovery/server.ts";
 import type { MeshState } from "../../../src/controlplane/discovery/snapshot.ts";
 import { applyRegistryCommand, type RegistryCommand } from "../../../src/controlplane/registry/commands.ts";
@@ -17,6 +17,7 @@ export class MemorySource implements MeshSource {
   readonly kv = new MemoryKv();
   readonly commands: (RegistryCommand | ResourceCommand)[] = [];
   readonly #listeners = new Set<() => void>();
+  readonly #read = createMeshStateReader();
   readonly #keeper: LeaseKeeper | undefined;
 
   constructor(keeper?: LeaseKeeper) {
@@ -24,7 +25,7 @@ export class MemorySource implements MeshSource {
   }
 
   state(): MeshState {
-    return readMeshState(this.kv, this.kv.revision);
+    return this.#read(this.kv, this.kv.revision);
   }
 
   onChange(listener: () => void): () => void {

@@ -5,6 +5,7 @@ import { parseResources } from "../../../src/config/load.ts";
 import { SidecarSession } from "../../../src/controlplane/discovery/session.ts";
 import { buildSnapshot, type MeshState } from "../../../src/controlplane/discovery/snapshot.ts";
 import type { RegisteredEndpoint } from "../../../src/controlplane/registry/commands.ts";
+import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
 import type { Snapshot } from "../../../src/gen/meshlet/discovery/v1/Snapshot.ts";
 
 const service = (name: string, port = 80) =>
@@ -28,7 +29,7 @@ function harness(debounceMs = 50) {
       const resource = service(name, port);
       assert.ok(resource !== undefined);
       // Stands in for the KV revision of the resource's last write: it changes exactly when the content does.
-      return { resource, revision: port };
+      return { resource, revision: port, json: canonicalJson(resource) };
     }),
     endpoints: state.endpoints,
   });
