@@ -1,7 +1,7 @@
 import { createHash, randomInt } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
-import { errorMessage } from "../common/errors.ts";
+import { errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
 import { decodeConfChange, encodeConfChange, MemoryStorage, RawNode } from "../raft/index.ts";
@@ -22,14 +22,37 @@ export interface ControlOptions {
   dataDir: string;
   grpc: { host: string; port: number };
   http: { host: string; port: number };
-  /** Founding members id → peer address (includes this node). */
+  /** Founding members id → peer address (includes this node; for a joiner, the members it knows of). */
   peers: Map<NodeId, string>;
   /** Start empty and wait to be added by the cluster (meshlet cluster add). */
   join: boolean;
   tickMs: number;
   electionTicks: number;
   snapshotEvery: number;
+  /** Entries kept in memory behind a snapshot. */
+  snapshotKeep: number;
   logger: Logger;
+}
+
+/** Asks a member (its HTTP address) for the cluster id and membership before starting empty. */
+export async function fetchCluster(
+  httpAddress: string,
+): Promise<{ clusterId: string; members: { id: string; address: string }[] }> {
+  const res = await fetch(`http://${httpAddress}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new MeshletError("ERR_JOIN", `GET http://${httpAddress}/v1/cluster answered ${res.status}`);
+  return (await res.json()) as { clusterId: string; members: { id: string; address: string }[] };
+}
+
+/** Adds this node as a learner through the member at `httpAddress`; being a member already is fine (a restart). */
+export async function requestJoin(httpAddress: string, id: string, grpcAddress: string): Promise<void> {
+  const res = await fetch(`http://${httpAddress}/v1/cluster/members`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id, address: grpcAddress, learner: true }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok && res.status !== 409)
+    throw new MeshletError("ERR_JOIN", `joining through ${httpAddress} failed: ${res.status} ${await res.text()}`);
 }
 
 export interface RunningControl {
@@ -120,6 +143,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     registry,
     tickMs: o.tickMs,
     snapshotEvery: o.snapshotEvery,
+    keepEntries: o.snapshotKeep,
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);
@@ -131,7 +155,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       err ? reject(err) : resolve(port),
     ),
   );
-  const http: HttpServer = createHttpServer(node, [...ROUTE_MODULES, clusterApi(node)], registry, logger);
+  const http: HttpServer = createHttpServer(node, [...ROUTE_MODULES, clusterApi(node, clusterId)], registry, logger);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(o.http.port, o.http.host, () => resolve());

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import { createLogger, type LogLevel } from "../../common/logger.ts";
-import { clusterIdFor, startControl } from "../../controlplane/run.ts";
+import { clusterIdFor, fetchCluster, requestJoin, startControl } from "../../controlplane/run.ts";
 import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 
 interface ControlFlags {
@@ -16,6 +16,7 @@ interface ControlFlags {
   tickMs: number | string;
   electionTicks: number | string;
   snapshotEvery: number | string;
+  snapshotKeep: number | string;
   logLevel: LogLevel;
 }
 
@@ -41,7 +42,9 @@ export function registerControl(program: Command): void {
     .addOption(envOption("--grpc <host:port>", "peer and sidecar gRPC address", "127.0.0.1:15010"))
     .addOption(envOption("--http <host:port>", "JSON API and /metrics", "127.0.0.1:15014"))
     .addOption(envOption("--peers <list>", "founding members id=host:port,... (including this node)"))
-    .addOption(envOption("--join <host:port>", "start empty and join a running cluster as a learner once added there"))
+    .addOption(
+      envOption("--join <host:port>", "HTTP address of a member: start empty and join its cluster as a learner"),
+    )
     .addOption(envOption("--tick-ms <ms>", "Raft tick", "100").argParser(parsePositiveInt("--tick-ms")))
     .addOption(
       envOption("--election-ticks <n>", "election timeout in ticks (randomized up to 2x)", "10").argParser(
@@ -53,6 +56,13 @@ export function registerControl(program: Command): void {
         parsePositiveInt("--snapshot-every"),
       ),
     )
+    .addOption(
+      envOption(
+        "--snapshot-keep <n>",
+        "entries kept behind a snapshot for followers that lag a little",
+        "1000",
+      ).argParser(parsePositiveInt("--snapshot-keep")),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
@@ -61,8 +71,17 @@ export function registerControl(program: Command): void {
       const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
       const join = flags.join !== undefined;
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
-      if (join) peers.delete(flags.id);
-      const clusterId = join ? `join:${flags.join}` : clusterIdFor(peers.keys());
+      let clusterId = clusterIdFor(peers.keys());
+      if (flags.join !== undefined) {
+        parseHostPort(flags.join, "--join");
+        const cluster = await fetchCluster(flags.join).catch((err: unknown) => {
+          throw new UsageError(`--join ${flags.join}: ${errorMessage(err)}`);
+        });
+        clusterId = cluster.clusterId;
+        peers.clear();
+        for (const m of cluster.members) if (m.address !== "") peers.set(m.id, m.address);
+        peers.set(flags.id, flags.grpc);
+      }
       let running: Awaited<ReturnType<typeof startControl>>;
       try {
         running = await startControl(
@@ -76,6 +95,7 @@ export function registerControl(program: Command): void {
             tickMs: Number(flags.tickMs),
             electionTicks: Number(flags.electionTicks),
             snapshotEvery: Number(flags.snapshotEvery),
+            snapshotKeep: Number(flags.snapshotKeep),
             logger,
           },
           clusterId,
@@ -83,6 +103,15 @@ export function registerControl(program: Command): void {
       } catch (err) {
         process.stderr.write(`meshlet control: ${errorMessage(err)} (${errorCode(err)})\n`);
         process.exit(2);
+      }
+      if (flags.join !== undefined) {
+        try {
+          await requestJoin(flags.join, flags.id, flags.grpc);
+        } catch (err) {
+          process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
+          await running.shutdown();
+          process.exit(2);
+        }
       }
       logger.info(
         { grpc: running.grpcPort, http: running.httpPort, peers: Object.fromEntries(peers) },

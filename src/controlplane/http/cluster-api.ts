@@ -21,12 +21,18 @@ function pathId(req: HttpRequest): string {
 }
 
 /** GET /v1/cluster and the membership/leadership operations of DESIGN.md. */
-export function clusterApi(node: RaftControlNode): RouteModule {
+export function clusterApi(node: RaftControlNode, clusterId: string): RouteModule {
   return (router) => {
     router.route("GET", "/v1/cluster", () => {
       const status = { id: node.id, leader: node.leader(), term: node.term };
       const raft = node.raftStatus();
-      return json(200, { ...status, commitIndex: raft.commit, appliedIndex: raft.applied, members: node.members() });
+      return json(200, {
+        ...status,
+        clusterId,
+        commitIndex: raft.commit,
+        appliedIndex: raft.applied,
+        members: node.members(),
+      });
     });
     router.route("POST", "/v1/cluster/members", async (req) => {
       const body = jsonBody(req);
