@@ -215,6 +215,7 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex();
     // §5.4.2 / §8: a no-op of the new term lets the leader commit, and learn the commit index.
     this.appendEntries([{ term: 0, index: 0, type: "normal", data: EMPTY }]);
+    this.bcastAppend();
   }
 
   // ---- ticks ---------------------------------------------------------------

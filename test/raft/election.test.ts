@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Cluster } from "./harness.ts";
+
+test("§5.2 a candidate that wins votes from a majority becomes leader", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  assert.equal(c.raw("n1").status().role, "leader");
+  assert.equal(c.raw("n2").status().lead, "n1");
+  assert.equal(c.raw("n3").status().lead, "n1");
+});
+
+test("§5.2 if no leader is heard from, a follower times out within [electionTick, 2*electionTick) and starts an election", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  let ticks = 0;
+  while (c.raw("n1").status().role === "follower" && ticks < 100) {
+    c.tick("n1");
+    ticks++;
+  }
+  assert.ok(ticks >= 10 && ticks < 20, `timed out after ${ticks} ticks`);
+  c.stabilize();
+  assert.equal(c.raw("n1").status().role, "leader");
+});
+
+test("§5.2 each server votes for at most one candidate in a given term", () => {
+  const c = new Cluster(["n1", "n2", "n3"], { preVote: false });
+  c.raw("n1").campaign();
+  c.process("n1");
+  c.raw("n3").campaign();
+  c.process("n3");
+  // n2 sees n1's request first, then n3's for the same term
+  const toN2 = c.take((m) => m.to === "n2");
+  for (const m of toN2.sort((a) => (a.from === "n1" ? -1 : 1))) c.deliver(m);
+  const answers = c.take((m) => m.from === "n2" && m.type === "MsgVoteResp");
+  assert.deepEqual(
+    answers.map((m) => [m.to, m.reject]),
+    [
+      ["n1", false],
+      ["n3", true],
+    ],
+  );
+});
+
+test("§5.4.1 the voter denies its vote if its own log is more up-to-date than that of the candidate", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  c.isolate("n3");
+  c.propose("n1", "x");
+  c.stabilize();
+  c.heal();
+  // n3 missed "x"; its pre-vote and vote are refused by both others
+  c.tick("n2", 30); // n2 forgets the leader's lease only when it hears nothing; keep n1 silent
+  c.queue = [];
+  const before = c.raw("n3").status().term;
+  c.raw("n3").campaign();
+  c.process("n3");
+  c.stabilize();
+  assert.notEqual(c.raw("n3").status().role, "leader");
+  assert.ok(c.raw("n3").status().term <= before + 1);
+});
+
+test("pre-vote (thesis §9.6): a partitioned node that returns does not depose a healthy leader", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  const term = c.raw("n1").status().term;
+  c.isolate("n3");
+  c.tick("n3", 100);
+  c.queue = [];
+  c.heal();
+  c.raw("n3").campaign();
+  c.process("n3");
+  c.stabilize();
+  assert.equal(c.raw("n1").status().role, "leader");
+  assert.equal(c.raw("n1").status().term, term);
+});
+
+test("check-quorum (thesis §6.2): a leader that cannot reach a majority steps down within an election timeout", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  c.isolate("n1");
+  let ticks = 0;
+  while (c.raw("n1").status().role === "leader" && ticks < 100) {
+    c.tick("n1");
+    ticks++;
+  }
+  assert.equal(c.raw("n1").status().role, "follower");
+  assert.ok(ticks <= 20, `stepped down after ${ticks} ticks`);
+});
+
+test("§5.1 a server that sees a higher term reverts to follower", () => {
+  const c = new Cluster(["n1", "n2", "n3"], { preVote: false, checkQuorum: false });
+  c.elect("n1");
+  c.isolate("n1");
+  c.elect("n2");
+  c.heal();
+  c.tick("n2");
+  c.stabilize();
+  assert.equal(c.raw("n1").status().role, "follower");
+  assert.equal(c.raw("n1").status().lead, "n2");
+});
+
+test("leadership transfer (thesis §3.10): the target is caught up, then told to campaign at once", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  c.isolate("n3");
+  c.propose("n1", "a");
+  c.stabilize();
+  c.heal();
+  c.raw("n1").transferLeadership("n3");
+  c.process("n1");
+  c.stabilize();
+  assert.equal(c.raw("n3").status().role, "leader");
+  assert.equal(c.raw("n1").status().lead, "n3");
+  assert.deepEqual(c.appliedData("n3"), ["a"]);
+});
+
+test("a proposal while a transfer is under way is dropped with a typed error", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  c.isolate("n3");
+  c.raw("n1").transferLeadership("n3");
+  assert.throws(() => c.raw("n1").propose(new Uint8Array([1])), { code: "ERR_PROPOSAL_DROPPED" });
+});
