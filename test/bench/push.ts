@@ -1,15 +1,16 @@
 /**
  * bench:push — time from a committed change to every simulated sidecar
- * holding the new version.
+ * holding the new version; 1,000 sidecars in two load-generator processes
+ * connect round-robin to three nodes.
  *
- * Three Discovery servers (three gRPC ports, as three nodes would expose)
- * serve one in-process state; 1,000 sidecars in two load-generator processes
- * connect round-robin. This measures the discovery push path (scoping,
- * coalescing, serialisation, streams), not Raft replication: the change's
- * "commit" is the moment the state applied it, which stands for the apply's
- * HTTP 200. Env: SIDECARS (1000), SERVICES (1000), WORKERS (2), SUSTAIN_S (60).
+ * PUSH_BENCH_MODE=cluster (default): three real `meshlet control` processes
+ * (built dist/), changes POSTed to /v1/apply, time measured from its HTTP 200.
+ * PUSH_BENCH_MODE=in-process: three Discovery servers over one in-process
+ * state, no Raft; isolates the push path. Env: SIDECARS (1000), SERVICES
+ * (1000), WORKERS (2), SUSTAIN_S (60).
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -18,26 +19,96 @@ import { silentLogger } from "../../src/common/logger.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { parseResources } from "../../src/config/load.ts";
-import type { Resource } from "../../src/config/resources.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
+import { FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 60);
 const ROUNDS = 5;
+const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function service(name: string, port: number): Resource {
-  const [r] = parseResources(
-    `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`,
-    "bench",
-  );
-  if (r === undefined) throw new Error("unreachable");
-  return r;
+function serviceYaml(name: string, port: number): string {
+  return `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`;
+}
+
+/** Three nodes to push from, and a way to commit a change to them. */
+interface Target {
+  label: string;
+  addresses: string[];
+  /** Commits `yaml`; resolves at the commit (the HTTP 200) with its revision. */
+  apply(yaml: string): Promise<number>;
+  streams(): Promise<number>;
+  rssMb(): number[];
+  stop(): Promise<void>;
+}
+
+async function inProcess(): Promise<Target> {
+  const source = new MemorySource();
+  const nodes: { server: Server; discovery: DiscoveryServer; address: string }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const discovery = new DiscoveryServer(source, {
+      clock: systemClock,
+      logger: silentLogger(),
+      registry: createRegistry({ processMetrics: false }),
+    });
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    nodes.push({ server, discovery, address: `127.0.0.1:${port}` });
+  }
+  return {
+    label: "3 in one process, no Raft",
+    addresses: nodes.map((n) => n.address),
+    async apply(yaml) {
+      await source.propose({ type: "mesh.apply", resources: parseResources(yaml, "bench") });
+      return source.kv.revision;
+    },
+    streams: async () => nodes.reduce((n, node) => n + node.discovery.sidecars().length, 0),
+    rssMb: () => [process.memoryUsage().rss / 2 ** 20],
+    async stop() {
+      for (const n of nodes) {
+        n.discovery.close();
+        n.server.forceShutdown();
+      }
+    },
+  };
+}
+
+async function cluster(): Promise<Target> {
+  const c = await makeCluster(3, FAST_FLAGS);
+  for (const n of c.nodes) c.start(n);
+  const leader = await leaderOf(c.nodes);
+  return {
+    label: "3 meshlet control processes (Raft)",
+    addresses: c.nodes.map((n) => n.grpc),
+    async apply(yaml) {
+      const res = await fetch(`http://${leader.http}/v1/apply`, { method: "POST", body: yaml });
+      if (res.status !== 200) throw new Error(`apply answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { revision: number }).revision;
+    },
+    async streams() {
+      let n = 0;
+      for (const node of c.nodes) {
+        const res = await fetch(`http://${node.http}/v1/sidecars`);
+        n += ((await res.json()) as { sidecars: unknown[] }).sidecars.length;
+      }
+      return n;
+    },
+    rssMb: () =>
+      c.nodes.map((n) => {
+        const status = readFileSync(`/proc/${n.proc?.pid}/status`, "utf8");
+        return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+      }),
+    stop: () => c.stopAll(),
+  };
 }
 
 interface Report {
@@ -86,26 +157,13 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
   }
 }
 
-const source = new MemorySource();
-await source.propose({
-  type: "mesh.apply",
-  resources: [service("shared", 80), ...Array.from({ length: SERVICES }, (_, i) => service(`svc-${i}`, 80))],
-});
-const nodes: { server: Server; discovery: DiscoveryServer; address: string }[] = [];
-for (let i = 0; i < 3; i++) {
-  const discovery = new DiscoveryServer(source, {
-    clock: systemClock,
-    logger: silentLogger(),
-    registry: createRegistry({ processMetrics: false }),
-  });
-  const server = new Server();
-  server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  nodes.push({ server, discovery, address: `127.0.0.1:${port}` });
-}
-const addresses = nodes.map((n) => n.address);
+const target = MODE === "in-process" ? await inProcess() : await cluster();
+const everything = [
+  serviceYaml("shared", 80),
+  ...Array.from({ length: SERVICES }, (_, i) => serviceYaml(`svc-${i}`, 80)),
+];
+let version = await target.apply(everything.join("---\n"));
+const addresses = target.addresses;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
   { length: WORKERS },
@@ -113,40 +171,40 @@ const workers = Array.from(
 );
 await Promise.all(workers.map((w) => w.next()));
 const connectStart = now();
-await waitAll(workers, source.kv.revision, 120_000);
+await waitAll(workers, version, 120_000);
 const connectMs = now() - connectStart;
-const streams = nodes.reduce((n, node) => n + node.discovery.sidecars().length, 0);
+const streams = await target.streams();
 
 let port = 81;
 const latencies: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
-  const next = source.kv.revision + 1;
   await Promise.all(
     workers.map((w) => {
       const p = w.next();
-      w.child.send({ watch: next });
+      // Only the shared service changes, so any newer version a sidecar receives is this change.
+      w.child.send({ watch: version + 1 });
       return p;
     }),
   );
-  await source.propose({ type: "mesh.apply", resources: [service("shared", port++)] });
+  version = await target.apply(serviceYaml("shared", port++));
   const committed = now();
-  const reports = await waitAll(workers, next, 60_000);
+  const reports = await waitAll(workers, version, 60_000);
   for (const r of reports) for (const a of r.arrivals) if (a > 0) latencies.push(a - committed);
   await sleep(300);
 }
 latencies.sort((a, b) => a - b);
-const rssNodesMb = process.memoryUsage().rss / 2 ** 20;
+const rssNodesMb = target.rssMb();
 
 const sustainStart = Date.now();
 let changes = 0;
 let lastCommitted = now();
 while (Date.now() - sustainStart < SUSTAIN_S * 1000) {
-  await source.propose({ type: "mesh.apply", resources: [service("shared", port++)] });
+  version = await target.apply(serviceYaml("shared", port++));
   lastCommitted = now();
   changes++;
   await sleep(Math.max(0, sustainStart + changes * 100 - Date.now()));
 }
-const lastVersion = source.kv.revision;
+const lastVersion = version;
 const final = await waitAll(workers, lastVersion, 60_000);
 const settleMs = now() - lastCommitted;
 const backwards = final.reduce((n, r) => n + r.backwards, 0);
@@ -154,13 +212,14 @@ const workerRss = final.map((r) => r.rssMb.toFixed(0)).join(" / ");
 
 const rows: [string, string][] = [
   ["machine", `${availableParallelism()} cores, Node ${process.version}`],
-  ["sidecars / services / nodes", `${SIDECARS} / ${SERVICES} / 3 (one process)`],
+  ["sidecars / services", `${SIDECARS} / ${SERVICES}`],
+  ["nodes", target.label],
   ["streams open", String(streams)],
   ["all sidecars connected and at v1", `${(connectMs / 1000).toFixed(1)} s`],
   [`push latency, ${ROUNDS} changes × ${SIDECARS} sidecars: p50`, `${percentile(latencies, 50).toFixed(1)} ms`],
   ["p99", `${percentile(latencies, 99).toFixed(1)} ms`],
   ["max", `${(latencies.at(-1) ?? Number.NaN).toFixed(1)} ms`],
-  ["RSS, process hosting the 3 nodes", `${rssNodesMb.toFixed(0)} MB`],
+  ["RSS of the node processes", `${rssNodesMb.map((r) => r.toFixed(0)).join(" / ")} MB`],
   ["RSS, load generators", `${workerRss} MB`],
   [`sustained ${SUSTAIN_S} s at 10 changes/s`, `${changes} changes`],
   ["every sidecar at the last version", `yes, within ${settleMs.toFixed(0)} ms of the last change`],
@@ -172,8 +231,5 @@ for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n
 
 for (const w of workers) w.child.send({ stop: true });
 await sleep(500);
-for (const n of nodes) {
-  n.discovery.close();
-  n.server.forceShutdown();
-}
+await target.stop();
 process.exit(backwards === 0 ? 0 : 1);
