@@ -55,7 +55,7 @@ interface SimNode {
   leaderTerm: number;
 }
 
-const FAULTY: Faults = { drop: 0.05, duplicate: 0.03, longDelay: 0.03, maxDelay: 3 };
+const FAULTY: Faults = { drop: 0.05, duplicate: 0.03, longDelay: 0.03, maxDelay: 3, reorder: true };
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -73,8 +73,12 @@ export class Simulator {
   /** Removed ids are never reused: a new incarnation would carry a stale log. */
   readonly retired = new Set<NodeId>();
   readonly leaderOfTerm = new Map<number, NodeId>();
-  /** Every entry any node applied, by index: the committed log. */
-  readonly committed = new Map<number, { term: number; key: string }>();
+  /**
+   * Every entry any node committed or applied, by index: the committed log.
+   * commitTerm bounds from above the term in which it was committed: the node's
+   * term when it learned the commit.
+   */
+  readonly committed = new Map<number, { term: number; key: string; commitTerm: number }>();
   /** `${index}:${term}` -> `${prevTerm}|${key}` for every persisted entry (Log Matching). */
   readonly logKeys = new Map<string, string>();
   readonly acked = new Map<string, number>();
@@ -199,15 +203,16 @@ export class Simulator {
   /** An entry a node marks committed is final: every node that commits the index holds the same entry. */
   #checkCommitted(n: SimNode, from: number, to: number): void {
     if (to <= from) return;
-    for (const e of n.storage.entries(from + 1, to + 1, Number.POSITIVE_INFINITY)) this.#recordCommitted(n, e);
+    const term = n.storage.initialState().hardState.term;
+    for (const e of n.storage.entries(from + 1, to + 1, Number.POSITIVE_INFINITY)) this.#recordCommitted(n, e, term);
   }
 
-  #recordCommitted(n: SimNode, e: Entry): void {
+  #recordCommitted(n: SimNode, e: Entry, commitTerm: number): void {
     const key = entryKey(e);
     const g = this.committed.get(e.index);
     if (g === undefined) {
-      this.committed.set(e.index, { term: e.term, key });
-      this.#checkCompletenessOf(e.index, e.term);
+      this.committed.set(e.index, { term: e.term, key, commitTerm });
+      this.#checkCompletenessOf(e.index, e.term, commitTerm);
     } else if (g.term !== e.term || g.key !== key) {
       throw new InvariantViolation(
         "State Machine Safety",
@@ -235,7 +240,7 @@ export class Simulator {
   }
 
   #apply(n: SimNode, raw: RawNode, e: Entry): void {
-    this.#recordCommitted(n, e);
+    this.#recordCommitted(n, e, raw.status().term);
     if (e.index !== n.applied + 1)
       throw new InvariantViolation("apply order", `${n.id} applied ${e.index} after ${n.applied}`);
     n.applied = e.index;
@@ -273,10 +278,10 @@ export class Simulator {
     n.waiting = still;
   }
 
-  /** Leader Completeness (§5.4): a committed entry is in the log of every leader of a later or equal term. */
-  #checkCompletenessOf(index: number, term: number): void {
+  /** Leader Completeness (§5.4): an entry committed in a term is in the log of every leader of a later term. */
+  #checkCompletenessOf(index: number, term: number, commitTerm: number): void {
     for (const n of this.nodes.values()) {
-      if (n.raw === undefined || n.leaderTerm < term) continue;
+      if (n.raw === undefined || n.leaderTerm <= commitTerm) continue;
       this.#checkHas(n, index, term);
     }
   }
@@ -314,7 +319,7 @@ export class Simulator {
         this.leaderOfTerm.set(st.term, n.id);
         n.leaderTerm = st.term;
         this.#trace(`${n.id} leads term ${st.term}`);
-        for (const [index, c] of this.committed) if (c.term <= st.term) this.#checkHas(n, index, c.term);
+        for (const [index, c] of this.committed) if (c.commitTerm < st.term) this.#checkHas(n, index, c.term);
       }
     }
   }

@@ -7,9 +7,11 @@ export interface Faults {
   /** Probability that a message takes a long detour (reordering across many ticks). */
   longDelay: number;
   maxDelay: number;
+  /** Deliver the messages due in one tick in random order (else FIFO, like a TCP stream per link). */
+  reorder: boolean;
 }
 
-export const CALM: Faults = { drop: 0, duplicate: 0, longDelay: 0, maxDelay: 2 };
+export const CALM: Faults = { drop: 0, duplicate: 0, longDelay: 0, maxDelay: 1, reorder: false };
 
 interface InFlight {
   at: number;
@@ -53,7 +55,7 @@ export class Network {
       else keep.push(x);
     }
     this.#queue = keep;
-    return this.#rng.shuffle(out);
+    return this.faults.reorder ? this.#rng.shuffle(out) : out;
   }
 
   partition(groups: NodeId[][]): void {
