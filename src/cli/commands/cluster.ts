@@ -1,6 +1,77 @@
 import type { Command } from "commander";
-import { planned } from "../not-implemented.ts";
+import { callApi } from "../../controlplane/http/client.ts";
+import { serverOption } from "../options.ts";
+
+interface Common {
+  server: string;
+}
+
+interface ClusterView {
+  id: string;
+  leader: string;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  members: { id: string; address: string; role: string; matchIndex: number }[];
+}
+
+const json = { "content-type": "application/json" };
 
 export function registerCluster(program: Command): void {
-  planned(program.command("cluster").description("show and change control-plane membership"));
+  const cluster = program.command("cluster").description("show and change control-plane membership");
+  cluster
+    .command("status")
+    .description("leader, term, indexes and members as seen by --server")
+    .addOption(serverOption())
+    .option("--json", "print the raw JSON")
+    .action(async (o: Common & { json?: boolean }) => {
+      const r = await callApi(o.server, "GET", "/v1/cluster");
+      if (o.json) {
+        process.stdout.write(`${r.body.toString("utf8")}\n`);
+        return;
+      }
+      const v = JSON.parse(r.body.toString("utf8")) as ClusterView;
+      process.stdout.write(
+        `node ${v.id}  leader ${v.leader || "(none)"}  term ${v.term}  commit ${v.commitIndex}  applied ${v.appliedIndex}\n`,
+      );
+      process.stdout.write("ID\tROLE\tMATCH\tADDRESS\n");
+      for (const m of v.members)
+        process.stdout.write(`${m.id}${m.id === v.leader ? "*" : ""}\t${m.role}\t${m.matchIndex}\t${m.address}\n`);
+    });
+  cluster
+    .command("add <id> <address>")
+    .description("add a member (a learner unless --voter)")
+    .addOption(serverOption())
+    .option("--voter", "add as a voter right away")
+    .action(async (id: string, address: string, o: Common & { voter?: boolean }) => {
+      await callApi(o.server, "POST", "/v1/cluster/members", {
+        headers: json,
+        body: JSON.stringify({ id, address, learner: o.voter !== true }),
+      });
+      process.stdout.write(`added ${id} as ${o.voter ? "voter" : "learner"}\n`);
+    });
+  cluster
+    .command("promote <id>")
+    .description("make a learner a voter")
+    .addOption(serverOption())
+    .action(async (id: string, o: Common) => {
+      await callApi(o.server, "POST", `/v1/cluster/members/${encodeURIComponent(id)}/promote`);
+      process.stdout.write(`promoted ${id}\n`);
+    });
+  cluster
+    .command("remove <id>")
+    .description("remove a member")
+    .addOption(serverOption())
+    .action(async (id: string, o: Common) => {
+      await callApi(o.server, "DELETE", `/v1/cluster/members/${encodeURIComponent(id)}`);
+      process.stdout.write(`removed ${id}\n`);
+    });
+  cluster
+    .command("transfer <id>")
+    .description("hand leadership to a voter")
+    .addOption(serverOption())
+    .action(async (id: string, o: Common) => {
+      await callApi(o.server, "POST", "/v1/cluster/leader", { headers: json, body: JSON.stringify({ id }) });
+      process.stdout.write(`leader is now ${id}\n`);
+    });
 }

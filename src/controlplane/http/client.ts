@@ -1,0 +1,58 @@
+import { MeshletError } from "../../common/errors.ts";
+
+/** The control plane answered with an error status; its code and message are passed through. */
+export class ApiError extends MeshletError {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, code: string, message: string, body: unknown) {
+    super(code, message);
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export interface ApiReply {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+/** One request to the control-plane HTTP API; non-2xx answers become ApiErrors. */
+export async function callApi(
+  server: string,
+  method: string,
+  path: string,
+  options: { body?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ApiReply> {
+  const url = `${server.replace(/\/+$/, "")}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: options.headers ?? {},
+      ...(options.body === undefined ? {} : { body: options.body }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+  } catch (err) {
+    throw new MeshletError(
+      "ERR_UNREACHABLE",
+      `cannot reach the control plane at ${server}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const body = Buffer.from(await res.arrayBuffer());
+  if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    parsed = body.toString("utf8");
+  }
+  const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+  throw new ApiError(
+    res.status,
+    e?.code ?? `HTTP_${res.status}`,
+    `${e?.message ?? body.toString("utf8")} (HTTP ${res.status})`,
+    parsed,
+  );
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { leaderOf, makeCluster } from "../controlplane/harness.ts";
+import { runCli } from "../helpers/cli.ts";
+
+test("meshlet config get|put|delete|list and meshlet cluster status against a running node", async (t) => {
+  const c = await makeCluster(1);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const env = { MESHLET_SERVER: `http://${n1.http}` };
+
+  const put = await runCli(["config", "put", "app/greeting", "hello"], { env });
+  assert.equal(put.code, 0, put.stderr);
+  const revision = put.stdout.trim();
+  assert.match(revision, /^\d+$/);
+  const got = await runCli(["config", "get", "app/greeting"], { env });
+  assert.equal(got.stdout, "hello");
+  assert.match(got.stderr, new RegExp(`revision ${revision}`));
+  const piped = await runCli(["config", "put", "app/piped", "--server", `http://${n1.http}`], { input: "from stdin" });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal((await runCli(["config", "get", "app/piped", "--stale"], { env })).stdout, "from stdin");
+
+  const cas = await runCli(["config", "put", "app/greeting", "x", "--if-match", "999999"], { env });
+  assert.notEqual(cas.code, 0);
+  assert.match(cas.stderr, /412/);
+  const list = await runCli(["config", "list", "app/"], { env });
+  assert.deepEqual(
+    list.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t")[0]),
+    ["app/greeting", "app/piped"],
+  );
+  assert.equal((await runCli(["config", "delete", "app/piped"], { env })).code, 0);
+  const missing = await runCli(["config", "get", "app/piped"], { env });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /not found/);
+
+  const status = await runCli(["cluster", "status"], { env });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /leader n1/);
+  assert.match(status.stdout, /n1\*\tvoter/);
+  const dup = await runCli(["cluster", "add", "n1", "127.0.0.1:1"], { env });
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /already exists/);
+  const down = await runCli(["cluster", "status", "--server", "http://127.0.0.1:1"]);
+  assert.notEqual(down.code, 0);
+  assert.match(down.stderr, /cannot reach/);
+});
