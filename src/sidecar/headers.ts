@@ -1,0 +1,74 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+
+/** RFC 9110 §7.6.1 connection-specific fields, never forwarded. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+function connectionTokens(connection: string | undefined): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const out = new Set<string>();
+  for (const t of connection.split(",")) {
+    const v = t.trim().toLowerCase();
+    if (v !== "" && v !== "close" && v !== "keep-alive") out.add(v);
+  }
+  return out.size === 0 ? undefined : out;
+}
+
+/**
+ * The upstream request's headers as a raw [name, value, ...] list: the
+ * client's name case kept, hop-by-hop fields dropped, x-forwarded-for
+ * extended, x-forwarded-proto, x-request-id and traceparent added when absent.
+ */
+export function upstreamHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  const extra = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let xff: string | undefined;
+  let hasProto = false;
+  let hasRequestId = false;
+  let hasTrace = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    if (lower === "x-forwarded-for") {
+      xff = xff === undefined ? value : `${xff}, ${value}`;
+      continue;
+    }
+    if (lower === "x-forwarded-proto") hasProto = true;
+    else if (lower === "x-request-id") hasRequestId = true;
+    else if (lower === "traceparent") hasTrace = true;
+    out.push(name, value);
+  }
+  const peer = req.socket.remoteAddress ?? "";
+  out.push("x-forwarded-for", xff === undefined ? peer : `${xff}, ${peer}`);
+  if (!hasProto) out.push("x-forwarded-proto", "http");
+  if (!hasRequestId) out.push("x-request-id", randomUUID());
+  if (!hasTrace) out.push("traceparent", `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`);
+  return out;
+}
+
+/** The response's headers as a raw list with name case kept and hop-by-hop fields dropped. */
+export function downstreamHeaders(res: IncomingMessage): string[] {
+  const raw = res.rawHeaders;
+  const extra = connectionTokens(res.headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return out;
+}

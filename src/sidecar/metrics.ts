@@ -1,0 +1,44 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import { METRIC_PREFIX } from "../common/metrics.ts";
+
+/** Data-path metrics. Labels are bounded by the config (service names) and fixed sets (flags, status classes). */
+export class SidecarMetrics {
+  readonly requests: Counter<"direction" | "service" | "code" | "flags">;
+  readonly duration: Histogram<"direction" | "service">;
+  readonly retries: Counter<"service" | "result">;
+  readonly reloads: Counter<"result">;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: `${METRIC_PREFIX}sidecar_requests_total`,
+      help: "Requests handled, by direction, destination service, status class and response flags",
+      labelNames: ["direction", "service", "code", "flags"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${METRIC_PREFIX}sidecar_request_duration_seconds`,
+      help: "Time from request arrival to response headers sent",
+      labelNames: ["direction", "service"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.retries = new Counter({
+      name: `${METRIC_PREFIX}sidecar_retries_total`,
+      help: "Upstream retries, by service and whether the retry budget allowed them",
+      labelNames: ["service", "result"],
+      registers,
+    });
+    this.reloads = new Counter({
+      name: `${METRIC_PREFIX}sidecar_config_updates_total`,
+      help: "Config snapshots applied or rejected",
+      labelNames: ["result"],
+      registers,
+    });
+  }
+}
+
+const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+export function statusClass(status: number): string {
+  return CLASSES[Math.floor(status / 100) - 1] ?? "other";
+}

@@ -1,0 +1,467 @@
+import { Agent, type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import httpProxy from "http-proxy";
+import type { Clock } from "../common/clock.ts";
+import type { Logger } from "../common/logger.ts";
+import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
+import { type SidecarMetrics, statusClass } from "./metrics.ts";
+import { admitRate, rateLimitKeyOf } from "./resilience/admission.ts";
+import type { CompiledPolicy } from "./resilience/compile.ts";
+import type { LocalReply } from "./resilience/fallback.ts";
+import { guardAttempt } from "./resilience/guard.ts";
+import type { ResilienceMetrics } from "./resilience/metrics.ts";
+import {
+  circuitOpenReply,
+  FLAGS_HEADER,
+  fallbackReply,
+  overflowReply,
+  type ResilienceFlag,
+} from "./resilience/replies.ts";
+import { hostOf, pathOf } from "./routing.ts";
+import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
+import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
+import type { UpstreamEndpoint } from "./upstream/balancer.ts";
+
+export interface ProxyOptions {
+  clock: Clock;
+  logger: Logger;
+  metrics: SidecarMetrics;
+  resilience: ResilienceMetrics;
+  connectTimeoutMs: number;
+  /** Keep-alive sockets per endpoint. */
+  maxSocketsPerEndpoint: number;
+  idleTimeoutMs: number;
+}
+
+type AttemptError = "connect" | "reset" | "timeout";
+
+interface Outcome {
+  status?: number;
+  error?: AttemptError;
+  endpoint?: string;
+  response?: IncomingMessage;
+  noEndpoint?: true;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNECT_TIMEOUT",
+]);
+/** Envoy's retry budget: retries never exceed 20 % of active requests, with at least 3 allowed. */
+const RETRY_BUDGET = 0.2;
+const MIN_RETRY_CONCURRENCY = 3;
+
+const FLAG_STATUS: Record<ResponseFlag, number> = {
+  NR: 404,
+  UH: 503,
+  UF: 503,
+  UT: 504,
+  UR: 502,
+  UO: 503,
+  CB: 503,
+  RL: 429,
+  FB: 200,
+};
+const FLAG_REASON: Record<ResponseFlag, string> = {
+  NR: "no route",
+  UH: "no healthy upstream",
+  UF: "upstream connect failure",
+  UT: "upstream timeout",
+  UR: "upstream reset",
+  UO: "overflow",
+  CB: "circuit breaker open",
+  RL: "rate limited",
+  FB: "fallback",
+};
+
+class ConnectTimeoutError extends Error {
+  readonly code = "ECONNECT_TIMEOUT";
+}
+class AttemptTimeoutError extends Error {
+  readonly code = "EATTEMPT_TIMEOUT";
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
+}
+
+/**
+ * The HTTP data path: route, split, balance and forward over per-endpoint
+ * keep-alive agents with node:http (bench:proxy chose it over http-proxy for
+ * plain HTTP), and WebSocket upgrades through http-proxy on the same decision.
+ */
+export class DataPath {
+  readonly #o: ProxyOptions;
+  readonly #agents = new Map<string, Agent>();
+  readonly #ws = httpProxy.createProxyServer({ ws: true, xfwd: true });
+  #active = 0;
+  #retrying = 0;
+  snapshot: CompiledSnapshot | undefined;
+  /** The inbound side's single route to the local app. */
+  inboundRoute: CompiledHttpRoute | undefined;
+  localService = "";
+
+  constructor(options: ProxyOptions) {
+    this.#o = options;
+    this.#ws.on("error", (err, _req, target) => {
+      options.logger.debug({ err: err.message }, "websocket proxy error");
+      if (target !== undefined && "destroy" in target) (target as Duplex).destroy();
+    });
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  close(): void {
+    for (const a of this.#agents.values()) a.destroy();
+    this.#ws.close();
+  }
+
+  handle(direction: Direction, req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = this.#o.clock.now();
+    this.#active++;
+    res.once("close", () => {
+      this.#active--;
+    });
+    const route = this.#route(direction, req);
+    if (route === undefined) {
+      this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "NR", undefined, undefined);
+      return;
+    }
+    const dest = splitDestination(route);
+    if (dest === undefined) {
+      this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "UH", undefined, undefined);
+      return;
+    }
+    const policy = direction === "inbound" ? this.snapshot?.policies?.forService(this.localService) : dest.policy;
+    const rl = direction === "inbound" ? policy?.inboundRateLimit : policy?.rateLimit;
+    if (rl === undefined || policy === undefined) {
+      void this.#forward(direction, req, res, startedAt, route, dest);
+      return;
+    }
+    const admitted = admitRate(
+      rl,
+      rateLimitKeyOf(policy.rateLimitKey, req.headers, undefined),
+      { service: dest.service, target: policy.target, direction },
+      this.#o.resilience,
+    );
+    if (admitted === true) {
+      void this.#forward(direction, req, res, startedAt, route, dest);
+      return;
+    }
+    void admitted.then((r) => {
+      if (r === true) return this.#forward(direction, req, res, startedAt, route, dest);
+      this.#reply(direction, req, res, startedAt, dest.service, "RL", policy, r);
+    });
+  }
+
+  #route(direction: Direction, req: IncomingMessage): CompiledHttpRoute | undefined {
+    if (direction === "inbound") return this.inboundRoute;
+    const snap = this.snapshot;
+    if (snap === undefined) return undefined;
+    return matchRoute(snap, hostOf(req.headers.host), req, pathOf(req.url ?? "/"));
+  }
+
+  async #forward(
+    direction: Direction,
+    req: IncomingMessage,
+    res: ServerResponse,
+    startedAt: number,
+    route: CompiledHttpRoute,
+    dest: Destination,
+  ): Promise<void> {
+    const clock = this.#o.clock;
+    const headers = upstreamHeaders(req);
+    const hash = route.hashKey?.(req);
+    const retry = route.retry;
+    const body = hasBody(req);
+    const retriable = retry !== undefined && !body && (retry.nonIdempotent || IDEMPOTENT.has(req.method ?? ""));
+    const deadline = startedAt + route.timeoutMs;
+    let current: ClientRequest | undefined;
+    let timedOut = false;
+    const overall = clock.setTimeout(() => {
+      timedOut = true;
+      current?.destroy(new AttemptTimeoutError("route timeout"));
+    }, route.timeoutMs);
+    res.once("close", () => {
+      if (!res.writableFinished) current?.destroy();
+    });
+    const policy = dest.policy;
+    let inRetry = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const guarded = await guardAttempt(
+          policy,
+          () =>
+            this.#attempt(req, dest, hash, headers, body && attempt === 0, retry?.perTryTimeoutMs, (r) => {
+              current = r;
+            }),
+          this.#o.resilience,
+        );
+        if (inRetry) {
+          inRetry = false;
+          this.#endRetry(policy);
+        }
+        if (guarded.kind === "open") {
+          this.#reply(direction, req, res, startedAt, dest.service, "CB", policy, circuitOpenReply(dest.service));
+          return;
+        }
+        if (guarded.kind === "overflow") {
+          this.#reply(
+            direction,
+            req,
+            res,
+            startedAt,
+            dest.service,
+            "UO",
+            policy,
+            overflowReply(dest.service, guarded.limit),
+          );
+          return;
+        }
+        const out = guarded.outcome;
+        if (out.noEndpoint === true) {
+          this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined);
+          return;
+        }
+        const flag: ResponseFlag | undefined =
+          timedOut || out.error === "timeout"
+            ? "UT"
+            : out.error === "connect"
+              ? "UF"
+              : out.error === "reset"
+                ? "UR"
+                : undefined;
+        const canRetry =
+          retriable &&
+          !timedOut &&
+          attempt < (retry?.attempts ?? 0) &&
+          res.writable &&
+          shouldRetry(retry?.on, out) &&
+          clock.now() < deadline;
+        if (canRetry && this.#retryAllowed(dest.service, policy)) {
+          out.response?.resume();
+          const cap = Math.min(retry?.maxMs ?? 0, (retry?.baseMs ?? 0) * 2 ** attempt);
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.random() * cap));
+          inRetry = true;
+          if (!res.writable) return;
+          continue;
+        }
+        if (flag !== undefined || out.response === undefined) {
+          this.#reply(direction, req, res, startedAt, dest.service, flag ?? "UR", policy, undefined);
+          return;
+        }
+        this.#stream(direction, res, out.response, startedAt, dest.service);
+        return;
+      }
+    } finally {
+      clock.clearTimeout(overall);
+      if (inRetry) this.#endRetry(policy);
+    }
+  }
+
+  #endRetry(policy: CompiledPolicy | undefined): void {
+    this.#retrying--;
+    policy?.limits?.releaseRetry();
+  }
+
+  #retryAllowed(service: string, policy: CompiledPolicy | undefined): boolean {
+    const budget = Math.max(MIN_RETRY_CONCURRENCY, this.#active * RETRY_BUDGET);
+    if (this.#retrying >= budget || policy?.limits?.acquireRetry() === false) {
+      this.#o.metrics.retries.labels(service, "budget_exhausted").inc();
+      return false;
+    }
+    this.#retrying++;
+    this.#o.metrics.retries.labels(service, "retried").inc();
+    return true;
+  }
+
+  #attempt(
+    req: IncomingMessage,
+    dest: Destination,
+    hash: number | undefined,
+    headers: string[],
+    pipeBody: boolean,
+    perTryTimeoutMs: number | undefined,
+    track: (r: ClientRequest) => void,
+  ): Promise<Outcome> {
+    const endpoint = dest.balancer.pick(hash, dest.usable);
+    if (endpoint === undefined) return Promise.resolve({ noEndpoint: true });
+    return new Promise<Outcome>((resolve) => {
+      endpoint.active++;
+      let settled = false;
+      const done = (o: Outcome) => {
+        if (settled) return;
+        settled = true;
+        endpoint.active--;
+        resolve(o);
+      };
+      const up = request({
+        host: endpoint.address,
+        port: endpoint.port,
+        method: req.method,
+        path: req.url?.charCodeAt(0) === 47 ? req.url : pathAndQuery(req.url ?? "/"),
+        headers,
+        agent: this.#agent(endpoint),
+        setHost: false,
+      });
+      track(up);
+      let connectTimer: ReturnType<Clock["setTimeout"]> | undefined;
+      let tryTimer: ReturnType<Clock["setTimeout"]> | undefined;
+      const clear = () => {
+        if (connectTimer !== undefined) this.#o.clock.clearTimeout(connectTimer);
+        if (tryTimer !== undefined) this.#o.clock.clearTimeout(tryTimer);
+      };
+      up.once("socket", (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = this.#o.clock.setTimeout(
+          () => up.destroy(new ConnectTimeoutError("connect timeout")),
+          this.#o.connectTimeoutMs,
+        );
+        socket.once("connect", () => {
+          if (connectTimer !== undefined) this.#o.clock.clearTimeout(connectTimer);
+        });
+      });
+      if (perTryTimeoutMs !== undefined) {
+        tryTimer = this.#o.clock.setTimeout(
+          () => up.destroy(new AttemptTimeoutError("per-try timeout")),
+          perTryTimeoutMs,
+        );
+      }
+      up.once("response", (response) => {
+        clear();
+        done({ status: response.statusCode ?? 502, endpoint: endpoint.key, response });
+      });
+      up.once("error", (err: NodeJS.ErrnoException) => {
+        clear();
+        const code = err.code ?? "";
+        const error: AttemptError = CONNECT_ERRORS.has(code)
+          ? "connect"
+          : code === "EATTEMPT_TIMEOUT"
+            ? "timeout"
+            : "reset";
+        done({ error, endpoint: endpoint.key });
+      });
+      if (pipeBody) {
+        req.pipe(up);
+        req.once("aborted", () => up.destroy());
+      } else up.end();
+    });
+  }
+
+  #agent(e: UpstreamEndpoint): Agent {
+    let a = this.#agents.get(e.key);
+    if (a === undefined) {
+      a = new Agent({
+        keepAlive: true,
+        maxSockets: this.#o.maxSocketsPerEndpoint,
+        maxFreeSockets: this.#o.maxSocketsPerEndpoint,
+        timeout: this.#o.idleTimeoutMs,
+        scheduling: "lifo",
+      });
+      this.#agents.set(e.key, a);
+    }
+    return a;
+  }
+
+  #stream(direction: Direction, res: ServerResponse, up: IncomingMessage, startedAt: number, service: string): void {
+    const status = up.statusCode ?? 502;
+    res.writeHead(status, up.statusMessage, downstreamHeaders(up));
+    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
+    this.#o.metrics.requests.labels(direction, service, statusClass(status), "-").inc();
+    up.pipe(res);
+    up.once("aborted", () => res.destroy());
+    up.once("error", () => res.destroy());
+  }
+
+  /** Answers locally with a flagged response, or with the policy's fallback for that flag. */
+  #reply(
+    direction: Direction,
+    req: IncomingMessage,
+    res: ServerResponse,
+    startedAt: number,
+    service: string,
+    flag: ResponseFlag,
+    policy: CompiledPolicy | undefined,
+    reply: LocalReply | undefined,
+  ): void {
+    let out = reply;
+    if (policy?.fallback !== undefined && isResilienceFlag(flag)) {
+      const fb = fallbackReply(
+        policy.fallback,
+        flag,
+        { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers },
+        this.#o.clock.now(),
+        this.#o.resilience,
+      );
+      if (fb !== undefined) out = fb;
+    }
+    out ??= flagReply(flag, service);
+    const flags = String(out.headers[FLAGS_HEADER] ?? flag);
+    this.#o.metrics.requests.labels(direction, service, statusClass(out.status), flags).inc();
+    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
+    this.#o.logger.info(
+      { direction, method: req.method, host: req.headers.host, path: req.url, status: out.status, flags, service },
+      "access",
+    );
+    if (res.headersSent || !res.writable) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(out.status, { ...out.headers, "content-length": out.body.length });
+    res.end(out.body);
+    // Whatever the client still sends is not read by anyone: close rather than drain an unbounded body.
+    if (!req.complete) res.once("finish", () => req.socket.destroy());
+  }
+
+  upgrade(direction: Direction, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const route = this.#route(direction, req);
+    const dest = route === undefined ? undefined : splitDestination(route);
+    const endpoint = dest?.balancer.pick(route?.hashKey?.(req), dest.usable);
+    if (route === undefined || dest === undefined || endpoint === undefined) {
+      const flag: ResponseFlag = route === undefined ? "NR" : "UH";
+      const body = flagReply(flag, dest?.service ?? hostOf(req.headers.host)).body;
+      socket.end(
+        `HTTP/1.1 ${FLAG_STATUS[flag]} ${FLAG_REASON[flag]}\r\ncontent-type: application/json\r\n${FLAGS_HEADER}: ${flag}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
+      );
+      return;
+    }
+    this.#ws.ws(req, socket, head, { target: `http://${endpoint.address}:${endpoint.port}` });
+  }
+}
+
+function isResilienceFlag(f: ResponseFlag): f is ResilienceFlag {
+  return f === "RL" || f === "CB" || f === "UO" || f === "UH" || f === "UT";
+}
+
+function shouldRetry(on: ReadonlySet<string> | undefined, o: Outcome): boolean {
+  if (on === undefined) return false;
+  if (o.error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
+  if (o.error !== undefined) return on.has("reset") || on.has("5xx");
+  const s = o.status ?? 0;
+  if (s >= 500 && on.has("5xx")) return true;
+  return (s === 502 || s === 503 || s === 504) && on.has("gateway-error");
+}
+
+function pathAndQuery(url: string): string {
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return url;
+  const slash = url.indexOf("/", scheme + 3);
+  return slash < 0 ? "/" : url.slice(slash);
+}
+
+export function flagReply(flag: ResponseFlag, service: string): LocalReply {
+  return {
+    status: FLAG_STATUS[flag],
+    headers: { "content-type": "application/json", [FLAGS_HEADER]: flag },
+    body: Buffer.from(JSON.stringify({ error: FLAG_REASON[flag], service, flag })),
+  };
+}

@@ -1,0 +1,248 @@
+import type { IncomingMessage } from "node:http";
+import { MeshletError } from "../common/errors.ts";
+import { durationMs } from "../config/duration.ts";
+import type { HttpRoute, Policy, Resource, RetryOn, Route, Service } from "../config/resources.ts";
+import type { PolicyCompiler, PolicySet } from "./resilience/compile.ts";
+import { compileMatch, type RequestMatcher } from "./routing.ts";
+import type { Destination } from "./stages/stage.ts";
+import { type Balancer, buildBalancer, toUpstream, type UpstreamEndpoint } from "./upstream/balancer.ts";
+import { type HashKeyOf, hashKeyOf } from "./upstream/hash-key.ts";
+
+/** A versioned set of resources from a config source (static file now, discovery stream later). */
+export interface ConfigSnapshot {
+  version: string;
+  /** `file:<path>`, `cache:<path>` or `control:<addr>`. */
+  source: string;
+  resources: Resource[];
+}
+
+export class SnapshotRejectedError extends MeshletError {
+  readonly reasons: string[];
+  constructor(reasons: string[]) {
+    super("ERR_SNAPSHOT_REJECTED", `config rejected: ${reasons.join("; ")}`);
+    this.name = "SnapshotRejectedError";
+    this.reasons = reasons;
+  }
+}
+
+export interface RetryPlan {
+  readonly attempts: number;
+  readonly on: ReadonlySet<RetryOn>;
+  readonly perTryTimeoutMs: number | undefined;
+  readonly nonIdempotent: boolean;
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+export interface CompiledHttpRoute {
+  /** `Route/<name>` or `Route/<name>#<index>`; the Route resource's name is the policy `{route: NAME}` target. */
+  readonly name: string;
+  readonly matchers: readonly RequestMatcher[];
+  readonly destinations: readonly Destination[];
+  /** Cumulative weights, parallel to destinations. */
+  readonly cumulative: Uint32Array;
+  readonly totalWeight: number;
+  readonly timeoutMs: number;
+  readonly retry: RetryPlan | undefined;
+  readonly hashKey: HashKeyOf | undefined;
+}
+
+export interface CompiledService {
+  readonly name: string;
+  readonly endpoints: readonly UpstreamEndpoint[];
+  readonly balancerKind: string;
+}
+
+/** Everything the data path needs, built once per snapshot and swapped atomically. */
+export interface CompiledSnapshot {
+  readonly version: string;
+  readonly source: string;
+  readonly resources: readonly Resource[];
+  readonly routesByHost: ReadonlyMap<string, readonly CompiledHttpRoute[]>;
+  readonly services: ReadonlyMap<string, CompiledService>;
+  readonly policies: PolicySet | undefined;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_BACKOFF_MS = 25;
+
+function subsetKey(subset: Readonly<Record<string, string>> | undefined): string {
+  if (subset === undefined) return "";
+  return Object.keys(subset)
+    .sort()
+    .map((k) => `${k}=${subset[k]}`)
+    .join(",");
+}
+
+function inSubset(e: UpstreamEndpoint, subset: Readonly<Record<string, string>> | undefined): boolean {
+  if (subset === undefined) return true;
+  for (const [k, v] of Object.entries(subset)) if (e.labels[k] !== v) return false;
+  return true;
+}
+
+function retryPlan(r: HttpRoute["retries"]): RetryPlan | undefined {
+  if (r === undefined || r.attempts === 0) return undefined;
+  const baseMs = r.backoff === undefined ? DEFAULT_BACKOFF_MS : durationMs(r.backoff.baseInterval);
+  const maxMs = r.backoff?.maxInterval === undefined ? baseMs * 10 : durationMs(r.backoff.maxInterval);
+  return {
+    attempts: r.attempts,
+    on: new Set(r.retryOn),
+    perTryTimeoutMs: r.perTryTimeout === undefined ? undefined : durationMs(r.perTryTimeout),
+    nonIdempotent: r.retryNonIdempotent,
+    baseMs,
+    maxMs,
+  };
+}
+
+/**
+ * Validates and compiles a snapshot: route matchers, weighted splits, one
+ * balancer per (service, subset), policies resolved per destination. Throws
+ * SnapshotRejectedError (or the policy compiler's PolicyRejectedError) and
+ * leaves the running config untouched.
+ */
+export function compileSnapshot(
+  snapshot: ConfigSnapshot,
+  policyCompiler: PolicyCompiler | undefined,
+): CompiledSnapshot {
+  const services = new Map<string, Service>();
+  const routes: Route[] = [];
+  const policies: Policy[] = [];
+  for (const r of snapshot.resources) {
+    if (r.kind === "Service") services.set(r.metadata.name, r);
+    else if (r.kind === "Route") routes.push(r);
+    else policies.push(r);
+  }
+  const reasons: string[] = [];
+  for (const route of routes) {
+    for (const h of route.spec.http) {
+      for (const d of h.destinations) {
+        if (!services.has(d.service))
+          reasons.push(`Route/${route.metadata.name} references missing Service/${d.service}`);
+      }
+    }
+  }
+  if (reasons.length > 0) throw new SnapshotRejectedError(reasons);
+  const policySet = policyCompiler?.compile(policies);
+
+  const compiledServices = new Map<string, CompiledService>();
+  const endpointsOf = new Map<string, UpstreamEndpoint[]>();
+  for (const [name, s] of services) {
+    const eps = s.spec.endpoints.map(toUpstream);
+    endpointsOf.set(name, eps);
+    compiledServices.set(name, { name, endpoints: eps, balancerKind: Object.keys(s.spec.loadBalancer)[0] ?? "" });
+    const policy = policySet?.forService(name);
+    policy?.outlier?.setEndpoints(eps.map((e) => e.key));
+    policy?.healthCheck?.setTargets(eps.map((e) => ({ key: e.key, host: e.address, port: e.port })));
+  }
+
+  const balancers = new Map<string, Balancer>();
+  const balancerFor = (service: Service, subset: Record<string, string> | undefined): Balancer => {
+    const key = `${service.metadata.name}|${subsetKey(subset)}`;
+    let b = balancers.get(key);
+    if (b === undefined) {
+      const eps = (endpointsOf.get(service.metadata.name) ?? []).filter((e) => inSubset(e, subset));
+      b = buildBalancer(service.spec.loadBalancer, eps);
+      balancers.set(key, b);
+    }
+    return b;
+  };
+
+  const destination = (
+    service: Service,
+    subset: Record<string, string> | undefined,
+    routeName: string | undefined,
+  ): Destination => {
+    const policy = policySet?.resolve(service.metadata.name, routeName);
+    const outlier = policy?.outlier;
+    const health = policy?.healthCheck;
+    let usable: ((key: string) => boolean) | undefined;
+    if (outlier !== undefined && health !== undefined) usable = (k) => !outlier.isEjected(k) && health.isHealthy(k);
+    else if (outlier !== undefined) usable = (k) => !outlier.isEjected(k);
+    else if (health !== undefined) usable = (k) => health.isHealthy(k);
+    return { service: service.metadata.name, balancer: balancerFor(service, subset), policy, usable };
+  };
+
+  const hashOf = (service: Service): HashKeyOf | undefined => {
+    const lb = service.spec.loadBalancer;
+    return "consistentHash" in lb ? hashKeyOf(lb.consistentHash) : undefined;
+  };
+
+  const routesByHost = new Map<string, CompiledHttpRoute[]>();
+  for (const route of routes) {
+    route.spec.http.forEach((h, index) => {
+      const dests = h.destinations.filter((d) => d.weight > 0);
+      const cumulative = new Uint32Array(dests.length);
+      let total = 0;
+      dests.forEach((d, i) => {
+        total += d.weight;
+        cumulative[i] = total;
+      });
+      const first = services.get(dests[0]?.service ?? h.destinations[0]?.service ?? "") as Service;
+      const compiled: CompiledHttpRoute = {
+        name: h.name ?? `${route.metadata.name}#${index}`,
+        matchers: h.match.map(compileMatch),
+        destinations: dests.map((d) => destination(services.get(d.service) as Service, d.subset, route.metadata.name)),
+        cumulative,
+        totalWeight: total,
+        timeoutMs: durationMs(h.timeout),
+        retry: retryPlan(h.retries),
+        hashKey: hashOf(first),
+      };
+      for (const host of route.spec.hosts) {
+        const key = host.toLowerCase();
+        const list = routesByHost.get(key) ?? [];
+        list.push(compiled);
+        routesByHost.set(key, list);
+      }
+    });
+  }
+  // A Service without a Route is still reachable by its name, as with Kubernetes services.
+  for (const [name, s] of services) {
+    if (routesByHost.has(name)) continue;
+    routesByHost.set(name, [
+      {
+        name: `service/${name}`,
+        matchers: [],
+        destinations: [destination(s, undefined, undefined)],
+        cumulative: Uint32Array.of(1),
+        totalWeight: 1,
+        timeoutMs: DEFAULT_TIMEOUT_MS,
+        retry: undefined,
+        hashKey: hashOf(s),
+      },
+    ]);
+  }
+  return {
+    version: snapshot.version,
+    source: snapshot.source,
+    resources: snapshot.resources,
+    routesByHost,
+    services: compiledServices,
+    policies: policySet,
+  };
+}
+
+/** First matching route for the host; undefined means NR. */
+export function matchRoute(
+  snap: CompiledSnapshot,
+  host: string,
+  req: IncomingMessage,
+  path: string,
+): CompiledHttpRoute | undefined {
+  const list = snap.routesByHost.get(host);
+  if (list === undefined) return undefined;
+  for (const r of list) {
+    if (r.matchers.length === 0) return r;
+    for (const m of r.matchers) if (m(req, path)) return r;
+  }
+  return undefined;
+}
+
+/** Picks a destination by weight. */
+export function splitDestination(route: CompiledHttpRoute): Destination | undefined {
+  const n = route.destinations.length;
+  if (n <= 1) return route.destinations[0];
+  const x = Math.random() * route.totalWeight;
+  for (let i = 0; i < n; i++) if (x < (route.cumulative[i] ?? 0)) return route.destinations[i];
+  return route.destinations[n - 1];
+}
