@@ -10,6 +10,7 @@ import { Driver } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { registerConfigCommands } from "./config/commands.ts";
+import { EXTENSIONS } from "./extensions.ts";
 import { clusterApi } from "./http/cluster-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
@@ -91,6 +92,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
+  for (const ext of EXTENSIONS) ext.register(sm);
   if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
   const node = new RaftControlNode({
     id: o.id,
@@ -150,12 +152,18 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
+  const extensionRoutes = EXTENSIONS.flatMap((ext) => ext.start({ node, grpcServer, logger, registry }));
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(err) : resolve(port),
     ),
   );
-  const http: HttpServer = createHttpServer(node, [...ROUTE_MODULES, clusterApi(node, clusterId)], registry, logger);
+  const http: HttpServer = createHttpServer(
+    node,
+    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId)],
+    registry,
+    logger,
+  );
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(o.http.port, o.http.host, () => resolve());
@@ -167,6 +175,11 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   if (o.peers.size === 1 && !o.join) feed((c) => c.campaign());
 
   const shutdown = async (): Promise<void> => {
+    for (const ext of EXTENSIONS) {
+      await Promise.resolve(ext.stop()).catch((err: unknown) => {
+        logger.warn({ extension: ext.name, err: errorMessage(err) }, "extension failed to stop");
+      });
+    }
     http.close();
     http.closeAllConnections();
     if (node.isLeader()) {

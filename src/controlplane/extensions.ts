@@ -1,0 +1,30 @@
+import type { Server as GrpcServer } from "@grpc/grpc-js";
+import type { Registry } from "prom-client";
+import type { Logger } from "../common/logger.ts";
+import type { RouteModule } from "./http/router.ts";
+import type { ControlNode } from "./node.ts";
+import type { StateMachine } from "./state/machine.ts";
+
+export interface ExtensionContext {
+  node: ControlNode;
+  /** The node's one gRPC server (peers and sidecars share --grpc); add services here, it binds after start(). */
+  grpcServer: GrpcServer;
+  logger: Logger;
+  registry: Registry;
+}
+
+/**
+ * A component that runs inside `meshlet control` (e.g. discovery). In order:
+ * register() adds command handlers before the log is replayed; start() runs
+ * once the node exists and before the servers listen, and returns the HTTP
+ * route modules to mount; stop() runs first on shutdown.
+ */
+export interface ControlExtension {
+  name: string;
+  register(sm: StateMachine): void;
+  start(ctx: ExtensionContext): RouteModule[];
+  stop(): Promise<void> | void;
+}
+
+/** The extensions `meshlet control` runs; other control-plane modules append theirs here. */
+export const EXTENSIONS: ControlExtension[] = [];
