@@ -211,10 +211,10 @@ export class Raft {
     this.role = "leader";
     const self = this.prs.get(this.id);
     if (self !== undefined) self.becomeReplicate();
-    // Conf changes wait until the entries of earlier terms are applied (see confchange.ts).
-    this.pendingConfIndex = this.log.lastIndex();
     // §5.4.2 / §8: a no-op of the new term lets the leader commit, and learn the commit index.
     this.appendEntries([{ term: 0, index: 0, type: "normal", data: EMPTY }]);
+    // Conf changes wait until the no-op, an entry of this term, is applied (see confchange.ts).
+    this.pendingConfIndex = this.log.lastIndex();
     this.bcastAppend();
   }
 

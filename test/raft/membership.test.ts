@@ -98,3 +98,16 @@ test("a conf change on a follower is refused with ERR_NOT_LEADER", () => {
     leader: "n1",
   });
 });
+
+test("a new leader accepts a conf change only after its own no-op is committed (the single-server change fix)", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.drop = (m) => m.type === "MsgApp";
+  c.elect("n1");
+  assert.equal(c.raw("n1").status().role, "leader");
+  assert.throws(() => c.raw("n1").proposeConfChange({ type: "addLearner", nodeId: "n4" }), {
+    code: "ERR_CONF_CHANGE_IN_PROGRESS",
+  });
+  c.heal();
+  settle(c, "n1");
+  assert.doesNotThrow(() => c.raw("n1").proposeConfChange({ type: "addLearner", nodeId: "n4" }));
+});
