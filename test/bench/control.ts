@@ -1,0 +1,257 @@
+/**
+ * npm run bench:control — a 3-node meshlet control plane (fsync on, 1 s
+ * election timeout) side by side with a 3-member etcd (Debian etcd-server,
+ * JSON gateway) on loopback: writes/s and p50/p99 with 1/16/64 clients (64-byte
+ * values), linearizable reads/s, failover (median of 10 leader kill -9 → first
+ * acknowledged write). Needs a built dist/ and `etcd` on PATH.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
+
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
+const VALUE = "v".repeat(64);
+const KEYS = 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface System {
+  name: string;
+  nodes: number;
+  put(node: number, key: string, value: string, timeoutMs?: number): Promise<boolean>;
+  get(node: number, key: string): Promise<boolean>;
+  leader(): Promise<number>;
+  kill9(node: number): Promise<void>;
+  restart(node: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function meshlet(): Promise<System> {
+  const c = await makeCluster(3, ["--log-level", "warn"]);
+  for (const n of c.nodes) c.start(n);
+  await leaderOf(c.nodes, 60_000);
+  const node = (i: number) => {
+    const n = c.nodes[i];
+    if (n === undefined) throw new Error(`no node ${i}`);
+    return n;
+  };
+  const sys: System = {
+    name: "meshlet",
+    nodes: 3,
+    async put(i, key, value, timeoutMs = 5000) {
+      const r = await fetch(`http://${node(i).http}/v1/config/${key}`, {
+        method: "PUT",
+        body: value,
+        headers: { "x-meshlet-timeout": String(timeoutMs) },
+        signal: AbortSignal.timeout(timeoutMs + 1000),
+      });
+      await r.arrayBuffer();
+      return r.status === 200;
+    },
+    async get(i, key) {
+      const r = await fetch(`http://${node(i).http}/v1/config/${key}`);
+      await r.arrayBuffer();
+      return r.status === 200 || r.status === 404;
+    },
+    async leader() {
+      const live = c.nodes.filter((n) => n.proc !== undefined);
+      const l = await leaderOf(live, 60_000);
+      return c.nodes.indexOf(l);
+    },
+    kill9: (i) => c.kill9(node(i)),
+    async restart(i) {
+      c.start(node(i));
+      await leaderOf(c.nodes, 60_000);
+      const lead = await status(node(await sys.leader()));
+      for (;;) {
+        const s = await status(node(i)).catch(() => undefined);
+        if (s !== undefined && s.appliedIndex >= lead.commitIndex) return;
+        await sleep(100);
+      }
+    },
+    stop: () => c.stopAll(),
+  };
+  return sys;
+}
+
+async function etcd(): Promise<System> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-bench-etcd-"));
+  const ports = await freePorts(6);
+  const members = [0, 1, 2].map((i) => ({
+    name: `e${i + 1}`,
+    client: `http://127.0.0.1:${ports[i * 2]}`,
+    peer: `http://127.0.0.1:${ports[i * 2 + 1]}`,
+  }));
+  const initial = members.map((m) => `${m.name}=${m.peer}`).join(",");
+  const procs: (ChildProcess | undefined)[] = [];
+  const start = (i: number, state: "new" | "existing") => {
+    const m = members[i];
+    if (m === undefined) return;
+    procs[i] = spawn(
+      "etcd",
+      [
+        "--name",
+        m.name,
+        "--data-dir",
+        path.join(root, m.name),
+        "--listen-client-urls",
+        m.client,
+        "--advertise-client-urls",
+        m.client,
+        "--listen-peer-urls",
+        m.peer,
+        "--initial-advertise-peer-urls",
+        m.peer,
+        "--initial-cluster",
+        initial,
+        "--initial-cluster-state",
+        state,
+        "--initial-cluster-token",
+        "bench",
+        "--election-timeout",
+        "1000",
+        "--heartbeat-interval",
+        "100",
+        "--log-level",
+        "error",
+      ],
+      { stdio: "ignore" },
+    );
+  };
+  for (const i of [0, 1, 2]) start(i, "new");
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const post = async (i: number, p: string, body: unknown, timeoutMs = 5000) => {
+    const r = await fetch(`${members[i]?.client}${p}`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const j = (await r.json()) as Record<string, unknown>;
+    return { ok: r.status === 200 && j.error === undefined, json: j };
+  };
+  const sys: System = {
+    name: "etcd",
+    nodes: 3,
+    async put(i, key, value, timeoutMs) {
+      return (await post(i, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs)).ok;
+    },
+    async get(i, key) {
+      return (await post(i, "/v3/kv/range", { key: b64(key) })).ok;
+    },
+    async leader() {
+      for (;;) {
+        for (const i of [0, 1, 2]) {
+          if (procs[i] === undefined) continue;
+          const s = await post(i, "/v3/maintenance/status", {}, 1000).catch(() => undefined);
+          const header = s?.json.header as { member_id?: string } | undefined;
+          if (s?.ok && header?.member_id !== undefined && header.member_id === s.json.leader) return i;
+        }
+        await sleep(100);
+      }
+    },
+    async kill9(i) {
+      const p = procs[i];
+      if (p === undefined) return;
+      await new Promise((r) => {
+        p.once("exit", r);
+        p.kill("SIGKILL");
+      });
+      procs[i] = undefined;
+    },
+    async restart(i) {
+      start(i, "existing");
+      for (;;) {
+        if (await sys.get(i, "k0").catch(() => false)) return;
+        await sleep(100);
+      }
+    },
+    async stop() {
+      await Promise.all([0, 1, 2].map((i) => sys.kill9(i)));
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+  for (;;) {
+    if (await sys.put(0, "k0", VALUE).catch(() => false)) break;
+    await sleep(200);
+  }
+  return sys;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+}
+
+async function load(sys: System, node: number, clients: number, op: "put" | "get") {
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + DURATION_MS;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const key = `k${n++ % KEYS}`;
+        const t = performance.now();
+        const ok = await (op === "put" ? sys.put(node, key, VALUE) : sys.get(node, key)).catch(() => false);
+        if (ok) lat.push(performance.now() - t);
+        else errors++;
+      }
+    }),
+  );
+  lat.sort((a, b) => a - b);
+  return { perSec: (lat.length * 1000) / DURATION_MS, p50: pct(lat, 50), p99: pct(lat, 99), errors };
+}
+
+async function failover(sys: System, rounds: number): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const lead = await sys.leader();
+    await sys.kill9(lead);
+    const t = performance.now();
+    let i = 0;
+    for (;;) {
+      const target = (lead + 1 + (i++ % (sys.nodes - 1))) % sys.nodes;
+      if (await sys.put(target, "failover", VALUE, 300).catch(() => false)) break;
+    }
+    times.push(performance.now() - t);
+    await sys.restart(lead);
+  }
+  times.sort((a, b) => a - b);
+  return pct(times, 50);
+}
+
+async function measure(sys: System) {
+  const out: Record<string, number> = {};
+  const lead = await sys.leader();
+  for (const clients of [1, 16, 64]) {
+    const w = await load(sys, lead, clients, "put");
+    out[`writes/s c=${clients}`] = w.perSec;
+    out[`write p50 ms c=${clients}`] = w.p50;
+    out[`write p99 ms c=${clients}`] = w.p99;
+  }
+  out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
+  out["failover ms (median of 10)"] = await failover(sys, 10);
+  return out;
+}
+
+process.stdout.write(
+  `bench:control — ${os.availableParallelism()} CPUs, node ${process.version}, ${DURATION_MS / 1000}s per point, shared machine: rough figures\n`,
+);
+const results: Record<string, Record<string, number>> = {};
+for (const make of [meshlet, etcd]) {
+  const sys = await make();
+  try {
+    results[sys.name] = await measure(sys);
+  } finally {
+    await sys.stop();
+  }
+}
+const m = results.meshlet ?? {};
+const e = results.etcd ?? {};
+process.stdout.write(`\n| metric | meshlet | etcd 3.4 | meshlet/etcd |\n|---|---:|---:|---:|\n`);
+for (const k of Object.keys(m)) {
+  const a = m[k] ?? Number.NaN;
+  const b = e[k] ?? Number.NaN;
+  process.stdout.write(`| ${k} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a / b).toFixed(2)} |\n`);
+}
