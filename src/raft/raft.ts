@@ -317,10 +317,9 @@ export class Raft {
 
   // ---- step ------------------------------------------------------------------
 
+  /** A message from a peer, already checked for shape by validate.ts. */
   step(m: Message): void {
-    if (m.term === 0) {
-      // local message
-    } else if (m.term > this.term) {
+    if (m.term > this.term) {
       if (m.type === "MsgVote" || m.type === "MsgPreVote") {
         const force = isTransfer(m.context);
         const inLease = this.checkQuorum && this.lead !== "" && this.electionElapsed < this.electionTimeout;
@@ -347,9 +346,6 @@ export class Raft {
     }
 
     switch (m.type) {
-      case "MsgHup":
-        this.hup("election");
-        return;
       case "MsgVote":
       case "MsgPreVote": {
         const canVote =

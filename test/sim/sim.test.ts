@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { InvariantViolation, runSeed } from "./cluster.ts";
 
 /** Seeds per run; SIM_SEEDS overrides it (e.g. a quick local run). */
-const SEEDS = Number(process.env.SIM_SEEDS ?? "1200");
+const SEEDS = Number(process.env.SIM_SEEDS ?? "1000");
 const FIRST = Number(process.env.SIM_FIRST_SEED ?? "1");
 
 test(`simulated 3- and 5-node clusters keep every safety property and recover (${SEEDS} seeds)`, () => {
