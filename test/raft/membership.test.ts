@@ -111,3 +111,22 @@ test("a new leader accepts a conf change only after its own no-op is committed (
   settle(c, "n1");
   assert.doesNotThrow(() => c.raw("n1").proposeConfChange({ type: "addLearner", nodeId: "n4" }));
 });
+
+test("thesis §4.2.1: a learner neither campaigns nor counts toward the commit majority", () => {
+  const c = new Cluster(["n1", "n2"]);
+  c.elect("n1");
+  settle(c, "n1");
+  c.add("n3", new MemoryStorage());
+  c.raw("n1").proposeConfChange({ type: "addLearner", nodeId: "n3" });
+  c.process("n1");
+  settle(c, "n1");
+  assert.deepEqual(c.raw("n3").status().confState.learners, ["n3"]);
+  // with n2 silent, the learner's ack alone must not commit anything
+  c.drop = (m) => m.from === "n2" || m.to === "n2";
+  const before = c.raw("n1").status().commit;
+  c.propose("n1", "x");
+  settle(c, "n1");
+  assert.equal(c.raw("n1").status().commit, before);
+  c.tick("n3", 100);
+  assert.equal(c.raw("n3").status().role, "follower");
+});
