@@ -405,8 +405,10 @@ export class DataPath {
     }
     out ??= flagReply(flag, service);
     const flags = String(out.headers[FLAGS_HEADER] ?? flag);
-    this.#o.metrics.requests.labels(direction, service, statusClass(out.status), flags).inc();
-    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
+    // An unrouted Host is client input: never a label value.
+    const label = flag === "NR" ? "-" : service;
+    this.#o.metrics.requests.labels(direction, label, statusClass(out.status), flags).inc();
+    this.#o.metrics.duration.labels(direction, label).observe((this.#o.clock.now() - startedAt) / 1000);
     this.#o.logger.info(
       { direction, method: req.method, host: req.headers.host, path: req.url, status: out.status, flags, service },
       "access",

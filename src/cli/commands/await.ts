@@ -1,6 +1,69 @@
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import type { Command } from "commander";
-import { planned } from "../not-implemented.ts";
+import { formatHostPort, parseHostPort } from "../../common/address.ts";
+import { errorMessage, MeshletError, UsageError } from "../../common/errors.ts";
+import { parseDuration } from "../../config/duration.ts";
+import { envOption } from "../options.ts";
+
+interface AwaitFlags {
+  admin: string;
+  timeout: string;
+  shutdown?: boolean;
+}
+
+const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
+
+async function waitReady(base: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = errorMessage(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new MeshletError("ERR_SIDECAR_NOT_READY", `sidecar at ${base} not ready after ${timeoutMs} ms (${last})`);
+}
 
 export function registerAwait(program: Command): void {
-  planned(program.command("await").description("wait for the local sidecar to be ready, then run the app command"));
+  program
+    .command("await")
+    .description("wait for the local sidecar to be ready, then run the app command (meshlet await -- CMD ARGS)")
+    .addOption(envOption("--admin <host:port>", "the sidecar's admin address", "127.0.0.1:15000"))
+    .addOption(envOption("--timeout <duration>", "give up waiting after this long", "60s"))
+    .option("--shutdown", "stop the sidecar (POST /shutdown) when the command exits")
+    .argument("<command...>", "the app command and its arguments (after --)")
+    .action(async (command: string[], flags: AwaitFlags) => {
+      const base = `http://${formatHostPort(parseHostPort(flags.admin, "--admin"))}`;
+      const timeoutMs = parseDuration(flags.timeout);
+      if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration, got "${flags.timeout}"`);
+      const [cmd, ...args] = command;
+      if (cmd === undefined) throw new UsageError("give the command to run after --");
+      await waitReady(base, timeoutMs);
+      const child = spawn(cmd, args, { stdio: "inherit" });
+      const handlers = FORWARDED.map((sig) => {
+        const h = () => child.kill(sig);
+        process.on(sig, h);
+        return [sig, h] as const;
+      });
+      const code = await new Promise<number>((resolve) => {
+        child.once("error", (err) => {
+          process.stderr.write(`meshlet await: ${cmd}: ${err.message}\n`);
+          resolve(127);
+        });
+        child.once("exit", (c, signal) => resolve(c ?? 128 + (signal === null ? 0 : constants.signals[signal])));
+      });
+      for (const [sig, h] of handlers) process.off(sig, h);
+      if (flags.shutdown === true) {
+        await fetch(`${base}/shutdown`, { method: "POST", signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
+          process.stderr.write(`meshlet await: sidecar shutdown failed: ${errorMessage(err)}\n`);
+        });
+      }
+      process.exitCode = code;
+    });
 }

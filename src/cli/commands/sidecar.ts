@@ -1,6 +1,105 @@
 import type { Command } from "commander";
-import { planned } from "../not-implemented.ts";
+import { parseHostPort } from "../../common/address.ts";
+import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
+import { createLogger, type LogLevel } from "../../common/logger.ts";
+import { createRegistry } from "../../common/metrics.ts";
+import { parseDuration } from "../../config/duration.ts";
+import { StaticFileSource } from "../../sidecar/config-source.ts";
+import { Sidecar } from "../../sidecar/sidecar.ts";
+import { envOption, logLevelOption } from "../options.ts";
+
+interface SidecarFlags {
+  service?: string;
+  appPort?: string;
+  outbound: string;
+  inbound: string;
+  admin: string;
+  control?: string;
+  config?: string;
+  dataDir?: string;
+  labels?: string;
+  drainDelay: string;
+  drainTimeout: string;
+  connectTimeout: string;
+  logLevel: LogLevel;
+}
+
+function parseLabels(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (value ?? "").split(",").filter((p) => p.trim() !== "")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--labels: expected k=v,..., got "${part}"`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+function durationFlag(flag: string, value: string, allowZero = false): number {
+  const ms = value === "0" && allowZero ? 0 : parseDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag}: expected a duration like 2s or 500ms, got "${value}"`);
+  return ms;
+}
 
 export function registerSidecar(program: Command): void {
-  planned(program.command("sidecar").description("run the sidecar proxy next to one app instance"));
+  program
+    .command("sidecar")
+    .description("run the sidecar proxy next to one app instance")
+    .addOption(envOption("--service <name>", "the service this app instance belongs to"))
+    .addOption(envOption("--app-port <port>", "the local app's port (inbound traffic goes to 127.0.0.1:PORT)"))
+    .addOption(envOption("--outbound <host:port>", "listener for the app's outgoing calls", "127.0.0.1:15001"))
+    .addOption(envOption("--inbound <host:port>", "listener for calls to this app", "0.0.0.0:15006"))
+    .addOption(envOption("--admin <host:port>", "admin listener", "127.0.0.1:15000"))
+    .addOption(envOption("--control <list>", "control-plane gRPC addresses host:port,..."))
+    .addOption(envOption("--config <file>", "static config: multi-document YAML of resources (no control plane)"))
+    .addOption(envOption("--data-dir <dir>", "keeps the last good snapshot; used at boot when the source fails"))
+    .addOption(envOption("--labels <k=v,...>", "labels of this instance when it registers"))
+    .addOption(envOption("--drain-delay <duration>", "keep serving this long after SIGTERM", "2s"))
+    .addOption(envOption("--drain-timeout <duration>", "then wait this long for in-flight requests", "10s"))
+    .addOption(envOption("--connect-timeout <duration>", "upstream connect timeout", "1s"))
+    .addOption(logLevelOption())
+    .action(async (flags: SidecarFlags) => {
+      if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
+      const appPort = Number(flags.appPort);
+      if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
+        throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);
+      const controls = (flags.control ?? "").split(",").filter((c) => c.trim() !== "");
+      for (const c of controls) parseHostPort(c, "--control");
+      if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
+        throw new UsageError("give --config FILE or --control HOST:PORT,...");
+      const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
+      const exit = () =>
+        sidecar.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err: errorMessage(err) }, "drain failed");
+            process.exit(1);
+          },
+        );
+      const sidecar: Sidecar = new Sidecar({
+        service: flags.service,
+        appPort,
+        outbound: parseHostPort(flags.outbound, "--outbound"),
+        inbound: parseHostPort(flags.inbound, "--inbound"),
+        admin: parseHostPort(flags.admin, "--admin"),
+        controls,
+        source: flags.config === undefined ? undefined : new StaticFileSource(flags.config),
+        dataDir: flags.dataDir,
+        labels: parseLabels(flags.labels),
+        drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
+        drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
+        connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
+        logger,
+        registry: createRegistry(),
+        onShutdownRequest: () => void exit(),
+      });
+      try {
+        await sidecar.start();
+      } catch (err) {
+        process.stderr.write(`meshlet sidecar: ${errorMessage(err)} (${errorCode(err)})\n`);
+        process.exit(1);
+      }
+      process.on("SIGTERM", exit);
+      process.on("SIGINT", exit);
+      process.on("SIGHUP", () => void sidecar.reload());
+    });
 }

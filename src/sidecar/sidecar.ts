@@ -1,0 +1,317 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import type { Registry } from "prom-client";
+import { formatHostPort, type HostPort } from "../common/address.ts";
+import { type Clock, systemClock } from "../common/clock.ts";
+import { errorCode, errorMessage } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import type { Resource } from "../config/resources.ts";
+import { createAdminServer } from "./admin.ts";
+import { type ConfigSource, SnapshotCache } from "./config-source.ts";
+import { DiscoveryStreamClient, type MeshSnapshot } from "./discovery/client.ts";
+import { SidecarMetrics } from "./metrics.ts";
+import { DataPath } from "./proxy.ts";
+import { PolicyCompiler } from "./resilience/compile.ts";
+import { ResilienceMetrics } from "./resilience/metrics.ts";
+import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
+import { RoundRobinBalancer } from "./upstream/balancer.ts";
+
+export interface SidecarOptions {
+  service: string;
+  appPort: number;
+  outbound: HostPort;
+  inbound: HostPort;
+  admin: HostPort;
+  controls: readonly string[];
+  source: ConfigSource | undefined;
+  dataDir: string | undefined;
+  labels: Record<string, string>;
+  drainDelayMs: number;
+  drainTimeoutMs: number;
+  connectTimeoutMs: number;
+  logger: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** POST /shutdown: the process drains through this (and exits); default: drain only. */
+  onShutdownRequest?: () => void;
+}
+
+/** Server limits that keep slow or oversized clients from holding the sidecar (slowloris, huge header blocks). */
+const SERVER_LIMITS = {
+  maxHeaderSize: 64 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 0,
+  keepAliveTimeout: 5_000,
+} as const;
+
+/** The `meshlet sidecar` process: three listeners, a config source, atomic snapshot swaps and graceful drain. */
+export class Sidecar {
+  readonly #o: SidecarOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #metrics: SidecarMetrics;
+  readonly #policies: PolicyCompiler;
+  readonly #data: DataPath;
+  readonly #cache: SnapshotCache | undefined;
+  #outbound: Server | undefined;
+  #inbound: Server | undefined;
+  #admin: Server | undefined;
+  #discovery: DiscoveryStreamClient | undefined;
+  #snapshot: CompiledSnapshot | undefined;
+  #stale = false;
+  #appliedAt: number | undefined;
+  #draining = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: SidecarOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger;
+    this.#metrics = new SidecarMetrics(options.registry);
+    const resilience = new ResilienceMetrics(options.registry);
+    this.#policies = new PolicyCompiler({
+      clock: this.#clock,
+      logger: options.logger,
+      metrics: resilience,
+      localService: options.service,
+    });
+    resilience.reportBreakers(() => this.#snapshot?.policies?.breakerStates() ?? []);
+    this.#data = new DataPath({
+      clock: this.#clock,
+      logger: options.logger,
+      metrics: this.#metrics,
+      resilience,
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxSocketsPerEndpoint: 256,
+      idleTimeoutMs: 4_000,
+    });
+    this.#data.localService = options.service;
+    this.#data.inboundRoute = localAppRoute(options.service, options.appPort);
+    this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
+  }
+
+  get snapshot(): CompiledSnapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** Addresses actually bound (ports chosen by the OS when 0 was asked). */
+  addresses(): { outbound: string; inbound: string; admin: string } {
+    const addr = (s: Server | undefined) => {
+      const a = s?.address() as AddressInfo | null | undefined;
+      return a == null ? "" : formatHostPort({ host: a.address, port: a.port });
+    };
+    return { outbound: addr(this.#outbound), inbound: addr(this.#inbound), admin: addr(this.#admin) };
+  }
+
+  async start(): Promise<void> {
+    await this.#loadInitial();
+    const data = this.#data;
+    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res));
+    this.#outbound.on("upgrade", (req, socket, head) => data.upgrade("outbound", req, socket, head));
+    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res));
+    this.#inbound.on("upgrade", (req, socket, head) => data.upgrade("inbound", req, socket, head));
+    this.#admin = createAdminServer(
+      {
+        snapshot: () => this.#snapshot,
+        stale: () => this.#stale,
+        appliedAt: () => this.#appliedAt,
+        draining: () => this.#draining,
+        shutdown: () => (this.#o.onShutdownRequest === undefined ? void this.stop() : this.#o.onShutdownRequest()),
+      },
+      this.#o.registry,
+    );
+    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (_err, socket) => clientError(socket));
+    await Promise.all([
+      listen(this.#outbound, this.#o.outbound),
+      listen(this.#inbound, this.#o.inbound),
+      listen(this.#admin, this.#o.admin),
+    ]);
+    if (this.#o.controls.length > 0) this.#startDiscovery();
+    this.#log.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
+  }
+
+  async #loadInitial(): Promise<void> {
+    const source = this.#o.source;
+    if (source !== undefined) {
+      try {
+        this.apply(await source.load());
+        return;
+      } catch (err) {
+        this.#log.error({ code: errorCode(err), err: errorMessage(err) }, "config source failed at boot");
+      }
+    }
+    const cached = await this.#cache?.load();
+    if (cached === undefined) {
+      if (source !== undefined && this.#o.controls.length === 0)
+        throw new Error("no usable config and no cached snapshot");
+      return;
+    }
+    try {
+      this.apply(cached, { persist: false });
+      this.#stale = true;
+      this.#log.warn(
+        { version: cached.version, savedAt: new Date(cached.savedAt).toISOString() },
+        "serving cached snapshot",
+      );
+    } catch (err) {
+      this.#log.error({ code: errorCode(err), err: errorMessage(err) }, "cached snapshot rejected");
+    }
+  }
+
+  /**
+   * Validates and compiles a snapshot off the request path, then swaps it in
+   * with one assignment: requests already routed keep the objects they hold.
+   * Throws (and keeps the running config) when the snapshot is rejected.
+   */
+  apply(snap: ConfigSnapshot, opts: { persist: boolean } = { persist: true }): void {
+    let compiled: CompiledSnapshot;
+    try {
+      compiled = compileSnapshot(snap, this.#policies);
+    } catch (err) {
+      this.#metrics.reloads.labels("rejected").inc();
+      this.#log.error(
+        { code: errorCode(err), err: errorMessage(err), version: snap.version },
+        "config rejected, keeping the previous one",
+      );
+      throw err;
+    }
+    this.#snapshot = compiled;
+    this.#data.snapshot = compiled;
+    this.#policies.activate();
+    this.#stale = false;
+    this.#appliedAt = Date.now();
+    this.#metrics.reloads.labels("applied").inc();
+    this.#log.info({ version: snap.version, source: snap.source, resources: snap.resources.length }, "config applied");
+    if (opts.persist && this.#cache !== undefined) {
+      this.#cache
+        .save(snap)
+        .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "snapshot cache write failed"));
+    }
+  }
+
+  /** SIGHUP: reload the static source; a bad file keeps the running config. */
+  async reload(): Promise<boolean> {
+    const source = this.#o.source;
+    if (source === undefined) return false;
+    let snap: ConfigSnapshot;
+    try {
+      snap = await source.load();
+    } catch (err) {
+      this.#metrics.reloads.labels("rejected").inc();
+      this.#log.error({ code: errorCode(err), err: errorMessage(err) }, "reload failed, keeping the previous config");
+      return false;
+    }
+    try {
+      this.apply(snap);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #startDiscovery(): void {
+    const inbound = this.addresses().inbound;
+    const port = Number(inbound.slice(inbound.lastIndexOf(":") + 1));
+    this.#discovery = new DiscoveryStreamClient({
+      controls: this.#o.controls,
+      nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
+      service: this.#o.service,
+      instance: `${hostname()}-${port}`,
+      subscribe: ["*"],
+      registration: {
+        address: advertisedAddress(this.#o.inbound.host),
+        port,
+        labels: this.#o.labels,
+        weight: 1,
+        ttlSeconds: 10,
+      },
+      apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
+      clock: this.#clock,
+      logger: this.#log,
+    });
+    this.#discovery.start();
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful drain: deregister, keep serving for the drain delay so callers
+   * learn of it, stop accepting, then wait for in-flight requests up to the
+   * drain timeout.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#drain();
+    return this.#stopped;
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    this.#discovery?.stop();
+    this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
+    await sleep(this.#o.drainDelayMs);
+    const servers = [this.#outbound, this.#inbound].filter((s): s is Server => s !== undefined);
+    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of servers) s.closeIdleConnections();
+    const deadline = Date.now() + this.#o.drainTimeoutMs;
+    while (this.#data.active > 0 && Date.now() < deadline) await sleep(25);
+    for (const s of servers) s.closeAllConnections();
+    await closed;
+    this.#data.close();
+    this.#policies.stop();
+    await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
+    this.#admin?.closeAllConnections();
+    this.#log.info({ unfinished: this.#data.active }, "drained");
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function listen(server: Server, at: HostPort): Promise<void> {
+  server.listen(at.port, at.host);
+  await once(server, "listening");
+}
+
+/** Node answers 400 (or 431 for an oversized header block) and closes; this only keeps it from throwing. */
+function clientError(socket: import("node:stream").Duplex): void {
+  if (socket.writable) {
+    socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  } else socket.destroy();
+}
+
+function advertisedAddress(host: string): string {
+  return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+}
+
+function localAppRoute(service: string, appPort: number): CompiledHttpRoute {
+  const balancer = new RoundRobinBalancer([
+    { key: `127.0.0.1:${appPort}`, address: "127.0.0.1", port: appPort, weight: 1, labels: {}, active: 0 },
+  ]);
+  return {
+    name: `inbound/${service}`,
+    matchers: [],
+    destinations: [{ service, balancer, policy: undefined, usable: undefined }],
+    cumulative: Uint32Array.of(1),
+    totalWeight: 1,
+    timeoutMs: 15_000,
+    retry: undefined,
+    hashKey: undefined,
+  };
+}
+
+/** A discovery snapshot as a config snapshot: registered endpoints join their Service's static ones. */
+function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
+  const resources: Resource[] = s.resources.map((r) => {
+    if (r.kind !== "Service") return r;
+    const registered = s.endpoints
+      .filter((e) => e.service === r.metadata.name)
+      .map((e) => ({ address: e.address, port: e.port, labels: e.labels, weight: e.weight > 0 ? e.weight : 1 }));
+    return registered.length === 0 ? r : { ...r, spec: { ...r.spec, endpoints: [...r.spec.endpoints, ...registered] } };
+  });
+  return { version: String(s.version), source: `control:${controls}`, resources };
+}
