@@ -171,7 +171,9 @@ export class Raft {
       this.prs.set(id, fresh);
     }
     this.pendingConfIndex = 0;
+    // Reads waiting on leadership are dropped with it; clients retry them.
     this.readOnly = new ReadOnly();
+    this.pendingReadIndexMessages = [];
   }
 
   resetRandomizedElectionTimeout(): void {
