@@ -1,6 +1,7 @@
 import type { Server as GrpcServer } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
+import { discoveryExtension } from "./discovery/extension.ts";
 import type { RouteModule } from "./http/router.ts";
 import type { ControlNode } from "./node.ts";
 import type { StateMachine } from "./state/machine.ts";
@@ -27,4 +28,4 @@ export interface ControlExtension {
 }
 
 /** The extensions `meshlet control` runs; other control-plane modules append theirs here. */
-export const EXTENSIONS: ControlExtension[] = [];
+export const EXTENSIONS: ControlExtension[] = [discoveryExtension()];

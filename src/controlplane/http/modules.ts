@@ -1,6 +1,5 @@
 import { configApi } from "./config-api.ts";
-import { resourcesApi } from "./resources-api.ts";
 import type { RouteModule } from "./router.ts";
 
 /** Every route module the control-plane HTTP server mounts; other control-plane modules append theirs here. */
-export const ROUTE_MODULES: RouteModule[] = [configApi, resourcesApi];
+export const ROUTE_MODULES: RouteModule[] = [configApi];
