@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
+import type { Duplex } from "node:stream";
 import type { Registry } from "prom-client";
 import { formatHostPort, type HostPort } from "../common/address.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
@@ -122,7 +123,7 @@ export class Sidecar {
       },
       this.#o.registry,
     );
-    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (_err, socket) => clientError(socket));
+    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (err, socket) => clientError(err, socket));
     await Promise.all([
       listen(this.#outbound, this.#o.outbound),
       listen(this.#inbound, this.#o.inbound),
@@ -277,11 +278,20 @@ async function listen(server: Server, at: HostPort): Promise<void> {
   await once(server, "listening");
 }
 
-/** Node answers 400 (or 431 for an oversized header block) and closes; this only keeps it from throwing. */
-function clientError(socket: import("node:stream").Duplex): void {
-  if (socket.writable) {
-    socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-  } else socket.destroy();
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: "431 Request Header Fields Too Large",
+  ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
+  HPE_HEADERS_TIMEOUT: "408 Request Timeout",
+};
+
+/** A malformed, oversized or too slow request: answer once and close the connection. */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[err.code ?? ""] ?? "400 Bad Request";
+  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
 function advertisedAddress(host: string): string {

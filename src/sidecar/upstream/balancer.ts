@@ -34,7 +34,13 @@ export interface Balancer {
   pick(hash: number | undefined, usable: ((key: string) => boolean) | undefined): UpstreamEndpoint | undefined;
 }
 
-export const DEFAULT_RING_SIZE = 16_384;
+/**
+ * Virtual nodes per unit of weight when the Service sets no ringSize. A fixed
+ * count (not a share of a fixed ring) keeps every other endpoint's points in
+ * place when one is added or removed, so only that endpoint's keys move.
+ */
+export const VNODES_PER_WEIGHT = 1024;
+const MAX_RING_POINTS = 8_388_608;
 export const DEFAULT_MAGLEV_TABLE = 65_537;
 
 /** Walks from `start` to the first usable endpoint, or undefined when none is. */
@@ -57,12 +63,17 @@ export class RingHashBalancer implements Balancer {
   readonly #points: Uint32Array;
   readonly #owners: Uint32Array;
 
-  constructor(endpoints: readonly UpstreamEndpoint[], ringSize = DEFAULT_RING_SIZE) {
+  /** `ringSize` (total points, shared by weight) when the Service sets it; else VNODES_PER_WEIGHT per unit of weight. */
+  constructor(endpoints: readonly UpstreamEndpoint[], ringSize?: number) {
     this.endpoints = endpoints;
-    const total = endpoints.reduce((s, e) => s + e.weight, 0);
+    const total = Math.max(
+      1,
+      endpoints.reduce((s, e) => s + e.weight, 0),
+    );
+    const perWeight = ringSize === undefined ? Math.min(VNODES_PER_WEIGHT, MAX_RING_POINTS / total) : ringSize / total;
     const entries: [number, number][] = [];
     endpoints.forEach((e, idx) => {
-      const vnodes = Math.max(1, Math.round((ringSize * e.weight) / Math.max(1, total)));
+      const vnodes = Math.max(1, Math.round(perWeight * e.weight));
       for (let v = 0; v < vnodes; v++) entries.push([hash32(`${e.key}_${v}`), idx]);
     });
     entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);

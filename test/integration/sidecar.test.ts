@@ -1,0 +1,442 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { request } from "node:http";
+import { type AddressInfo, connect, createServer as createTcpServer } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { WebSocket, WebSocketServer } from "ws";
+import { runCli } from "../helpers/cli.ts";
+import {
+  nameServer,
+  type RunningSidecar,
+  send,
+  service,
+  startSidecar,
+  startUpstream,
+  type Upstream,
+  waitFor,
+} from "../sidecar/helpers.ts";
+
+function route(host: string, body: string): string {
+  return `apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: ${host}}
+spec:
+  hosts: [${host}]
+  http:
+${body}
+`;
+}
+
+const docs = (...d: string[]) => d.join("---\n");
+
+describe("sidecar data path (static config)", () => {
+  const ups: Upstream[] = [];
+  let sc: RunningSidecar;
+  let v1: Upstream;
+  let v2: Upstream;
+  let sticky: Upstream[];
+  let flakyHits = 0;
+  let garbagePort = 0;
+  const garbage = createTcpServer((s) => {
+    s.on("error", () => {});
+    s.end("this is not HTTP\r\n\r\n");
+  });
+  let closedPort = 0;
+
+  before(async () => {
+    v1 = await nameServer("v1");
+    v2 = await nameServer("v2");
+    sticky = await Promise.all(["s0", "s1", "s2"].map(nameServer));
+    const slow = await startUpstream((req, res) => {
+      req.resume();
+      setTimeout(() => res.end("late"), Number(new URL(req.url ?? "/", "http://x").searchParams.get("ms") ?? 3000));
+    });
+    const flaky = await startUpstream((req, res) => {
+      req.resume();
+      flakyHits++;
+      res.statusCode = flakyHits % 2 === 1 ? 503 : 200;
+      res.end(String(res.statusCode));
+    });
+    const echo = await startUpstream((req, res) => {
+      let n = 0;
+      req.on("data", (c: Buffer) => {
+        n += c.length;
+      });
+      req.on("end", () => {
+        res.setHeader("X-Upstream-Case", "Kept");
+        res.setHeader("Connection", "keep-alive, X-Hop");
+        res.setHeader("X-Hop", "drop-me");
+        res.end(JSON.stringify({ bytes: n, raw: req.rawHeaders }));
+      });
+    });
+    ups.push(v1, v2, ...sticky, slow, flaky, echo);
+    await new Promise<void>((r) => garbage.listen(0, "127.0.0.1", r));
+    garbagePort = (garbage.address() as AddressInfo).port;
+    const tmp = createTcpServer();
+    await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
+    closedPort = (tmp.address() as AddressInfo).port;
+    await new Promise((r) => tmp.close(r));
+
+    sc = await startSidecar(
+      docs(
+        service("reviews", [
+          { port: v1.port, labels: { version: "v1" } },
+          { port: v2.port, labels: { version: "v2" } },
+        ]),
+        route(
+          "reviews",
+          `    - match: [{pathPrefix: /canary}]
+      destinations: [{service: reviews, subset: {version: v2}}]
+    - match: [{headers: {X-Canary: "true"}}]
+      destinations: [{service: reviews, subset: {version: v2}}]
+    - match: [{path: /split}]
+      destinations: [{service: reviews, subset: {version: v1}, weight: 30}, {service: reviews, subset: {version: v2}, weight: 70}]
+    - destinations: [{service: reviews, subset: {version: v1}}]`,
+        ),
+        service(
+          "sticky",
+          sticky.map((u) => ({ port: u.port })),
+          "consistentHash: {header: x-user-id}",
+        ),
+        service(
+          "sticky-cookie",
+          sticky.map((u) => ({ port: u.port })),
+          "consistentHash: {cookie: {name: sid}, algorithm: maglev}",
+        ),
+        service("slow", [{ port: slow.port }]),
+        route("slow", "    - destinations: [{service: slow}]\n      timeout: 300ms"),
+        service("flaky", [{ port: flaky.port }]),
+        route("flaky", "    - destinations: [{service: flaky}]\n      retries: {attempts: 2, retryOn: [5xx]}"),
+        service("garbage", [{ port: garbagePort }]),
+        service("down", [{ port: closedPort }]),
+        service("empty", []),
+        service("echo", [{ port: echo.port }]),
+      ),
+    );
+  });
+
+  after(async () => {
+    await sc?.stop();
+    await Promise.all(ups.map((u) => u.close()));
+    garbage.close();
+  });
+
+  test("routes by host, path prefix and header; first match wins", async () => {
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).body, "v1");
+    assert.equal((await send(sc.outbound, { path: "/canary/x", headers: { Host: "reviews" } })).body, "v2");
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews:80", "X-Canary": "true" } })).body, "v2");
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews", "X-Canary": "no" } })).body, "v1");
+    // HTTP_PROXY style: absolute-form request target.
+    assert.equal((await send(sc.outbound, { path: "http://reviews/canary", headers: { Host: "reviews" } })).body, "v2");
+  });
+
+  test("weighted split 30/70 within ±5 % over 2,000 requests", async () => {
+    let toV2 = 0;
+    for (let batch = 0; batch < 20; batch++) {
+      const replies = await Promise.all(
+        Array.from({ length: 100 }, () => send(sc.outbound, { path: "/split", headers: { Host: "reviews" } })),
+      );
+      for (const r of replies) if (r.body === "v2") toV2++;
+    }
+    const share = toV2 / 2000;
+    assert.ok(Math.abs(share - 0.7) <= 0.05, `v2 share ${share}`);
+  });
+
+  test("sticky consistent hashing by header and by cookie", async () => {
+    for (const [name, headers] of [
+      ["sticky", (u: number) => ({ Host: "sticky", "x-user-id": `user-${u}` })],
+      ["sticky-cookie", (u: number) => ({ Host: "sticky-cookie", Cookie: `a=1; sid=session-${u}` })],
+    ] as const) {
+      const seen = new Set<string>();
+      for (let u = 0; u < 30; u++) {
+        const first = (await send(sc.outbound, { headers: headers(u) })).body;
+        seen.add(first);
+        for (let i = 0; i < 3; i++) assert.equal((await send(sc.outbound, { headers: headers(u) })).body, first, name);
+      }
+      assert.ok(seen.size >= 2, `${name}: 30 users all on ${[...seen].join(",")}`);
+    }
+  });
+
+  test("every error flag answers with its status, header and a short JSON body", async () => {
+    const cases = [
+      ["nowhere", 404, "NR"],
+      ["empty", 503, "UH"],
+      ["down", 503, "UF"],
+      ["slow", 504, "UT"],
+      ["garbage", 502, "UR"],
+    ] as const;
+    for (const [host, status, flag] of cases) {
+      const r = await send(sc.outbound, { headers: { Host: host } });
+      assert.equal(r.status, status, host);
+      assert.equal(r.headers["x-meshlet-flags"], flag, host);
+      const body = JSON.parse(r.body) as { flag: string; error: string };
+      assert.equal(body.flag, flag);
+      assert.ok(body.error.length > 0);
+    }
+    // The sidecar lives on after garbage.
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
+    const metrics = await send(sc.admin, { path: "/metrics" });
+    assert.match(
+      metrics.body,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="garbage",code="5xx",flags="UR"\} 1/,
+    );
+    assert.match(metrics.body, /service="-",code="4xx",flags="NR"/);
+    assert.match(sc.logs(), /"flags":"UT"/);
+  });
+
+  test("retries a 5xx and answers with the retried response", async () => {
+    flakyHits = 0;
+    const r = await send(sc.outbound, { headers: { Host: "flaky" } });
+    assert.equal(r.status, 200);
+    assert.equal(flakyHits, 2);
+    // POST is not retried unless the route says so.
+    flakyHits = 0;
+    const p = await send(sc.outbound, { method: "POST", headers: { Host: "flaky" } });
+    assert.equal(p.status, 503);
+    assert.equal(flakyHits, 1);
+  });
+
+  test("header case kept end to end; hop-by-hop dropped; forwarding headers added", async () => {
+    const r = await send(sc.outbound, {
+      headers: [
+        "Host",
+        "echo",
+        "X-MiXeD-Case",
+        "1",
+        "Connection",
+        "keep-alive, X-Secret",
+        "X-Secret",
+        "s",
+        "X-Forwarded-For",
+        "10.1.1.1",
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      ],
+    });
+    const raw = (JSON.parse(r.body) as { raw: string[] }).raw;
+    assert.ok(raw.includes("X-MiXeD-Case"));
+    assert.ok(!raw.map((h) => h.toLowerCase()).includes("x-secret"));
+    assert.equal(raw[raw.indexOf("x-forwarded-for") + 1], "10.1.1.1, 127.0.0.1");
+    assert.ok(raw.includes("x-request-id"));
+    assert.equal(raw[raw.indexOf("traceparent") + 1], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assert.ok(r.rawHeaders.includes("X-Upstream-Case"));
+    assert.equal(r.headers["x-hop"], undefined);
+  });
+
+  test("a large body streams through (100 MB, not buffered)", async () => {
+    const size = Number(process.env.MESHLET_TEST_UPLOAD_MB ?? 100) * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const result = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port: sc.outbound, method: "PUT", path: "/up", headers: { Host: "echo" }, agent: false },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => {
+            body += c.toString();
+          });
+          res.on("end", () => resolve(body));
+        },
+      );
+      req.on("error", reject);
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    assert.equal((JSON.parse(result) as { bytes: number }).bytes, size);
+  });
+
+  test("bad input: 431 for a header block over 64 KiB, 400 for garbage; the sidecar lives on", async () => {
+    const big = await send(sc.outbound, { headers: { Host: "echo", "x-big": "a".repeat(70 * 1024) } }).catch(
+      (e: Error) => e,
+    );
+    assert.ok(!(big instanceof Error), String(big));
+    assert.equal(big.status, 431);
+    const sock = connect(sc.outbound, "127.0.0.1");
+    sock.write("GARBAGE / HTTP/9\r\n\r\n");
+    let text = "";
+    sock.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    await once(sock, "close");
+    assert.match(text, /^HTTP\/1\.1 400/);
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
+  });
+
+  test("admin endpoints", async () => {
+    const ready = JSON.parse((await send(sc.admin, { path: "/ready" })).body) as Record<string, unknown>;
+    assert.equal(ready.ready, true);
+    assert.equal(ready.stale, false);
+    assert.match(String(ready.source), /^file:/);
+    const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
+    assert.equal(dump.resources.length, 12);
+    const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
+      services: Record<string, { endpoints: unknown[] }>;
+    };
+    assert.equal(eps.services.sticky?.endpoints.length, 3);
+    assert.equal((await send(sc.admin, { path: "/healthz" })).status, 200);
+  });
+});
+
+describe("sidecar config lifecycle", () => {
+  test("SIGHUP reload swaps config without failing an in-flight request; a bad file keeps the old one", async (t) => {
+    const a = await nameServer("a");
+    const b = await nameServer("b");
+    const slow = await startUpstream((req, res) => {
+      req.resume();
+      setTimeout(() => res.end("slow-done"), 1500);
+    });
+    const sc = await startSidecar(docs(service("svc", [{ port: a.port }]), service("slow", [{ port: slow.port }])));
+    t.after(async () => {
+      await sc.stop();
+      await Promise.all([a.close(), b.close(), slow.close()]);
+    });
+    assert.equal((await send(sc.outbound, { headers: { Host: "svc" } })).body, "a");
+    const inflight = send(sc.outbound, { headers: { Host: "slow" } });
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(sc.configFile, docs(service("svc", [{ port: b.port }]), service("slow", [{ port: slow.port }])));
+    sc.proc.kill("SIGHUP");
+    await waitFor("reload", async () =>
+      (await send(sc.outbound, { headers: { Host: "svc" } })).body === "b" ? true : undefined,
+    );
+    const r = await inflight;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "slow-done");
+    await writeFile(sc.configFile, `${route("x", "    - destinations: [{service: missing}]")}`);
+    sc.proc.kill("SIGHUP");
+    await waitFor("rejection logged", async () => (sc.logs().includes("keeping the previous") ? true : undefined));
+    assert.equal((await send(sc.outbound, { headers: { Host: "svc" } })).body, "b");
+  });
+
+  test("endpoint removal moves only that endpoint's keys (ring hash)", async (t) => {
+    const upsList = await Promise.all(["e0", "e1", "e2", "e3"].map(nameServer));
+    const cfg = (list: Upstream[]) =>
+      service(
+        "ring",
+        list.map((u) => ({ port: u.port })),
+        "consistentHash: {header: x-user-id}",
+      );
+    const sc = await startSidecar(cfg(upsList));
+    t.after(async () => {
+      await sc.stop();
+      await Promise.all(upsList.map((u) => u.close()));
+    });
+    const users = Array.from({ length: 80 }, (_, i) => `u${i}`);
+    const owner = async (u: string) => (await send(sc.outbound, { headers: { Host: "ring", "x-user-id": u } })).body;
+    const before: string[] = [];
+    for (const u of users) before.push(await owner(u));
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(sc.configFile, cfg(upsList.filter((_, i) => i !== 2)));
+    sc.proc.kill("SIGHUP");
+    await waitFor("reload", async () => {
+      const d = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
+        services: { ring: { endpoints: unknown[] } };
+      };
+      return d.services.ring.endpoints.length === 3 ? true : undefined;
+    });
+    let moved = 0;
+    for (const [i, u] of users.entries()) {
+      const now = await owner(u);
+      if (before[i] === "e2") {
+        assert.notEqual(now, "e2");
+        moved++;
+      } else assert.equal(now, before[i], u);
+    }
+    assert.ok(moved > 0);
+  });
+
+  test("starts from the cached snapshot in --data-dir when the config is unreadable; /ready says stale", async (t) => {
+    const { mkdtemp, rm, unlink } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "meshlet-cache-"));
+    const a = await nameServer("a");
+    t.after(async () => {
+      await a.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const first = await startSidecar(service("svc", [{ port: a.port }]), { dir });
+    await waitFor("snapshot cached", async () => {
+      const { stat } = await import("node:fs/promises");
+      return (await stat(join(dir, "sidecar-snapshot.json"))).size > 0 ? true : undefined;
+    });
+    assert.equal(await first.stop(), 0);
+    await unlink(first.configFile);
+    const second = await startSidecar(undefined, { dir });
+    t.after(() => second.stop());
+    assert.equal((await send(second.outbound, { headers: { Host: "svc" } })).body, "a");
+    const ready = JSON.parse((await send(second.admin, { path: "/ready" })).body) as Record<string, unknown>;
+    assert.equal(ready.stale, true);
+    assert.match(String(ready.source), /^cache:/);
+  });
+});
+
+describe("WebSocket, drain and await", () => {
+  test("WebSocket echo through two sidecars (outbound -> inbound), close code propagated", async (t) => {
+    const app = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await once(app, "listening");
+    app.on("connection", (ws) => {
+      ws.on("message", (m, isBinary) => {
+        if (m.toString() === "bye") ws.close(4001, "bye");
+        else ws.send(m, { binary: isBinary });
+      });
+    });
+    const appPort = (app.address() as AddressInfo).port;
+    const server = await startSidecar(docs(service("placeholder", [])), { service: "chat", appPort });
+    const client = await startSidecar(service("chat", [{ port: server.inbound }]));
+    t.after(async () => {
+      await client.stop();
+      await server.stop();
+      app.close();
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${client.outbound}/room`, { headers: { Host: "chat" } });
+    await once(ws, "open");
+    const big = Buffer.alloc(4 * 1024 * 1024, 1);
+    ws.send("hello");
+    ws.send(big);
+    const [m1] = (await once(ws, "message")) as [Buffer];
+    assert.equal(m1.toString(), "hello");
+    const [m2] = (await once(ws, "message")) as [Buffer];
+    assert.equal(m2.length, big.length);
+    ws.send("bye");
+    const [code] = (await once(ws, "close")) as [number];
+    assert.equal(code, 4001);
+  });
+
+  test("SIGTERM drains: an in-flight request finishes, then exit 0", async (t) => {
+    const slow = await startUpstream((req, res) => {
+      req.resume();
+      setTimeout(() => res.end("finished"), 800);
+    });
+    const sc = await startSidecar(service("slow", [{ port: slow.port }]));
+    t.after(() => slow.close());
+    const inflight = send(sc.outbound, { headers: { Host: "slow" } });
+    await new Promise((r) => setTimeout(r, 200));
+    const code = sc.stop();
+    assert.equal((await inflight).body, "finished");
+    assert.equal(await code, 0);
+  });
+
+  test("meshlet await --shutdown runs the command, returns its code and stops the sidecar", async () => {
+    const sc = await startSidecar(service("svc", []));
+    const r = await runCli([
+      "await",
+      "--admin",
+      `127.0.0.1:${sc.admin}`,
+      "--shutdown",
+      "--",
+      process.execPath,
+      "-e",
+      "process.exit(3)",
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    const [exitCode] = (await once(sc.proc, "exit")) as [number];
+    assert.equal(exitCode, 0);
+    await sc.stop();
+  });
+});
