@@ -93,9 +93,17 @@ export class Wal {
     return this.#lastIndex;
   }
 
-  /** Appends entries (overwriting from the first one's index on replay) and the hard state, then fsyncs once. */
+  /**
+   * Appends entries (overwriting from the first one's index on replay) and the
+   * hard state, then fsyncs once. A change of the commit index alone is
+   * written but not synced (as etcd's MustSync): after a crash the leader
+   * re-establishes it, while new entries, term and vote must never be lost.
+   */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
     if (entries.length === 0 && hardState === undefined) return;
+    const mustSync =
+      entries.length > 0 ||
+      (hardState !== undefined && (hardState.term !== this.#hardState.term || hardState.vote !== this.#hardState.vote));
     const buffers: Buffer[] = [];
     for (const e of entries) buffers.push(frame(encodeEntry(e)));
     if (hardState !== undefined) {
@@ -105,7 +113,7 @@ export class Wal {
     this.#write(Buffer.concat(buffers));
     const last = entries.at(-1);
     if (last !== undefined) this.#lastIndex = last.index;
-    this.#sync();
+    if (mustSync) this.#sync();
     if (this.#size >= this.#segmentBytes) this.#cut(this.#lastIndex + 1);
   }
 

@@ -150,3 +150,25 @@ test("a snapshot received from the leader replaces the log", (t) => {
     [11],
   );
 });
+
+test("entries, term and vote changes are fsynced; a commit-only change is written without one", (t) => {
+  const dir = tmpDir(t);
+  let syncs = 0;
+  const { wal } = Wal.open({
+    dir,
+    nodeId: "n1",
+    clusterId: "c1",
+    logger: pino({ level: "silent" }),
+    onFsync: () => syncs++,
+  });
+  wal.save({ term: 1, vote: "n1", commit: 0 }, [entry(1)]);
+  assert.equal(syncs, 1);
+  wal.save({ term: 1, vote: "n1", commit: 1 }, []);
+  assert.equal(syncs, 1);
+  wal.save({ term: 2, vote: "", commit: 1 }, []);
+  assert.equal(syncs, 2);
+  wal.save({ term: 2, vote: "n2", commit: 1 }, []);
+  assert.equal(syncs, 3);
+  wal.close();
+  assert.deepEqual(open(dir).recovered.hardState, { term: 2, vote: "n2", commit: 1 });
+});
