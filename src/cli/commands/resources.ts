@@ -14,6 +14,7 @@ import type {
   SidecarsResponse,
   StoredResourceView,
 } from "../../controlplane/resources/api-types.ts";
+import { canonicalJson } from "../../controlplane/resources/canonical.ts";
 import { formatPlanned } from "../../controlplane/resources/plan.ts";
 import { serverOption } from "../options.ts";
 
@@ -194,8 +195,9 @@ export function renderResources(kind: ResourceKind, items: readonly StoredResour
 /** A unified diff of one resource, live vs. what the files say; empty when equal. */
 export function diffResource(live: Resource | undefined, applied: Resource): string {
   const id = `${applied.kind.toLowerCase()}/${applied.metadata.name}`;
-  const before = live === undefined ? "" : stringify(live);
-  const after = stringify(applied);
+  // Both sides in canonical key order, so only values differ, never the order fields were written in.
+  const before = live === undefined ? "" : stringify(JSON.parse(canonicalJson(live)));
+  const after = stringify(JSON.parse(canonicalJson(applied)));
   if (before === after) return "";
   return createTwoFilesPatch(`live/${id}`, `applied/${id}`, before, after, undefined, undefined, { context: 3 });
 }
@@ -288,7 +290,7 @@ export function registerResourceCommands(program: Command): void {
     .action(async (opts: { server: string }) => {
       const cluster = await request<Record<string, unknown>>(opts.server, "GET", "v1/cluster");
       const { sidecars } = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
-      process.stdout.write(`Cluster:\n${stringify(cluster).replace(/^/gm, "  ")}`);
+      process.stdout.write(`Cluster:\n${stringify(cluster).replace(/^(?=.)/gm, "  ")}`);
       const nacked = sidecars.filter((s) => s.lastNack !== null).length;
       process.stdout.write(`\nSidecars: ${sidecars.length} connected, ${nacked} with a rejected snapshot\n`);
       if (sidecars.length > 0) {

@@ -78,7 +78,7 @@ export class DiscoveryServer {
   constructor(source: MeshSource, options: DiscoveryOptions) {
     this.#source = source;
     this.#clock = options.clock;
-    this.#log = options.logger.child({ component: "discovery" });
+    this.#log = options.logger.child({ subsystem: "discovery" });
     this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.#helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     const registers = [options.registry];

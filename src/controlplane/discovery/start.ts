@@ -42,7 +42,7 @@ const decoder = new TextDecoder();
  */
 export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions): DiscoveryRuntime {
   const clock = options.clock ?? systemClock;
-  const log = options.logger.child({ component: "mesh-registry" });
+  const log = options.logger.child({ subsystem: "mesh-registry" });
   const deadlineMs = options.proposeDeadlineMs ?? 5_000;
   const keeper = new LeaseKeeper(clock);
   const propose = async (command: RegistryCommand) => {

@@ -84,7 +84,7 @@ export class DiscoveryStreamClient {
     this.#o = options;
     this.#random = options.random ?? Math.random;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.#log = options.logger.child({ component: "discovery-client" });
+    this.#log = options.logger.child({ subsystem: "discovery-client" });
   }
 
   /** Version of the last snapshot applied; 0 before the first. */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resources.ts";
 import { parseResources } from "../../../src/config/load.ts";
+import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
 import { runCli } from "../../helpers/cli.ts";
 
 const SERVICE = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: reviews}\nspec: {ports: [{port: 9080}]}\n";
@@ -34,8 +35,10 @@ describe("resource command rendering", () => {
     assert.equal(renderResources("Route", [], "table"), "No routes found.\n");
   });
 
-  it("diffs live against applied, empty when equal", () => {
+  it("diffs live against applied, empty when equal whatever the field order", () => {
     assert.equal(diffResource(svc, svc), "");
+    // The control plane stores canonical JSON (keys sorted); the files give the schema's order.
+    assert.equal(diffResource(JSON.parse(canonicalJson(svc)), svc), "");
     const changed = parseResources(SERVICE.replace("9080", "9090"), "s.yaml")[0];
     assert.ok(changed !== undefined);
     const patch = diffResource(svc, changed);
