@@ -1,0 +1,281 @@
+/**
+ * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side:
+ * direct, nginx (one worker, upstream keep-alive), bare http-proxy and node:http
+ * forwarders, meshlet forward-only, meshlet with consistent hashing + breaker +
+ * rate limit (non-binding) + metrics. The proxy runs on CPU 0; wrk, autocannon
+ * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
+ *
+ * Env: BENCH_SECONDS (wrk run, default 10), BENCH_RATE_SECONDS (fixed-rate run, default 5).
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
+const TICK_US = 1_000_000 / 100;
+const PROXY_CPU = "0";
+const LOAD_CPU = "1";
+
+const UPSTREAM = 19_101;
+const PORTS = { nginx: 19_102, httpProxy: 19_103, nodeHttp: 19_104, forward: 19_105, full: 19_106 } as const;
+
+interface Row {
+  name: string;
+  rps: number;
+  cpuUsPerReq: number | undefined;
+  rssMb: number | undefined;
+  p50: number;
+  p99: number;
+}
+
+function pinned(cpu: string, cmd: string, args: string[]): ChildProcess {
+  const child = spawn("taskset", ["-c", cpu, cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
+  child.stderr?.resume();
+  return child;
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+function get(port: number, path = "/"): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path, headers: { host: "bench" }, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", () => resolve(0));
+    req.end();
+  });
+}
+
+/** nginx serves from its worker, a child of the master process taskset started. */
+async function nginxWorker(master: number | undefined): Promise<number | undefined> {
+  if (master === undefined) return undefined;
+  const children = await readFile(`/proc/${master}/task/${master}/children`, "utf8").catch(() => "");
+  const first = children.trim().split(" ")[0];
+  return first === undefined || first === "" ? master : Number(first);
+}
+
+async function waitUp(port: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if ((await get(port)) === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answers 200 on ${port}`);
+}
+
+async function wrk(port: number): Promise<number> {
+  const { stdout } = await run("taskset", [
+    "-c",
+    LOAD_CPU,
+    "wrk",
+    "-t1",
+    "-c50",
+    `-d${SECONDS}s`,
+    "-H",
+    "Host: bench",
+    "-H",
+    "x-user-id: 42",
+    `http://127.0.0.1:${port}/`,
+  ]);
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  if (m === null) throw new Error(`wrk output without Requests/sec:\n${stdout}`);
+  return Number(m[1]);
+}
+
+/** A paced client: 1,000 req/s over 10 keep-alive connections, latency of each request. */
+async function fixedRate(port: number): Promise<{ p50: number; p99: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 10 });
+  const latencies: number[] = [];
+  const total = 1000 * RATE_SECONDS;
+  const startedAt = performance.now();
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(performance.now() - startedAt));
+      for (; sent < due; sent++) {
+        const t0 = performance.now();
+        const req = request(
+          { host: "127.0.0.1", port, headers: { host: "bench", "x-user-id": "42" }, agent },
+          (res) => {
+            res.resume();
+            res.on("end", () => {
+              latencies.push(performance.now() - t0);
+              if (++done === total) resolve();
+            });
+          },
+        );
+        req.on("error", () => {
+          if (++done === total) resolve();
+        });
+        req.end();
+      }
+      if (sent === total) clearInterval(tick);
+    }, 1);
+  });
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
+  await waitUp(port);
+  await wrk(port).catch(() => 0); // warm-up: JIT, pools
+  const before = pid === undefined ? 0 : await cpuTicks(pid);
+  const rps = await wrk(port);
+  const after = pid === undefined ? 0 : await cpuTicks(pid);
+  const requests = rps * SECONDS;
+  const cpuUsPerReq = pid === undefined ? undefined : ((after - before) * TICK_US) / requests;
+  const { p50, p99 } = await fixedRate(port);
+  const rss = pid === undefined ? undefined : await rssMb(pid);
+  return { name, rps, cpuUsPerReq, rssMb: rss, p50, p99 };
+}
+
+function meshConfig(full: boolean): string {
+  const lb = full ? "{consistentHash: {header: x-user-id, algorithm: maglev}}" : "{roundRobin: {}}";
+  const svc = `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: bench}
+spec:
+  loadBalancer: ${lb}
+  endpoints: [{address: 127.0.0.1, port: ${UPSTREAM}}]
+`;
+  if (!full) return svc;
+  return `${svc}---
+apiVersion: meshlet.dev/v1
+kind: Policy
+metadata: {name: bench}
+spec:
+  target: {service: bench}
+  circuitBreaker: {errorThresholdPercentage: 50, volumeThreshold: 20}
+  rateLimit: {requestsPerSecond: 10000000, burst: 1000000}
+`;
+}
+
+function nginxConfig(dir: string): string {
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  upstream up { server 127.0.0.1:${UPSTREAM}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${PORTS.nginx};
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "meshlet-bench-"));
+  const children: ChildProcess[] = [];
+  const start = (cpu: string, cmd: string, args: string[]) => {
+    const c = pinned(cpu, cmd, args);
+    children.push(c);
+    return c;
+  };
+  try {
+    start(LOAD_CPU, process.execPath, ["test/bench/proxy-upstream.ts", String(UPSTREAM)]);
+    await writeFile(join(dir, "nginx.conf"), nginxConfig(dir));
+    const nginx = start(PROXY_CPU, "nginx", [
+      "-c",
+      join(dir, "nginx.conf"),
+      "-g",
+      "daemon off;",
+      "-e",
+      join(dir, "error.log"),
+    ]);
+    const httpProxy = start(PROXY_CPU, process.execPath, [
+      "test/bench/proxy-forwarders.ts",
+      "http-proxy",
+      String(PORTS.httpProxy),
+      String(UPSTREAM),
+    ]);
+    const nodeHttp = start(PROXY_CPU, process.execPath, [
+      "test/bench/proxy-forwarders.ts",
+      "node-http",
+      String(PORTS.nodeHttp),
+      String(UPSTREAM),
+    ]);
+    const sidecar = async (name: "forward" | "full", port: number) => {
+      const cfg = join(dir, `${name}.yaml`);
+      await writeFile(cfg, meshConfig(name === "full"));
+      const admin = port + 100;
+      return start(PROXY_CPU, process.execPath, [
+        "bin/meshlet.js",
+        "sidecar",
+        "--service",
+        "bench-client",
+        "--app-port",
+        String(UPSTREAM),
+        "--outbound",
+        `127.0.0.1:${port}`,
+        "--inbound",
+        `127.0.0.1:${port + 200}`,
+        "--admin",
+        `127.0.0.1:${admin}`,
+        "--config",
+        cfg,
+        "--log-level",
+        "warn",
+      ]);
+    };
+    const forward = await sidecar("forward", PORTS.forward);
+    const full = await sidecar("full", PORTS.full);
+
+    const rows: Row[] = [];
+    rows.push(await measure("direct to upstream", UPSTREAM, undefined));
+    await waitUp(PORTS.nginx);
+    rows.push(await measure("nginx (1 worker, upstream keep-alive)", PORTS.nginx, await nginxWorker(nginx.pid)));
+    rows.push(await measure("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid));
+    rows.push(await measure("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid));
+    rows.push(await measure("meshlet sidecar, forward only", PORTS.forward, forward.pid));
+    rows.push(await measure("meshlet sidecar, maglev + breaker + rate limit + metrics", PORTS.full, full.pid));
+
+    const direct = rows[0] as Row;
+    const nginxRow = rows[1] as Row;
+    const fwd = rows[4] as Row;
+    const fullRow = rows[5] as Row;
+    const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
+    process.stdout.write(
+      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n\n`,
+    );
+    process.stdout.write(
+      "| path | req/s | CPU µs/req | RSS after (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|\n",
+    );
+    for (const r of rows) {
+      process.stdout.write(
+        `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
+      );
+    }
+    process.stdout.write(
+      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\n`,
+    );
+  } finally {
+    for (const c of children) c.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
