@@ -195,15 +195,22 @@ for (let round = 0; round < ROUNDS; round++) {
 latencies.sort((a, b) => a - b);
 const rssNodesMb = target.rssMb();
 
+// Changes are sent on a 100 ms schedule without waiting for the previous one, as independent operators would.
 const sustainStart = Date.now();
 let changes = 0;
 let lastCommitted = now();
+const inflight: Promise<number>[] = [];
 while (Date.now() - sustainStart < SUSTAIN_S * 1000) {
-  version = await target.apply(serviceYaml("shared", port++));
-  lastCommitted = now();
+  inflight.push(
+    target.apply(serviceYaml("shared", port++)).then((v) => {
+      lastCommitted = now();
+      return v;
+    }),
+  );
   changes++;
   await sleep(Math.max(0, sustainStart + changes * 100 - Date.now()));
 }
+version = Math.max(...(await Promise.all(inflight)));
 const lastVersion = version;
 const final = await waitAll(workers, lastVersion, 60_000);
 const settleMs = now() - lastCommitted;
