@@ -252,6 +252,10 @@ export class DataPath {
           await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.random() * cap));
           inRetry = true;
           if (!res.writable) return;
+          if (timedOut) {
+            this.#reply(direction, req, res, startedAt, dest.service, "UT", policy, undefined);
+            return;
+          }
           continue;
         }
         if (flag !== undefined || out.response === undefined) {
