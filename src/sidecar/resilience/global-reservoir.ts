@@ -34,6 +34,33 @@ const MEMBERSHIP_TTL_MS = 3000;
 /** A lease still unanswered after this long is given up (Redis lost mid-call); a late answer is still banked. */
 const LEASE_ABANDON_MS = 5000;
 const STOP_WAIT_MS = 500;
+/** Registers this instance, forgets instances silent for the TTL, and counts the rest. */
+const MEMBERSHIP_LUA = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])`;
+
+/**
+ * bottleneck calls ioredis with callbacks and drops the promises ioredis also
+ * returns; when a command fails (Redis gone, connection closed) such a
+ * promise rejects with nobody listening, an unhandled rejection that would
+ * end the process. Every command's promise gets a no-op handler here; the
+ * callback, or whoever awaits the same promise, still sees the error. The
+ * subscriber connection bottleneck makes with duplicate() gets the same.
+ */
+class QuietRedis extends Redis {
+  override sendCommand(...args: Parameters<Redis["sendCommand"]>): ReturnType<Redis["sendCommand"]> {
+    const result = super.sendCommand(...args);
+    if (result instanceof Promise) result.catch(() => {});
+    return result;
+  }
+
+  override duplicate(override?: Parameters<Redis["duplicate"]>[0]): Redis {
+    // ioredis's own duplicate() builds a plain Redis; options are its own, already valid.
+    return Reflect.construct(QuietRedis, [{ ...this.options, ...override }]) as Redis;
+  }
+}
 
 /**
  * A cluster-wide budget: a bottleneck reservoir kept in Redis, refilled at the
@@ -53,13 +80,13 @@ export class GlobalReservoir {
   readonly #probeTimeoutMs: number;
   readonly #instanceId = randomUUID();
   readonly #client: Redis;
-  readonly #connection: Bottleneck.IORedisConnection;
-  readonly #limiter: Bottleneck;
+  #limiter: Bottleneck;
   readonly #maxLease: number;
   #pool = 0;
   #demand = 0;
   #demandRate = 0;
   #leaseStartedAt: number | undefined;
+  #leases = 0;
   #lastMembership = Number.NEGATIVE_INFINITY;
   #instances = 1;
   #degraded = false;
@@ -75,33 +102,9 @@ export class GlobalReservoir {
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     const perTick = (opts.ratePerSecond * this.#tickMs) / 1000;
     this.#maxLease = Math.max(1, Math.floor(perTick));
-    this.#client = new Redis({
-      host: opts.redis.host,
-      port: opts.redis.port,
-      // Fail commands at once while disconnected instead of queueing them: the caller falls back.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
-      retryStrategy: () => 500,
-      lazyConnect: false,
-    });
+    this.#client = new QuietRedis(this.#probeClientOptions());
     this.#client.on("error", () => {});
-    this.#connection = new Bottleneck.IORedisConnection({ client: this.#client });
-    this.#connection.on("error", () => {});
-    this.#limiter = new Bottleneck({
-      id: `meshlet-rl-${opts.id}`,
-      datastore: "ioredis",
-      connection: this.#connection,
-      maxConcurrent: null,
-      reservoir: opts.capacity,
-      reservoirIncreaseInterval: this.#tickMs,
-      reservoirIncreaseAmount: perTick,
-      reservoirIncreaseMaximum: Math.max(opts.capacity, this.#maxLease),
-      heartbeatInterval: this.#tickMs,
-      // Redis keys of a budget nobody uses expire instead of piling up.
-      timeout: 60_000,
-    });
-    this.#limiter.on("error", () => {});
+    this.#limiter = this.#newLimiter();
     this.#schedule();
   }
 
@@ -147,7 +150,8 @@ export class GlobalReservoir {
           resolve();
         });
     });
-    await this.#connection.disconnect(false);
+    await this.#limiter.disconnect(false).catch(() => {});
+    this.#client.disconnect();
   }
 
   #takeFallback(): boolean {
@@ -158,6 +162,79 @@ export class GlobalReservoir {
       this.#fallback = { bucket, state: bucket.newState(now) };
     }
     return this.#fallback.bucket.tryTake(this.#fallback.state, now);
+  }
+
+  /** The probe's client: commands fail at once while disconnected instead of queueing, so probes stay bounded. */
+  #probeClientOptions() {
+    return {
+      host: this.#opts.redis.host,
+      port: this.#opts.redis.port,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      retryStrategy: () => 500,
+    };
+  }
+
+  /**
+   * bottleneck's clients keep ioredis's offline queue (with it off, a failed
+   * script call also surfaces as an unhandled rejection inside bottleneck),
+   * bounded: queued commands fail after one reconnect attempt, and any command
+   * fails after commandTimeout.
+   */
+  #limiterClientOptions() {
+    return {
+      host: this.#opts.redis.host,
+      port: this.#opts.redis.port,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2000,
+      connectTimeout: 1000,
+      retryStrategy: () => 500,
+    };
+  }
+
+  /**
+   * Each limiter owns its connections: with a shared one, bottleneck's stop
+   * unsubscribes without handling a failure, which is an unhandled rejection
+   * when Redis is gone.
+   */
+  #newLimiter(): Bottleneck {
+    const perTick = (this.ratePerSecond * this.#tickMs) / 1000;
+    const limiter = new Bottleneck({
+      id: `meshlet-rl-${this.#opts.id}`,
+      datastore: "ioredis",
+      Redis: QuietRedis,
+      clientOptions: this.#limiterClientOptions(),
+      maxConcurrent: null,
+      reservoir: this.#opts.capacity,
+      reservoirIncreaseInterval: this.#tickMs,
+      reservoirIncreaseAmount: perTick,
+      reservoirIncreaseMaximum: Math.max(this.#opts.capacity, this.#maxLease),
+      // Queued leases are looked at again on each heartbeat: twice per refill, so a lease
+      // that just missed the refill does not wait a whole tick.
+      heartbeatInterval: Math.max(10, this.#tickMs / 2),
+      // Redis keys of a budget nobody uses expire instead of piling up.
+      timeout: 60_000,
+    });
+    limiter.on("error", () => {});
+    // Its datastore's setup promise rejects when Redis goes away mid-setup, and bottleneck leaves it unobserved.
+    limiter.ready().catch(() => {});
+    return limiter;
+  }
+
+  /**
+   * A lease queued before Redis went away may never be answered: start over
+   * with a fresh limiter (same id, so the same budget) and drop the old queue.
+   */
+  #restartLeasing(): void {
+    const old = this.#limiter;
+    this.#limiter = this.#newLimiter();
+    this.#leaseStartedAt = undefined;
+    this.#leases++;
+    void old
+      .stop({ dropWaitingJobs: true })
+      .catch(() => {})
+      .finally(() => old.disconnect(false).catch(() => {}));
   }
 
   #schedule(): void {
@@ -180,9 +257,13 @@ export class GlobalReservoir {
       if (now - this.#leaseStartedAt < LEASE_ABANDON_MS) return;
       this.#leaseStartedAt = undefined;
     }
-    const want = Math.min(this.#maxLease, Math.max(1, Math.ceil(this.#demandRate)));
+    // Each instance asks for at most its share of a tick's refill: bottleneck grants whichever ask fits first,
+    // so one instance asking for a whole tick would starve behind the others' smaller asks.
+    const share = Math.max(1, Math.ceil(this.#maxLease / Math.max(1, this.#instances)));
+    const want = Math.min(share, Math.max(1, Math.ceil(this.#demandRate)));
     if (this.#demandRate === 0 || this.#pool >= want) return;
     this.#leaseStartedAt = now;
+    const lease = ++this.#leases;
     this.#limiter
       .schedule({ weight: want, expiration: LEASE_ABANDON_MS }, () => Promise.resolve(want))
       .then(
@@ -193,6 +274,8 @@ export class GlobalReservoir {
         () => {},
       )
       .finally(() => {
+        // An abandoned lease answering late must not clear the mark of the one now in flight.
+        if (lease !== this.#leases) return;
         this.#leaseStartedAt = undefined;
         if (!this.#stopped && !this.#degraded && this.#demandRate > 0) this.#maybeLease(this.#opts.clock.now());
       });
@@ -203,19 +286,23 @@ export class GlobalReservoir {
     try {
       const membership = now - this.#lastMembership >= MEMBERSHIP_EVERY_MS;
       const key = `meshlet:rl:${this.#opts.id}:instances`;
+      const wall = Date.now();
+      // One EVAL rather than MULTI: a transaction's queued commands each hold a promise that
+      // would reject unobserved if the connection closes mid-call.
       const call: Promise<unknown> = membership
-        ? this.#client
-            .multi()
-            .zadd(key, Date.now(), this.#instanceId)
-            .zremrangebyscore(key, "-inf", Date.now() - MEMBERSHIP_TTL_MS)
-            .pexpire(key, MEMBERSHIP_TTL_MS * 10)
-            .zcard(key)
-            .exec()
+        ? this.#client.eval(
+            MEMBERSHIP_LUA,
+            1,
+            key,
+            wall,
+            this.#instanceId,
+            wall - MEMBERSHIP_TTL_MS,
+            MEMBERSHIP_TTL_MS * 10,
+          )
         : this.#client.ping();
       const result = await this.#withTimeout(call);
-      if (membership && Array.isArray(result)) {
-        const count = result[3]?.[1];
-        if (typeof count === "number" && count > 0) this.#instances = count;
+      if (membership) {
+        if (typeof result === "number" && result > 0) this.#instances = result;
         this.#lastMembership = now;
       }
       this.#setDegraded(false, undefined);
@@ -255,6 +342,7 @@ export class GlobalReservoir {
         "global rate limit: redis unavailable, using a local share of the limit",
       );
     } else {
+      this.#restartLeasing();
       this.#opts.logger.info({ budget: this.#opts.id }, "global rate limit: redis reachable again, leasing resumed");
     }
     this.#opts.onDegradedChange?.(degraded);

@@ -9,7 +9,6 @@ import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
 import { DiscoveryStreamClient, decodeSnapshot, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
-import { DiscoverySource } from "../../../src/sidecar/discovery/source.ts";
 import { MemorySource } from "../../controlplane/discovery/memory-source.ts";
 import { until } from "../../controlplane/discovery/until.ts";
 
@@ -152,38 +151,5 @@ describe("decodeSnapshot", () => {
       spec: { hosts: [] },
     });
     assert.throws(() => decodeSnapshot(wire(bad)), /Route\/r spec\.hosts: /);
-  });
-});
-
-describe("DiscoverySource", () => {
-  it("pushes accepted snapshots, NACKs what accept rejects, and serves the last accepted one to load()", async (t) => {
-    const source = new MemorySource();
-    await source.propose({ type: "mesh.apply", resources: svc("web") });
-    const node = await startNode(source);
-    t.after(node.kill);
-    const accepted: string[] = [];
-    const discovery = new DiscoverySource({
-      controls: [node.address],
-      nodeId: "sc-src",
-      service: "web",
-      instance: "s1",
-      subscribe: ["*"],
-      accept: (s) => {
-        if (s.resources.some((r) => r.metadata.name === "poison")) throw new Error("rejected by the pipeline");
-        accepted.push(s.version);
-      },
-      clock: systemClock,
-      logger: silentLogger(),
-    });
-    await assert.rejects(discovery.load(50), (e: unknown) => (e as { code?: string }).code === "ERR_NO_SNAPSHOT");
-    discovery.start();
-    t.after(() => discovery.stop());
-    const first = await discovery.load();
-    assert.equal(first.version, "1");
-    assert.equal(first.source, `control:${node.address}`);
-    await source.propose({ type: "mesh.apply", resources: svc("poison") });
-    await until("nack", () => node.discovery.sidecars().find((v) => v.lastNack !== null));
-    assert.deepEqual(accepted, ["1"]);
-    assert.equal((await discovery.load()).version, "1");
   });
 });
