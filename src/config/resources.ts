@@ -152,7 +152,8 @@ export const circuitBreakerSchema = z.strictObject({
   volumeThreshold: positiveInt.default(20),
   rollingWindow: duration.default("10s"),
   resetTimeout: duration.default("5s"),
-  halfOpenRequests: positiveInt.default(1),
+  /** opossum lets exactly one probe through while half-open. */
+  halfOpenRequests: z.literal(1, { error: "half-open admits one probe at a time; expected 1" }).default(1),
   /** Statuses counted as failures; default: every 5xx except 501. */
   failureStatuses: z.array(z.number().int().min(100).max(599)).optional(),
 });
@@ -164,16 +165,23 @@ export const limitsSchema = z.strictObject({
   maxRetries: positiveInt.optional(),
 });
 
-export const rateLimitSchema = z.strictObject({
-  requestsPerSecond: z.number().positive(),
-  burst: z.number().int().min(0).optional(),
-  key: z.union([z.strictObject({ header: headerName }), z.strictObject({ sourceService: z.literal(true) })]).optional(),
-  maxKeys: positiveInt.default(10_000),
-  scope: z.enum(["local", "global"]).default("local"),
-  /** Wait up to this long in a bounded queue for a token instead of failing at once. */
-  maxWait: duration.optional(),
-  queueSize: positiveInt.default(100),
-});
+export const rateLimitSchema = z
+  .strictObject({
+    requestsPerSecond: z.number().positive(),
+    burst: z.number().int().min(0).optional(),
+    key: z
+      .union([z.strictObject({ header: headerName }), z.strictObject({ sourceService: z.literal(true) })])
+      .optional(),
+    maxKeys: positiveInt.default(10_000),
+    scope: z.enum(["local", "global"]).default("local"),
+    /** Wait up to this long in a bounded queue for a token instead of failing at once. */
+    maxWait: duration.optional(),
+    queueSize: positiveInt.default(100),
+  })
+  .refine((r) => r.scope !== "global" || r.key === undefined, {
+    path: ["key"],
+    message: "a per-key limit cannot be global; use scope: local",
+  });
 
 export const fallbackTriggerSchema = z.enum(["circuitOpen", "rateLimited", "noHealthyUpstream", "timeout", "overflow"]);
 
@@ -218,15 +226,20 @@ export const healthCheckSchema = z.strictObject({
   unhealthyThreshold: positiveInt.default(3),
 });
 
-export const policySpecSchema = z.strictObject({
-  target: z.union([z.strictObject({ service: name }), z.strictObject({ route: name })]),
-  circuitBreaker: circuitBreakerSchema.optional(),
-  limits: limitsSchema.optional(),
-  rateLimit: rateLimitSchema.optional(),
-  fallback: fallbackSchema.optional(),
-  outlierDetection: outlierDetectionSchema.optional(),
-  healthCheck: healthCheckSchema.optional(),
-});
+export const policySpecSchema = z
+  .strictObject({
+    target: z.union([z.strictObject({ service: name }), z.strictObject({ route: name })]),
+    circuitBreaker: circuitBreakerSchema.optional(),
+    limits: limitsSchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
+    fallback: fallbackSchema.optional(),
+    outlierDetection: outlierDetectionSchema.optional(),
+    healthCheck: healthCheckSchema.optional(),
+  })
+  .refine(
+    (p) => !("service" in p.target) || p.fallback?.service === undefined || p.fallback.service !== p.target.service,
+    { path: ["fallback", "service"], message: "a service cannot be its own fallback" },
+  );
 
 // --- Documents ---------------------------------------------------------------
 

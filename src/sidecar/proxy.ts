@@ -7,7 +7,7 @@ import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
 import { type SidecarMetrics, statusClass } from "./metrics.ts";
 import { admitRate, rateLimitKeyOf } from "./resilience/admission.ts";
 import type { CompiledPolicy } from "./resilience/compile.ts";
-import type { LocalReply } from "./resilience/fallback.ts";
+import { FALLBACK_HEADER, type LocalReply } from "./resilience/fallback.ts";
 import { guardAttempt } from "./resilience/guard.ts";
 import type { ResilienceMetrics } from "./resilience/metrics.ts";
 import {
@@ -16,7 +16,9 @@ import {
   fallbackReply,
   overflowReply,
   type ResilienceFlag,
+  TRIGGER_OF_FLAG,
 } from "./resilience/replies.ts";
+import type { StaleCache } from "./resilience/stale-cache.ts";
 import { hostOf, pathOf } from "./routing.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
 import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
@@ -176,6 +178,7 @@ export class DataPath {
     startedAt: number,
     route: CompiledHttpRoute,
     dest: Destination,
+    via?: ResilienceFlag,
   ): Promise<void> {
     const clock = this.#o.clock;
     const headers = upstreamHeaders(req);
@@ -210,7 +213,7 @@ export class DataPath {
           this.#endRetry(policy);
         }
         if (guarded.kind === "open") {
-          this.#reply(direction, req, res, startedAt, dest.service, "CB", policy, circuitOpenReply(dest.service));
+          this.#reply(direction, req, res, startedAt, dest.service, "CB", policy, circuitOpenReply(dest.service), via);
           return;
         }
         if (guarded.kind === "overflow") {
@@ -223,12 +226,13 @@ export class DataPath {
             "UO",
             policy,
             overflowReply(dest.service, guarded.limit),
+            via,
           );
           return;
         }
         const out = guarded.outcome;
         if (out.noEndpoint === true) {
-          this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined);
+          this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined, via);
           return;
         }
         const flag: ResponseFlag | undefined =
@@ -253,16 +257,16 @@ export class DataPath {
           inRetry = true;
           if (!res.writable) return;
           if (timedOut) {
-            this.#reply(direction, req, res, startedAt, dest.service, "UT", policy, undefined);
+            this.#reply(direction, req, res, startedAt, dest.service, "UT", policy, undefined, via);
             return;
           }
           continue;
         }
         if (flag !== undefined || out.response === undefined) {
-          this.#reply(direction, req, res, startedAt, dest.service, flag ?? "UR", policy, undefined);
+          this.#reply(direction, req, res, startedAt, dest.service, flag ?? "UR", policy, undefined, via);
           return;
         }
-        this.#stream(direction, res, out.response, startedAt, dest.service);
+        this.#stream(direction, req, res, out.response, startedAt, dest.service, policy, via);
         return;
       }
     } finally {
@@ -375,9 +379,22 @@ export class DataPath {
     return a;
   }
 
-  #stream(direction: Direction, res: ServerResponse, up: IncomingMessage, startedAt: number, service: string): void {
+  #stream(
+    direction: Direction,
+    req: IncomingMessage,
+    res: ServerResponse,
+    up: IncomingMessage,
+    startedAt: number,
+    service: string,
+    policy: CompiledPolicy | undefined,
+    via: ResilienceFlag | undefined,
+  ): void {
     const status = up.statusCode ?? 502;
-    res.writeHead(status, up.statusMessage, downstreamHeaders(up));
+    const headers = downstreamHeaders(up);
+    if (via !== undefined) headers.push(FLAGS_HEADER, `${via},FB`, FALLBACK_HEADER, "service");
+    res.writeHead(status, up.statusMessage, headers);
+    const action = policy?.fallback?.action;
+    if (action?.kind === "stale-cache" && status >= 200 && status < 300) recordStale(action.cache, req, up);
     this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
     this.#o.metrics.requests.labels(direction, service, statusClass(status), "-").inc();
     up.pipe(res);
@@ -395,8 +412,11 @@ export class DataPath {
     flag: ResponseFlag,
     policy: CompiledPolicy | undefined,
     reply: LocalReply | undefined,
+    via?: ResilienceFlag,
   ): void {
     let out = reply;
+    if (via === undefined && isResilienceFlag(flag) && this.#fallbackToService(direction, req, res, flag, policy))
+      return;
     if (policy?.fallback !== undefined && isResilienceFlag(flag)) {
       const fb = fallbackReply(
         policy.fallback,
@@ -427,6 +447,32 @@ export class DataPath {
     if (!req.complete) res.once("finish", () => req.socket.destroy());
   }
 
+  /**
+   * A service fallback: the request goes to the fallback service's route
+   * (balancer, breaker, limits) instead. Only one hop, so fallbacks never
+   * chain, and never after the request body was sent upstream (it is gone).
+   */
+  #fallbackToService(
+    direction: Direction,
+    req: IncomingMessage,
+    res: ServerResponse,
+    flag: ResilienceFlag,
+    policy: CompiledPolicy | undefined,
+  ): boolean {
+    const fallback = policy?.fallback;
+    if (fallback?.action.kind !== "service") return false;
+    const trigger = TRIGGER_OF_FLAG[flag];
+    if (!fallback.handles(trigger) || (flag === "UT" && hasBody(req)) || !res.writable) return false;
+    const snap = this.snapshot;
+    const route =
+      snap === undefined ? undefined : matchRoute(snap, fallback.action.service, req, pathOf(req.url ?? "/"));
+    const dest = route === undefined ? undefined : splitDestination(route);
+    if (route === undefined || dest === undefined) return false;
+    this.#o.resilience.fallbacks.labels(trigger, "service").inc();
+    void this.#forward(direction, req, res, this.#o.clock.now(), route, dest, flag);
+    return true;
+  }
+
   upgrade(direction: Direction, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const route = this.#route(direction, req);
@@ -442,6 +488,17 @@ export class DataPath {
     }
     this.#ws.ws(req, socket, head, { target: `http://${endpoint.address}:${endpoint.port}` });
   }
+}
+
+/** Copies a 2xx GET/HEAD response into the stale cache while it streams to the client. */
+function recordStale(cache: StaleCache, req: IncomingMessage, up: IncomingMessage): void {
+  const key = cache.keyFor(req.method ?? "GET", req.url ?? "/", req.headers);
+  if (key === undefined) return;
+  const recording = cache.record(key, up.statusCode ?? 200, up.headers);
+  up.on("data", (chunk: Buffer) => recording.write(chunk));
+  up.once("end", () => recording.end());
+  up.once("aborted", () => recording.abort());
+  up.once("error", () => recording.abort());
 }
 
 function isResilienceFlag(f: ResponseFlag): f is ResilienceFlag {

@@ -32,6 +32,8 @@ export interface SidecarOptions {
   drainDelayMs: number;
   drainTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Where `scope: global` rate limits keep their budget. */
+  redis: HostPort | undefined;
   logger: Logger;
   registry: Registry;
   clock?: Clock;
@@ -77,8 +79,8 @@ export class Sidecar {
       logger: options.logger,
       metrics: resilience,
       localService: options.service,
+      ...(options.redis === undefined ? {} : { redis: options.redis }),
     });
-    resilience.reportBreakers(() => this.#snapshot?.policies?.breakerStates() ?? []);
     this.#data = new DataPath({
       clock: this.#clock,
       logger: options.logger,
@@ -229,6 +231,7 @@ export class Sidecar {
         ttlSeconds: 10,
       },
       apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
+      status: () => ({ version: this.#snapshot?.version, breakers: this.#snapshot?.policies?.breakerStates() ?? [] }),
       clock: this.#clock,
       logger: this.#log,
     });

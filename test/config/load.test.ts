@@ -52,6 +52,28 @@ describe("parseResources", () => {
     assert.match(issuesOf(text).join("\n"), /Gateway\/a kind/);
   });
 
+  it("rejects contradictory or out-of-range policies with the field path", () => {
+    const policy = (name: string, spec: string) =>
+      `apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: ${name}}\nspec: ${spec}\n`;
+    const text = [
+      policy("pct", "{target: {service: a}, circuitBreaker: {errorThresholdPercentage: 150}}"),
+      policy("neg", "{target: {service: a}, rateLimit: {requestsPerSecond: -5}}"),
+      policy("win", "{target: {service: a}, circuitBreaker: {errorThresholdPercentage: 50, rollingWindow: 0s}}"),
+      policy("probe", "{target: {service: a}, circuitBreaker: {errorThresholdPercentage: 50, halfOpenRequests: 3}}"),
+      policy("gkey", "{target: {service: a}, rateLimit: {requestsPerSecond: 5, scope: global, key: {header: k}}}"),
+      policy("self", "{target: {service: a}, fallback: {on: [timeout], service: a}}"),
+    ].join("---\n");
+    const paths = issuesOf(text, "p.yaml").map((l) => l.replace(/^p\.yaml:\d+:\d+ /, "").split(":")[0]);
+    assert.deepEqual(paths, [
+      "Policy/pct spec.circuitBreaker.errorThresholdPercentage",
+      "Policy/neg spec.rateLimit.requestsPerSecond",
+      "Policy/win spec.circuitBreaker.rollingWindow",
+      "Policy/probe spec.circuitBreaker.halfOpenRequests",
+      "Policy/gkey spec.rateLimit.key",
+      "Policy/self spec.fallback.service",
+    ]);
+  });
+
   it("rejects duplicate names in one text and applies nothing", () => {
     const svc = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: a}\n";
     assert.match(issuesOf(`${svc}---\n${svc}`).join("\n"), /Service\/a: duplicate resource/);

@@ -21,6 +21,7 @@ interface SidecarFlags {
   drainDelay: string;
   drainTimeout: string;
   connectTimeout: string;
+  redis?: string;
   logLevel: LogLevel;
 }
 
@@ -56,6 +57,7 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--drain-delay <duration>", "keep serving this long after SIGTERM", "2s"))
     .addOption(envOption("--drain-timeout <duration>", "then wait this long for in-flight requests", "10s"))
     .addOption(envOption("--connect-timeout <duration>", "upstream connect timeout", "1s"))
+    .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
     .addOption(logLevelOption())
     .action(async (flags: SidecarFlags) => {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
@@ -88,6 +90,7 @@ export function registerSidecar(program: Command): void {
         drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
         drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
+        redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         logger,
         registry: createRegistry(),
         onShutdownRequest: () => void exit(),

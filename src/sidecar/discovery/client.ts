@@ -44,11 +44,15 @@ export interface DiscoveryClientOptions {
   /** [0, 1): the jitter source, injected so tests are deterministic. */
   random?: () => number;
   backoff?: { baseMs: number; maxMs: number };
+  /** What the sidecar reports about itself (breaker states); sent as `status` when it changes. */
+  status?: () => unknown;
+  statusIntervalMs?: number;
   /** Extra gRPC channel options (e.g. a local subchannel pool, so simulated sidecars do not share connections). */
   channelOptions?: Record<string, number | string>;
 }
 
 const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
+const DEFAULT_STATUS_INTERVAL_MS = 2_000;
 /** A dead node must be noticed even when no RST arrives (a partition, a frozen process). */
 const CHANNEL_OPTIONS = {
   "grpc.keepalive_time_ms": 5_000,
@@ -75,6 +79,9 @@ export class DiscoveryStreamClient {
   #attempt = 0;
   #retryTimer: TimerHandle | undefined;
   #heartbeatTimer: TimerHandle | undefined;
+  #statusTimer: TimerHandle | undefined;
+  /** The status last written on the current stream; a new stream starts with none. */
+  #statusSent: string | undefined;
   #stopped = false;
   #version = 0;
   #connectedTo: string | undefined;
@@ -185,6 +192,20 @@ export class DiscoveryStreamClient {
       });
       this.#scheduleHeartbeat(call, reg.ttlSeconds);
     }
+    this.#statusSent = undefined;
+    if (this.#o.status !== undefined) this.#scheduleStatus(call, this.#o.status);
+  }
+
+  #scheduleStatus(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, status: () => unknown): void {
+    this.#statusTimer = this.#o.clock.setTimeout(() => {
+      if (call !== this.#call) return;
+      const json = JSON.stringify(status());
+      if (json !== this.#statusSent) {
+        call.write({ status: { json } });
+        this.#statusSent = json;
+      }
+      this.#scheduleStatus(call, status);
+    }, this.#o.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
   }
 
   #scheduleHeartbeat(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, ttlSeconds: number): void {
@@ -217,8 +238,10 @@ export class DiscoveryStreamClient {
   #clearTimers(): void {
     if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
     if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
+    if (this.#statusTimer !== undefined) this.#o.clock.clearTimeout(this.#statusTimer);
     this.#retryTimer = undefined;
     this.#heartbeatTimer = undefined;
+    this.#statusTimer = undefined;
   }
 }
 

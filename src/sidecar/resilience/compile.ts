@@ -397,36 +397,12 @@ export function validatePolicies(policies: readonly Policy[], deps: Pick<Compile
       issues.push({ resource, path: "spec.target", message: `${target} already has a policy (${other})` });
     }
     targets.set(target, resource);
-    if (spec.circuitBreaker !== undefined && spec.circuitBreaker.halfOpenRequests > 1) {
+    if (spec.rateLimit?.scope === "global" && deps.redis === undefined) {
       issues.push({
         resource,
-        path: "spec.circuitBreaker.halfOpenRequests",
-        message: "this sidecar admits exactly one half-open probe (opossum); expected 1",
+        path: "spec.rateLimit.scope",
+        message: "scope: global needs the sidecar's Redis address (--redis HOST:PORT)",
       });
-    }
-    const rl = spec.rateLimit;
-    if (rl?.scope === "global") {
-      if (deps.redis === undefined) {
-        issues.push({
-          resource,
-          path: "spec.rateLimit.scope",
-          message: "scope: global needs the sidecar's Redis address (--redis HOST:PORT)",
-        });
-      }
-      if (rl.key !== undefined) {
-        issues.push({
-          resource,
-          path: "spec.rateLimit.key",
-          message: "a per-key limit cannot be global; use scope: local",
-        });
-      }
-    }
-    if (
-      spec.fallback?.service !== undefined &&
-      "service" in spec.target &&
-      spec.fallback.service === spec.target.service
-    ) {
-      issues.push({ resource, path: "spec.fallback.service", message: "a service cannot be its own fallback" });
     }
   }
   return issues;

@@ -114,28 +114,25 @@ describe("PolicyCompiler", () => {
     assert.equal(good.forService("a")?.breaker?.state, 0, "the previous set still works");
   });
 
-  it("NACKs what only the sidecar can judge", () => {
+  it("NACKs what only the sidecar can judge: a global limit without Redis, two policies on one target", () => {
     const issues = validatePolicies(
       [
-        policy("g", {
-          target: { service: "g" },
-          rateLimit: { requestsPerSecond: 5, scope: "global", key: { header: "k" } },
-        }),
-        policy("h", { target: { service: "h" }, circuitBreaker: { ...cb, halfOpenRequests: 3 } }),
-        policy("s", { target: { service: "s" }, fallback: { on: ["timeout"], service: "s" } }),
+        policy("g", { target: { service: "g" }, rateLimit: { requestsPerSecond: 5, scope: "global" } }),
+        policy("h", { target: { service: "h" }, circuitBreaker: cb }),
         policy("d", { target: { service: "h" } }),
       ],
       {},
     );
     assert.deepEqual(
       issues.map((i) => `${i.resource} ${i.path}`),
-      [
-        "Policy/g spec.rateLimit.scope",
-        "Policy/g spec.rateLimit.key",
-        "Policy/h spec.circuitBreaker.halfOpenRequests",
-        "Policy/s spec.fallback.service",
-        "Policy/d spec.target",
-      ],
+      ["Policy/g spec.rateLimit.scope", "Policy/d spec.target"],
+    );
+    assert.deepEqual(
+      validatePolicies(
+        [policy("g", { target: { service: "g" }, rateLimit: { requestsPerSecond: 5, scope: "global" } })],
+        { redis: { host: "127.0.0.1", port: 6379 } },
+      ),
+      [],
     );
   });
 
