@@ -20,7 +20,7 @@ export interface RunningSidecar {
 /** Starts `meshlet sidecar` on ports from 0 and waits for its "sidecar listening" log line. */
 export async function startSidecar(
   config: string | undefined,
-  options: { service?: string; appPort?: number; dir?: string; args?: string[] } = {},
+  options: { service?: string; appPort?: number; dir?: string; args?: string[]; staticConfig?: boolean } = {},
 ): Promise<RunningSidecar> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "meshlet-sidecar-")));
   const configFile = join(dir, "mesh.yaml");
@@ -37,8 +37,7 @@ export async function startSidecar(
     "127.0.0.1:0",
     "--admin",
     "127.0.0.1:0",
-    "--config",
-    configFile,
+    ...(options.staticConfig === false ? [] : ["--config", configFile]),
     "--data-dir",
     dir,
     "--drain-delay",
