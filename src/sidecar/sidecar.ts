@@ -67,6 +67,8 @@ export class Sidecar {
   #appliedAt: number | undefined;
   #draining = false;
   #stopped: Promise<void> | undefined;
+  /** The last snapshot-cache write; drain waits for it so a stop right after an update keeps that update. */
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(options: SidecarOptions) {
     this.#o = options;
@@ -188,9 +190,12 @@ export class Sidecar {
     this.#metrics.reloads.labels("applied").inc();
     this.#log.info({ version: snap.version, source: snap.source, resources: snap.resources.length }, "config applied");
     if (opts.persist && this.#cache !== undefined) {
-      this.#cache
-        .save(snap)
-        .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "snapshot cache write failed"));
+      const cache = this.#cache;
+      this.#saving = this.#saving.then(() =>
+        cache
+          .save(snap)
+          .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "snapshot cache write failed")),
+      );
     }
   }
 
@@ -266,6 +271,7 @@ export class Sidecar {
     await closed;
     this.#data.close();
     this.#policies.stop();
+    await this.#saving;
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
     this.#admin?.closeAllConnections();
     this.#log.info({ unfinished: this.#data.active }, "drained");
