@@ -31,6 +31,7 @@ interface Row {
   rps: number;
   cpuUsPerReq: number | undefined;
   rssMb: number | undefined;
+  rssAt1kMb: number | undefined;
   p50: number;
   p99: number;
 }
@@ -138,15 +139,16 @@ async function fixedRate(port: number): Promise<{ p50: number; p99: number }> {
 
 async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
   await waitUp(port);
-  await wrk(port).catch(() => 0); // warm-up: JIT, pools
+  await fixedRate(port); // warm-up: JIT, pools
+  const { p50, p99 } = await fixedRate(port);
+  const rssAt1k = pid === undefined ? undefined : await rssMb(pid);
   const before = pid === undefined ? 0 : await cpuTicks(pid);
   const rps = await wrk(port);
   const after = pid === undefined ? 0 : await cpuTicks(pid);
   const requests = rps * SECONDS;
   const cpuUsPerReq = pid === undefined ? undefined : ((after - before) * TICK_US) / requests;
-  const { p50, p99 } = await fixedRate(port);
   const rss = pid === undefined ? undefined : await rssMb(pid);
-  return { name, rps, cpuUsPerReq, rssMb: rss, p50, p99 };
+  return { name, rps, cpuUsPerReq, rssMb: rss, rssAt1kMb: rssAt1k, p50, p99 };
 }
 
 function meshConfig(full: boolean): string {
@@ -167,6 +169,7 @@ spec:
   target: {service: bench}
   circuitBreaker: {errorThresholdPercentage: 50, volumeThreshold: 20}
   rateLimit: {requestsPerSecond: 10000000, burst: 1000000}
+  outlierDetection: {consecutiveErrors: 5}
 `;
 }
 
@@ -251,7 +254,7 @@ async function main(): Promise<void> {
     rows.push(await measure("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid));
     rows.push(await measure("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid));
     rows.push(await measure("meshlet sidecar, forward only", PORTS.forward, forward.pid));
-    rows.push(await measure("meshlet sidecar, maglev + breaker + rate limit + metrics", PORTS.full, full.pid));
+    rows.push(await measure("meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics", PORTS.full, full.pid));
 
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
@@ -262,15 +265,15 @@ async function main(): Promise<void> {
       `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n\n`,
     );
     process.stdout.write(
-      "| path | req/s | CPU µs/req | RSS after (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|\n",
+      "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|\n",
     );
     for (const r of rows) {
       process.stdout.write(
-        `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
+        `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssAt1kMb)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
       );
     }
     process.stdout.write(
-      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\n`,
+      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
     );
   } finally {
     for (const c of children) c.kill("SIGKILL");
