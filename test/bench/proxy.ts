@@ -2,7 +2,7 @@
  * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side:
  * direct, nginx (one worker, upstream keep-alive), bare http-proxy and node:http
  * forwarders, meshlet forward-only, meshlet with consistent hashing + breaker +
- * rate limit (non-binding) + metrics. The proxy runs on CPU 0; wrk, autocannon
+ * rate limit (non-binding) + outlier detection + metrics. The proxy runs on CPU 0; wrk, the paced client
  * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
  *
  * Env: BENCH_SECONDS (wrk run, default 10), BENCH_RATE_SECONDS (fixed-rate run, default 5).
