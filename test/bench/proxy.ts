@@ -254,7 +254,13 @@ async function main(): Promise<void> {
     rows.push(await measure("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid));
     rows.push(await measure("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid));
     rows.push(await measure("meshlet sidecar, forward only", PORTS.forward, forward.pid));
-    rows.push(await measure("meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics", PORTS.full, full.pid));
+    rows.push(
+      await measure(
+        "meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics",
+        PORTS.full,
+        full.pid,
+      ),
+    );
 
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
