@@ -100,9 +100,11 @@ async function wrk(port: number): Promise<number> {
   return Number(m[1]);
 }
 
-/** A paced client: 1,000 req/s over 10 keep-alive connections, latency of each request. */
-async function fixedRate(port: number): Promise<{ p50: number; p99: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 10 });
+/**
+ * A paced client: 1,000 req/s over 10 keep-alive connections, latency of each request. The agent is
+ * kept from the warm-up run, so the figures are steady state, not connection setup.
+ */
+async function fixedRate(port: number, agent: Agent): Promise<{ p50: number; p99: number }> {
   const latencies: number[] = [];
   const total = 1000 * RATE_SECONDS;
   const startedAt = performance.now();
@@ -131,7 +133,6 @@ async function fixedRate(port: number): Promise<{ p50: number; p99: number }> {
       if (sent === total) clearInterval(tick);
     }, 1);
   });
-  agent.destroy();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
   return { p50: at(0.5), p99: at(0.99) };
@@ -139,8 +140,10 @@ async function fixedRate(port: number): Promise<{ p50: number; p99: number }> {
 
 async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
   await waitUp(port);
-  await fixedRate(port); // warm-up: JIT, pools
-  const { p50, p99 } = await fixedRate(port);
+  const agent = new Agent({ keepAlive: true, maxSockets: 10 });
+  await fixedRate(port, agent); // warm-up: JIT, pools, connections
+  const { p50, p99 } = await fixedRate(port, agent);
+  agent.destroy();
   const rssAt1k = pid === undefined ? undefined : await rssMb(pid);
   const before = pid === undefined ? 0 : await cpuTicks(pid);
   const rps = await wrk(port);
@@ -282,7 +285,21 @@ async function main(): Promise<void> {
       `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
     );
   } finally {
-    for (const c of children) c.kill("SIGKILL");
+    // SIGTERM first: a SIGKILLed nginx master leaves its worker holding the port for the next run.
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const hard = setTimeout(() => c.kill("SIGKILL"), 3_000);
+            c.once("exit", () => {
+              clearTimeout(hard);
+              resolve();
+            });
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
     await rm(dir, { recursive: true, force: true });
   }
 }
