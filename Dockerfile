@@ -11,6 +11,9 @@ RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
 # Runtime stage: the compiled code, production dependencies, the protos loaded at run time.
 FROM node:24-slim
 ENV NODE_ENV=production
+# A 4 MB young-generation semi-space instead of V8's default for a large host: in bench:proxy the sidecar
+# peaked 40+ MB lower under saturation (125 vs 170 MB RSS) with no loss of throughput.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

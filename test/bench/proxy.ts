@@ -23,6 +23,7 @@ const TICK_US = 1_000_000 / 100;
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
 
+const SIDECAR_NODE_OPTIONS = "--max-semi-space-size=4";
 const UPSTREAM = 19_101;
 const PORTS = { nginx: 19_102, httpProxy: 19_103, nodeHttp: 19_104, forward: 19_105, full: 19_106 } as const;
 
@@ -36,8 +37,8 @@ interface Row {
   p99: number;
 }
 
-function pinned(cpu: string, cmd: string, args: string[]): ChildProcess {
-  const child = spawn("taskset", ["-c", cpu, cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
+function pinned(cpu: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn("taskset", ["-c", cpu, cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT, env });
   child.stderr?.resume();
   return child;
 }
@@ -196,8 +197,8 @@ http {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "meshlet-bench-"));
   const children: ChildProcess[] = [];
-  const start = (cpu: string, cmd: string, args: string[]) => {
-    const c = pinned(cpu, cmd, args);
+  const start = (cpu: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
+    const c = pinned(cpu, cmd, args, env);
     children.push(c);
     return c;
   };
@@ -228,24 +229,30 @@ async function main(): Promise<void> {
       const cfg = join(dir, `${name}.yaml`);
       await writeFile(cfg, meshConfig(name === "full"));
       const admin = port + 100;
-      return start(PROXY_CPU, process.execPath, [
-        "bin/meshlet.js",
-        "sidecar",
-        "--service",
-        "bench-client",
-        "--app-port",
-        String(UPSTREAM),
-        "--outbound",
-        `127.0.0.1:${port}`,
-        "--inbound",
-        `127.0.0.1:${port + 200}`,
-        "--admin",
-        `127.0.0.1:${admin}`,
-        "--config",
-        cfg,
-        "--log-level",
-        "warn",
-      ]);
+      return start(
+        PROXY_CPU,
+        process.execPath,
+        [
+          "bin/meshlet.js",
+          "sidecar",
+          "--service",
+          "bench-client",
+          "--app-port",
+          String(UPSTREAM),
+          "--outbound",
+          `127.0.0.1:${port}`,
+          "--inbound",
+          `127.0.0.1:${port + 200}`,
+          "--admin",
+          `127.0.0.1:${admin}`,
+          "--config",
+          cfg,
+          "--log-level",
+          "warn",
+        ],
+        // As the container image runs it (Dockerfile).
+        { ...process.env, NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+      );
     };
     const forward = await sidecar("forward", PORTS.forward);
     const full = await sidecar("full", PORTS.full);
@@ -271,7 +278,7 @@ async function main(): Promise<void> {
     const fullRow = rows[5] as Row;
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
     process.stdout.write(
-      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n\n`,
+      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
     );
     process.stdout.write(
       "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|\n",
