@@ -233,7 +233,7 @@ export class Sidecar {
         port,
         labels: this.#o.labels,
         weight: 1,
-        ttlSeconds: 10,
+        ttlSeconds: 15,
       },
       apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
       status: () => ({ version: this.#snapshot?.version, breakers: this.#snapshot?.policies?.breakerStates() ?? [] }),
