@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import type { Status } from "../raft/index.ts";
 import {
   type ConfChange,
   type ConfState,
@@ -14,7 +15,6 @@ import {
   type Ready,
   type Snapshot,
   type SoftState,
-  type StateRole,
   type Storage,
 } from "../raft/types.ts";
 import type { Transport } from "./transport.ts";
@@ -35,19 +35,7 @@ export interface RaftCore {
   ready(): Ready;
   advance(): void;
   applyConfChange(cc: ConfChange): ConfState;
-  status(): RaftStatus;
-}
-
-export interface RaftStatus {
-  id: NodeId;
-  term: number;
-  vote: NodeId | "";
-  commit: number;
-  applied: number;
-  lead: NodeId | "";
-  role: StateRole;
-  confState: ConfState;
-  progress?: Map<NodeId, { match: number; next: number; state: string }>;
+  status(): Status;
 }
 
 /** The in-memory log the core reads (src/raft's MemoryStorage), kept equal to the WAL by the driver. */
@@ -119,7 +107,7 @@ export class Driver {
   }
 
   /** The core's status, read without feeding it anything. */
-  status(): RaftStatus {
+  status(): Status {
     return this.#o.core.status();
   }
 

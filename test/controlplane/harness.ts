@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import { createServer } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { ClusterView } from "../../src/cli/commands/cluster.ts";
 import { startCli, stopProcess } from "../helpers/cli.ts";
 
 /** Ports that were free a moment ago (the OS picks them; never the default ports). */
@@ -116,14 +117,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, m
   }
 }
 
-export interface ClusterStatus {
-  id: string;
-  leader: string;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  members: { id: string; address: string; role: string; matchIndex: number }[];
-}
+export type ClusterStatus = ClusterView;
 
 export async function status(node: ControlProc): Promise<ClusterStatus> {
   const res = await fetch(`http://${node.http}/v1/cluster`, { signal: AbortSignal.timeout(2_000) });

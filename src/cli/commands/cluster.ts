@@ -6,7 +6,8 @@ interface Common {
   server: string;
 }
 
-interface ClusterView {
+/** The body of GET /v1/cluster. */
+export interface ClusterView {
   id: string;
   leader: string;
   term: number;

@@ -47,21 +47,21 @@ function casReply(err: unknown): HttpReply {
 
 /** PUT|GET|DELETE /v1/config/{key}, GET /v1/config?prefix= (DESIGN.md). */
 export const configApi: RouteModule = (router, node) => {
+  /** A write honouring If-Match: 200 with the new revision, or 412 with the current one. */
+  const write = async (req: HttpRequest, command: ConfigPut | ConfigDelete): Promise<HttpReply> => {
+    const expected = ifMatch(req);
+    if (expected !== undefined) command.ifRevision = expected;
+    try {
+      const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
+      return json(200, { revision });
+    } catch (err) {
+      return casReply(err);
+    }
+  };
   router.route(
     "PUT",
     "/v1/config/{key*}",
-    async (req) => {
-      const key = keyParam(req);
-      const command: ConfigPut = { type: "config.put", key, value: req.body.toString("base64") };
-      const expected = ifMatch(req);
-      if (expected !== undefined) command.ifRevision = expected;
-      try {
-        const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
-        return json(200, { revision });
-      } catch (err) {
-        return casReply(err);
-      }
-    },
+    (req) => write(req, { type: "config.put", key: keyParam(req), value: req.body.toString("base64") }),
     { maxBodyBytes: MAX_VALUE_BYTES },
   );
   router.route("GET", "/v1/config/{key*}", async (req) => {
@@ -77,18 +77,7 @@ export const configApi: RouteModule = (router, node) => {
       body: Buffer.from(record.value),
     };
   });
-  router.route("DELETE", "/v1/config/{key*}", async (req) => {
-    const key = keyParam(req);
-    const command: ConfigDelete = { type: "config.delete", key };
-    const expected = ifMatch(req);
-    if (expected !== undefined) command.ifRevision = expected;
-    try {
-      const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
-      return json(200, { revision });
-    } catch (err) {
-      return casReply(err);
-    }
-  });
+  router.route("DELETE", "/v1/config/{key*}", (req) => write(req, { type: "config.delete", key: keyParam(req) }));
   router.route("GET", "/v1/config", async (req) => {
     const prefix = req.query.get("prefix") ?? "";
     const list = await node.read(
