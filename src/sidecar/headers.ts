@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
 /** RFC 9110 §7.6.1 connection-specific fields, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -28,6 +28,8 @@ function connectionTokens(connection: string | undefined): Set<string> | undefin
  * The upstream request's headers as a raw [name, value, ...] list: the
  * client's name case kept, hop-by-hop fields dropped, x-forwarded-for
  * extended, x-forwarded-proto, x-request-id and traceparent added when absent.
+ * `Expect: 100-continue` is answered here (Node's server sends the 100), so it
+ * is not forwarded either.
  */
 export function upstreamHeaders(req: IncomingMessage): string[] {
   const raw = req.rawHeaders;
@@ -41,7 +43,7 @@ export function upstreamHeaders(req: IncomingMessage): string[] {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true || lower === "expect") continue;
     if (lower === "x-forwarded-for") {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;
@@ -59,16 +61,23 @@ export function upstreamHeaders(req: IncomingMessage): string[] {
   return out;
 }
 
-/** The response's headers as a raw list with name case kept and hop-by-hop fields dropped. */
-export function downstreamHeaders(res: IncomingMessage): string[] {
-  const raw = res.rawHeaders;
-  const extra = connectionTokens(res.headers.connection);
+/**
+ * The response's headers as a flat [name, value, ...] list with the
+ * upstream's name case kept and hop-by-hop fields dropped. `raw` is undici's
+ * raw list (Buffers from its parser); `parsed` is the same, lower-cased.
+ */
+export function downstreamHeaders(
+  raw: readonly (Buffer | string)[],
+  parsed: IncomingHttpHeaders | undefined,
+): string[] {
+  const connection = parsed?.connection;
+  const extra = connectionTokens(Array.isArray(connection) ? connection.join(",") : connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
+    const name = raw[i]?.toString("latin1") ?? "";
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
-    out.push(name, raw[i + 1] as string);
+    out.push(name, raw[i + 1]?.toString("latin1") ?? "");
   }
   return out;
 }

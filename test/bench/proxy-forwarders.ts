@@ -1,9 +1,10 @@
 /**
  * Bare forwarders for bench:proxy, to compare the libraries' floor with the
- * sidecar's full path: `node proxy-forwarders.ts http-proxy|node-http LISTEN_PORT UPSTREAM_PORT`.
+ * sidecar's full path: `node proxy-forwarders.ts http-proxy|node-http|undici LISTEN_PORT UPSTREAM_PORT`.
  */
-import { Agent, createServer, request } from "node:http";
+import { Agent, createServer, type IncomingHttpHeaders, request } from "node:http";
 import httpProxy from "http-proxy";
+import { Pool } from "undici";
 
 const [kind, listenPort, upstreamPort] = process.argv.slice(2);
 const target = `http://127.0.0.1:${upstreamPort}`;
@@ -15,6 +16,33 @@ if (kind === "http-proxy") {
     if ("writeHead" in res) res.writeHead(502).end();
   });
   createServer((req, res) => proxy.web(req, res)).listen(Number(listenPort), "127.0.0.1");
+} else if (kind === "undici") {
+  const pool = new Pool(target, { connections: 256 });
+  createServer((req, res) => {
+    const { connection: _c, "keep-alive": _k, "transfer-encoding": _t, ...headers } = req.headers;
+    pool.dispatch(
+      { method: req.method ?? "GET", path: req.url ?? "/", headers, body: req.method === "GET" ? null : req },
+      {
+        onRequestStart() {},
+        onResponseStart(_c, status: number, h: IncomingHttpHeaders) {
+          res.writeHead(status, h);
+        },
+        onResponseData(c, chunk: Buffer) {
+          if (!res.write(chunk)) {
+            c.pause();
+            res.once("drain", () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError() {
+          if (!res.headersSent) res.writeHead(502);
+          res.end();
+        },
+      },
+    );
+  }).listen(Number(listenPort), "127.0.0.1");
 } else {
   createServer((req, res) => {
     const up = request(

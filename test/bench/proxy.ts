@@ -1,7 +1,7 @@
 /**
  * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side:
- * direct, nginx (one worker, upstream keep-alive), bare http-proxy and node:http
- * forwarders, meshlet forward-only, meshlet with consistent hashing + breaker +
+ * direct, nginx (one worker, upstream keep-alive), bare http-proxy, node:http
+ * and undici forwarders, meshlet forward-only, meshlet with consistent hashing + breaker +
  * rate limit (non-binding) + outlier detection + metrics. The proxy runs on CPU 0; wrk, the paced client
  * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
  *
@@ -25,7 +25,14 @@ const LOAD_CPU = "1";
 
 const SIDECAR_NODE_OPTIONS = "--max-semi-space-size=4";
 const UPSTREAM = 19_101;
-const PORTS = { nginx: 19_102, httpProxy: 19_103, nodeHttp: 19_104, forward: 19_105, full: 19_106 } as const;
+const PORTS = {
+  nginx: 19_102,
+  httpProxy: 19_103,
+  nodeHttp: 19_104,
+  forward: 19_105,
+  full: 19_106,
+  undici: 19_107,
+} as const;
 
 interface Row {
   name: string;
@@ -225,6 +232,12 @@ async function main(): Promise<void> {
       String(PORTS.nodeHttp),
       String(UPSTREAM),
     ]);
+    const undici = start(PROXY_CPU, process.execPath, [
+      "test/bench/proxy-forwarders.ts",
+      "undici",
+      String(PORTS.undici),
+      String(UPSTREAM),
+    ]);
     const sidecar = async (name: "forward" | "full", port: number) => {
       const cfg = join(dir, `${name}.yaml`);
       await writeFile(cfg, meshConfig(name === "full"));
@@ -263,6 +276,7 @@ async function main(): Promise<void> {
     rows.push(await measure("nginx (1 worker, upstream keep-alive)", PORTS.nginx, await nginxWorker(nginx.pid)));
     rows.push(await measure("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid));
     rows.push(await measure("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid));
+    rows.push(await measure("bare undici forwarder (dispatch API)", PORTS.undici, undici.pid));
     rows.push(await measure("meshlet sidecar, forward only", PORTS.forward, forward.pid));
     rows.push(
       await measure(
@@ -274,8 +288,8 @@ async function main(): Promise<void> {
 
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
-    const fwd = rows[4] as Row;
-    const fullRow = rows[5] as Row;
+    const fwd = rows[5] as Row;
+    const fullRow = rows[6] as Row;
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
     process.stdout.write(
       `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,

@@ -309,6 +309,19 @@ describe("sidecar data path (static config)", () => {
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
   });
 
+  test("a request no upstream can be sent (two Host fields) gets 400, not a 502 counted against the upstream", async () => {
+    const sock = connect(sc.outbound, "127.0.0.1");
+    sock.write("GET / HTTP/1.1\r\nHost: echo\r\nHost: echo\r\n\r\n");
+    let text = "";
+    sock.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    await once(sock, "close");
+    assert.match(text, /^HTTP\/1\.1 400/);
+    assert.match(text, /request cannot be forwarded/);
+    assert.equal((await send(sc.outbound, { headers: { Host: "echo" } })).status, 200);
+  });
+
   test("admin endpoints", async () => {
     const ready = JSON.parse((await send(sc.admin, { path: "/ready" })).body) as Record<string, unknown>;
     assert.equal(ready.ready, true);

@@ -1,0 +1,131 @@
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { Dispatcher } from "undici";
+import type { Recording } from "../resilience/stale-cache.ts";
+
+export type AttemptError = "connect" | "reset" | "timeout";
+
+const CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** Why the data path gave up on an attempt: its error names the outcome. */
+export class AttemptTimeoutError extends Error {
+  readonly code = "EATTEMPT_TIMEOUT";
+}
+
+function classify(code: string): AttemptError {
+  if (CONNECT_ERRORS.has(code)) return "connect";
+  if (code === "EATTEMPT_TIMEOUT") return "timeout";
+  return "reset";
+}
+
+/**
+ * One request to one upstream endpoint over undici's dispatch API. The
+ * attempt settles when the response head arrives (or the attempt fails);
+ * the body waits, paused, until the data path decides: stream it to the
+ * client, or discard it because the attempt is retried.
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  statusMessage: string | undefined;
+  headers: IncomingHttpHeaders | undefined;
+  /** The head as received: names in the upstream's case, duplicates kept. */
+  rawHeaders: readonly (Buffer | string)[] = [];
+  error: AttemptError | undefined;
+  /** The request cannot be written as HTTP/1.1 (undici's checks on method, path and headers): no upstream saw it. */
+  invalid: string | undefined;
+  readonly #settle: (x: UpstreamExchange) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #abortReason: Error | undefined;
+  /** undefined until decided; null discards the body. */
+  #sink: ServerResponse | null | undefined;
+  #tap: Recording | undefined;
+  #finished = false;
+  /** The response broke off after its head. */
+  #broken = false;
+  readonly #resume = () => this.#controller?.resume();
+
+  constructor(settle: (x: UpstreamExchange) => void) {
+    this.#settle = settle;
+  }
+
+  /** Ends the exchange wherever it is; no-op once the response completed. */
+  abort(reason: Error): void {
+    if (this.#finished) return;
+    if (this.#controller === undefined) this.#abortReason = reason;
+    else this.#controller.abort(reason);
+  }
+
+  /** Streams the (paused) body to the client, copying it into `tap` when given. */
+  pipeTo(res: ServerResponse, tap: Recording | undefined): void {
+    if (this.#broken) {
+      res.destroy();
+      return;
+    }
+    this.#sink = res;
+    this.#tap = tap;
+    this.#controller?.resume();
+  }
+
+  /** Reads and drops the body, so the keep-alive connection can be reused. */
+  discard(): void {
+    this.#sink = null;
+    this.#controller?.resume();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    // Informational responses are hop-by-hop: the client gets the final one only.
+    if (status < 200) return;
+    this.status = status;
+    this.statusMessage = statusMessage;
+    this.headers = headers;
+    if (Array.isArray(controller.rawHeaders)) this.rawHeaders = controller.rawHeaders;
+    if (this.#sink === undefined) controller.pause();
+    this.#settle(this);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#tap?.write(chunk);
+    const sink = this.#sink;
+    if (sink === null || sink === undefined) return;
+    if (!sink.write(chunk)) {
+      controller.pause();
+      sink.once("drain", this.#resume);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#finished = true;
+    this.#tap?.end();
+    this.#sink?.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.#finished = true;
+    if (this.status === 0) {
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (code === "UND_ERR_INVALID_ARG" || code === "UND_ERR_NOT_SUPPORTED") this.invalid = err.message;
+      else this.error = classify(code);
+      this.#settle(this);
+      return;
+    }
+    this.#broken = true;
+    this.#tap?.abort();
+    this.#sink?.destroy();
+  }
+}
