@@ -24,7 +24,7 @@ import { hostOf, pathOf } from "./routing.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
 import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
 import type { UpstreamEndpoint } from "./upstream/balancer.ts";
-import { type AttemptError, AttemptTimeoutError, UpstreamExchange } from "./upstream/exchange.ts";
+import { type AttemptError, AttemptTimeoutError, ClientGoneError, UpstreamExchange } from "./upstream/exchange.ts";
 
 export interface ProxyOptions {
   clock: Clock;
@@ -45,6 +45,8 @@ interface Outcome {
   noEndpoint?: true;
   /** Why the request could not be written upstream at all. */
   invalid?: string;
+  /** The client left first; neither a success nor a failure of the upstream. */
+  cancelled?: true;
 }
 
 const NO_ENDPOINT: Outcome = { noEndpoint: true };
@@ -77,9 +79,6 @@ const FLAG_REASON: Record<ResponseFlag, string> = {
   FB: "fallback",
 };
 
-class ClientGoneError extends Error {
-  readonly code = "ECLIENT_GONE";
-}
 
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers["content-length"];
@@ -229,6 +228,10 @@ export class DataPath {
           this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined, via);
           return;
         }
+        if (out.cancelled === true) {
+          this.#o.metrics.requests.labels(direction, dest.service, "cancelled", "-").inc();
+          return;
+        }
         if (out.invalid !== undefined) {
           this.#rejectRequest(direction, req, res, startedAt, dest.service, out.invalid);
           return;
@@ -310,6 +313,7 @@ export class DataPath {
         endpoint.active--;
         if (x.error !== undefined) resolve({ error: x.error, endpoint: endpoint.key });
         else if (x.invalid !== undefined) resolve({ invalid: x.invalid, endpoint: endpoint.key });
+        else if (x.cancelled) resolve({ cancelled: true, endpoint: endpoint.key });
         else resolve({ status: x.status, endpoint: endpoint.key, exchange: x });
       });
       track(exchange);

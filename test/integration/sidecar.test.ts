@@ -322,6 +322,23 @@ describe("sidecar data path (static config)", () => {
     assert.equal((await send(sc.outbound, { headers: { Host: "echo" } })).status, 200);
   });
 
+  test("a client that leaves before the response aborts the upstream request; counted as cancelled, not UR", async () => {
+    const sock = connect(sc.outbound, "127.0.0.1");
+    sock.write("GET /?ms=2000 HTTP/1.1\r\nHost: slow\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    sock.destroy();
+    const deadline = Date.now() + 2_000;
+    let metrics = "";
+    while (Date.now() < deadline && !metrics.includes('service="slow",code="cancelled"')) {
+      metrics = (await send(sc.admin, { path: "/metrics" })).body;
+    }
+    assert.match(
+      metrics,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="slow",code="cancelled",flags="-"\} 1/,
+    );
+    assert.doesNotMatch(metrics, /service="slow",code="5xx",flags="UR"/);
+  });
+
   test("admin endpoints", async () => {
     const ready = JSON.parse((await send(sc.admin, { path: "/ready" })).body) as Record<string, unknown>;
     assert.equal(ready.ready, true);

@@ -17,6 +17,10 @@ const CONNECT_ERRORS = new Set([
 export class AttemptTimeoutError extends Error {
   readonly code = "EATTEMPT_TIMEOUT";
 }
+/** The client went away: the attempt is dropped, and says nothing about the upstream's health. */
+export class ClientGoneError extends Error {
+  readonly code = "ECLIENT_GONE";
+}
 
 function classify(code: string): AttemptError {
   if (CONNECT_ERRORS.has(code)) return "connect";
@@ -39,6 +43,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   error: AttemptError | undefined;
   /** The request cannot be written as HTTP/1.1 (undici's checks on method, path and headers): no upstream saw it. */
   invalid: string | undefined;
+  /** Aborted because the client went away before the response head. */
+  cancelled = false;
   readonly #settle: (x: UpstreamExchange) => void;
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
@@ -120,6 +126,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.status === 0) {
       const code = (err as NodeJS.ErrnoException).code ?? "";
       if (code === "UND_ERR_INVALID_ARG" || code === "UND_ERR_NOT_SUPPORTED") this.invalid = err.message;
+      else if (code === "ECLIENT_GONE") this.cancelled = true;
       else this.error = classify(code);
       this.#settle(this);
       return;
