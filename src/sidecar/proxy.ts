@@ -79,7 +79,6 @@ const FLAG_REASON: Record<ResponseFlag, string> = {
   FB: "fallback",
 };
 
-
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
