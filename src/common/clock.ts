@@ -9,8 +9,10 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+declare const timerBrand: unique symbol;
+/** Opaque: only the clock that made it can clear it. */
 export interface TimerHandle {
-  readonly id: number;
+  readonly [timerBrand]: true;
 }
 
 interface FakeTimer {
@@ -19,30 +21,16 @@ interface FakeTimer {
   fn: () => void;
 }
 
-export const systemClock: Clock = (() => {
-  const live = new Map<number, NodeJS.Timeout>();
-  let nextId = 1;
-  return {
-    now: () => performance.now(),
-    setTimeout(fn, ms) {
-      const id = nextId++;
-      const t = setTimeout(() => {
-        live.delete(id);
-        fn();
-      }, ms);
-      t.unref?.();
-      live.set(id, t);
-      return { id };
-    },
-    clearTimeout(handle) {
-      const t = live.get(handle.id);
-      if (t !== undefined) {
-        clearTimeout(t);
-        live.delete(handle.id);
-      }
-    },
-  };
-})();
+/** The process clock. A handle is Node's own Timeout (unref'd: a pending timer never keeps a process alive). */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout(fn, ms) {
+    return setTimeout(fn, ms).unref() as unknown as TimerHandle;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as unknown as NodeJS.Timeout);
+  },
+};
 
 export class FakeClock implements Clock {
   #now: number;
@@ -60,11 +48,12 @@ export class FakeClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer = { id: this.#nextId++, at: this.#now + Math.max(0, ms), fn };
     this.#timers.push(timer);
-    return { id: timer.id };
+    return timer as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
-    this.#timers = this.#timers.filter((t) => t.id !== handle.id);
+    const id = (handle as unknown as FakeTimer).id;
+    this.#timers = this.#timers.filter((t) => t.id !== id);
   }
 
   /** Moves time forward, firing due timers in deadline order (ties in creation order). */

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomFillSync, randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
 /** RFC 9110 §7.6.1 connection-specific fields, never forwarded. */
@@ -82,9 +82,18 @@ export function downstreamHeaders(
   return out;
 }
 
-/** A new W3C trace context (sampled). randomUUID draws from a pre-filled entropy cache, unlike randomBytes per call. */
+/** Random bytes for trace contexts, drawn 256 at a time: one getrandom call per 256 requests, not two per request. */
+const TRACE_BYTES = 24;
+const randomPool = Buffer.allocUnsafe(TRACE_BYTES * 256);
+let randomOffset = randomPool.length;
+
+/** A new W3C trace context (sampled): 16 random bytes of trace id, 8 of span id. */
 function newTraceparent(): string {
-  const trace = randomUUID().replaceAll("-", "");
-  const span = randomUUID().replaceAll("-", "").slice(0, 16);
-  return `00-${trace}-${span}-01`;
+  if (randomOffset === randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const o = randomOffset;
+  randomOffset += TRACE_BYTES;
+  return `00-${randomPool.toString("hex", o, o + 16)}-${randomPool.toString("hex", o + 16, o + TRACE_BYTES)}-01`;
 }

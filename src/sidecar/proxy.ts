@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import httpProxy from "http-proxy";
-import { Pool } from "undici";
+import type Server from "http-proxy";
+import type { Pool } from "undici";
+import UndiciPool from "undici/lib/dispatcher/pool.js";
 import type { Clock, TimerHandle } from "../common/clock.ts";
+import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
 import { type SidecarMetrics, statusClass } from "./metrics.ts";
@@ -93,7 +95,8 @@ function hasBody(req: IncomingMessage): boolean {
 export class DataPath {
   readonly #o: ProxyOptions;
   readonly #pools = new Map<string, Pool>();
-  readonly #ws = httpProxy.createProxyServer({ ws: true, xfwd: true });
+  /** The WebSocket relay, made at the first upgrade: most sidecars never load http-proxy. */
+  #ws: Promise<Server> | undefined;
   #active = 0;
   #retrying = 0;
   snapshot: CompiledSnapshot | undefined;
@@ -103,10 +106,18 @@ export class DataPath {
 
   constructor(options: ProxyOptions) {
     this.#o = options;
-    this.#ws.on("error", (err, _req, target) => {
-      options.logger.debug({ err: err.message }, "websocket proxy error");
-      if (target !== undefined && "destroy" in target) (target as Duplex).destroy();
+  }
+
+  #wsRelay(): Promise<Server> {
+    this.#ws ??= import("http-proxy").then(({ default: httpProxy }) => {
+      const relay = httpProxy.createProxyServer({ ws: true, xfwd: true });
+      relay.on("error", (err, _req, target) => {
+        this.#o.logger.debug({ err: err.message }, "websocket proxy error");
+        if (target !== undefined && "destroy" in target) (target as Duplex).destroy();
+      });
+      return relay;
     });
+    return this.#ws;
   }
 
   get active(): number {
@@ -115,7 +126,7 @@ export class DataPath {
 
   close(): void {
     for (const p of this.#pools.values()) p.destroy().catch(() => {});
-    this.#ws.close();
+    void this.#ws?.then((relay) => relay.close());
   }
 
   handle(direction: Direction, req: IncomingMessage, res: ServerResponse): void {
@@ -335,7 +346,7 @@ export class DataPath {
     let p = this.#pools.get(e.key);
     if (p === undefined) {
       const host = e.address.includes(":") ? `[${e.address}]` : e.address;
-      p = new Pool(`http://${host}:${e.port}`, {
+      p = new UndiciPool(`http://${host}:${e.port}`, {
         connections: this.#o.maxSocketsPerEndpoint,
         connectTimeout: this.#o.connectTimeoutMs,
         keepAliveTimeout: this.#o.idleTimeoutMs,
@@ -476,7 +487,15 @@ export class DataPath {
       );
       return;
     }
-    this.#ws.ws(req, socket, head, { target: `http://${endpoint.address}:${endpoint.port}` });
+    const target = `http://${endpoint.address}:${endpoint.port}`;
+    // The socket stays paused until the relay takes it: nothing it sends is lost meanwhile.
+    this.#wsRelay().then(
+      (relay) => relay.ws(req, socket, head, { target }),
+      (err: unknown) => {
+        this.#o.logger.error({ err: errorMessage(err) }, "websocket relay unavailable");
+        socket.destroy();
+      },
+    );
   }
 }
 

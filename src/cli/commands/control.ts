@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import { createLogger, type LogLevel } from "../../common/logger.ts";
-import { clusterIdFor, fetchCluster, requestJoin, startControl } from "../../controlplane/run.ts";
 import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 
 interface ControlFlags {
@@ -71,6 +70,8 @@ export function registerControl(program: Command): void {
       const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
       const join = flags.join !== undefined;
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
+      // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
+      const { clusterIdFor, fetchCluster, requestJoin, startControl } = await import("../../controlplane/run.ts");
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) {
         parseHostPort(flags.join, "--join");

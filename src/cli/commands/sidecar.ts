@@ -4,8 +4,7 @@ import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import { createLogger, type LogLevel } from "../../common/logger.ts";
 import { createRegistry } from "../../common/metrics.ts";
 import { parseDuration } from "../../config/duration.ts";
-import { StaticFileSource } from "../../sidecar/config-source.ts";
-import { Sidecar } from "../../sidecar/sidecar.ts";
+import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { envOption, logLevelOption } from "../options.ts";
 
 interface SidecarFlags {
@@ -69,6 +68,11 @@ export function registerSidecar(program: Command): void {
       if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
         throw new UsageError("give --config FILE or --control HOST:PORT,...");
       const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
+      // Loaded only by this command, so a CLI call such as `meshlet apply` does not load the data path.
+      const [{ Sidecar }, { StaticFileSource }] = await Promise.all([
+        import("../../sidecar/sidecar.ts"),
+        import("../../sidecar/config-source.ts"),
+      ]);
       const exit = () =>
         sidecar.stop().then(
           () => process.exit(0),

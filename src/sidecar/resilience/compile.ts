@@ -9,7 +9,7 @@ import { Breaker, type BreakerState, defaultFailureStatuses } from "./breaker.ts
 import { ConcurrencyLimits } from "./concurrency.ts";
 import { type PolicyIssue, PolicyRejectedError } from "./errors.ts";
 import { Fallback, type FallbackAction, staticReply } from "./fallback.ts";
-import { GlobalReservoir, type RedisAddress } from "./global-reservoir.ts";
+import type { GlobalReservoir, RedisAddress } from "./global-reservoir.ts";
 import { KeyedLimiter } from "./keyed-limiter.ts";
 import type { ResilienceMetrics } from "./metrics.ts";
 import { type Direction, RateLimit, type RateLimitKey } from "./rate-limit.ts";
@@ -86,8 +86,12 @@ export interface CompilerDeps {
   metrics: ResilienceMetrics;
   /** This sidecar's own service: its policy also limits inbound requests. */
   localService: string;
-  /** Where global rate limits keep their budget; without it `scope: global` is refused. */
-  redis?: RedisAddress;
+  /**
+   * Where global rate limits keep their budget, and the reservoir type (its
+   * module, with ioredis, is loaded only by sidecars given Redis); without it
+   * `scope: global` is refused.
+   */
+  redis?: { address: RedisAddress; Reservoir: typeof GlobalReservoir };
   /** Replaces the HTTP probe of active health checks (tests). */
   healthProbe?: Probe;
 }
@@ -110,13 +114,18 @@ interface LivePart {
  * longer used are stopped.
  */
 export class PolicyCompiler {
-  readonly #deps: CompilerDeps;
+  #deps: CompilerDeps;
   #live = new Map<string, LivePart>();
   #pending = new Map<string, LivePart>();
   #lastSet: PolicySet | undefined;
 
   constructor(deps: CompilerDeps) {
     this.#deps = deps;
+  }
+
+  /** Enables `scope: global` limits; called before the first snapshot, once the reservoir module is loaded. */
+  useRedis(redis: NonNullable<CompilerDeps["redis"]>): void {
+    this.#deps = { ...this.#deps, redis };
   }
 
   compile(policies: readonly Policy[]): PolicySet {
@@ -290,7 +299,7 @@ export class PolicyCompiler {
     direction: Direction,
   ): RateLimit {
     const { clock, metrics, logger } = this.#deps;
-    return this.#part(`${target}#rateLimit#${direction}`, { rl, redis: this.#deps.redis }, () => {
+    return this.#part(`${target}#rateLimit#${direction}`, { rl, redis: this.#deps.redis?.address }, () => {
       const capacity = burstCapacity(rl.requestsPerSecond, rl.burst);
       const maxWaitMs = rl.maxWait === undefined ? undefined : durationMs(rl.maxWait);
       const queue = maxWaitMs === undefined ? undefined : new WaitQueue(rl.queueSize, clock);
@@ -302,9 +311,9 @@ export class PolicyCompiler {
         const degraded = metrics.globalDegraded.labels(target);
         const fallbacks = metrics.globalFallbacks.labels(target);
         degraded.set(0);
-        reservoir = new GlobalReservoir({
+        reservoir = new redis.Reservoir({
           id: `${policyName}:${direction}`,
-          redis,
+          redis: redis.address,
           ratePerSecond: rl.requestsPerSecond,
           capacity,
           clock,

@@ -4,6 +4,7 @@ import type { Policy } from "../../../src/config/resources.ts";
 import { BREAKER_OPEN } from "../../../src/sidecar/resilience/breaker.ts";
 import { burstCapacity, validatePolicies } from "../../../src/sidecar/resilience/compile.ts";
 import { PolicyRejectedError } from "../../../src/sidecar/resilience/errors.ts";
+import { GlobalReservoir } from "../../../src/sidecar/resilience/global-reservoir.ts";
 import { newCompiler, policy } from "./helpers.ts";
 
 const cb = { errorThresholdPercentage: 50, volumeThreshold: 1 };
@@ -130,7 +131,7 @@ describe("PolicyCompiler", () => {
     assert.deepEqual(
       validatePolicies(
         [policy("g", { target: { service: "g" }, rateLimit: { requestsPerSecond: 5, scope: "global" } })],
-        { redis: { host: "127.0.0.1", port: 6379 } },
+        { redis: { address: { host: "127.0.0.1", port: 6379 }, Reservoir: GlobalReservoir } },
       ),
       [],
     );
