@@ -5,7 +5,8 @@
  * rate limit (non-binding) + outlier detection + metrics. The proxy runs on CPU 0; wrk, the paced client
  * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
  *
- * Env: BENCH_SECONDS (wrk run, default 10), BENCH_RATE_SECONDS (fixed-rate run, default 5).
+ * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (wrk runs per path, median kept, default 3),
+ * BENCH_RATE_SECONDS (fixed-rate run, default 5).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -17,9 +18,11 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const TICK_US = 1_000_000 / 100;
+const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
 
@@ -42,6 +45,8 @@ interface Row {
   rssAt1kMb: number | undefined;
   p50: number;
   p99: number;
+  /** req/s of each wrk round, in order. */
+  rounds: number[];
 }
 
 function pinned(cpu: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
@@ -146,20 +151,62 @@ async function fixedRate(port: number, agent: Agent): Promise<{ p50: number; p99
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
-  await waitUp(port);
-  const agent = new Agent({ keepAlive: true, maxSockets: 10 });
-  await fixedRate(port, agent); // warm-up: JIT, pools, connections
-  const { p50, p99 } = await fixedRate(port, agent);
-  agent.destroy();
-  const rssAt1k = pid === undefined ? undefined : await rssMb(pid);
-  const before = pid === undefined ? 0 : await cpuTicks(pid);
-  const rps = await wrk(port);
-  const after = pid === undefined ? 0 : await cpuTicks(pid);
-  const requests = rps * SECONDS;
-  const cpuUsPerReq = pid === undefined ? undefined : ((after - before) * TICK_US) / requests;
-  const rss = pid === undefined ? undefined : await rssMb(pid);
-  return { name, rps, cpuUsPerReq, rssMb: rss, rssAt1kMb: rssAt1k, p50, p99 };
+interface Target {
+  name: string;
+  port: number;
+  pid: number | undefined;
+  agent: Agent;
+  rssAt1kMb?: number;
+  runs: { rps: number; cpuUsPerReq: number | undefined }[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * Every path is measured in turn, ROUNDS times, and the median kept: this machine's speed drifts by tens of
+ * percent within minutes, and side-by-side rounds keep that drift out of the ratios. RSS at 1,000 req/s is read
+ * after a warm-up at that rate; latency at 1,000 req/s last, so that it is the steady state and not V8 tiering
+ * code up: with a process pinned to one core, a TurboFan job takes that core from the event loop for tens of
+ * milliseconds, once, some seconds into the first load.
+ */
+async function measureAll(targets: Target[]): Promise<Row[]> {
+  for (const t of targets) {
+    await waitUp(t.port);
+    await fixedRate(t.port, t.agent);
+    if (t.pid !== undefined) t.rssAt1kMb = await rssMb(t.pid);
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of targets) {
+      const before = t.pid === undefined ? 0 : await cpuTicks(t.pid);
+      const rps = await wrk(t.port);
+      const after = t.pid === undefined ? 0 : await cpuTicks(t.pid);
+      t.runs.push({
+        rps,
+        cpuUsPerReq: t.pid === undefined ? undefined : ((after - before) * TICK_US) / (rps * SECONDS),
+      });
+    }
+  }
+  const rows: Row[] = [];
+  for (const t of targets) {
+    const rss = t.pid === undefined ? undefined : await rssMb(t.pid);
+    const { p50, p99 } = await fixedRate(t.port, t.agent);
+    t.agent.destroy();
+    const cpu = t.runs.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== undefined);
+    rows.push({
+      name: t.name,
+      rps: median(t.runs.map((r) => r.rps)),
+      cpuUsPerReq: cpu.length === 0 ? undefined : median(cpu),
+      rssMb: rss,
+      rssAt1kMb: t.rssAt1kMb,
+      p50,
+      p99,
+      rounds: t.runs.map((r) => r.rps),
+    });
+  }
+  return rows;
 }
 
 function meshConfig(full: boolean): string {
@@ -270,21 +317,29 @@ async function main(): Promise<void> {
     const forward = await sidecar("forward", PORTS.forward);
     const full = await sidecar("full", PORTS.full);
 
-    const rows: Row[] = [];
-    rows.push(await measure("direct to upstream", UPSTREAM, undefined));
+    // The paced client is this process: its own JIT tier-up stalls (about 10 s into its life) must be over
+    // before the first row is measured.
+    await waitUp(UPSTREAM);
+    const warmAgent = new Agent({ keepAlive: true, maxSockets: 10 });
+    for (let i = 0; i < CLIENT_WARMUP_RUNS; i++) await fixedRate(UPSTREAM, warmAgent);
+    warmAgent.destroy();
     await waitUp(PORTS.nginx);
-    rows.push(await measure("nginx (1 worker, upstream keep-alive)", PORTS.nginx, await nginxWorker(nginx.pid)));
-    rows.push(await measure("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid));
-    rows.push(await measure("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid));
-    rows.push(await measure("bare undici forwarder (dispatch API)", PORTS.undici, undici.pid));
-    rows.push(await measure("meshlet sidecar, forward only", PORTS.forward, forward.pid));
-    rows.push(
-      await measure(
-        "meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics",
-        PORTS.full,
-        full.pid,
-      ),
-    );
+    const target = (name: string, port: number, pid: number | undefined): Target => ({
+      name,
+      port,
+      pid,
+      agent: new Agent({ keepAlive: true, maxSockets: 10 }),
+      runs: [],
+    });
+    const rows = await measureAll([
+      target("direct to upstream", UPSTREAM, undefined),
+      target("nginx (1 worker, upstream keep-alive)", PORTS.nginx, await nginxWorker(nginx.pid)),
+      target("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid),
+      target("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid),
+      target("bare undici forwarder (dispatch API)", PORTS.undici, undici.pid),
+      target("meshlet sidecar, forward only", PORTS.forward, forward.pid),
+      target("meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics", PORTS.full, full.pid),
+    ]);
 
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
@@ -292,7 +347,7 @@ async function main(): Promise<void> {
     const fullRow = rows[6] as Row;
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
     process.stdout.write(
-      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s; latency at 1,000 req/s (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
+      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
     );
     process.stdout.write(
       "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|\n",
@@ -304,6 +359,9 @@ async function main(): Promise<void> {
     }
     process.stdout.write(
       `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
+    );
+    process.stdout.write(
+      `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\n`,
     );
   } finally {
     // SIGTERM first: a SIGKILLed nginx master leaves its worker holding the port for the next run.
