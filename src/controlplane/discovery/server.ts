@@ -16,6 +16,7 @@ import {
   validateEndpoint,
 } from "../registry/commands.ts";
 import type { SidecarView } from "../resources/api-types.ts";
+import { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
 import { DEFAULT_DEBOUNCE_MS, SidecarSession } from "./session.ts";
 import { type MeshState, type PreparedState, prepareState, type ScopedSnapshot, scopedSnapshot } from "./snapshot.ts";
@@ -60,7 +61,7 @@ export class DiscoveryServer {
   readonly #source: MeshSource;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #debounceMs: number;
+  readonly #queue: PushQueue;
   readonly #helloTimeoutMs: number;
   readonly #sessions = new Map<Call, SidecarSession>();
   readonly #status = new WeakMap<SidecarSession, unknown>();
@@ -79,7 +80,7 @@ export class DiscoveryServer {
     this.#source = source;
     this.#clock = options.clock;
     this.#log = options.logger.child({ subsystem: "discovery" });
-    this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.#queue = new PushQueue({ clock: options.clock, debounceMs: options.debounceMs ?? DEFAULT_DEBOUNCE_MS });
     this.#helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     const registers = [options.registry];
     this.#metrics = {
@@ -158,6 +159,7 @@ export class DiscoveryServer {
   /** Ends every stream (sidecars reconnect elsewhere) and stops listening for changes. */
   close(): void {
     this.#unsubscribe();
+    this.#queue.close();
     for (const [call, session] of this.#sessions) {
       session.close();
       call.end();
@@ -217,8 +219,7 @@ export class DiscoveryServer {
           { id: hello.nodeId, service: hello.service, instance, lastVersion: hello.lastVersion },
           { service: hello.service, subscribe: hello.subscribe },
           {
-            clock: this.#clock,
-            debounceMs: this.#debounceMs,
+            queue: this.#queue,
             current: (request) => this.#current(request),
             send: (snapshot) => {
               this.#metrics.pushes.inc();

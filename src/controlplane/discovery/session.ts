@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle } from "../../common/clock.ts";
 import type { Snapshot } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
+import type { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
 import type { ScopedSnapshot } from "./snapshot.ts";
 
@@ -15,8 +15,8 @@ export interface SessionInfo {
 }
 
 export interface SessionDeps {
-  clock: Clock;
-  debounceMs: number;
+  /** The node's push queue: coalesces changes within its debounce window. */
+  queue: PushQueue;
   /** The sidecar's scoped view of the node's current applied state. */
   current: (request: ScopeRequest) => ScopedSnapshot;
   send: (snapshot: Snapshot) => void;
@@ -25,10 +25,10 @@ export interface SessionDeps {
 }
 
 /**
- * One sidecar's stream, without the transport. Changes are coalesced: the
- * first change after a push arms one timer for the debounce window, and the
- * push sends whatever state is current when it fires, so a burst of writes
- * becomes one snapshot. Versions only go forward (a push never sends a version
+ * One sidecar's stream, without the transport. Changes are coalesced: a
+ * change queues the session on the node's PushQueue, whose debounce window is
+ * shared by all streams, and the push sends whatever state is current when it
+ * comes, so a burst of writes becomes one snapshot. Versions only go forward (a push never sends a version
  * at or below the last one sent), and content already sent (ACKed or NACKed) is
  * never sent again: after a NACK the next push happens only when what this
  * sidecar would see changes, so a rejected snapshot cannot loop.
@@ -37,7 +37,6 @@ export class SidecarSession {
   readonly info: SessionInfo;
   readonly #request: ScopeRequest;
   readonly #deps: SessionDeps;
-  #timer: TimerHandle | undefined;
   #lastDigest: string | undefined;
   #consecutiveNacks = 0;
   #pendingNonce: string | undefined;
@@ -63,16 +62,12 @@ export class SidecarSession {
 
   /** First snapshot, at once: a connecting sidecar should not wait a debounce window. */
   start(): void {
-    this.#push();
+    this.flush();
   }
 
   /** The node applied new state; push within the debounce window. */
   changed(): void {
-    if (this.#closed || this.#timer !== undefined) return;
-    this.#timer = this.#deps.clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#push();
-    }, this.#deps.debounceMs);
+    if (!this.#closed) this.#deps.queue.schedule(this);
   }
 
   ack(version: number, nonce: string): void {
@@ -90,11 +85,11 @@ export class SidecarSession {
 
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#deps.queue.remove(this);
   }
 
-  #push(): void {
+  /** Sends what the sidecar should see now, unless that was sent already. */
+  flush(): void {
     if (this.#closed) return;
     const { snapshot, digest } = this.#deps.current(this.#request);
     const version = Number(snapshot.version);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { fingerprint } from "../../common/fingerprint.ts";
 import type { Resource } from "../../config/resources.ts";
 import type { Endpoint } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Resource as WireResource } from "../../gen/meshlet/discovery/v1/Resource.ts";
@@ -28,6 +28,8 @@ export interface PreparedState {
   /** By `${kind}/${name}`. */
   wire: Map<string, Required<WireResource>>;
   endpointsByService: Map<string, Required<Endpoint>[]>;
+  /** Canonical JSON of a service's endpoint list, made at the first sidecar that needs it. */
+  endpointsJson: Map<string, string>;
 }
 
 export function prepareState(state: MeshState): PreparedState {
@@ -72,6 +74,7 @@ export function prepareState(state: MeshState): PreparedState {
     index: indexResources(state.resources.map((r) => r.resource)),
     wire,
     endpointsByService,
+    endpointsJson: new Map(),
   };
 }
 
@@ -84,22 +87,28 @@ export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): 
   for (const name of scope.policies) keys.push(`Policy/${name}`);
   keys.sort();
   const resources: Required<WireResource>[] = [];
-  const hash = createHash("sha256");
+  // What the digest covers: each resource's key and revision, and each service's endpoint list.
+  const parts: string[] = [];
   for (const key of keys) {
     const message = prepared.wire.get(key);
     // A subscribed or routed-to service that does not exist is simply absent.
     if (message === undefined) continue;
     resources.push(message);
-    hash.update(`${key}@${message.revision}\n`);
+    parts.push(`${key}@${message.revision}`);
   }
   const endpoints: Required<Endpoint>[] = [];
   for (const service of [...scope.services].sort()) {
-    for (const e of prepared.endpointsByService.get(service) ?? []) {
-      endpoints.push(e);
-      hash.update(`${canonicalJson(e)}\n`);
+    const list = prepared.endpointsByService.get(service);
+    if (list === undefined) continue;
+    for (const e of list) endpoints.push(e);
+    let json = prepared.endpointsJson.get(service);
+    if (json === undefined) {
+      json = list.map((e) => canonicalJson(e)).join("\n");
+      prepared.endpointsJson.set(service, json);
     }
+    parts.push(json);
   }
-  return { snapshot: { version: prepared.revision, resources, endpoints }, digest: hash.digest("base64url") };
+  return { snapshot: { version: prepared.revision, resources, endpoints }, digest: fingerprint(parts.join("\n")) };
 }
 
 export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSnapshot {

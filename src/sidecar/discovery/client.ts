@@ -84,6 +84,8 @@ export class DiscoveryStreamClient {
   #statusSent: string | undefined;
   #stopped = false;
   #version = 0;
+  /** The resources of the last applied snapshot, to skip re-validating unchanged ones. */
+  #decoded: ReadonlyMap<string, DecodedResource> = new Map();
   #connectedTo: string | undefined;
 
   constructor(options: DiscoveryClientOptions) {
@@ -225,7 +227,9 @@ export class DiscoveryStreamClient {
       return;
     }
     try {
-      this.#o.apply(decodeSnapshot(s));
+      const decoded = new Map<string, DecodedResource>();
+      this.#o.apply(decodeSnapshot(s, this.#decoded, decoded));
+      this.#decoded = decoded;
       this.#version = s.version;
       call.write({ ack: { version: s.version, nonce: s.nonce } });
     } catch (err) {
@@ -245,9 +249,31 @@ export class DiscoveryStreamClient {
   }
 }
 
-/** Validates every resource with the same schema as apply, so a sidecar never runs a config it cannot understand. */
-export function decodeSnapshot(s: Snapshot__Output): MeshSnapshot {
+/** A resource as received (its JSON) and as validated. */
+export interface DecodedResource {
+  json: string;
+  resource: Resource;
+}
+
+/**
+ * Validates every resource with the same schema as apply, so a sidecar never
+ * runs a config it cannot understand. A resource whose JSON is the same as in
+ * `previous` (the last applied snapshot) is taken from there: a push changes a
+ * few resources, and a sidecar that sees many should not parse them all again.
+ * Every resource of `s` is recorded in `next`.
+ */
+export function decodeSnapshot(
+  s: Snapshot__Output,
+  previous: ReadonlyMap<string, DecodedResource> = new Map(),
+  next: Map<string, DecodedResource> = new Map(),
+): MeshSnapshot {
   const resources = s.resources.map((r) => {
+    const key = `${r.kind}/${r.name}`;
+    const known = previous.get(key);
+    if (known !== undefined && known.json === r.json) {
+      next.set(key, known);
+      return known.resource;
+    }
     let value: unknown;
     try {
       value = JSON.parse(r.json);
@@ -261,6 +287,7 @@ export function decodeSnapshot(s: Snapshot__Output): MeshSnapshot {
         `${r.kind}/${r.name} ${formatPath(issue?.path.filter((p) => typeof p !== "symbol") ?? [])}: ${issue?.message ?? "invalid"}`,
       );
     }
+    next.set(key, { json: r.json, resource: parsed.data });
     return parsed.data;
   });
   return { version: s.version, resources, endpoints: s.endpoints };

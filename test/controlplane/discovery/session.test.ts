@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../../src/common/clock.ts";
 import { parseResources } from "../../../src/config/load.ts";
+import { PushQueue } from "../../../src/controlplane/discovery/push-queue.ts";
 import { SidecarSession } from "../../../src/controlplane/discovery/session.ts";
 import { buildSnapshot, type MeshState } from "../../../src/controlplane/discovery/snapshot.ts";
 import type { RegisteredEndpoint } from "../../../src/controlplane/registry/commands.ts";
@@ -37,8 +38,7 @@ function harness(debounceMs = 50) {
     { id: "sc-1", service: "web", instance: "i1", lastVersion: 0 },
     { service: "web", subscribe: ["reviews"] },
     {
-      clock,
-      debounceMs,
+      queue: new PushQueue({ clock, debounceMs, defer: (fn) => fn() }),
       current: (req) => buildSnapshot(current(), req),
       send: (s) => sent.push(s),
       onNack: (_info, consecutive) => nacks.push(consecutive),

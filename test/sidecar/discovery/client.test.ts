@@ -8,7 +8,12 @@ import { discoveryProto } from "../../../src/config/discovery-proto.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
-import { DiscoveryStreamClient, decodeSnapshot, type MeshSnapshot } from "../../../src/sidecar/discovery/client.ts";
+import {
+  type DecodedResource,
+  DiscoveryStreamClient,
+  decodeSnapshot,
+  type MeshSnapshot,
+} from "../../../src/sidecar/discovery/client.ts";
 import { MemorySource } from "../../controlplane/discovery/memory-source.ts";
 import { until } from "../../controlplane/discovery/until.ts";
 
@@ -151,5 +156,24 @@ describe("decodeSnapshot", () => {
       spec: { hosts: [] },
     });
     assert.throws(() => decodeSnapshot(wire(bad)), /Route\/r spec\.hosts: /);
+  });
+
+  it("takes an unchanged resource from the previous snapshot, and validates a changed one", () => {
+    const route = (host: string) =>
+      JSON.stringify({
+        apiVersion: "meshlet.dev/v1",
+        kind: "Route",
+        metadata: { name: "r" },
+        spec: { hosts: [host], http: [{ destinations: [{ service: "s" }] }] },
+      });
+    const first = new Map<string, DecodedResource>();
+    const a = decodeSnapshot(wire(route("a")), new Map(), first).resources[0];
+    const second = new Map<string, DecodedResource>();
+    assert.equal(decodeSnapshot(wire(route("a")), first, second).resources[0], a, "same JSON: the same object");
+    assert.equal(second.get("Route/r")?.resource, a);
+    const changed = decodeSnapshot(wire(route("b")), second).resources[0];
+    assert.notEqual(changed, a);
+    assert.deepEqual(changed?.kind === "Route" ? changed.spec.hosts : [], ["b"]);
+    assert.throws(() => decodeSnapshot(wire("{"), second), /Route\/r: not valid JSON/);
   });
 });

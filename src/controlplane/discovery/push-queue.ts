@@ -1,0 +1,72 @@
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+
+/** What the queue pushes: a session with changes waiting. */
+export interface Pushable {
+  /** Sends whatever the sidecar should see now (or nothing if that was sent already). */
+  flush(): void;
+}
+
+export interface PushQueueOptions {
+  clock: Clock;
+  debounceMs: number;
+  /** Sessions pushed before the queue yields to the event loop. */
+  batch?: number;
+  /** Runs `fn` after pending I/O (setImmediate); tests pass a synchronous one. */
+  defer?: (fn: () => void) => void;
+}
+
+const DEFAULT_BATCH = 64;
+
+/**
+ * Coalesces changes for every stream of a node: the first change after a
+ * round arms one debounce timer; when it fires, waiting sessions are pushed
+ * in batches, and between batches the event loop runs, so the first
+ * snapshots reach the wire (and ACKs are read) while the rest are built.
+ * One node with 1,000 streams used to build and queue all of them in a
+ * single timer callback before the first byte left.
+ */
+export class PushQueue {
+  readonly #o: Required<PushQueueOptions>;
+  #waiting = new Set<Pushable>();
+  #timer: TimerHandle | undefined;
+  #draining = false;
+
+  constructor(options: PushQueueOptions) {
+    this.#o = { batch: DEFAULT_BATCH, defer: (fn) => setImmediate(fn), ...options };
+  }
+
+  schedule(session: Pushable): void {
+    this.#waiting.add(session);
+    if (this.#timer !== undefined || this.#draining) return;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#drain();
+    }, this.#o.debounceMs);
+  }
+
+  /** A closed session is not pushed. */
+  remove(session: Pushable): void {
+    this.#waiting.delete(session);
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting.clear();
+  }
+
+  #drain(): void {
+    this.#draining = true;
+    let n = 0;
+    for (const session of this.#waiting) {
+      if (n === this.#o.batch) {
+        this.#o.defer(() => this.#drain());
+        return;
+      }
+      this.#waiting.delete(session);
+      session.flush();
+      n++;
+    }
+    this.#draining = false;
+  }
+}
