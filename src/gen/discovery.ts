@@ -9,6 +9,8 @@ import type { DiscoveryResponse as _meshlet_discovery_v1_DiscoveryResponse, Disc
 import type { Endpoint as _meshlet_discovery_v1_Endpoint, Endpoint__Output as _meshlet_discovery_v1_Endpoint__Output } from './meshlet/discovery/v1/Endpoint.ts';
 import type { Heartbeat as _meshlet_discovery_v1_Heartbeat, Heartbeat__Output as _meshlet_discovery_v1_Heartbeat__Output } from './meshlet/discovery/v1/Heartbeat.ts';
 import type { Hello as _meshlet_discovery_v1_Hello, Hello__Output as _meshlet_discovery_v1_Hello__Output } from './meshlet/discovery/v1/Hello.ts';
+import type { ListSidecarsRequest as _meshlet_discovery_v1_ListSidecarsRequest, ListSidecarsRequest__Output as _meshlet_discovery_v1_ListSidecarsRequest__Output } from './meshlet/discovery/v1/ListSidecarsRequest.ts';
+import type { ListSidecarsResponse as _meshlet_discovery_v1_ListSidecarsResponse, ListSidecarsResponse__Output as _meshlet_discovery_v1_ListSidecarsResponse__Output } from './meshlet/discovery/v1/ListSidecarsResponse.ts';
 import type { Nack as _meshlet_discovery_v1_Nack, Nack__Output as _meshlet_discovery_v1_Nack__Output } from './meshlet/discovery/v1/Nack.ts';
 import type { Register as _meshlet_discovery_v1_Register, Register__Output as _meshlet_discovery_v1_Register__Output } from './meshlet/discovery/v1/Register.ts';
 import type { RegisterResponse as _meshlet_discovery_v1_RegisterResponse, RegisterResponse__Output as _meshlet_discovery_v1_RegisterResponse__Output } from './meshlet/discovery/v1/RegisterResponse.ts';
@@ -34,6 +36,8 @@ export interface ProtoGrpcType {
         Endpoint: MessageTypeDefinition<_meshlet_discovery_v1_Endpoint, _meshlet_discovery_v1_Endpoint__Output>
         Heartbeat: MessageTypeDefinition<_meshlet_discovery_v1_Heartbeat, _meshlet_discovery_v1_Heartbeat__Output>
         Hello: MessageTypeDefinition<_meshlet_discovery_v1_Hello, _meshlet_discovery_v1_Hello__Output>
+        ListSidecarsRequest: MessageTypeDefinition<_meshlet_discovery_v1_ListSidecarsRequest, _meshlet_discovery_v1_ListSidecarsRequest__Output>
+        ListSidecarsResponse: MessageTypeDefinition<_meshlet_discovery_v1_ListSidecarsResponse, _meshlet_discovery_v1_ListSidecarsResponse__Output>
         Nack: MessageTypeDefinition<_meshlet_discovery_v1_Nack, _meshlet_discovery_v1_Nack__Output>
         Register: MessageTypeDefinition<_meshlet_discovery_v1_Register, _meshlet_discovery_v1_Register__Output>
         RegisterResponse: MessageTypeDefinition<_meshlet_discovery_v1_RegisterResponse, _meshlet_discovery_v1_RegisterResponse__Output>

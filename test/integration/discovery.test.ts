@@ -181,9 +181,20 @@ test("3 nodes: endpoints survive a leader kill -9; a sidecar of a killed followe
   await until("endpoint registered", async () =>
     watcher.last()?.endpoints.some((e) => e.instance === "ratings-1") ? true : undefined,
   );
+  type Listed = { sidecars: { id: string; node: string }[]; unreachable: string[] };
+  // Asked of a node that holds neither stream: the list is the cluster's.
+  const listed = await json<Listed>(f2, "/v1/sidecars");
+  assert.deepEqual(
+    listed.sidecars.map((s) => `${s.id}@${s.node}`),
+    [`ratings-1@${f1.id}`, `watcher@${f1.id}`],
+  );
+  assert.deepEqual(listed.unreachable, []);
 
   await c.kill9(leader);
   await leaderOf(followers);
+  const partial = await json<Listed>(f2, "/v1/sidecars");
+  assert.deepEqual(partial.unreachable, [leader.id], "a node that cannot answer is named, not silently left out");
+  assert.equal(partial.sidecars.length, 2);
   // Longer than the TTL: a new leader that forgot renewals, or expired leases at once, would drop it.
   await new Promise((r) => setTimeout(r, 4_000));
   const eps = await json<{ endpoints: { instance: string }[] }>(f2, "/v1/endpoints/ratings");

@@ -289,10 +289,12 @@ export function registerResourceCommands(program: Command): void {
     .addOption(serverOption())
     .action(async (opts: { server: string }) => {
       const cluster = await request<Record<string, unknown>>(opts.server, "GET", "v1/cluster");
-      const { sidecars } = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
+      const { sidecars, unreachable } = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
       process.stdout.write(`Cluster:\n${stringify(cluster).replace(/^(?=.)/gm, "  ")}`);
       const nacked = sidecars.filter((s) => s.lastNack !== null).length;
       process.stdout.write(`\nSidecars: ${sidecars.length} connected, ${nacked} with a rejected snapshot\n`);
+      if (unreachable.length > 0)
+        process.stdout.write(`Not listed: the sidecars of ${unreachable.join(", ")} (did not answer)\n`);
       if (sidecars.length > 0) {
         process.stdout.write(
           renderTable(

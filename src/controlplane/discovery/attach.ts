@@ -1,16 +1,22 @@
 import type { SidecarView } from "../resources/api-types.ts";
 
-/**
- * Which Discovery server runs in which node, so the HTTP module (mounted with
- * only the node) can list that node's sidecars without a new parameter on
- * every route module.
- */
-const servers = new WeakMap<object, { sidecars(): SidecarView[] }>();
-
-export function attachDiscovery(node: object, server: { sidecars(): SidecarView[] }): void {
-  servers.set(node, server);
+/** Every sidecar connected to the cluster, and the nodes that did not answer in time. */
+export interface ClusterSidecars {
+  sidecars: SidecarView[];
+  unreachable: string[];
 }
 
-export function sidecarsOf(node: object): SidecarView[] {
-  return servers.get(node)?.sidecars() ?? [];
+/**
+ * Which Discovery runtime runs in which node, so the HTTP module (mounted with
+ * only the node) can list the cluster's sidecars without a new parameter on
+ * every route module.
+ */
+const runtimes = new WeakMap<object, { sidecars(): Promise<ClusterSidecars> }>();
+
+export function attachDiscovery(node: object, runtime: { sidecars(): Promise<ClusterSidecars> }): void {
+  runtimes.set(node, runtime);
+}
+
+export function sidecarsOf(node: object): Promise<ClusterSidecars> {
+  return runtimes.get(node)?.sidecars() ?? Promise.resolve({ sidecars: [], unreachable: [] });
 }

@@ -28,13 +28,14 @@ interface ExtensionContextLike {
   registry: Registry;
 }
 
-/**
- * The gRPC address of a member, for forwarding lease renewals to the leader.
- * ControlNode does not expose membership; the Raft-backed node does.
- */
+/** Members and their gRPC addresses. ControlNode does not expose membership; the Raft-backed node does. */
+function membersOf(node: ControlNode): { id: string; address: string }[] {
+  return (node as ControlNode & { members?: () => { id: string; address: string }[] }).members?.() ?? [];
+}
+
+/** The gRPC address of a member, for forwarding lease renewals to the leader. */
 function memberAddress(node: ControlNode, id: string): string | undefined {
-  const withMembers = node as ControlNode & { members?: () => { id: string; address: string }[] };
-  const address = withMembers.members?.().find((m) => m.id === id)?.address;
+  const address = membersOf(node).find((m) => m.id === id)?.address;
   return address === undefined || address === "" ? undefined : address;
 }
 
@@ -54,6 +55,7 @@ export function discoveryExtension() {
         logger,
         registry,
         grpcAddressOf: (id) => memberAddress(node, id),
+        members: () => membersOf(node),
         debounceMs: debounceMs(),
       });
       return [resourcesApi];

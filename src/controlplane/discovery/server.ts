@@ -131,6 +131,9 @@ export class DiscoveryServer {
       RenewLeases: (call, callback) => {
         callback(null, this.#source.renewLocal(call.request.leaseIds));
       },
+      ListSidecars: (_call, callback) => {
+        callback(null, { json: JSON.stringify(this.sidecars()) });
+      },
       DeregisterInstance: (call, callback) => {
         this.#source
           .propose({ type: "mesh.deregister", service: call.request.service, instance: call.request.instance })

@@ -9,6 +9,7 @@ import type { LeaseRecord, RegistryCommand } from "../registry/commands.ts";
 import { LeaseExpiryLoop } from "../registry/expiry.ts";
 import { LeaseKeeper } from "../registry/lease-keeper.ts";
 import { RenewForwarder } from "../registry/renew-forwarder.ts";
+import type { SidecarView } from "../resources/api-types.ts";
 import { LEASES_PREFIX } from "../resources/keys.ts";
 import { type Command, kvView } from "../state/machine.ts";
 import { attachDiscovery } from "./attach.ts";
@@ -22,6 +23,8 @@ export interface DiscoveryStartOptions {
   registry: Registry;
   /** gRPC address of a node by id, to forward lease renewals to the leader; undefined = unknown. */
   grpcAddressOf: (nodeId: string) => string | undefined;
+  /** Every member's id and gRPC address, to gather the cluster's sidecars for GET /v1/sidecars. */
+  members: () => { id: string; address: string }[];
   debounceMs?: number;
   clock?: Clock;
   proposeDeadlineMs?: number;
@@ -33,6 +36,8 @@ export interface DiscoveryRuntime {
 }
 
 const decoder = new TextDecoder();
+/** How long GET /v1/sidecars waits for another node's list before naming it unreachable. */
+const LIST_DEADLINE_MS = 1_000;
 
 /**
  * Runs the mesh side of a control-plane node: the Discovery service on the
@@ -51,17 +56,20 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
   };
   const expiry = new LeaseExpiryLoop({ clock, keeper, logger: log, propose });
   const peers = new Map<string, DiscoveryClient>();
-  const forwarder = new RenewForwarder(clock, async (leaseIds) => {
-    const leader = node.leader();
-    const address = leader === "" ? undefined : options.grpcAddressOf(leader);
-    if (address === undefined) return { leader: false, unknown: [] };
+  const peer = (address: string): DiscoveryClient => {
     let client = peers.get(address);
     if (client === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
       client = new Client(address, credentials.createInsecure());
       peers.set(address, client);
     }
-    const c = client;
+    return client;
+  };
+  const forwarder = new RenewForwarder(clock, async (leaseIds) => {
+    const leader = node.leader();
+    const address = leader === "" ? undefined : options.grpcAddressOf(leader);
+    if (address === undefined) return { leader: false, unknown: [] };
+    const c = peer(address);
     return new Promise((resolve, reject) => {
       c.RenewLeases({ leaseIds }, { deadline: Date.now() + deadlineMs }, (err, res) =>
         err || res === undefined ? reject(err) : resolve({ leader: res.leader, unknown: res.unknown }),
@@ -121,7 +129,34 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
   });
   options.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, server.handlers());
-  attachDiscovery(node, server);
+  attachDiscovery(node, {
+    sidecars: async () => {
+      const others = options.members().filter((m) => m.id !== node.id && m.address !== "");
+      const lists = await Promise.all(
+        others.map(
+          (m) =>
+            new Promise<SidecarView[] | undefined>((resolve) => {
+              peer(m.address).ListSidecars({}, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
+                if (err || res === undefined) return resolve(undefined);
+                try {
+                  resolve(JSON.parse(res.json) as SidecarView[]);
+                } catch {
+                  resolve(undefined);
+                }
+              });
+            }),
+        ),
+      );
+      const sidecars = server.sidecars();
+      const unreachable: string[] = [];
+      lists.forEach((list, i) => {
+        if (list === undefined) unreachable.push(others[i]?.id ?? "");
+        else sidecars.push(...list);
+      });
+      sidecars.sort((a, b) => (a.node === b.node ? compare(a.id, b.id) : compare(a.node, b.node)));
+      return { sidecars, unreachable };
+    },
+  });
   onLeadership();
 
   return {
@@ -137,4 +172,8 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
       for (const c of peers.values()) c.close();
     },
   };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

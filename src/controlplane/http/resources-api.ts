@@ -32,7 +32,7 @@ export interface MeshApiDeps {
     options: { consistency: "linearizable" | "stale"; deadlineMs: number },
   ): Promise<{ value: T; revision: number }>;
   /** Sidecars with a stream open on this node. */
-  sidecars(): SidecarsResponse["sidecars"];
+  sidecars(): Promise<SidecarsResponse>;
 }
 
 export interface ApiRequest {
@@ -78,7 +78,7 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   }
   if (req.path === "/v1/sidecars") {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
-    return { status: 200, body: { sidecars: deps.sidecars() } satisfies SidecarsResponse };
+    return { status: 200, body: (await deps.sidecars()) satisfies SidecarsResponse };
   }
   const ep = ENDPOINTS.exec(req.path);
   if (ep !== null) {
@@ -253,7 +253,7 @@ async function endpoints(
 
 /**
  * Mounts the mesh API on the node's router. /v1/sidecars lists the sidecars
- * whose streams this node holds (see sidecarsOf).
+ * of the whole cluster: this node's streams and every other node's (sidecarsOf).
  */
 export const resourcesApi: RouteModule = (router, node) => {
   const deps: MeshApiDeps = {

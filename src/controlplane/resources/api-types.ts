@@ -54,7 +54,10 @@ export interface SidecarView {
 }
 
 export interface SidecarsResponse {
+  /** Every sidecar connected to any node of the cluster, by node then id. */
   sidecars: SidecarView[];
+  /** Nodes that did not answer within a second: their sidecars are missing from the list. */
+  unreachable: string[];
 }
 
 export interface ErrorBody {

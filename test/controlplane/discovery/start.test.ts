@@ -38,6 +38,7 @@ describe("mesh on a control-plane node (HTTP API + Discovery + registry)", () =>
       logger: silentLogger(),
       registry: createRegistry({ processMetrics: false }),
       grpcAddressOf: () => undefined,
+      members: () => [],
       debounceMs: 10,
     });
     const port = await new Promise<number>((resolve, reject) =>

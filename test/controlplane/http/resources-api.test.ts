@@ -35,7 +35,7 @@ function harness() {
     async read(fn) {
       return { value: fn(kv), revision: kv.revision };
     },
-    sidecars: () => [],
+    sidecars: async () => ({ sidecars: [], unreachable: [] }),
   };
   const call = async (method: string, url: string, body = "", ifMatch?: string) => {
     const u = new URL(url, "http://x");

@@ -1,0 +1,10 @@
+// Original file: proto/meshlet/discovery/v1/discovery.proto
+
+
+export interface ListSidecarsResponse {
+  'json'?: (string);
+}
+
+export interface ListSidecarsResponse__Output {
+  'json': (string);
+}
