@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import type { Registry } from "prom-client";
 import { formatHostPort, type HostPort } from "../common/address.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
-import { errorCode, errorMessage } from "../common/errors.ts";
+import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Resource } from "../config/resources.ts";
 import { createAdminServer } from "./admin.ts";
@@ -142,18 +142,24 @@ export class Sidecar {
 
   async #loadInitial(): Promise<void> {
     const source = this.#o.source;
+    let failure: unknown;
     if (source !== undefined) {
       try {
         this.apply(await source.load());
         return;
       } catch (err) {
+        failure = err;
         this.#log.error({ code: errorCode(err), err: errorMessage(err) }, "config source failed at boot");
       }
     }
     const cached = await this.#cache?.load();
     if (cached === undefined) {
       if (source !== undefined && this.#o.controls.length === 0)
-        throw new Error("no usable config and no cached snapshot");
+        throw new MeshletError(
+          errorCode(failure),
+          `${errorMessage(failure)}\n(no cached snapshot to start from${this.#cache === undefined ? ": no --data-dir" : ""})`,
+          { cause: failure },
+        );
       return;
     }
     try {

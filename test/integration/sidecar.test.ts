@@ -445,6 +445,30 @@ describe("sidecar config lifecycle", () => {
     assert.equal(ready.stale, true);
     assert.match(String(ready.source), /^cache:/);
   });
+
+  test("a broken config with nothing cached: exit 1, and the message says what is wrong where", async (t) => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "meshlet-bad-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "mesh.yaml");
+    await writeFile(file, "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: [x\n");
+    const r = await runCli(
+      ["sidecar", "--service", "s", "--app-port", "1", "--config", file, ...["--outbound", "127.0.0.1:0"]].concat([
+        "--inbound",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--log-level",
+        "fatal",
+      ]),
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /mesh\.yaml:\d+:\d+ /);
+    assert.match(r.stderr, /no cached snapshot to start from: no --data-dir/);
+    assert.match(r.stderr, /\(ERR_CONFIG_INVALID\)/);
+  });
 });
 
 describe("WebSocket, drain and await", () => {
