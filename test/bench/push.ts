@@ -95,12 +95,15 @@ async function cluster(): Promise<Target> {
       return ((await res.json()) as { revision: number }).revision;
     },
     async streams() {
-      let n = 0;
-      for (const node of c.nodes) {
-        const res = await fetch(`http://${node.http}/v1/sidecars`);
-        n += ((await res.json()) as { sidecars: unknown[] }).sidecars.length;
-      }
-      return n;
+      // Any node lists the whole cluster's sidecars; one per node shows they are spread.
+      const node = c.nodes[0];
+      const res = await fetch(`http://${node?.http}/v1/sidecars`);
+      const { sidecars, unreachable } = (await res.json()) as { sidecars: { node: string }[]; unreachable: string[] };
+      if (unreachable.length > 0) throw new Error(`nodes did not answer: ${unreachable.join(", ")}`);
+      const perNode = new Map<string, number>();
+      for (const s of sidecars) perNode.set(s.node, (perNode.get(s.node) ?? 0) + 1);
+      process.stdout.write(`streams per node: ${[...perNode].map(([id, n]) => `${id} ${n}`).join(", ")}\n`);
+      return sidecars.length;
     },
     rssMb: () =>
       c.nodes.map((n) => {
