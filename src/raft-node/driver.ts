@@ -15,6 +15,7 @@ import {
   type Ready,
   type Snapshot,
   type SoftState,
+  StateRole,
   type Storage,
 } from "../raft/types.ts";
 import type { Transport } from "./transport.ts";
@@ -80,8 +81,13 @@ export interface DriverOptions {
 /**
  * The one loop around the pure core: a timer ticks it; every input schedules
  * one pass that drains Ready: persist (one fsync for everything in the Ready:
- * group commit) → send → apply → advance. Inputs that arrive while a pass runs
- * land in the next Ready, so bursts of proposals share an fsync.
+ * group commit) → send → apply → advance. The fsync runs off the event loop;
+ * inputs that arrive meanwhile are stepped into the core and land in the next
+ * Ready, so bursts of proposals share an fsync. A leader sends its messages
+ * before its own write completes (Raft thesis §10.2.1, as etcd does): the
+ * entries they carry can commit only on a quorum, and nothing is applied or
+ * acknowledged before the next Ready, which waits for this write. Every other
+ * role sends after persisting (a vote or an append ack promises durability).
  */
 export class Driver {
   readonly #o: DriverOptions;
@@ -93,6 +99,9 @@ export class Driver {
   #snapshotIndex = 0;
   #confState: ConfState = { voters: [], learners: [] };
   #lead: NodeId | "" = "";
+  #role: StateRole = StateRole.Follower;
+  /** A Ready's write is being synced: the next Ready waits for it. */
+  #persisting = false;
   #stopped = false;
 
   constructor(o: DriverOptions) {
@@ -155,32 +164,64 @@ export class Driver {
   #pass(): void {
     const { core } = this.#o;
     try {
-      while (!this.#stopped && core.hasReady()) this.#handle(core.ready());
+      while (!this.#stopped && !this.#persisting && core.hasReady()) this.#handle(core.ready());
     } catch (err) {
-      // Persisting or applying failed: continuing could ack writes that are not durable.
-      this.#o.logger.fatal({ err: errorMessage(err) }, "Raft loop failed; stopping the node");
-      this.stop();
-      this.#o.onFatal(err);
+      this.#fail(err);
     }
   }
 
+  #fail(err: unknown): void {
+    // Persisting or applying failed: continuing could ack writes that are not durable.
+    this.#o.logger.fatal({ err: errorMessage(err) }, "Raft loop failed; stopping the node");
+    this.stop();
+    this.#o.onFatal(err);
+  }
+
   #handle(rd: Ready): void {
-    const { core, storage, wal, transport, applier } = this.#o;
+    const { storage, wal, transport } = this.#o;
     if (rd.hardState !== undefined) this.#hardState = rd.hardState;
-    // 1. Persist: nothing below may depend on state that is not on disk yet.
+    if (rd.softState !== undefined) this.#role = rd.softState.role;
+    // 1. Persist (the leader's messages go out first, see the class comment).
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#snapshotIndex) {
       wal.saveSnapshot(rd.snapshot, this.#hardState, true);
       storage.applySnapshot(rd.snapshot);
       this.#snapshotIndex = rd.snapshot.metadata.index;
       this.#m.snapshots.inc({ origin: "received" });
     }
-    if (rd.entries.length > 0 || rd.hardState !== undefined) {
-      wal.save(rd.hardState, rd.entries);
-      if (rd.entries.length > 0) storage.append(rd.entries);
-      if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
+    const sentEarly = this.#role === StateRole.Leader && rd.messages.length > 0;
+    if (sentEarly) transport.send(rd.messages);
+    const syncing = wal.saveAsync(rd.hardState, rd.entries);
+    if (syncing === undefined) {
+      this.#persisted(rd, sentEarly);
+      return;
     }
+    this.#persisting = true;
+    syncing.then(
+      () => {
+        this.#persisting = false;
+        if (this.#stopped) return;
+        try {
+          this.#persisted(rd, sentEarly);
+        } catch (err) {
+          this.#fail(err);
+          return;
+        }
+        this.#pass();
+      },
+      (err: unknown) => {
+        this.#persisting = false;
+        if (!this.#stopped) this.#fail(err);
+      },
+    );
+  }
+
+  /** The Ready's write is durable: send (unless already sent), apply, advance. */
+  #persisted(rd: Ready, sentEarly: boolean): void {
+    const { core, storage, transport, applier } = this.#o;
+    if (rd.entries.length > 0) storage.append(rd.entries);
+    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
     // 2. Send.
-    if (rd.messages.length > 0) transport.send(rd.messages);
+    if (!sentEarly && rd.messages.length > 0) transport.send(rd.messages);
     // 3. Apply.
     if (rd.softState !== undefined) {
       if (rd.softState.lead !== this.#lead) {

@@ -100,7 +100,36 @@ export class Wal {
    * re-establishes it, while new entries, term and vote must never be lost.
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
-    if (entries.length === 0 && hardState === undefined) return;
+    if (this.#append(hardState, entries)) this.#sync();
+    this.#maybeCut();
+  }
+
+  /**
+   * As save(), with the fsync on libuv's thread pool so the event loop keeps
+   * serving (the leader's messages go out meanwhile). Undefined when nothing
+   * needed a sync; otherwise resolves once the write is durable. No other
+   * write may start before it settles.
+   */
+  saveAsync(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> | undefined {
+    if (!this.#append(hardState, entries)) {
+      this.#maybeCut();
+      return undefined;
+    }
+    const fd = this.#fd;
+    const t0 = process.hrtime.bigint();
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => {
+        if (err !== null) return reject(err);
+        this.#o.onFsync?.(Number(process.hrtime.bigint() - t0) / 1e9);
+        this.#maybeCut();
+        resolve();
+      });
+    });
+  }
+
+  /** Writes entries and hard state; true when they must be synced. */
+  #append(hardState: HardState | undefined, entries: readonly Entry[]): boolean {
+    if (entries.length === 0 && hardState === undefined) return false;
     const mustSync =
       entries.length > 0 ||
       (hardState !== undefined && (hardState.term !== this.#hardState.term || hardState.vote !== this.#hardState.vote));
@@ -113,7 +142,10 @@ export class Wal {
     this.#write(Buffer.concat(buffers));
     const last = entries.at(-1);
     if (last !== undefined) this.#lastIndex = last.index;
-    if (mustSync) this.#sync();
+    return mustSync;
+  }
+
+  #maybeCut(): void {
     if (this.#size >= this.#segmentBytes) this.#cut(this.#lastIndex + 1);
   }
 
