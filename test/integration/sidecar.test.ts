@@ -30,6 +30,18 @@ ${body}
 
 const docs = (...d: string[]) => d.join("---\n");
 
+/** Writes raw bytes on a new connection; resolves with all the sidecar sent back once it closed the connection. */
+async function rawExchange(port: number, bytes: string): Promise<string> {
+  const sock = connect(port, "127.0.0.1");
+  sock.write(bytes);
+  let text = "";
+  sock.on("data", (c: Buffer) => {
+    text += c.toString();
+  });
+  await once(sock, "close");
+  return text;
+}
+
 /** PUTs `size` bytes to the echo upstream through the sidecar; resolves with the byte count the upstream saw. */
 function upload(port: number, size: number): Promise<number> {
   const chunk = Buffer.alloc(1024 * 1024, 7);
@@ -298,25 +310,13 @@ describe("sidecar data path (static config)", () => {
     );
     assert.ok(!(big instanceof Error), String(big));
     assert.equal(big.status, 431);
-    const sock = connect(sc.outbound, "127.0.0.1");
-    sock.write("GARBAGE / HTTP/9\r\n\r\n");
-    let text = "";
-    sock.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    await once(sock, "close");
+    const text = await rawExchange(sc.outbound, "GARBAGE / HTTP/9\r\n\r\n");
     assert.match(text, /^HTTP\/1\.1 400/);
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
   });
 
   test("a request no upstream can be sent (two Host fields) gets 400, not a 502 counted against the upstream", async () => {
-    const sock = connect(sc.outbound, "127.0.0.1");
-    sock.write("GET / HTTP/1.1\r\nHost: echo\r\nHost: echo\r\n\r\n");
-    let text = "";
-    sock.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    await once(sock, "close");
+    const text = await rawExchange(sc.outbound, "GET / HTTP/1.1\r\nHost: echo\r\nHost: echo\r\n\r\n");
     assert.match(text, /^HTTP\/1\.1 400/);
     assert.match(text, /request cannot be forwarded/);
     assert.equal((await send(sc.outbound, { headers: { Host: "echo" } })).status, 200);
