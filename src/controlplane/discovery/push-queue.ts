@@ -21,9 +21,9 @@ const DEFAULT_BATCH = 64;
  * Coalesces changes for every stream of a node: the first change after a
  * round arms one debounce timer; when it fires, waiting sessions are pushed
  * in batches, and between batches the event loop runs, so the first
- * snapshots reach the wire (and ACKs are read) while the rest are built.
- * One node with 1,000 streams used to build and queue all of them in a
- * single timer callback before the first byte left.
+ * snapshots reach the wire (and ACKs are read) while the rest are built,
+ * instead of a node with 1,000 streams building and queueing them all in one
+ * callback before the first byte leaves.
  */
 export class PushQueue {
   readonly #o: Required<PushQueueOptions>;
