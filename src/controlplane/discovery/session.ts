@@ -30,8 +30,9 @@ export interface SessionDeps {
  * shared by all streams, and the push sends whatever state is current when it
  * comes, so a burst of writes becomes one snapshot. Versions only go forward
  * (a push never sends a version at or below the last one sent), and content
- * already sent (ACKed or NACKed) is never sent again: after a NACK the next push happens only when what this
- * sidecar would see changes, so a rejected snapshot cannot loop.
+ * already sent (ACKed or NACKed) is never sent again: after a NACK the next
+ * push happens only when what this sidecar would see changes, so a rejected
+ * snapshot cannot loop.
  */
 export class SidecarSession {
   readonly info: SessionInfo;
