@@ -15,6 +15,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { policyAdmitCost } from "./admit-cost.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -362,6 +363,10 @@ async function main(): Promise<void> {
     );
     process.stdout.write(
       `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\n`,
+    );
+    const admit = policyAdmitCost(2_000_000);
+    process.stdout.write(
+      `\nrate-limit check on an admitted request (measured in this process): ${(admit.cpuNs / 1000).toFixed(3)} µs CPU, ${(admit.wallNs / 1000).toFixed(3)} µs wall, never a wait\n`,
     );
   } finally {
     // SIGTERM first: a SIGKILLed nginx master leaves its worker holding the port for the next run.
