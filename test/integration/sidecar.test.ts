@@ -285,6 +285,48 @@ describe("sidecar data path (static config)", () => {
     assert.ok(peak - baseline < 50, `RSS grew by ${(peak - baseline).toFixed(1)} MB`);
   });
 
+  test("a client that stops reading holds the upstream back: the response is not buffered in the sidecar", async (t) => {
+    const chunk = Buffer.alloc(64 * 1024, "y");
+    const total = 4096; // 256 MiB
+    const bulk = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-length": String(total * chunk.length) });
+      let n = 0;
+      const pump = () => {
+        while (n < total) {
+          n++;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const own = await startSidecar(service("bulk", [{ port: bulk.port }]));
+    t.after(async () => {
+      await own.stop();
+      await bulk.close();
+    });
+    const pid = own.proc.pid ?? 0;
+    const res = await new Promise<import("node:http").IncomingMessage>((resolve, reject) =>
+      request({ host: "127.0.0.1", port: own.outbound, headers: { Host: "bulk" }, agent: false }, resolve)
+        .on("error", reject)
+        .end(),
+    );
+    res.pause();
+    const before = rssMb(pid);
+    await new Promise((r) => setTimeout(r, 1500));
+    const paused = rssMb(pid);
+    let bytes = 0;
+    res.on("data", (c: Buffer) => {
+      bytes += c.length;
+    });
+    res.resume();
+    await once(res, "end");
+    assert.equal(bytes, total * chunk.length);
+    t.diagnostic(`sidecar RSS ${before.toFixed(0)} MB when the client paused, ${paused.toFixed(0)} MB 1.5 s later`);
+    assert.ok(paused - before < 40, `RSS grew by ${(paused - before).toFixed(1)} MB while the client read nothing`);
+  });
+
   test("5,000 idle client connections are held without errors, and requests still flow", async () => {
     const sockets = [];
     let errors = 0;
