@@ -44,6 +44,8 @@ interface Row {
   cpuUsPerReq: number | undefined;
   rssMb: number | undefined;
   rssAt1kMb: number | undefined;
+  /** Private memory at 1k req/s: RSS without the pages shared with other processes (the node binary's code). */
+  privateAt1kMb: number | undefined;
   p50: number;
   p99: number;
   /** req/s of each wrk round, in order. */
@@ -60,6 +62,12 @@ async function cpuTicks(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]);
+}
+
+async function privateMb(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(rollup)?.[1] ?? 0);
+  return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -158,6 +166,7 @@ interface Target {
   pid: number | undefined;
   agent: Agent;
   rssAt1kMb?: number;
+  privateAt1kMb?: number;
   runs: { rps: number; cpuUsPerReq: number | undefined }[];
 }
 
@@ -177,7 +186,10 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
   for (const t of targets) {
     await waitUp(t.port);
     await fixedRate(t.port, t.agent);
-    if (t.pid !== undefined) t.rssAt1kMb = await rssMb(t.pid);
+    if (t.pid !== undefined) {
+      t.rssAt1kMb = await rssMb(t.pid);
+      t.privateAt1kMb = await privateMb(t.pid);
+    }
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of targets) {
@@ -202,6 +214,7 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
       cpuUsPerReq: cpu.length === 0 ? undefined : median(cpu),
       rssMb: rss,
       rssAt1kMb: t.rssAt1kMb,
+      privateAt1kMb: t.privateAt1kMb,
       p50,
       p99,
       rounds: t.runs.map((r) => r.rps),
@@ -351,11 +364,11 @@ async function main(): Promise<void> {
       `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
     );
     process.stdout.write(
-      "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|\n",
+      "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | private at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|---|\n",
     );
     for (const r of rows) {
       process.stdout.write(
-        `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssAt1kMb)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
+        `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssAt1kMb)} | ${f(r.privateAt1kMb)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
       );
     }
     process.stdout.write(
