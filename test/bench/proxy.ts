@@ -6,6 +6,7 @@
  * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
  *
  * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (wrk runs per path, median kept, default 3),
+ * BENCH_PAIRS (paired 2 s forward-only / full-stack runs for their ratio, default 10),
  * BENCH_RATE_SECONDS (fixed-rate run, default 5).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -21,6 +22,8 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 10);
+const PAIR_SECONDS = 2;
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const TICK_US = 1_000_000 / 100;
 const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
@@ -103,14 +106,14 @@ async function waitUp(port: number): Promise<void> {
   throw new Error(`nothing answers 200 on ${port}`);
 }
 
-async function wrk(port: number): Promise<number> {
+async function wrk(port: number, seconds = SECONDS): Promise<number> {
   const { stdout } = await run("taskset", [
     "-c",
     LOAD_CPU,
     "wrk",
     "-t1",
     "-c50",
-    `-d${SECONDS}s`,
+    `-d${seconds}s`,
     "-H",
     "Host: bench",
     "-H",
@@ -355,6 +358,15 @@ async function main(): Promise<void> {
       target("meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics", PORTS.full, full.pid),
     ]);
 
+    // The policy stack's cost is a ratio of two paths that drift together: measure it in short paired rounds,
+    // the two paths back to back, and keep the median of the per-pair ratios.
+    const pairRatios: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      // Which path goes first alternates, so neither always runs on a warmer or cooler machine.
+      const first = await wrk(i % 2 === 0 ? PORTS.forward : PORTS.full, PAIR_SECONDS);
+      const second = await wrk(i % 2 === 0 ? PORTS.full : PORTS.forward, PAIR_SECONDS);
+      pairRatios.push(i % 2 === 0 ? second / first : first / second);
+    }
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
     const fwd = rows[5] as Row;
@@ -372,7 +384,7 @@ async function main(): Promise<void> {
       );
     }
     process.stdout.write(
-      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} %\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
+      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} % (medians of the rounds); paired rounds (${PAIRS} × ${PAIR_SECONDS} s each, median of full/forward): ${f(100 * median(pairRatios))} % (${pairRatios.map((r) => f(100 * r)).join(" / ")})\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
     );
     process.stdout.write(
       `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\n`,
