@@ -60,11 +60,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#settle = settle;
   }
 
-  /** Ends the exchange wherever it is; no-op once the response completed. */
+  /**
+   * Ends the exchange wherever it is; no-op once the response completed. A
+   * request still queued in the pool (every connection busy) has no
+   * controller yet: it settles now, and is aborted when undici starts it.
+   */
   abort(reason: Error): void {
     if (this.#finished) return;
-    if (this.#controller === undefined) this.#abortReason = reason;
-    else this.#controller.abort(reason);
+    if (this.#controller !== undefined) {
+      this.#controller.abort(reason);
+      return;
+    }
+    this.#abortReason = reason;
+    this.onResponseError(null, reason);
   }
 
   /** Streams the (paused) body to the client, copying it into `tap` when given. */
@@ -122,6 +130,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (this.#finished) return;
     this.#finished = true;
     if (this.status === 0) {
       const code = (err as NodeJS.ErrnoException).code ?? "";
