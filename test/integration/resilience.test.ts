@@ -3,7 +3,15 @@ import { writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { nameServer, type RunningSidecar, service, startSidecar, type Upstream, waitFor } from "../sidecar/helpers.ts";
+import {
+  nameServer,
+  type RunningSidecar,
+  route,
+  service,
+  startSidecar,
+  type Upstream,
+  waitFor,
+} from "../sidecar/helpers.ts";
 import { type FaultUpstream, startFaultUpstream } from "../sidecar/resilience/fault-upstream.ts";
 import { freePort, type RedisServer, startRedis } from "../sidecar/resilience/redis-server.ts";
 
@@ -11,16 +19,6 @@ const docs = (...d: string[]) => d.join("---\n");
 
 function policy(name: string, spec: string): string {
   return `apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: ${name}}\nspec:\n${spec}\n`;
-}
-
-function route(name: string, timeout: string): string {
-  return `apiVersion: meshlet.dev/v1
-kind: Route
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  http: [{destinations: [{service: ${name}}], timeout: ${timeout}}]
-`;
 }
 
 interface Hit {
@@ -121,7 +119,7 @@ describe("resilience policies through a real sidecar (static config)", () => {
       service("limited", [{ port: good.port }]),
       policy("limited", `  target: {service: limited}\n  rateLimit: {requestsPerSecond: ${limited}}`),
       service("profiles", [{ port: profiles.port }]),
-      route("profiles", "300ms"),
+      route("profiles", "    - destinations: [{service: profiles}]\n      timeout: 300ms"),
       policy(
         "profiles",
         "  target: {service: profiles}\n  fallback: {on: [timeout, noHealthyUpstream], staleCache: {maxAge: 1m}}",

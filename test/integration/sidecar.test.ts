@@ -9,6 +9,7 @@ import { runCli } from "../helpers/cli.ts";
 import {
   nameServer,
   type RunningSidecar,
+  route,
   send,
   service,
   startSidecar,
@@ -16,17 +17,6 @@ import {
   type Upstream,
   waitFor,
 } from "../sidecar/helpers.ts";
-
-function route(host: string, body: string): string {
-  return `apiVersion: meshlet.dev/v1
-kind: Route
-metadata: {name: ${host}}
-spec:
-  hosts: [${host}]
-  http:
-${body}
-`;
-}
 
 const docs = (...d: string[]) => d.join("---\n");
 

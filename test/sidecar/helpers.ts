@@ -161,6 +161,18 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** A Route for host `host` with the given `spec.http` entries (YAML lines indented four spaces). */
+export function route(host: string, http: string): string {
+  return `apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: ${host}}
+spec:
+  hosts: [${host}]
+  http:
+${http}
+`;
+}
+
 export function service(
   name: string,
   endpoints: { port: number; labels?: Record<string, string>; weight?: number }[],

@@ -1,4 +1,5 @@
-import { fingerprint } from "../../common/fingerprint.ts";
+import { compareStrings } from "../../common/compare.ts";
+import { fingerprint } from "../../common/hash.ts";
 import type { Resource } from "../../config/resources.ts";
 import type { Endpoint } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Resource as WireResource } from "../../gen/meshlet/discovery/v1/Resource.ts";
@@ -68,7 +69,7 @@ export function prepareState(state: MeshState): PreparedState {
       weight: e.weight,
     });
   }
-  for (const list of endpointsByService.values()) list.sort((a, b) => compare(a.instance, b.instance));
+  for (const list of endpointsByService.values()) list.sort((a, b) => compareStrings(a.instance, b.instance));
   return {
     revision: state.revision,
     index: indexResources(state.resources.map((r) => r.resource)),
@@ -113,8 +114,4 @@ export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): 
 
 export function buildSnapshot(state: MeshState, request: ScopeRequest): ScopedSnapshot {
   return scopedSnapshot(prepareState(state), request);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { type Clock, systemClock } from "../../common/clock.ts";
+import { compareStrings } from "../../common/compare.ts";
 import type { Logger } from "../../common/logger.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
@@ -153,7 +154,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
         if (list === undefined) unreachable.push(others[i]?.id ?? "");
         else sidecars.push(...list);
       });
-      sidecars.sort((a, b) => (a.node === b.node ? compare(a.id, b.id) : compare(a.node, b.node)));
+      sidecars.sort((a, b) => (a.node === b.node ? compareStrings(a.id, b.id) : compareStrings(a.node, b.node)));
       return { sidecars, unreachable };
     },
   });
@@ -172,8 +173,4 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
       for (const c of peers.values()) c.close();
     },
   };
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

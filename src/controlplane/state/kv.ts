@@ -1,3 +1,4 @@
+import { compareStrings } from "../../common/compare.ts";
 import { MeshletError } from "../../common/errors.ts";
 
 /** One stored key. `revision` = Raft index of its last write, `createRevision` = of the write that created it. */
@@ -69,7 +70,7 @@ export class RevisionedKv {
   range(prefix: string): KvListed[] {
     const out: KvListed[] = [];
     for (const [key, record] of this.#data) if (key.startsWith(prefix)) out.push({ key, record });
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.sort((a, b) => compareStrings(a.key, b.key));
   }
 
   /**

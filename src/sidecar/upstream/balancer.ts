@@ -1,5 +1,5 @@
+import { hash32 } from "../../common/hash.ts";
 import type { ConsistentHash, Endpoint } from "../../config/resources.ts";
-import { hash32 } from "./hash.ts";
 
 /** One upstream instance as the balancers see it. */
 export interface UpstreamEndpoint {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
+import { hash32 } from "../../common/hash.ts";
 import type { ConsistentHash } from "../../config/resources.ts";
-import { hash32 } from "./hash.ts";
 
 /** Extracts a request's hash for consistent hashing; undefined when the key is absent (the balancer then picks at random). */
 export type HashKeyOf = (req: IncomingMessage) => number | undefined;

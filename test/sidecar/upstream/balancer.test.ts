@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { hash32 } from "../../../src/common/hash.ts";
 import {
   type Balancer,
   LeastRequestBalancer,
@@ -8,7 +9,6 @@ import {
   RoundRobinBalancer,
   type UpstreamEndpoint,
 } from "../../../src/sidecar/upstream/balancer.ts";
-import { hash32 } from "../../../src/sidecar/upstream/hash.ts";
 
 function endpoints(n: number, weight: (i: number) => number = () => 1): UpstreamEndpoint[] {
   return Array.from({ length: n }, (_, i) => ({
