@@ -19,6 +19,8 @@ function harness(debounceMs = 50) {
   const clock = new FakeClock();
   const sent: Snapshot[] = [];
   const nacks: number[] = [];
+  /** What the queue left for after pending I/O. */
+  const deferred: (() => void)[] = [];
   const state: { revision: number; services: Map<string, number>; endpoints: RegisteredEndpoint[] } = {
     revision: 1,
     services: new Map([["web", 80]]),
@@ -38,7 +40,7 @@ function harness(debounceMs = 50) {
     { id: "sc-1", service: "web", instance: "i1", lastVersion: 0 },
     { service: "web", subscribe: ["reviews"] },
     {
-      queue: new PushQueue({ clock, debounceMs, defer: (fn) => fn() }),
+      queue: new PushQueue({ clock, debounceMs, defer: (fn) => deferred.push(fn) }),
       current: (req) => buildSnapshot(current(), req),
       send: (s) => sent.push(s),
       onNack: (_info, consecutive) => nacks.push(consecutive),
@@ -49,11 +51,16 @@ function harness(debounceMs = 50) {
     mutate();
     session.changed();
   };
-  return { clock, sent, nacks, state, session, write };
+  /** Time passes (a change after a quiet window goes out at the next turn of the event loop, not inside the write). */
+  const advance = (ms: number) => {
+    clock.advance(ms);
+    while (deferred.length > 0) deferred.shift()?.();
+  };
+  return { clock, advance, sent, nacks, state, session, write };
 }
 
 describe("SidecarSession", () => {
-  it("sends the first snapshot at once and coalesces a burst into one push", () => {
+  it("sends the first snapshot at once, a change after a quiet window at once, and a burst once per window", () => {
     const h = harness();
     h.session.start();
     assert.deepEqual(
@@ -61,21 +68,32 @@ describe("SidecarSession", () => {
       [1],
     );
     for (let i = 0; i < 20; i++) h.write(() => h.state.services.set("reviews", 8000 + i));
-    h.clock.advance(49);
-    assert.equal(h.sent.length, 1);
-    h.clock.advance(1);
+    assert.equal(h.sent.length, 1, "not inside the write");
+    h.advance(0);
     assert.deepEqual(
       h.sent.map((s) => s.version),
       [1, 21],
+      "writes of one turn of the event loop: one push",
     );
     assert.match(h.sent[1]?.resources?.find((r) => r.name === "reviews")?.json ?? "", /"port":8019/);
+    for (let i = 0; i < 5; i++) {
+      h.advance(5);
+      h.write(() => h.state.services.set("reviews", 9000 + i));
+    }
+    h.advance(24);
+    assert.equal(h.sent.length, 2, "49 ms after the last push");
+    h.advance(1);
+    assert.deepEqual(
+      h.sent.map((s) => s.version),
+      [1, 21, 26],
+    );
   });
 
   it("skips changes outside the sidecar's scope", () => {
     const h = harness();
     h.session.start();
     h.write(() => h.state.services.set("unrelated", 81));
-    h.clock.advance(100);
+    h.advance(100);
     assert.equal(h.sent.length, 1);
   });
 
@@ -94,10 +112,10 @@ describe("SidecarSession", () => {
     h.session.nack(1, h.sent[0]?.nonce ?? "", "bad route");
     assert.deepEqual(h.session.info.lastNack, { version: 1, error: "bad route" });
     h.write(() => h.state.services.set("unrelated", 81));
-    h.clock.advance(1000);
+    h.advance(1000);
     assert.equal(h.sent.length, 1, "same scoped content: no resend loop");
     h.write(() => h.state.services.set("reviews", 81));
-    h.clock.advance(50);
+    h.advance(50);
     assert.equal(h.sent.length, 2);
     h.session.nack(3, h.sent[1]?.nonce ?? "", "still bad");
     assert.deepEqual(h.nacks, [1, 2]);
@@ -109,14 +127,14 @@ describe("SidecarSession", () => {
     h.state.revision = 0;
     h.state.services.set("reviews", 1);
     h.session.changed();
-    h.clock.advance(50);
+    h.advance(50);
     assert.deepEqual(
       h.sent.map((s) => s.version),
       [1],
     );
     h.session.close();
     h.write(() => h.state.services.set("reviews", 2));
-    h.clock.advance(50);
+    h.advance(50);
     assert.equal(h.sent.length, 1);
     assert.equal(h.clock.pendingTimers(), 0);
   });
