@@ -28,6 +28,7 @@ import {
 } from "./node.ts";
 import type { RevisionedKv } from "./state/kv.ts";
 import { type Command, encodeCommand, type StateMachine } from "./state/machine.ts";
+import { storedFromText, storedText } from "./state/value.ts";
 
 /** Peer addresses of members, replicated so every node (and a restored snapshot) knows them. */
 export const MEMBERS_PREFIX = "cluster/members/";
@@ -107,7 +108,7 @@ export class RaftControlNode implements ControlNode, Applier {
     o.sm.register("cluster.member", (c, { kv }) => {
       const key = MEMBERS_PREFIX + String(c.id);
       if (c.remove === true) kv.delete(key);
-      else kv.put(key, encoder.encode(String(c.address)));
+      else kv.put(key, storedFromText(String(c.address)));
       return undefined;
     });
   }
@@ -117,7 +118,7 @@ export class RaftControlNode implements ControlNode, Applier {
     this.#driver = driver;
     this.#transport = transport;
     for (const e of this.kv.range(MEMBERS_PREFIX))
-      transport.setPeer(e.key.slice(MEMBERS_PREFIX.length), decoder.decode(e.record.value));
+      transport.setPeer(e.key.slice(MEMBERS_PREFIX.length), storedText(e.record.value));
   }
 
   get kv(): RevisionedKv {
@@ -286,7 +287,7 @@ export class RaftControlNode implements ControlNode, Applier {
   restore(snapshot: Snapshot): void {
     this.#sm.restore(snapshot.data);
     for (const e of this.kv.range(MEMBERS_PREFIX))
-      this.#transport?.setPeer(e.key.slice(MEMBERS_PREFIX.length), decoder.decode(e.record.value));
+      this.#transport?.setPeer(e.key.slice(MEMBERS_PREFIX.length), storedText(e.record.value));
     this.#appliedTo(snapshot.metadata.index);
   }
 
@@ -379,7 +380,7 @@ export class RaftControlNode implements ControlNode, Applier {
 
   #address(id: string): string {
     const r = this.kv.get(MEMBERS_PREFIX + id);
-    return r === undefined ? (this.#o.peers.get(id) ?? "") : decoder.decode(r.value);
+    return r === undefined ? (this.#o.peers.get(id) ?? "") : storedText(r.value);
   }
 
   #isMember(cs: ConfState, id: string): boolean {

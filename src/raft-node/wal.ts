@@ -157,8 +157,10 @@ export class Wal {
   saveSnapshot(snapshot: Snapshot, hardState: HardState, reset: boolean): void {
     const { index, term } = snapshot.metadata;
     const meta = Buffer.from(JSON.stringify(snapshot.metadata));
-    const body = Buffer.concat([u32(meta.length), meta, Buffer.from(snapshot.data)]);
-    writeAtomic(path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`), Buffer.concat([u32(crc32c(body)), body]));
+    const head = Buffer.concat([u32(meta.length), meta]);
+    // The data can be tens of MB: checksummed and written where it is, not copied into one buffer.
+    const crc = crc32c(snapshot.data, crc32c(head));
+    writeAtomic(path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`), [u32(crc), head, snapshot.data]);
     if (reset) this.#lastIndex = index;
     this.#hardState = hardState;
     this.#cut(Math.max(this.#lastIndex, index) + 1);
@@ -238,7 +240,7 @@ export class Wal {
         );
       }
       fs.mkdirSync(dir, { recursive: true });
-      writeAtomic(metaFile, Buffer.from(JSON.stringify({ format: WAL_FORMAT, clusterId, nodeId })));
+      writeAtomic(metaFile, [Buffer.from(JSON.stringify({ format: WAL_FORMAT, clusterId, nodeId }))]);
       fresh = true;
     }
     fs.mkdirSync(this.#walDir, { recursive: true });
@@ -329,7 +331,7 @@ export class Wal {
     }
     const metaLen = buf.readUInt32LE(4);
     const metadata = JSON.parse(buf.subarray(8, 8 + metaLen).toString("utf8")) as Snapshot["metadata"];
-    return { metadata, data: new Uint8Array(buf.subarray(8 + metaLen)) };
+    return { metadata, data: buf.subarray(8 + metaLen) };
   }
 }
 
@@ -414,12 +416,14 @@ function snapshotFiles(dir: string): string[] {
 }
 
 /** temp file, fsync, rename, fsync dir: after a crash the file is either the old one or the whole new one. */
-export function writeAtomic(file: string, data: Buffer): void {
+export function writeAtomic(file: string, parts: readonly Uint8Array[]): void {
   const tmp = `${file}.tmp`;
   const fd = fs.openSync(tmp, "w");
   try {
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+    for (const data of parts) {
+      let off = 0;
+      while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

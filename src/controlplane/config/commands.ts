@@ -1,5 +1,6 @@
 import { MeshletError } from "../../common/errors.ts";
 import type { Command, StateMachine } from "../state/machine.ts";
+import { storedFromBytes } from "../state/value.ts";
 
 /** App-config keys live under this prefix in the KV. */
 export const CONFIG_PREFIX = "config/";
@@ -51,7 +52,7 @@ export function registerConfigCommands(sm: StateMachine): void {
     const current = kv.get(k)?.revision ?? 0;
     if (c.ifRevision !== undefined && c.ifRevision !== current)
       throw new ConfigRevisionError(c.key, c.ifRevision, current);
-    kv.put(k, new Uint8Array(Buffer.from(c.value, "base64")));
+    kv.put(k, storedFromBytes(Buffer.from(c.value, "base64")));
     return undefined;
   });
   sm.register("config.delete", (command, { kv }) => {

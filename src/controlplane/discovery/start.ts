@@ -13,6 +13,7 @@ import { RenewForwarder } from "../registry/renew-forwarder.ts";
 import type { SidecarView } from "../resources/api-types.ts";
 import { LEASES_PREFIX } from "../resources/keys.ts";
 import { type Command, kvView } from "../state/machine.ts";
+import { storedText } from "../state/value.ts";
 import { attachDiscovery } from "./attach.ts";
 import { createMeshStateReader } from "./mesh-state.ts";
 import { DiscoveryServer, type MeshSource } from "./server.ts";
@@ -36,7 +37,6 @@ export interface DiscoveryRuntime {
   stop(): void;
 }
 
-const decoder = new TextDecoder();
 /** How long GET /v1/sidecars waits for another node's list before naming it unreachable. */
 const LIST_DEADLINE_MS = 1_000;
 
@@ -79,7 +79,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
   });
 
   const leases = (): LeaseRecord[] =>
-    node.kv.range(LEASES_PREFIX).map((e) => JSON.parse(decoder.decode(e.record.value)) as LeaseRecord);
+    node.kv.range(LEASES_PREFIX).map((e) => JSON.parse(storedText(e.record.value)) as LeaseRecord);
   const onLeadership = () => {
     if (node.isLeader() && !keeper.leading) {
       keeper.takeOver(leases());
@@ -93,7 +93,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
   const leaseWatch = node.kv.watch(LEASES_PREFIX, node.kv.revision, (e) => {
     const id = e.key.slice(LEASES_PREFIX.length);
     if (e.type === "delete") keeper.removed(id);
-    else keeper.granted(id, (JSON.parse(decoder.decode(e.value)) as LeaseRecord).ttlMs);
+    else keeper.granted(id, (JSON.parse(storedText(e.value)) as LeaseRecord).ttlMs);
   });
 
   let meshChanged = false;

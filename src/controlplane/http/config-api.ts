@@ -7,6 +7,7 @@ import {
   MAX_VALUE_BYTES,
 } from "../config/commands.ts";
 import type { Consistency } from "../node.ts";
+import { storedBytes } from "../state/value.ts";
 import { errorReply, HttpError, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
 
 function keyParam(req: HttpRequest): string {
@@ -74,7 +75,7 @@ export const configApi: RouteModule = (router, node) => {
     return {
       status: 200,
       headers: { etag: String(record.revision), "content-type": "application/octet-stream" },
-      body: Buffer.from(record.value),
+      body: storedBytes(record.value),
     };
   });
   router.route("DELETE", "/v1/config/{key*}", (req) => write(req, { type: "config.delete", key: keyParam(req) }));

@@ -1,9 +1,10 @@
 import { compareStrings } from "../../common/compare.ts";
 import { MeshletError } from "../../common/errors.ts";
+import type { StoredValue } from "./value.ts";
 
 /** One stored key. `revision` = Raft index of its last write, `createRevision` = of the write that created it. */
 export interface KvRecord {
-  value: Uint8Array;
+  value: StoredValue;
   revision: number;
   createRevision: number;
 }
@@ -15,7 +16,7 @@ export interface KvListed {
 
 /** One change, as replayed to watchers. A delete carries no value. */
 export type KvEvent =
-  | { type: "put"; key: string; value: Uint8Array; revision: number }
+  | { type: "put"; key: string; value: StoredValue; revision: number }
   | { type: "delete"; key: string; revision: number };
 
 /** Watchers asked to replay from a revision older than the kept history must take a full snapshot. */
@@ -92,7 +93,7 @@ export class RevisionedKv {
   }
 
   /** State machine only. */
-  put(key: string, value: Uint8Array, revision: number): void {
+  put(key: string, value: StoredValue, revision: number): void {
     const prev = this.#data.get(key);
     this.#data.set(key, { value, revision, createRevision: prev?.createRevision ?? revision });
     this.#emit({ type: "put", key, value, revision });

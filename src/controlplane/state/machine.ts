@@ -1,6 +1,8 @@
 import { MeshletError } from "../../common/errors.ts";
 import type { KvEntry, KvOp, KvView } from "../registry/kv-ops.ts";
 import type { KvRecord, RevisionedKv } from "./kv.ts";
+import { decodeKvSnapshot, encodeKvSnapshot } from "./snapshot-codec.ts";
+import { type StoredValue, storedFromText, storedText } from "./value.ts";
 
 /** A command as proposed: a JSON object whose `type` selects its handler. */
 export interface Command {
@@ -16,7 +18,7 @@ export interface Command {
 export interface Txn {
   get(key: string): KvRecord | undefined;
   range(prefix: string): { key: string; record: KvRecord }[];
-  put(key: string, value: Uint8Array): void;
+  put(key: string, value: StoredValue): void;
   delete(key: string): boolean;
   /** The same transaction with UTF-8 string values (the mesh's keys hold JSON). */
   view(): KvView;
@@ -114,31 +116,21 @@ export class StateMachine {
     }
   }
 
-  /** The whole machine as bytes (JSON lines; values base64). */
+  /** The whole machine as bytes (snapshot-codec.ts). */
   snapshot(): Uint8Array {
-    const lines = [JSON.stringify({ revision: this.kv.revision })];
-    for (const [key, r] of this.kv.entries()) {
-      lines.push(JSON.stringify([key, Buffer.from(r.value).toString("base64"), r.revision, r.createRevision]));
-    }
-    return encoder.encode(lines.join("\n"));
+    return encodeKvSnapshot(this.kv.revision, () => this.kv.entries());
   }
 
   restore(data: Uint8Array): void {
-    const lines = decoder.decode(data).split("\n");
-    const head = JSON.parse(lines[0] ?? "{}") as { revision?: number };
-    const records: [string, KvRecord][] = [];
-    for (const line of lines.slice(1)) {
-      const [key, value, revision, createRevision] = JSON.parse(line) as [string, string, number, number];
-      records.push([key, { value: new Uint8Array(Buffer.from(value, "base64")), revision, createRevision }]);
-    }
-    this.kv.restore(records, head.revision ?? 0);
+    const { revision, records } = decodeKvSnapshot(data);
+    this.kv.restore(records, revision);
   }
 }
 
 class BufferedTxn implements Txn {
   readonly #kv: RevisionedKv;
   /** undefined = deleted in this transaction. */
-  readonly #writes = new Map<string, Uint8Array | undefined>();
+  readonly #writes = new Map<string, StoredValue | undefined>();
 
   constructor(kv: RevisionedKv) {
     this.#kv = kv;
@@ -164,7 +156,7 @@ class BufferedTxn implements Txn {
     return out;
   }
 
-  put(key: string, value: Uint8Array): void {
+  put(key: string, value: StoredValue): void {
     this.#writes.set(key, value);
   }
 
@@ -178,12 +170,12 @@ class BufferedTxn implements Txn {
     return {
       get: (key) => {
         const r = this.get(key);
-        return r === undefined ? undefined : decoder.decode(r.value);
+        return r === undefined ? undefined : storedText(r.value);
       },
       range: (prefix): KvEntry[] =>
         this.range(prefix).map((e) => ({
           key: e.key,
-          value: decoder.decode(e.record.value),
+          value: storedText(e.record.value),
           revision: e.record.revision,
         })),
     };
@@ -191,7 +183,7 @@ class BufferedTxn implements Txn {
 
   applyOps(ops: readonly KvOp[]): void {
     for (const op of ops) {
-      if (op.op === "put") this.put(op.key, encoder.encode(op.value));
+      if (op.op === "put") this.put(op.key, storedFromText(op.value));
       else this.delete(op.key);
     }
   }
@@ -209,9 +201,9 @@ export function kvView(kv: RevisionedKv): KvView {
   return {
     get: (key) => {
       const r = kv.get(key);
-      return r === undefined ? undefined : decoder.decode(r.value);
+      return r === undefined ? undefined : storedText(r.value);
     },
     range: (prefix) =>
-      kv.range(prefix).map((e) => ({ key: e.key, value: decoder.decode(e.record.value), revision: e.record.revision })),
+      kv.range(prefix).map((e) => ({ key: e.key, value: storedText(e.record.value), revision: e.record.revision })),
   };
 }

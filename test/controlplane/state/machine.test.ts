@@ -3,9 +3,10 @@ import { test } from "node:test";
 import { MeshletError } from "../../../src/common/errors.ts";
 import { CompactedError, type KvEvent, RevisionedKv } from "../../../src/controlplane/state/kv.ts";
 import { encodeCommand, StateMachine } from "../../../src/controlplane/state/machine.ts";
+import { type StoredValue, storedFromText, storedText } from "../../../src/controlplane/state/value.ts";
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const enc = storedFromText;
+const dec = (v: StoredValue | undefined) => (v === undefined ? undefined : storedText(v));
 
 function machine(history?: number) {
   const sm = new StateMachine(new RevisionedKv(history));
@@ -43,7 +44,7 @@ test("a command that throws writes nothing and reports its error", () => {
 test("unknown types and garbage entries fail without stopping the log", () => {
   const sm = machine();
   const r1 = sm.apply(1, 1, encodeCommand({ type: "nope" }));
-  const r2 = sm.apply(2, 1, enc("{not json"));
+  const r2 = sm.apply(2, 1, new TextEncoder().encode("{not json"));
   assert.equal(r1.ok ? "" : r1.error.code, "ERR_UNKNOWN_COMMAND");
   assert.equal(r2.ok, false);
   assert.equal(sm.apply(3, 1, new Uint8Array()).ok, true);
