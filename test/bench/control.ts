@@ -3,7 +3,8 @@
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
  * JSON gateway) on loopback: writes/s and p50/p99 with 1/16/64 clients (64-byte
  * values), linearizable reads/s, failover (median of 10 leader kill -9 → first
- * acknowledged write). Needs a built dist/ and `etcd` on PATH.
+ * acknowledged write), and the largest node's RSS after 100,000 more keys
+ * (FILL_KEYS). Needs a built dist/ and `etcd` on PATH.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -15,6 +16,7 @@ import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harnes
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
 const VALUE = "v".repeat(64);
 const KEYS = 1000;
+const FILL_KEYS = Number(process.env.FILL_KEYS ?? 100_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface System {
@@ -25,7 +27,15 @@ interface System {
   leader(): Promise<number>;
   kill9(node: number): Promise<void>;
   restart(node: number): Promise<void>;
+  /** Resident memory of each running node. */
+  rssMb(): number[];
   stop(): Promise<void>;
+}
+
+function rssOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
 async function meshlet(): Promise<System> {
@@ -71,6 +81,7 @@ async function meshlet(): Promise<System> {
         await sleep(100);
       }
     },
+    rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -167,6 +178,7 @@ async function etcd(): Promise<System> {
         await sleep(100);
       }
     },
+    rssMb: () => procs.map((p) => rssOf(p?.pid)),
     async stop() {
       await Promise.all([0, 1, 2].map((i) => sys.kill9(i)));
       fs.rmSync(root, { recursive: true, force: true });
@@ -221,6 +233,19 @@ async function failover(sys: System, rounds: number): Promise<number> {
   return pct(times, 50);
 }
 
+/** Writes `count` distinct keys of 64-byte values. */
+async function fill(sys: System, node: number, count: number, clients: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        const key = `fill/k${next++}`;
+        while (!(await sys.put(node, key, VALUE).catch(() => false))) await sleep(100);
+      }
+    }),
+  );
+}
+
 async function measure(sys: System) {
   const out: Record<string, number> = {};
   const lead = await sys.leader();
@@ -232,6 +257,9 @@ async function measure(sys: System) {
   }
   out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
   out["failover ms (median of 10)"] = await failover(sys, 10);
+  await fill(sys, await sys.leader(), FILL_KEYS, 64);
+  await sleep(5000);
+  out[`RSS MB, largest node, ${FILL_KEYS} keys`] = Math.max(...sys.rssMb());
   return out;
 }
 
