@@ -18,6 +18,7 @@ import type { SnapshotAck } from "../gen/meshlet/raft/v1/SnapshotAck.ts";
 import type { SnapshotChunk, SnapshotChunk__Output } from "../gen/meshlet/raft/v1/SnapshotChunk.ts";
 import type { StreamAck } from "../gen/meshlet/raft/v1/StreamAck.ts";
 import { type Message, MessageType, type NodeId } from "../raft/types.ts";
+import { coalesceAppends } from "./coalesce.ts";
 import { fromPb, raftProto, toPb } from "./raft-proto.ts";
 
 /** What the driver needs to move Raft messages between nodes. send() never blocks. */
@@ -274,7 +275,7 @@ class PeerSender {
       this.#drop();
       return;
     }
-    const messages = this.#queue;
+    const messages = coalesceAppends(this.#queue);
     this.#queue = [];
     const ok = stream.write({
       clusterId: this.#o.clusterId,

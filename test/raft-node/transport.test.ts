@@ -79,18 +79,34 @@ test("messages arrive in order and intact; a dead peer does not hold back a live
   const b = await node("b", t);
   a.transport.setPeer("b", b.address);
   a.transport.setPeer("dead", "127.0.0.1:1");
-  for (let i = 0; i < 500; i++) a.transport.send([msg("a", "dead", i), msg("a", "b", i)]);
+  // Every other index: appends that do not continue one another, so none are merged.
+  for (let i = 0; i < 500; i++) a.transport.send([msg("a", "dead", 2 * i), msg("a", "b", 2 * i)]);
   await until(() => b.sink.got.length === 500, "500 messages at b");
   assert.deepEqual(
     b.sink.got.map((m) => m.index),
-    Array.from({ length: 500 }, (_, i) => i),
+    Array.from({ length: 500 }, (_, i) => 2 * i),
   );
   const m = b.sink.got[7];
   assert.equal(m?.type, MessageType.App);
-  assert.deepEqual(m?.entries[0]?.data, new Uint8Array([7]));
+  assert.deepEqual(m?.entries[0]?.data, new Uint8Array([14]));
   await until(() => a.sink.unreachables.includes("dead"), "dead reported unreachable");
   a.transport.send([msg("a", "nobody", 1)]);
   assert.ok(a.sink.unreachables.includes("nobody"));
+});
+
+test("appends queued together that continue one another arrive as one", async (t) => {
+  const a = await node("a", t);
+  const b = await node("b", t);
+  a.transport.setPeer("b", b.address);
+  a.transport.send([0, 1, 2, 3, 4].map((i) => msg("a", "b", i)));
+  await until(() => b.sink.got.length > 0, "an append at b");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(b.sink.got.length, 1);
+  assert.deepEqual(
+    b.sink.got[0]?.entries.map((e) => e.index),
+    [1, 2, 3, 4, 5],
+  );
+  assert.equal(b.sink.got[0]?.commit, 4);
 });
 
 test("a snapshot travels in chunks and is reassembled", async (t) => {
