@@ -10,21 +10,34 @@ import { type Message, MessageType } from "../raft/types.ts";
  * merged message leaves the follower in the same state with one answer.
  * Only adjacent messages merge: nothing is reordered.
  */
-export function coalesceAppends(messages: readonly Message[]): Message[] {
+export function coalesceAppends(messages: readonly Message[], maxBytes = MAX_MERGED_BYTES): Message[] {
   const out: Message[] = [];
+  let lastBytes = 0;
   for (const m of messages) {
     const prev = out.at(-1);
-    if (prev !== undefined && continues(prev, m)) {
+    const bytes = entryBytes(m);
+    if (prev !== undefined && continues(prev, m) && lastBytes + bytes <= maxBytes) {
       out[out.length - 1] = {
         ...prev,
         entries: [...prev.entries, ...m.entries],
         commit: Math.max(prev.commit, m.commit),
       };
+      lastBytes += bytes;
     } else {
       out.push(m);
+      lastBytes = bytes;
     }
   }
   return out;
+}
+
+/** A merged append stays about the size the core makes one: a backlog must not become one huge message. */
+const MAX_MERGED_BYTES = 1024 * 1024;
+
+function entryBytes(m: Message): number {
+  let n = 0;
+  for (const e of m.entries) n += e.data.length;
+  return n;
 }
 
 function continues(prev: Message, m: Message): boolean {

@@ -53,6 +53,18 @@ describe("coalesceAppends", () => {
     for (const messages of cases) assert.deepEqual(coalesceAppends(messages), messages);
   });
 
+  it("starts a new append once a merged one would pass the size cap", () => {
+    const messages = [10, 11, 12, 13].map((i) => app(i, i === 10 ? 1 : 2, [entry(i + 1)], 9));
+    const merged = coalesceAppends(messages, 2);
+    assert.deepEqual(
+      merged.map((m) => m.entries.map((e) => e.index)),
+      [
+        [11, 12],
+        [13, 14],
+      ],
+    );
+  });
+
   it("does not touch the messages it was given", () => {
     const first = app(10, 1, [entry(11)], 9);
     coalesceAppends([first, app(11, 2, [entry(12)], 10)]);
