@@ -71,6 +71,7 @@ export interface RaftControlNodeOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const NEWLINE = 0x0a;
 
 /**
  * ControlNode on top of the Raft driver. Every proposal carries a proposal id
@@ -156,7 +157,7 @@ export class RaftControlNode implements ControlNode, Applier {
 
   async propose<R = unknown>(command: Command, options: { deadlineMs: number }): Promise<Proposed<R>> {
     const pid = this.#pid();
-    const data = encoder.encode(`${pid}\n${decoder.decode(encodeCommand(command))}`);
+    const data = encoder.encode(`${pid}\n${JSON.stringify(command)}`);
     return (await this.#submit(pid, data, false, options.deadlineMs, "proposal")) as Proposed<R>;
   }
 
@@ -247,10 +248,10 @@ export class RaftControlNode implements ControlNode, Applier {
   // Applier: called by the driver, in log order.
 
   applyEntry(entry: Entry): void {
-    const text = entry.data.length === 0 ? "" : decoder.decode(entry.data);
-    const nl = text.indexOf("\n");
-    const pid = nl < 0 ? "" : text.slice(0, nl);
-    const body = nl < 0 ? entry.data : encoder.encode(text.slice(nl + 1));
+    // The proposal id is ASCII, so its newline's byte offset splits the entry without re-encoding the body.
+    const nl = entry.data.indexOf(NEWLINE);
+    const pid = nl < 0 ? "" : decoder.decode(entry.data.subarray(0, nl));
+    const body = nl < 0 ? entry.data : entry.data.subarray(nl + 1);
     const r = this.#sm.apply(entry.index, entry.term, body);
     const w = this.#waiters.get(pid);
     if (w !== undefined) {

@@ -133,13 +133,20 @@ export class Wal {
     const mustSync =
       entries.length > 0 ||
       (hardState !== undefined && (hardState.term !== this.#hardState.term || hardState.vote !== this.#hardState.vote));
-    const buffers: Buffer[] = [];
-    for (const e of entries) buffers.push(frame(encodeEntry(e)));
-    if (hardState !== undefined) {
-      buffers.push(frame(encodeJson(KIND_HARD_STATE, hardState)));
-      this.#hardState = hardState;
+    const hs = hardState === undefined ? undefined : encodeJson(KIND_HARD_STATE, hardState);
+    // One buffer per write, frames encoded in place: a follower writes every entry it receives, and a
+    // buffer or two per entry is native memory that piles up between the collections of a small heap.
+    let total = hs === undefined ? 0 : HEADER + hs.length;
+    for (const e of entries) total += HEADER + ENTRY_HEAD + e.data.length;
+    const buf = Buffer.allocUnsafe(total);
+    let off = 0;
+    for (const e of entries) off = writeEntryFrame(buf, off, e);
+    if (hs !== undefined) {
+      hs.copy(buf, off + HEADER);
+      off = sealFrame(buf, off, hs.length);
     }
-    this.#write(Buffer.concat(buffers));
+    if (hardState !== undefined) this.#hardState = hardState;
+    this.#write(buf);
     const last = entries.at(-1);
     if (last !== undefined) this.#lastIndex = last.index;
     return mustSync;
@@ -364,14 +371,26 @@ function frame(payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
-function encodeEntry(e: Entry): Buffer {
-  const b = Buffer.alloc(18 + e.data.length);
-  b[0] = KIND_ENTRY;
-  b.writeDoubleLE(e.term, 1);
-  b.writeDoubleLE(e.index, 9);
-  b[17] = e.type === EntryType.ConfChange ? 1 : 0;
-  b.set(e.data, 18);
-  return b;
+/** An entry payload's fixed part: kind, term, index, type. */
+const ENTRY_HEAD = 18;
+
+/** Writes an entry's frame at `off`; returns the offset after it. */
+function writeEntryFrame(buf: Buffer, off: number, e: Entry): number {
+  const p = off + HEADER;
+  buf[p] = KIND_ENTRY;
+  buf.writeDoubleLE(e.term, p + 1);
+  buf.writeDoubleLE(e.index, p + 9);
+  buf[p + 17] = e.type === EntryType.ConfChange ? 1 : 0;
+  buf.set(e.data, p + ENTRY_HEAD);
+  return sealFrame(buf, off, ENTRY_HEAD + e.data.length);
+}
+
+/** Fills in the header of the frame at `off` whose payload is already in place. */
+function sealFrame(buf: Buffer, off: number, length: number): number {
+  const p = off + HEADER;
+  buf.writeUInt32LE(length, off);
+  buf.writeUInt32LE(crc32c(buf.subarray(p, p + length)), off + 4);
+  return p + length;
 }
 
 function decodeEntry(p: Buffer): Entry {
