@@ -11,12 +11,16 @@ import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { EXTENSIONS } from "./extensions.ts";
+import { HeapMode } from "./heap-mode.ts";
 import { clusterApi } from "./http/cluster-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
+
+/** How often a node checks whether its KV is large enough to favor memory (heap-mode.ts). */
+const HEAP_CHECK_MS = 1_000;
 
 export interface ControlOptions {
   id: NodeId;
@@ -171,10 +175,13 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const address = http.address();
   const httpPort = typeof address === "object" && address !== null ? address.port : o.http.port;
   driver.start();
+  const heapMode = new HeapMode();
+  const heapCheck = setInterval(() => heapMode.update(node.kv.size), HEAP_CHECK_MS).unref();
   // A lone voter need not wait out an election timeout.
   if (o.peers.size === 1 && !o.join) feed((c) => c.campaign());
 
   const shutdown = async (): Promise<void> => {
+    clearInterval(heapCheck);
     for (const ext of EXTENSIONS) {
       await Promise.resolve(ext.stop()).catch((err: unknown) => {
         logger.warn({ extension: ext.name, err: errorMessage(err) }, "extension failed to stop");

@@ -1,4 +1,3 @@
-import { setFlagsFromString } from "node:v8";
 import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
@@ -65,9 +64,6 @@ export function registerControl(program: Command): void {
     )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
-      // A node holds its whole KV in the heap and allocates steadily while serving writes; V8's default
-      // heap growth then keeps ~3x the live data committed (300+ MB RSS at 100,000 keys, 140 MB with this).
-      setFlagsFromString("--optimize-for-size");
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const http = parseHostPort(flags.http, "--http");
