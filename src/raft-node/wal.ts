@@ -365,10 +365,10 @@ function tornTail(buf: Buffer, off: number): boolean {
 }
 
 function frame(payload: Buffer): Buffer {
-  const head = Buffer.alloc(HEADER);
-  head.writeUInt32LE(payload.length, 0);
-  head.writeUInt32LE(crc32c(payload), 4);
-  return Buffer.concat([head, payload]);
+  const b = Buffer.allocUnsafe(HEADER + payload.length);
+  payload.copy(b, HEADER);
+  sealFrame(b, 0, payload.length);
+  return b;
 }
 
 /** An entry payload's fixed part: kind, term, index, type. */

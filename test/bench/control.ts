@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
+import { rssMb } from "../helpers/proc.ts";
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
 const VALUE = "v".repeat(64);
@@ -33,9 +34,7 @@ interface System {
 }
 
 function rssOf(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+  return pid === undefined ? Number.NaN : rssMb(pid);
 }
 
 async function meshlet(): Promise<System> {

@@ -16,6 +16,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { rssMb } from "../helpers/proc.ts";
 import { policyAdmitCost } from "./admit-cost.ts";
 
 const run = promisify(execFile);
@@ -71,11 +72,6 @@ async function privateMb(pid: number): Promise<number> {
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(rollup)?.[1] ?? 0);
   return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 function get(port: number, path = "/"): Promise<number> {
@@ -190,7 +186,7 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
     await waitUp(t.port);
     await fixedRate(t.port, t.agent);
     if (t.pid !== undefined) {
-      t.rssAt1kMb = await rssMb(t.pid);
+      t.rssAt1kMb = rssMb(t.pid);
       t.privateAt1kMb = await privateMb(t.pid);
     }
   }
@@ -207,7 +203,7 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
   }
   const rows: Row[] = [];
   for (const t of targets) {
-    const rss = t.pid === undefined ? undefined : await rssMb(t.pid);
+    const rss = t.pid === undefined ? undefined : rssMb(t.pid);
     const { p50, p99 } = await fixedRate(t.port, t.agent);
     t.agent.destroy();
     const cpu = t.runs.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== undefined);

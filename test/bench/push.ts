@@ -10,7 +10,6 @@
  * (1000), WORKERS (2), ROUNDS (10), SUSTAIN_S (60).
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -22,6 +21,7 @@ import { parseResources } from "../../src/config/load.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
 import { FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
+import { rssMb } from "../helpers/proc.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
@@ -105,11 +105,7 @@ async function cluster(): Promise<Target> {
       process.stdout.write(`streams per node: ${[...perNode].map(([id, n]) => `${id} ${n}`).join(", ")}\n`);
       return sidecars.length;
     },
-    rssMb: () =>
-      c.nodes.map((n) => {
-        const status = readFileSync(`/proc/${n.proc?.pid}/status`, "utf8");
-        return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
-      }),
+    rssMb: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : rssMb(n.proc.pid))),
     stop: () => c.stopAll(),
   };
 }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { type AddressInfo, connect, createServer as createTcpServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { runCli } from "../helpers/cli.ts";
+import { rssMb } from "../helpers/proc.ts";
 import {
   nameServer,
   type RunningSidecar,
@@ -57,11 +57,6 @@ function upload(port: number, size: number): Promise<number> {
     };
     pump();
   });
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 describe("sidecar data path (static config)", () => {
