@@ -55,12 +55,14 @@ process.on("message", (cmd: Command) => {
     arrivals = new Array<number>(start.count).fill(0);
     send({ watching: cmd.watch });
   } else if ("report" in cmd) {
+    const cpu = process.cpuUsage();
     send({
       min: Math.min(...versions),
       max: Math.max(...versions),
       backwards,
       arrivals,
       rssMb: process.memoryUsage().rss / 2 ** 20,
+      cpuMs: (cpu.user + cpu.system) / 1000,
     });
   } else {
     for (const c of clients) c.stop();

@@ -7,7 +7,7 @@
  * (built dist/), changes POSTed to /v1/apply, time measured from its HTTP 200.
  * PUSH_BENCH_MODE=in-process: three Discovery servers over one in-process
  * state, no Raft; isolates the push path. Env: SIDECARS (1000), SERVICES
- * (1000), WORKERS (2), ROUNDS (10), SUSTAIN_S (60).
+ * (1000), WORKERS (2), ROUNDS (30), SUSTAIN_S (60).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
@@ -21,14 +21,15 @@ import { parseResources } from "../../src/config/load.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
 import { FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
-import { rssMb } from "../helpers/proc.ts";
+import { cpuMs, rssMb } from "../helpers/proc.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 60);
-const ROUNDS = Number(process.env.ROUNDS ?? 10);
+const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
+const IDLE_SAMPLE_MS = 3000;
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,6 +46,8 @@ interface Target {
   apply(yaml: string): Promise<number>;
   streams(): Promise<number>;
   rssMb(): number[];
+  /** CPU time used so far by each node process (in-process: the bench process), in ms. */
+  cpuMs(): number[];
   stop(): Promise<void>;
 }
 
@@ -73,6 +76,10 @@ async function inProcess(): Promise<Target> {
     },
     streams: async () => nodes.reduce((n, node) => n + node.discovery.sidecars().length, 0),
     rssMb: () => [process.memoryUsage().rss / 2 ** 20],
+    cpuMs: () => {
+      const { user, system } = process.cpuUsage();
+      return [(user + system) / 1000];
+    },
     async stop() {
       for (const n of nodes) {
         n.discovery.close();
@@ -106,6 +113,7 @@ async function cluster(): Promise<Target> {
       return sidecars.length;
     },
     rssMb: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : rssMb(n.proc.pid))),
+    cpuMs: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : cpuMs(n.proc.pid))),
     stop: () => c.stopAll(),
   };
 }
@@ -116,6 +124,7 @@ interface Report {
   backwards: number;
   arrivals: number[];
   rssMb: number;
+  cpuMs: number;
 }
 
 class Worker {
@@ -176,6 +185,20 @@ const streams = await target.streams();
 
 let port = 81;
 const latencies: number[] = [];
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const cpuNow = async () => ({
+  at: now(),
+  nodes: sum(target.cpuMs()),
+  loadgen: sum((await Promise.all(workers.map((w) => w.report()))).map((r) => r.cpuMs)),
+});
+// What 1,000 idle sidecars cost (keepalives, heartbeats, lease renewals), so the rounds' figure is the pushes'.
+const idleStart = await cpuNow();
+await sleep(IDLE_SAMPLE_MS);
+const idleEnd = await cpuNow();
+const idleRate = {
+  nodes: (idleEnd.nodes - idleStart.nodes) / (idleEnd.at - idleStart.at),
+  loadgen: (idleEnd.loadgen - idleStart.loadgen) / (idleEnd.at - idleStart.at),
+};
 for (let round = 0; round < ROUNDS; round++) {
   await Promise.all(
     workers.map((w) => {
@@ -188,10 +211,21 @@ for (let round = 0; round < ROUNDS; round++) {
   version = await target.apply(serviceYaml("shared", port++));
   const committed = now();
   const reports = await waitAll(workers, version, 60_000);
-  for (const r of reports) for (const a of r.arrivals) if (a > 0) latencies.push(a - committed);
+  const arrivals: number[] = [];
+  for (const r of reports) for (const a of r.arrivals) if (a > 0) arrivals.push(a - committed);
+  arrivals.sort((a, b) => a - b);
+  process.stdout.write(
+    `change ${round + 1}: p50 ${percentile(arrivals, 50).toFixed(0)} ms, last ${arrivals.at(-1)?.toFixed(0)} ms\n`,
+  );
+  latencies.push(...arrivals);
   await sleep(300);
 }
 latencies.sort((a, b) => a - b);
+const roundsEnd = await cpuNow();
+const perPush = (ms: number) => ((ms * 1000) / (ROUNDS * SIDECARS)).toFixed(0);
+const roundsMs = roundsEnd.at - idleEnd.at;
+const cpuNodesUs = perPush(roundsEnd.nodes - idleEnd.nodes - idleRate.nodes * roundsMs);
+const cpuLoadgenUs = perPush(roundsEnd.loadgen - idleEnd.loadgen - idleRate.loadgen * roundsMs);
 const rssNodesMb = target.rssMb();
 
 // Changes are sent on a 100 ms schedule without waiting for the previous one, as independent operators would.
@@ -226,6 +260,11 @@ const rows: [string, string][] = [
   ["p50", `${percentile(latencies, 50).toFixed(1)} ms`],
   ["p99", `${percentile(latencies, 99).toFixed(1)} ms`],
   ["max", `${(latencies.at(-1) ?? Number.NaN).toFixed(1)} ms`],
+  [
+    "idle CPU of all nodes / load generators",
+    `${(idleRate.nodes * 100).toFixed(0)} / ${(idleRate.loadgen * 100).toFixed(0)} % of a core`,
+  ],
+  ["CPU per sidecar per change, above idle: nodes / load generators", `${cpuNodesUs} / ${cpuLoadgenUs} µs`],
   ["RSS of the node processes", `${rssNodesMb.map((r) => r.toFixed(0)).join(" / ")} MB`],
   ["RSS, load generators", `${workerRss} MB`],
   [`sustained ${SUSTAIN_S} s at 10 changes/s`, `${changes} changes`],

@@ -47,12 +47,20 @@ export interface DiscoveryClientOptions {
   /** What the sidecar reports about itself (breaker states); sent as `status` when it changes. */
   status?: () => unknown;
   statusIntervalMs?: number;
+  /** How long an ACK waits, so that it covers every snapshot applied meanwhile (default 100 ms). */
+  ackDelayMs?: number;
   /** Extra gRPC channel options (e.g. a local subchannel pool, so simulated sidecars do not share connections). */
   channelOptions?: Record<string, number | string>;
 }
 
 const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
 const DEFAULT_STATUS_INTERVAL_MS = 2_000;
+/**
+ * Long enough for a node to finish a push round to a thousand streams before
+ * their ACKs arrive (reading them would slow the round), short next to a
+ * lease's TTL so /v1/sidecars stays current.
+ */
+const DEFAULT_ACK_DELAY_MS = 100;
 /** A dead node must be noticed even when no RST arrives (a partition, a frozen process). */
 const CHANNEL_OPTIONS = {
   "grpc.keepalive_time_ms": 5_000,
@@ -80,6 +88,9 @@ export class DiscoveryStreamClient {
   #retryTimer: TimerHandle | undefined;
   #heartbeatTimer: TimerHandle | undefined;
   #statusTimer: TimerHandle | undefined;
+  #ackTimer: TimerHandle | undefined;
+  /** The newest snapshot received and not yet acknowledged; one ACK covers those before it. */
+  #unacked: { version: number; nonce: string } | undefined;
   /** The status last written on the current stream; a new stream starts with none. */
   #statusSent: string | undefined;
   #stopped = false;
@@ -223,7 +234,7 @@ export class DiscoveryStreamClient {
 
   #onSnapshot(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, s: Snapshot__Output): void {
     if (s.version <= this.#version) {
-      call.write({ ack: { version: s.version, nonce: s.nonce } });
+      this.#ackLater(call, s.version, s.nonce);
       return;
     }
     try {
@@ -231,21 +242,41 @@ export class DiscoveryStreamClient {
       this.#o.apply(decodeSnapshot(s, this.#decoded, decoded));
       this.#decoded = decoded;
       this.#version = s.version;
-      call.write({ ack: { version: s.version, nonce: s.nonce } });
+      this.#ackLater(call, s.version, s.nonce);
     } catch (err) {
       const error = errorMessage(err);
       this.#log.error({ version: s.version, error }, "snapshot rejected; keeping the previous configuration");
+      // At once: an operator waits for this one. A pending ACK names an older nonce the node no longer expects.
+      this.#unacked = undefined;
       call.write({ nack: { version: s.version, nonce: s.nonce, error } });
     }
+  }
+
+  #ackLater(
+    call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>,
+    version: number,
+    nonce: string,
+  ): void {
+    this.#unacked = { version, nonce };
+    if (this.#ackTimer !== undefined) return;
+    this.#ackTimer = this.#o.clock.setTimeout(() => {
+      this.#ackTimer = undefined;
+      const ack = this.#unacked;
+      this.#unacked = undefined;
+      if (ack !== undefined && call === this.#call) call.write({ ack });
+    }, this.#o.ackDelayMs ?? DEFAULT_ACK_DELAY_MS);
   }
 
   #clearTimers(): void {
     if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
     if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
     if (this.#statusTimer !== undefined) this.#o.clock.clearTimeout(this.#statusTimer);
+    if (this.#ackTimer !== undefined) this.#o.clock.clearTimeout(this.#ackTimer);
     this.#retryTimer = undefined;
     this.#heartbeatTimer = undefined;
     this.#statusTimer = undefined;
+    this.#ackTimer = undefined;
+    this.#unacked = undefined;
   }
 }
 

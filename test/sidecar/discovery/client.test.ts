@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
@@ -8,6 +8,9 @@ import { discoveryProto } from "../../../src/config/discovery-proto.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
+import type { DiscoveryRequest__Output } from "../../../src/gen/meshlet/discovery/v1/DiscoveryRequest.ts";
+import type { DiscoveryResponse } from "../../../src/gen/meshlet/discovery/v1/DiscoveryResponse.ts";
+import type { Snapshot } from "../../../src/gen/meshlet/discovery/v1/Snapshot.ts";
 import {
   type DecodedResource,
   DiscoveryStreamClient,
@@ -136,6 +139,64 @@ describe("sidecar discovery client", () => {
     assert.equal(source.commands.length, 1, "renewals are not proposed");
     client.stop();
     await until("deregistered", () => source.kv.get("mesh/endpoints/ratings/r1") === undefined);
+  });
+
+  it("sends one ACK, after its delay, for the snapshots applied meanwhile; a NACK at once, replacing a pending ACK", async () => {
+    const received: DiscoveryRequest__Output[] = [];
+    let push: ((s: Snapshot) => void) | undefined;
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, {
+      Stream: (call: ServerDuplexStream<DiscoveryRequest__Output, DiscoveryResponse>) => {
+        call.on("data", (req: DiscoveryRequest__Output) => received.push(req));
+        push = (snapshot) => call.write({ snapshot });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    cleanups.push(() => server.forceShutdown());
+    const web = JSON.stringify(svc("web")[0]);
+    const snapshot = (version: number, nonce: string, json = web): Snapshot => ({
+      version,
+      nonce,
+      resources: [{ kind: "Service", name: "web", revision: version, json }],
+      endpoints: [],
+    });
+    const ackDelayMs = 200;
+    const client = new DiscoveryStreamClient({
+      controls: [`127.0.0.1:${port}`],
+      nodeId: "sc-4",
+      service: "web",
+      instance: "i4",
+      subscribe: [],
+      apply: () => undefined,
+      clock: systemClock,
+      logger: silentLogger(),
+      ackDelayMs,
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    const send = await until("stream open", () => push);
+    const acks = () => received.flatMap((r) => (r.ack ? [r.ack] : []));
+    send(snapshot(1, "a"));
+    send(snapshot(2, "b"));
+    await until("applied", () => client.version === 2);
+    assert.deepEqual(acks(), [], "not before the delay");
+    await until("ack", () => acks().length > 0);
+    await new Promise((r) => setTimeout(r, ackDelayMs * 2));
+    assert.deepEqual(acks(), [{ version: 2, nonce: "b" }]);
+
+    send(snapshot(3, "c"));
+    send(snapshot(4, "d", "{not json"));
+    const nack = await until("nack", () => received.find((r) => r.nack)?.nack ?? undefined);
+    assert.deepEqual({ version: nack.version, nonce: nack.nonce }, { version: 4, nonce: "d" });
+    await new Promise((r) => setTimeout(r, ackDelayMs * 2));
+    assert.deepEqual(
+      acks(),
+      [{ version: 2, nonce: "b" }],
+      "the NACKed nonce is the node's latest; no ACK of 3 follows",
+    );
+    assert.equal(client.version, 3);
   });
 });
 
