@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { credentials, Server, ServerCredentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/common/logger.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
 import { type Message, MessageType } from "../../src/raft/types.ts";
+import { raftProto } from "../../src/raft-node/raft-proto.ts";
 import { ForwardError, GrpcTransport, type TransportSink } from "../../src/raft-node/transport.ts";
 
 function msg(from: string, to: string, index: number, extra: Partial<Message> = {}): Message {
@@ -164,4 +165,20 @@ test("a forwarded proposal reaches the leader's sink; its refusal comes back as 
     },
   );
   await assert.rejects(follower.transport.forward("nobody", new Uint8Array(), false, 1_000), ForwardError);
+});
+
+test("a peer stream gets its headers at once, so the sender does not keep what it wrote for a retry", async (t) => {
+  const b = await node("b", t);
+  const Client = raftProto().meshlet.raft.v1.Raft;
+  const client = new Client(b.address, credentials.createInsecure());
+  t.after(() => client.close());
+  const call = client.Stream(() => {});
+  t.after(() => call.cancel());
+  const headers = new Promise<void>((resolve) => call.once("metadata", () => resolve()));
+  call.write({ clusterId: "c1", fromAddress: "", messages: [] });
+  // grpc-js frees a stream's written messages only once the call is committed, i.e. once headers arrive.
+  await Promise.race([
+    headers,
+    new Promise((_, reject) => setTimeout(() => reject(new Error("no headers while the stream is open")), 5_000)),
+  ]);
 });
