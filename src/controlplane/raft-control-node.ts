@@ -313,6 +313,22 @@ export class RaftControlNode implements ControlNode, Applier {
     this.#events.emit("leaderChange", state.lead, term);
   }
 
+  /**
+   * Resolves at the next change of leader, or after `ms`: a request that found
+   * no leader (or a dead one) goes to the new one as soon as it is known.
+   */
+  #leaderChangeOr(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#events.off("leaderChange", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#events.once("leaderChange", done);
+    });
+  }
+
   #appliedTo(index: number): void {
     this.#events.emit("applied", index);
   }
@@ -355,7 +371,7 @@ export class RaftControlNode implements ControlNode, Applier {
         } catch (err) {
           if (!retryable(err)) throw err;
         }
-        await sleep(Math.min(RETRY_MS, Math.max(1, deadline - Date.now())));
+        await this.#leaderChangeOr(Math.min(RETRY_MS, Math.max(1, deadline - Date.now())));
       }
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new DeadlineError(what, deadlineMs)), Math.max(1, deadline - Date.now()));
