@@ -33,7 +33,7 @@ export interface Watch {
   cancel(): void;
 }
 
-/** How many events the KV keeps for watchers that reconnect; older ones are compacted away. */
+/** How many events the KV keeps at least for watchers that reconnect (up to a quarter more); older ones are compacted away. */
 export const DEFAULT_HISTORY = 10_000;
 
 /**
@@ -123,7 +123,8 @@ export class RevisionedKv {
   #emit(e: KvEvent): void {
     this.advanceTo(e.revision);
     this.#history.push(e);
-    if (this.#history.length > this.#historyLimit) {
+    // Trimmed a quarter of the limit at a time: dropping one event per write moved the whole array each time.
+    if (this.#history.length > this.#historyLimit + Math.max(1, this.#historyLimit >> 2)) {
       const dropped = this.#history.splice(0, this.#history.length - this.#historyLimit);
       const last = dropped.at(-1);
       if (last !== undefined) this.#compacted = last.revision;
