@@ -4,8 +4,9 @@ import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import { errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
-import { decodeConfChange, encodeConfChange, MemoryStorage, RawNode } from "../raft/index.ts";
+import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
 import type { NodeId } from "../raft/types.ts";
+import { DiskSnapshotStorage } from "../raft-node/disk-snapshot-storage.ts";
 import { Driver } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
@@ -84,7 +85,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     logger,
     onFsync: Driver.fsyncObserver(registry),
   });
-  const storage = new MemoryStorage();
+  const storage = new DiskSnapshotStorage((metadata) => wal.snapshotData(metadata));
   if (recovered.snapshot !== undefined) storage.applySnapshot(recovered.snapshot);
   storage.append(recovered.entries);
   storage.setHardState(recovered.hardState);

@@ -45,6 +45,7 @@ export interface RaftStorage extends Storage {
   setHardState(hs: HardState): void;
   applySnapshot(snapshot: Snapshot): void;
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot;
+  snapshotMetadata(): Snapshot["metadata"];
   compact(index: number): void;
 }
 
@@ -110,9 +111,9 @@ export class Driver {
     const init = o.storage.initialState();
     this.#hardState = init.hardState;
     this.#confState = init.confState;
-    const snap = o.storage.snapshot();
-    this.#snapshotIndex = snap.metadata.index;
-    this.#applied = snap.metadata.index;
+    const snapshot = o.storage.snapshotMetadata();
+    this.#snapshotIndex = snapshot.index;
+    this.#applied = snapshot.index;
   }
 
   /** The core's status, read without feeding it anything. */

@@ -338,7 +338,7 @@ class PeerSender {
     if (this.#snapshotInFlight || snap === undefined) return;
     this.#snapshotInFlight = true;
     const chunkBytes = this.#o.snapshotChunkBytes ?? 1024 * 1024;
-    const data = Buffer.from(snap.data);
+    const data = Buffer.from(snap.data.buffer, snap.data.byteOffset, snap.data.byteLength);
     const finish = (ok: boolean, reason: string) => {
       this.#snapshotInFlight = false;
       if (!ok) {

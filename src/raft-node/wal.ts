@@ -328,13 +328,28 @@ export class Wal {
     return { hardState, snapshot, entries, fresh };
   }
 
+  /**
+   * The data of the snapshot saved with `metadata`, read back from its file:
+   * it is needed again only to send a follower that fell behind the log, so
+   * it is not kept in memory.
+   */
+  snapshotData(metadata: Snapshot["metadata"]): Uint8Array {
+    return this.#readSnapshot(path.join(this.#snapDir, `${pad(metadata.index)}-${pad(metadata.term)}.snap`)).data;
+  }
+
   #loadSnapshot(): Snapshot | undefined {
     const newest = snapshotFiles(this.#snapDir).at(-1);
-    if (newest === undefined) return undefined;
-    const file = path.join(this.#snapDir, newest);
+    return newest === undefined ? undefined : this.#readSnapshot(path.join(this.#snapDir, newest));
+  }
+
+  /** A damaged snapshot file stops the node (at start, or when a follower needs it): its data is committed state. */
+  #readSnapshot(file: string): Snapshot {
     const buf = fs.readFileSync(file);
     if (buf.length < 8 || buf.readUInt32LE(0) !== crc32c(buf.subarray(4))) {
-      throw new WalError("ERR_SNAPSHOT_CORRUPT", `${file} fails its checksum; refusing to start`);
+      throw new WalError(
+        "ERR_SNAPSHOT_CORRUPT",
+        `${file} fails its checksum; the node stops rather than serve or send damaged state`,
+      );
     }
     const metaLen = buf.readUInt32LE(4);
     const metadata = JSON.parse(buf.subarray(8, 8 + metaLen).toString("utf8")) as Snapshot["metadata"];

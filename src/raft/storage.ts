@@ -80,6 +80,11 @@ export class MemoryStorage implements Storage {
     return this.#snapshot;
   }
 
+  /** The snapshot's index, term and members, without its data. */
+  snapshotMetadata(): Snapshot["metadata"] {
+    return this.#snapshot.metadata;
+  }
+
   /** Replaces the whole log with the snapshot (a follower installing the leader's snapshot). */
   applySnapshot(snap: Snapshot): void {
     const current = this.#snapshot.metadata.index;
