@@ -1,9 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
+import { MeshletError } from "../common/errors.ts";
 import type { Message as PbMessage, Message__Output as PbMessageOut } from "../gen/meshlet/raft/v1/Message.ts";
 import type { ProtoGrpcType } from "../gen/raft.ts";
-import { type Entry, EntryType, type Message, type MessageType } from "../raft/types.ts";
+import { type Entry, EntryType, type Message, MessageType } from "../raft/types.ts";
 
 const PROTO = fileURLToPath(new URL("../../proto/meshlet/raft/v1/raft.proto", import.meta.url));
 
@@ -17,19 +18,38 @@ export function raftProto(): ProtoGrpcType {
   return cached;
 }
 
-/** "MsgApp" <-> "MSG_APP". */
-function toPbType(t: MessageType): NonNullable<PbMessage["type"]> {
-  return t
-    .replace(/^Msg/, "MSG_")
-    .replace(/([a-z])([A-Z])/g, "$1_$2")
-    .toUpperCase() as NonNullable<PbMessage["type"]>;
+type PbType = Extract<NonNullable<PbMessage["type"]>, string>;
+
+export class UnknownMessageTypeError extends MeshletError {
+  constructor(type: string) {
+    super("ERR_UNKNOWN_MESSAGE", `unknown Raft message type ${type} on the wire`);
+    this.name = "UnknownMessageTypeError";
+  }
+}
+
+/** "MsgApp" <-> "MSG_APP", computed once: every message crosses one of these maps. */
+const TO_PB = new Map<MessageType, PbType>(
+  Object.values(MessageType).map((t) => [
+    t,
+    t
+      .replace(/^Msg/, "MSG_")
+      .replace(/([a-z])([A-Z])/g, "$1_$2")
+      .toUpperCase() as PbType,
+  ]),
+);
+const FROM_PB = new Map<string, MessageType>([...TO_PB].map(([t, pb]): [string, MessageType] => [pb, t]));
+
+function toPbType(t: MessageType): PbType {
+  const pb = TO_PB.get(t);
+  if (pb === undefined) throw new Error(`unknown Raft message type ${t}`);
+  return pb;
 }
 
 function fromPbType(t: string): MessageType {
-  return `Msg${t
-    .replace(/^MSG_/, "")
-    .toLowerCase()
-    .replace(/(^|_)([a-z])/g, (_m, _u: string, c: string) => c.toUpperCase())}` as MessageType;
+  const type = FROM_PB.get(t);
+  // A peer of another version: the transport refuses the message (see fromPb's callers).
+  if (type === undefined) throw new UnknownMessageTypeError(t);
+  return type;
 }
 
 const toPbEntry = (e: Entry) => ({

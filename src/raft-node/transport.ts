@@ -13,6 +13,7 @@ import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
 import type { ForwardRequest__Output } from "../gen/meshlet/raft/v1/ForwardRequest.ts";
 import type { ForwardResponse } from "../gen/meshlet/raft/v1/ForwardResponse.ts";
+import type { Message__Output as PbMessageOut } from "../gen/meshlet/raft/v1/Message.ts";
 import type { MessageBatch, MessageBatch__Output } from "../gen/meshlet/raft/v1/MessageBatch.ts";
 import type { RaftClient } from "../gen/meshlet/raft/v1/Raft.ts";
 import type { SnapshotAck } from "../gen/meshlet/raft/v1/SnapshotAck.ts";
@@ -90,6 +91,17 @@ export class GrpcTransport implements Transport {
   /** Adds meshlet.raft.v1.Raft to `server`; incoming batches of another cluster are refused. */
   serve(server: Server): void {
     const { clusterId, sink, logger } = this.#o;
+    /** A message of a type this version does not know (a newer peer) is dropped, logged once per type. */
+    const unknownTypes = new Set<string>();
+    const decoded = (m: PbMessageOut, snapshotData?: Uint8Array): Message | undefined => {
+      try {
+        return fromPb(m, snapshotData);
+      } catch (err) {
+        if (!unknownTypes.has(m.type)) logger.warn({ from: m.from, err: errorMessage(err) }, "dropping Raft messages");
+        unknownTypes.add(m.type);
+        return undefined;
+      }
+    };
     server.addService(raftProto().meshlet.raft.v1.Raft.service, {
       Stream: (call: ServerReadableStream<MessageBatch__Output, StreamAck>, done: sendUnaryData<StreamAck>) => {
         // Headers at once: until its peer has seen them, grpc-js keeps every message written on the stream for a
@@ -108,7 +120,8 @@ export class GrpcTransport implements Transport {
           }
           for (const m of batch.messages) {
             received++;
-            sink.receive(fromPb(m));
+            const message = decoded(m);
+            if (message !== undefined) sink.receive(message);
           }
         });
         call.on("end", () => done(null, { received }));
@@ -132,8 +145,12 @@ export class GrpcTransport implements Transport {
           size += chunk.data.length;
           if (chunk.last && chunk.message !== null) {
             finished = true;
-            sink.receive(fromPb(chunk.message, new Uint8Array(Buffer.concat(parts))));
-            done(null, { ok: true, error: "" });
+            const message = decoded(chunk.message, new Uint8Array(Buffer.concat(parts)));
+            if (message === undefined) done({ code: status.INVALID_ARGUMENT, details: "unknown message type" });
+            else {
+              sink.receive(message);
+              done(null, { ok: true, error: "" });
+            }
           }
         });
         call.on("end", () => {

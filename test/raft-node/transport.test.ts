@@ -4,7 +4,7 @@ import { credentials, Server, ServerCredentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/common/logger.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
 import { type Message, MessageType } from "../../src/raft/types.ts";
-import { raftProto } from "../../src/raft-node/raft-proto.ts";
+import { raftProto, toPb } from "../../src/raft-node/raft-proto.ts";
 import { ForwardError, GrpcTransport, type TransportSink } from "../../src/raft-node/transport.ts";
 
 function msg(from: string, to: string, index: number, extra: Partial<Message> = {}): Message {
@@ -181,4 +181,19 @@ test("a peer stream gets its headers at once, so the sender does not keep what i
     headers,
     new Promise((_, reject) => setTimeout(() => reject(new Error("no headers while the stream is open")), 5_000)),
   ]);
+});
+
+test("a message of a type this version does not know is dropped; the stream and later messages go on", async (t) => {
+  const b = await node("b", t);
+  const Client = raftProto().meshlet.raft.v1.Raft;
+  const client = new Client(b.address, credentials.createInsecure());
+  t.after(() => client.close());
+  const call = client.Stream(() => {});
+  t.after(() => call.cancel());
+  const known = toPb(msg("a", "b", 3));
+  // A newer peer's enum value, which this version's types cannot name.
+  const unknown = { ...known, type: 99 } as unknown as typeof known;
+  call.write({ clusterId: "c1", fromAddress: "", messages: [unknown, known] });
+  await until(() => b.sink.got.length === 1, "the known message");
+  assert.equal(b.sink.got[0]?.index, 3);
 });
