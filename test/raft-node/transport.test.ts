@@ -167,13 +167,19 @@ test("a forwarded proposal reaches the leader's sink; its refusal comes back as 
   await assert.rejects(follower.transport.forward("nobody", new Uint8Array(), false, 1_000), ForwardError);
 });
 
-test("a peer stream gets its headers at once, so the sender does not keep what it wrote for a retry", async (t) => {
-  const b = await node("b", t);
+/** A peer stream to `address` opened by hand, for what GrpcTransport itself never sends. */
+function rawStream(address: string, t: { after: (fn: () => void) => void }) {
   const Client = raftProto().meshlet.raft.v1.Raft;
-  const client = new Client(b.address, credentials.createInsecure());
+  const client = new Client(address, credentials.createInsecure());
   t.after(() => client.close());
   const call = client.Stream(() => {});
   t.after(() => call.cancel());
+  return call;
+}
+
+test("a peer stream gets its headers at once, so the sender does not keep what it wrote for a retry", async (t) => {
+  const b = await node("b", t);
+  const call = rawStream(b.address, t);
   const headers = new Promise<void>((resolve) => call.once("metadata", () => resolve()));
   call.write({ clusterId: "c1", fromAddress: "", messages: [] });
   // grpc-js frees a stream's written messages only once the call is committed, i.e. once headers arrive.
@@ -185,11 +191,7 @@ test("a peer stream gets its headers at once, so the sender does not keep what i
 
 test("a message of a type this version does not know is dropped; the stream and later messages go on", async (t) => {
   const b = await node("b", t);
-  const Client = raftProto().meshlet.raft.v1.Raft;
-  const client = new Client(b.address, credentials.createInsecure());
-  t.after(() => client.close());
-  const call = client.Stream(() => {});
-  t.after(() => call.cancel());
+  const call = rawStream(b.address, t);
   const known = toPb(msg("a", "b", 3));
   // A newer peer's enum value, which this version's types cannot name.
   const unknown = { ...known, type: 99 } as unknown as typeof known;
