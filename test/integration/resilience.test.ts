@@ -297,6 +297,12 @@ describe("a global limit across three sidecar processes sharing a real redis-ser
   });
 
   after(async () => {
+    // A sidecar that died mid-test shows up as a reset connection; its log says why.
+    for (const s of sidecars) {
+      if (s.proc.exitCode !== null || s.proc.signalCode !== null) {
+        process.stderr.write(`sidecar exited (${s.proc.exitCode ?? s.proc.signalCode}):\n${s.logs().slice(-4000)}\n`);
+      }
+    }
     await Promise.all(sidecars.map((s) => s.stop()));
     await Promise.all([redis?.stop(), upstream?.close()]);
   });

@@ -69,9 +69,10 @@ export function registerSidecar(program: Command): void {
         throw new UsageError("give --config FILE or --control HOST:PORT,...");
       const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
       // Loaded only by this command, so a CLI call such as `meshlet apply` does not load the data path.
-      const [{ Sidecar }, { StaticFileSource }] = await Promise.all([
+      const [{ Sidecar }, { StaticFileSource }, { survivesUnhandledRejections }] = await Promise.all([
         import("../../sidecar/sidecar.ts"),
         import("../../sidecar/config-source.ts"),
+        import("../../sidecar/unhandled-rejections.ts"),
       ]);
       const exit = () =>
         sidecar.stop().then(
@@ -81,6 +82,8 @@ export function registerSidecar(program: Command): void {
             process.exit(1);
           },
         );
+      const registry = createRegistry();
+      survivesUnhandledRejections(logger, registry);
       const sidecar: Sidecar = new Sidecar({
         service: flags.service,
         appPort,
@@ -96,7 +99,7 @@ export function registerSidecar(program: Command): void {
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         logger,
-        registry: createRegistry(),
+        registry,
         onShutdownRequest: () => void exit(),
       });
       try {
