@@ -16,7 +16,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { rssMb } from "../helpers/proc.ts";
+import { cpuMs, rssMb } from "../helpers/proc.ts";
 import { policyAdmitCost } from "./admit-cost.ts";
 
 const run = promisify(execFile);
@@ -26,7 +26,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 10);
 const PAIR_SECONDS = 2;
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
-const TICK_US = 1_000_000 / 100;
 const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
@@ -60,12 +59,6 @@ function pinned(cpu: string, cmd: string, args: string[], env: NodeJS.ProcessEnv
   const child = spawn("taskset", ["-c", cpu, cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT, env });
   child.stderr?.resume();
   return child;
-}
-
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function privateMb(pid: number): Promise<number> {
@@ -192,12 +185,12 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of targets) {
-      const before = t.pid === undefined ? 0 : await cpuTicks(t.pid);
+      const before = t.pid === undefined ? 0 : cpuMs(t.pid);
       const rps = await wrk(t.port);
-      const after = t.pid === undefined ? 0 : await cpuTicks(t.pid);
+      const after = t.pid === undefined ? 0 : cpuMs(t.pid);
       t.runs.push({
         rps,
-        cpuUsPerReq: t.pid === undefined ? undefined : ((after - before) * TICK_US) / (rps * SECONDS),
+        cpuUsPerReq: t.pid === undefined ? undefined : ((after - before) * 1000) / (rps * SECONDS),
       });
     }
   }
