@@ -13,18 +13,22 @@ import { type Message, MessageType } from "../raft/types.ts";
 export function coalesceAppends(messages: readonly Message[], maxBytes = MAX_MERGED_BYTES): Message[] {
   const out: Message[] = [];
   let lastBytes = 0;
+  /** The last output message when it is a merge made here (its entries array is ours to extend). */
+  let merged: Message | undefined;
   for (const m of messages) {
     const prev = out.at(-1);
     const bytes = entryBytes(m);
     if (prev !== undefined && continues(prev, m) && lastBytes + bytes <= maxBytes) {
-      out[out.length - 1] = {
-        ...prev,
-        entries: [...prev.entries, ...m.entries],
-        commit: Math.max(prev.commit, m.commit),
-      };
+      if (merged === undefined) {
+        merged = { ...prev, entries: [...prev.entries] };
+        out[out.length - 1] = merged;
+      }
+      merged.entries.push(...m.entries);
+      merged.commit = Math.max(merged.commit, m.commit);
       lastBytes += bytes;
     } else {
       out.push(m);
+      merged = undefined;
       lastBytes = bytes;
     }
   }

@@ -67,11 +67,12 @@ describe("coalesceAppends", () => {
 
   it("does not touch the messages it was given", () => {
     const first = app(10, 1, [entry(11)], 9);
-    coalesceAppends([first, app(11, 2, [entry(12)], 10)]);
+    const second = app(11, 2, [entry(12)], 10);
+    coalesceAppends([first, second, app(12, 2, [entry(13)], 11)]);
     assert.deepEqual(
-      first.entries.map((e) => e.index),
-      [11],
+      [first, second].map((m) => m.entries.map((e) => e.index)),
+      [[11], [12]],
     );
-    assert.equal(first.commit, 9);
+    assert.deepEqual([first.commit, second.commit], [9, 10]);
   });
 });
