@@ -77,6 +77,7 @@ export class GrpcTransport implements Transport {
   readonly #o: GrpcTransportOptions;
   readonly #peers = new Map<NodeId, PeerSender>();
   readonly #failures: Counter<"peer">;
+  readonly #unknown: Counter<"type">;
 
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
@@ -86,12 +87,18 @@ export class GrpcTransport implements Transport {
       labelNames: ["peer"],
       registers: [o.registry],
     });
+    this.#unknown = new Counter({
+      name: `${METRIC_PREFIX}raft_unknown_messages_total`,
+      help: "Messages from a peer of a type this version does not know (a newer peer), dropped",
+      labelNames: ["type"],
+      registers: [o.registry],
+    });
   }
 
   /** Adds meshlet.raft.v1.Raft to `server`; incoming batches of another cluster are refused. */
   serve(server: Server): void {
     const { clusterId, sink, logger } = this.#o;
-    /** A message of a type this version does not know (a newer peer) is dropped, logged once per type. */
+    /** A message of a type this version does not know (a newer peer) is dropped, counted, logged once per type. */
     const unknownTypes = new Set<string>();
     const decoded = (m: PbMessageOut, snapshotData?: Uint8Array): Message | undefined => {
       try {
@@ -99,6 +106,7 @@ export class GrpcTransport implements Transport {
       } catch (err) {
         if (!unknownTypes.has(m.type)) logger.warn({ from: m.from, err: errorMessage(err) }, "dropping Raft messages");
         unknownTypes.add(m.type);
+        this.#unknown.inc({ type: String(m.type) });
         return undefined;
       }
     };

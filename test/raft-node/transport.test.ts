@@ -46,13 +46,14 @@ function recorder(): Recorder {
 
 async function node(id: string, t: { after: (fn: () => void) => void }, clusterId = "c1") {
   const sink = recorder();
+  const registry = createRegistry({ processMetrics: false });
   const transport = new GrpcTransport({
     address: "",
     id,
     clusterId,
     sink,
     logger: silentLogger(),
-    registry: createRegistry({ processMetrics: false }),
+    registry,
     snapshotChunkBytes: 1000,
   });
   const server = new Server();
@@ -64,7 +65,7 @@ async function node(id: string, t: { after: (fn: () => void) => void }, clusterI
     transport.close();
     server.forceShutdown();
   });
-  return { sink, transport, address: `127.0.0.1:${port}` };
+  return { sink, transport, registry, address: `127.0.0.1:${port}` };
 }
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -189,7 +190,7 @@ test("a peer stream gets its headers at once, so the sender does not keep what i
   ]);
 });
 
-test("a message of a type this version does not know is dropped; the stream and later messages go on", async (t) => {
+test("a message of a type this version does not know is dropped and counted; the stream and later messages go on", async (t) => {
   const b = await node("b", t);
   const call = rawStream(b.address, t);
   const known = toPb(msg("a", "b", 3));
@@ -198,4 +199,9 @@ test("a message of a type this version does not know is dropped; the stream and 
   call.write({ clusterId: "c1", fromAddress: "", messages: [unknown, known] });
   await until(() => b.sink.got.length === 1, "the known message");
   assert.equal(b.sink.got[0]?.index, 3);
+  const counted = await b.registry.getSingleMetric("meshlet_raft_unknown_messages_total")?.get();
+  assert.deepEqual(
+    counted?.values.map((v) => [v.labels.type, v.value]),
+    [["99", 1]],
+  );
 });
