@@ -157,7 +157,7 @@ export class RaftControlNode implements ControlNode, Applier {
 
   async propose<R = unknown>(command: Command, options: { deadlineMs: number }): Promise<Proposed<R>> {
     const pid = this.#pid();
-    const data = encoder.encode(`${pid}\n${JSON.stringify(command)}`);
+    const data = encodeCommand(command, `${pid}\n`);
     return (await this.#submit(pid, data, false, options.deadlineMs, "proposal")) as Proposed<R>;
   }
 

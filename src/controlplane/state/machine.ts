@@ -60,8 +60,9 @@ export class BadCommandError extends MeshletError {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeCommand(command: Command): Uint8Array {
-  return encoder.encode(JSON.stringify(command));
+/** `prefix` goes before the command in the same bytes (the proposal id line of raft-control-node.ts). */
+export function encodeCommand(command: Command, prefix = ""): Uint8Array {
+  return encoder.encode(prefix + JSON.stringify(command));
 }
 
 export function decodeCommand(data: Uint8Array): Command {
