@@ -252,6 +252,17 @@ export class Raft {
     }
   };
 
+  /**
+   * The leader's connection broke (a killed process closes its sockets). The lease it held is given up
+   * at once: from here this follower grants pre-votes and votes, and campaigns when the randomised part of
+   * its timeout runs out, so two followers that both saw the break still draw different moments. If the
+   * leader is alive after all, its next heartbeat restores everything, and the other voters, still in its
+   * lease, refuse this node's pre-vote meanwhile: a broken link alone cannot depose a leader.
+   */
+  leaderUnreachable(): void {
+    this.electionElapsed = Math.max(this.electionElapsed, this.electionTimeout);
+  }
+
   // ---- elections -------------------------------------------------------------
 
   hasUnappliedConfChanges(): boolean {

@@ -188,9 +188,16 @@ export class RawNode {
     else if (r.lead !== "") r.send(message("MsgTransferLeader", r.lead, to));
   }
 
+  /**
+   * The transport could not deliver to `id` (its stream broke or its queue overflowed). A leader probes that
+   * follower again; a follower whose own leader it is stops honouring the leader's lease, so it grants votes
+   * and campaigns within one election timeout instead of two (see Raft.leaderUnreachable).
+   */
   reportUnreachable(id: NodeId): void {
-    const pr = this.#raft.prs.get(id);
-    if (this.#raft.role === "leader" && pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+    const r = this.#raft;
+    const pr = r.prs.get(id);
+    if (r.role === "leader" && pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+    else if (r.role === "follower" && r.lead === id) r.leaderUnreachable();
   }
 
   reportSnapshot(id: NodeId, ok: boolean): void {

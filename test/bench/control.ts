@@ -2,8 +2,8 @@
  * npm run bench:control — a 3-node meshlet control plane (fsync on, 1 s
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
  * JSON gateway) on loopback: writes/s and p50/p99 with 1/16/64 clients (64-byte
- * values), linearizable reads/s, failover (median of 10 leader kill -9 → first
- * acknowledged write), and the largest node's RSS 5 s and 15 s after writing
+ * values), linearizable reads/s, failover (leader kill -9 → first acknowledged
+ * write, median of 10; leader frozen by SIGSTOP, median of 5), and the largest node's RSS 5 s and 15 s after writing
  * 100,000 more keys (FILL_KEYS). Needs a built dist/ and `etcd` on PATH.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -37,6 +37,8 @@ interface System {
   get(node: number, key: string): Promise<boolean>;
   leader(): Promise<number>;
   kill9(node: number): Promise<void>;
+  /** SIGSTOP: the process hangs with its connections open, as a host that went silent. */
+  freeze(node: number): void;
   restart(node: number): Promise<void>;
   /** Resident memory of each running node. */
   rssMb(): number[];
@@ -75,6 +77,9 @@ async function meshlet(): Promise<System> {
       return c.nodes.indexOf(l);
     },
     kill9: (i) => c.kill9(node(i)),
+    freeze(i) {
+      node(i).proc?.kill("SIGSTOP");
+    },
     async restart(i) {
       c.start(node(i));
       await leaderOf(c.nodes, 60_000);
@@ -171,6 +176,9 @@ async function etcd(): Promise<System> {
       });
       procs[i] = undefined;
     },
+    freeze(i) {
+      procs[i]?.kill("SIGSTOP");
+    },
     async restart(i) {
       start(i, "existing");
       for (;;) {
@@ -215,11 +223,16 @@ async function load(sys: System, node: number, clients: number, op: "put" | "get
   return { perSec: (lat.length * 1000) / DURATION_MS, p50: pct(lat, 50), p99: pct(lat, 99), errors };
 }
 
-async function failover(sys: System, rounds: number): Promise<number> {
+/**
+ * Leader lost -> first acknowledged write on another node. "kill": kill -9, so the kernel closes the
+ * leader's connections; "freeze": SIGSTOP, so they stay open and only the election timeout tells.
+ */
+async function failover(sys: System, rounds: number, how: "kill" | "freeze"): Promise<number> {
   const times: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const lead = await sys.leader();
-    await sys.kill9(lead);
+    if (how === "kill") await sys.kill9(lead);
+    else sys.freeze(lead);
     const t = performance.now();
     let i = 0;
     for (;;) {
@@ -227,6 +240,7 @@ async function failover(sys: System, rounds: number): Promise<number> {
       if (await sys.put(target, "failover", VALUE, 300).catch(() => false)) break;
     }
     times.push(performance.now() - t);
+    if (how === "freeze") await sys.kill9(lead);
     await sys.restart(lead);
   }
   times.sort((a, b) => a - b);
@@ -256,7 +270,8 @@ async function measure(sys: System) {
     out[`write p99 ms c=${clients}`] = w.p99;
   }
   out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
-  out["failover ms (median of 10)"] = await failover(sys, 10);
+  out["failover ms, leader kill -9 (median of 10)"] = await failover(sys, 10, "kill");
+  out["failover ms, leader frozen by SIGSTOP (median of 5)"] = await failover(sys, 5, "freeze");
   await fill(sys, await sys.leader(), FILL_KEYS, 64);
   // Read twice: V8 gives back the heap a burst grew only once its memory reducer runs, ~10 s into the quiet.
   await sleep(5000);

@@ -74,6 +74,51 @@ test("pre-vote (thesis §9.6): a partitioned node that returns does not depose a
   assert.equal(c.raw("n1").status().term, term);
 });
 
+test("a leader whose connections broke is replaced within one election timeout: its followers give up its lease", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  const term = c.raw("n1").status().term;
+  c.isolate("n1");
+  c.raw("n2").reportUnreachable("n1");
+  c.raw("n3").reportUnreachable("n1");
+  let ticks = 0;
+  while (c.raw("n2").status().role !== "leader" && c.raw("n3").status().role !== "leader" && ticks < 40) {
+    c.tick("n2");
+    c.tick("n3");
+    c.stabilize();
+    ticks++;
+  }
+  // Without the report the first campaign comes after 10-19 ticks and is ignored by the other follower,
+  // still inside the old leader's lease, until its own 10 ticks have passed.
+  assert.ok(ticks <= 10, `new leader after ${ticks} ticks`);
+  const winner = c.raw("n2").status().role === "leader" ? "n2" : "n3";
+  assert.equal(c.raw(winner).status().term, term + 1);
+});
+
+test("a follower that lost only its own link to a live leader cannot depose it", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  const term = c.raw("n1").status().term;
+  c.raw("n2").reportUnreachable("n1");
+  c.tick("n2", 10);
+  assert.equal(c.raw("n2").status().role, "preCandidate");
+  c.stabilize();
+  c.tick("n1");
+  c.stabilize();
+  assert.equal(c.raw("n1").status().role, "leader");
+  assert.equal(c.raw("n1").status().term, term);
+  assert.equal(c.raw("n2").status().lead, "n1");
+});
+
+test("an unreachable report about a peer that is not the leader changes nothing on a follower", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  c.raw("n2").reportUnreachable("n3");
+  c.tick("n2", 9);
+  assert.equal(c.raw("n2").status().role, "follower");
+  assert.equal(c.raw("n2").status().lead, "n1");
+});
+
 test("check-quorum (thesis §6.2): a leader that cannot reach a majority steps down within an election timeout", () => {
   const c = new Cluster(["n1", "n2", "n3"]);
   c.elect("n1");
