@@ -14,8 +14,11 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** `Connection: keep-alive` or `close`, which name no other field: most requests and responses carry one of them. */
+const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
+
 function connectionTokens(connection: string | undefined): Set<string> | undefined {
-  if (connection === undefined) return undefined;
+  if (connection === undefined || PLAIN_CONNECTION.test(connection)) return undefined;
   const out = new Set<string>();
   for (const t of connection.split(",")) {
     const v = t.trim().toLowerCase();
@@ -82,18 +85,22 @@ export function downstreamHeaders(
   return out;
 }
 
-/** Random bytes for trace contexts, drawn 256 at a time: one getrandom call per 256 requests, not two per request. */
-const TRACE_BYTES = 24;
-const randomPool = Buffer.allocUnsafe(TRACE_BYTES * 256);
-let randomOffset = randomPool.length;
+/**
+ * Random hex for trace contexts, drawn and encoded 256 contexts at a time: one getrandom call and one
+ * hex encoding per 256 requests, not two of each per request.
+ */
+const TRACE_HEX = 48;
+const randomPool = Buffer.allocUnsafe((TRACE_HEX / 2) * 256);
+let randomHex = "";
+let hexOffset = 0;
 
 /** A new W3C trace context (sampled): 16 random bytes of trace id, 8 of span id. */
 function newTraceparent(): string {
-  if (randomOffset === randomPool.length) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
+  if (hexOffset === randomHex.length) {
+    randomHex = randomFillSync(randomPool).toString("hex");
+    hexOffset = 0;
   }
-  const o = randomOffset;
-  randomOffset += TRACE_BYTES;
-  return `00-${randomPool.toString("hex", o, o + 16)}-${randomPool.toString("hex", o + 16, o + TRACE_BYTES)}-01`;
+  const o = hexOffset;
+  hexOffset += TRACE_HEX;
+  return `00-${randomHex.slice(o, o + 32)}-${randomHex.slice(o + 32, o + TRACE_HEX)}-01`;
 }

@@ -17,7 +17,7 @@ import { type ResourceCommand, storedResources } from "../resources/commands.ts"
 import { resourceKey } from "../resources/keys.ts";
 import { planApply } from "../resources/plan.ts";
 import { type Command, kvView } from "../state/machine.ts";
-import { HttpError, type HttpReply, type HttpRequest, type RouteModule } from "./router.ts";
+import { HttpError, type HttpReply, type HttpRequest, type Query, type RouteModule } from "./router.ts";
 
 /** The largest apply body accepted; larger ones get 413 and nothing is applied. */
 export const MAX_APPLY_BYTES = 4 * 1024 * 1024;
@@ -39,7 +39,7 @@ export interface ApiRequest {
   method: string;
   /** Path without the query string. */
   path: string;
-  query: URLSearchParams;
+  query: Query;
   ifMatch: string | undefined;
   body: string;
   deadlineMs: number;

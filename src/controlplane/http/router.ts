@@ -9,12 +9,15 @@ export const DEFAULT_MAX_BODY = 64 * 1024;
 /** Seconds a client should wait before retrying a 503. */
 export const RETRY_AFTER_S = 1;
 
+/** The query parameters, read-only. */
+export type Query = Pick<URLSearchParams, "get" | "getAll" | "has">;
+
 export interface HttpRequest {
   method: string;
   /** Path without the query string, percent-decoding left to the route. */
   path: string;
   params: Record<string, string>;
-  query: URLSearchParams;
+  query: Query;
   headers: IncomingMessage["headers"];
   body: Buffer;
   /** Absolute time (Date.now() based) by which the reply must be sent. */
@@ -127,11 +130,11 @@ export class Router {
   }
 
   async #dispatch(req: IncomingMessage): Promise<HttpReply> {
-    const url = new URL(req.url ?? "/", "http://x");
+    const { pathname, query } = target(req.url ?? "/");
     const method = req.method ?? "GET";
     let pathMatched = false;
     for (const r of this.#routes) {
-      const m = r.pattern.exec(url.pathname);
+      const m = r.pattern.exec(pathname);
       if (m === null) continue;
       pathMatched = true;
       if (r.method !== method) continue;
@@ -143,18 +146,36 @@ export class Router {
       const body = await readBody(req, r.maxBodyBytes);
       return r.handler({
         method,
-        path: url.pathname,
+        path: pathname,
         params,
-        query: url.searchParams,
+        query,
         headers: req.headers,
         body,
         deadline,
         remainingMs: () => Math.max(1, deadline - Date.now()),
       });
     }
-    if (pathMatched) throw new HttpError(405, "ERR_METHOD", `${method} is not allowed on ${url.pathname}`);
-    throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${method} ${url.pathname}`);
+    if (pathMatched) throw new HttpError(405, "ERR_METHOD", `${method} is not allowed on ${pathname}`);
+    throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${method} ${pathname}`);
   }
+}
+
+const NO_QUERY: Query = new URLSearchParams();
+/**
+ * An origin-form target that WHATWG URL parsing would return unchanged: no dot segments, no percent
+ * escapes, backslashes, fragments or characters it would escape. Most requests are like this, and are split
+ * at "?" without a URL object (which cost the leader ~2 % of its CPU per write).
+ */
+const PLAIN_TARGET = /^\/(?!.*\/\.\.?(?:[/?]|$))[^%\\#<>"`{}\x80-\uffff]*$/;
+
+function target(raw: string): { pathname: string; query: Query } {
+  if (!PLAIN_TARGET.test(raw)) {
+    const url = new URL(raw, "http://x");
+    return { pathname: url.pathname, query: url.searchParams };
+  }
+  const q = raw.indexOf("?");
+  if (q < 0) return { pathname: raw, query: NO_QUERY };
+  return { pathname: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
 }
 
 function deadlineMs(header: string | string[] | undefined): number {
@@ -166,23 +187,47 @@ function deadlineMs(header: string | string[] | undefined): number {
   return Math.min(n, DEFAULT_DEADLINE_MS);
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The whole body, copied out of the parser's buffers; events rather than an async iterator, which cost more per request. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) {
     req.resume();
-    throw new HttpError(413, "ERR_TOO_LARGE", `body of ${declared} bytes exceeds the limit of ${limit}`);
+    return Promise.reject(
+      new HttpError(413, "ERR_TOO_LARGE", `body of ${declared} bytes exceeds the limit of ${limit}`),
+    );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw new HttpError(413, "ERR_TOO_LARGE", `body exceeds the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onGone);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.resume();
+        reject(new HttpError(413, "ERR_TOO_LARGE", `body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onGone = () => {
+      done();
+      reject(new HttpError(400, "ERR_BAD_REQUEST", "the client closed the request before its body ended"));
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onGone);
+    req.on("close", onGone);
+  });
 }
 
 function send(res: ServerResponse, reply: HttpReply): void {

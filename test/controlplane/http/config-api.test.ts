@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { silentLogger } from "../../../src/common/logger.ts";
@@ -47,7 +48,7 @@ async function serve(t: { after: (fn: () => void) => void }) {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   t.after(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { node, req: (path: string, init?: RequestInit) => fetch(base + path, init) };
+  return { node, base, req: (path: string, init?: RequestInit) => fetch(base + path, init) };
 }
 
 test("put, get with ETag, compare-and-set, delete and list", async (t) => {
@@ -119,4 +120,61 @@ test("without quorum a request fails with 503 and Retry-After within its deadlin
   assert.equal((await req("/v1/config/k", { headers: { "x-meshlet-timeout": "200" } })).status, 503);
   assert.equal(await (await req("/v1/config/k?consistency=stale")).text(), "v");
   assert.equal((await req("/v1/config/k", { headers: { "x-meshlet-timeout": "-1" } })).status, 400);
+});
+
+/** A request with its target sent exactly as written (fetch would normalise it first). */
+function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const r = request({ host: hostname, port, method, path }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    r.on("error", reject);
+    r.end(body);
+  });
+}
+
+test("request targets are read as URL parsing reads them: dot segments resolved, escapes decoded", async (t) => {
+  const { req, base } = await serve(t);
+  assert.equal((await req("/v1/config/app/db.url", { method: "PUT", body: "v1" })).status, 200);
+  const dotted = await rawRequest(base, "GET", "/v1/config/x/../app/./db.url");
+  assert.deepEqual(dotted, { status: 200, text: "v1" });
+  assert.deepEqual(await rawRequest(base, "GET", "/v1/config/app/db%2Eurl"), { status: 200, text: "v1" });
+  assert.equal((await rawRequest(base, "GET", "/v1/config/app/..")).status, 404);
+  const listed = await rawRequest(base, "GET", "/v1/config?prefix=app%2Fdb");
+  assert.deepEqual(
+    (JSON.parse(listed.text) as { key: string }[]).map((e) => e.key),
+    ["app/db.url"],
+  );
+  assert.equal((await rawRequest(base, "GET", "/v1/config?prefix=nothing")).text, "[]");
+});
+
+test("a client that leaves in the middle of a body changes nothing and the node keeps serving", async (t) => {
+  const { req, base, node } = await serve(t);
+  const { hostname, port } = new URL(base);
+  await new Promise<void>((resolve) => {
+    const r = request({
+      host: hostname,
+      port,
+      method: "PUT",
+      path: "/v1/config/half",
+      headers: { "content-length": "100" },
+    });
+    r.on("error", () => resolve());
+    r.write("only part of it", () => setTimeout(() => r.destroy(), 50));
+    r.on("close", () => resolve());
+  });
+  assert.equal((await req("/v1/config/half")).status, 404);
+  assert.equal((await req("/v1/config/whole", { method: "PUT", body: "v" })).status, 200);
+  assert.equal(node.kv.size, 1);
 });
