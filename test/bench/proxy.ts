@@ -53,6 +53,8 @@ interface Row {
   p99: number;
   /** req/s of each wrk round, in order. */
   rounds: number[];
+  /** p99 of each round at 1,000 req/s, in order. */
+  p99Rounds: number[];
 }
 
 function pinned(cpu: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
@@ -170,7 +172,7 @@ function median(xs: number[]): number {
 /**
  * Every path is measured in turn, ROUNDS times, and the median kept: this machine's speed drifts by tens of
  * percent within minutes, and side-by-side rounds keep that drift out of the ratios. RSS at 1,000 req/s is read
- * after a warm-up at that rate; latency at 1,000 req/s last, so that it is the steady state and not V8 tiering
+ * after a warm-up at that rate; latency at 1,000 req/s last (ROUNDS rounds, median kept), so that it is the steady state and not V8 tiering
  * code up: with a process pinned to one core, a TurboFan job takes that core from the event loop for tens of
  * milliseconds, once, some seconds into the first load.
  */
@@ -194,21 +196,31 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
       });
     }
   }
+  const rss = targets.map((t) => (t.pid === undefined ? undefined : rssMb(t.pid)));
+  // Latency rounds go over all paths in turn too: one stall of this shared machine moves a single 5 s p99 by
+  // milliseconds, and it should not land on one path only.
+  const latency = targets.map(() => ({ p50: [] as number[], p99: [] as number[] }));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, t] of targets.entries()) {
+      const { p50, p99 } = await fixedRate(t.port, t.agent);
+      latency[i]?.p50.push(p50);
+      latency[i]?.p99.push(p99);
+    }
+  }
   const rows: Row[] = [];
-  for (const t of targets) {
-    const rss = t.pid === undefined ? undefined : rssMb(t.pid);
-    const { p50, p99 } = await fixedRate(t.port, t.agent);
+  for (const [i, t] of targets.entries()) {
     t.agent.destroy();
     const cpu = t.runs.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== undefined);
     rows.push({
       name: t.name,
       rps: median(t.runs.map((r) => r.rps)),
       cpuUsPerReq: cpu.length === 0 ? undefined : median(cpu),
-      rssMb: rss,
+      rssMb: rss[i],
       rssAt1kMb: t.rssAt1kMb,
       privateAt1kMb: t.privateAt1kMb,
-      p50,
-      p99,
+      p50: median(latency[i]?.p50 ?? []),
+      p99: median(latency[i]?.p99 ?? []),
+      p99Rounds: latency[i]?.p99 ?? [],
       rounds: t.runs.map((r) => r.rps),
     });
   }
@@ -362,7 +374,7 @@ async function main(): Promise<void> {
     const fullRow = rows[6] as Row;
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
     process.stdout.write(
-      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
+      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s, median of ${ROUNDS} rounds over all paths in turn); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
     );
     process.stdout.write(
       "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | private at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|---|\n",
@@ -376,7 +388,7 @@ async function main(): Promise<void> {
       `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} % (medians of the rounds); paired rounds (${PAIRS} × ${PAIR_SECONDS} s each, median of full/forward): ${f(100 * median(pairRatios))} % (${pairRatios.map((r) => f(100 * r)).join(" / ")})\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
     );
     process.stdout.write(
-      `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\n`,
+      `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\np99 ms at 1,000 req/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.p99Rounds.map((x) => f(x, 2)).join(" / ")}`).join("\n")}\n`,
     );
     const admit = policyAdmitCost(2_000_000);
     process.stdout.write(

@@ -65,7 +65,7 @@ async function node(id: string, t: { after: (fn: () => void) => void }, clusterI
     transport.close();
     server.forceShutdown();
   });
-  return { sink, transport, registry, address: `127.0.0.1:${port}` };
+  return { sink, transport, registry, server, address: `127.0.0.1:${port}` };
 }
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -94,6 +94,19 @@ test("messages arrive in order and intact; a dead peer does not hold back a live
   await until(() => a.sink.unreachables.includes("dead"), "dead reported unreachable");
   a.transport.send([msg("a", "nobody", 1)]);
   assert.ok(a.sink.unreachables.includes("nobody"));
+});
+
+test("a peer whose process dies is reported unreachable as its connection closes, with nothing more sent to it", async (t) => {
+  const a = await node("a", t);
+  const b = await node("b", t);
+  a.transport.setPeer("b", b.address);
+  a.transport.send([msg("a", "b", 0)]);
+  await until(() => b.sink.got.length === 1, "an append at b");
+  assert.deepEqual(a.sink.unreachables, []);
+  // What the kernel does for a killed process: every connection it held is closed.
+  b.server.forceShutdown();
+  // Well under the 1 s election timeout: this report is what lets a follower stop waiting for a dead leader.
+  await until(() => a.sink.unreachables.includes("b"), "b reported unreachable", 500);
 });
 
 test("appends queued together that continue one another arrive as one", async (t) => {
