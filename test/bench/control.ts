@@ -1,10 +1,12 @@
 /**
  * npm run bench:control — a 3-node meshlet control plane (fsync on, 1 s
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
- * JSON gateway) on loopback: writes/s and p50/p99 with 1/16/64 clients (64-byte
- * values), linearizable reads/s, failover (leader kill -9 → first acknowledged
- * write, median of 10; leader frozen by SIGSTOP, median of 5), and the largest node's RSS 5 s and 15 s after writing
- * 100,000 more keys (FILL_KEYS). Needs a built dist/ and `etcd` on PATH.
+ * JSON gateway) on loopback: after a 3 s warm-up, writes/s and p50/p99 with
+ * 1/16/64 clients (64-byte values), linearizable reads/s, the leader changes
+ * seen meanwhile (0 for a valid run), failover (leader kill -9 → first
+ * acknowledged write, median of 10; leader frozen by SIGSTOP, median of 5), and
+ * the largest node's RSS 5 s and 15 s after writing 100,000 more keys
+ * (FILL_KEYS). Needs a built dist/ and `etcd` on PATH.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -16,6 +18,7 @@ import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harnes
 import { rssMb } from "../helpers/proc.ts";
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
+const WARMUP_MS = 3000;
 const VALUE = "v".repeat(64);
 const KEYS = 1000;
 const FILL_KEYS = Number(process.env.FILL_KEYS ?? 100_000);
@@ -30,6 +33,17 @@ async function call(url: string, method: "GET" | "PUT" | "POST", body: string | 
   return { status: r.statusCode, text: await r.body.text() };
 }
 
+/** The sum over `urls` (Prometheus endpoints) of an unlabelled counter. */
+async function sumCounter(urls: string[], name: string): Promise<number> {
+  const values = await Promise.all(
+    urls.map(async (u) => {
+      const { text } = await call(u, "GET", null, 2000);
+      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    }),
+  );
+  return values.reduce((a, b) => a + b, 0);
+}
+
 interface System {
   name: string;
   nodes: number;
@@ -42,6 +56,8 @@ interface System {
   restart(node: number): Promise<void>;
   /** Resident memory of each running node. */
   rssMb(): number[];
+  /** Changes of the known leader all nodes have seen, from their Prometheus counters. */
+  leaderChanges(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +107,11 @@ async function meshlet(): Promise<System> {
       }
     },
     rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
+    leaderChanges: () =>
+      sumCounter(
+        c.nodes.map((n) => `http://${n.http}/metrics`),
+        "meshlet_raft_leader_changes_total",
+      ),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -187,6 +208,11 @@ async function etcd(): Promise<System> {
       }
     },
     rssMb: () => procs.map((p) => rssOf(p?.pid)),
+    leaderChanges: () =>
+      sumCounter(
+        members.map((m) => `${m.client}/metrics`),
+        "etcd_server_leader_changes_seen_total",
+      ),
     async stop() {
       await Promise.all([0, 1, 2].map((i) => sys.kill9(i)));
       fs.rmSync(root, { recursive: true, force: true });
@@ -203,10 +229,10 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 }
 
-async function load(sys: System, node: number, clients: number, op: "put" | "get") {
+async function load(sys: System, node: number, clients: number, op: "put" | "get", durationMs = DURATION_MS) {
   const lat: number[] = [];
   let errors = 0;
-  const end = performance.now() + DURATION_MS;
+  const end = performance.now() + durationMs;
   let n = 0;
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -220,7 +246,7 @@ async function load(sys: System, node: number, clients: number, op: "put" | "get
     }),
   );
   lat.sort((a, b) => a - b);
-  return { perSec: (lat.length * 1000) / DURATION_MS, p50: pct(lat, 50), p99: pct(lat, 99), errors };
+  return { perSec: (lat.length * 1000) / durationMs, p50: pct(lat, 50), p99: pct(lat, 99), errors };
 }
 
 /**
@@ -263,6 +289,10 @@ async function fill(sys: System, node: number, count: number, clients: number): 
 async function measure(sys: System) {
   const out: Record<string, number> = {};
   const lead = await sys.leader();
+  // Both systems run a while before the first point: a node that has served for days has its code compiled
+  // (V8 tiers a meshlet node's hot paths up over its first thousands of requests; etcd is compiled ahead).
+  await load(sys, lead, 64, "put", WARMUP_MS);
+  const changesBefore = await sys.leaderChanges();
   for (const clients of [1, 16, 64]) {
     const w = await load(sys, lead, clients, "put");
     out[`writes/s c=${clients}`] = w.perSec;
@@ -270,6 +300,8 @@ async function measure(sys: System) {
     out[`write p99 ms c=${clients}`] = w.p99;
   }
   out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
+  // Every point above went to one leader: a change in between would make them measure a failover instead.
+  out["leader changes seen during the points above"] = (await sys.leaderChanges()) - changesBefore;
   out["failover ms, leader kill -9 (median of 10)"] = await failover(sys, 10, "kill");
   out["failover ms, leader frozen by SIGSTOP (median of 5)"] = await failover(sys, 5, "freeze");
   await fill(sys, await sys.leader(), FILL_KEYS, 64);
@@ -282,7 +314,7 @@ async function measure(sys: System) {
 }
 
 process.stdout.write(
-  `bench:control — ${os.availableParallelism()} CPUs, node ${process.version}, ${DURATION_MS / 1000}s per point, clients in this process (undici request), shared machine: rough figures\n`,
+  `bench:control — ${os.availableParallelism()} CPUs, node ${process.version}, ${DURATION_MS / 1000}s per point after ${WARMUP_MS / 1000}s of writes from 64 clients, clients in this process (undici request), shared machine: rough figures\n`,
 );
 const results: Record<string, Record<string, number>> = {};
 for (const make of [meshlet, etcd]) {
