@@ -127,20 +127,20 @@ export class RaftControlNode implements ControlNode, Applier {
   }
 
   get term(): number {
-    return this.#drv().status().term;
+    return this.#drv().basicStatus().term;
   }
 
   raftStatus(): { commit: number; applied: number } {
-    const s = this.#drv().status();
+    const s = this.#drv().basicStatus();
     return { commit: s.commit, applied: this.#drv().applied };
   }
 
   isLeader(): boolean {
-    return this.#drv().status().role === StateRole.Leader;
+    return this.#drv().basicStatus().role === StateRole.Leader;
   }
 
   leader(): string {
-    return this.#drv().status().lead;
+    return this.#drv().basicStatus().lead;
   }
 
   on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): () => void {

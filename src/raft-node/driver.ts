@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
-import type { Status } from "../raft/index.ts";
+import type { BasicStatus, Status } from "../raft/index.ts";
 import {
   type ConfChange,
   type ConfState,
@@ -37,6 +37,7 @@ export interface RaftCore {
   advance(): void;
   applyConfChange(cc: ConfChange): ConfState;
   status(): Status;
+  basicStatus(): BasicStatus;
 }
 
 /** The in-memory log the core reads (src/raft's MemoryStorage), kept equal to the WAL by the driver. */
@@ -119,6 +120,11 @@ export class Driver {
   /** The core's status, read without feeding it anything. */
   status(): Status {
     return this.#o.core.status();
+  }
+
+  /** As status(), without membership and progress: cheap enough for every request. */
+  basicStatus(): BasicStatus {
+    return this.#o.core.basicStatus();
   }
 
   get applied(): number {

@@ -61,6 +61,9 @@ export interface Status {
   progress?: Map<NodeId, { match: number; next: number; state: ProgressState }>;
 }
 
+/** Status without the membership and progress copies: for callers that ask on every request. */
+export type BasicStatus = Omit<Status, "confState" | "progress">;
+
 export class RawNode {
   readonly #raft: Raft;
   #prevSoft: SoftState;
@@ -273,9 +276,9 @@ export class RawNode {
     return this.#raft.applyConfChange(cc);
   }
 
-  status(): Status {
+  basicStatus(): BasicStatus {
     const r = this.#raft;
-    const s: Status = {
+    return {
       id: r.id,
       term: r.term,
       vote: r.vote,
@@ -283,8 +286,12 @@ export class RawNode {
       applied: r.log.applied,
       lead: r.lead,
       role: r.role,
-      confState: cloneConfState(r.confState),
     };
+  }
+
+  status(): Status {
+    const r = this.#raft;
+    const s: Status = { ...this.basicStatus(), confState: cloneConfState(r.confState) };
     if (r.role === "leader") {
       s.progress = new Map();
       for (const [id, pr] of r.prs) s.progress.set(id, { match: pr.match, next: pr.next, state: pr.state });

@@ -166,3 +166,14 @@ test("a proposal while a transfer is under way is dropped with a typed error", (
   c.raw("n1").transferLeadership("n3");
   assert.throws(() => c.raw("n1").propose(new Uint8Array([1])), { code: "ERR_PROPOSAL_DROPPED" });
 });
+
+test("basicStatus() is status() without the membership and progress copies", () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  c.elect("n1");
+  for (const id of ["n1", "n2"]) {
+    const { confState, progress, ...rest } = c.raw(id).status();
+    assert.deepEqual(c.raw(id).basicStatus(), rest);
+    assert.equal(progress !== undefined, id === "n1");
+    assert.deepEqual(confState.voters, ["n1", "n2", "n3"]);
+  }
+});
