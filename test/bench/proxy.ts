@@ -172,9 +172,9 @@ function median(xs: number[]): number {
 /**
  * Every path is measured in turn, ROUNDS times, and the median kept: this machine's speed drifts by tens of
  * percent within minutes, and side-by-side rounds keep that drift out of the ratios. RSS at 1,000 req/s is read
- * after a warm-up at that rate; latency at 1,000 req/s last (ROUNDS rounds, median kept), so that it is the steady state and not V8 tiering
- * code up: with a process pinned to one core, a TurboFan job takes that core from the event loop for tens of
- * milliseconds, once, some seconds into the first load.
+ * after a warm-up at that rate; latency at 1,000 req/s last (ROUNDS rounds, median kept), so that it is the
+ * steady state and not V8 tiering code up: with a process pinned to one core, a TurboFan job takes that core
+ * from the event loop for tens of milliseconds, once, some seconds into the first load.
  */
 async function measureAll(targets: Target[]): Promise<Row[]> {
   for (const t of targets) {
