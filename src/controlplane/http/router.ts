@@ -10,7 +10,7 @@ export const DEFAULT_MAX_BODY = 64 * 1024;
 export const RETRY_AFTER_S = 1;
 
 /** The query parameters, read-only. */
-export type Query = Pick<URLSearchParams, "get" | "getAll" | "has">;
+export type Query = Pick<URLSearchParams, "get">;
 
 export interface HttpRequest {
   method: string;
