@@ -49,6 +49,8 @@ interface Outcome {
   invalid?: string;
   /** The client left first; neither a success nor a failure of the upstream. */
   cancelled?: true;
+  /** The response was final (no retry could replace it) and is already streaming to the client. */
+  streamed?: true;
 }
 
 const NO_ENDPOINT: Outcome = { noEndpoint: true };
@@ -203,12 +205,31 @@ export class DataPath {
     let inRetry = false;
     try {
       for (let attempt = 0; ; attempt++) {
+        // A response no retry could replace goes to the client from inside undici's head callback: its body
+        // is never paused, and nothing waits for the breaker's promise chain.
+        const streamIfFinal = (x: UpstreamExchange): boolean => {
+          if (timedOut || !res.writable) return false;
+          if (retriable && attempt < (retry?.attempts ?? 0) && shouldRetry(retry?.on, x.status, undefined))
+            return false;
+          clock.clearTimeout(overall);
+          this.#stream(direction, req, res, x, startedAt, dest.service, policy, via);
+          return true;
+        };
         const guarded = await guardAttempt(
           policy,
           () =>
-            this.#attempt(req, dest, hash, headers, body && attempt === 0, retry?.perTryTimeoutMs, (r) => {
-              current = r;
-            }),
+            this.#attempt(
+              req,
+              dest,
+              hash,
+              headers,
+              body && attempt === 0,
+              retry?.perTryTimeoutMs,
+              streamIfFinal,
+              (r) => {
+                current = r;
+              },
+            ),
           this.#o.resilience,
         );
         if (inRetry) {
@@ -234,6 +255,7 @@ export class DataPath {
           return;
         }
         const out = guarded.outcome;
+        if (out.streamed === true) return;
         if (out.noEndpoint === true) {
           this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined, via);
           return;
@@ -259,7 +281,7 @@ export class DataPath {
           !timedOut &&
           attempt < (retry?.attempts ?? 0) &&
           res.writable &&
-          shouldRetry(retry?.on, out) &&
+          shouldRetry(retry?.on, out.status, out.error) &&
           clock.now() < deadline;
         if (canRetry && this.#retryAllowed(dest.service, policy)) {
           out.exchange?.discard();
@@ -310,6 +332,7 @@ export class DataPath {
     headers: string[],
     sendBody: boolean,
     perTryTimeoutMs: number | undefined,
+    streamIfFinal: (x: UpstreamExchange) => boolean,
     track: (x: UpstreamExchange) => void,
   ): Promise<Outcome> {
     const endpoint = dest.balancer.pick(hash, dest.usable);
@@ -324,6 +347,7 @@ export class DataPath {
         if (x.error !== undefined) resolve({ error: x.error, endpoint: endpoint.key });
         else if (x.invalid !== undefined) resolve({ invalid: x.invalid, endpoint: endpoint.key });
         else if (x.cancelled) resolve({ cancelled: true, endpoint: endpoint.key });
+        else if (streamIfFinal(x)) resolve({ status: x.status, endpoint: endpoint.key, streamed: true });
         else resolve({ status: x.status, endpoint: endpoint.key, exchange: x });
       });
       track(exchange);
@@ -514,11 +538,15 @@ function isResilienceFlag(f: ResponseFlag): f is ResilienceFlag {
   return f === "RL" || f === "CB" || f === "UO" || f === "UH" || f === "UT";
 }
 
-function shouldRetry(on: ReadonlySet<string> | undefined, o: Outcome): boolean {
+function shouldRetry(
+  on: ReadonlySet<string> | undefined,
+  status: number | undefined,
+  error: AttemptError | undefined,
+): boolean {
   if (on === undefined) return false;
-  if (o.error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
-  if (o.error !== undefined) return on.has("reset") || on.has("5xx");
-  const s = o.status ?? 0;
+  if (error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
+  if (error !== undefined) return on.has("reset") || on.has("5xx");
+  const s = status ?? 0;
   if (s >= 500 && on.has("5xx")) return true;
   return (s === 502 || s === 503 || s === 504) && on.has("gateway-error");
 }

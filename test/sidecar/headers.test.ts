@@ -26,6 +26,29 @@ describe("upstreamHeaders", () => {
     assert.equal(seen.size, 1200);
   });
 
+  it("adds a random version 4 UUID as x-request-id, unique across refills, its variant digit uniform", () => {
+    const seen = new Set<string>();
+    const variants = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      const id = field(upstreamHeaders(request(["Host", "a"])), "x-request-id") ?? "";
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(id);
+      const v = id[19] as string;
+      variants.set(v, (variants.get(v) ?? 0) + 1);
+    }
+    assert.equal(seen.size, 4000);
+    // 1,000 each expected; the standard deviation is about 27.
+    for (const v of "89ab")
+      assert.ok(Math.abs((variants.get(v) ?? 0) - 1000) < 150, `variant ${v}: ${variants.get(v)}`);
+  });
+
+  it("keeps the client's x-request-id and traceparent", () => {
+    const out = upstreamHeaders(request(["Host", "a", "X-Request-Id", "abc", "traceparent", "00-1-2-01"]));
+    assert.equal(field(out, "X-Request-Id"), "abc");
+    assert.equal(field(out, "traceparent"), "00-1-2-01");
+    assert.equal(field(out, "x-request-id"), undefined);
+  });
+
   it("drops hop-by-hop fields, those named by Connection, and Expect; keeps name case", () => {
     const out = upstreamHeaders(
       request(["Host", "a", "Connection", "keep-alive, X-Hop", "X-Hop", "1", "Expect", "100-continue", "X-Keep", "2"]),

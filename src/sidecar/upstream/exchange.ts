@@ -30,9 +30,11 @@ function classify(code: string): AttemptError {
 
 /**
  * One request to one upstream endpoint over undici's dispatch API. The
- * attempt settles when the response head arrives (or the attempt fails);
- * the body waits, paused, until the data path decides: stream it to the
- * client, or discard it because the attempt is retried.
+ * attempt settles when the response head arrives (or the attempt fails).
+ * A settle callback that knows the response is final streams it at once
+ * (`pipeTo` from inside the callback); otherwise the body waits, paused,
+ * until the data path decides: stream it to the client, or discard it
+ * because the attempt is retried.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   status = 0;
@@ -109,8 +111,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.statusMessage = statusMessage;
     this.headers = headers;
     if (Array.isArray(controller.rawHeaders)) this.rawHeaders = controller.rawHeaders;
-    if (this.#sink === undefined) controller.pause();
     this.#settle(this);
+    // Unless the settle callback streamed it at once, the body waits for the data path's decision.
+    if (this.#sink === undefined) controller.pause();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
