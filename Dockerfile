@@ -11,9 +11,10 @@ RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
 # Runtime stage: the compiled code, production dependencies, the protos loaded at run time.
 FROM node:24-slim
 ENV NODE_ENV=production
-# A 4 MB young-generation semi-space instead of V8's default for a large host: in bench:proxy the sidecar
-# peaked 40+ MB lower under saturation (125 vs 170 MB RSS) with no loss of throughput.
-ENV NODE_OPTIONS=--max-semi-space-size=4
+# An 8 MB young-generation semi-space instead of V8's default for a large host: in bench:proxy the sidecar
+# peaks 30-40 MB lower under saturation (about 130 vs 170 MB RSS); 4 MB saves no more memory there and
+# costs 1.4 µs more CPU per request in scavenges (5 vs 3.3 µs per request with --trace-gc).
+ENV NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

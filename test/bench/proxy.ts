@@ -30,7 +30,7 @@ const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
 
-const SIDECAR_NODE_OPTIONS = "--max-semi-space-size=4";
+const SIDECAR_NODE_OPTIONS = "--max-semi-space-size=8";
 const UPSTREAM = 19_101;
 const PORTS = {
   nginx: 19_102,
