@@ -98,34 +98,48 @@ const RANDOM_HEX = "x".charCodeAt(0);
 const RANDOM_VARIANT = "v".charCodeAt(0);
 
 class RandomPool {
-  readonly #template: Buffer;
+  readonly #width: number;
+  /** Where the random digits go in the batch; the template's fixed characters are written once. */
+  readonly #hexAt: Uint32Array;
+  readonly #variantAt: Uint32Array;
+  /** One random byte gives two hex digits, or one variant digit. */
   readonly #random: Buffer;
   readonly #out: Buffer;
   #values = "";
   #offset = 0;
 
   constructor(template: string) {
-    this.#template = Buffer.from(template, "latin1");
-    this.#random = Buffer.allocUnsafe(template.length * BATCH);
-    this.#out = Buffer.allocUnsafe(template.length * BATCH);
+    this.#width = template.length;
+    this.#out = Buffer.from(template.repeat(BATCH), "latin1");
+    const hexAt: number[] = [];
+    const variantAt: number[] = [];
+    this.#out.forEach((c, i) => {
+      if (c === RANDOM_HEX) hexAt.push(i);
+      else if (c === RANDOM_VARIANT) variantAt.push(i);
+    });
+    this.#hexAt = Uint32Array.from(hexAt);
+    this.#variantAt = Uint32Array.from(variantAt);
+    this.#random = Buffer.allocUnsafe(Math.ceil(hexAt.length / 2) + variantAt.length);
   }
 
   next(): string {
     if (this.#offset === this.#values.length) this.#refill();
     const o = this.#offset;
-    this.#offset += this.#template.length;
+    this.#offset += this.#width;
     return this.#values.slice(o, this.#offset);
   }
 
   #refill(): void {
-    const t = this.#template;
     const r = randomFillSync(this.#random);
     const out = this.#out;
-    for (let i = 0; i < out.length; i++) {
-      const c = t[i % t.length] as number;
-      const b = r[i] as number;
-      out[i] = c === RANDOM_HEX ? (HEX[b & 15] as number) : c === RANDOM_VARIANT ? (VARIANT[b & 3] as number) : c;
+    const hexAt = this.#hexAt;
+    let k = 0;
+    for (let i = 0; i < hexAt.length; i += 2) {
+      const b = r[k++] as number;
+      out[hexAt[i] as number] = HEX[b >> 4] as number;
+      if (i + 1 < hexAt.length) out[hexAt[i + 1] as number] = HEX[b & 15] as number;
     }
+    for (const at of this.#variantAt) out[at] = VARIANT[(r[k++] as number) & 3] as number;
     this.#values = out.toString("latin1");
     this.#offset = 0;
   }
