@@ -2,7 +2,8 @@
  * npm run bench:control — a 3-node meshlet control plane (fsync on, 1 s
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
  * JSON gateway) on loopback: after a 3 s warm-up, writes/s and p50/p99 with
- * 1/16/64 clients (64-byte values), linearizable reads/s, the leader changes
+ * 1/16/64 clients (64-byte values), the leader's CPU per write and GC pause
+ * time per second at 64 clients, linearizable reads/s, the leader changes
  * seen meanwhile (0 for a valid run), failover (leader kill -9 → first
  * acknowledged write, median of 10; leader frozen by SIGSTOP, median of 5), and
  * the largest node's RSS 5 s and 15 s after writing 100,000 more keys
@@ -15,7 +16,7 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { request } from "undici";
 import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
-import { rssMb } from "../helpers/proc.ts";
+import { cpuMs, rssMb } from "../helpers/proc.ts";
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
 const WARMUP_MS = 3000;
@@ -31,6 +32,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function call(url: string, method: "GET" | "PUT" | "POST", body: string | null, timeoutMs: number, headers = {}) {
   const r = await request(url, { method, body, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   return { status: r.statusCode, text: await r.body.text() };
+}
+
+/** The sum of every series of `name` (labelled or not) on one Prometheus endpoint. */
+async function sumSeries(url: string, name: string): Promise<number> {
+  const { text } = await call(url, "GET", null, 2000);
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) sum += Number(m[1]);
+  return sum;
 }
 
 /** The sum over `urls` (Prometheus endpoints) of an unlabelled counter. */
@@ -58,6 +67,9 @@ interface System {
   rssMb(): number[];
   /** Changes of the known leader all nodes have seen, from their Prometheus counters. */
   leaderChanges(): Promise<number>;
+  pid(node: number): number | undefined;
+  /** Seconds one node's runtime has stopped its program for garbage collection so far, from its own metrics. */
+  gcPauseSeconds(node: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -112,6 +124,9 @@ async function meshlet(): Promise<System> {
         c.nodes.map((n) => `http://${n.http}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
+    pid: (i) => node(i).proc?.pid,
+    // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
+    gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -213,6 +228,9 @@ async function etcd(): Promise<System> {
         members.map((m) => `${m.client}/metrics`),
         "etcd_server_leader_changes_seen_total",
       ),
+    pid: (i) => procs[i]?.pid,
+    // Go's stop-the-world pauses (its marking runs concurrently with the program).
+    gcPauseSeconds: (i) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
     async stop() {
       await Promise.all([0, 1, 2].map((i) => sys.kill9(i)));
       fs.rmSync(root, { recursive: true, force: true });
@@ -294,10 +312,20 @@ async function measure(sys: System) {
   await load(sys, lead, 64, "put", WARMUP_MS);
   const changesBefore = await sys.leaderChanges();
   for (const clients of [1, 16, 64]) {
+    const pid = sys.pid(lead);
+    const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
+    const gcBefore = await sys.gcPauseSeconds(lead);
     const w = await load(sys, lead, clients, "put");
     out[`writes/s c=${clients}`] = w.perSec;
     out[`write p50 ms c=${clients}`] = w.p50;
     out[`write p99 ms c=${clients}`] = w.p99;
+    if (clients === 64) {
+      // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
+      // hold every in-flight write at once.
+      const writes = (w.perSec * DURATION_MS) / 1000;
+      out["leader CPU µs per write c=64"] = pid === undefined ? Number.NaN : ((cpuMs(pid) - cpuBefore) * 1000) / writes;
+      out["leader GC pause ms per s c=64"] = ((await sys.gcPauseSeconds(lead)) - gcBefore) * (1e6 / DURATION_MS);
+    }
   }
   out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
   // Every point above went to one leader: a change in between would make them measure a failover instead.
