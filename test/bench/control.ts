@@ -359,5 +359,7 @@ process.stdout.write(`\n| metric | meshlet | etcd 3.4 | meshlet/etcd |\n|---|---
 for (const k of Object.keys(m)) {
   const a = m[k] ?? Number.NaN;
   const b = e[k] ?? Number.NaN;
-  process.stdout.write(`| ${k} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a / b).toFixed(2)} |\n`);
+  // A ratio of two zeros (the leader-change row of a valid run) has no meaning.
+  const ratio = b === 0 ? "-" : (a / b).toFixed(2);
+  process.stdout.write(`| ${k} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${ratio} |\n`);
 }

@@ -370,6 +370,7 @@ async function main(): Promise<void> {
     }
     const direct = rows[0] as Row;
     const nginxRow = rows[1] as Row;
+    const undiciRow = rows[4] as Row;
     const fwd = rows[5] as Row;
     const fullRow = rows[6] as Row;
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
@@ -385,7 +386,7 @@ async function main(): Promise<void> {
       );
     }
     process.stdout.write(
-      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} % (medians of the rounds); paired rounds (${PAIRS} × ${PAIR_SECONDS} s each, median of full/forward): ${f(100 * median(pairRatios))} % (${pairRatios.map((r) => f(100 * r)).join(" / ")})\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms; forward-only: p50 ${f(fwd.p50 - direct.p50, 2)} ms, p99 ${f(fwd.p99 - direct.p99, 2)} ms; nginx, for the machine's noise: p50 ${f(nginxRow.p50 - direct.p50, 2)} ms, p99 ${f(nginxRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
+      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %; forward-only / bare undici forwarder (the same HTTP stack, nothing else): ${f((100 * fwd.rps) / undiciRow.rps)} % of its throughput at ${f((fwd.cpuUsPerReq ?? 0) / (undiciRow.cpuUsPerReq ?? 1), 2)}× its CPU per request\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} % (medians of the rounds); paired rounds (${PAIRS} × ${PAIR_SECONDS} s each, median of full/forward): ${f(100 * median(pairRatios))} % (${pairRatios.map((r) => f(100 * r)).join(" / ")})\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms; forward-only: p50 ${f(fwd.p50 - direct.p50, 2)} ms, p99 ${f(fwd.p99 - direct.p99, 2)} ms; nginx, for the machine's noise: p50 ${f(nginxRow.p50 - direct.p50, 2)} ms, p99 ${f(nginxRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
     );
     process.stdout.write(
       `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\np99 ms at 1,000 req/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.p99Rounds.map((x) => f(x, 2)).join(" / ")}`).join("\n")}\n`,
