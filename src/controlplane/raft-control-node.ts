@@ -373,10 +373,12 @@ export class RaftControlNode implements ControlNode, Applier {
         }
         await this.#leaderChangeOr(Math.min(RETRY_MS, Math.max(1, deadline - Date.now())));
       }
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new DeadlineError(what, deadlineMs)), Math.max(1, deadline - Date.now()));
-      });
-      return await Promise.race([applied, timeout]);
+      // The deadline fails the waiter itself: no second promise and no race per proposal.
+      timer = setTimeout(
+        () => this.#waiters.get(pid)?.reject(new DeadlineError(what, deadlineMs)),
+        Math.max(1, deadline - Date.now()),
+      );
+      return await applied;
     } catch (err) {
       throw this.#fail(err);
     } finally {

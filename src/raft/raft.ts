@@ -401,7 +401,7 @@ export class Raft {
    * own term; earlier entries are committed indirectly.
    */
   maybeCommit(): boolean {
-    const mci = committedIndex(this.confState.voters, (id) => this.prs.get(id)?.match ?? 0);
+    const mci = committedIndex(this.confState.voters, this.prs);
     if (mci > this.log.committed && this.log.term(mci) === this.term) {
       this.log.commitTo(mci);
       this.releasePendingReadIndexMessages();
