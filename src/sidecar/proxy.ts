@@ -97,6 +97,9 @@ function hasBody(req: IncomingMessage): boolean {
 export class DataPath {
   readonly #o: ProxyOptions;
   readonly #pools = new Map<string, Pool>();
+  readonly #responseClosed = () => {
+    this.#active--;
+  };
   /** The WebSocket relay, made at the first upgrade: most sidecars never load http-proxy. */
   #ws: Promise<Server> | undefined;
   #active = 0;
@@ -134,9 +137,8 @@ export class DataPath {
   handle(direction: Direction, req: IncomingMessage, res: ServerResponse): void {
     const startedAt = this.#o.clock.now();
     this.#active++;
-    res.once("close", () => {
-      this.#active--;
-    });
+    // `close` comes once per response: `on` with one shared listener, not a `once` wrapper per request.
+    res.on("close", this.#responseClosed);
     const route = this.#route(direction, req);
     if (route === undefined) {
       this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "NR", undefined, undefined);
@@ -198,7 +200,7 @@ export class DataPath {
       timedOut = true;
       current?.abort(new AttemptTimeoutError("route timeout"));
     }, route.timeoutMs);
-    res.once("close", () => {
+    res.on("close", () => {
       if (!res.writableFinished) current?.abort(new ClientGoneError("client closed the connection"));
     });
     const policy = dest.policy;
