@@ -1,5 +1,13 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import type { Direction } from "./stages/stage.ts";
+
+/** The metric series a forwarded response of one direction and service lands in. */
+export interface ForwardedMetrics {
+  readonly duration: { observe(seconds: number): void };
+  /** By status class, in CLASSES order, then "other". */
+  readonly requests: readonly { inc(): void }[];
+}
 
 /** Data-path metrics. Labels are bounded by the config (service names) and fixed sets (flags, status classes). */
 export class SidecarMetrics {
@@ -7,6 +15,8 @@ export class SidecarMetrics {
   readonly duration: Histogram<"direction" | "service">;
   readonly retries: Counter<"service" | "result">;
   readonly reloads: Counter<"result">;
+  /** prom-client's `labels()` makes a label object and closures on every call: forwarded responses reuse them. */
+  readonly #forwarded: Record<Direction, Map<string, ForwardedMetrics>> = { outbound: new Map(), inbound: new Map() };
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -36,9 +46,29 @@ export class SidecarMetrics {
       registers,
     });
   }
+
+  /** The series of responses forwarded for `service`, made at its first response (services are bounded by the config). */
+  forwarded(direction: Direction, service: string): ForwardedMetrics {
+    const byService = this.#forwarded[direction];
+    let m = byService.get(service);
+    if (m === undefined) {
+      m = {
+        duration: this.duration.labels(direction, service),
+        requests: [...CLASSES, "other"].map((code) => this.requests.labels(direction, service, code, "-")),
+      };
+      byService.set(service, m);
+    }
+    return m;
+  }
 }
 
 const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 export function statusClass(status: number): string {
   return CLASSES[Math.floor(status / 100) - 1] ?? "other";
+}
+
+/** The index of `statusClass(status)` in `ForwardedMetrics.requests`. */
+export function statusClassIndex(status: number): number {
+  const i = Math.floor(status / 100) - 1;
+  return i >= 0 && i < CLASSES.length ? i : CLASSES.length;
 }

@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
-import { type SidecarMetrics, statusClass } from "./metrics.ts";
+import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { admitRate, rateLimitKeyOf } from "./resilience/admission.ts";
 import type { CompiledPolicy } from "./resilience/compile.ts";
 import { FALLBACK_HEADER, type LocalReply } from "./resilience/fallback.ts";
@@ -403,8 +403,9 @@ export class DataPath {
       action?.kind === "stale-cache" && status >= 200 && status < 300
         ? staleRecording(action.cache, req, status, up.headers)
         : undefined;
-    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
-    this.#o.metrics.requests.labels(direction, service, statusClass(status), "-").inc();
+    const m = this.#o.metrics.forwarded(direction, service);
+    m.duration.observe((this.#o.clock.now() - startedAt) / 1000);
+    m.requests[statusClassIndex(status)]?.inc();
     up.pipeTo(res, tap);
   }
 
