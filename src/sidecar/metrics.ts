@@ -5,7 +5,7 @@ import type { Direction } from "./stages/stage.ts";
 /** The metric series a forwarded response of one direction and service lands in. */
 export interface ForwardedMetrics {
   readonly duration: { observe(seconds: number): void };
-  /** By status class, in CLASSES order, then "other". */
+  /** By status class, in CLASSES order ("other" last). */
   readonly requests: readonly { inc(): void }[];
 }
 
@@ -54,7 +54,7 @@ export class SidecarMetrics {
     if (m === undefined) {
       m = {
         duration: this.duration.labels(direction, service),
-        requests: [...CLASSES, "other"].map((code) => this.requests.labels(direction, service, code, "-")),
+        requests: CLASSES.map((code) => this.requests.labels(direction, service, code, "-")),
       };
       byService.set(service, m);
     }
@@ -62,13 +62,14 @@ export class SidecarMetrics {
   }
 }
 
-const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
-export function statusClass(status: number): string {
-  return CLASSES[Math.floor(status / 100) - 1] ?? "other";
-}
+const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"] as const;
 
-/** The index of `statusClass(status)` in `ForwardedMetrics.requests`. */
+/** The index of a status's class in CLASSES (and in `ForwardedMetrics.requests`). */
 export function statusClassIndex(status: number): number {
   const i = Math.floor(status / 100) - 1;
-  return i >= 0 && i < CLASSES.length ? i : CLASSES.length;
+  return i >= 0 && i < CLASSES.length - 1 ? i : CLASSES.length - 1;
+}
+
+export function statusClass(status: number): string {
+  return CLASSES[statusClassIndex(status)] as string;
 }

@@ -34,22 +34,18 @@ async function call(url: string, method: "GET" | "PUT" | "POST", body: string | 
   return { status: r.statusCode, text: await r.body.text() };
 }
 
-/** The sum of every series of `name` (labelled or not) on one Prometheus endpoint. */
+/** The sum of every series of `name` (labelled or not) on one Prometheus endpoint; NaN when it has none. */
 async function sumSeries(url: string, name: string): Promise<number> {
   const { text } = await call(url, "GET", null, 2000);
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) sum += Number(m[1]);
+  let sum = Number.NaN;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm")))
+    sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]);
   return sum;
 }
 
-/** The sum over `urls` (Prometheus endpoints) of an unlabelled counter. */
+/** The sum over `urls` (Prometheus endpoints) of a counter. */
 async function sumCounter(urls: string[], name: string): Promise<number> {
-  const values = await Promise.all(
-    urls.map(async (u) => {
-      const { text } = await call(u, "GET", null, 2000);
-      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
-    }),
-  );
+  const values = await Promise.all(urls.map((u) => sumSeries(u, name)));
   return values.reduce((a, b) => a + b, 0);
 }
 
