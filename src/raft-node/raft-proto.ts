@@ -95,7 +95,8 @@ export function fromPb(m: PbMessageOut, snapshotData?: Uint8Array): Message {
       term: e.term,
       index: e.index,
       type: e.type === "ENTRY_CONF_CHANGE" ? EntryType.ConfChange : EntryType.Normal,
-      data: new Uint8Array(e.data),
+      // A view into the received message: the storage copies what it keeps (see MemoryStorage).
+      data: new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength),
     })),
     commit: m.commit,
     reject: m.reject,

@@ -43,7 +43,14 @@ export const DEFAULT_HISTORY = 10_000;
  */
 export class RevisionedKv {
   readonly #data = new Map<string, KvRecord>();
-  readonly #history: KvEvent[] = [];
+  /**
+   * The kept events as parallel arrays (a delete has no value): an event
+   * object per write lived until its trim, and every write's objects that live
+   * that long are copied twice and traced by the garbage collector.
+   */
+  #historyKeys: string[] = [];
+  #historyValues: (StoredValue | undefined)[] = [];
+  #historyRevisions: number[] = [];
   readonly #historyLimit: number;
   readonly #watchers = new Set<{ prefix: string; cb: (e: KvEvent) => void }>();
   /** Events at or below this revision are not in #history any more. */
@@ -81,7 +88,11 @@ export class RevisionedKv {
    */
   watch(prefix: string, fromRevision: number, cb: (e: KvEvent) => void): Watch {
     if (fromRevision < this.#compacted) throw new CompactedError(fromRevision, this.#compacted);
-    for (const e of this.#history) if (e.revision > fromRevision && e.key.startsWith(prefix)) cb(e);
+    for (let i = 0; i < this.#historyKeys.length; i++) {
+      const key = this.#historyKeys[i] ?? "";
+      const revision = this.#historyRevisions[i] ?? 0;
+      if (revision > fromRevision && key.startsWith(prefix)) cb(event(key, this.#historyValues[i], revision));
+    }
     const w = { prefix, cb };
     this.#watchers.add(w);
     return { cancel: () => this.#watchers.delete(w) };
@@ -96,13 +107,13 @@ export class RevisionedKv {
   put(key: string, value: StoredValue, revision: number): void {
     const prev = this.#data.get(key);
     this.#data.set(key, { value, revision, createRevision: prev?.createRevision ?? revision });
-    this.#emit({ type: "put", key, value, revision });
+    this.#emit(key, value, revision);
   }
 
   /** State machine only. Returns whether the key existed. */
   delete(key: string, revision: number): boolean {
     if (!this.#data.delete(key)) return false;
-    this.#emit({ type: "delete", key, revision });
+    this.#emit(key, undefined, revision);
     return true;
   }
 
@@ -115,20 +126,32 @@ export class RevisionedKv {
   restore(records: Iterable<[string, KvRecord]>, revision: number): void {
     this.#data.clear();
     for (const [k, r] of records) this.#data.set(k, r);
-    this.#history.length = 0;
+    this.#historyKeys = [];
+    this.#historyValues = [];
+    this.#historyRevisions = [];
     this.#revision = revision;
     this.#compacted = revision;
   }
 
-  #emit(e: KvEvent): void {
-    this.advanceTo(e.revision);
-    this.#history.push(e);
-    // Trimmed a quarter of the limit at a time: dropping one event per write moved the whole array each time.
-    if (this.#history.length > this.#historyLimit + Math.max(1, this.#historyLimit >> 2)) {
-      const dropped = this.#history.splice(0, this.#history.length - this.#historyLimit);
-      const last = dropped.at(-1);
-      if (last !== undefined) this.#compacted = last.revision;
+  #emit(key: string, value: StoredValue | undefined, revision: number): void {
+    this.advanceTo(revision);
+    this.#historyKeys.push(key);
+    this.#historyValues.push(value);
+    this.#historyRevisions.push(revision);
+    // Trimmed a quarter of the limit at a time: dropping one event per write moved the whole arrays each time.
+    const excess = this.#historyKeys.length - this.#historyLimit;
+    if (excess > Math.max(1, this.#historyLimit >> 2)) {
+      this.#compacted = this.#historyRevisions[excess - 1] ?? this.#compacted;
+      this.#historyKeys = this.#historyKeys.slice(excess);
+      this.#historyValues = this.#historyValues.slice(excess);
+      this.#historyRevisions = this.#historyRevisions.slice(excess);
     }
-    for (const w of this.#watchers) if (e.key.startsWith(w.prefix)) w.cb(e);
+    if (this.#watchers.size === 0) return;
+    const e = event(key, value, revision);
+    for (const w of this.#watchers) if (key.startsWith(w.prefix)) w.cb(e);
   }
+}
+
+function event(key: string, value: StoredValue | undefined, revision: number): KvEvent {
+  return value === undefined ? { type: "delete", key, revision } : { type: "put", key, value, revision };
 }

@@ -57,12 +57,17 @@ export class BadCommandError extends MeshletError {
   }
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** `prefix` goes before the command in the same bytes (the proposal id line of raft-control-node.ts). */
+/**
+ * `prefix` goes before the command in the same bytes (the proposal id line of
+ * raft-control-node.ts). Encoded by Buffer.from, which takes small buffers from
+ * Node's shared pool: TextEncoder gave each write's command its own native
+ * backing store, which every scavenge it lived through had to sweep.
+ */
 export function encodeCommand(command: Command, prefix = ""): Uint8Array {
-  return encoder.encode(prefix + JSON.stringify(command));
+  const b = Buffer.from(prefix + JSON.stringify(command), "utf8");
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export function decodeCommand(data: Uint8Array): Command {
