@@ -124,7 +124,7 @@ export class StateMachine {
 
   /** The whole machine as bytes (snapshot-codec.ts). */
   snapshot(): Uint8Array {
-    return encodeKvSnapshot(this.kv.revision, () => this.kv.entries());
+    return encodeKvSnapshot(this.kv.revision, (cb) => this.kv.forEachRecord(cb));
   }
 
   restore(data: Uint8Array): void {

@@ -18,7 +18,9 @@ const records: [string, KvRecord][] = [
 
 describe("KV snapshot codec", () => {
   it("round-trips keys, any bytes and revisions", () => {
-    const data = encodeKvSnapshot(2 ** 40 + 5, () => records);
+    const data = encodeKvSnapshot(2 ** 40 + 5, (cb) => {
+      for (const [k, r] of records) cb(k, r);
+    });
     const decoded = decodeKvSnapshot(data);
     assert.equal(decoded.revision, 2 ** 40 + 5);
     assert.deepEqual(decoded.records, records);
@@ -26,13 +28,17 @@ describe("KV snapshot codec", () => {
   });
 
   it("decodes from a view into a larger buffer", () => {
-    const data = encodeKvSnapshot(3, () => records);
+    const data = encodeKvSnapshot(3, (cb) => {
+      for (const [k, r] of records) cb(k, r);
+    });
     const framed = Buffer.concat([Buffer.from("head"), data, Buffer.from("tail")]);
     assert.deepEqual(decodeKvSnapshot(framed.subarray(4, 4 + data.length)).records, records);
   });
 
   it("refuses another format, a truncated buffer and trailing bytes", () => {
-    const data = encodeKvSnapshot(3, () => records);
+    const data = encodeKvSnapshot(3, (cb) => {
+      for (const [k, r] of records) cb(k, r);
+    });
     assert.throws(() => decodeKvSnapshot(Buffer.from('{"revision":3}\n')), SnapshotFormatError);
     for (const cut of [13, 20, data.length - 1]) {
       assert.throws(() => decodeKvSnapshot(data.subarray(0, cut)), /truncated/, `cut at ${cut}`);
