@@ -104,6 +104,10 @@ export class Driver {
   #role: StateRole = StateRole.Follower;
   /** A Ready's write is being synced: the next Ready waits for it. */
   #persisting = false;
+  /** A local snapshot's file is being written (see #maybeSnapshot); no second one starts meanwhile. */
+  #snapshotting = false;
+  /** A local snapshot whose file is on disk, to be recorded in the log and the storage between two writes. */
+  #snapshotWritten: Snapshot | undefined;
   #stopped = false;
 
   constructor(o: DriverOptions) {
@@ -171,6 +175,7 @@ export class Driver {
   #pass(): void {
     const { core } = this.#o;
     try {
+      if (this.#snapshotWritten !== undefined && !this.#persisting && !this.#stopped) this.#finishSnapshot();
       while (!this.#stopped && !this.#persisting && core.hasReady()) this.#handle(core.ready());
     } catch (err) {
       this.#fail(err);
@@ -190,7 +195,7 @@ export class Driver {
     if (rd.softState !== undefined) this.#role = rd.softState.role;
     // 1. Persist (the leader's messages go out first, see the class comment).
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#snapshotIndex) {
-      wal.saveSnapshot(rd.snapshot, this.#hardState, true);
+      wal.installSnapshot(rd.snapshot, this.#hardState);
       storage.applySnapshot(rd.snapshot);
       this.#snapshotIndex = rd.snapshot.metadata.index;
       this.#m.snapshots.inc({ origin: "received" });
@@ -262,14 +267,50 @@ export class Driver {
     this.#maybeSnapshot();
   }
 
+  /**
+   * Takes a snapshot every `snapshotEvery` applied entries. The state is
+   * encoded here, at the applied index; its file is written off the event
+   * loop, and the log is compacted once it is on disk (#finishSnapshot).
+   */
   #maybeSnapshot(): void {
-    if (this.#applied - this.#snapshotIndex < this.#o.snapshotEvery) return;
+    if (this.#snapshotting || this.#applied - this.#snapshotIndex < this.#o.snapshotEvery) return;
     const { storage, wal, applier } = this.#o;
-    const snap = storage.createSnapshot(this.#applied, this.#confState, applier.snapshotData());
-    wal.saveSnapshot(snap, this.#hardState, false);
-    this.#snapshotIndex = this.#applied;
+    const index = this.#applied;
+    const snap: Snapshot = {
+      metadata: {
+        index,
+        term: storage.term(index),
+        confState: { voters: [...this.#confState.voters], learners: [...this.#confState.learners] },
+      },
+      data: applier.snapshotData(),
+    };
+    this.#snapshotting = true;
+    wal.writeSnapshot(snap).then(
+      () => {
+        if (this.#stopped) return;
+        this.#snapshotWritten = snap;
+        this.#schedule();
+      },
+      (err: unknown) => {
+        if (!this.#stopped) this.#fail(err);
+      },
+    );
+  }
+
+  /** Only between two writes: marking the snapshot in the WAL starts a new segment. */
+  #finishSnapshot(): void {
+    const snap = this.#snapshotWritten;
+    this.#snapshotWritten = undefined;
+    this.#snapshotting = false;
+    // A snapshot from the leader may have replaced the log while the file was being written.
+    if (snap === undefined || snap.metadata.index <= this.#snapshotIndex) return;
+    const { storage, wal } = this.#o;
+    const { index, term, confState } = snap.metadata;
+    wal.markSnapshot(index, term);
+    storage.createSnapshot(index, confState, snap.data);
+    this.#snapshotIndex = index;
     const keep = this.#o.keepEntries ?? 1_000;
-    if (this.#applied - keep > storage.firstIndex()) storage.compact(this.#applied - keep);
+    if (index - keep > storage.firstIndex()) storage.compact(index - keep);
     this.#m.snapshots.inc({ origin: "local" });
   }
 
