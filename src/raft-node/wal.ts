@@ -168,7 +168,7 @@ export class Wal {
    * Writes a snapshot's file atomically on libuv's thread pool: at 10,000
    * entries between snapshots and thousands of writes per second, the
    * synchronous write and its fsyncs stopped every node's event loop for
-   * 15-25 ms every second or two. Touches only the snapshot dir, so it may
+   * 15-34 ms every second or two. Touches only the snapshot dir, so it may
    * run while entries are saved; markSnapshot() then records it in the log.
    */
   async writeSnapshot(snapshot: Snapshot): Promise<void> {

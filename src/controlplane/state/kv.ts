@@ -53,7 +53,7 @@ export class RevisionedKv {
   #historyRevisions: number[] = [];
   readonly #historyLimit: number;
   readonly #watchers = new Set<{ prefix: string; cb: (e: KvEvent) => void }>();
-  /** Events at or below this revision are not in #history any more. */
+  /** Events at or below this revision are not in the history any more. */
   #compacted = 0;
   #revision = 0;
 
