@@ -119,7 +119,9 @@ export class RevisionedKv {
 
   /** Every record, for a snapshot: a callback, as an iterator would allocate a pair per record. */
   forEachRecord(cb: (key: string, record: KvRecord) => void): void {
-    this.#data.forEach((record, key) => cb(key, record));
+    this.#data.forEach((record, key) => {
+      cb(key, record);
+    });
   }
 
   /** Replaces the whole content (restoring a snapshot); watchers must resync, so history restarts here. */
