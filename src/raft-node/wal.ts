@@ -172,14 +172,7 @@ export class Wal {
    * run while entries are saved; markSnapshot() then records it in the log.
    */
   async writeSnapshot(snapshot: Snapshot): Promise<void> {
-    const { index, term } = snapshot.metadata;
-    const head = snapshotHead(snapshot);
-    const crc = crc32c(snapshot.data, crc32c(head));
-    await writeAtomicAsync(path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`), [
-      u32(crc),
-      head,
-      snapshot.data,
-    ]);
+    await writeAtomicAsync(this.#snapshotFile(snapshot.metadata), snapshotParts(snapshot));
   }
 
   /**
@@ -202,9 +195,7 @@ export class Wal {
    */
   installSnapshot(snapshot: Snapshot, hardState: HardState): void {
     const { index, term } = snapshot.metadata;
-    const head = snapshotHead(snapshot);
-    const crc = crc32c(snapshot.data, crc32c(head));
-    writeAtomic(path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`), [u32(crc), head, snapshot.data]);
+    writeAtomic(this.#snapshotFile(snapshot.metadata), snapshotParts(snapshot));
     this.#lastIndex = index;
     this.#hardState = hardState;
     this.#cut(index + 1);
@@ -387,12 +378,16 @@ export class Wal {
    * it is not kept in memory.
    */
   snapshotData(metadata: Snapshot["metadata"]): Uint8Array {
-    return this.#readSnapshot(path.join(this.#snapDir, `${pad(metadata.index)}-${pad(metadata.term)}.snap`)).data;
+    return this.#readSnapshot(this.#snapshotFile(metadata)).data;
   }
 
   #loadSnapshot(): Snapshot | undefined {
     const newest = snapshotFiles(this.#snapDir).at(-1);
     return newest === undefined ? undefined : this.#readSnapshot(path.join(this.#snapDir, newest));
+  }
+
+  #snapshotFile({ index, term }: Snapshot["metadata"]): string {
+    return path.join(this.#snapDir, `${pad(index)}-${pad(term)}.snap`);
   }
 
   /** A damaged snapshot file stops the node (at start, or when a follower needs it): its data is committed state. */
@@ -543,10 +538,14 @@ async function fsyncDirAsync(dir: string): Promise<void> {
   }
 }
 
-/** The data can be tens of MB: checksummed and written where it is, not copied into one buffer with this. */
-function snapshotHead(snapshot: Snapshot): Buffer {
+/**
+ * A snapshot file's contents: CRC-32C, metadata length, metadata, data. The data can be tens of MB: it is
+ * checksummed and written where it is, not copied into one buffer with the rest.
+ */
+function snapshotParts(snapshot: Snapshot): Uint8Array[] {
   const meta = Buffer.from(JSON.stringify(snapshot.metadata));
-  return Buffer.concat([u32(meta.length), meta]);
+  const head = Buffer.concat([u32(meta.length), meta]);
+  return [u32(crc32c(snapshot.data, crc32c(head))), head, snapshot.data];
 }
 
 function fsyncDir(dir: string): void {

@@ -1,8 +1,11 @@
 import { CompactedError, SnapshotOutOfDateError, UnavailableError } from "./errors.ts";
 import { type ConfState, type Entry, EntryType, type HardState, type Snapshot, type Storage } from "./types.ts";
 
+/** What an entry counts for in a size limit besides its data (its term, index and type). */
+const ENTRY_OVERHEAD = 16;
+
 export function entrySize(e: Entry): number {
-  return e.data.byteLength + 16;
+  return e.data.byteLength + ENTRY_OVERHEAD;
 }
 
 /** Entries from the front of `ents` while their sizes fit in maxBytes; always at least one. */
@@ -75,7 +78,7 @@ export class MemoryStorage implements Storage {
       const start = this.#starts[i] ?? 0;
       const stop = this.#ends[i] ?? 0;
       // The same rule as limitSize: at least one entry, then while the total fits.
-      size += stop - start + 16;
+      size += stop - start + ENTRY_OVERHEAD;
       if (out.length > 0 && size > maxBytes) break;
       const chunk = this.#chunks[i] ?? NO_DATA;
       out.push({
