@@ -1,6 +1,6 @@
 import { Option } from "commander";
 import { UsageError } from "../common/errors.ts";
-import { isLogLevel, LOG_LEVELS, type LogLevel } from "../common/logger.ts";
+import { isLogLevel, LOG_LEVELS, type LogLevel } from "../common/log-levels.ts";
 
 /** `--app-port` -> `MESHLET_APP_PORT`: every flag can also come from the environment. */
 export function envName(flag: string): string {

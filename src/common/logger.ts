@@ -1,13 +1,7 @@
 import { type Logger, pino } from "pino";
+import type { LogLevel } from "./log-levels.ts";
 
 export type { Logger };
-
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export function isLogLevel(value: string): value is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(value);
-}
 
 /**
  * One JSON logger per process, written to stderr so that commands which print

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
-import { createLogger, type LogLevel } from "../../common/logger.ts";
+import type { LogLevel } from "../../common/log-levels.ts";
 import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 
 interface ControlFlags {
@@ -64,14 +64,17 @@ export function registerControl(program: Command): void {
     )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
-      const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const http = parseHostPort(flags.http, "--http");
       const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
       const join = flags.join !== undefined;
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
-      const { clusterIdFor, fetchCluster, requestJoin, startControl } = await import("../../controlplane/run.ts");
+      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }] = await Promise.all([
+        import("../../common/logger.ts"),
+        import("../../controlplane/run.ts"),
+      ]);
+      const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) {
         parseHostPort(flags.join, "--join");

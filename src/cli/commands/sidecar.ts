@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
-import { createLogger, type LogLevel } from "../../common/logger.ts";
-import { createRegistry } from "../../common/metrics.ts";
+import type { LogLevel } from "../../common/log-levels.ts";
 import { parseDuration } from "../../config/duration.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { envOption, logLevelOption } from "../options.ts";
@@ -67,13 +66,16 @@ export function registerSidecar(program: Command): void {
       for (const c of controls) parseHostPort(c, "--control");
       if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
         throw new UsageError("give --config FILE or --control HOST:PORT,...");
-      const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
       // Loaded only by this command, so a CLI call such as `meshlet apply` does not load the data path.
-      const [{ Sidecar }, { StaticFileSource }, { survivesUnhandledRejections }] = await Promise.all([
-        import("../../sidecar/sidecar.ts"),
-        import("../../sidecar/config-source.ts"),
-        import("../../sidecar/unhandled-rejections.ts"),
-      ]);
+      const [{ createLogger }, { createRegistry }, { Sidecar }, { StaticFileSource }, { survivesUnhandledRejections }] =
+        await Promise.all([
+          import("../../common/logger.ts"),
+          import("../../common/metrics.ts"),
+          import("../../sidecar/sidecar.ts"),
+          import("../../sidecar/config-source.ts"),
+          import("../../sidecar/unhandled-rejections.ts"),
+        ]);
+      const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
       const exit = () =>
         sidecar.stop().then(
           () => process.exit(0),

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resources.ts";
+import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resource-actions.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
 import { runCli } from "../../helpers/cli.ts";

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runCli } from "../helpers/cli.ts";
+
+/** Packages only the commands that run something need: parsing a command line must not load them. */
+const HEAVY = ["zod", "yaml", "pino", "prom-client", "undici", "diff", "@grpc/grpc-js", "protobufjs"];
+
+/** Records every module the process loads and prints the list to stderr at exit. */
+const RECORDER = `
+import { registerHooks } from "node:module";
+const loaded = [];
+registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });
+process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(loaded) + "\\n"));
+`;
+
+async function loadedPackages(args: string[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
+  const { stderr } = await runCli(args, { env });
+  const line = stderr.split("\n").find((l) => l.startsWith("LOADED "));
+  assert.ok(line !== undefined, `no module list in: ${stderr}`);
+  const urls = JSON.parse(line.slice("LOADED ".length)) as string[];
+  const packages = new Set<string>();
+  for (const url of urls) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m?.[1] !== undefined) packages.add(m[1]);
+  }
+  return packages;
+}
+
+describe("CLI startup", () => {
+  let dir = "";
+  let env: NodeJS.ProcessEnv = {};
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "meshlet-startup-"));
+    const recorder = join(dir, "recorder.mjs");
+    await writeFile(recorder, RECORDER);
+    env = { NODE_OPTIONS: `--import=${recorder}` };
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  for (const args of [["--version"], ["--help"], ["await", "--help"], ["sidecar", "--help"], ["apply", "--help"]]) {
+    it(`meshlet ${args.join(" ")} loads none of the data path's or the schemas' packages`, async () => {
+      const packages = await loadedPackages(args, env);
+      assert.ok(packages.has("commander"), "the recorder saw the CLI parser load");
+      for (const p of HEAVY) assert.ok(!packages.has(p), `${p} loaded`);
+    });
+  }
+
+  it("loads them when a command runs", async () => {
+    const packages = await loadedPackages(["get", "services", "--server", "http://127.0.0.1:1"], env);
+    assert.ok(packages.has("zod") && packages.has("yaml"), [...packages].join(", "));
+  });
+});
