@@ -196,10 +196,18 @@ export class DataPath {
     const deadline = startedAt + route.timeoutMs;
     let current: UpstreamExchange | undefined;
     let timedOut = false;
-    const overall = clock.setTimeout(() => {
-      timedOut = true;
-      current?.abort(new AttemptTimeoutError("route timeout"));
-    }, route.timeoutMs);
+    let settled = false;
+    let overall: TimerHandle | undefined;
+    // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
+    const arm = () => {
+      if (settled) return;
+      overall = clock.setTimeout(() => {
+        timedOut = true;
+        current?.abort(new AttemptTimeoutError("route timeout"));
+      }, route.timeoutMs);
+    };
+    if (body && !req.readableEnded) req.once("end", arm);
+    else arm();
     res.on("close", () => {
       if (!res.writableFinished) current?.abort(new ClientGoneError("client closed the connection"));
     });
@@ -213,7 +221,8 @@ export class DataPath {
           if (timedOut || !res.writable) return false;
           if (retriable && attempt < (retry?.attempts ?? 0) && shouldRetry(retry?.on, x.status, undefined))
             return false;
-          clock.clearTimeout(overall);
+          settled = true;
+          if (overall !== undefined) clock.clearTimeout(overall);
           this.#stream(direction, req, res, x, startedAt, dest.service, policy, via);
           return true;
         };
@@ -306,7 +315,8 @@ export class DataPath {
         return;
       }
     } finally {
-      clock.clearTimeout(overall);
+      settled = true;
+      if (overall !== undefined) clock.clearTimeout(overall);
       if (inRetry) this.#endRetry(policy);
     }
   }
@@ -469,10 +479,13 @@ export class DataPath {
       res.destroy();
       return;
     }
+    // Taken before the response ends: by `finish` the response has let go of its socket (and a request whose
+    // body the upstream refused was destroyed, and let go of it, already).
+    const socket = res.socket;
     res.writeHead(out.status, { ...out.headers, "content-length": out.body.length });
     res.end(out.body);
     // Whatever the client still sends is not read by anyone: close rather than drain an unbounded body.
-    if (!req.complete) res.once("finish", () => req.socket.destroy());
+    if (!req.complete && socket !== null) res.once("finish", () => socket.destroy());
   }
 
   /**

@@ -73,6 +73,50 @@ function upload(port: number, size: number): Promise<number> {
   });
 }
 
+/**
+ * PUTs `chunks` chunks of 16 KiB to `host`, one every `gapMs` (a slow upload), and resolves with the response
+ * once it ended. Declares `declaredChunks` chunks in content-length: with more than it sends, the body is cut
+ * short and the client waits for the answer with its request still open.
+ */
+function trickle(
+  port: number,
+  host: string,
+  chunks: number,
+  gapMs: number,
+  declaredChunks = chunks,
+): Promise<{ status: number; flags: string | undefined; body: string }> {
+  const chunk = Buffer.alloc(16 * 1024, 5);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: "PUT",
+        path: "/up",
+        headers: { Host: host, "content-length": String(declaredChunks * chunk.length) },
+        agent: false,
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, flags: res.headers["x-meshlet-flags"] as string, body }),
+        );
+      },
+    );
+    req.on("error", reject);
+    let sent = 0;
+    const next = () => {
+      req.write(chunk);
+      if (++sent < chunks) setTimeout(next, gapMs);
+      else if (chunks === declaredChunks) req.end();
+    };
+    next();
+  });
+}
+
 describe("sidecar data path (static config)", () => {
   const ups: Upstream[] = [];
   let sc: RunningSidecar;
@@ -113,7 +157,10 @@ describe("sidecar data path (static config)", () => {
         res.end(JSON.stringify({ bytes: n, raw: req.rawHeaders }));
       });
     });
-    ups.push(v1, v2, ...sticky, slow, flaky, echo);
+    const resetter = await startUpstream((req) => {
+      req.once("data", () => req.socket.destroy());
+    });
+    ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter);
     await new Promise<void>((r) => garbage.listen(0, "127.0.0.1", r));
     garbagePort = (garbage.address() as AddressInfo).port;
     const tmp = createTcpServer();
@@ -155,6 +202,8 @@ describe("sidecar data path (static config)", () => {
         service("down", [{ port: closedPort }]),
         service("empty", []),
         service("echo", [{ port: echo.port }]),
+        route("upload", "    - destinations: [{service: echo}]\n      timeout: 300ms"),
+        service("resetter", [{ port: resetter.port }]),
       ),
     );
   });
@@ -322,6 +371,22 @@ describe("sidecar data path (static config)", () => {
     assert.ok(paused - before < 40, `RSS grew by ${(paused - before).toFixed(1)} MB while the client read nothing`);
   });
 
+  test("the route timeout starts once the request body is in: an upload slower than the timeout succeeds", async () => {
+    const r = await trickle(sc.outbound, "upload", 6, 150);
+    assert.equal(r.status, 200, r.body);
+    assert.equal((JSON.parse(r.body) as { bytes: number }).bytes, 6 * 16 * 1024);
+  });
+
+  test("an upstream that resets while the client is still sending: 502 UR, and the sidecar lives on", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await trickle(sc.outbound, "resetter", 1, 0, 64);
+      assert.equal(r.status, 502);
+      assert.equal(r.flags, "UR");
+    }
+    assert.equal(sc.proc.exitCode, null, sc.logs());
+    assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
+  });
+
   test("5,000 idle client connections are held without errors, and requests still flow", async () => {
     const sockets = [];
     let errors = 0;
@@ -382,7 +447,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 12);
+    assert.equal(dump.resources.length, 14);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };
