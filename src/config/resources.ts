@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isPrime } from "../common/prime.ts";
 import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
 
 /**
@@ -68,8 +69,8 @@ export const consistentHashSchema = z
     algorithm: z.enum(["ringHash", "maglev"]).default("ringHash"),
     /** Ring hash: virtual nodes on the ring in total. */
     ringSize: z.number().int().min(64).max(8_388_608).optional(),
-    /** Maglev: lookup table size, a prime. */
-    tableSize: z.number().int().min(127).max(5_000_011).optional(),
+    /** Maglev: lookup table size. Prime, as Envoy requires: with any other size the table cannot be filled. */
+    tableSize: z.number().int().min(127).max(5_000_011).refine(isPrime, "must be a prime (e.g. 65537)").optional(),
   })
   .refine(
     (h) => [h.header, h.cookie, h.queryParameter, h.sourceIp].filter((k) => k !== undefined).length === 1,

@@ -74,6 +74,16 @@ describe("parseResources", () => {
     ]);
   });
 
+  it("rejects a maglev table size that is not a prime (it could never be filled)", () => {
+    const svc = (size: number) =>
+      `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: a}\nspec: {loadBalancer: {consistentHash: {header: k, algorithm: maglev, tableSize: ${size}}}}\n`;
+    assert.match(
+      issuesOf(svc(65_536)).join("\n"),
+      /Service\/a spec\.loadBalancer\.consistentHash\.tableSize: must be a prime/,
+    );
+    assert.equal(parseResources(svc(65_537), "s.yaml").length, 1);
+  });
+
   it("rejects duplicate names in one text and applies nothing", () => {
     const svc = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: a}\n";
     assert.match(issuesOf(`${svc}---\n${svc}`).join("\n"), /Service\/a: duplicate resource/);

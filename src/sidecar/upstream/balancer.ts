@@ -1,4 +1,5 @@
 import { hash32 } from "../../common/hash.ts";
+import { isPrime } from "../../common/prime.ts";
 import type { ConsistentHash, Endpoint } from "../../config/resources.ts";
 
 /** One upstream instance as the balancers see it. */
@@ -110,6 +111,8 @@ export class MaglevBalancer implements Balancer {
   readonly #table: Uint32Array;
 
   constructor(endpoints: readonly UpstreamEndpoint[], tableSize = DEFAULT_MAGLEV_TABLE) {
+    // A size that is not prime leaves slots no endpoint's permutation reaches: filling would never end.
+    if (!isPrime(tableSize)) throw new RangeError(`maglev table size ${tableSize} is not a prime`);
     this.endpoints = endpoints;
     const m = tableSize;
     const table = new Uint32Array(m);

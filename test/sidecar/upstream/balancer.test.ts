@@ -64,6 +64,11 @@ describe("consistent hashing quality: 10 equal endpoints, 100,000 keys", () => {
     assert.ok(r <= 1.05, `max/mean ${r.toFixed(3)}`);
   });
 
+  test("maglev refuses a table size that is not a prime instead of filling forever", () => {
+    assert.throws(() => new MaglevBalancer(endpoints(3), 256), /256 is not a prime/);
+    assert.ok(new MaglevBalancer(endpoints(3), 257).pick(12345, undefined) !== undefined);
+  });
+
   for (const [name, make] of [
     ["ring hash", (e: UpstreamEndpoint[]) => new RingHashBalancer(e)],
     ["maglev", (e: UpstreamEndpoint[]) => new MaglevBalancer(e)],
