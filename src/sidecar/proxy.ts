@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
-import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
+import { type ForwardedMetrics, type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { admitRate, rateLimitKeyOf } from "./resilience/admission.ts";
 import type { CompiledPolicy } from "./resilience/compile.ts";
 import { FALLBACK_HEADER, type LocalReply } from "./resilience/fallback.ts";
@@ -26,7 +26,13 @@ import { hostOf, pathOf } from "./routing.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
 import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
 import type { UpstreamEndpoint } from "./upstream/balancer.ts";
-import { type AttemptError, AttemptTimeoutError, ClientGoneError, UpstreamExchange } from "./upstream/exchange.ts";
+import {
+  type AttemptError,
+  AttemptTimeoutError,
+  ClientGoneError,
+  type StreamEnd,
+  UpstreamExchange,
+} from "./upstream/exchange.ts";
 
 export interface ProxyOptions {
   clock: Clock;
@@ -415,8 +421,35 @@ export class DataPath {
         : undefined;
     const m = this.#o.metrics.forwarded(direction, service);
     m.duration.observe((this.#o.clock.now() - startedAt) / 1000);
-    m.requests[statusClassIndex(status)]?.inc();
-    up.pipeTo(res, tap);
+    up.pipeTo(res, tap, (how) => this.#streamEnded(how, direction, req, service, status, via, m));
+  }
+
+  /** Counts a forwarded response once it ended; one the upstream cut off is flagged `UR` and logged. */
+  #streamEnded(
+    how: StreamEnd,
+    direction: Direction,
+    req: IncomingMessage,
+    service: string,
+    status: number,
+    via: ResilienceFlag | undefined,
+    m: ForwardedMetrics,
+  ): void {
+    const requests = this.#o.metrics.requests;
+    if (how === "client-gone") {
+      requests.labels(direction, service, "cancelled", "-").inc();
+      return;
+    }
+    if (how === "complete") {
+      if (via === undefined) m.requests[statusClassIndex(status)]?.inc();
+      else requests.labels(direction, service, statusClass(status), `${via},FB`).inc();
+      return;
+    }
+    const flags = via === undefined ? "UR" : `${via},FB,UR`;
+    requests.labels(direction, service, statusClass(status), flags).inc();
+    this.#o.logger.info(
+      { direction, method: req.method, host: req.headers.host, path: req.url, status, flags, service },
+      "access",
+    );
   }
 
   /** A request no HTTP/1.1 upstream can be sent (undici refused to write it): the client's error, not the upstream's. */

@@ -160,7 +160,12 @@ describe("sidecar data path (static config)", () => {
     const resetter = await startUpstream((req) => {
       req.once("data", () => req.socket.destroy());
     });
-    ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter);
+    const cutOff = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-length": "1000" });
+      res.write("x".repeat(100), () => res.destroy());
+    });
+    ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter, cutOff);
     await new Promise<void>((r) => garbage.listen(0, "127.0.0.1", r));
     garbagePort = (garbage.address() as AddressInfo).port;
     const tmp = createTcpServer();
@@ -204,6 +209,7 @@ describe("sidecar data path (static config)", () => {
         service("echo", [{ port: echo.port }]),
         route("upload", "    - destinations: [{service: echo}]\n      timeout: 300ms"),
         service("resetter", [{ port: resetter.port }]),
+        service("cut-off", [{ port: cutOff.port }]),
       ),
     );
   });
@@ -387,6 +393,29 @@ describe("sidecar data path (static config)", () => {
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
   });
 
+  test("a response the upstream cuts off after its head: the client connection closes; counted and logged as UR", async () => {
+    for (let i = 0; i < 2; i++) {
+      const got = await new Promise<{ status: number; error: string }>((resolve) => {
+        request({ host: "127.0.0.1", port: sc.outbound, headers: { Host: "cut-off" }, agent: false }, (res) => {
+          res.resume();
+          res.on("error", (e) => resolve({ status: res.statusCode ?? 0, error: e.message }));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, error: "" }));
+        }).end();
+      });
+      assert.equal(got.status, 200);
+      assert.match(got.error, /aborted/);
+    }
+    const metrics = (await send(sc.admin, { path: "/metrics" })).body;
+    assert.match(
+      metrics,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="cut-off",code="2xx",flags="UR"\} 2/,
+    );
+    assert.doesNotMatch(metrics, /service="cut-off",code="2xx",flags="-"/);
+    await waitFor("the access log line", async () =>
+      /"status":200,"flags":"UR","service":"cut-off"/.test(sc.logs()) ? true : undefined,
+    );
+  });
+
   test("5,000 idle client connections are held without errors, and requests still flow", async () => {
     const sockets = [];
     let errors = 0;
@@ -447,7 +476,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 14);
+    assert.equal(dump.resources.length, 15);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };

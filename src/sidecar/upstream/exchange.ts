@@ -3,6 +3,8 @@ import type { Dispatcher } from "undici";
 import type { Recording } from "../resilience/stale-cache.ts";
 
 export type AttemptError = "connect" | "reset" | "timeout";
+/** How a response that streamed to the client ended: whole, cut off by the upstream, or by the client leaving. */
+export type StreamEnd = "complete" | "upstream-reset" | "client-gone";
 
 const CONNECT_ERRORS = new Set([
   "ECONNREFUSED",
@@ -53,9 +55,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** undefined until decided; null discards the body. */
   #sink: ServerResponse | null | undefined;
   #tap: Recording | undefined;
+  #ended: ((how: StreamEnd) => void) | undefined;
   #finished = false;
-  /** The response broke off after its head. */
-  #broken = false;
+  /** Set when the response broke off after its head: by which side. */
+  #broken: StreamEnd | undefined;
   readonly #resume = () => this.#controller?.resume();
 
   constructor(settle: (x: UpstreamExchange) => void) {
@@ -77,14 +80,16 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.onResponseError(null, reason);
   }
 
-  /** Streams the (paused) body to the client, copying it into `tap` when given. */
-  pipeTo(res: ServerResponse, tap: Recording | undefined): void {
-    if (this.#broken) {
+  /** Streams the (paused) body to the client, copying it into `tap` when given; `ended` hears how it ended. */
+  pipeTo(res: ServerResponse, tap: Recording | undefined, ended: (how: StreamEnd) => void): void {
+    if (this.#broken !== undefined) {
       res.destroy();
+      ended(this.#broken);
       return;
     }
     this.#sink = res;
     this.#tap = tap;
+    this.#ended = ended;
     this.#controller?.resume();
   }
 
@@ -130,6 +135,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#tap?.end();
     this.#sink?.end();
+    this.#ended?.("complete");
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
@@ -143,8 +149,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.#settle(this);
       return;
     }
-    this.#broken = true;
+    this.#broken = err instanceof ClientGoneError ? "client-gone" : "upstream-reset";
     this.#tap?.abort();
     this.#sink?.destroy();
+    this.#ended?.(this.#broken);
   }
 }
