@@ -110,7 +110,7 @@ export class DataPath {
   #ws: Promise<Server> | undefined;
   #active = 0;
   #retrying = 0;
-  snapshot: CompiledSnapshot | undefined;
+  #snapshot: CompiledSnapshot | undefined;
   /** The inbound side's single route to the local app. */
   inboundRoute: CompiledHttpRoute | undefined;
   localService = "";
@@ -135,6 +135,22 @@ export class DataPath {
     return this.#active;
   }
 
+  /**
+   * Swaps the snapshot in. The pools of endpoints it no longer has are
+   * closed: they take no new request and end once their requests are done.
+   */
+  swap(snap: CompiledSnapshot): void {
+    this.#snapshot = snap;
+    const kept = new Set<string>();
+    for (const s of snap.services.values()) for (const e of s.endpoints) kept.add(e.key);
+    for (const d of this.inboundRoute?.destinations ?? []) for (const e of d.balancer.endpoints) kept.add(e.key);
+    for (const [key, pool] of this.#pools) {
+      if (kept.has(key)) continue;
+      this.#pools.delete(key);
+      pool.close().catch(() => {});
+    }
+  }
+
   close(): void {
     for (const p of this.#pools.values()) p.destroy().catch(() => {});
     void this.#ws?.then((relay) => relay.close());
@@ -155,7 +171,7 @@ export class DataPath {
       this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "UH", undefined, undefined);
       return;
     }
-    const policy = direction === "inbound" ? this.snapshot?.policies?.forService(this.localService) : dest.policy;
+    const policy = direction === "inbound" ? this.#snapshot?.policies?.forService(this.localService) : dest.policy;
     const rl = direction === "inbound" ? policy?.inboundRateLimit : policy?.rateLimit;
     if (rl === undefined || policy === undefined) {
       void this.#forward(direction, req, res, startedAt, route, dest);
@@ -179,7 +195,7 @@ export class DataPath {
 
   #route(direction: Direction, req: IncomingMessage): CompiledHttpRoute | undefined {
     if (direction === "inbound") return this.inboundRoute;
-    const snap = this.snapshot;
+    const snap = this.#snapshot;
     if (snap === undefined) return undefined;
     return matchRoute(snap, hostOf(req.headers.host), req, pathOf(req.url ?? "/"));
   }
@@ -537,7 +553,7 @@ export class DataPath {
     if (fallback?.action.kind !== "service") return false;
     const trigger = TRIGGER_OF_FLAG[flag];
     if (!fallback.handles(trigger) || (flag === "UT" && hasBody(req)) || !res.writable) return false;
-    const snap = this.snapshot;
+    const snap = this.#snapshot;
     const route =
       snap === undefined ? undefined : matchRoute(snap, fallback.action.service, req, pathOf(req.url ?? "/"));
     const dest = route === undefined ? undefined : splitDestination(route);

@@ -192,7 +192,7 @@ export class Sidecar {
       throw err;
     }
     this.#snapshot = compiled;
-    this.#data.snapshot = compiled;
+    this.#data.swap(compiled);
     this.#policies.activate();
     this.#stale = false;
     this.#appliedAt = Date.now();

@@ -509,6 +509,11 @@ describe("sidecar config lifecycle", () => {
     const r = await inflight;
     assert.equal(r.status, 200);
     assert.equal(r.body, "slow-done");
+    // The removed endpoint's pool was closed with the swap (1.5 s ago), not left to its keep-alive timeout (3 s
+    // after its last request here: the upstream's 5 s hint less undici's 2 s margin).
+    const connections = () =>
+      new Promise<number>((res, rej) => a.server.getConnections((e, n) => (e ? rej(e) : res(n))));
+    assert.equal(await connections(), 0, "a's keep-alive connection is still open");
     await writeFile(sc.configFile, `${route("x", "    - destinations: [{service: missing}]")}`);
     sc.proc.kill("SIGHUP");
     await waitFor("rejection logged", async () => (sc.logs().includes("keeping the previous") ? true : undefined));
