@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type Server from "http-proxy";
 import type { Pool } from "undici";
@@ -29,6 +30,7 @@ import type { UpstreamEndpoint } from "./upstream/balancer.ts";
 import {
   type AttemptError,
   AttemptTimeoutError,
+  attemptErrorOf,
   ClientGoneError,
   type StreamEnd,
   UpstreamExchange,
@@ -570,20 +572,48 @@ export class DataPath {
     const endpoint = dest?.balancer.pick(route?.hashKey?.(req), dest.usable);
     if (route === undefined || dest === undefined || endpoint === undefined) {
       const flag: ResponseFlag = route === undefined ? "NR" : "UH";
-      const body = flagReply(flag, dest?.service ?? hostOf(req.headers.host)).body;
-      socket.end(
-        `HTTP/1.1 ${FLAG_STATUS[flag]} ${FLAG_REASON[flag]}\r\ncontent-type: application/json\r\n${FLAGS_HEADER}: ${flag}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
-      );
+      this.#upgradeReply(direction, req, socket, flag, flag === "NR" ? "-" : (dest?.service ?? "-"));
       return;
     }
     const target = `http://${endpoint.address}:${endpoint.port}`;
     // The socket stays paused until the relay takes it: nothing it sends is lost meanwhile.
     this.#wsRelay().then(
-      (relay) => relay.ws(req, socket, head, { target }),
+      (relay) =>
+        relay.ws(req, socket, head, { target }, (err) => {
+          const code = (err as NodeJS.ErrnoException).code ?? "";
+          this.#o.logger.debug({ err: err.message, code, service: dest.service }, "websocket relay error");
+          // Nothing went to the client yet (no 101, no upstream answer): it hears why, as an HTTP client would.
+          if ((socket as Socket).bytesWritten === 0 && socket.writable) {
+            this.#upgradeReply(direction, req, socket, attemptErrorOf(code) === "connect" ? "UF" : "UR", dest.service);
+          }
+        }),
       (err: unknown) => {
         this.#o.logger.error({ err: errorMessage(err) }, "websocket relay unavailable");
         socket.destroy();
       },
+    );
+  }
+
+  /** A flagged answer to an upgrade request, written on the raw socket (no ServerResponse exists for it). */
+  #upgradeReply(direction: Direction, req: IncomingMessage, socket: Duplex, flag: ResponseFlag, service: string): void {
+    const status = FLAG_STATUS[flag];
+    const body = flagReply(flag, service === "-" ? hostOf(req.headers.host) : service).body;
+    this.#o.metrics.requests.labels(direction, service, statusClass(status), flag).inc();
+    this.#o.logger.info(
+      {
+        direction,
+        method: req.method,
+        host: req.headers.host,
+        path: req.url,
+        status,
+        flags: flag,
+        service,
+        upgrade: true,
+      },
+      "access",
+    );
+    socket.end(
+      `HTTP/1.1 ${status} ${FLAG_REASON[flag]}\r\ncontent-type: application/json\r\n${FLAGS_HEADER}: ${flag}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
     );
   }
 }

@@ -639,6 +639,30 @@ describe("WebSocket, drain and await", () => {
     assert.equal(code, 4001);
   });
 
+  test("a WebSocket upgrade that cannot reach its upstream gets 503 UF (404 NR without a route), counted", async (t) => {
+    const tmp = createTcpServer();
+    await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
+    const closedPort = (tmp.address() as AddressInfo).port;
+    await new Promise((r) => tmp.close(r));
+    const sc = await startSidecar(service("down", [{ port: closedPort }]));
+    t.after(() => sc.stop());
+    const refused = async (host: string) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${sc.outbound}/`, { headers: { Host: host } });
+      ws.on("error", () => {});
+      const [, res] = (await once(ws, "unexpected-response")) as [unknown, import("node:http").IncomingMessage];
+      res.resume();
+      return { status: res.statusCode, flags: res.headers["x-meshlet-flags"] };
+    };
+    assert.deepEqual(await refused("down"), { status: 503, flags: "UF" });
+    assert.deepEqual(await refused("nowhere"), { status: 404, flags: "NR" });
+    const metrics = (await send(sc.admin, { path: "/metrics" })).body;
+    assert.match(
+      metrics,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="down",code="5xx",flags="UF"\} 1/,
+    );
+    assert.match(metrics, /meshlet_sidecar_requests_total\{direction="outbound",service="-",code="4xx",flags="NR"\} 1/);
+  });
+
   test("SIGTERM drains: an in-flight request finishes, then exit 0", async (t) => {
     const slow = await startUpstream((req, res) => {
       req.resume();

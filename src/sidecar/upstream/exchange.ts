@@ -24,7 +24,8 @@ export class ClientGoneError extends Error {
   readonly code = "ECLIENT_GONE";
 }
 
-function classify(code: string): AttemptError {
+/** What an error code says about an upstream attempt. */
+export function attemptErrorOf(code: string): AttemptError {
   if (CONNECT_ERRORS.has(code)) return "connect";
   if (code === "EATTEMPT_TIMEOUT") return "timeout";
   return "reset";
@@ -145,7 +146,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       const code = (err as NodeJS.ErrnoException).code ?? "";
       if (code === "UND_ERR_INVALID_ARG" || code === "UND_ERR_NOT_SUPPORTED") this.invalid = err.message;
       else if (code === "ECLIENT_GONE") this.cancelled = true;
-      else this.error = classify(code);
+      else this.error = attemptErrorOf(code);
       this.#settle(this);
       return;
     }
