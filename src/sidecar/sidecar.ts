@@ -45,8 +45,11 @@ export interface SidecarOptions {
 const SERVER_LIMITS = {
   maxHeaderSize: 64 * 1024,
   headersTimeout: 10_000,
+  // No deadline for a whole request, as Envoy by default: an upload streams at its own pace.
   requestTimeout: 0,
   keepAliveTimeout: 5_000,
+  // How often Node looks for connections past headersTimeout (30 s by default: a slow client would get 40 s).
+  connectionsCheckingInterval: 1_000,
 } as const;
 
 /** The `meshlet sidecar` process: three listeners, a config source, atomic snapshot swaps and graceful drain. */

@@ -446,6 +446,26 @@ describe("sidecar data path (static config)", () => {
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).status, 200);
   });
 
+  test("slowloris: a header block still incomplete after 10 s gets 408 and the connection is closed", async () => {
+    const sock = connect(sc.outbound, "127.0.0.1");
+    sock.on("error", () => {});
+    sock.write("GET / HTTP/1.1\r\nHost: reviews\r\n");
+    const drip = setInterval(() => sock.write("x-drip: 1\r\n"), 1_000);
+    const startedAt = Date.now();
+    let text = "";
+    sock.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    try {
+      await once(sock, "close");
+    } finally {
+      clearInterval(drip);
+    }
+    const elapsed = Date.now() - startedAt;
+    assert.match(text, /^HTTP\/1\.1 408/);
+    assert.ok(elapsed >= 9_500 && elapsed < 12_500, `closed after ${elapsed} ms`);
+  });
+
   test("a request no upstream can be sent (two Host fields) gets 400, not a 502 counted against the upstream", async () => {
     const text = await rawExchange(sc.outbound, "GET / HTTP/1.1\r\nHost: echo\r\nHost: echo\r\n\r\n");
     assert.match(text, /^HTTP\/1\.1 400/);
