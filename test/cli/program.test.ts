@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { envName } from "../../src/cli/options.ts";
 import { buildProgram } from "../../src/cli/program.ts";
 import { runCli } from "../helpers/cli.ts";
+import { parseCommandLine } from "../helpers/parse-command.ts";
 
 const SUBCOMMANDS = [
   "control",
@@ -41,6 +42,31 @@ describe("meshlet CLI", () => {
     const { code, stderr } = await runCli(["--log-level", "loud", "--help"]);
     assert.equal(code, 2);
     assert.match(stderr, /--log-level: expected one of/);
+  });
+
+  it("gives the sidecar and the control plane the design's default ports and durations", async () => {
+    const sidecar = await parseCommandLine(["sidecar", "--service", "a", "--app-port", "8080"]);
+    assert.deepEqual(
+      {
+        outbound: sidecar.options.outbound,
+        inbound: sidecar.options.inbound,
+        admin: sidecar.options.admin,
+        drainDelay: sidecar.options.drainDelay,
+        drainTimeout: sidecar.options.drainTimeout,
+      },
+      {
+        outbound: "127.0.0.1:15001",
+        inbound: "0.0.0.0:15006",
+        admin: "127.0.0.1:15000",
+        drainDelay: "2s",
+        drainTimeout: "10s",
+      },
+    );
+    const control = await parseCommandLine(["control"]);
+    assert.deepEqual(
+      { grpc: control.options.grpc, http: control.options.http },
+      { grpc: "127.0.0.1:15010", http: "127.0.0.1:15014" },
+    );
   });
 
   it("maps long flags to MESHLET_* environment variables", () => {

@@ -185,6 +185,8 @@ describe("sidecar data path (static config)", () => {
       destinations: [{service: reviews, subset: {version: v2}}]
     - match: [{headers: {X-Canary: "true"}}]
       destinations: [{service: reviews, subset: {version: v2}}]
+    - match: [{pathRegex: "^/items/[0-9]+$", methods: [DELETE]}]
+      destinations: [{service: reviews, subset: {version: v2}}]
     - match: [{path: /split}]
       destinations: [{service: reviews, subset: {version: v1}, weight: 30}, {service: reviews, subset: {version: v2}, weight: 70}]
     - destinations: [{service: reviews, subset: {version: v1}}]`,
@@ -198,6 +200,11 @@ describe("sidecar data path (static config)", () => {
           "sticky-cookie",
           sticky.map((u) => ({ port: u.port })),
           "consistentHash: {cookie: {name: sid}, algorithm: maglev}",
+        ),
+        service(
+          "sticky-query",
+          sticky.map((u) => ({ port: u.port })),
+          "consistentHash: {queryParameter: user, algorithm: maglev}",
         ),
         service("slow", [{ port: slow.port }]),
         route("slow", "    - destinations: [{service: slow}]\n      timeout: 300ms"),
@@ -220,11 +227,24 @@ describe("sidecar data path (static config)", () => {
     garbage.close();
   });
 
-  test("routes by host, path prefix and header; first match wins", async () => {
+  test("routes by host, path prefix, path regex, method and header; first match wins", async () => {
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews" } })).body, "v1");
     assert.equal((await send(sc.outbound, { path: "/canary/x", headers: { Host: "reviews" } })).body, "v2");
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews:80", "X-Canary": "true" } })).body, "v2");
     assert.equal((await send(sc.outbound, { headers: { Host: "reviews", "X-Canary": "no" } })).body, "v1");
+    // Path regex and method both have to match.
+    assert.equal(
+      (await send(sc.outbound, { method: "DELETE", path: "/items/42", headers: { Host: "reviews" } })).body,
+      "v2",
+    );
+    assert.equal(
+      (await send(sc.outbound, { method: "GET", path: "/items/42", headers: { Host: "reviews" } })).body,
+      "v1",
+    );
+    assert.equal(
+      (await send(sc.outbound, { method: "DELETE", path: "/items/x42", headers: { Host: "reviews" } })).body,
+      "v1",
+    );
     // HTTP_PROXY style: absolute-form request target.
     assert.equal((await send(sc.outbound, { path: "http://reviews/canary", headers: { Host: "reviews" } })).body, "v2");
   });
@@ -254,6 +274,22 @@ describe("sidecar data path (static config)", () => {
       }
       assert.ok(seen.size >= 2, `${name}: 30 users all on ${[...seen].join(",")}`);
     }
+  });
+
+  test("hash key from a query parameter; a request without the key gets a random endpoint", async () => {
+    const owners = new Map<string, string>();
+    for (let u = 0; u < 30; u++) {
+      const path = `/profile?x=1&user=u${u}`;
+      const first = (await send(sc.outbound, { path, headers: { Host: "sticky-query" } })).body;
+      for (let i = 0; i < 3; i++)
+        assert.equal((await send(sc.outbound, { path, headers: { Host: "sticky-query" } })).body, first);
+      owners.set(`u${u}`, first);
+    }
+    assert.ok(new Set(owners.values()).size >= 2, "30 users all on one endpoint");
+    const keyless = new Set<string>();
+    for (let i = 0; i < 60; i++)
+      keyless.add((await send(sc.outbound, { path: "/profile", headers: { Host: "sticky-query" } })).body);
+    assert.equal(keyless.size, 3, `without the key, 60 requests reached ${[...keyless].join(",")}`);
   });
 
   test("every error flag answers with its status, header and a short JSON body", async () => {
@@ -317,6 +353,7 @@ describe("sidecar data path (static config)", () => {
     assert.ok(!raw.map((h) => h.toLowerCase()).includes("x-secret"));
     assert.equal(raw[raw.indexOf("x-forwarded-for") + 1], "10.1.1.1, 127.0.0.1");
     assert.ok(raw.includes("x-request-id"));
+    assert.equal(raw[raw.indexOf("x-forwarded-proto") + 1], "http");
     assert.equal(raw[raw.indexOf("traceparent") + 1], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     assert.ok(r.rawHeaders.includes("X-Upstream-Case"));
     assert.equal(r.headers["x-hop"], undefined);
@@ -496,7 +533,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 15);
+    assert.equal(dump.resources.length, 16);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };
