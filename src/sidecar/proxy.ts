@@ -222,16 +222,18 @@ export class DataPath {
     let timedOut = false;
     let settled = false;
     let overall: TimerHandle | undefined;
-    // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
-    const arm = () => {
-      if (settled) return;
-      overall = clock.setTimeout(() => {
-        timedOut = true;
-        current?.abort(new AttemptTimeoutError("route timeout"));
-      }, route.timeoutMs);
+    const onTimeout = () => {
+      timedOut = true;
+      current?.abort(new AttemptTimeoutError("route timeout"));
     };
-    if (body && !req.readableEnded) req.once("end", arm);
-    else arm();
+    // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
+    if (body && !req.readableEnded) {
+      req.once("end", () => {
+        if (!settled) overall = clock.setTimeout(onTimeout, route.timeoutMs);
+      });
+    } else {
+      overall = clock.setTimeout(onTimeout, route.timeoutMs);
+    }
     res.on("close", () => {
       if (!res.writableFinished) current?.abort(new ClientGoneError("client closed the connection"));
     });
@@ -464,6 +466,11 @@ export class DataPath {
     }
     const flags = via === undefined ? "UR" : `${via},FB,UR`;
     requests.labels(direction, service, statusClass(status), flags).inc();
+    this.#logAccess(direction, req, status, flags, service);
+  }
+
+  /** The access log has a line for every response that carries a flag (successes are in the metrics only). */
+  #logAccess(direction: Direction, req: IncomingMessage, status: number, flags: string, service: string): void {
     this.#o.logger.info(
       { direction, method: req.method, host: req.headers.host, path: req.url, status, flags, service },
       "access",
@@ -522,10 +529,7 @@ export class DataPath {
     const label = flag === "NR" ? "-" : service;
     this.#o.metrics.requests.labels(direction, label, statusClass(out.status), flags).inc();
     this.#o.metrics.duration.labels(direction, label).observe((this.#o.clock.now() - startedAt) / 1000);
-    this.#o.logger.info(
-      { direction, method: req.method, host: req.headers.host, path: req.url, status: out.status, flags, service },
-      "access",
-    );
+    this.#logAccess(direction, req, out.status, flags, service);
     if (res.headersSent || !res.writable) {
       res.destroy();
       return;
@@ -599,19 +603,7 @@ export class DataPath {
     const status = FLAG_STATUS[flag];
     const body = flagReply(flag, service === "-" ? hostOf(req.headers.host) : service).body;
     this.#o.metrics.requests.labels(direction, service, statusClass(status), flag).inc();
-    this.#o.logger.info(
-      {
-        direction,
-        method: req.method,
-        host: req.headers.host,
-        path: req.url,
-        status,
-        flags: flag,
-        service,
-        upgrade: true,
-      },
-      "access",
-    );
+    this.#logAccess(direction, req, status, flag, service);
     socket.end(
       `HTTP/1.1 ${status} ${FLAG_REASON[flag]}\r\ncontent-type: application/json\r\n${FLAGS_HEADER}: ${flag}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
     );

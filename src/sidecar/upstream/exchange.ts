@@ -59,7 +59,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #ended: ((how: StreamEnd) => void) | undefined;
   #finished = false;
   /** Set when the response broke off after its head: by which side. */
-  #broken: StreamEnd | undefined;
+  #broken: Exclude<StreamEnd, "complete"> | undefined;
   readonly #resume = () => this.#controller?.resume();
 
   constructor(settle: (x: UpstreamExchange) => void) {
