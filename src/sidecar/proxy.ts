@@ -66,6 +66,8 @@ const NO_ENDPOINT: Outcome = { noEndpoint: true };
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** Envoy's retry budget: retries never exceed 20 % of active requests, with at least 3 allowed. */
 const RETRY_BUDGET = 0.2;
+/** The largest request body held for a retry (Linkerd's limit); a larger one streams and is not retried. */
+const RETRY_BODY_LIMIT = 64 * 1024;
 const MIN_RETRY_CONCURRENCY = 3;
 
 const FLAG_STATUS: Record<ResponseFlag, number> = {
@@ -94,6 +96,24 @@ const FLAG_REASON: Record<ResponseFlag, string> = {
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
+}
+
+/** The body length the client declared; unknown (chunked) counts as unbounded. */
+function declaredLength(req: IncomingMessage): number {
+  const len = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || len === undefined ? Number.POSITIVE_INFINITY : Number(len);
+}
+
+/** The whole body, or undefined when the client left before sending all of it. */
+function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.once("end", () => resolve(Buffer.concat(chunks)));
+    req.once("close", () => {
+      if (!req.complete) resolve(undefined);
+    });
+  });
 }
 
 /**
@@ -216,7 +236,18 @@ export class DataPath {
     const hash = route.hashKey?.(req);
     const retry = route.retry;
     const body = hasBody(req);
-    const retriable = retry !== undefined && !body && (retry.nonIdempotent || IDEMPOTENT.has(req.method ?? ""));
+    const methodRetriable = retry !== undefined && (retry.nonIdempotent || IDEMPOTENT.has(req.method ?? ""));
+    // A retry must send the body again: a small one is read whole first (as Linkerd, up to 64 KiB); a larger or
+    // chunked one streams, and is not retried.
+    let held: Buffer | undefined;
+    if (body && methodRetriable && declaredLength(req) <= RETRY_BODY_LIMIT) {
+      held = await readWhole(req);
+      if (held === undefined) {
+        this.#o.metrics.requests.labels(direction, dest.service, "cancelled", "-").inc();
+        return;
+      }
+    }
+    const retriable = methodRetriable && (!body || held !== undefined);
     const deadline = startedAt + route.timeoutMs;
     let current: UpstreamExchange | undefined;
     let timedOut = false;
@@ -260,7 +291,7 @@ export class DataPath {
               dest,
               hash,
               headers,
-              body && attempt === 0,
+              held ?? (body && attempt === 0 ? req : null),
               retry?.perTryTimeoutMs,
               streamIfFinal,
               (r) => {
@@ -368,7 +399,7 @@ export class DataPath {
     dest: Destination,
     hash: number | undefined,
     headers: string[],
-    sendBody: boolean,
+    body: Buffer | IncomingMessage | null,
     perTryTimeoutMs: number | undefined,
     streamIfFinal: (x: UpstreamExchange) => boolean,
     track: (x: UpstreamExchange) => void,
@@ -397,7 +428,7 @@ export class DataPath {
           method: req.method ?? "GET",
           path: req.url?.charCodeAt(0) === 47 ? req.url : pathAndQuery(req.url ?? "/"),
           headers,
-          body: sendBody ? req : null,
+          body,
         },
         exchange,
       );

@@ -124,6 +124,8 @@ describe("sidecar data path (static config)", () => {
   let v2: Upstream;
   let sticky: Upstream[];
   let flakyHits = 0;
+  /** Body bytes each request to flaky-body carried; odd-numbered requests get 503. */
+  let flakyBodyHits: number[] = [];
   let garbagePort = 0;
   const garbage = createTcpServer((s) => {
     s.on("error", () => {});
@@ -160,12 +162,23 @@ describe("sidecar data path (static config)", () => {
     const resetter = await startUpstream((req) => {
       req.once("data", () => req.socket.destroy());
     });
+    const flakyBody = await startUpstream((req, res) => {
+      let n = 0;
+      req.on("data", (c: Buffer) => {
+        n += c.length;
+      });
+      req.on("end", () => {
+        flakyBodyHits.push(n);
+        res.statusCode = flakyBodyHits.length % 2 === 1 ? 503 : 200;
+        res.end(JSON.stringify({ bytes: n }));
+      });
+    });
     const cutOff = await startUpstream((req, res) => {
       req.resume();
       res.writeHead(200, { "content-length": "1000" });
       res.write("x".repeat(100), () => res.destroy());
     });
-    ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter, cutOff);
+    ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter, cutOff, flakyBody);
     await new Promise<void>((r) => garbage.listen(0, "127.0.0.1", r));
     garbagePort = (garbage.address() as AddressInfo).port;
     const tmp = createTcpServer();
@@ -217,6 +230,11 @@ describe("sidecar data path (static config)", () => {
         route("upload", "    - destinations: [{service: echo}]\n      timeout: 300ms"),
         service("resetter", [{ port: resetter.port }]),
         service("cut-off", [{ port: cutOff.port }]),
+        service("flaky-body", [{ port: flakyBody.port }]),
+        route(
+          "flaky-body",
+          "    - destinations: [{service: flaky-body}]\n      retries: {attempts: 1, retryOn: [5xx]}",
+        ),
       ),
     );
   });
@@ -329,6 +347,23 @@ describe("sidecar data path (static config)", () => {
     const p = await send(sc.outbound, { method: "POST", headers: { Host: "flaky" } });
     assert.equal(p.status, 503);
     assert.equal(flakyHits, 1);
+  });
+
+  test("a request body up to 64 KiB is held and sent again on retry; a larger one streams and is not retried", async () => {
+    const put = (size: number, method = "PUT") =>
+      send(sc.outbound, { method, headers: { Host: "flaky-body" }, body: Buffer.alloc(size, 1) });
+    flakyBodyHits = [];
+    const small = await put(1000);
+    assert.equal(small.status, 200);
+    assert.deepEqual(flakyBodyHits, [1000, 1000]);
+    flakyBodyHits = [];
+    const large = await put(100 * 1024);
+    assert.equal(large.status, 503);
+    assert.deepEqual(flakyBodyHits, [100 * 1024]);
+    // POST is not retried unless the route says so, body or not.
+    flakyBodyHits = [];
+    assert.equal((await put(1000, "POST")).status, 503);
+    assert.deepEqual(flakyBodyHits, [1000]);
   });
 
   test("header case kept end to end; hop-by-hop dropped; forwarding headers added", async () => {
@@ -533,7 +568,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 16);
+    assert.equal(dump.resources.length, 18);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };
