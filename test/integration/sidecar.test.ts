@@ -7,6 +7,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import { runCli } from "../helpers/cli.ts";
 import { rssMb } from "../helpers/proc.ts";
 import {
+  freePort,
   nameServer,
   type RunningSidecar,
   route,
@@ -181,10 +182,7 @@ describe("sidecar data path (static config)", () => {
     ups.push(v1, v2, ...sticky, slow, flaky, echo, resetter, cutOff, flakyBody);
     await new Promise<void>((r) => garbage.listen(0, "127.0.0.1", r));
     garbagePort = (garbage.address() as AddressInfo).port;
-    const tmp = createTcpServer();
-    await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
-    closedPort = (tmp.address() as AddressInfo).port;
-    await new Promise((r) => tmp.close(r));
+    closedPort = await freePort();
 
     sc = await startSidecar(
       docs(
@@ -732,11 +730,7 @@ describe("WebSocket, drain and await", () => {
   });
 
   test("a WebSocket upgrade that cannot reach its upstream gets 503 UF (404 NR without a route), counted", async (t) => {
-    const tmp = createTcpServer();
-    await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
-    const closedPort = (tmp.address() as AddressInfo).port;
-    await new Promise((r) => tmp.close(r));
-    const sc = await startSidecar(service("down", [{ port: closedPort }]));
+    const sc = await startSidecar(service("down", [{ port: await freePort() }]));
     t.after(() => sc.stop());
     const refused = async (host: string) => {
       const ws = new WebSocket(`ws://127.0.0.1:${sc.outbound}/`, { headers: { Host: host } });

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCli, stopProcess } from "../helpers/cli.ts";
@@ -100,6 +100,15 @@ export async function startUpstream(handler: (req: IncomingMessage, res: ServerR
         server.close(() => r());
       }),
   };
+}
+
+/** A port nothing listens on right now (bound, then released): a refused connection, or a listener to come. */
+export async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 /** An upstream that answers its own name, for counting where requests went. */
