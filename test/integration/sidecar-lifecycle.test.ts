@@ -148,6 +148,28 @@ describe("meshlet await", () => {
     assert.equal(out.stdout(), "command ran\n");
   });
 
+  test("SIGTERM while `meshlet await` still waits ends it with 143, without running the command", async (t) => {
+    const awaiter = startCli([
+      "await",
+      "--admin",
+      `127.0.0.1:${await freePort()}`,
+      "--timeout",
+      "20s",
+      "--",
+      process.execPath,
+      "-e",
+      "console.log('command ran')",
+    ]);
+    const out = capture(awaiter);
+    t.after(() => stopProcess(awaiter));
+    await sleep(500);
+    const signalledAt = Date.now();
+    awaiter.kill("SIGTERM");
+    assert.equal(await exitWithin(awaiter, 3_000, out.stderr), 143, `signal ${awaiter.signalCode}: ${out.stderr()}`);
+    assert.ok(Date.now() - signalledAt < 2_000);
+    assert.equal(out.stdout(), "");
+  });
+
   test("SIGTERM to `meshlet await` is forwarded to the command, and await exits with the command's code", async (t) => {
     const sc = await startSidecar(service("svc", []));
     const child = [

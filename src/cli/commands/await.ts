@@ -44,7 +44,15 @@ export function registerAwait(program: Command): void {
       if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration, got "${flags.timeout}"`);
       const [cmd, ...args] = command;
       if (cmd === undefined) throw new UsageError("give the command to run after --");
+      // As PID 1 in a container no signal has a default action: a stop that comes while waiting must end the wait
+      // by hand, with the code a shell reports for a process killed by that signal.
+      const stopWaiting = FORWARDED.map((sig) => {
+        const h = () => process.exit(128 + constants.signals[sig]);
+        process.on(sig, h);
+        return [sig, h] as const;
+      });
       await waitReady(base, timeoutMs);
+      for (const [sig, h] of stopWaiting) process.off(sig, h);
       const child = spawn(cmd, args, { stdio: "inherit" });
       const handlers = FORWARDED.map((sig) => {
         const h = () => child.kill(sig);
