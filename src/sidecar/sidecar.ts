@@ -32,6 +32,8 @@ export interface SidecarOptions {
   drainDelayMs: number;
   drainTimeoutMs: number;
   connectTimeoutMs: number;
+  /** A downstream connection with no byte either way for this long is closed (0: never), as Envoy's stream idle timeout. */
+  streamIdleTimeoutMs: number;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
   logger: Logger;
@@ -119,9 +121,15 @@ export class Sidecar {
     }
     await this.#loadInitial();
     const data = this.#data;
-    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res));
+    // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
+    // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
+    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res)).setTimeout(
+      this.#o.streamIdleTimeoutMs,
+    );
     this.#outbound.on("upgrade", (req, socket, head) => data.upgrade("outbound", req, socket, head));
-    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res));
+    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res)).setTimeout(
+      this.#o.streamIdleTimeoutMs,
+    );
     this.#inbound.on("upgrade", (req, socket, head) => data.upgrade("inbound", req, socket, head));
     this.#admin = createAdminServer(
       {

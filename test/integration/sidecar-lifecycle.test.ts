@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import type { AddressInfo } from "node:net";
+import { request } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { startCli, stopProcess } from "../helpers/cli.ts";
@@ -21,6 +22,21 @@ async function exitWithin(proc: ChildProcess, ms: number, logs: () => string = (
       once(proc, "exit").then(([code]) => code as number | null),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`pid ${proc.pid} still running after ${ms} ms:\n${logs()}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves once `sock` closed; rejects after `ms`. */
+async function closeWithin(sock: Socket, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      once(sock, "close"),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms);
       }),
     ]);
   } finally {
@@ -113,6 +129,59 @@ describe("sidecar drain", () => {
     const r = await inflight;
     assert.ok(r instanceof Error || r.status !== 200, "the hung request cannot have succeeded");
     assert.match(sc.logs(), /"unfinished":1/);
+  });
+});
+
+describe("stream idle timeout", () => {
+  test("a stalled upload is cut after --stream-idle-timeout and lets go of its upstream request; a slow steady one is not", async (t) => {
+    let upstreamAborted = 0;
+    const echo = await startUpstream((req, res) => {
+      let n = 0;
+      req.on("data", (c: Buffer) => {
+        n += c.length;
+      });
+      req.on("end", () => res.end(String(n)));
+      req.on("close", () => {
+        if (!req.complete) upstreamAborted++;
+      });
+    });
+    const sc = await startSidecar(service("echo", [{ port: echo.port }]), { args: ["--stream-idle-timeout", "1s"] });
+    t.after(async () => {
+      await sc.stop();
+      await echo.close();
+    });
+
+    const stalled = connect(sc.outbound, "127.0.0.1");
+    stalled.on("error", () => {});
+    stalled.write("PUT /up HTTP/1.1\r\nHost: echo\r\ncontent-length: 1000\r\n\r\n0123456789");
+    const startedAt = Date.now();
+    await closeWithin(stalled, 5_000);
+    const elapsed = Date.now() - startedAt;
+    assert.ok(elapsed >= 900 && elapsed < 3_000, `closed after ${elapsed} ms`);
+    await waitFor("the upstream request to be aborted", async () => (upstreamAborted === 1 ? true : undefined), 5_000);
+
+    // Activity resets the clock: 6 chunks 300 ms apart take 1.5 s, longer than the idle timeout.
+    const steady = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port: sc.outbound, method: "PUT", headers: { Host: "echo", "content-length": "600" } },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => {
+            body += c.toString();
+          });
+          res.on("end", () => resolve(body));
+        },
+      );
+      req.on("error", reject);
+      let sent = 0;
+      const next = () => {
+        req.write(Buffer.alloc(100, 1));
+        if (++sent < 6) setTimeout(next, 300);
+        else req.end();
+      };
+      next();
+    });
+    assert.equal(steady, "600");
   });
 });
 

@@ -19,6 +19,7 @@ interface SidecarFlags {
   drainDelay: string;
   drainTimeout: string;
   connectTimeout: string;
+  streamIdleTimeout: string;
   redis?: string;
   logLevel: LogLevel;
 }
@@ -55,6 +56,13 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--drain-delay <duration>", "keep serving this long after SIGTERM", "2s"))
     .addOption(envOption("--drain-timeout <duration>", "then wait this long for in-flight requests", "10s"))
     .addOption(envOption("--connect-timeout <duration>", "upstream connect timeout", "1s"))
+    .addOption(
+      envOption(
+        "--stream-idle-timeout <duration>",
+        "close a client connection idle this long mid-request (0: never)",
+        "5m",
+      ),
+    )
     .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
     .addOption(logLevelOption())
     .action(async (flags: SidecarFlags) => {
@@ -99,6 +107,7 @@ export function registerSidecar(program: Command): void {
         drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
         drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
+        streamIdleTimeoutMs: durationFlag("--stream-idle-timeout", flags.streamIdleTimeout, true),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         logger,
         registry,
