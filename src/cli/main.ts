@@ -6,6 +6,11 @@ import { buildProgram } from "./program.ts";
 const USAGE_CODES = new Set(["ERR_USAGE", "ERR_NOT_IMPLEMENTED"]);
 
 export async function main(argv: string[]): Promise<number> {
+  // `meshlet status | head`: the reader went away, which is no error of the command's.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -292,6 +292,6 @@ export type FallbackTrigger = z.infer<typeof fallbackTriggerSchema>;
 
 /** Lower-case plural used in URLs and the CLI (`/v1/resources/routes`, `meshlet get routes`). */
 export function kindFromPath(segment: string): ResourceKind | undefined {
-  const s = segment.toLowerCase().replace(/s$/, "");
+  const s = segment.toLowerCase().replace(/ies$/, "y").replace(/s$/, "");
   return RESOURCE_KINDS.find((k) => k.toLowerCase() === s);
 }

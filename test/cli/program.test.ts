@@ -69,6 +69,19 @@ describe("meshlet CLI", () => {
     );
   });
 
+  it("marks the planned subcommands in --help", async () => {
+    const { stdout } = await runCli(["--help"]);
+    assert.match(stdout, /^\s+demo\s+\(planned\) /m);
+    assert.match(stdout, /^\s+inject\s+\(planned\) /m);
+    assert.doesNotMatch(stdout, /^\s+sidecar\s.*\(planned\)/m);
+  });
+
+  it("names a missing --app-port as missing", async () => {
+    const { code, stderr } = await runCli(["sidecar", "--service", "web", "--config", "mesh.yaml"]);
+    assert.equal(code, 2);
+    assert.match(stderr, /--app-port is required/);
+  });
+
   it("maps long flags to MESHLET_* environment variables", () => {
     assert.equal(envName("--app-port <port>"), "MESHLET_APP_PORT");
     assert.equal(envName("--log-level <level>"), "MESHLET_LOG_LEVEL");

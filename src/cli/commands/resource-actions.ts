@@ -81,7 +81,9 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
  * committed one reports "unchanged").
  */
 async function request<T>(server: string, method: string, path: string, body?: string): Promise<T> {
-  const url = new URL(path, server.endsWith("/") ? server : `${server}/`);
+  // `--server 127.0.0.1:15014` is taken as the other host:port flags are: plain HTTP.
+  const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `http://${server}`;
+  const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
   const deadline = Date.now() + REQUEST_TIMEOUT_MS;
   const retryable = method === "GET" || path.startsWith("v1/apply");
   for (;;) {
@@ -115,7 +117,9 @@ async function request<T>(server: string, method: string, path: string, body?: s
     const e = (json as Partial<ErrorBody>).error;
     const retry = res.headers.get("retry-after");
     const suffix = retry === null ? "" : ` (retry after ${retry}s)`;
-    throw new ServerError(res.status, e?.code ?? `HTTP_${res.status}`, `${e?.message ?? text}${suffix}`);
+    const message =
+      e?.message ?? (text.trim() || `HTTP ${res.status} from ${url.origin}: is it a meshlet control plane?`);
+    throw new ServerError(res.status, e?.code ?? `HTTP_${res.status}`, `${message}${suffix}`);
   }
 }
 
@@ -139,7 +143,7 @@ function parseKind(value: string): ResourceKind {
 }
 
 function plural(kind: ResourceKind): string {
-  return `${kind.toLowerCase()}s`;
+  return kind === "Policy" ? "policies" : `${kind.toLowerCase()}s`;
 }
 
 /** kubectl-style table: left-aligned columns separated by three spaces. */

@@ -67,6 +67,7 @@ export function registerSidecar(program: Command): void {
     .addOption(logLevelOption())
     .action(async (flags: SidecarFlags) => {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
+      if (flags.appPort === undefined || flags.appPort === "") throw new UsageError("--app-port is required");
       const appPort = Number(flags.appPort);
       if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
         throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);

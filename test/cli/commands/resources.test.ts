@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resource-actions.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
-import { runCli } from "../../helpers/cli.ts";
+import { runCli, startCli } from "../../helpers/cli.ts";
 
 const SERVICE = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: reviews}\nspec: {ports: [{port: 9080}]}\n";
 
@@ -33,6 +33,7 @@ describe("resource command rendering", () => {
       "NAME      PORTS       BALANCER     STATIC-ENDPOINTS   REVISION\nreviews   9080/http   roundRobin   0                  7\n",
     );
     assert.equal(renderResources("Route", [], "table"), "No routes found.\n");
+    assert.equal(renderResources("Policy", [], "table"), "No policies found.\n");
   });
 
   it("diffs live against applied, empty when equal whatever the field order", () => {
@@ -111,6 +112,34 @@ describe("meshlet apply/get/delete against an HTTP server", () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.yaml:4:\d+ Service\/reviews spec\.ports\[0\]\.port: /);
     assert.equal(seen.length, 0);
+  });
+
+  it("get policies asks for /v1/resources/policies; --server may be given as host:port", async () => {
+    respond = () => ({ status: 200, json: { revision: 1, items: [] } });
+    const r = await runCli(["get", "policies", "--server", url.replace("http://", "")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "No policies found.\n");
+    assert.equal(seen.at(-1)?.url, "/v1/resources/policies");
+  });
+
+  it("an error answer with no body names the status and the server", async () => {
+    respond = () => ({ status: 404, json: undefined });
+    const r = await runCli(["get", "services", "--server", url]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /HTTP 404 from http:\/\/127\.0\.0\.1:\d+: is it a meshlet control plane\?/);
+  });
+
+  it("output into a reader that went away (meshlet get | head) ends quietly", async () => {
+    respond = () => ({ status: 200, json: { revision: 1, items: [] } });
+    const child = startCli(["get", "routes", "--server", url]);
+    child.stdout?.destroy();
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE/);
   });
 
   it("reports a server error with its message and Retry-After", async () => {

@@ -105,6 +105,10 @@ describe("mesh HTTP API", () => {
     assert.equal((await h.call("PUT", "/v1/resources/routes/other", ROUTE)).status, 400);
     const list = await h.call("GET", "/v1/resources/services");
     assert.equal(list.body.items.length, 1);
+    // Every kind by its plural, "policies" included.
+    for (const kind of ["routes", "policies", "Policies", "policy"]) {
+      assert.equal((await h.call("GET", `/v1/resources/${kind}`)).status, 200, kind);
+    }
     const eps = await h.call("GET", "/v1/endpoints/reviews");
     assert.deepEqual(
       eps.body.endpoints.map((e) => [e.instance, e.source]),
