@@ -4,6 +4,7 @@ import { MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { type Entry, EntryType, type HardState, type Snapshot } from "../raft/types.ts";
 import { crc32c } from "./crc32c.ts";
+import { DataDirLock } from "./data-dir-lock.ts";
 
 /**
  * On-disk layout of a node's data dir:
@@ -80,6 +81,7 @@ export class Wal {
    * durable. A cut costs no fsync of its own on the event loop that way.
    */
   #dirDirty = false;
+  #lock: DataDirLock | undefined;
 
   private constructor(o: WalOptions) {
     this.#o = o;
@@ -207,6 +209,8 @@ export class Wal {
   close(): void {
     if (this.#fd >= 0) fs.closeSync(this.#fd);
     this.#fd = -1;
+    this.#lock?.release();
+    this.#lock = undefined;
   }
 
   #write(buf: Buffer): void {
@@ -290,6 +294,7 @@ export class Wal {
       writeAtomic(metaFile, [Buffer.from(JSON.stringify({ format: WAL_FORMAT, clusterId, nodeId }))]);
       fresh = true;
     }
+    this.#lock = DataDirLock.acquire(dir);
     fs.mkdirSync(this.#walDir, { recursive: true });
     fs.mkdirSync(this.#snapDir, { recursive: true });
     for (const f of fs.readdirSync(this.#snapDir)) if (f.endsWith(".tmp")) fs.rmSync(path.join(this.#snapDir, f));

@@ -49,4 +49,20 @@ test("meshlet config get|put|delete|list and meshlet cluster status against a ru
   const down = await runCli(["cluster", "status", "--server", "http://127.0.0.1:1"]);
   assert.notEqual(down.code, 0);
   assert.match(down.stderr, /cannot reach/);
+
+  // A second node process on the running node's data dir would append to the same WAL: refused.
+  const second = await runCli([
+    "control",
+    "--id",
+    "n1",
+    "--data-dir",
+    n1.dataDir,
+    "--grpc",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+  ]);
+  assert.equal(second.code, 2);
+  assert.match(second.stderr, /is in use by process \d+; refusing to start .*\(ERR_DATA_DIR_LOCKED\)/);
+  assert.equal((await runCli(["cluster", "status"], { env })).code, 0, "the running node is unharmed");
 });

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { pino } from "pino";
 import { type Entry, EntryType } from "../../src/raft/types.ts";
+import { DataDirLockedError } from "../../src/raft-node/data-dir-lock.ts";
 import { Wal, WalError } from "../../src/raft-node/wal.ts";
 import { until } from "../controlplane/discovery/until.ts";
 
@@ -193,4 +196,29 @@ test("entries, term and vote changes are fsynced; a commit-only change is writte
   assert.equal(syncs, 3);
   wal.close();
   assert.deepEqual(open(dir).recovered.hardState, { term: 2, vote: "n2", commit: 1 });
+});
+
+test("one process per data dir: a live owner's lock refuses a second open; a dead one's is taken over", async (t) => {
+  const dir = tmpDir(t);
+  const { wal } = open(dir);
+  wal.close();
+  assert.equal(fs.existsSync(path.join(dir, "LOCK")), false, "close releases the lock");
+
+  // A live process that is not this one holds it.
+  const owner = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+  t.after(() => owner.kill("SIGKILL"));
+  await once(owner, "spawn");
+  fs.writeFileSync(path.join(dir, "LOCK"), `${owner.pid}\n`);
+  assert.throws(
+    () => open(dir),
+    (err: Error) => err instanceof DataDirLockedError && err.message.includes(`process ${owner.pid}`),
+  );
+  assert.equal(fs.readFileSync(path.join(dir, "LOCK"), "utf8"), `${owner.pid}\n`, "the owner's lock is left alone");
+
+  // The owner died without releasing it (kill -9): the next node starts.
+  owner.kill("SIGKILL");
+  await once(owner, "exit");
+  const again = open(dir);
+  assert.equal(fs.readFileSync(path.join(dir, "LOCK"), "utf8"), `${process.pid}\n`);
+  again.wal.close();
 });
