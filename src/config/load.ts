@@ -1,4 +1,4 @@
-import { type Document, isNode, LineCounter, parseAllDocuments } from "yaml";
+import { type Document, isMap, isNode, isScalar, LineCounter, parseAllDocuments } from "yaml";
 import type { z } from "zod";
 import { type Resource, resourceSchema } from "./resources.ts";
 
@@ -105,13 +105,25 @@ function toIssue(
   if (zi.code === "invalid_union" && path.length === 1 && path[0] === "kind") {
     message = "unknown kind (expected Service, Route or Policy)";
   }
+  const at = zi.code === "unrecognized_keys" ? keyPosition(doc, path, zi.keys[0], lineCounter) : undefined;
   return {
     file,
-    ...position(doc, path, lineCounter),
+    ...(at ?? position(doc, path, lineCounter)),
     ...(resource === undefined ? { resource: `document ${index + 1}` } : { resource }),
     path: formatPath(path),
     message,
   };
+}
+
+/** The position of `key` itself in the map at `path`: an unknown field is reported where it was written. */
+function keyPosition(doc: Document, path: (string | number)[], key: string | undefined, lineCounter: LineCounter) {
+  const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  if (key === undefined || !isMap(map)) return undefined;
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+  const range = isScalar(pair?.key) ? pair.key.range : undefined;
+  if (range === undefined || range === null) return undefined;
+  const pos = lineCounter.linePos(range[0]);
+  return { line: pos.line, column: pos.col };
 }
 
 /** The position of the deepest node of `path` that exists in the document. */

@@ -47,6 +47,11 @@ describe("parseResources", () => {
     assert.match(issuesOf(text).join("\n"), /Service\/a spec: unknown field\(s\): endpoint/);
   });
 
+  it("points at an unknown field where it was written, not at the object holding it", () => {
+    const text = route("2s").replace("      timeout: 2s\n", "      retries: {attempts: 1}\n      timout: 2s\n");
+    assert.deepEqual(issuesOf(text), ["routes.yaml:9:7 Route/reviews spec.http[0]: unknown field(s): timout"]);
+  });
+
   it("rejects unknown kinds", () => {
     const text = "apiVersion: meshlet.dev/v1\nkind: Gateway\nmetadata: {name: a}\n";
     assert.match(issuesOf(text).join("\n"), /Gateway\/a kind/);
