@@ -159,11 +159,15 @@ export class DiscoveryStreamClient {
       if (ended || call !== this.#call) return;
       ended = true;
       this.#call = undefined;
+      const wasUp = this.#connectedTo === address;
       this.#connectedTo = undefined;
       this.#clearTimers();
       if (this.#stopped) return;
       const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
-      this.#log.warn({ control: address, reason, retryInMs: Math.round(delay) }, "discovery stream lost");
+      this.#log.warn(
+        { control: address, reason, retryInMs: Math.round(delay) },
+        wasUp ? "discovery stream lost" : "control plane not reachable",
+      );
       this.#retryTimer = this.#o.clock.setTimeout(() => {
         this.#retryTimer = undefined;
         this.#connect();

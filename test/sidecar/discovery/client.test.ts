@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
+import { pino } from "pino";
 import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
@@ -112,6 +113,33 @@ describe("sidecar discovery client", () => {
     await source.propose({ type: "mesh.apply", resources: svc("web", 81) });
     await until("latest version via b", () => client.connectedTo === b.address && client.version === 2);
     assert.deepEqual(versions, [1, 2]);
+  });
+
+  it("says 'not reachable' for a node it never reached and 'stream lost' for one it was connected to", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const a = await startNode(source);
+    cleanups.push(a.kill);
+    const lines: { control?: string; msg?: string }[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: ["127.0.0.1:1", a.address],
+      nodeId: "sc-log",
+      service: "web",
+      instance: "i-log",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      logger: pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("connected to a", () => client.connectedTo === a.address);
+    a.kill();
+    await until("a's loss logged", () => lines.some((l) => l.control === a.address));
+    const about = (control: string) => [...new Set(lines.filter((l) => l.control === control).map((l) => l.msg))];
+    assert.deepEqual(about("127.0.0.1:1"), ["control plane not reachable"]);
+    assert.equal(about(a.address)[0], "discovery stream lost");
   });
 
   it("registers its instance, and deregisters at once on stop", async () => {
