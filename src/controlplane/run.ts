@@ -2,6 +2,7 @@ import { createHash, randomInt } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import { errorMessage, MeshletError } from "../common/errors.ts";
+import { routeGrpcLogs } from "../common/grpc-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
 import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
@@ -77,6 +78,7 @@ export function clusterIdFor(memberIds: Iterable<NodeId>): string {
 
 export async function startControl(o: ControlOptions, clusterId: string): Promise<RunningControl> {
   const { logger } = o;
+  routeGrpcLogs(logger);
   const registry = createRegistry();
   const { wal, recovered } = Wal.open({
     dir: o.dataDir,
@@ -160,7 +162,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const extensionRoutes = EXTENSIONS.flatMap((ext) => ext.start({ node, grpcServer, logger, registry }));
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
+      err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),
     ),
   );
   const http: HttpServer = createHttpServer(

@@ -241,7 +241,11 @@ export class Sidecar {
 
   async #startDiscovery(): Promise<void> {
     // gRPC is loaded only by sidecars that talk to a control plane: a static-config sidecar is ~15 MB smaller.
-    const { DiscoveryStreamClient } = await import("./discovery/client.ts");
+    const [{ DiscoveryStreamClient }, { routeGrpcLogs }] = await Promise.all([
+      import("./discovery/client.ts"),
+      import("../common/grpc-log.ts"),
+    ]);
+    routeGrpcLogs(this.#log);
     const inbound = this.addresses().inbound;
     const port = Number(inbound.slice(inbound.lastIndexOf(":") + 1));
     this.#discovery = new DiscoveryStreamClient({

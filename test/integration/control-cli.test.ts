@@ -65,4 +65,18 @@ test("meshlet config get|put|delete|list and meshlet cluster status against a ru
   assert.equal(second.code, 2);
   assert.match(second.stderr, /is in use by process \d+; refusing to start .*\(ERR_DATA_DIR_LOCKED\)/);
   assert.equal((await runCli(["cluster", "status"], { env })).code, 0, "the running node is unharmed");
+
+  // A busy gRPC port: one line that names the listener, not grpc-js's own line on top of it.
+  const busy = await runCli([
+    "control",
+    "--data-dir",
+    `${n1.dataDir}-busy`,
+    "--grpc",
+    n1.grpc,
+    "--http",
+    "127.0.0.1:0",
+  ]);
+  assert.equal(busy.code, 2);
+  assert.match(busy.stderr, new RegExp(`gRPC listener ${n1.grpc}: .*EADDRINUSE.*\\(ERR_LISTEN\\)`));
+  assert.doesNotMatch(busy.stderr, /^E /m);
 });
