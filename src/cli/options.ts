@@ -26,7 +26,10 @@ export function logLevelOption(): Option {
 }
 
 export function serverOption(): Option {
-  return envOption("--server <url>", "control-plane HTTP address", "http://127.0.0.1:15014");
+  // `--server 127.0.0.1:15014` is taken as the host:port flags are: plain HTTP.
+  return envOption("--server <url>", "control-plane HTTP address", "http://127.0.0.1:15014").argParser((value) =>
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`,
+  );
 }
 
 export function parsePositiveInt(flag: string) {

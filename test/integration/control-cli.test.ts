@@ -39,7 +39,7 @@ test("meshlet config get|put|delete|list and meshlet cluster status against a ru
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /not found/);
 
-  const status = await runCli(["cluster", "status"], { env });
+  const status = await runCli(["cluster", "status"], { env: { MESHLET_SERVER: n1.http } });
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /leader n1/);
   assert.match(status.stdout, /n1\*\tvoter/);

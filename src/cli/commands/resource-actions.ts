@@ -81,9 +81,7 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
  * committed one reports "unchanged").
  */
 async function request<T>(server: string, method: string, path: string, body?: string): Promise<T> {
-  // `--server 127.0.0.1:15014` is taken as the other host:port flags are: plain HTTP.
-  const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `http://${server}`;
-  const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
+  const url = new URL(path, server.endsWith("/") ? server : `${server}/`);
   const deadline = Date.now() + REQUEST_TIMEOUT_MS;
   const retryable = method === "GET" || path.startsWith("v1/apply");
   for (;;) {
