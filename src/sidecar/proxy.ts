@@ -93,15 +93,11 @@ const FLAG_REASON: Record<ResponseFlag, string> = {
   FB: "fallback",
 };
 
-function hasBody(req: IncomingMessage): boolean {
+/** The body length the client declared: 0 without a body, unbounded when chunked. */
+function bodyLength(req: IncomingMessage): number {
+  if (req.headers["transfer-encoding"] !== undefined) return Number.POSITIVE_INFINITY;
   const len = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
-}
-
-/** The body length the client declared; unknown (chunked) counts as unbounded. */
-function declaredLength(req: IncomingMessage): number {
-  const len = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || len === undefined ? Number.POSITIVE_INFINITY : Number(len);
+  return len === undefined ? 0 : Number(len);
 }
 
 /** The whole body, or undefined when the client left before sending all of it. */
@@ -235,12 +231,13 @@ export class DataPath {
     const headers = upstreamHeaders(req);
     const hash = route.hashKey?.(req);
     const retry = route.retry;
-    const body = hasBody(req);
+    const length = bodyLength(req);
+    const body = length > 0;
     const methodRetriable = retry !== undefined && (retry.nonIdempotent || IDEMPOTENT.has(req.method ?? ""));
     // A retry must send the body again: a small one is read whole first (as Linkerd, up to 64 KiB); a larger or
     // chunked one streams, and is not retried.
     let held: Buffer | undefined;
-    if (body && methodRetriable && declaredLength(req) <= RETRY_BODY_LIMIT) {
+    if (body && methodRetriable && length <= RETRY_BODY_LIMIT) {
       held = await readWhole(req);
       if (held === undefined) {
         this.#o.metrics.requests.labels(direction, dest.service, "cancelled", "-").inc();
@@ -589,7 +586,7 @@ export class DataPath {
     const fallback = policy?.fallback;
     if (fallback?.action.kind !== "service") return false;
     const trigger = TRIGGER_OF_FLAG[flag];
-    if (!fallback.handles(trigger) || (flag === "UT" && hasBody(req)) || !res.writable) return false;
+    if (!fallback.handles(trigger) || (flag === "UT" && bodyLength(req) > 0) || !res.writable) return false;
     const snap = this.#snapshot;
     const route =
       snap === undefined ? undefined : matchRoute(snap, fallback.action.service, req, pathOf(req.url ?? "/"));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { request } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { startCli, stopProcess } from "../helpers/cli.ts";
@@ -16,32 +16,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 async function exitWithin(proc: ChildProcess, ms: number, logs: () => string = () => ""): Promise<number | null> {
   if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      once(proc, "exit").then(([code]) => code as number | null),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`pid ${proc.pid} still running after ${ms} ms:\n${logs()}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves once `sock` closed; rejects after `ms`. */
-async function closeWithin(sock: Socket, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      once(sock, "close"),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const [code] = await once(proc, "exit", { signal: AbortSignal.timeout(ms) }).catch(() => {
+    throw new Error(`pid ${proc.pid} still running after ${ms} ms:\n${logs()}`);
+  });
+  return code as number | null;
 }
 
 /** Collects everything a child writes, so a test can tell when (and whether) output appeared. */
@@ -155,7 +133,7 @@ describe("stream idle timeout", () => {
     stalled.on("error", () => {});
     stalled.write("PUT /up HTTP/1.1\r\nHost: echo\r\ncontent-length: 1000\r\n\r\n0123456789");
     const startedAt = Date.now();
-    await closeWithin(stalled, 5_000);
+    await once(stalled, "close", { signal: AbortSignal.timeout(5_000) });
     const elapsed = Date.now() - startedAt;
     assert.ok(elapsed >= 900 && elapsed < 3_000, `closed after ${elapsed} ms`);
     await waitFor("the upstream request to be aborted", async () => (upstreamAborted === 1 ? true : undefined), 5_000);
