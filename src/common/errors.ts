@@ -28,6 +28,17 @@ export class NotImplementedError extends MeshletError {
   }
 }
 
+/** An error with an HTTP status: the control plane answers with one, and the CLI gets it back as one. */
+export class HttpError extends MeshletError {
+  readonly status: number;
+
+  constructor(status: number, code: string, message: string) {
+    super(code, message);
+    this.name = "HttpError";
+    this.status = status;
+  }
+}
+
 export function errorCode(err: unknown): string {
   if (err instanceof MeshletError) return err.code;
   if (err !== null && typeof err === "object" && "code" in err && typeof err.code === "string") return err.code;

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
-import { MeshletError, UsageError } from "../../common/errors.ts";
+import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
 import { parseResources } from "../../config/load.ts";
 import { formatWarning } from "../../config/references.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -19,17 +19,6 @@ import { formatPlanned } from "../../controlplane/resources/plan.ts";
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const FILE_PATTERN = /\.(ya?ml|json)$/;
-
-/** The control plane answered with an error status; its code and message are passed through. */
-export class ServerError extends MeshletError {
-  readonly status: number;
-
-  constructor(status: number, code: string, message: string) {
-    super(code, message);
-    this.name = "ServerError";
-    this.status = status;
-  }
-}
 
 interface InputFile {
   name: string;
@@ -117,7 +106,7 @@ async function request<T>(server: string, method: string, path: string, body?: s
     const suffix = retry === null ? "" : ` (retry after ${retry}s)`;
     const message =
       e?.message ?? (text.trim() || `HTTP ${res.status} from ${url.origin}: is it a meshlet control plane?`);
-    throw new ServerError(res.status, e?.code ?? `HTTP_${res.status}`, `${message}${suffix}`);
+    throw new HttpError(res.status, e?.code ?? `HTTP_${res.status}`, `${message}${suffix}`);
   }
 }
 
@@ -207,7 +196,7 @@ async function fetchOne(server: string, kind: ResourceKind, name: string): Promi
   try {
     return await request<StoredResourceView>(server, "GET", `v1/resources/${plural(kind)}/${encodeURIComponent(name)}`);
   } catch (err) {
-    if (err instanceof ServerError && err.status === 404) return undefined;
+    if (err instanceof HttpError && err.status === 404) return undefined;
     throw err;
   }
 }

@@ -1,5 +1,6 @@
+import { HttpError } from "../../common/errors.ts";
 import type { RaftControlNode } from "../raft-control-node.ts";
-import { HttpError, type HttpRequest, json, jsonBody, type RouteModule } from "./router.ts";
+import { type HttpRequest, json, jsonBody, type RouteModule } from "./router.ts";
 
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$/;

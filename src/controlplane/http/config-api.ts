@@ -1,3 +1,4 @@
+import { HttpError } from "../../common/errors.ts";
 import {
   CONFIG_PREFIX,
   type ConfigDelete,
@@ -8,7 +9,7 @@ import {
 } from "../config/commands.ts";
 import type { Consistency } from "../node.ts";
 import { storedBytes } from "../state/value.ts";
-import { errorReply, HttpError, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
+import { errorReply, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
 
 function keyParam(req: HttpRequest): string {
   let key: string;

@@ -1,4 +1,4 @@
-import { MeshletError } from "../../common/errors.ts";
+import { HttpError, MeshletError } from "../../common/errors.ts";
 import { ConfigError, parseResources } from "../../config/load.ts";
 import { kindFromPath, type ResourceKind } from "../../config/resources.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
@@ -17,7 +17,7 @@ import { type ResourceCommand, storedResources } from "../resources/commands.ts"
 import { resourceKey } from "../resources/keys.ts";
 import { planApply } from "../resources/plan.ts";
 import { type Command, kvView } from "../state/machine.ts";
-import { HttpError, type HttpReply, type HttpRequest, type Query, type RouteModule } from "./router.ts";
+import type { HttpReply, HttpRequest, Query, RouteModule } from "./router.ts";
 
 /** The largest apply body accepted; larger ones get 413 and nothing is applied. */
 export const MAX_APPLY_BYTES = 4 * 1024 * 1024;

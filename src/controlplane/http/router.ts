@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { errorCode, errorMessage, MeshletError } from "../../common/errors.ts";
+import { errorCode, errorMessage, HttpError } from "../../common/errors.ts";
 import type { ControlNode } from "../node.ts";
 
 /** Default and ceiling for a request's deadline; X-Meshlet-Timeout (ms) may only lower it. */
@@ -41,15 +41,6 @@ export interface RouteOptions {
 
 /** Mounts a group of routes; the server applies every module in http/modules.ts. */
 export type RouteModule = (router: Router, node: ControlNode) => void;
-
-export class HttpError extends MeshletError {
-  readonly status: number;
-  constructor(status: number, code: string, message: string) {
-    super(code, message);
-    this.name = "HttpError";
-    this.status = status;
-  }
-}
 
 /** Error code → status for errors that are not HttpErrors. */
 const STATUS_BY_CODE: Record<string, number> = {
