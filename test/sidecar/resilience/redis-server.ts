@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { ensureSystemPackage } from "../../support/system-package.ts";
 
 export interface RedisServer {
   port: number;
@@ -23,13 +24,14 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts Debian's redis-server on a loopback port with no persistence; the
- * caller stops it (t.after). Resolves once it accepts connections.
+ * Starts Debian's redis-server on a loopback port with no persistence (installing the package first when it
+ * is missing); the caller stops it (t.after). Resolves once it accepts connections.
  */
 export async function startRedis(port?: number): Promise<RedisServer> {
+  const bin = await ensureSystemPackage("redis-server", "redis-server");
   const p = port ?? (await freePort());
   const child: ChildProcess = spawn(
-    "redis-server",
+    bin,
     ["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
