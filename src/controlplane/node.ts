@@ -54,6 +54,8 @@ export interface ControlNode {
   isLeader(): boolean;
   /** Leader id, or "" when unknown. */
   leader(): string;
+  /** This node's commit index and the index it applied up to. */
+  raftStatus(): { commit: number; applied: number };
   /**
    * Orders `command` through Raft and resolves with the handler's result once
    * it is applied on this node. Rejects with NoLeaderError / DeadlineError

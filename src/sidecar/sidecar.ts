@@ -12,6 +12,7 @@ import type { Resource } from "../config/resources.ts";
 import { createAdminServer } from "./admin.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
+import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
 import { DataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
@@ -262,7 +263,8 @@ export class Sidecar {
         ttlSeconds: 15,
       },
       apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
-      status: () => ({ version: this.#snapshot?.version, breakers: this.#snapshot?.policies?.breakerStates() ?? [] }),
+      status: () => buildLoadReport(this.#metrics, this.#snapshot, REPORT_INTERVAL_MS),
+      statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
     });

@@ -1,9 +1,11 @@
-import type { SidecarView } from "../resources/api-types.ts";
+import type { NodeView, SidecarView } from "../resources/api-types.ts";
 
-/** Every sidecar connected to the cluster, and the nodes that did not answer in time. */
+/** Every sidecar connected to the cluster, the nodes that did not answer in time, and those that did. */
 export interface ClusterSidecars {
   sidecars: SidecarView[];
   unreachable: string[];
+  /** This node and every node that answered, with its own view of Raft. */
+  nodes: NodeView[];
 }
 
 /**
@@ -18,5 +20,5 @@ export function attachDiscovery(node: object, runtime: { sidecars(): Promise<Clu
 }
 
 export function sidecarsOf(node: object): Promise<ClusterSidecars> {
-  return runtimes.get(node)?.sidecars() ?? Promise.resolve({ sidecars: [], unreachable: [] });
+  return runtimes.get(node)?.sidecars() ?? Promise.resolve({ sidecars: [], unreachable: [], nodes: [] });
 }

@@ -15,7 +15,8 @@ import {
   type RegistryCommand,
   validateEndpoint,
 } from "../registry/commands.ts";
-import type { SidecarView } from "../resources/api-types.ts";
+import type { NodeView, SidecarView } from "../resources/api-types.ts";
+import { SidecarLoad } from "./load-reports.ts";
 import { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
 import { DEFAULT_DEBOUNCE_MS, SidecarSession } from "./session.ts";
@@ -34,6 +35,8 @@ export interface MeshSource {
   renew(leaseId: string): Promise<boolean>;
   /** Renews leases in this node's own lease keeper (the RenewLeases RPC a follower sends to the leader). */
   renewLocal(leaseIds: readonly string[]): { leader: boolean; unknown: string[] };
+  /** This node's Raft view, sent with its sidecars to the node that asks (ListSidecars). */
+  describe(): NodeView;
 }
 
 export interface DiscoveryOptions {
@@ -64,7 +67,8 @@ export class DiscoveryServer {
   readonly #queue: PushQueue;
   readonly #helloTimeoutMs: number;
   readonly #sessions = new Map<Call, SidecarSession>();
-  readonly #status = new WeakMap<SidecarSession, unknown>();
+  /** Each stream's last status as sent, and its load reports; in memory only, gone with the stream. */
+  readonly #status = new WeakMap<SidecarSession, { raw: unknown; load: SidecarLoad }>();
   readonly #unsubscribe: () => void;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
@@ -132,7 +136,7 @@ export class DiscoveryServer {
         callback(null, this.#source.renewLocal(call.request.leaseIds));
       },
       ListSidecars: (_call, callback) => {
-        callback(null, { json: JSON.stringify(this.sidecars()) });
+        callback(null, { json: JSON.stringify(this.sidecars()), node: JSON.stringify(this.#source.describe()) });
       },
       DeregisterInstance: (call, callback) => {
         this.#source
@@ -144,8 +148,10 @@ export class DiscoveryServer {
   }
 
   sidecars(): SidecarView[] {
+    const now = this.#clock.now();
     return [...this.#sessions.values()].map((session) => {
       const { info } = session;
+      const status = this.#status.get(session);
       return {
         id: info.id,
         service: info.service,
@@ -154,7 +160,8 @@ export class DiscoveryServer {
         lastPushedVersion: info.lastPushedVersion,
         lastAckedVersion: info.lastAckedVersion,
         lastNack: info.lastNack ?? null,
-        status: this.#status.get(session) ?? null,
+        status: status?.raw ?? null,
+        traffic: status?.load.window(now) ?? null,
       };
     });
   }
@@ -295,11 +302,21 @@ export class DiscoveryServer {
       this.#metrics.rejected.inc({ reason: "status_too_large" });
       return;
     }
+    let raw: unknown;
     try {
-      this.#status.set(session, JSON.parse(json));
+      raw = JSON.parse(json);
     } catch {
       this.#metrics.rejected.inc({ reason: "status_not_json" });
+      return;
     }
+    let status = this.#status.get(session);
+    if (status === undefined) {
+      status = { raw, load: new SidecarLoad() };
+      this.#status.set(session, status);
+    }
+    status.raw = raw;
+    // Any JSON is shown as the sidecar's status; only a load report in the known shape gives rates.
+    if (!status.load.record(raw, this.#clock.now())) this.#metrics.rejected.inc({ reason: "status_not_a_report" });
   }
 
   async #register(reg: Register__Output): Promise<number> {

@@ -10,7 +10,7 @@ import type { LeaseRecord, RegistryCommand } from "../registry/commands.ts";
 import { LeaseExpiryLoop } from "../registry/expiry.ts";
 import { LeaseKeeper } from "../registry/lease-keeper.ts";
 import { RenewForwarder } from "../registry/renew-forwarder.ts";
-import type { SidecarView } from "../resources/api-types.ts";
+import type { NodeView, SidecarView } from "../resources/api-types.ts";
 import { LEASES_PREFIX } from "../resources/keys.ts";
 import { type Command, kvView } from "../state/machine.ts";
 import { storedText } from "../state/value.ts";
@@ -111,6 +111,10 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     },
     propose,
     renew: (leaseId) => (node.isLeader() ? Promise.resolve(keeper.renew(leaseId)) : forwarder.renew(leaseId)),
+    describe: () => {
+      const { commit, applied } = node.raftStatus();
+      return { id: node.id, leader: node.leader(), term: node.term, commitIndex: commit, appliedIndex: applied };
+    },
     renewLocal: (leaseIds) => ({
       leader: node.isLeader(),
       unknown: node.isLeader() ? leaseIds.filter((id) => !keeper.renew(id)) : [],
@@ -136,11 +140,14 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
       const lists = await Promise.all(
         others.map(
           (m) =>
-            new Promise<SidecarView[] | undefined>((resolve) => {
+            new Promise<{ sidecars: SidecarView[]; node: NodeView | undefined } | undefined>((resolve) => {
               peer(m.address).ListSidecars({}, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
                 if (err || res === undefined) return resolve(undefined);
                 try {
-                  resolve(JSON.parse(res.json) as SidecarView[]);
+                  const sidecars = JSON.parse(res.json) as SidecarView[];
+                  // A node of an older version sends no view of its own.
+                  const node = res.node === "" ? undefined : (JSON.parse(res.node) as NodeView);
+                  resolve({ sidecars, node });
                 } catch {
                   resolve(undefined);
                 }
@@ -149,13 +156,17 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
         ),
       );
       const sidecars = server.sidecars();
+      const nodes: NodeView[] = [source.describe()];
       const unreachable: string[] = [];
       lists.forEach((list, i) => {
         if (list === undefined) unreachable.push(others[i]?.id ?? "");
-        else sidecars.push(...list);
+        else {
+          sidecars.push(...list.sidecars);
+          if (list.node !== undefined) nodes.push(list.node);
+        }
       });
       sidecars.sort((a, b) => (a.node === b.node ? compareStrings(a.id, b.id) : compareStrings(a.node, b.node)));
-      return { sidecars, unreachable };
+      return { sidecars, unreachable, nodes };
     },
   });
   onLeadership();

@@ -78,7 +78,8 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   }
   if (req.path === "/v1/sidecars") {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
-    return { status: 200, body: (await deps.sidecars()) satisfies SidecarsResponse };
+    const { sidecars, unreachable } = await deps.sidecars();
+    return { status: 200, body: { sidecars, unreachable } satisfies SidecarsResponse };
   }
   const ep = ENDPOINTS.exec(req.path);
   if (ep !== null) {

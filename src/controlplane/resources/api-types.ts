@@ -1,6 +1,7 @@
 import type { ConfigIssue } from "../../config/load.ts";
 import type { ReferenceWarning } from "../../config/references.ts";
 import type { Resource } from "../../config/resources.ts";
+import type { TrafficWindow } from "../discovery/load-reports.ts";
 import type { PlannedResource } from "./plan.ts";
 
 /** Wire shapes of the mesh HTTP API, shared by the server module and the CLI. */
@@ -49,8 +50,20 @@ export interface SidecarView {
   lastPushedVersion: number;
   lastAckedVersion: number;
   lastNack: { version: number; error: string } | null;
-  /** The last SidecarStatus the sidecar reported (breaker states, counters), or null. */
+  /** The last SidecarStatus the sidecar reported (its load report: breaker states, counters), or null. */
   status: unknown;
+  /** Its requests between its last two load reports, by direction and service; null before two reports. */
+  traffic: TrafficWindow | null;
+}
+
+/** A control-plane node's own view of Raft, as it answers the node gathering the cluster's sidecars. */
+export interface NodeView {
+  id: string;
+  /** Leader id, "" when unknown. */
+  leader: string;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
 }
 
 export interface SidecarsResponse {

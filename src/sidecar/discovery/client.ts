@@ -44,7 +44,7 @@ export interface DiscoveryClientOptions {
   /** [0, 1): the jitter source, injected so tests are deterministic. */
   random?: () => number;
   backoff?: { baseMs: number; maxMs: number };
-  /** What the sidecar reports about itself (breaker states); sent as `status` when it changes. */
+  /** What the sidecar reports about itself (its load report); sent as `status` when it changed since the last. */
   status?: () => unknown;
   statusIntervalMs?: number;
   /** How long an ACK waits, so that it covers every snapshot applied meanwhile (default 100 ms). */
@@ -216,12 +216,24 @@ export class DiscoveryStreamClient {
   #scheduleStatus(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, status: () => unknown): void {
     this.#statusTimer = this.#o.clock.setTimeout(() => {
       if (call !== this.#call) return;
-      const json = JSON.stringify(status());
-      if (json !== this.#statusSent) {
-        call.write({ status: { json } });
-        this.#statusSent = json;
-      }
-      this.#scheduleStatus(call, status);
+      const send = (value: unknown) => {
+        if (call !== this.#call) return;
+        const json = JSON.stringify(value);
+        if (json !== this.#statusSent) {
+          call.write({ status: { json } });
+          this.#statusSent = json;
+        }
+        this.#scheduleStatus(call, status);
+      };
+      const value = status();
+      // A report read from async sources (metric registries) is sent when it resolves; the next one is timed
+      // from then, so reports never overlap.
+      if (value instanceof Promise)
+        value.then(send, (err: unknown) => {
+          this.#log.warn({ err: errorMessage(err) }, "status report failed");
+          if (call === this.#call) this.#scheduleStatus(call, status);
+        });
+      else send(value);
     }, this.#o.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
   }
 

@@ -49,6 +49,10 @@ export class MemorySource implements MeshSource {
     return this.#keeper?.renew(leaseId) ?? false;
   }
 
+  describe() {
+    return { id: this.nodeId, leader: this.nodeId, term: 1, commitIndex: 0, appliedIndex: 0 };
+  }
+
   renewLocal(leaseIds: readonly string[]): { leader: boolean; unknown: string[] } {
     return { leader: this.#keeper?.leading ?? false, unknown: leaseIds.filter((id) => !this.#keeper?.renew(id)) };
   }

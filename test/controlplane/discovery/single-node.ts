@@ -32,6 +32,10 @@ export class SingleNode implements ControlNode {
     return this.leading ? this.id : "";
   }
 
+  raftStatus(): { commit: number; applied: number } {
+    return { commit: this.kv.revision, applied: this.kv.revision };
+  }
+
   setLeader(leading: boolean): void {
     this.leading = leading;
     for (const l of this.#listeners.leaderChange) l(this.leader(), this.term);

@@ -27,6 +27,7 @@ function memoryNode(): ControlNode & { available: boolean } {
     available: true,
     isLeader: () => true,
     leader: () => "m1",
+    raftStatus: () => ({ commit: index, applied: index }),
     on: () => () => {},
     async propose<R>(command: { type: string }, o: { deadlineMs: number }): Promise<Proposed<R>> {
       if (!node.available) return unavailable(o.deadlineMs);

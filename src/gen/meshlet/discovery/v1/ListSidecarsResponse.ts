@@ -3,8 +3,10 @@
 
 export interface ListSidecarsResponse {
   'json'?: (string);
+  'node'?: (string);
 }
 
 export interface ListSidecarsResponse__Output {
   'json': (string);
+  'node': (string);
 }
