@@ -12,6 +12,9 @@ import { Driver } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { registerConfigCommands } from "./config/commands.ts";
+import { DashboardLive } from "./dashboard/live.ts";
+import { dashboardRoutes } from "./dashboard/routes.ts";
+import { dashboardSource } from "./dashboard/source.ts";
 import { EXTENSIONS } from "./extensions.ts";
 import { HeapMode } from "./heap-mode.ts";
 import { clusterApi } from "./http/cluster-api.ts";
@@ -165,12 +168,19 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),
     ),
   );
+  const dashboard = dashboardSource(node, clusterId);
   const http: HttpServer = createHttpServer(
     node,
-    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId)],
+    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId), dashboardRoutes(dashboard)],
     registry,
     logger,
   );
+  // The dashboard's live feed is a WebSocket: upgrades never reach the request router.
+  const live = new DashboardLive(dashboard, logger);
+  http.on("upgrade", (req, socket, head) => {
+    if (!live.upgrade(req, socket, head))
+      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  });
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(o.http.port, o.http.host, () => resolve());
@@ -190,6 +200,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
         logger.warn({ extension: ext.name, err: errorMessage(err) }, "extension failed to stop");
       });
     }
+    live.close();
     http.close();
     http.closeAllConnections();
     if (node.isLeader()) {

@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import puppeteer, { type Browser } from "puppeteer-core";
+import { ensureSystemPackage } from "./system-package.ts";
+
+/** A real headless Chromium (Debian's, installed when missing) with a fresh profile, removed on close. */
+export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
+  const executablePath = await ensureSystemPackage("chromium", "chromium");
+  const profile = mkdtempSync(join(tmpdir(), "meshlet-chromium-"));
+  const browser = await puppeteer.launch({
+    executablePath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--user-data-dir=${profile}`,
+    ],
+  });
+  return {
+    browser,
+    async close() {
+      await browser.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
