@@ -30,6 +30,8 @@ export interface SidecarOptions {
   source: ConfigSource | undefined;
   dataDir: string | undefined;
   labels: Record<string, string>;
+  /** The name this instance registers under; default `<hostname>-<inbound port>`. */
+  instance?: string | undefined;
   drainDelayMs: number;
   drainTimeoutMs: number;
   connectTimeoutMs: number;
@@ -253,7 +255,7 @@ export class Sidecar {
       controls: this.#o.controls,
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
-      instance: `${hostname()}-${port}`,
+      instance: this.#o.instance ?? `${hostname()}-${port}`,
       subscribe: ["*"],
       registration: {
         address: advertisedAddress(this.#o.inbound.host),

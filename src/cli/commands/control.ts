@@ -3,6 +3,7 @@ import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
 import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
+import { stopWithParent } from "../parent.ts";
 
 interface ControlFlags {
   id: string;
@@ -135,5 +136,6 @@ export function registerControl(program: Command): void {
       };
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);
+      stopWithParent(stop);
     });
 }

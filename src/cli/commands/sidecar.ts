@@ -5,6 +5,7 @@ import type { LogLevel } from "../../common/log-levels.ts";
 import { parseDuration } from "../../config/duration.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { envOption, logLevelOption } from "../options.ts";
+import { stopWithParent } from "../parent.ts";
 
 interface SidecarFlags {
   service?: string;
@@ -16,6 +17,7 @@ interface SidecarFlags {
   config?: string;
   dataDir?: string;
   labels?: string;
+  instance?: string;
   drainDelay: string;
   drainTimeout: string;
   connectTimeout: string;
@@ -53,6 +55,9 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--config <file>", "static config: multi-document YAML of resources (no control plane)"))
     .addOption(envOption("--data-dir <dir>", "keeps the last good snapshot; used at boot when the source fails"))
     .addOption(envOption("--labels <k=v,...>", "labels of this instance when it registers"))
+    .addOption(
+      envOption("--instance <name>", "the name this instance registers under (default: <hostname>-<inbound port>)"),
+    )
     .addOption(envOption("--drain-delay <duration>", "keep serving this long after SIGTERM", "2s"))
     .addOption(envOption("--drain-timeout <duration>", "then wait this long for in-flight requests", "10s"))
     .addOption(envOption("--connect-timeout <duration>", "upstream connect timeout", "1s"))
@@ -105,6 +110,7 @@ export function registerSidecar(program: Command): void {
         source: flags.config === undefined ? undefined : new StaticFileSource(flags.config),
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
+        instance: flags.instance === undefined || flags.instance === "" ? undefined : flags.instance,
         drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
         drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
@@ -122,6 +128,7 @@ export function registerSidecar(program: Command): void {
       }
       process.on("SIGTERM", exit);
       process.on("SIGINT", exit);
+      stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
 }

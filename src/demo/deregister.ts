@@ -1,0 +1,38 @@
+import { credentials } from "@grpc/grpc-js";
+import { discoveryProto } from "../config/discovery-proto.ts";
+
+/**
+ * Removes instances a previous demo registered under other names (its ports were taken this time) and
+ * that would otherwise stay until their leases expire: sidecars would send requests to them meanwhile.
+ */
+export async function deregisterStale(
+  server: string,
+  grpc: string,
+  services: readonly string[],
+  current: ReadonlySet<string>,
+): Promise<number> {
+  const stale: { service: string; instance: string }[] = [];
+  for (const service of services) {
+    const res = await fetch(`${server}/v1/endpoints/${service}`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) continue;
+    const body = (await res.json()) as { endpoints: { instance: string; source: string }[] };
+    for (const e of body.endpoints)
+      if (e.source === "registered" && !current.has(e.instance)) stale.push({ service, instance: e.instance });
+  }
+  if (stale.length === 0) return 0;
+  const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+  const client = new Client(grpc, credentials.createInsecure());
+  try {
+    await Promise.all(
+      stale.map(
+        (s) =>
+          new Promise<void>((resolve, reject) =>
+            client.DeregisterInstance(s, { deadline: Date.now() + 5_000 }, (err) => (err ? reject(err) : resolve())),
+          ),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+  return stale.length;
+}

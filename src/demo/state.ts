@@ -1,0 +1,95 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { MeshletError } from "../common/errors.ts";
+
+/** One app instance of the demo and its sidecar's listeners. */
+export interface DemoInstance {
+  name: string;
+  service: string;
+  version: string;
+  appPort: number;
+  outbound: string;
+  inbound: string;
+  admin: string;
+}
+
+/** What a running demo writes to <dir>/demo.json: for `meshlet demo fail|heal`, and for the next run's ports. */
+export interface DemoState {
+  pid: number;
+  http: string;
+  grpc: string;
+  instances: DemoInstance[];
+}
+
+export const STATE_FILE = "demo.json";
+const LOCK_FILE = "demo.lock";
+
+/** A demo already runs on this directory. */
+export class DemoRunningError extends MeshletError {
+  readonly pid: number;
+  constructor(pid: number, message: string) {
+    super("ERR_DEMO_RUNNING", message);
+    this.name = "DemoRunningError";
+    this.pid = pid;
+  }
+}
+
+export function readState(dir: string): DemoState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, STATE_FILE), "utf8")) as DemoState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeState(dir: string, state: DemoState): void {
+  const file = path.join(dir, STATE_FILE);
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The pid of the demo running on `dir`, if one does. */
+export function runningDemo(dir: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(path.join(dir, LOCK_FILE), "utf8"), 10);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One demo per directory: a lock file made with O_EXCL holds the owner's pid; one left by a demo that died
+ * is taken over. Returns the release function.
+ */
+export function lockDemo(dir: string, describe: (pid: number) => string): () => void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+      return () => {
+        try {
+          if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = runningDemo(dir);
+    if (pid !== undefined) throw new DemoRunningError(pid, describe(pid));
+    fs.rmSync(file, { force: true });
+  }
+  throw new MeshletError("ERR_DEMO_RUNNING", `${dir}: another demo took the lock while this one started`);
+}
