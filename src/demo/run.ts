@@ -7,7 +7,7 @@ import { errorMessage, MeshletError } from "../common/errors.ts";
 import { type Child, Children, logTail } from "./children.ts";
 import { deregisterStale } from "./deregister.ts";
 import { createProgress, type Progress } from "./progress.ts";
-import { type DemoInstance, lockDemo, readState, writeState } from "./state.ts";
+import { type DemoInstance, DemoRunningError, lockDemo, readState, writeState } from "./state.ts";
 import { startTraffic } from "./traffic.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -44,11 +44,16 @@ export interface DemoOptions {
  */
 export async function runDemo(o: DemoOptions): Promise<number> {
   const startedAt = performance.now();
-  const server = `http://${formatHostPort(o.http)}`;
-  const release = lockDemo(
-    o.dir,
-    (pid) => `meshlet demo is already running (pid ${pid}, dashboard ${server}/); stop it with Ctrl-C first`,
-  );
+  let release: () => void;
+  try {
+    release = lockDemo(o.dir);
+  } catch (err) {
+    if (!(err instanceof DemoRunningError)) throw err;
+    const running = readState(o.dir);
+    const dashboard = running === undefined ? "" : `, dashboard http://${running.http}/`;
+    process.stderr.write(`meshlet demo is already running (pid ${err.pid}${dashboard}); Ctrl-C there stops it\n`);
+    return 1;
+  }
   const progress = createProgress(o.out, "meshlet demo: ");
   const children = new Children(path.join(o.dir, "logs"));
   let stopRequested: (reason: string) => void = () => {};

@@ -71,7 +71,7 @@ export function runningDemo(dir: string): number | undefined {
  * One demo per directory: a lock file made with O_EXCL holds the owner's pid; one left by a demo that died
  * is taken over. Returns the release function.
  */
-export function lockDemo(dir: string, describe: (pid: number) => string): () => void {
+export function lockDemo(dir: string): () => void {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -88,7 +88,7 @@ export function lockDemo(dir: string, describe: (pid: number) => string): () => 
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const pid = runningDemo(dir);
-    if (pid !== undefined) throw new DemoRunningError(pid, describe(pid));
+    if (pid !== undefined) throw new DemoRunningError(pid, `a demo runs in ${dir} (pid ${pid})`);
     fs.rmSync(file, { force: true });
   }
   throw new MeshletError("ERR_DEMO_RUNNING", `${dir}: another demo took the lock while this one started`);
