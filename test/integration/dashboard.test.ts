@@ -6,6 +6,16 @@ import { type Cluster, freePorts, leaderOf, makeCluster } from "../controlplane/
 import { startCli, stopProcess } from "../helpers/cli.ts";
 import { launchChromium } from "../support/chromium.ts";
 
+/** The page's globals as the functions passed to Chromium use them (the tests compile without the DOM library). */
+interface PageElement {
+  textContent: string | null;
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+};
+declare const window: { sameDocument?: boolean };
+
 const service = (name: string) => `apiVersion: meshlet.dev/v1
 kind: Service
 metadata: {name: ${name}}
@@ -62,7 +72,7 @@ describe("the dashboard in a real headless Chromium", () => {
       { timeout: 10_000 },
     );
     await page.evaluate(() => {
-      (window as unknown as { sameDocument: boolean }).sameDocument = true;
+      window.sameDocument = true;
     });
 
     await apply(follower.http, service("alpha"));
@@ -82,7 +92,7 @@ describe("the dashboard in a real headless Chromium", () => {
     );
     const took = Date.now() - applied;
     assert.ok(took <= 1_000, `the second change took ${took} ms to show`);
-    assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true);
+    assert.equal(await page.evaluate(() => window.sameDocument), true);
 
     // A sidecar connected to another node is listed too, with the snapshot version it ACKed.
     const [outbound, inbound, admin, app] = await freePorts(4);
