@@ -54,7 +54,7 @@ export function registerDemo(program: Command): void {
         const { setFailing } = await import("../../demo/faults.ts");
         const instances = await setFailing(dir, service, failing);
         process.stdout.write(
-          `${service}: ${instances.length} instance${instances.length === 1 ? "" : "s"} ${failing ? "now answer 500" : "healthy again"} (${instances.map((i) => i.instance).join(", ")})\n`,
+          `${service}: ${instances.map((i) => i.instance).join(", ")} ${failing ? "now answer 500" : "answer normally again"}\n`,
         );
       });
   }
