@@ -4,9 +4,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatHostPort, type HostPort } from "../common/address.ts";
 import { errorMessage, MeshletError } from "../common/errors.ts";
+import { createProgress, type Progress } from "../common/progress.ts";
 import { type Child, Children, logTail } from "./children.ts";
 import { deregisterStale } from "./deregister.ts";
-import { createProgress, type Progress } from "./progress.ts";
 import { type DemoInstance, DemoRunningError, lockDemo, readState, writeState } from "./state.ts";
 import { startTraffic } from "./traffic.ts";
 

@@ -300,9 +300,18 @@ async function fill(sys: System, node: number, count: number, clients: number): 
   );
 }
 
+const benchStart = performance.now();
+/** A progress line on stderr (the results go to stdout): the whole bench takes minutes. */
+function note(sys: System, what: string): void {
+  process.stderr.write(
+    `bench:control [${((performance.now() - benchStart) / 1000).toFixed(0)} s] ${sys.name}: ${what}\n`,
+  );
+}
+
 async function measure(sys: System) {
   const out: Record<string, number> = {};
   const lead = await sys.leader();
+  note(sys, `warming up (${WARMUP_MS / 1000} s of writes from 64 clients)`);
   // Both systems run a while before the first point: a node that has served for days has its code compiled
   // (V8 tiers a meshlet node's hot paths up over its first thousands of requests; etcd is compiled ahead).
   await load(sys, lead, 64, "put", WARMUP_MS);
@@ -311,7 +320,9 @@ async function measure(sys: System) {
     const pid = sys.pid(lead);
     const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
     const gcBefore = await sys.gcPauseSeconds(lead);
+    note(sys, `writes from ${clients} client${clients === 1 ? "" : "s"}`);
     const w = await load(sys, lead, clients, "put");
+    note(sys, `${w.perSec.toFixed(0)} writes/s, p99 ${w.p99.toFixed(1)} ms`);
     out[`writes/s c=${clients}`] = w.perSec;
     out[`write p50 ms c=${clients}`] = w.p50;
     out[`write p99 ms c=${clients}`] = w.p99;
@@ -323,11 +334,14 @@ async function measure(sys: System) {
       out["leader GC pause ms per s c=64"] = ((await sys.gcPauseSeconds(lead)) - gcBefore) * (1e6 / DURATION_MS);
     }
   }
+  note(sys, "linearizable reads from 16 clients");
   out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
   // Every point above went to one leader: a change in between would make them measure a failover instead.
   out["leader changes seen during the points above"] = (await sys.leaderChanges()) - changesBefore;
+  note(sys, "failover: the leader killed 10 times, then frozen 5 times");
   out["failover ms, leader kill -9 (median of 10)"] = await failover(sys, 10, "kill");
   out["failover ms, leader frozen by SIGSTOP (median of 5)"] = await failover(sys, 5, "freeze");
+  note(sys, `writing ${FILL_KEYS} keys, then reading RSS 5 s and 15 s later`);
   await fill(sys, await sys.leader(), FILL_KEYS, 64);
   // Read twice: V8 gives back the heap a burst grew only once its memory reducer runs, ~10 s into the quiet.
   await sleep(5000);
@@ -342,6 +356,7 @@ process.stdout.write(
 );
 const results: Record<string, Record<string, number>> = {};
 for (const make of [meshlet, etcd]) {
+  process.stderr.write(`bench:control: starting a 3-node ${make.name} cluster\n`);
   const sys = await make();
   try {
     results[sys.name] = await measure(sys);

@@ -74,7 +74,15 @@ const batch = Array.from({ length: BATCH }, () => payload);
 const start = performance.now();
 const startCommitted = committed;
 let compactAt = 0;
+let nextNote = start + 1000;
 while (performance.now() - start < SECONDS * 1000) {
+  if (performance.now() >= nextNote) {
+    nextNote += 1000;
+    const s = (performance.now() - start) / 1000;
+    process.stderr.write(
+      `bench:raft: ${s.toFixed(0)} of ${SECONDS} s, ${(committed - startCommitted).toLocaleString("en-US")} entries committed\n`,
+    );
+  }
   leader.raw.proposeBatch(batch);
   pump();
   // Keep memory flat as a long-running node would: snapshot and compact now and then.

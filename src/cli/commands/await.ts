@@ -14,16 +14,31 @@ interface AwaitFlags {
 
 const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
 
+/** A wait longer than this is reported on stderr, and again at this interval: the app is not started yet. */
+const REPORT_EVERY_MS = 5_000;
+
 async function waitReady(base: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let nextReport = started + REPORT_EVERY_MS;
   let last = "no answer";
   while (Date.now() < deadline) {
     try {
       const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
+      if (res.ok) {
+        if (nextReport > started + REPORT_EVERY_MS)
+          process.stderr.write(`meshlet await: sidecar ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        return;
+      }
       last = `HTTP ${res.status}`;
     } catch (err) {
       last = errorMessage(err);
+    }
+    if (Date.now() >= nextReport) {
+      process.stderr.write(
+        `meshlet await: still waiting for the sidecar at ${base} (${Math.round((Date.now() - started) / 1000)} s of ${timeoutMs / 1000}; ${last})\n`,
+      );
+      nextReport += REPORT_EVERY_MS;
     }
     await new Promise((r) => setTimeout(r, 100));
   }

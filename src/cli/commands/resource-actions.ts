@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
 import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
+import { createProgress } from "../../common/progress.ts";
 import { parseResources } from "../../config/load.ts";
 import { formatWarning } from "../../config/references.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -201,12 +202,32 @@ async function fetchOne(server: string, kind: ResourceKind, name: string): Promi
   }
 }
 
+/** From this many resources on, `meshlet apply` reports its steps on stderr (one request can take seconds). */
+const MANY_RESOURCES = 100;
+
 export async function apply(opts: { filename: string[]; dryRun?: boolean; server: string }): Promise<void> {
   const files = await readInputs(opts.filename);
-  validateInputs(files);
+  const resources = validateInputs(files);
+  const progress = resources.length >= MANY_RESOURCES ? createProgress(process.stderr, "meshlet apply: ") : undefined;
+  progress
+    ?.step(`${resources.length} resources from ${files.length} file${files.length === 1 ? "" : "s"}`)
+    .done("valid");
+  const sending = progress?.step(`${opts.dryRun === true ? "planning" : "applying"} at ${opts.server}`);
   const body = files.map((f) => f.text).join("\n---\n");
   const query = opts.dryRun === true ? "?dryRun=true" : "";
-  const res = await request<ApplyResponse>(opts.server, "POST", `v1/apply${query}`, body);
+  let res: ApplyResponse;
+  try {
+    res = await request<ApplyResponse>(opts.server, "POST", `v1/apply${query}`, body);
+  } finally {
+    progress?.close();
+  }
+  if (sending !== undefined) {
+    const counts = new Map<string, number>();
+    for (const r of res.results) counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
+    process.stderr.write(
+      `meshlet apply: ${[...counts].map(([action, n]) => `${n} ${action}`).join(", ")} (revision ${res.revision})\n`,
+    );
+  }
   for (const w of res.warnings) process.stderr.write(`Warning: ${formatWarning(w)}\n`);
   process.stdout.write(res.results.map((r) => `${formatPlanned(r, res.dryRun)}\n`).join(""));
 }
