@@ -8,7 +8,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
 
-# Runtime stage: the compiled code, production dependencies, the protos loaded at run time.
+# Runtime stage: the compiled code, production dependencies, the protos loaded at run time, the dashboard page.
 FROM node:24-slim
 ENV NODE_ENV=production
 # An 8 MB young-generation semi-space instead of V8's default for a large host: in bench:proxy the sidecar
@@ -21,6 +21,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY proto ./proto
+COPY dashboard ./dashboard
 RUN ln -s /app/bin/meshlet.js /usr/local/bin/meshlet
 USER node
 EXPOSE 15000 15001 15006 15010 15014

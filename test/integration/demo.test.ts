@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { freePorts, until } from "../controlplane/harness.ts";
 import { MESHLET_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { ensureSystemPackage } from "../support/system-package.ts";
 
 interface Demo {
   proc: ChildProcess;
@@ -133,6 +134,8 @@ describe("meshlet demo", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("comes up in under 20 s, every command it prints works as printed, and Ctrl-C stops everything", async (t) => {
+    // The printed commands are run as printed, with curl.
+    await ensureSystemPackage("curl", "curl");
     const ports = await freePorts(3);
     const demo = startDemo(dir, ports);
     t.after(() => stop(demo));
