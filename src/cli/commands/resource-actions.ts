@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
-import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
+import { HttpError, MeshletError, UnreachableError, UsageError } from "../../common/errors.ts";
 import { parseResources } from "../../config/load.ts";
 import { formatWarning } from "../../config/references.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -88,10 +88,7 @@ async function request<T>(server: string, method: string, path: string, body?: s
         signal: AbortSignal.timeout(Math.max(1, remaining)),
       });
     } catch (err) {
-      throw new MeshletError(
-        "ERR_UNAVAILABLE",
-        `cannot reach the control plane at ${url.origin}: ${describeFetchError(err)}`,
-      );
+      throw new UnreachableError("the control plane", url.origin, err);
     }
     const text = await res.text();
     const json: unknown = text === "" ? {} : safeJson(text);
@@ -116,11 +113,6 @@ function safeJson(text: string): unknown {
   } catch {
     return { error: { code: "ERR_BAD_RESPONSE", message: text.slice(0, 200) } };
   }
-}
-
-function describeFetchError(err: unknown): string {
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-  return cause ?? (err instanceof Error ? err.message : String(err));
 }
 
 function parseKind(value: string): ResourceKind {
