@@ -1,5 +1,5 @@
+import type { Finding } from "../../config/finding.ts";
 import type { ConfigIssue } from "../../config/load.ts";
-import type { ReferenceWarning } from "../../config/references.ts";
 import type { Resource } from "../../config/resources.ts";
 import type { PlannedResource } from "./plan.ts";
 
@@ -10,7 +10,7 @@ export interface ApplyResponse {
   revision: number;
   dryRun: boolean;
   results: PlannedResource[];
-  warnings: ReferenceWarning[];
+  warnings: Finding[];
 }
 
 export interface StoredResourceView {
@@ -61,5 +61,10 @@ export interface SidecarsResponse {
 }
 
 export interface ErrorBody {
-  error: { code: string; message: string; issues?: ConfigIssue[] };
+  /**
+   * `issues`: schema problems of the request body (400). `findings`: what
+   * sidecars would refuse in the state the change produces (422
+   * ERR_CONFIG_REJECTED), in the words of their NACK.
+   */
+  error: { code: string; message: string; issues?: ConfigIssue[]; findings?: Finding[] };
 }

@@ -1,8 +1,10 @@
 import { MeshletError } from "../../common/errors.ts";
+import { type Finding, formatFinding } from "../../config/finding.ts";
+import { checkMesh } from "../../config/mesh-check.ts";
 import type { Resource, ResourceKind } from "../../config/resources.ts";
 import type { KvOp, KvView, Outcome } from "../registry/kv-ops.ts";
 import { RESOURCES_PREFIX, resourceKey } from "./keys.ts";
-import { type PlannedResource, planWrites, type StoredResource } from "./plan.ts";
+import { newErrors, type PlannedResource, planWrites, type StoredResource, withChanges } from "./plan.ts";
 
 export type ResourceCommand =
   /** Many resources, one entry: all are written or none. Resources were validated by the proposer. */
@@ -15,6 +17,19 @@ export class RevisionMismatchError extends MeshletError {
   constructor(key: string, expected: number, actual: number) {
     super("ERR_REVISION_MISMATCH", `${key} is at revision ${actual}, not ${expected}`);
     this.name = "RevisionMismatchError";
+  }
+}
+
+/**
+ * The change would give the state a resource that sidecars refuse (the
+ * shared check's errors, config/mesh-check.ts): HTTP 422, nothing written.
+ */
+export class ConfigRejectedError extends MeshletError {
+  readonly findings: readonly Finding[];
+  constructor(findings: readonly Finding[]) {
+    super("ERR_CONFIG_REJECTED", findings.map(formatFinding).join("\n"));
+    this.name = "ConfigRejectedError";
+    this.findings = findings;
   }
 }
 
@@ -57,6 +72,7 @@ export function applyResourceCommand(
       if (actual !== command.ifRevision) throw new RevisionMismatchError(key, command.ifRevision, actual);
     }
     const plan = planWrites((key) => kv.get(key), resources);
+    if (plan.writes.length > 0) refuseNewErrors(kv, resources, []);
     return { ops: plan.writes.map((w): KvOp => ({ op: "put", ...w })), result: plan.results };
   }
   const key = resourceKey(command.kind, command.name);
@@ -65,5 +81,19 @@ export function applyResourceCommand(
   if (command.ifRevision !== undefined && revision !== command.ifRevision) {
     throw new RevisionMismatchError(key, command.ifRevision, revision);
   }
+  refuseNewErrors(kv, [], [key]);
   return { ops: [{ op: "delete", key }], result: { deleted: true } };
+}
+
+/**
+ * The HTTP layer checked the change against the state it read; another change
+ * may have been ordered in between (two applies of two Policies on one
+ * target). Checked again here, on the state at this entry, on every node
+ * alike (a pure function of the KV), so the state never holds what a sidecar
+ * refuses.
+ */
+function refuseNewErrors(kv: KvView, put: readonly Resource[], deleted: readonly string[]): void {
+  const before = [...storedResources(kv).values()].map((s) => s.resource);
+  const errors = newErrors(before, checkMesh(withChanges(before, put, deleted)));
+  if (errors.length > 0) throw new ConfigRejectedError(errors);
 }

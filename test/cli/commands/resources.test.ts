@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resource-actions.ts";
+import { diffResource, renderResources } from "../../../src/cli/commands/resource-actions.ts";
+import { renderTable } from "../../../src/cli/output.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
 import { runCli, startCli } from "../../helpers/cli.ts";
@@ -98,7 +99,7 @@ describe("meshlet apply/get/delete against an HTTP server", () => {
     const r = await runCli(["apply", "-f", dir, "--server", url]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "service/reviews created\nservice/ratings unchanged\n");
-    assert.match(r.stderr, /Warning: Service\/reviews spec: just so/);
+    assert.match(r.stderr, /Warning: \S+a\.yaml:4:7 Service\/reviews spec: just so/);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.method, "POST");
     assert.equal(seen[0]?.url, "/v1/apply");
