@@ -25,7 +25,7 @@ export interface Finding {
   related?: string[];
 }
 
-/** `Policy/b spec.target: service/ratings already has a policy (Policy/a)`: the sidecar's NACK line and the 422's. */
+/** `Policy/b spec.target: service/ratings is also the target of Policy/a, which keeps it`: the sidecar's NACK line and the 422's. */
 export function formatFinding(f: Pick<Finding, "resource" | "path" | "message">): string {
   return f.path === "" ? `${f.resource}: ${f.message}` : `${f.resource} ${f.path}: ${f.message}`;
 }

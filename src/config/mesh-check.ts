@@ -62,7 +62,7 @@ function policyConflicts(resources: readonly Resource[]): Finding[] {
         severity: "error",
         resource: `Policy/${p.metadata.name}`,
         path: "spec.target",
-        message: `${target} already has a policy (${kept}); one Policy per target: merge them, or target a route`,
+        message: `${target} is also the target of ${kept}, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route`,
         related: [kept],
       });
     }

@@ -19,7 +19,7 @@ describe("checkMesh (the control plane's and every sidecar's check)", () => {
     const resources = [...service("ratings"), ...policy("b", "ratings"), ...policy("a", "ratings")];
     const errors = errorsOf(checkMesh(resources));
     assert.deepEqual(errors.map(formatFinding), [
-      "Policy/b spec.target: service/ratings already has a policy (Policy/a); one Policy per target: merge them, or target a route",
+      "Policy/b spec.target: service/ratings is also the target of Policy/a, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route",
     ]);
     assert.deepEqual(errors[0]?.related, ["Policy/a"]);
     assert.equal(errors[0]?.code, "PolicyConflict");

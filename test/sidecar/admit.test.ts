@@ -33,7 +33,7 @@ describe("admitResources (per-resource rejection at the sidecar)", () => {
     assert.deepEqual(b?.kind === "Policy" ? b.spec.target : undefined, { service: "x" }, "b's last good version");
     assert.deepEqual(keys(out.resources), ["Policy/a", "Policy/b", "Service/ratings", "Service/x"]);
     assert.deepEqual(out.rejected.map(formatFinding), [
-      "Policy/b spec.target: service/ratings already has a policy (Policy/a); one Policy per target: merge them, or target a route",
+      "Policy/b spec.target: service/ratings is also the target of Policy/a, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route",
     ]);
   });
 

@@ -12,13 +12,13 @@ import type {
   ApplyResponse,
   ResourceListResponse,
   SidecarsResponse,
-  SidecarView,
   StoredResourceView,
 } from "../../controlplane/resources/api-types.ts";
 import { canonicalJson } from "../../controlplane/resources/canonical.ts";
 import { formatPlanned } from "../../controlplane/resources/plan.ts";
 import { RefusedError, request } from "../control-client.ts";
 import { type OutputFormat, renderTable, structured } from "../output.ts";
+import { refusedBy } from "../sidecar-view.ts";
 
 const FILE_PATTERN = /\.(ya?ml|json)$/;
 
@@ -291,13 +291,6 @@ export async function diff(opts: { filename: string[]; server: string }): Promis
   if (changed) process.exitCode = 1;
 }
 
-/** The resources a sidecar refuses now: from its own report, else from the NACK of the version it was last sent. */
-export function rejectedBy(s: SidecarView): string[] {
-  const reported = (s.status as { rejected?: Finding[] } | null)?.rejected;
-  if (Array.isArray(reported) && reported.length > 0) return reported.map(formatFinding);
-  return s.lastNack === null ? [] : [`v${s.lastNack.version}: ${s.lastNack.error}`];
-}
-
 export async function status(opts: { output?: OutputFormat; server: string }): Promise<void> {
   const cluster = await request<Record<string, unknown>>(opts.server, "GET", "v1/cluster");
   const sidecars = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
@@ -311,7 +304,7 @@ export async function status(opts: { output?: OutputFormat; server: string }): P
     return;
   }
   process.stdout.write(`Cluster:\n${stringify(cluster).replace(/^(?=.)/gm, "  ")}`);
-  const rejecting = sidecars.sidecars.filter((s) => rejectedBy(s).length > 0).length;
+  const rejecting = sidecars.sidecars.filter((s) => refusedBy(s).length > 0).length;
   process.stdout.write(`\nSidecars: ${sidecars.sidecars.length} connected, ${rejecting} with a rejected snapshot\n`);
   if (sidecars.unreachable.length > 0)
     process.stdout.write(`Not listed: the sidecars of ${sidecars.unreachable.join(", ")} (did not answer)\n`);
@@ -323,7 +316,7 @@ export async function status(opts: { output?: OutputFormat; server: string }): P
         ? ["ID", "SERVICE", "INSTANCE", "NODE", "PUSHED", "ACKED", "REJECTED"]
         : ["ID", "SERVICE", "NODE", "PUSHED", "ACKED", "REJECTED"],
       sidecars.sidecars.map((s) => {
-        const rejected = rejectedBy(s);
+        const rejected = refusedBy(s);
         const cells = [
           s.id,
           s.service,

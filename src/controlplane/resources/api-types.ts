@@ -68,3 +68,23 @@ export interface ErrorBody {
    */
   error: { code: string; message: string; issues?: ConfigIssue[]; findings?: Finding[] };
 }
+
+/** The body of GET|POST /v1/analyze. */
+export interface AnalyzeResponse {
+  /** The state analyzed is the one at this revision (plus the request's resources, for a POST). */
+  revision: number;
+  /** Sorted: errors first, then by resource and path. */
+  findings: Finding[];
+}
+
+/** The body of GET /v1/version. */
+export interface VersionResponse {
+  /** meshlet's release. */
+  version: string;
+  /** The node that answered. */
+  node: string;
+  /** Node.js running it. */
+  nodeJs: string;
+  /** The node's clock when it answered (ms since the epoch), for `meshlet check`'s skew estimate. */
+  time: number;
+}

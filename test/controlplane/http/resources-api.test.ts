@@ -139,7 +139,7 @@ describe("mesh HTTP API", () => {
       assert.equal(res.body.error.code, "ERR_CONFIG_REJECTED");
       assert.equal(
         res.body.error.message,
-        "Policy/b spec.target: service/reviews already has a policy (Policy/a); one Policy per target: merge them, or target a route",
+        "Policy/b spec.target: service/reviews is also the target of Policy/a, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route",
       );
       assert.deepEqual(
         res.body.error.findings?.map((f) => [f.code, f.resource, f.path]),

@@ -1,0 +1,30 @@
+import type { Command } from "commander";
+import { durationFlag, envOption, serverOption } from "../options.ts";
+import { type OutputFormat, outputOption } from "../output.ts";
+
+export interface CheckFlags {
+  /** How long sidecars get to acknowledge what they were sent before the check calls them behind. */
+  wait: string;
+  maxClockSkew: string;
+  output?: OutputFormat;
+  server: string;
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command("check")
+    .description(
+      "check the mesh: control plane reachable, healthy, with a leader; sidecars connected and ACKed; clocks sane (exit 1 on a failed check)",
+    )
+    .addOption(envOption("--wait <duration>", "how long sidecars may take to acknowledge the latest snapshot", "5s"))
+    .addOption(
+      envOption("--max-clock-skew <duration>", "the largest clock difference with the control plane that passes", "5s"),
+    )
+    .addOption(outputOption())
+    .addOption(serverOption())
+    .action(async (flags: CheckFlags) => {
+      durationFlag("--wait", flags.wait, true);
+      durationFlag("--max-clock-skew", flags.maxClockSkew);
+      await (await import("./check-actions.ts")).check(flags);
+    });
+}
