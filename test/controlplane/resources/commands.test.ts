@@ -72,7 +72,8 @@ describe("resource commands", () => {
     assert.throws(
       () => run(kv, { type: "mesh.apply", resources: policy("b") }),
       (e: unknown) =>
-        code(e) === "ERR_CONFIG_REJECTED" && /Policy\/b spec\.target: service\/x is also the target of Policy\/a/.test(String(e)),
+        code(e) === "ERR_CONFIG_REJECTED" &&
+        /Policy\/b spec\.target: service\/x is also the target of Policy\/a/.test(String(e)),
     );
     assert.throws(() => run(kv, { type: "mesh.resource.put", resource: policy("b")[0] as Resource }), {
       code: "ERR_CONFIG_REJECTED",
