@@ -58,13 +58,6 @@ const LOCAL: Record<string, string[]> = {
 };
 
 /** The command at `path` in a fresh tree. */
-function buildProgramCommand(path: string): Command | undefined {
-  let c: Command | undefined = buildProgram();
-  for (const name of path.split(" ")) c = c?.commands.find((s) => s.name() === name);
-  return c;
-}
-
-/** The command at `path` in a fresh tree. */
 function commandAt(path: string): Command | undefined {
   let c: Command | undefined = buildProgram();
   for (const name of path.split(" ")) c = c?.commands.find((s) => s.name() === name);
