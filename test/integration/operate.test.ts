@@ -9,7 +9,7 @@ import type { Finding } from "../../src/config/finding.ts";
 import { DiscoveryStreamClient } from "../../src/sidecar/discovery/client.ts";
 import { type Cluster, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
-import { nameServer, type RunningSidecar, send, startSidecar, type Upstream } from "../sidecar/helpers.ts";
+import { nameServer, type RunningSidecar, startSidecar, type Upstream } from "../sidecar/helpers.ts";
 
 const BASE = `apiVersion: meshlet.dev/v1
 kind: Service
