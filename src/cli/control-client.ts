@@ -23,7 +23,7 @@ export class RefusedError extends HttpError {
 export async function request<T>(server: string, method: string, path: string, body?: string): Promise<T> {
   const url = new URL(path, server.endsWith("/") ? server : `${server}/`);
   const deadline = Date.now() + REQUEST_TIMEOUT_MS;
-  const retryable = method === "GET" || path.startsWith("v1/apply");
+  const retryable = method === "GET" || path.startsWith("v1/apply") || path.startsWith("v1/analyze");
   for (;;) {
     const remaining = deadline - Date.now();
     let res: Response;

@@ -1,7 +1,7 @@
 import { compareStrings } from "../common/compare.ts";
 import type { Finding } from "./finding.ts";
 import { checkReferences } from "./references.ts";
-import type { Policy, Resource } from "./resources.ts";
+import type { Policy, Resource, ResourceKind } from "./resources.ts";
 
 export interface MeshCheckOptions {
   /**
@@ -25,6 +25,14 @@ export interface MeshCheckOptions {
 export function checkMesh(resources: readonly Resource[], options: MeshCheckOptions = {}): Finding[] {
   return [...policyConflicts(resources), ...checkReferences(resources), ...redisFindings(resources, options)];
 }
+
+/**
+ * The kinds the error rules read (today: two Policies on one target). An
+ * error can only appear or go with a change to one of these, so the control
+ * plane's state-machine handler checks only changes that touch them, and only
+ * over them. A test holds every error rule to it.
+ */
+export const ERROR_KINDS: ReadonlySet<ResourceKind> = new Set(["Policy"]);
 
 export function errorsOf(findings: readonly Finding[]): Finding[] {
   return findings.filter((f) => f.severity === "error");

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { formatFinding } from "../../src/config/finding.ts";
 import { parseResources } from "../../src/config/load.ts";
-import { checkMesh, errorsOf } from "../../src/config/mesh-check.ts";
+import { checkMesh, ERROR_KINDS, errorsOf } from "../../src/config/mesh-check.ts";
 import type { Resource } from "../../src/config/resources.ts";
 
 const policy = (name: string, target: string, extra = "") =>
@@ -63,6 +63,34 @@ describe("checkMesh (the control plane's and every sidecar's check)", () => {
     assert.deepEqual(
       findings.map((f) => `${f.severity} ${f.code}`),
       ["warning ServiceNotFound"],
+    );
+  });
+
+  it("finds errors only in the kinds ERROR_KINDS names (the control plane checks changes to those only)", () => {
+    const names = ["a", "b", "c"];
+    const resource = fc.oneof(
+      fc.constantFrom(...names).map((n) => service(n)[0] as Resource),
+      fc
+        .record({ n: fc.constantFrom(...names), to: fc.constantFrom(...names) })
+        .map(({ n, to }) => policy(`p-${n}`, to)[0] as Resource),
+      fc
+        .record({ n: fc.constantFrom(...names), to: fc.constantFrom(...names), host: fc.constantFrom(...names) })
+        .map(
+          ({ n, to, host }) =>
+            parseResources(
+              `apiVersion: meshlet.dev/v1\nkind: Route\nmetadata: {name: r-${n}}\nspec: {hosts: [${host}], http: [{destinations: [{service: ${to}}]}]}\n`,
+              "r.yaml",
+            )[0] as Resource,
+        ),
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(resource, { selector: (r) => `${r.kind}/${r.metadata.name}`, maxLength: 12 }),
+        (rs) => {
+          const only = rs.filter((r) => ERROR_KINDS.has(r.kind));
+          assert.deepEqual(errorsOf(checkMesh(rs)), errorsOf(checkMesh(only)));
+        },
+      ),
     );
   });
 });

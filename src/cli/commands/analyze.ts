@@ -16,7 +16,12 @@ export function registerAnalyze(program: Command): void {
     .description(
       "report conflicts, dangling references, rules that never match and policies with nothing to act on (exit 1 on findings at or above --fail-on)",
     )
-    .option("-f, --filename <path...>", "analyze the live state with these files applied on top (nothing is written)")
+    .addOption(
+      envOption(
+        "-f, --filename <path...>",
+        "analyze the live state with these files applied on top (nothing is written)",
+      ),
+    )
     .addOption(envOption("--local", "analyze the -f files alone, without the control plane (no endpoint checks)"))
     .addOption(
       envOption(

@@ -1,7 +1,7 @@
 import { MeshletError } from "../../common/errors.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
-import { checkMesh } from "../../config/mesh-check.ts";
-import type { Resource, ResourceKind } from "../../config/resources.ts";
+import { checkMesh, ERROR_KINDS } from "../../config/mesh-check.ts";
+import { RESOURCE_KINDS, type Resource, type ResourceKind } from "../../config/resources.ts";
 import type { KvOp, KvView, Outcome } from "../registry/kv-ops.ts";
 import { RESOURCES_PREFIX, resourceKey } from "./keys.ts";
 import { newErrors, type PlannedResource, planWrites, type StoredResource, withChanges } from "./plan.ts";
@@ -46,12 +46,27 @@ function revisionOf(kv: KvView, key: string): number | undefined {
   return kv.range(key).find((e) => e.key === key)?.revision;
 }
 
-/** Every stored resource, keyed as in the KV. */
-export function storedResources(kv: KvView): Map<string, StoredResource> {
+/**
+ * Decoded stored resources by KV key, from the previous call: a call parses
+ * only the values that changed since (JSON.parse of every resource was most
+ * of an apply's cost on a node with a few thousand). Checked by value, not
+ * revision, so two KVs in one process (tests) can never mix. Callers must not
+ * mutate what they get.
+ */
+const decoded = new Map<string, { json: string; resource: Resource }>();
+
+/** Every stored resource (of one kind, when given), keyed as in the KV. */
+export function storedResources(kv: KvView, kind?: ResourceKind): Map<string, StoredResource> {
+  const prefix = kind === undefined ? RESOURCES_PREFIX : `${RESOURCES_PREFIX}${kind}/`;
   const out = new Map<string, StoredResource>();
-  for (const e of kv.range(RESOURCES_PREFIX)) {
-    out.set(e.key, { resource: JSON.parse(e.value) as Resource, revision: e.revision });
+  for (const e of kv.range(prefix)) {
+    const hit = decoded.get(e.key);
+    const resource = hit !== undefined && hit.json === e.value ? hit.resource : (JSON.parse(e.value) as Resource);
+    if (hit?.resource !== resource) decoded.set(e.key, { json: e.value, resource });
+    out.set(e.key, { resource, revision: e.revision });
   }
+  // Forget what was deleted under the prefix just read.
+  for (const key of decoded.keys()) if (key.startsWith(prefix) && !out.has(key)) decoded.delete(key);
   return out;
 }
 
@@ -90,10 +105,20 @@ export function applyResourceCommand(
  * may have been ordered in between (two applies of two Policies on one
  * target). Checked again here, on the state at this entry, on every node
  * alike (a pure function of the KV), so the state never holds what a sidecar
- * refuses.
+ * refuses. Only a change to a kind the error rules read can add an error, and
+ * only those kinds are read: an apply of Services and Routes costs nothing here.
  */
 function refuseNewErrors(kv: KvView, put: readonly Resource[], deleted: readonly string[]): void {
-  const before = [...storedResources(kv).values()].map((s) => s.resource);
-  const errors = newErrors(before, checkMesh(withChanges(before, put, deleted)));
+  const touched = [...put.map((r) => r.kind), ...deleted.map(kindOfKey)];
+  if (!touched.some((k) => k !== undefined && ERROR_KINDS.has(k))) return;
+  const relevant = (r: Resource) => ERROR_KINDS.has(r.kind);
+  const before: Resource[] = [];
+  for (const kind of ERROR_KINDS) for (const s of storedResources(kv, kind).values()) before.push(s.resource);
+  const errors = newErrors(before, checkMesh(withChanges(before, put.filter(relevant), deleted)));
   if (errors.length > 0) throw new ConfigRejectedError(errors);
+}
+
+function kindOfKey(key: string): ResourceKind | undefined {
+  const kind = key.slice(RESOURCES_PREFIX.length).split("/")[0];
+  return RESOURCE_KINDS.find((k) => k === kind);
 }

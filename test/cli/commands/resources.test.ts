@@ -33,6 +33,11 @@ describe("resource command rendering", () => {
       renderResources("Service", [{ revision: 7, resource: svc }], "table"),
       "NAME      PORTS       BALANCER     STATIC-ENDPOINTS   REVISION\nreviews   9080/http   roundRobin   0                  7\n",
     );
+    assert.equal(renderResources("Service", [{ revision: 7, resource: svc }], "name"), "service/reviews\n");
+    assert.match(
+      renderResources("Service", [{ revision: 7, resource: svc }], "wide"),
+      /^NAME +PORTS +BALANCER +STATIC-ENDPOINTS +REVISION +ENDPOINTS\nreviews +9080\/http +roundRobin +0 +7 +-\n$/,
+    );
     assert.equal(renderResources("Route", [], "table"), "No routes found.\n");
     assert.equal(renderResources("Policy", [], "table"), "No policies found.\n");
   });

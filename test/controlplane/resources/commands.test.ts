@@ -80,4 +80,28 @@ describe("resource commands", () => {
     });
     assert.equal(kv.revision, revision, "nothing written");
   });
+
+  it("reads nothing for a change that cannot add an error (no Policy written or deleted)", () => {
+    const kv = new MemoryKv();
+    let ranged: string[] = [];
+    const spy = {
+      get: (k: string) => kv.get(k),
+      range: (prefix: string) => {
+        ranged.push(prefix);
+        return kv.range(prefix);
+      },
+    };
+    const { ops } = applyResourceCommand(spy, { type: "mesh.apply", resources: svc("a") });
+    kv.apply(ops);
+    assert.deepEqual(ranged, []);
+    ranged = [];
+    applyResourceCommand(spy, {
+      type: "mesh.apply",
+      resources: parseResources(
+        "apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: p}\nspec: {target: {service: a}}\n",
+        "p",
+      ),
+    });
+    assert.deepEqual(ranged, ["mesh/resources/Policy/"]);
+  });
 });
