@@ -4,9 +4,16 @@ import { analyzeMesh } from "../../config/analyze.ts";
 import { formatFinding, type Severity } from "../../config/finding.ts";
 import type { AnalyzeResponse } from "../../controlplane/resources/api-types.ts";
 import { request } from "../control-client.ts";
-import { renderTable, structured } from "../output.ts";
-import type { AnalyzeFlags } from "./analyze.ts";
+import { type OutputFormat, renderTable, structured } from "../output.ts";
 import { type InputFile, readInputs, validateInputs, whereIs } from "./resource-actions.ts";
+
+export interface AnalyzeFlags {
+  filename?: string[];
+  local?: boolean;
+  failOn: string;
+  output?: OutputFormat;
+  server: string;
+}
 
 const SEVERITIES: readonly Severity[] = ["error", "warning", "info"];
 const LABEL: Record<Severity, string> = { error: "Error", warning: "Warning", info: "Info" };

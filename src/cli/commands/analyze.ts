@@ -1,14 +1,7 @@
 import type { Command } from "commander";
 import { envOption, serverOption } from "../options.ts";
-import { type OutputFormat, outputOption } from "../output.ts";
-
-export interface AnalyzeFlags {
-  filename?: string[];
-  local?: boolean;
-  failOn: string;
-  output?: OutputFormat;
-  server: string;
-}
+import { outputOption } from "../output.ts";
+import type { AnalyzeFlags } from "./analyze-actions.ts";
 
 export function registerAnalyze(program: Command): void {
   program

@@ -10,10 +10,17 @@ import type {
 } from "../../controlplane/resources/api-types.ts";
 import { request } from "../control-client.ts";
 import { durationFlag } from "../options.ts";
-import { renderTable, structured } from "../output.ts";
+import { type OutputFormat, renderTable, structured } from "../output.ts";
 import { refusedBy, warningsOf } from "../sidecar-view.ts";
-import type { CheckFlags } from "./check.ts";
 import type { ClusterView } from "./cluster.ts";
+
+export interface CheckFlags {
+  /** How long sidecars get to acknowledge what they were sent before the check calls them behind. */
+  wait: string;
+  maxClockSkew: string;
+  output?: OutputFormat;
+  server: string;
+}
 
 export type CheckStatus = "ok" | "warning" | "fail";
 

@@ -1,14 +1,7 @@
 import type { Command } from "commander";
 import { durationFlag, envOption, serverOption } from "../options.ts";
-import { type OutputFormat, outputOption } from "../output.ts";
-
-export interface CheckFlags {
-  /** How long sidecars get to acknowledge what they were sent before the check calls them behind. */
-  wait: string;
-  maxClockSkew: string;
-  output?: OutputFormat;
-  server: string;
-}
+import { outputOption } from "../output.ts";
+import type { CheckFlags } from "./check-actions.ts";
 
 export function registerCheck(program: Command): void {
   program

@@ -5,7 +5,8 @@ import { type Finding, formatFinding } from "../../config/finding.ts";
 import type { Policy, Resource, Route, RouteMatch, StringMatch } from "../../config/resources.ts";
 import { callApi } from "../../controlplane/http/client.ts";
 import { type OutputFormat, renderTable, structured } from "../output.ts";
-import type { Section } from "./proxy-config.ts";
+
+export type Section = "routes" | "clusters" | "endpoints" | "policies";
 
 /** GET /config_dump of the sidecar admin API. */
 export interface ConfigDump {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../../common/errors.ts";
 import { type OutputFormat, outputOption } from "../output.ts";
+import type { Section } from "./proxy-config-actions.ts";
 
-export const SECTIONS = ["routes", "clusters", "endpoints", "policies"] as const;
-export type Section = (typeof SECTIONS)[number];
+const SECTIONS: readonly Section[] = ["routes", "clusters", "endpoints", "policies"];
 
 export function registerProxyConfig(program: Command): void {
   program
