@@ -30,7 +30,7 @@ export function ensureDebianPackage(binary: string, pkg: string): void {
     install();
   } catch {
     // A fresh machine may have no package lists yet.
-    execFileSync("apt-get", ["update"], { env, stdio: "ignore", timeout: 600_000 });
+    execFileSync("apt-get", [...lock, "update"], { env, stdio: "ignore", timeout: 600_000 });
     install();
   }
   if (!onPath(binary)) throw new Error(`installed ${pkg}, still no ${binary} on PATH`);
