@@ -20,8 +20,10 @@ export function ensureDebianPackage(binary: string, pkg: string): void {
   if (process.getuid?.() !== 0)
     throw new Error(`${binary} is missing: install the Debian package "${pkg}" (apt-get install -y ${pkg})`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // Test files run in parallel: another one may be installing its package; wait for dpkg's lock instead of failing.
+  const lock = ["-o", "DPkg::Lock::Timeout=600"];
   const install = () =>
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", pkg], {
+    execFileSync("apt-get", [...lock, "install", "-y", "--no-install-recommends", pkg], {
       env,
       stdio: "ignore",
       timeout: 600_000,
