@@ -1,26 +1,30 @@
-import { CommanderError } from "commander";
-import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
+import { type Command, CommanderError } from "commander";
+import { errorMessage } from "../common/errors.ts";
+import { EXIT, exitCodeFor } from "./exit-codes.ts";
 import { buildProgram } from "./program.ts";
 
-/** Exit codes: 0 ok, 1 the operation failed, 2 usage or not implemented. */
-const USAGE_CODES = new Set(["ERR_USAGE", "ERR_NOT_IMPLEMENTED"]);
+/** Commander exits the process itself unless told not to, and each subcommand must be told separately. */
+function throwInsteadOfExit(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) throwInsteadOfExit(sub);
+}
 
+/** Runs one command line; resolves with the exit code of exit-codes.ts (0 ok, 1 failed, 2 usage, 3 not reachable). */
 export async function main(argv: string[]): Promise<number> {
   // `meshlet status | head`: the reader went away, which is no error of the command's.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw err;
   });
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
+  throwInsteadOfExit(program);
   try {
     await program.parseAsync(argv, { from: "user" });
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? 0 : 2;
-    }
+    // Help and --version end with a CommanderError of code 0; every other one is a usage error.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     process.stderr.write(`meshlet: ${errorMessage(err)}\n`);
-    if (err instanceof MeshletError && USAGE_CODES.has(err.code)) return 2;
-    return errorCode(err) === "ERR_USAGE" ? 2 : 1;
+    return exitCodeFor(err);
   }
 }

@@ -1,6 +1,7 @@
 import { Option } from "commander";
 import { UsageError } from "../common/errors.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "../common/log-levels.ts";
+import { parseDuration } from "../config/duration.ts";
 
 /** `--app-port` -> `MESHLET_APP_PORT`: every flag can also come from the environment. */
 export function envName(flag: string): string {
@@ -38,4 +39,12 @@ export function parsePositiveInt(flag: string) {
     if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag}: expected a positive integer, got "${value}"`);
     return n;
   };
+}
+
+/** A duration flag in Go syntax ("1m30s", "1.5s", "500us") as milliseconds; "0" only where zero means "off". */
+export function durationFlag(flag: string, value: string, allowZero = false): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag}: expected a duration like 1m30s, 1.5s or 500ms, got "${value}"`);
+  if (ms === 0 && !allowZero) throw new UsageError(`${flag}: expected a duration greater than zero, got "${value}"`);
+  return ms;
 }

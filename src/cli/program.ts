@@ -1,15 +1,19 @@
 import { Command } from "commander";
+import { MESHLET_VERSION } from "../common/version.ts";
+import { registerAnalyze } from "./commands/analyze.ts";
 import { registerAwait } from "./commands/await.ts";
+import { registerCheck } from "./commands/check.ts";
 import { registerCluster } from "./commands/cluster.ts";
+import { registerCompletion } from "./commands/completion.ts";
 import { registerConfig } from "./commands/config.ts";
 import { registerControl } from "./commands/control.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerInject } from "./commands/inject.ts";
+import { registerProxyConfig } from "./commands/proxy-config.ts";
 import { registerResourceCommands } from "./commands/resources.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
+import { registerVersion } from "./commands/version.ts";
 import { logLevelOption } from "./options.ts";
-
-export const VERSION = "0.1.0";
 
 /**
  * The whole command tree, built without running anything, so tests (and the
@@ -18,7 +22,7 @@ export const VERSION = "0.1.0";
 export function buildProgram(): Command {
   const program = new Command("meshlet")
     .description("meshlet: a service mesh for Node.js — sidecar proxy and Raft-backed control plane")
-    .version(VERSION)
+    .version(MESHLET_VERSION)
     .addOption(logLevelOption())
     .showHelpAfterError()
     .configureOutput({ outputError: (message, write) => write(message) });
@@ -30,5 +34,10 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerInject(program);
   registerDemo(program);
+  registerAnalyze(program);
+  registerCheck(program);
+  registerProxyConfig(program);
+  registerVersion(program);
+  registerCompletion(program);
   return program;
 }

@@ -28,6 +28,20 @@ export class NotImplementedError extends MeshletError {
   }
 }
 
+/** A server (the control plane, a sidecar's admin API) could not be reached at all: CLI exit code 3. */
+export class UnreachableError extends MeshletError {
+  constructor(what: string, address: string, cause: unknown) {
+    super("ERR_UNREACHABLE", `cannot reach ${what} at ${address}: ${describeCause(cause)}`, { cause });
+    this.name = "UnreachableError";
+  }
+}
+
+/** fetch() says "fetch failed" and keeps the reason (ECONNREFUSED, a timeout) in `cause`. */
+function describeCause(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+  return cause ?? (err instanceof Error ? err.message : String(err));
+}
+
 /** An error with an HTTP status: the control plane answers with one, and the CLI gets it back as one. */
 export class HttpError extends MeshletError {
   readonly status: number;

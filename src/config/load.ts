@@ -137,3 +137,31 @@ function position(doc: Document, path: (string | number)[], lineCounter: LineCou
   }
   return {};
 }
+
+/** `spec.http[0].timeout` -> ["spec", "http", 0, "timeout"] (formatPath's inverse). */
+export function parsePath(path: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[1] !== undefined) out.push(m[1]);
+  }
+  return out;
+}
+
+/**
+ * Where `Kind/name` is written in a multi-document YAML text, at `path`
+ * inside it (or the deepest part of it that is written): how the CLI points
+ * at the operator's file for what the control plane reports by resource.
+ */
+export function locate(text: string, resource: string, path = ""): { line: number; column: number } | undefined {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  if (!Array.isArray(docs)) return undefined;
+  for (const doc of docs) {
+    if (doc.errors.length > 0) continue;
+    if (describe(doc.toJS({ maxAliasCount: 100 })) !== resource) continue;
+    const at = position(doc, parsePath(path), lineCounter);
+    return at.line === undefined ? undefined : { line: at.line, column: at.column ?? 1 };
+  }
+  return undefined;
+}

@@ -1,29 +1,30 @@
+import type { Finding } from "./finding.ts";
 import type { Resource } from "./resources.ts";
 
 /**
- * A reference from one resource to another that does not resolve. These are
+ * References from one resource to another that do not resolve. These are
  * warnings, not rejections: resources may be applied in any order (a Route
  * before its Service, in separate files), and a dangling reference degrades
- * one route at run time (the sidecar answers 503 with flag NR/UH) instead of
- * blocking every other change in the same apply.
+ * one destination at run time (the sidecar answers 503 with flag UH) instead
+ * of blocking every other change in the same apply.
  */
-export interface ReferenceWarning {
-  /** `Route/reviews` */
-  resource: string;
-  /** `spec.http[0].destinations[1].service` */
-  path: string;
-  message: string;
-}
-
-/** Checks every cross-reference within one complete set of resources (the state an apply would produce). */
-export function checkReferences(resources: readonly Resource[]): ReferenceWarning[] {
+export function checkReferences(resources: readonly Resource[]): Finding[] {
   const services = new Map<string, Set<number>>();
   const routes = new Set<string>();
   for (const r of resources) {
     if (r.kind === "Service") services.set(r.metadata.name, new Set(r.spec.ports.map((p) => p.port)));
     if (r.kind === "Route") routes.add(r.metadata.name);
   }
-  const warnings: ReferenceWarning[] = [];
+  const findings: Finding[] = [];
+  const warn = (code: string, resource: string, path: string, message: string, related?: string) =>
+    findings.push({
+      code,
+      severity: "warning",
+      resource,
+      path,
+      message,
+      ...(related === undefined ? {} : { related: [related] }),
+    });
   const hostOwner = new Map<string, string>();
   for (const r of resources) {
     const id = `${r.kind}/${r.metadata.name}`;
@@ -31,11 +32,13 @@ export function checkReferences(resources: readonly Resource[]): ReferenceWarnin
       r.spec.hosts.forEach((host, h) => {
         const owner = hostOwner.get(host);
         if (owner !== undefined) {
-          warnings.push({
-            resource: id,
-            path: `spec.hosts[${h}]`,
-            message: `host "${host}" is also claimed by ${owner}; the route whose name sorts first wins`,
-          });
+          warn(
+            "HostConflict",
+            id,
+            `spec.hosts[${h}]`,
+            `host "${host}" is also claimed by ${owner}; the rules of the route whose name sorts first are tried first`,
+            owner,
+          );
         } else hostOwner.set(host, id);
       });
       r.spec.http.forEach((rule, i) => {
@@ -43,13 +46,9 @@ export function checkReferences(resources: readonly Resource[]): ReferenceWarnin
           const path = `spec.http[${i}].destinations[${j}]`;
           const ports = services.get(d.service);
           if (ports === undefined) {
-            warnings.push({ resource: id, path: `${path}.service`, message: `Service "${d.service}" does not exist` });
+            warn("ServiceNotFound", id, `${path}.service`, `Service "${d.service}" does not exist`);
           } else if (d.port !== undefined && !ports.has(d.port)) {
-            warnings.push({
-              resource: id,
-              path: `${path}.port`,
-              message: `Service "${d.service}" has no port ${d.port}`,
-            });
+            warn("PortNotFound", id, `${path}.port`, `Service "${d.service}" has no port ${d.port}`);
           }
         });
       });
@@ -57,20 +56,16 @@ export function checkReferences(resources: readonly Resource[]): ReferenceWarnin
     if (r.kind === "Policy") {
       const t = r.spec.target;
       if ("service" in t && !services.has(t.service)) {
-        warnings.push({ resource: id, path: "spec.target.service", message: `Service "${t.service}" does not exist` });
+        warn("ServiceNotFound", id, "spec.target.service", `Service "${t.service}" does not exist`);
       }
       if ("route" in t && !routes.has(t.route)) {
-        warnings.push({ resource: id, path: "spec.target.route", message: `Route "${t.route}" does not exist` });
+        warn("RouteNotFound", id, "spec.target.route", `Route "${t.route}" does not exist`);
       }
       const fallback = r.spec.fallback?.service;
       if (fallback !== undefined && !services.has(fallback)) {
-        warnings.push({ resource: id, path: "spec.fallback.service", message: `Service "${fallback}" does not exist` });
+        warn("ServiceNotFound", id, "spec.fallback.service", `Service "${fallback}" does not exist`);
       }
     }
   }
-  return warnings;
-}
-
-export function formatWarning(w: ReferenceWarning): string {
-  return `${w.resource} ${w.path}: ${w.message}`;
+  return findings;
 }

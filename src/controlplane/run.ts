@@ -21,6 +21,7 @@ import { clusterApi } from "./http/cluster-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
+import { registerRaftMetrics } from "./raft-metrics.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
 
@@ -159,6 +160,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);
+  registerRaftMetrics(registry, node);
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);

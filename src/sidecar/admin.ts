@@ -1,11 +1,26 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import { type Finding, formatFinding } from "../config/finding.ts";
 import type { CompiledSnapshot } from "./snapshot.ts";
+
+/** The sidecar's stream to the control plane, when it has one configured. */
+export interface ControlPlaneLink {
+  connected: boolean;
+  /** The node streaming to this sidecar. */
+  address?: string;
+  /** When the stream was lost (ms since the epoch); absent when never connected. */
+  since?: number;
+}
 
 export interface AdminState {
   snapshot(): CompiledSnapshot | undefined;
-  /** True while serving from the cached snapshot because the live source failed. */
+  /** True while the config may be out of date: served from the cache at boot, or the control plane unreachable. */
   stale(): boolean;
+  /** Undefined for a static-config sidecar. */
+  controlPlane(): ControlPlaneLink | undefined;
+  /** Resources of the running version this sidecar refused, and the shared check's warnings. */
+  rejected(): readonly Finding[];
+  warnings(): readonly Finding[];
   appliedAt(): number | undefined;
   draining(): boolean;
   shutdown(): void;
@@ -40,13 +55,24 @@ export function createAdminServer(state: AdminState, registry: Registry): Server
       case "/ready": {
         if (snap === undefined) return json(res, 503, { ready: false, reason: "no config yet" });
         if (state.draining()) return json(res, 503, { ready: false, reason: "draining", version: snap.version });
+        // Stale or with refused resources the sidecar still routes: readiness must not drop traffic for either.
         const at = state.appliedAt();
+        const cp = state.controlPlane();
         return json(res, 200, {
           ready: true,
           version: snap.version,
           source: snap.source,
           stale: state.stale(),
           appliedAt: at === undefined ? undefined : new Date(at).toISOString(),
+          controlPlane:
+            cp === undefined
+              ? undefined
+              : {
+                  connected: cp.connected,
+                  address: cp.address,
+                  since: cp.since === undefined ? undefined : new Date(cp.since).toISOString(),
+                },
+          rejected: state.rejected().map(formatFinding),
         });
       }
       case "/config_dump":
@@ -56,6 +82,8 @@ export function createAdminServer(state: AdminState, registry: Registry): Server
           source: snap.source,
           stale: state.stale(),
           resources: snap.resources,
+          rejected: state.rejected(),
+          warnings: state.warnings(),
         });
       case "/endpoints": {
         if (snap === undefined) return json(res, 503, { error: "no config yet" });

@@ -8,8 +8,11 @@ import { formatHostPort, type HostPort } from "../common/address.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
 import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import { type Finding, formatFinding } from "../config/finding.ts";
 import type { Resource } from "../config/resources.ts";
-import { createAdminServer } from "./admin.ts";
+import { type ControlPlaneLink, createAdminServer } from "./admin.ts";
+import { admitResources } from "./admit.ts";
+import { registerConfigMetrics } from "./config-metrics.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
@@ -46,6 +49,9 @@ export interface SidecarOptions {
   onShutdownRequest?: () => void;
 }
 
+/** Findings sent in a status report: enough to act on, well under the control plane's 64 KiB per report. */
+const MAX_REPORTED_FINDINGS = 20;
+
 /** Server limits that keep slow or oversized clients from holding the sidecar (slowloris, huge header blocks). */
 const SERVER_LIMITS = {
   maxHeaderSize: 64 * 1024,
@@ -73,6 +79,9 @@ export class Sidecar {
   #snapshot: CompiledSnapshot | undefined;
   #stale = false;
   #appliedAt: number | undefined;
+  /** The resources of the running snapshot's version that were refused (their last good version runs, or none). */
+  #rejected: readonly Finding[] = [];
+  #warnings: readonly Finding[] = [];
   #draining = false;
   #stopped: Promise<void> | undefined;
   /** The last snapshot-cache write; drain waits for it so a stop right after an update keeps that update. */
@@ -83,6 +92,11 @@ export class Sidecar {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger;
     this.#metrics = new SidecarMetrics(options.registry);
+    registerConfigMetrics(options.registry, {
+      stale: () => this.#isStale(),
+      rejectedResources: () => new Set(this.#rejected.map((f) => f.resource)).size,
+      appliedAt: () => this.#appliedAt,
+    });
     const resilience = new ResilienceMetrics(options.registry);
     this.#policies = new PolicyCompiler({
       clock: this.#clock,
@@ -137,7 +151,10 @@ export class Sidecar {
     this.#admin = createAdminServer(
       {
         snapshot: () => this.#snapshot,
-        stale: () => this.#stale,
+        stale: () => this.#isStale(),
+        controlPlane: () => this.#controlPlane(),
+        rejected: () => this.#rejected,
+        warnings: () => this.#warnings,
         appliedAt: () => this.#appliedAt,
         draining: () => this.#draining,
         shutdown: () => (this.#o.onShutdownRequest === undefined ? void this.stop() : this.#o.onShutdownRequest()),
@@ -152,6 +169,26 @@ export class Sidecar {
     ]);
     if (this.#o.controls.length > 0) await this.#startDiscovery();
     this.#log.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
+  }
+
+  /**
+   * The running config may be out of date: it came from the cache at boot and
+   * nothing newer arrived, or the control plane cannot be reached now (its
+   * changes would not arrive). Reported, never a reason to stop serving.
+   */
+  #isStale(): boolean {
+    const cp = this.#controlPlane();
+    return this.#stale || (cp !== undefined && !cp.connected);
+  }
+
+  #controlPlane(): ControlPlaneLink | undefined {
+    if (this.#o.controls.length === 0) return undefined;
+    const d = this.#discovery;
+    const address = d?.connectedTo;
+    if (address !== undefined) return { connected: true, address };
+    const lostAt = d?.disconnectedSince;
+    // The client's clock is monotonic; the report says when, in wall-clock time.
+    return { connected: false, ...(lostAt === undefined ? {} : { since: Date.now() - (this.#clock.now() - lostAt) }) };
   }
 
   async #loadInitial(): Promise<void> {
@@ -194,9 +231,13 @@ export class Sidecar {
    * Throws (and keeps the running config) when the snapshot is rejected.
    */
   apply(snap: ConfigSnapshot, opts: { persist: boolean } = { persist: true }): void {
+    const admitted = admitResources(snap.resources, snap.rejected ?? [], this.#lastGood(), {
+      redis: this.#o.redis !== undefined,
+    });
+    const running: ConfigSnapshot = { version: snap.version, source: snap.source, resources: admitted.resources };
     let compiled: CompiledSnapshot;
     try {
-      compiled = compileSnapshot(snap, this.#policies);
+      compiled = compileSnapshot(running, this.#policies);
     } catch (err) {
       this.#metrics.reloads.labels("rejected").inc();
       this.#log.error(
@@ -210,16 +251,38 @@ export class Sidecar {
     this.#policies.activate();
     this.#stale = false;
     this.#appliedAt = Date.now();
-    this.#metrics.reloads.labels("applied").inc();
-    this.#log.info({ version: snap.version, source: snap.source, resources: snap.resources.length }, "config applied");
+    this.#rejected = admitted.rejected;
+    this.#warnings = admitted.warnings;
+    this.#metrics.reloads.labels(admitted.rejected.length === 0 ? "applied" : "partial").inc();
+    this.#log.info(
+      { version: snap.version, source: snap.source, resources: running.resources.length },
+      "config applied",
+    );
+    for (const f of admitted.rejected)
+      this.#log.error(
+        { version: snap.version, resource: f.resource, code: f.code, err: formatFinding(f) },
+        "resource rejected",
+      );
+    for (const f of admitted.warnings)
+      this.#log.warn(
+        { version: snap.version, resource: f.resource, code: f.code, warning: formatFinding(f) },
+        "config warning",
+      );
     if (opts.persist && this.#cache !== undefined) {
       const cache = this.#cache;
       this.#saving = this.#saving.then(() =>
         cache
-          .save(snap)
+          .save(running)
           .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "snapshot cache write failed")),
       );
     }
+  }
+
+  /** The resources running now, by `Kind/name`: what a refused resource falls back to. */
+  #lastGood(): Map<string, Resource> {
+    const out = new Map<string, Resource>();
+    for (const r of this.#snapshot?.resources ?? []) out.set(`${r.kind}/${r.metadata.name}`, r);
+    return out;
   }
 
   /** SIGHUP: reload the static source; a bad file keeps the running config. */
@@ -265,7 +328,12 @@ export class Sidecar {
         ttlSeconds: 15,
       },
       apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
-      status: () => buildLoadReport(this.#metrics, this.#snapshot, REPORT_INTERVAL_MS),
+      refused: () => this.#rejected,
+      status: async () => ({
+        ...(await buildLoadReport(this.#metrics, this.#snapshot, REPORT_INTERVAL_MS)),
+        rejected: this.#rejected.slice(0, MAX_REPORTED_FINDINGS),
+        warnings: this.#warnings.slice(0, MAX_REPORTED_FINDINGS),
+      }),
       statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
@@ -362,5 +430,5 @@ function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
       .map((e) => ({ address: e.address, port: e.port, labels: e.labels, weight: e.weight > 0 ? e.weight : 1 }));
     return registered.length === 0 ? r : { ...r, spec: { ...r.spec, endpoints: [...r.spec.endpoints, ...registered] } };
   });
-  return { version: String(s.version), source: `control:${controls}`, resources };
+  return { version: String(s.version), source: `control:${controls}`, resources, rejected: s.rejected };
 }

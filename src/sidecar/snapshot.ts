@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
-import { MeshletError } from "../common/errors.ts";
+import { compareStrings } from "../common/compare.ts";
 import { durationMs } from "../config/duration.ts";
+import type { Finding } from "../config/finding.ts";
 import type { HttpRoute, Policy, Resource, RetryOn, Route, Service } from "../config/resources.ts";
 import type { PolicyCompiler, PolicySet } from "./resilience/compile.ts";
 import { compileMatch, type RequestMatcher } from "./routing.ts";
@@ -14,15 +15,8 @@ export interface ConfigSnapshot {
   /** `file:<path>`, `cache:<path>` or `control:<addr>`. */
   source: string;
   resources: Resource[];
-}
-
-export class SnapshotRejectedError extends MeshletError {
-  readonly reasons: string[];
-  constructor(reasons: string[]) {
-    super("ERR_SNAPSHOT_REJECTED", `config rejected: ${reasons.join("; ")}`);
-    this.name = "SnapshotRejectedError";
-    this.reasons = reasons;
-  }
+  /** Resources the source already refused (it could not read them); the sidecar keeps their last good version. */
+  rejected?: Finding[];
 }
 
 export interface RetryPlan {
@@ -63,6 +57,16 @@ export interface CompiledSnapshot {
   readonly policies: PolicySet | undefined;
 }
 
+/** A Service a Route names but the snapshot lacks (a dangling reference): no endpoints. */
+interface Missing {
+  metadata: { name: string };
+  spec: { loadBalancer: Service["spec"]["loadBalancer"] };
+}
+
+function missing(name: string): Missing {
+  return { metadata: { name }, spec: { loadBalancer: { roundRobin: {} } } };
+}
+
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_BACKOFF_MS = 25;
 
@@ -95,10 +99,12 @@ function retryPlan(r: HttpRoute["retries"]): RetryPlan | undefined {
 }
 
 /**
- * Validates and compiles a snapshot: route matchers, weighted splits, one
- * balancer per (service, subset), policies resolved per destination. Throws
- * SnapshotRejectedError (or the policy compiler's PolicyRejectedError) and
- * leaves the running config untouched.
+ * Compiles a snapshot the shared check has admitted (admit.ts): route
+ * matchers, weighted splits, one balancer per (service, subset), policies
+ * resolved per destination. A destination whose Service does not exist gets
+ * no endpoints, so its share of requests is answered 503 UH while the rest of
+ * the mesh runs. Throws the policy compiler's PolicyRejectedError and leaves
+ * the running config untouched.
  */
 export function compileSnapshot(
   snapshot: ConfigSnapshot,
@@ -112,16 +118,8 @@ export function compileSnapshot(
     else if (r.kind === "Route") routes.push(r);
     else policies.push(r);
   }
-  const reasons: string[] = [];
-  for (const route of routes) {
-    for (const h of route.spec.http) {
-      for (const d of h.destinations) {
-        if (!services.has(d.service))
-          reasons.push(`Route/${route.metadata.name} references missing Service/${d.service}`);
-      }
-    }
-  }
-  if (reasons.length > 0) throw new SnapshotRejectedError(reasons);
+  // Rules of Routes sharing a host are tried in the order of the Routes' names, whatever the source's order.
+  routes.sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
   const policySet = policyCompiler?.compile(policies);
 
   const compiledServices = new Map<string, CompiledService>();
@@ -136,7 +134,7 @@ export function compileSnapshot(
   }
 
   const balancers = new Map<string, Balancer>();
-  const balancerFor = (service: Service, subset: Record<string, string> | undefined): Balancer => {
+  const balancerFor = (service: Service | Missing, subset: Record<string, string> | undefined): Balancer => {
     const key = `${service.metadata.name}|${subsetKey(subset)}`;
     let b = balancers.get(key);
     if (b === undefined) {
@@ -148,7 +146,7 @@ export function compileSnapshot(
   };
 
   const destination = (
-    service: Service,
+    service: Service | Missing,
     subset: Record<string, string> | undefined,
     routeName: string | undefined,
   ): Destination => {
@@ -162,7 +160,7 @@ export function compileSnapshot(
     return { service: service.metadata.name, balancer: balancerFor(service, subset), policy, usable };
   };
 
-  const hashOf = (service: Service): HashKeyOf | undefined => {
+  const hashOf = (service: Service | Missing): HashKeyOf | undefined => {
     const lb = service.spec.loadBalancer;
     return "consistentHash" in lb ? hashKeyOf(lb.consistentHash) : undefined;
   };
@@ -177,11 +175,12 @@ export function compileSnapshot(
         total += d.weight;
         cumulative[i] = total;
       });
-      const first = services.get(dests[0]?.service ?? h.destinations[0]?.service ?? "") as Service;
+      const serviceOf = (name: string): Service | Missing => services.get(name) ?? missing(name);
+      const first = serviceOf(dests[0]?.service ?? h.destinations[0]?.service ?? "");
       const compiled: CompiledHttpRoute = {
         name: h.name ?? `${route.metadata.name}#${index}`,
         matchers: h.match.map(compileMatch),
-        destinations: dests.map((d) => destination(services.get(d.service) as Service, d.subset, route.metadata.name)),
+        destinations: dests.map((d) => destination(serviceOf(d.service), d.subset, route.metadata.name)),
         cumulative,
         totalWeight: total,
         timeoutMs: durationMs(h.timeout),

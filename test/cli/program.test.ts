@@ -18,6 +18,11 @@ const SUBCOMMANDS = [
   "config",
   "inject",
   "demo",
+  "analyze",
+  "check",
+  "proxy-config",
+  "version",
+  "completion",
 ];
 
 describe("meshlet CLI", () => {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
+import { formatFinding } from "../../src/config/finding.ts";
 import { parseResources } from "../../src/config/load.ts";
+import { checkMesh, errorsOf } from "../../src/config/mesh-check.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
 
 function yamlFiles(dir: string): string[] {
@@ -20,4 +22,10 @@ describe("examples", () => {
       assert.ok(resources.length > 0);
     });
   }
+
+  it("examples/resources and examples/policies apply together with no error a sidecar would refuse", () => {
+    const dirs = ["resources", "policies"].map((d) => join(REPO_ROOT, "examples", d));
+    const resources = dirs.flatMap(yamlFiles).flatMap((f) => parseResources(readFileSync(f, "utf8"), f));
+    assert.deepEqual(errorsOf(checkMesh(resources)).map(formatFinding), []);
+  });
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { formatFinding } from "../../src/config/finding.ts";
 import { parseResources } from "../../src/config/load.ts";
-import { checkReferences, formatWarning } from "../../src/config/references.ts";
+import { checkReferences } from "../../src/config/references.ts";
 
 const doc = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -38,10 +39,10 @@ spec: {target: {service: reviews}}
 
 describe("checkReferences", () => {
   it("reports each dangling reference with resource and field path", () => {
-    assert.deepEqual(checkReferences(parseResources(doc, "x.yaml")).map(formatWarning), [
+    assert.deepEqual(checkReferences(parseResources(doc, "x.yaml")).map(formatFinding), [
       'Route/reviews spec.http[0].destinations[1].service: Service "missing" does not exist',
       'Route/reviews spec.http[0].destinations[2].port: Service "reviews" has no port 9',
-      'Route/reviews-2 spec.hosts[0]: host "reviews" is also claimed by Route/reviews; the route whose name sorts first wins',
+      'Route/reviews-2 spec.hosts[0]: host "reviews" is also claimed by Route/reviews; the rules of the route whose name sorts first are tried first',
       'Policy/p1 spec.target.route: Route "nothing" does not exist',
       'Policy/p1 spec.fallback.service: Service "gone" does not exist',
     ]);

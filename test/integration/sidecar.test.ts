@@ -604,7 +604,7 @@ describe("sidecar config lifecycle", () => {
     const connections = () =>
       new Promise<number>((res, rej) => a.server.getConnections((e, n) => (e ? rej(e) : res(n))));
     assert.equal(await connections(), 0, "a's keep-alive connection is still open");
-    await writeFile(sc.configFile, `${route("x", "    - destinations: [{service: missing}]")}`);
+    await writeFile(sc.configFile, `${route("x", "    - destinations: [{service: svc}]\n      timeout: 2x")}`);
     sc.proc.kill("SIGHUP");
     await waitFor("rejection logged", async () => (sc.logs().includes("keeping the previous") ? true : undefined));
     assert.equal((await send(sc.outbound, { headers: { Host: "svc" } })).body, "b");

@@ -9,7 +9,7 @@ import { parseResources } from "../../src/config/load.ts";
 import { PolicyCompiler } from "../../src/sidecar/resilience/compile.ts";
 import { ResilienceMetrics } from "../../src/sidecar/resilience/metrics.ts";
 import { hostOf, pathOf } from "../../src/sidecar/routing.ts";
-import { compileSnapshot, matchRoute, SnapshotRejectedError, splitDestination } from "../../src/sidecar/snapshot.ts";
+import { compileSnapshot, matchRoute, splitDestination } from "../../src/sidecar/snapshot.ts";
 
 function fakeRequest(method: string, headers: Record<string, string>): IncomingMessage {
   return { method, headers, socket: { remoteAddress: "127.0.0.1" } } as unknown as IncomingMessage;
@@ -51,14 +51,28 @@ describe("compiled snapshots", () => {
     assert.equal(canary?.destinations[0]?.balancer, main?.destinations[1]?.balancer);
   });
 
-  test("a Route to a missing Service is rejected with the reason", () => {
+  test("a destination whose Service is missing has no endpoints (503 UH for its share); the rest routes", () => {
     const resources = parseResources(
-      "apiVersion: meshlet.dev/v1\nkind: Route\nmetadata: {name: r}\nspec: {hosts: [a], http: [{destinations: [{service: ghost}]}]}\n",
-      "bad.yaml",
+      `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: real}
+spec: {endpoints: [{address: 127.0.0.1, port: 9001}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: r}
+spec: {hosts: [a], http: [{destinations: [{service: ghost, weight: 1}, {service: real, weight: 1}]}]}
+`,
+      "dangling.yaml",
     );
-    assert.throws(
-      () => compileSnapshot({ version: "2", source: "file:bad.yaml", resources }, compiler()),
-      (err: unknown) => err instanceof SnapshotRejectedError && /missing Service\/ghost/.test(err.message),
+    const snap = compileSnapshot({ version: "2", source: "file:dangling.yaml", resources }, compiler());
+    const route = matchRoute(snap, "a", fakeRequest("GET", {}), "/");
+    assert.deepEqual(
+      route?.destinations.map((d) => [d.service, d.balancer.endpoints.length]),
+      [
+        ["ghost", 0],
+        ["real", 1],
+      ],
     );
   });
 

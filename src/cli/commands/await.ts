@@ -3,8 +3,7 @@ import { constants } from "node:os";
 import type { Command } from "commander";
 import { formatHostPort, parseHostPort } from "../../common/address.ts";
 import { errorMessage, MeshletError, UsageError } from "../../common/errors.ts";
-import { parseDuration } from "../../config/duration.ts";
-import { envOption } from "../options.ts";
+import { durationFlag, envOption } from "../options.ts";
 
 interface AwaitFlags {
   admin: string;
@@ -55,8 +54,7 @@ export function registerAwait(program: Command): void {
     .argument("<command...>", "the app command and its arguments (after --)")
     .action(async (command: string[], flags: AwaitFlags) => {
       const base = `http://${formatHostPort(parseHostPort(flags.admin, "--admin"))}`;
-      const timeoutMs = parseDuration(flags.timeout);
-      if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration, got "${flags.timeout}"`);
+      const timeoutMs = durationFlag("--timeout", flags.timeout);
       const [cmd, ...args] = command;
       if (cmd === undefined) throw new UsageError("give the command to run after --");
       // As PID 1 in a container no signal has a default action: a stop that comes while waiting must end the wait

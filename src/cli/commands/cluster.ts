@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { callApi } from "../../controlplane/http/client.ts";
 import { serverOption } from "../options.ts";
+import { type OutputFormat, outputOption, structured } from "../output.ts";
 
 interface Common {
   server: string;
@@ -24,20 +25,32 @@ export function registerCluster(program: Command): void {
     .command("status")
     .description("leader, term, indexes and members as seen by --server")
     .addOption(serverOption())
-    .option("--json", "print the raw JSON")
-    .action(async (o: Common & { json?: boolean }) => {
+    .addOption(outputOption())
+    .option("--json", "the same as -o json")
+    .action(async (o: Common & { json?: boolean; output?: OutputFormat }) => {
       const r = await callApi(o.server, "GET", "/v1/cluster");
-      if (o.json) {
-        process.stdout.write(`${r.body.toString("utf8")}\n`);
+      const v = JSON.parse(r.body.toString("utf8")) as ClusterView;
+      const format = o.json === true ? "json" : o.output;
+      const out = await structured(format, v);
+      if (out !== undefined) {
+        process.stdout.write(out);
         return;
       }
-      const v = JSON.parse(r.body.toString("utf8")) as ClusterView;
+      if (format === "name") {
+        process.stdout.write(v.members.map((m) => `member/${m.id}\n`).join(""));
+        return;
+      }
       process.stdout.write(
         `node ${v.id}  leader ${v.leader || "(none)"}  term ${v.term}  commit ${v.commitIndex}  applied ${v.appliedIndex}\n`,
       );
-      process.stdout.write("ID\tROLE\tMATCH\tADDRESS\n");
-      for (const m of v.members)
-        process.stdout.write(`${m.id}${m.id === v.leader ? "*" : ""}\t${m.role}\t${m.matchIndex}\t${m.address}\n`);
+      const wide = format === "wide";
+      process.stdout.write(`ID\tROLE\tMATCH${wide ? "\tLAG" : ""}\tADDRESS\n`);
+      for (const m of v.members) {
+        const lag = wide ? `\t${v.leader === v.id ? Math.max(0, v.commitIndex - m.matchIndex) : "?"}` : "";
+        process.stdout.write(
+          `${m.id}${m.id === v.leader ? "*" : ""}\t${m.role}\t${m.matchIndex}${lag}\t${m.address}\n`,
+        );
+      }
     });
   cluster
     .command("add <id> <address>")

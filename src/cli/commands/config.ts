@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { callApi } from "../../controlplane/http/client.ts";
 import { envOption, serverOption } from "../options.ts";
+import { type OutputFormat, outputOption, structured } from "../output.ts";
 
 interface Common {
   server: string;
@@ -21,10 +22,18 @@ export function registerConfig(program: Command): void {
     .description("print a value (linearizable unless --stale); the revision goes to stderr")
     .addOption(serverOption())
     .option("--stale", "read this node's replica without confirming with the leader")
-    .action(async (key: string, o: Common & { stale?: boolean }) => {
+    .addOption(outputOption())
+    .action(async (key: string, o: Common & { stale?: boolean; output?: OutputFormat }) => {
       const r = await callApi(o.server, "GET", `${keyPath(key)}${o.stale ? "?consistency=stale" : ""}`);
-      process.stdout.write(r.body);
-      process.stderr.write(`revision ${r.headers.get("etag") ?? "?"}\n`);
+      const revision = Number(r.headers.get("etag") ?? Number.NaN);
+      // The value as UTF-8 text: json/yaml are for scripts that want the revision with it.
+      const out = await structured(o.output, { key, value: r.body.toString("utf8"), revision });
+      if (out !== undefined) process.stdout.write(out);
+      else if (o.output === "name") process.stdout.write(`${key}\n`);
+      else {
+        process.stdout.write(r.body);
+        process.stderr.write(`revision ${r.headers.get("etag") ?? "?"}\n`);
+      }
     });
   config
     .command("put <key> [value]")
@@ -50,10 +59,13 @@ export function registerConfig(program: Command): void {
     .command("list [prefix]")
     .description("list keys (with their revisions) under a prefix")
     .addOption(serverOption())
-    .action(async (prefix: string | undefined, o: Common) => {
+    .addOption(outputOption())
+    .action(async (prefix: string | undefined, o: Common & { output?: OutputFormat }) => {
       const r = await callApi(o.server, "GET", `/v1/config?prefix=${encodeURIComponent(prefix ?? "")}`);
-      for (const e of JSON.parse(r.body.toString("utf8")) as { key: string; revision: number }[]) {
-        process.stdout.write(`${e.key}\t${e.revision}\n`);
-      }
+      const entries = JSON.parse(r.body.toString("utf8")) as { key: string; revision: number }[];
+      const out = await structured(o.output, entries);
+      if (out !== undefined) process.stdout.write(out);
+      else if (o.output === "name") process.stdout.write(entries.map((e) => `${e.key}\n`).join(""));
+      else for (const e of entries) process.stdout.write(`${e.key}\t${e.revision}\n`);
     });
 }

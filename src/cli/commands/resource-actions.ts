@@ -5,23 +5,25 @@ import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
 import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
 import { createProgress } from "../../common/progress.ts";
-import { parseResources } from "../../config/load.ts";
-import { formatWarning } from "../../config/references.ts";
+import { type Finding, formatFinding } from "../../config/finding.ts";
+import { locate, parseResources } from "../../config/load.ts";
+import { checkMesh, errorsOf } from "../../config/mesh-check.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
 import type {
   ApplyResponse,
-  ErrorBody,
   ResourceListResponse,
   SidecarsResponse,
   StoredResourceView,
 } from "../../controlplane/resources/api-types.ts";
 import { canonicalJson } from "../../controlplane/resources/canonical.ts";
 import { formatPlanned } from "../../controlplane/resources/plan.ts";
+import { RefusedError, request } from "../control-client.ts";
+import { type OutputFormat, renderTable, structured } from "../output.ts";
+import { refusedBy } from "../sidecar-view.ts";
 
-const REQUEST_TIMEOUT_MS = 15_000;
 const FILE_PATTERN = /\.(ya?ml|json)$/;
 
-interface InputFile {
+export interface InputFile {
   name: string;
   text: string;
 }
@@ -64,66 +66,6 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
   return resources;
 }
 
-/**
- * One call to the control plane. A 503 (no leader yet, election in progress)
- * is retried after its Retry-After until the overall deadline when the call
- * is safe to repeat: reads, and applies (an apply re-plans, so a repeat of a
- * committed one reports "unchanged").
- */
-async function request<T>(server: string, method: string, path: string, body?: string): Promise<T> {
-  const url = new URL(path, server.endsWith("/") ? server : `${server}/`);
-  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
-  const retryable = method === "GET" || path.startsWith("v1/apply");
-  for (;;) {
-    const remaining = deadline - Date.now();
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: {
-          accept: "application/json",
-          "x-meshlet-timeout": String(Math.max(1, remaining - 500)),
-          ...(body === undefined ? {} : { "content-type": "application/yaml" }),
-        },
-        ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(Math.max(1, remaining)),
-      });
-    } catch (err) {
-      throw new MeshletError(
-        "ERR_UNAVAILABLE",
-        `cannot reach the control plane at ${url.origin}: ${describeFetchError(err)}`,
-      );
-    }
-    const text = await res.text();
-    const json: unknown = text === "" ? {} : safeJson(text);
-    if (res.ok) return json as T;
-    const retryAfterMs = Math.min(1000, Number(res.headers.get("retry-after") ?? "1") * 1000);
-    if (res.status === 503 && retryable && Date.now() + retryAfterMs < deadline) {
-      await new Promise((r) => setTimeout(r, retryAfterMs));
-      continue;
-    }
-    const e = (json as Partial<ErrorBody>).error;
-    const retry = res.headers.get("retry-after");
-    const suffix = retry === null ? "" : ` (retry after ${retry}s)`;
-    const message =
-      e?.message ?? (text.trim() || `HTTP ${res.status} from ${url.origin}: is it a meshlet control plane?`);
-    throw new HttpError(res.status, e?.code ?? `HTTP_${res.status}`, `${message}${suffix}`);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { error: { code: "ERR_BAD_RESPONSE", message: text.slice(0, 200) } };
-  }
-}
-
-function describeFetchError(err: unknown): string {
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-  return cause ?? (err instanceof Error ? err.message : String(err));
-}
-
 function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
   if (kind === undefined) throw new UsageError(`unknown kind "${value}" (expected service, route or policy)`);
@@ -132,17 +74,6 @@ function parseKind(value: string): ResourceKind {
 
 function plural(kind: ResourceKind): string {
   return kind === "Policy" ? "policies" : `${kind.toLowerCase()}s`;
-}
-
-/** kubectl-style table: left-aligned columns separated by three spaces. */
-export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("   ")
-      .trimEnd();
-  return `${[header, ...rows].map(line).join("\n")}\n`;
 }
 
 function summary(r: Resource): string[] {
@@ -172,15 +103,46 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   Policy: ["NAME", "TARGET", "FEATURES", "REVISION"],
 };
 
-export function renderResources(kind: ResourceKind, items: readonly StoredResourceView[], output: string): string {
+export function renderResources(
+  kind: ResourceKind,
+  items: readonly StoredResourceView[],
+  output: OutputFormat,
+): string {
   const resources = items.map((i) => i.resource);
   if (output === "json") return `${JSON.stringify(resources.length === 1 ? resources[0] : resources, null, 2)}\n`;
   if (output === "yaml") return resources.map((r) => stringify(r)).join("---\n");
+  if (output === "name") return resources.map((r) => `${resourceName(r)}\n`).join("");
   if (items.length === 0) return `No ${plural(kind)} found.\n`;
+  const wide = output === "wide";
   return renderTable(
-    COLUMNS[kind],
-    items.map((i) => [i.resource.metadata.name, ...summary(i.resource), String(i.revision)]),
+    wide ? [...COLUMNS[kind], WIDE_COLUMN[kind]] : COLUMNS[kind],
+    items.map((i) => {
+      const row = [i.resource.metadata.name, ...summary(i.resource), String(i.revision)];
+      return wide ? [...row, wideSummary(i.resource)] : row;
+    }),
   );
+}
+
+/** `service/reviews`: what `-o name` prints and `meshlet get`/`delete` accept back. */
+export function resourceName(r: Resource): string {
+  return `${r.kind.toLowerCase()}/${r.metadata.name}`;
+}
+
+const WIDE_COLUMN: Record<ResourceKind, string> = { Service: "ENDPOINTS", Route: "DESTINATIONS", Policy: "FALLBACK" };
+
+function wideSummary(r: Resource): string {
+  switch (r.kind) {
+    case "Service":
+      return r.spec.endpoints.map((e) => `${e.address}:${e.port}`).join(",") || "-";
+    case "Route":
+      return [...new Set(r.spec.http.flatMap((h) => h.destinations.map((d) => d.service)))].join(",");
+    case "Policy": {
+      const f = r.spec.fallback;
+      if (f === undefined) return "-";
+      const kind = f.static !== undefined ? "static" : f.service !== undefined ? `service/${f.service}` : "staleCache";
+      return `${kind} on ${f.on.join(",")}`;
+    }
+  }
 }
 
 /** A unified diff of one resource, live vs. what the files say; empty when equal. */
@@ -205,19 +167,77 @@ async function fetchOne(server: string, kind: ResourceKind, name: string): Promi
 /** From this many resources on, `meshlet apply` reports its steps on stderr (one request can take seconds). */
 const MANY_RESOURCES = 100;
 
-export async function apply(opts: { filename: string[]; dryRun?: boolean; server: string }): Promise<void> {
+/** `--dry-run` alone asks the server, as it did before the modes existed; `client` validates the files only. */
+export type DryRun = "none" | "client" | "server";
+
+export function parseDryRun(value: string | boolean | undefined): DryRun {
+  if (value === undefined || value === false || value === "none") return "none";
+  if (value === true || value === "server") return "server";
+  if (value === "client") return "client";
+  throw new UsageError(`--dry-run: expected none, client or server, got "${String(value)}"`);
+}
+
+/** `file:line:col ` where the finding's resource (or the other side of a conflict) is written in the given files. */
+export function whereIs(files: readonly InputFile[], f: Finding): string {
+  for (const resource of [f.resource, ...(f.related ?? [])]) {
+    for (const file of files) {
+      const at = locate(file.text, resource, resource === f.resource ? f.path : "");
+      if (at !== undefined) return `${file.name}:${at.line}:${at.column} `;
+    }
+  }
+  return "";
+}
+
+function refusal(files: readonly InputFile[], findings: readonly Finding[], dryRun: DryRun): MeshletError {
+  const by =
+    dryRun === "client"
+      ? "would be refused by the sidecars"
+      : "refused by the control plane (sidecars would reject it)";
+  const lines = findings.map((f) => `  ${whereIs(files, f)}${formatFinding(f)}`);
+  return new MeshletError("ERR_CONFIG_REJECTED", `change ${by}; nothing was applied:\n${lines.join("\n")}`);
+}
+
+export async function apply(opts: {
+  filename: string[];
+  dryRun?: string | boolean;
+  output?: OutputFormat;
+  server: string;
+}): Promise<void> {
+  const dryRun = parseDryRun(opts.dryRun);
   const files = await readInputs(opts.filename);
   const resources = validateInputs(files);
+  if (dryRun === "client") {
+    // The files alone, checked as a sidecar would: what they conflict with on the server is --dry-run=server's job.
+    const findings = checkMesh(resources);
+    const errors = errorsOf(findings);
+    if (errors.length > 0) throw refusal(files, errors, dryRun);
+    for (const w of findings) process.stderr.write(`Warning: ${whereIs(files, w)}${formatFinding(w)}\n`);
+    const out = await structured(opts.output, { dryRun: "client", resources: resources.map(resourceName) });
+    process.stdout.write(
+      out ??
+        resources
+          .map((r) => `${resourceName(r)}${opts.output === "name" ? "" : " validated (client dry run)"}\n`)
+          .join(""),
+    );
+    return;
+  }
   const progress = resources.length >= MANY_RESOURCES ? createProgress(process.stderr, "meshlet apply: ") : undefined;
   progress
     ?.step(`${resources.length} resources from ${files.length} file${files.length === 1 ? "" : "s"}`)
     .done("valid");
-  const sending = progress?.step(`${opts.dryRun === true ? "planning" : "applying"} at ${opts.server}`);
+  const sending = progress?.step(`${dryRun === "server" ? "planning" : "applying"} at ${opts.server}`);
   const body = files.map((f) => f.text).join("\n---\n");
-  const query = opts.dryRun === true ? "?dryRun=true" : "";
   let res: ApplyResponse;
   try {
-    res = await request<ApplyResponse>(opts.server, "POST", `v1/apply${query}`, body);
+    res = await request<ApplyResponse>(
+      opts.server,
+      "POST",
+      `v1/apply${dryRun === "server" ? "?dryRun=true" : ""}`,
+      body,
+    );
+  } catch (err) {
+    if (err instanceof RefusedError) throw refusal(files, err.findings, dryRun);
+    throw err;
   } finally {
     progress?.close();
   }
@@ -228,19 +248,23 @@ export async function apply(opts: { filename: string[]; dryRun?: boolean; server
       `meshlet apply: ${[...counts].map(([action, n]) => `${n} ${action}`).join(", ")} (revision ${res.revision})\n`,
     );
   }
-  for (const w of res.warnings) process.stderr.write(`Warning: ${formatWarning(w)}\n`);
-  process.stdout.write(res.results.map((r) => `${formatPlanned(r, res.dryRun)}\n`).join(""));
+  for (const w of res.warnings) process.stderr.write(`Warning: ${whereIs(files, w)}${formatFinding(w)}\n`);
+  const out = await structured(opts.output, res);
+  if (out !== undefined) process.stdout.write(out);
+  else if (opts.output === "name")
+    process.stdout.write(res.results.map((r) => `${r.kind.toLowerCase()}/${r.name}\n`).join(""));
+  else {
+    const suffix = opts.output === "wide" ? ` (revision ${res.revision})` : "";
+    process.stdout.write(res.results.map((r) => `${formatPlanned(r, res.dryRun)}${suffix}\n`).join(""));
+  }
 }
 
 export async function get(
   kindArg: string,
   name: string | undefined,
-  opts: { output: string; server: string },
+  opts: { output?: OutputFormat; server: string },
 ): Promise<void> {
   const kind = parseKind(kindArg);
-  if (!["table", "yaml", "json"].includes(opts.output)) {
-    throw new UsageError(`-o: expected table, yaml or json, got "${opts.output}"`);
-  }
   let items: StoredResourceView[];
   if (name === undefined) {
     items = (await request<ResourceListResponse>(opts.server, "GET", `v1/resources/${plural(kind)}`)).items;
@@ -249,13 +273,25 @@ export async function get(
     if (one === undefined) throw new MeshletError("ERR_NOT_FOUND", `${kind.toLowerCase()}/${name} not found`);
     items = [one];
   }
-  process.stdout.write(renderResources(kind, items, opts.output));
+  process.stdout.write(renderResources(kind, items, opts.output ?? "table"));
 }
 
-export async function remove(kindArg: string, name: string, opts: { server: string }): Promise<void> {
+export async function remove(
+  kindArg: string,
+  name: string,
+  opts: { output?: OutputFormat; server: string },
+): Promise<void> {
   const kind = parseKind(kindArg);
-  await request<unknown>(opts.server, "DELETE", `v1/resources/${plural(kind)}/${encodeURIComponent(name)}`);
-  process.stdout.write(`${kind.toLowerCase()}/${name} deleted\n`);
+  const res = await request<{ revision: number; deleted: boolean }>(
+    opts.server,
+    "DELETE",
+    `v1/resources/${plural(kind)}/${encodeURIComponent(name)}`,
+  );
+  const id = `${kind.toLowerCase()}/${name}`;
+  const out = await structured(opts.output, { kind, name, ...res });
+  if (out !== undefined) process.stdout.write(out);
+  else if (opts.output === "name") process.stdout.write(`${id}\n`);
+  else process.stdout.write(`${id} deleted${opts.output === "wide" ? ` (revision ${res.revision})` : ""}\n`);
 }
 
 export async function diff(opts: { filename: string[]; server: string }): Promise<void> {
@@ -273,27 +309,43 @@ export async function diff(opts: { filename: string[]; server: string }): Promis
   if (changed) process.exitCode = 1;
 }
 
-export async function status(opts: { server: string }): Promise<void> {
+export async function status(opts: { output?: OutputFormat; server: string }): Promise<void> {
   const cluster = await request<Record<string, unknown>>(opts.server, "GET", "v1/cluster");
-  const { sidecars, unreachable } = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
+  const sidecars = await request<SidecarsResponse>(opts.server, "GET", "v1/sidecars");
+  const out = await structured(opts.output, { cluster, ...sidecars });
+  if (out !== undefined) {
+    process.stdout.write(out);
+    return;
+  }
+  if (opts.output === "name") {
+    process.stdout.write(sidecars.sidecars.map((s) => `sidecar/${s.id}\n`).join(""));
+    return;
+  }
   process.stdout.write(`Cluster:\n${stringify(cluster).replace(/^(?=.)/gm, "  ")}`);
-  const nacked = sidecars.filter((s) => s.lastNack !== null).length;
-  process.stdout.write(`\nSidecars: ${sidecars.length} connected, ${nacked} with a rejected snapshot\n`);
-  if (unreachable.length > 0)
-    process.stdout.write(`Not listed: the sidecars of ${unreachable.join(", ")} (did not answer)\n`);
-  if (sidecars.length > 0) {
-    process.stdout.write(
-      renderTable(
-        ["ID", "SERVICE", "NODE", "PUSHED", "ACKED", "LAST-NACK"],
-        sidecars.map((s) => [
+  const rejecting = sidecars.sidecars.filter((s) => refusedBy(s).length > 0).length;
+  process.stdout.write(`\nSidecars: ${sidecars.sidecars.length} connected, ${rejecting} with a rejected snapshot\n`);
+  if (sidecars.unreachable.length > 0)
+    process.stdout.write(`Not listed: the sidecars of ${sidecars.unreachable.join(", ")} (did not answer)\n`);
+  if (sidecars.sidecars.length === 0) return;
+  const wide = opts.output === "wide";
+  process.stdout.write(
+    renderTable(
+      wide
+        ? ["ID", "SERVICE", "INSTANCE", "NODE", "PUSHED", "ACKED", "REJECTED"]
+        : ["ID", "SERVICE", "NODE", "PUSHED", "ACKED", "REJECTED"],
+      sidecars.sidecars.map((s) => {
+        const rejected = refusedBy(s);
+        const cells = [
           s.id,
           s.service,
+          ...(wide ? [s.instance] : []),
           s.node,
           String(s.lastPushedVersion),
           String(s.lastAckedVersion),
-          s.lastNack === null ? "-" : `v${s.lastNack.version}: ${s.lastNack.error}`,
-        ]),
-      ),
-    );
-  }
+          rejected.length === 0 ? "-" : wide ? rejected.join("; ") : (rejected[0] ?? ""),
+        ];
+        return cells;
+      }),
+    ),
+  );
 }

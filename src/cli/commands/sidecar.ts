@@ -2,9 +2,8 @@ import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
-import { parseDuration } from "../../config/duration.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
-import { envOption, logLevelOption } from "../options.ts";
+import { durationFlag, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface SidecarFlags {
@@ -34,12 +33,6 @@ function parseLabels(value: string | undefined): Record<string, string> {
     out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
   return out;
-}
-
-function durationFlag(flag: string, value: string, allowZero = false): number {
-  const ms = value === "0" && allowZero ? 0 : parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag}: expected a duration like 2s or 500ms, got "${value}"`);
-  return ms;
 }
 
 export function registerSidecar(program: Command): void {

@@ -2,6 +2,7 @@ import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc
 import type { Registry } from "prom-client";
 import { UsageError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { analyzeApi } from "../http/analyze-api.ts";
 import { resourcesApi } from "../http/resources-api.ts";
 import type { ControlNode } from "../node.ts";
 import { registerMeshCommands } from "../resources/register-commands.ts";
@@ -58,7 +59,7 @@ export function discoveryExtension() {
         members: () => membersOf(node),
         debounceMs: debounceMs(),
       });
-      return [resourcesApi];
+      return [resourcesApi, analyzeApi];
     },
     stop() {
       runtime?.stop();

@@ -19,7 +19,7 @@ import type { NodeView, SidecarView } from "../resources/api-types.ts";
 import { SidecarLoad } from "./load-reports.ts";
 import { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
-import { DEFAULT_DEBOUNCE_MS, SidecarSession } from "./session.ts";
+import { DEFAULT_DEBOUNCE_MS, type SessionInfo, SidecarSession } from "./session.ts";
 import { type MeshState, type PreparedState, prepareState, type ScopedSnapshot, scopedSnapshot } from "./snapshot.ts";
 
 /** What the Discovery service needs from the control-plane node it runs in. */
@@ -69,6 +69,8 @@ export class DiscoveryServer {
   readonly #sessions = new Map<Call, SidecarSession>();
   /** Each stream's last status as sent, and its load reports; in memory only, gone with the stream. */
   readonly #status = new WeakMap<SidecarSession, { raw: unknown; load: SidecarLoad }>();
+  /** When each session's latest push was sent (clock ms), for the age of what is still unanswered. */
+  readonly #pushedAt = new WeakMap<SidecarSession, number>();
   readonly #unsubscribe: () => void;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
@@ -117,6 +119,33 @@ export class DiscoveryServer {
         registers,
       }),
     };
+    const sessions = () => this.#sessions.values();
+    const pushedAt = this.#pushedAt;
+    const clock = this.#clock;
+    new Gauge({
+      name: `${METRIC_PREFIX}discovery_sidecars`,
+      help: "Sidecars streaming from this node, by the state of the latest snapshot pushed: acked, pending (no answer yet) or rejecting (NACKed)",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const counts = { acked: 0, pending: 0, rejecting: 0 };
+        for (const s of sessions()) counts[sidecarState(s.info)]++;
+        for (const [state, n] of Object.entries(counts)) this.labels(state).set(n);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}discovery_oldest_unanswered_push_seconds`,
+      help: "Age of the oldest snapshot pushed from this node that its sidecar has neither ACKed nor NACKed (0: none)",
+      registers,
+      collect() {
+        let oldest = 0;
+        for (const s of sessions()) {
+          const at = pushedAt.get(s);
+          if (at !== undefined && sidecarState(s.info) === "pending") oldest = Math.max(oldest, clock.now() - at);
+        }
+        this.set(oldest / 1000);
+      },
+    });
     this.#unsubscribe = source.onChange(() => {
       this.#state = undefined;
       this.#scoped = new Map();
@@ -233,6 +262,7 @@ export class DiscoveryServer {
             current: (request) => this.#current(request),
             send: (snapshot) => {
               this.#metrics.pushes.inc();
+              if (session !== undefined) this.#pushedAt.set(session, this.#clock.now());
               call.write({ snapshot });
             },
             onNack: (info, consecutive) => {
@@ -342,6 +372,12 @@ export class DiscoveryServer {
     this.#metrics.registryErrors.inc({ code });
     this.#log.warn({ op, code, err: errorMessage(err) }, "registry request failed");
   }
+}
+
+/** Where a sidecar stands with the latest snapshot this node pushed it. */
+function sidecarState(info: SessionInfo): "acked" | "pending" | "rejecting" {
+  if (info.lastNack !== undefined) return "rejecting";
+  return info.lastAckedVersion >= info.lastPushedVersion ? "acked" : "pending";
 }
 
 function ttlOf(reg: Register__Output): number {

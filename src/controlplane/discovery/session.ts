@@ -11,6 +11,7 @@ export interface SessionInfo {
   instance: string;
   lastPushedVersion: number;
   lastAckedVersion: number;
+  /** The sidecar's refusal of the latest version it was sent, until it ACKs one: the current state, not history. */
   lastNack: { version: number; error: string } | undefined;
 }
 
@@ -71,9 +72,11 @@ export class SidecarSession {
     if (!this.#closed) this.#deps.queue.schedule(this);
   }
 
+  /** An ACK of the version last sent: whatever the sidecar refused before, it now runs this one whole. */
   ack(version: number, nonce: string): void {
     if (nonce !== this.#pendingNonce) return;
     this.info.lastAckedVersion = Math.max(this.info.lastAckedVersion, version);
+    if (this.info.lastNack !== undefined && this.info.lastNack.version <= version) this.info.lastNack = undefined;
     this.#consecutiveNacks = 0;
   }
 

@@ -1,4 +1,4 @@
-import { MeshletError } from "../../common/errors.ts";
+import { MeshletError, UnreachableError } from "../../common/errors.ts";
 
 /** The control plane answered with an error status; its code and message are passed through. */
 export class ApiError extends MeshletError {
@@ -23,7 +23,13 @@ export async function callApi(
   server: string,
   method: string,
   path: string,
-  options: { body?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number } = {},
+  options: {
+    body?: string | Buffer;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    /** Who is called, for the "cannot reach" message (default: the control plane). */
+    peer?: string;
+  } = {},
 ): Promise<ApiReply> {
   const url = `${server.replace(/\/+$/, "")}${path}`;
   let res: Response;
@@ -35,10 +41,7 @@ export async function callApi(
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
   } catch (err) {
-    throw new MeshletError(
-      "ERR_UNREACHABLE",
-      `cannot reach the control plane at ${server}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    throw new UnreachableError(options.peer ?? "the control plane", server, err);
   }
   const body = Buffer.from(await res.arrayBuffer());
   if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body };

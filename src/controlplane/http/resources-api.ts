@@ -1,6 +1,8 @@
 import { HttpError, MeshletError } from "../../common/errors.ts";
+import { type Finding, formatFinding } from "../../config/finding.ts";
 import { ConfigError, parseResources } from "../../config/load.ts";
-import { kindFromPath, type ResourceKind } from "../../config/resources.ts";
+import { checkMesh } from "../../config/mesh-check.ts";
+import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
 import { readMeshState } from "../discovery/mesh-state.ts";
 import type { KvView } from "../registry/kv-ops.ts";
@@ -13,9 +15,9 @@ import type {
   SidecarsResponse,
   StoredResourceView,
 } from "../resources/api-types.ts";
-import { type ResourceCommand, storedResources } from "../resources/commands.ts";
+import { ConfigRejectedError, type ResourceCommand, storedResources } from "../resources/commands.ts";
 import { resourceKey } from "../resources/keys.ts";
-import { planApply } from "../resources/plan.ts";
+import { newErrors, planApply, withChanges } from "../resources/plan.ts";
 import { type Command, kvView } from "../state/machine.ts";
 import type { HttpReply, HttpRequest, Query, RouteModule } from "./router.ts";
 
@@ -118,6 +120,8 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
     case "DELETE": {
       const ifRevision = parseIfMatch(req.ifMatch);
       if (ifRevision === "invalid") return fail(400, "ERR_BAD_REQUEST", "If-Match must be a revision number");
+      const refused = await precheck(req, deps, [], [resourceKey(kind, name)]);
+      if (refused !== undefined) return refused;
       const command: ResourceCommand = { type: "mesh.resource.delete", kind, name };
       if (ifRevision !== undefined) command.ifRevision = ifRevision;
       const out = await proposeOrFail(command, req, deps);
@@ -153,6 +157,7 @@ async function apply(req: ApiRequest, deps: MeshApiDeps, consistency: "lineariza
     consistency,
     deadlineMs: req.deadlineMs,
   });
+  if (plan.errors.length > 0) return rejected(plan.errors);
   const dryRun = req.query.get("dryRun") === "true";
   if (dryRun || plan.writes.length === 0) {
     return {
@@ -184,6 +189,8 @@ async function put(kind: ResourceKind, name: string, req: ApiRequest, deps: Mesh
   }
   const ifRevision = parseIfMatch(req.ifMatch);
   if (ifRevision === "invalid") return fail(400, "ERR_BAD_REQUEST", "If-Match must be a revision number");
+  const refused = await precheck(req, deps, [resource], []);
+  if (refused !== undefined) return refused;
   const command: ResourceCommand = { type: "mesh.resource.put", resource };
   if (ifRevision !== undefined) command.ifRevision = ifRevision;
   const out = await proposeOrFail(command, req, deps);
@@ -193,6 +200,32 @@ async function put(kind: ResourceKind, name: string, req: ApiRequest, deps: Mesh
     body: { revision: out.revision, results: out.result },
     headers: { etag: String(out.revision) },
   };
+}
+
+/**
+ * The shared check on the state a PUT or DELETE would produce, before it is
+ * proposed, so a refused change never becomes a log entry. (The handler
+ * checks again at its index: a change may have been ordered in between.)
+ */
+async function precheck(
+  req: ApiRequest,
+  deps: MeshApiDeps,
+  put: readonly Resource[],
+  deleted: readonly string[],
+): Promise<ApiResponse | undefined> {
+  const { value: errors } = await deps.read(
+    (kv) => {
+      const before = [...storedResources(kv).values()].map((s) => s.resource);
+      return newErrors(before, checkMesh(withChanges(before, put, deleted)));
+    },
+    { consistency: "linearizable", deadlineMs: req.deadlineMs },
+  );
+  return errors.length > 0 ? rejected(errors) : undefined;
+}
+
+/** 422: the change would give sidecars a resource they refuse; the body carries their words. */
+function rejected(findings: readonly Finding[]): ApiResponse {
+  return fail(422, "ERR_CONFIG_REJECTED", findings.map(formatFinding).join("\n"), { findings: [...findings] });
 }
 
 async function proposeOrFail(
@@ -205,6 +238,7 @@ async function proposeOrFail(
   } catch (err) {
     if (err instanceof MeshletError && err.code === "ERR_REVISION_MISMATCH") return fail(412, err.code, err.message);
     if (err instanceof MeshletError && err.code === "ERR_NOT_FOUND") return fail(404, err.code, err.message);
+    if (err instanceof ConfigRejectedError) return rejected(err.findings);
     throw err;
   }
 }

@@ -1,5 +1,5 @@
+import type { Finding } from "../../config/finding.ts";
 import type { ConfigIssue } from "../../config/load.ts";
-import type { ReferenceWarning } from "../../config/references.ts";
 import type { Resource } from "../../config/resources.ts";
 import type { TrafficWindow } from "../discovery/load-reports.ts";
 import type { PlannedResource } from "./plan.ts";
@@ -11,7 +11,7 @@ export interface ApplyResponse {
   revision: number;
   dryRun: boolean;
   results: PlannedResource[];
-  warnings: ReferenceWarning[];
+  warnings: Finding[];
 }
 
 export interface StoredResourceView {
@@ -74,5 +74,30 @@ export interface SidecarsResponse {
 }
 
 export interface ErrorBody {
-  error: { code: string; message: string; issues?: ConfigIssue[] };
+  /**
+   * `issues`: schema problems of the request body (400). `findings`: what
+   * sidecars would refuse in the state the change produces (422
+   * ERR_CONFIG_REJECTED), in the words of their NACK.
+   */
+  error: { code: string; message: string; issues?: ConfigIssue[]; findings?: Finding[] };
+}
+
+/** The body of GET|POST /v1/analyze. */
+export interface AnalyzeResponse {
+  /** The state analyzed is the one at this revision (plus the request's resources, for a POST). */
+  revision: number;
+  /** Sorted: errors first, then by resource and path. */
+  findings: Finding[];
+}
+
+/** The body of GET /v1/version. */
+export interface VersionResponse {
+  /** meshlet's release. */
+  version: string;
+  /** The node that answered. */
+  node: string;
+  /** Node.js running it. */
+  nodeJs: string;
+  /** The node's clock when it answered (ms since the epoch), for `meshlet check`'s skew estimate. */
+  time: number;
 }

@@ -1,4 +1,5 @@
-import { checkReferences, type ReferenceWarning } from "../../config/references.ts";
+import type { Finding } from "../../config/finding.ts";
+import { checkMesh } from "../../config/mesh-check.ts";
 import type { Resource, ResourceKind } from "../../config/resources.ts";
 import { canonicalJson } from "./canonical.ts";
 import { resourceKey } from "./keys.ts";
@@ -21,7 +22,9 @@ export interface ApplyPlan {
   results: PlannedResource[];
   /** Only what changes: the KV writes of one all-or-nothing command. */
   writes: { key: string; value: string }[];
-  warnings: ReferenceWarning[];
+  /** What the shared check finds in the state after the apply that it did not find before: a sidecar would refuse it. */
+  errors: Finding[];
+  warnings: Finding[];
 }
 
 /**
@@ -48,20 +51,55 @@ export function planWrites(
 }
 
 /**
- * What applying `incoming` on top of `current` would do, with the reference
- * warnings of the resulting state. Pure, so the HTTP dry run and the real
- * apply give the same answer; the handler re-plans (planWrites) against the
- * state at the entry's index, so a write that raced in between is compared
- * correctly.
+ * What applying `incoming` on top of `current` would do, checked as a sidecar
+ * checks what it receives (config/mesh-check.ts) on the resulting state. Pure,
+ * so the HTTP dry run and the real apply give the same answer; the handler
+ * re-plans (planWrites) and re-checks (newErrors) against the state at the
+ * entry's index, so a write that raced in between is judged correctly.
  */
 export function planApply(current: ReadonlyMap<string, StoredResource>, incoming: readonly Resource[]): ApplyPlan {
   const stored = new Map<string, string>();
   for (const [key, s] of current) stored.set(key, canonicalJson(s.resource));
   const { results, writes } = planWrites((key) => stored.get(key), incoming);
-  const after = new Map<string, Resource>();
-  for (const [key, s] of current) after.set(key, s.resource);
-  for (const r of incoming) after.set(resourceKey(r.kind, r.metadata.name), r);
-  return { results, writes, warnings: checkReferences([...after.values()]) };
+  const before = [...current.values()].map((s) => s.resource);
+  const after = withChanges(before, incoming, []);
+  const findings = checkMesh(after);
+  return {
+    results,
+    writes,
+    errors: newErrors(before, findings),
+    warnings: findings.filter((f) => f.severity !== "error"),
+  };
+}
+
+/** `resources` with `put` written over and `deleted` (keys) removed. */
+export function withChanges(
+  resources: readonly Resource[],
+  put: readonly Resource[],
+  deleted: readonly string[],
+): Resource[] {
+  const byKey = new Map<string, Resource>();
+  for (const r of resources) byKey.set(resourceKey(r.kind, r.metadata.name), r);
+  for (const r of put) byKey.set(resourceKey(r.kind, r.metadata.name), r);
+  for (const key of deleted) byKey.delete(key);
+  return [...byKey.values()];
+}
+
+/**
+ * The errors of `after` (findings of the state a change produces) that the
+ * state `before` it did not have. A change is refused for these only: an
+ * error already stored (written before this check existed, or by an older
+ * node) does not block unrelated changes, and a change may fix it.
+ */
+export function newErrors(before: readonly Resource[], after: readonly Finding[]): Finding[] {
+  const errors = after.filter((f) => f.severity === "error");
+  if (errors.length === 0) return [];
+  const known = new Set(checkMesh(before).map(findingKey));
+  return errors.filter((f) => !known.has(findingKey(f)));
+}
+
+function findingKey(f: Finding): string {
+  return `${f.code}\n${f.resource}\n${f.path}\n${f.message}`;
 }
 
 /** `route/reviews configured`, as kubectl prints it. */

@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
+import { type Finding, formatFinding } from "../../config/finding.ts";
 import { formatPath } from "../../config/load.ts";
 import { type Resource, resourceSchema } from "../../config/resources.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
@@ -15,7 +16,10 @@ import { backoffDelay } from "./backoff.ts";
 /** A snapshot decoded and validated, ready for the sidecar's pipeline. */
 export interface MeshSnapshot {
   version: number;
+  /** The resources that passed validation. */
   resources: Resource[];
+  /** Resources left out because this sidecar cannot read them (a newer control plane's fields, bad JSON). */
+  rejected: Finding[];
   endpoints: Endpoint__Output[];
 }
 
@@ -37,8 +41,13 @@ export interface DiscoveryClientOptions {
   subscribe: readonly string[];
   /** The app instance to register, if any. */
   registration?: Registration;
-  /** Applies a snapshot; throwing rejects it (NACK with the error's message) and keeps the previous config. */
+  /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
+  /**
+   * The resources the last apply refused (it ran the rest): the snapshot is
+   * then NACKed naming them, though applied. Default: none.
+   */
+  refused?: () => readonly Finding[];
   clock: Clock;
   logger: Logger;
   /** [0, 1): the jitter source, injected so tests are deterministic. */
@@ -97,7 +106,11 @@ export class DiscoveryStreamClient {
   #version = 0;
   /** The resources of the last applied snapshot, to skip re-validating unchanged ones. */
   #decoded: ReadonlyMap<string, DecodedResource> = new Map();
+  /** Why the version applied last was NACKed (some of its resources refused); repeated to every node that sends it. */
+  #refused: { version: number; error: string } | undefined;
   #connectedTo: string | undefined;
+  /** When the last stream that delivered snapshots ended; undefined while connected or before the first. */
+  #lostAt: number | undefined;
 
   constructor(options: DiscoveryClientOptions) {
     if (options.controls.length === 0) throw new Error("at least one control-plane address is needed");
@@ -115,6 +128,11 @@ export class DiscoveryStreamClient {
   /** Address of the node whose stream is open, if any. */
   get connectedTo(): string | undefined {
     return this.#connectedTo;
+  }
+
+  /** When the stream was lost (the injected clock's ms), while no node streams to this sidecar; undefined if it never had one. */
+  get disconnectedSince(): number | undefined {
+    return this.#connectedTo === undefined ? this.#lostAt : undefined;
   }
 
   start(): void {
@@ -160,6 +178,7 @@ export class DiscoveryStreamClient {
       ended = true;
       this.#call = undefined;
       const wasUp = this.#connectedTo === address;
+      if (wasUp) this.#lostAt = this.#o.clock.now();
       this.#connectedTo = undefined;
       this.#clearTimers();
       if (this.#stopped) return;
@@ -250,22 +269,51 @@ export class DiscoveryStreamClient {
 
   #onSnapshot(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, s: Snapshot__Output): void {
     if (s.version <= this.#version) {
-      this.#ackLater(call, s.version, s.nonce);
+      // A node this sidecar just moved to sends the version it runs: the refusal still stands, so say it again.
+      const refused = this.#refused;
+      if (refused !== undefined && refused.version === s.version) this.#nack(call, s.version, s.nonce, refused.error);
+      else this.#ackLater(call, s.version, s.nonce);
       return;
     }
+    const decoded = new Map<string, DecodedResource>();
+    const snapshot = decodeSnapshot(s, this.#decoded, decoded);
     try {
-      const decoded = new Map<string, DecodedResource>();
-      this.#o.apply(decodeSnapshot(s, this.#decoded, decoded));
-      this.#decoded = decoded;
-      this.#version = s.version;
-      this.#ackLater(call, s.version, s.nonce);
+      this.#o.apply(snapshot);
     } catch (err) {
       const error = errorMessage(err);
       this.#log.error({ version: s.version, error }, "snapshot rejected; keeping the previous configuration");
-      // At once: an operator waits for this one. A pending ACK names an older nonce the node no longer expects.
-      this.#unacked = undefined;
-      call.write({ nack: { version: s.version, nonce: s.nonce, error } });
+      this.#nack(call, s.version, s.nonce, error);
+      return;
     }
+    this.#decoded = decoded;
+    this.#version = s.version;
+    // What decoding left out, and what the sidecar refused of the rest (it may repeat the former).
+    const refused = [
+      ...new Map([...snapshot.rejected, ...(this.#o.refused?.() ?? [])].map((f) => [formatFinding(f), f])).values(),
+    ];
+    if (refused.length === 0) {
+      this.#refused = undefined;
+      this.#ackLater(call, s.version, s.nonce);
+      return;
+    }
+    const error = refused.map(formatFinding).join("; ");
+    this.#refused = { version: s.version, error };
+    this.#log.error(
+      { version: s.version, error, resources: refused.map((f) => f.resource) },
+      "resources rejected; applied the rest, keeping the last good version of these",
+    );
+    this.#nack(call, s.version, s.nonce, error);
+  }
+
+  /** At once: an operator waits for this one. A pending ACK names an older nonce the node no longer expects. */
+  #nack(
+    call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>,
+    version: number,
+    nonce: string,
+    error: string,
+  ): void {
+    this.#unacked = undefined;
+    call.write({ nack: { version, nonce, error } });
   }
 
   #ackLater(
@@ -304,38 +352,68 @@ export interface DecodedResource {
 
 /**
  * Validates every resource with the same schema as apply, so a sidecar never
- * runs a config it cannot understand. A resource whose JSON is the same as in
- * `previous` (the last applied snapshot) is taken from there: a push changes a
- * few resources, and a sidecar that sees many should not parse them all again.
- * Every resource of `s` is recorded in `next`.
+ * runs a config it cannot understand. One it cannot read (JSON from a newer
+ * control plane with fields this sidecar does not know) is left out and
+ * reported in `rejected`, alone: the sidecar runs its last good version of
+ * it, and everything else. A resource whose JSON is the same as in `previous`
+ * (the last applied snapshot) is taken from there: a push changes a few
+ * resources, and a sidecar that sees many should not parse them all again.
+ * Every valid resource of `s` is recorded in `next`.
  */
 export function decodeSnapshot(
   s: Snapshot__Output,
   previous: ReadonlyMap<string, DecodedResource> = new Map(),
   next: Map<string, DecodedResource> = new Map(),
 ): MeshSnapshot {
-  const resources = s.resources.map((r) => {
+  const resources: Resource[] = [];
+  const rejected: Finding[] = [];
+  for (const r of s.resources) {
     const key = `${r.kind}/${r.name}`;
     const known = previous.get(key);
     if (known !== undefined && known.json === r.json) {
       next.set(key, known);
-      return known.resource;
+      resources.push(known.resource);
+      continue;
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(r.json);
-    } catch {
-      throw new Error(`${r.kind}/${r.name}: not valid JSON`);
+    const decoded = decodeResource(key, r.json);
+    if ("code" in decoded) {
+      rejected.push(decoded);
+      continue;
     }
-    const parsed = resourceSchema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(
-        `${r.kind}/${r.name} ${formatPath(issue?.path.filter((p) => typeof p !== "symbol") ?? [])}: ${issue?.message ?? "invalid"}`,
-      );
-    }
-    next.set(key, { json: r.json, resource: parsed.data });
-    return parsed.data;
-  });
-  return { version: s.version, resources, endpoints: s.endpoints };
+    next.set(key, { json: r.json, resource: decoded });
+    resources.push(decoded);
+  }
+  return { version: s.version, resources, rejected, endpoints: s.endpoints };
+}
+
+function decodeResource(key: string, json: string): Resource | Finding {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return { code: "InvalidResource", severity: "error", resource: key, path: "", message: "not valid JSON" };
+  }
+  const parsed = resourceSchema.safeParse(value);
+  if (parsed.success) {
+    const r = parsed.data;
+    if (`${r.kind}/${r.metadata.name}` === key) return r;
+    return {
+      code: "InvalidResource",
+      severity: "error",
+      resource: key,
+      path: "",
+      message: `the JSON is ${r.kind}/${r.metadata.name}`,
+    };
+  }
+  const issue = parsed.error.issues[0];
+  return {
+    code: "InvalidResource",
+    severity: "error",
+    resource: key,
+    path: formatPath(issue?.path.filter((p) => typeof p !== "symbol") ?? []),
+    message:
+      issue?.code === "unrecognized_keys"
+        ? `unknown field(s): ${issue.keys.join(", ")}`
+        : (issue?.message ?? "invalid"),
+  };
 }

@@ -89,7 +89,7 @@ export interface CompilerDeps {
   /**
    * Where global rate limits keep their budget, and the reservoir type (its
    * module, with ioredis, is loaded only by sidecars given Redis); without it
-   * `scope: global` is refused.
+   * a `scope: global` limit runs locally at the full rate, flagged degraded.
    */
   redis?: { address: RedisAddress; Reservoir: typeof GlobalReservoir };
   /** Replaces the HTTP probe of active health checks (tests). */
@@ -129,7 +129,7 @@ export class PolicyCompiler {
   }
 
   compile(policies: readonly Policy[]): PolicySet {
-    const issues = validatePolicies(policies, this.#deps);
+    const issues = validatePolicies(policies);
     if (issues.length > 0) {
       this.#deps.metrics.policyRejections.inc();
       throw new PolicyRejectedError(issues);
@@ -305,9 +305,8 @@ export class PolicyCompiler {
       const queue = maxWaitMs === undefined ? undefined : new WaitQueue(rl.queueSize, clock);
       let reservoir: GlobalReservoir | undefined;
       let source: ConstructorParameters<typeof RateLimit>[0]["source"];
-      if (rl.scope === "global") {
-        const redis = this.#deps.redis;
-        if (redis === undefined) throw new Error("validated: global scope needs redis");
+      const redis = this.#deps.redis;
+      if (rl.scope === "global" && redis !== undefined) {
         const degraded = metrics.globalDegraded.labels(target);
         const fallbacks = metrics.globalFallbacks.labels(target);
         degraded.set(0);
@@ -325,6 +324,8 @@ export class PolicyCompiler {
         });
         source = { kind: "global", reservoir };
       } else {
+        // Global without Redis: this sidecar's own bucket at the full rate, flagged degraded (the shared check warns).
+        if (rl.scope === "global") metrics.globalDegraded.labels(target).set(1);
         const limiter = new KeyedLimiter(new TokenBucket(rl.requestsPerSecond, capacity), rl.maxKeys, clock);
         source = { kind: "local", limiter };
       }
@@ -382,35 +383,22 @@ export function burstCapacity(ratePerSecond: number, burst: number | undefined):
 }
 
 /**
- * Validation at the sidecar: the schema again (a snapshot may come from a
- * control plane with other rules, or from a hand-written file), plus what
- * only makes sense at runtime.
+ * The schema again at the sidecar, for a caller that hands the compiler
+ * policies nobody validated. What involves more than one resource (two
+ * policies on one target) is the shared check's (config/mesh-check.ts), run
+ * before this on what the sidecar admits.
  */
-export function validatePolicies(policies: readonly Policy[], deps: Pick<CompilerDeps, "redis">): PolicyIssue[] {
+export function validatePolicies(policies: readonly Policy[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const targets = new Map<string, string>();
   for (const policy of policies) {
-    const resource = `Policy/${policy.metadata.name}`;
     const parsed = policySpecSchema.safeParse(policy.spec);
-    if (!parsed.success) {
-      for (const zi of parsed.error.issues) {
-        const path = zi.path.filter((p): p is string | number => typeof p !== "symbol");
-        issues.push({ resource, path: formatPath(["spec", ...path]), message: zi.message });
-      }
-      continue;
-    }
-    const spec = parsed.data;
-    const target = "service" in spec.target ? `service/${spec.target.service}` : `route/${spec.target.route}`;
-    const other = targets.get(target);
-    if (other !== undefined) {
-      issues.push({ resource, path: "spec.target", message: `${target} already has a policy (${other})` });
-    }
-    targets.set(target, resource);
-    if (spec.rateLimit?.scope === "global" && deps.redis === undefined) {
+    if (parsed.success) continue;
+    for (const zi of parsed.error.issues) {
+      const path = zi.path.filter((p): p is string | number => typeof p !== "symbol");
       issues.push({
-        resource,
-        path: "spec.rateLimit.scope",
-        message: "scope: global needs the sidecar's Redis address (--redis HOST:PORT)",
+        resource: `Policy/${policy.metadata.name}`,
+        path: formatPath(["spec", ...path]),
+        message: zi.message,
       });
     }
   }

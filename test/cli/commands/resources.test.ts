@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { diffResource, renderResources, renderTable } from "../../../src/cli/commands/resource-actions.ts";
+import { diffResource, renderResources } from "../../../src/cli/commands/resource-actions.ts";
+import { renderTable } from "../../../src/cli/output.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { canonicalJson } from "../../../src/controlplane/resources/canonical.ts";
 import { runCli, startCli } from "../../helpers/cli.ts";
@@ -31,6 +32,11 @@ describe("resource command rendering", () => {
     assert.equal(
       renderResources("Service", [{ revision: 7, resource: svc }], "table"),
       "NAME      PORTS       BALANCER     STATIC-ENDPOINTS   REVISION\nreviews   9080/http   roundRobin   0                  7\n",
+    );
+    assert.equal(renderResources("Service", [{ revision: 7, resource: svc }], "name"), "service/reviews\n");
+    assert.match(
+      renderResources("Service", [{ revision: 7, resource: svc }], "wide"),
+      /^NAME +PORTS +BALANCER +STATIC-ENDPOINTS +REVISION +ENDPOINTS\nreviews +9080\/http +roundRobin +0 +7 +-\n$/,
     );
     assert.equal(renderResources("Route", [], "table"), "No routes found.\n");
     assert.equal(renderResources("Policy", [], "table"), "No policies found.\n");
@@ -98,7 +104,7 @@ describe("meshlet apply/get/delete against an HTTP server", () => {
     const r = await runCli(["apply", "-f", dir, "--server", url]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "service/reviews created\nservice/ratings unchanged\n");
-    assert.match(r.stderr, /Warning: Service\/reviews spec: just so/);
+    assert.match(r.stderr, /Warning: \S+a\.yaml:4:7 Service\/reviews spec: just so/);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.method, "POST");
     assert.equal(seen[0]?.url, "/v1/apply");

@@ -177,3 +177,66 @@ describe("Discovery gRPC server", () => {
     assert.equal(timeout.code, status.INVALID_ARGUMENT);
   });
 });
+
+describe("Discovery gauges", () => {
+  it("count sidecars by where they stand with their latest push, and age the unanswered one", async (t) => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: parseResources(svc("web"), "s") });
+    const registry = createRegistry({ processMetrics: false });
+    const discovery = new DiscoveryServer(source, {
+      clock: systemClock,
+      logger: silentLogger(),
+      registry,
+      debounceMs: 10,
+    });
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    const streams = ["acks", "nacks", "silent"].map((id) => {
+      const sc = new TestSidecar(client);
+      sc.send({ hello: { nodeId: id, service: "web", instance: id, subscribe: ["*"] } });
+      return sc;
+    });
+    t.after(() => {
+      for (const s of streams) s.call.cancel();
+      client.close();
+      discovery.close();
+      server.forceShutdown();
+    });
+    const [acks, nacks, silent] = streams;
+    assert.ok(acks && nacks && silent);
+    const a = await acks.until("snapshot", () => acks.snapshots[0]);
+    const n = await nacks.until("snapshot", () => nacks.snapshots[0]);
+    await silent.until("snapshot", () => silent.snapshots[0]);
+    acks.send({ ack: { version: a.version, nonce: a.nonce } });
+    nacks.send({ nack: { version: n.version, nonce: n.nonce, error: "Policy/b spec.target: conflict" } });
+    const gauge = async () => {
+      const m = await registry.getSingleMetric("meshlet_discovery_sidecars")?.get();
+      return Object.fromEntries((m?.values ?? []).map((v) => [v.labels.state, v.value]));
+    };
+    await acks.until(
+      "acked and rejecting",
+      () =>
+        discovery.sidecars().every((s) => s.id === "silent" || s.lastAckedVersion > 0 || s.lastNack !== null) ||
+        undefined,
+    );
+    assert.deepEqual(await gauge(), { acked: 1, pending: 1, rejecting: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    const age = (await registry.getSingleMetric("meshlet_discovery_oldest_unanswered_push_seconds")?.get())?.values[0]
+      ?.value;
+    assert.ok(age !== undefined && age >= 0.3 && age < 30, `age ${age}`);
+    silent.send({ ack: { version: a.version, nonce: silent.snapshots[0]?.nonce ?? "" } });
+    await silent.until("silent acked", () =>
+      discovery.sidecars().find((s) => s.id === "silent" && s.lastAckedVersion > 0),
+    );
+    assert.deepEqual(await gauge(), { acked: 2, pending: 0, rejecting: 1 });
+    assert.equal(
+      (await registry.getSingleMetric("meshlet_discovery_oldest_unanswered_push_seconds")?.get())?.values[0]?.value,
+      0,
+    );
+  });
+});

@@ -121,6 +121,19 @@ describe("SidecarSession", () => {
     assert.deepEqual(h.nacks, [1, 2]);
   });
 
+  it("forgets a NACK once the sidecar ACKs a later version: the rejected count is the current state", () => {
+    const h = harness();
+    h.session.start();
+    h.session.nack(1, h.sent[0]?.nonce ?? "", "bad route");
+    h.write(() => h.state.services.set("reviews", 81));
+    h.advance(50);
+    h.session.ack(1, h.sent[0]?.nonce ?? "");
+    assert.notEqual(h.session.info.lastNack, undefined, "a stale nonce changes nothing");
+    h.session.ack(2, h.sent[1]?.nonce ?? "");
+    assert.equal(h.session.info.lastNack, undefined);
+    assert.equal(h.session.info.lastAckedVersion, 2);
+  });
+
   it("never sends a version at or below one already sent, and stops when closed", () => {
     const h = harness();
     h.session.start();

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseResources } from "../../../src/config/load.ts";
+import type { Resource } from "../../../src/config/resources.ts";
 import {
   type ApiRequest,
   handleMeshRequest,
@@ -18,7 +20,8 @@ const ROUTE =
 interface Body {
   dryRun: boolean;
   results: { action: string }[];
-  error: { code: string; message: string };
+  error: { code: string; message: string; findings?: { code: string; resource: string; path: string }[] };
+  warnings: { code: string }[];
   resource: { metadata: { name: string } };
   items: unknown[];
   endpoints: { instance: string; source: string }[];
@@ -26,8 +29,10 @@ interface Body {
 
 function harness() {
   const kv = new MemoryKv();
+  const proposed: unknown[] = [];
   const deps: MeshApiDeps = {
     async propose(command) {
+      proposed.push(command);
       const { ops, result } = applyResourceCommand(kv, command);
       kv.apply(ops);
       return { revision: kv.revision, result };
@@ -44,8 +49,11 @@ function harness() {
     assert.ok(res !== undefined, `${url} not handled`);
     return res as { status: number; body: Body; headers?: Record<string, string> };
   };
-  return { kv, call };
+  return { kv, call, proposed };
 }
+
+const policy = (name: string, extra = "") =>
+  `apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: ${name}}\nspec: {target: {service: reviews}${extra}}\n`;
 
 describe("mesh HTTP API", () => {
   it("apply: all or nothing, created/configured/unchanged, dry run stores nothing", async () => {
@@ -119,4 +127,53 @@ describe("mesh HTTP API", () => {
     assert.equal((await h.call("DELETE", "/v1/resources/services/reviews")).status, 404);
     assert.equal((await h.call("GET", "/v1/resources/widgets")).status, 404);
   });
+
+  it("refuses with 422 and the sidecar's words what sidecars would refuse, proposing nothing", async () => {
+    const h = harness();
+    assert.equal((await h.call("POST", "/v1/apply", `${SVC}---\n${policy("a")}`)).status, 200);
+    const proposals = h.proposed.length;
+    const revision = h.kv.revision;
+    for (const url of ["/v1/apply", "/v1/apply?dryRun=true"]) {
+      const res = await h.call("POST", url, `${ROUTE}---\n${policy("b")}`);
+      assert.equal(res.status, 422, url);
+      assert.equal(res.body.error.code, "ERR_CONFIG_REJECTED");
+      assert.equal(
+        res.body.error.message,
+        "Policy/b spec.target: service/reviews is also the target of Policy/a, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route",
+      );
+      assert.deepEqual(
+        res.body.error.findings?.map((f) => [f.code, f.resource, f.path]),
+        [["PolicyConflict", "Policy/b", "spec.target"]],
+      );
+    }
+    // A conflict that lands on the stored Policy (a new one whose name sorts first) is refused too.
+    assert.equal((await h.call("POST", "/v1/apply", policy("0p"))).status, 422);
+    assert.equal((await h.call("PUT", "/v1/resources/policies/b", policy("b"))).status, 422);
+    assert.equal(h.proposed.length, proposals, "nothing reached the log");
+    assert.equal(h.kv.revision, revision);
+    // Changing the one Policy on the target is fine; so are warnings (a global limit needs sidecars with Redis).
+    const global = await h.call("POST", "/v1/apply", policy("a", ", rateLimit: {requestsPerSecond: 5, scope: global}"));
+    assert.equal(global.status, 200);
+    assert.deepEqual(
+      global.body.warnings.map((w) => w.code),
+      ["GlobalRateLimitWithoutRedis"],
+    );
+  });
+
+  it("does not block unrelated changes on an error already stored", async () => {
+    const h = harness();
+    // Written before this check existed: two Policies on one target.
+    h.kv.apply([
+      { op: "put", key: "mesh/resources/Policy/a", value: JSON.stringify(parsePolicy("a")) },
+      { op: "put", key: "mesh/resources/Policy/b", value: JSON.stringify(parsePolicy("b")) },
+    ]);
+    assert.equal((await h.call("POST", "/v1/apply", SVC)).status, 200);
+    assert.equal((await h.call("DELETE", "/v1/resources/policies/b")).status, 200, "and a change may fix it");
+  });
 });
+
+function parsePolicy(name: string): Resource {
+  const [r] = parseResources(policy(name), "p.yaml");
+  assert.ok(r !== undefined);
+  return r;
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseResources } from "../../../src/config/load.ts";
+import type { Resource } from "../../../src/config/resources.ts";
 import { applyResourceCommand, type ResourceCommand } from "../../../src/controlplane/resources/commands.ts";
 import { MemoryKv } from "../registry/memory-kv.ts";
 
@@ -56,5 +57,51 @@ describe("resource commands", () => {
       () => run(kv, { type: "mesh.resource.delete", kind: "Service", name: "a" }),
       (e) => code(e) === "ERR_NOT_FOUND",
     );
+  });
+
+  it("refuses, at its index, a change that raced another into a conflict sidecars would refuse", () => {
+    const kv = new MemoryKv();
+    const policy = (name: string) =>
+      parseResources(
+        `apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: ${name}}\nspec: {target: {service: x}}\n`,
+        "p",
+      );
+    // Both were checked against the state before either: the second one ordered is refused here.
+    run(kv, { type: "mesh.apply", resources: policy("a") });
+    const revision = kv.revision;
+    assert.throws(
+      () => run(kv, { type: "mesh.apply", resources: policy("b") }),
+      (e: unknown) =>
+        code(e) === "ERR_CONFIG_REJECTED" &&
+        /Policy\/b spec\.target: service\/x is also the target of Policy\/a/.test(String(e)),
+    );
+    assert.throws(() => run(kv, { type: "mesh.resource.put", resource: policy("b")[0] as Resource }), {
+      code: "ERR_CONFIG_REJECTED",
+    });
+    assert.equal(kv.revision, revision, "nothing written");
+  });
+
+  it("reads nothing for a change that cannot add an error (no Policy written or deleted)", () => {
+    const kv = new MemoryKv();
+    let ranged: string[] = [];
+    const spy = {
+      get: (k: string) => kv.get(k),
+      range: (prefix: string) => {
+        ranged.push(prefix);
+        return kv.range(prefix);
+      },
+    };
+    const { ops } = applyResourceCommand(spy, { type: "mesh.apply", resources: svc("a") });
+    kv.apply(ops);
+    assert.deepEqual(ranged, []);
+    ranged = [];
+    applyResourceCommand(spy, {
+      type: "mesh.apply",
+      resources: parseResources(
+        "apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: p}\nspec: {target: {service: a}}\n",
+        "p",
+      ),
+    });
+    assert.deepEqual(ranged, ["mesh/resources/Policy/"]);
   });
 });

@@ -6,6 +6,7 @@ import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import { discoveryProto } from "../../../src/config/discovery-proto.ts";
+import { formatFinding } from "../../../src/config/finding.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
@@ -224,7 +225,17 @@ describe("sidecar discovery client", () => {
       [{ version: 2, nonce: "b" }],
       "the NACKed nonce is the node's latest; no ACK of 3 follows",
     );
-    assert.equal(client.version, 3);
+    assert.equal(nack.error, "Service/web: not valid JSON");
+    assert.equal(client.version, 4, "the rest of version 4 (nothing here) is applied; web keeps its last good version");
+
+    // A node the sidecar moves to sends the version it runs: the refusal is repeated there, not ACKed.
+    received.length = 0;
+    send(snapshot(4, "e", "{not json"));
+    const again = await until("nack again", () => received.find((r) => r.nack)?.nack ?? undefined);
+    assert.deepEqual(
+      { version: again.version, nonce: again.nonce, error: again.error },
+      { version: 4, nonce: "e", error: nack.error },
+    );
   });
 });
 
@@ -236,15 +247,43 @@ describe("decodeSnapshot", () => {
     endpoints: [],
   });
 
-  it("rejects a resource the sidecar cannot validate, naming it and the field", () => {
-    assert.throws(() => decodeSnapshot(wire("{")), /Route\/r: not valid JSON/);
+  it("leaves out a resource the sidecar cannot validate, naming it and the field, and keeps the others", () => {
+    const refused = (json: string) => decodeSnapshot(wire(json)).rejected.map(formatFinding);
+    assert.deepEqual(refused("{"), ["Route/r: not valid JSON"]);
     const bad = JSON.stringify({
       apiVersion: "meshlet.dev/v1",
       kind: "Route",
       metadata: { name: "r" },
       spec: { hosts: [] },
     });
-    assert.throws(() => decodeSnapshot(wire(bad)), /Route\/r spec\.hosts: /);
+    assert.match(refused(bad)[0] ?? "", /^Route\/r spec\.hosts: /);
+    const newer = JSON.stringify({
+      apiVersion: "meshlet.dev/v1",
+      kind: "Route",
+      metadata: { name: "r" },
+      spec: { hosts: ["a"], http: [{ destinations: [{ service: "s" }] }], mirror: { service: "m" } },
+    });
+    assert.deepEqual(refused(newer), ["Route/r spec: unknown field(s): mirror"]);
+    const other = JSON.stringify({ apiVersion: "meshlet.dev/v1", kind: "Service", metadata: { name: "r" } });
+    assert.deepEqual(refused(other), ["Route/r: the JSON is Service/r"]);
+    const both = decodeSnapshot({
+      version: 4,
+      nonce: "n",
+      resources: [
+        { kind: "Route", name: "r", revision: 3, json: "{" },
+        {
+          kind: "Service",
+          name: "s",
+          revision: 3,
+          json: JSON.stringify({ apiVersion: "meshlet.dev/v1", kind: "Service", metadata: { name: "s" } }),
+        },
+      ],
+      endpoints: [],
+    });
+    assert.deepEqual(
+      both.resources.map((r) => r.metadata.name),
+      ["s"],
+    );
   });
 
   it("takes an unchanged resource from the previous snapshot, and validates a changed one", () => {
@@ -263,6 +302,8 @@ describe("decodeSnapshot", () => {
     const changed = decodeSnapshot(wire(route("b")), second).resources[0];
     assert.notEqual(changed, a);
     assert.deepEqual(changed?.kind === "Route" ? changed.spec.hosts : [], ["b"]);
-    assert.throws(() => decodeSnapshot(wire("{"), second), /Route\/r: not valid JSON/);
+    const third = new Map<string, DecodedResource>();
+    assert.equal(decodeSnapshot(wire("{"), second, third).rejected.length, 1);
+    assert.equal(third.size, 0, "a refused resource is not remembered as decoded");
   });
 });

@@ -4,7 +4,6 @@ import type { Policy } from "../../../src/config/resources.ts";
 import { BREAKER_OPEN } from "../../../src/sidecar/resilience/breaker.ts";
 import { burstCapacity, validatePolicies } from "../../../src/sidecar/resilience/compile.ts";
 import { PolicyRejectedError } from "../../../src/sidecar/resilience/errors.ts";
-import { GlobalReservoir } from "../../../src/sidecar/resilience/global-reservoir.ts";
 import { newCompiler, policy } from "./helpers.ts";
 
 const cb = { errorThresholdPercentage: 50, volumeThreshold: 1 };
@@ -115,24 +114,25 @@ describe("PolicyCompiler", () => {
     assert.equal(good.forService("a")?.breaker?.state, 0, "the previous set still works");
   });
 
-  it("NACKs what only the sidecar can judge: a global limit without Redis, two policies on one target", () => {
-    const issues = validatePolicies(
-      [
+  it("runs a global limit without Redis on a local bucket at the full rate, flagged degraded", async (t) => {
+    const { compiler, registry } = newCompiler();
+    t.after(() => compiler.stop());
+    const set = compiler.compile([
+      policy("g", {
+        target: { service: "g" },
+        rateLimit: { requestsPerSecond: 5, scope: "global" },
+        circuitBreaker: cb,
+      }),
+    ]);
+    compiler.activate();
+    const p = set.forService("g");
+    assert.ok(p?.rateLimit && p.breaker, "the rest of the policy is kept");
+    const text = await registry.metrics();
+    assert.match(text, /meshlet_rate_limit_global_degraded\{target="service\/g"\} 1/);
+    assert.deepEqual(
+      validatePolicies([
         policy("g", { target: { service: "g" }, rateLimit: { requestsPerSecond: 5, scope: "global" } }),
-        policy("h", { target: { service: "h" }, circuitBreaker: cb }),
-        policy("d", { target: { service: "h" } }),
-      ],
-      {},
-    );
-    assert.deepEqual(
-      issues.map((i) => `${i.resource} ${i.path}`),
-      ["Policy/g spec.rateLimit.scope", "Policy/d spec.target"],
-    );
-    assert.deepEqual(
-      validatePolicies(
-        [policy("g", { target: { service: "g" }, rateLimit: { requestsPerSecond: 5, scope: "global" } })],
-        { redis: { address: { host: "127.0.0.1", port: 6379 }, Reservoir: GlobalReservoir } },
-      ),
+      ]),
       [],
     );
   });
