@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
 import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
+import { NO_SIZE_LIMITS } from "../../config/limits.ts";
 import { parseResources } from "../../config/load.ts";
 import { formatWarning } from "../../config/references.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -53,7 +54,8 @@ export async function readInputs(paths: readonly string[]): Promise<InputFile[]>
  * line; the control plane validates again (it trusts no client).
  */
 export function validateInputs(files: readonly InputFile[]): Resource[] {
-  const resources = files.flatMap((f) => parseResources(f.text, f.name));
+  // Sizes are the server's to judge: it may be configured with other limits than the defaults.
+  const resources = files.flatMap((f) => parseResources(f.text, f.name, NO_SIZE_LIMITS));
   const seen = new Set<string>();
   for (const r of resources) {
     const key = `${r.kind}/${r.metadata.name}`;
