@@ -5,6 +5,7 @@ import { errorMessage, MeshletError } from "../common/errors.ts";
 import { routeGrpcLogs } from "../common/grpc-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
+import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from "../config/limits.ts";
 import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
 import type { NodeId } from "../raft/types.ts";
 import { DiskSnapshotStorage } from "../raft-node/disk-snapshot-storage.ts";
@@ -38,6 +39,8 @@ export interface ControlOptions {
   snapshotEvery: number;
   /** Entries kept in memory behind a snapshot. */
   snapshotKeep: number;
+  /** Size limits of applied resources (default DEFAULT_RESOURCE_LIMITS: 1 MiB each, 4 MiB per apply). */
+  limits?: ResourceLimits;
   logger: Logger;
 }
 
@@ -159,7 +162,9 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
-  const extensionRoutes = EXTENSIONS.flatMap((ext) => ext.start({ node, grpcServer, logger, registry }));
+  const extensionRoutes = EXTENSIONS.flatMap((ext) =>
+    ext.start({ node, grpcServer, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS }),
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),

@@ -18,7 +18,13 @@ function memberId(value: unknown, what = "id"): string {
 }
 
 function pathId(req: HttpRequest): string {
-  return memberId(decodeURIComponent(req.params.id ?? ""), "member id");
+  let id: string;
+  try {
+    id = decodeURIComponent(req.params.id ?? "");
+  } catch {
+    throw new HttpError(400, "ERR_BAD_REQUEST", "member id is not valid percent-encoding");
+  }
+  return memberId(id, "member id");
 }
 
 /** GET /v1/cluster and the membership/leadership operations of DESIGN.md. */
