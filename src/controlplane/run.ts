@@ -9,7 +9,7 @@ import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from "../config/limits.t
 import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
 import type { NodeId } from "../raft/types.ts";
 import { DiskSnapshotStorage } from "../raft-node/disk-snapshot-storage.ts";
-import { Driver } from "../raft-node/driver.ts";
+import { Driver, type RaftCore } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { registerConfigCommands } from "./config/commands.ts";
@@ -90,10 +90,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     logger,
     onFsync: Driver.fsyncObserver(registry),
   });
-  const storage = new DiskSnapshotStorage((metadata) => wal.snapshotData(metadata));
-  if (recovered.snapshot !== undefined) storage.applySnapshot(recovered.snapshot);
-  storage.append(recovered.entries);
-  storage.setHardState(recovered.hardState);
+  const storage = DiskSnapshotStorage.fromWal(wal, recovered);
   const empty = recovered.snapshot === undefined && recovered.entries.length === 0 && recovered.hardState.term === 0;
   if (empty && !o.join) {
     RawNode.bootstrap(storage, [...o.peers.keys()]);
@@ -113,18 +110,20 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     decodeConfChange,
     peers: o.peers,
   });
-  const core = new RawNode({
-    id: o.id,
-    electionTick: o.electionTicks,
-    heartbeatTick: 1,
-    storage,
-    random: { intn: (n) => randomInt(n) },
-    applied: recovered.snapshot?.metadata.index ?? 0,
-  });
+  const newCore = (s: DiskSnapshotStorage, applied: number) =>
+    new RawNode({
+      id: o.id,
+      electionTick: o.electionTicks,
+      heartbeatTick: 1,
+      storage: s,
+      random: { intn: (n) => randomInt(n) },
+      applied,
+    });
+  const core = newCore(storage, recovered.snapshot?.metadata.index ?? 0);
   let driver: Driver | undefined;
-  const feed = (fn: (c: RawNode) => void) => {
+  const feed = (fn: (c: RaftCore) => void) => {
     try {
-      driver?.input(() => fn(core));
+      driver?.input(fn);
     } catch (err) {
       logger.debug({ err: errorMessage(err) }, "Raft input refused");
     }
@@ -156,6 +155,11 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     tickMs: o.tickMs,
     snapshotEvery: o.snapshotEvery,
     keepEntries: o.snapshotKeep,
+    rebuild: (applied) => {
+      const fromDisk = DiskSnapshotStorage.fromWal(wal, wal.reload(), applied);
+      return { core: newCore(fromDisk, applied), storage: fromDisk };
+    },
+    onStorage: (health) => transport.refuse(health.ok ? undefined : health.message),
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);

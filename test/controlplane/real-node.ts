@@ -10,6 +10,7 @@ export interface RealNode {
   httpPort: number;
   dataDir: string;
   base: string;
+  clusterId: string;
   stop(): Promise<void>;
 }
 
@@ -23,7 +24,7 @@ export async function startRealNode(
   extra: Partial<ControlOptions> = {},
 ): Promise<RealNode> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-real-"));
-  const dataDir = path.join(root, "data");
+  const dataDir = extra.dataDir ?? path.join(root, "data");
   const running = await startControl(
     {
       id: "n1",
@@ -50,5 +51,12 @@ export async function startRealNode(
   };
   t?.after(stop);
   await until("the node leads", async () => (running.node.isLeader() ? true : undefined), 10_000);
-  return { running, httpPort: running.httpPort, dataDir, base: `http://127.0.0.1:${running.httpPort}`, stop };
+  return {
+    running,
+    httpPort: running.httpPort,
+    dataDir,
+    base: `http://127.0.0.1:${running.httpPort}`,
+    clusterId: clusterIdFor(["n1"]),
+    stop,
+  };
 }
