@@ -19,6 +19,12 @@ const MiB = 1024 * 1024;
 export const DEFAULT_MAX_RESOURCE_BYTES = MiB;
 export const DEFAULT_MAX_APPLY_BYTES = 4 * MiB;
 
+/**
+ * The most --max-apply-bytes may be: an apply is one Raft entry, and an entry holds at most 16 MiB
+ * (raft-node/wal.ts MAX_ENTRY_BYTES); half of it leaves room for the command around the resources.
+ */
+export const MAX_APPLY_BYTES_CEILING = 8 * MiB;
+
 export const DEFAULT_RESOURCE_LIMITS: ResourceLimits = {
   maxResourceBytes: DEFAULT_MAX_RESOURCE_BYTES,
   maxTotalBytes: DEFAULT_MAX_APPLY_BYTES,
