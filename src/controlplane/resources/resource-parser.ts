@@ -17,7 +17,7 @@ export type ParseReply =
   | { id: number; ok: false; code: "ERR_PARSE"; message: string };
 
 /** Heap of the parsing thread: a text that needs more is refused with 413, and the node's own heap is untouched. */
-const WORKER_HEAP_MB = 512;
+export const WORKER_HEAP_MB = 512;
 
 interface Job extends ParseRequest {
   deadline: number;
@@ -34,12 +34,17 @@ interface Job extends ParseRequest {
  * One job at a time, in arrival order; the thread starts on first use.
  */
 export class ResourceParser {
+  readonly #heapMb: number;
   #worker: Worker | undefined;
   #queue: Job[] = [];
   #current: Job | undefined;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   #closed = false;
+
+  constructor(options: { heapMb?: number } = {}) {
+    this.#heapMb = options.heapMb ?? WORKER_HEAP_MB;
+  }
 
   parse(text: string, file: string, limits: ResourceLimits, deadlineMs: number): Promise<Resource[]> {
     if (this.#closed) return Promise.reject(new MeshletError("ERR_STOPPING", "the node is shutting down"));
@@ -83,7 +88,7 @@ export class ResourceParser {
     if (this.#worker !== undefined) return this.#worker;
     const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
     const worker = new Worker(new URL(`./parse-worker${ext}`, import.meta.url), {
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      resourceLimits: { maxOldGenerationSizeMb: this.#heapMb },
     });
     worker.unref();
     worker.on("message", (reply: ParseReply) => this.#done(reply));
@@ -92,7 +97,7 @@ export class ResourceParser {
       const tooBig = err.code === "ERR_WORKER_OUT_OF_MEMORY";
       this.#stop(
         tooBig
-          ? new MeshletError("ERR_TOO_LARGE", `parsing the request body needed more than ${WORKER_HEAP_MB} MB`)
+          ? new MeshletError("ERR_TOO_LARGE", `parsing the request body needed more than ${this.#heapMb} MB`)
           : new MeshletError("ERR_PARSE", `the parser thread failed: ${err.message}`),
       );
       this.#next();
