@@ -18,7 +18,8 @@ export const MAX_TIMER_MS = 24 * HOUR_MS;
 export const MAX_COOKIE_TTL_MS = 365 * 24 * HOUR_MS;
 /** The slowest rate limit: one request every 1000 s (a rate is requests per second, > 0). */
 export const MIN_RATE_PER_SECOND = 0.001;
-export const MAX_RATE_PER_SECOND = 1_000_000;
+/** Far above any real rate: "effectively unlimited" (test/bench/proxy.ts uses 10,000,000). */
+export const MAX_RATE_PER_SECOND = 1_000_000_000;
 /** Entries of a table a sidecar sizes up front (a per-key limiter's keys, a stale cache's entries). */
 export const MAX_TABLE_ENTRIES = 1_000_000;
 /** Counters and thresholds (connections, requests, errors). */

@@ -194,7 +194,7 @@ export const rateLimitSchema = z
       .number()
       .min(MIN_RATE_PER_SECOND, `expected at least ${MIN_RATE_PER_SECOND} (one request every 1000 s)`)
       .max(MAX_RATE_PER_SECOND, atMost(MAX_RATE_PER_SECOND)),
-    burst: z.number().int().min(0).max(MAX_TABLE_ENTRIES, atMost(MAX_TABLE_ENTRIES)).optional(),
+    burst: z.number().int().min(0).max(MAX_COUNT, atMost(MAX_COUNT)).optional(),
     key: z
       .union([z.strictObject({ header: headerName }), z.strictObject({ sourceService: z.literal(true) })])
       .optional(),

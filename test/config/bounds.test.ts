@@ -105,7 +105,8 @@ describe("schema bounds on durations, rates and sizes", () => {
       policy({ rateLimit: { requestsPerSecond: Number.NaN } }),
       /requestsPerSecond/,
     ],
-    ["requestsPerSecond: 1e7", policySchema, policy({ rateLimit: { requestsPerSecond: 1e7 } }), /at most 1000000/],
+    ["requestsPerSecond: 1e7", policySchema, policy({ rateLimit: { requestsPerSecond: 1e7 } }), "ok"],
+    ["requestsPerSecond: 1e10", policySchema, policy({ rateLimit: { requestsPerSecond: 1e10 } }), /at most 1000000000/],
     ["burst: 1e300", policySchema, policy({ rateLimit: { requestsPerSecond: 1, burst: 1e300 } }), /burst: /],
     [
       "maxKeys: 1e12",
