@@ -1,5 +1,15 @@
 import { z } from "zod";
 import { isPrime } from "../common/prime.ts";
+import {
+  formatBound,
+  MAX_CACHE_BYTES,
+  MAX_COOKIE_TTL_MS,
+  MAX_COUNT,
+  MAX_RATE_PER_SECOND,
+  MAX_TABLE_ENTRIES,
+  MAX_TIMER_MS,
+  MIN_RATE_PER_SECOND,
+} from "./bounds.ts";
 import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
 
 /**
@@ -23,9 +33,17 @@ const duration = z
   .regex(new RegExp(DURATION_PATTERN), DURATION_HINT)
   .refine((v) => (parseDuration(v) ?? 1) > 0, "expected a duration greater than zero");
 
+/** A duration of at most `maxMs` (bounds.ts), checked apart from how durations are written. */
+const durationAtMost = (maxMs: number) =>
+  duration.refine((v) => (parseDuration(v) ?? 0) <= maxMs, `expected a duration of at most ${formatBound(maxMs)}`);
+/** Every duration that becomes a timer in the sidecar. */
+const timer = durationAtMost(MAX_TIMER_MS);
+
 const port = z.number().int().min(1).max(65535);
 const percent = z.number().min(0).max(100);
-const positiveInt = z.number().int().min(1);
+const atMost = (max: number) => `expected at most ${max}`;
+const positiveInt = z.number().int().min(1).max(MAX_COUNT, atMost(MAX_COUNT));
+const tableSize = z.number().int().min(1).max(MAX_TABLE_ENTRIES, atMost(MAX_TABLE_ENTRIES));
 
 const headerName = z
   .string()
@@ -62,7 +80,11 @@ export const consistentHashSchema = z
   .strictObject({
     header: headerName.optional(),
     cookie: z
-      .strictObject({ name: z.string().min(1), ttl: duration.optional(), path: z.string().optional() })
+      .strictObject({
+        name: z.string().min(1),
+        ttl: durationAtMost(MAX_COOKIE_TTL_MS).optional(),
+        path: z.string().optional(),
+      })
       .optional(),
     queryParameter: z.string().min(1).optional(),
     sourceIp: z.literal(true).optional(),
@@ -127,17 +149,17 @@ export const retryOnSchema = z.enum(["connect-failure", "5xx", "reset", "gateway
 export const retriesSchema = z.strictObject({
   attempts: z.number().int().min(0).max(10),
   retryOn: z.array(retryOnSchema).min(1).default(["connect-failure", "gateway-error"]),
-  perTryTimeout: duration.optional(),
+  perTryTimeout: timer.optional(),
   /** Retry POST/PATCH too; off by default because they may not be idempotent. */
   retryNonIdempotent: z.boolean().default(false),
-  backoff: z.strictObject({ baseInterval: duration, maxInterval: duration.optional() }).optional(),
+  backoff: z.strictObject({ baseInterval: timer, maxInterval: timer.optional() }).optional(),
 });
 
 export const httpRouteSchema = z.strictObject({
   name: z.string().optional(),
   match: z.array(routeMatchSchema).default([]),
   destinations: z.array(destinationSchema).min(1),
-  timeout: duration.default("15s"),
+  timeout: timer.default("15s"),
   retries: retriesSchema.optional(),
 });
 
@@ -151,8 +173,8 @@ export const routeSpecSchema = z.strictObject({
 export const circuitBreakerSchema = z.strictObject({
   errorThresholdPercentage: percent.refine((v) => v > 0, "expected a percentage in (0, 100]"),
   volumeThreshold: positiveInt.default(20),
-  rollingWindow: duration.default("10s"),
-  resetTimeout: duration.default("5s"),
+  rollingWindow: timer.default("10s"),
+  resetTimeout: timer.default("5s"),
   /** opossum lets exactly one probe through while half-open. */
   halfOpenRequests: z.literal(1, { error: "half-open admits one probe at a time; expected 1" }).default(1),
   /** Statuses counted as failures; default: every 5xx except 501. */
@@ -168,16 +190,19 @@ export const limitsSchema = z.strictObject({
 
 export const rateLimitSchema = z
   .strictObject({
-    requestsPerSecond: z.number().positive(),
-    burst: z.number().int().min(0).optional(),
+    requestsPerSecond: z
+      .number()
+      .min(MIN_RATE_PER_SECOND, `expected at least ${MIN_RATE_PER_SECOND} (one request every 1000 s)`)
+      .max(MAX_RATE_PER_SECOND, atMost(MAX_RATE_PER_SECOND)),
+    burst: z.number().int().min(0).max(MAX_COUNT, atMost(MAX_COUNT)).optional(),
     key: z
       .union([z.strictObject({ header: headerName }), z.strictObject({ sourceService: z.literal(true) })])
       .optional(),
-    maxKeys: positiveInt.default(10_000),
+    maxKeys: tableSize.default(10_000),
     scope: z.enum(["local", "global"]).default("local"),
     /** Wait up to this long in a bounded queue for a token instead of failing at once. */
-    maxWait: duration.optional(),
-    queueSize: positiveInt.default(100),
+    maxWait: timer.optional(),
+    queueSize: tableSize.default(100),
   })
   .refine((r) => r.scope !== "global" || r.key === undefined, {
     path: ["key"],
@@ -199,9 +224,14 @@ export const fallbackSchema = z
     service: name.optional(),
     staleCache: z
       .strictObject({
-        maxAge: duration,
-        maxEntries: positiveInt.default(1000),
-        maxBytes: positiveInt.default(16 * 1024 * 1024),
+        maxAge: timer,
+        maxEntries: tableSize.default(1000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_CACHE_BYTES, atMost(MAX_CACHE_BYTES))
+          .default(16 * 1024 * 1024),
         vary: z.array(headerName).default([]),
       })
       .optional(),
@@ -213,16 +243,16 @@ export const fallbackSchema = z
 
 export const outlierDetectionSchema = z.strictObject({
   consecutiveErrors: positiveInt.default(5),
-  interval: duration.default("10s"),
-  baseEjectionTime: duration.default("30s"),
+  interval: timer.default("10s"),
+  baseEjectionTime: timer.default("30s"),
   maxEjectionPercent: percent.default(50),
   successRateMinimumHosts: positiveInt.optional(),
 });
 
 export const healthCheckSchema = z.strictObject({
   path: z.string().startsWith("/"),
-  interval: duration.default("10s"),
-  timeout: duration.default("1s"),
+  interval: timer.default("10s"),
+  timeout: timer.default("1s"),
   healthyThreshold: positiveInt.default(2),
   unhealthyThreshold: positiveInt.default(3),
 });

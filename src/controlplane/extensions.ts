@@ -1,6 +1,7 @@
 import type { Server as GrpcServer } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
+import type { ResourceLimits } from "../config/limits.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
 import type { RouteModule } from "./http/router.ts";
 import type { ControlNode } from "./node.ts";
@@ -12,6 +13,8 @@ export interface ExtensionContext {
   grpcServer: GrpcServer;
   logger: Logger;
   registry: Registry;
+  /** Size limits of applied resources (meshlet control --max-resource-bytes, --max-apply-bytes). */
+  limits: ResourceLimits;
 }
 
 /**

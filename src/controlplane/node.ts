@@ -20,6 +20,21 @@ export class DeadlineError extends MeshletError {
   }
 }
 
+/**
+ * This node cannot write its data dir and is one of several voters: it is
+ * not caught up, so it cannot answer a linearizable read. HTTP 503 (another
+ * member, or ?consistency=stale, can answer).
+ */
+export class NodeDegradedError extends MeshletError {
+  constructor(reason: string) {
+    super(
+      "ERR_NODE_DEGRADED",
+      `this node cannot write its data dir (${reason}) and may be behind the cluster; read from another member or with ?consistency=stale`,
+    );
+    this.name = "NodeDegradedError";
+  }
+}
+
 /** The node is shutting down. HTTP 503. */
 export class StoppingError extends MeshletError {
   constructor() {

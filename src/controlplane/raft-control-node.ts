@@ -15,12 +15,14 @@ import {
   type SoftState,
   StateRole,
 } from "../raft/types.ts";
-import type { Applier, Driver } from "../raft-node/driver.ts";
+import { type Applier, type Driver, type StorageHealth, StorageUnavailableError } from "../raft-node/driver.ts";
 import { ForwardError, type GrpcTransport } from "../raft-node/transport.ts";
+import { MAX_ENTRY_BYTES } from "../raft-node/wal.ts";
 import {
   type Consistency,
   type ControlNode,
   DeadlineError,
+  NodeDegradedError,
   type NodeEvents,
   NoLeaderError,
   type Proposed,
@@ -139,6 +141,32 @@ export class RaftControlNode implements ControlNode, Applier {
     return this.#drv().basicStatus().role === StateRole.Leader;
   }
 
+  /** Whether this node can persist (driver.ts): while it cannot, writes get 507. */
+  storageHealth(): StorageHealth {
+    return this.#drv().storageHealth;
+  }
+
+  /** Throws StorageUnavailableError while the data dir is failed: nothing that needs a write can be done. */
+  #requireStorage(): void {
+    const health = this.#drv().storageHealth;
+    if (!health.ok) throw new StorageUnavailableError(health);
+  }
+
+  /**
+   * While the data dir is failed, what a linearizable read may return: the
+   * applied state when this node is the only voter and has applied all it
+   * knows to be committed (nothing can commit without it meanwhile, so that
+   * is the cluster's state), nothing otherwise.
+   */
+  #degradedRead<T>(fn: (kv: RevisionedKv) => T): { value: T } | undefined {
+    const drv = this.#drv();
+    const health = drv.storageHealth;
+    if (health.ok) return undefined;
+    const { voters } = drv.confState;
+    if (voters.length === 1 && voters[0] === this.id && drv.appliedAllCommitted) return { value: fn(this.kv) };
+    throw this.#fail(new NodeDegradedError(health.message));
+  }
+
   leader(): string {
     return this.#drv().basicStatus().lead;
   }
@@ -164,6 +192,8 @@ export class RaftControlNode implements ControlNode, Applier {
   async read<T>(fn: (kv: RevisionedKv) => T, options: { consistency: Consistency; deadlineMs: number }): Promise<T> {
     if (options.consistency === "stale") return fn(this.kv);
     if (this.#stopping) throw new StoppingError();
+    const degraded = this.#degradedRead(fn);
+    if (degraded !== undefined) return degraded.value;
     const deadline = Date.now() + options.deadlineMs;
     const ctx = this.#pid();
     const waiter: ReadWaiter = { index: undefined, done: () => {} };
@@ -173,6 +203,8 @@ export class RaftControlNode implements ControlNode, Applier {
         waiter.done = resolve;
       });
       while (waiter.index === undefined || this.#drv().applied < waiter.index) {
+        const degradedNow = this.#degradedRead(fn);
+        if (degradedNow !== undefined) return degradedNow.value;
         if (Date.now() >= deadline)
           throw this.#fail(
             this.leader() === "" ? new NoLeaderError() : new DeadlineError("linearizable read", options.deadlineMs),
@@ -239,6 +271,7 @@ export class RaftControlNode implements ControlNode, Applier {
 
   /** The transport's sink for proposals followers forward to this node. */
   async acceptForward(data: Uint8Array, confChange: boolean): Promise<void> {
+    if (data.length > MAX_ENTRY_BYTES) throw tooLarge(data.length);
     if (!this.isLeader()) throw new ForwardError("ERR_NOT_LEADER", `${this.id} is not the leader`, this.leader());
     this.#drv().input((core) =>
       confChange ? core.proposeConfChange(this.#o.decodeConfChange(data)) : core.propose(data),
@@ -348,12 +381,19 @@ export class RaftControlNode implements ControlNode, Applier {
     what: string,
   ): Promise<Proposed> {
     if (this.#stopping) throw new StoppingError();
+    if (data.length > MAX_ENTRY_BYTES) throw this.#fail(tooLarge(data.length));
+    try {
+      this.#requireStorage();
+    } catch (err) {
+      throw this.#fail(err);
+    }
     const deadline = Date.now() + deadlineMs;
     const applied = new Promise<Proposed>((resolve, reject) => this.#waiters.set(pid, { resolve, reject }));
     applied.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     try {
       for (;;) {
+        this.#requireStorage();
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw this.leader() === "" ? new NoLeaderError() : new DeadlineError(what, deadlineMs);
         const lead = this.leader();
@@ -410,6 +450,14 @@ export class RaftControlNode implements ControlNode, Applier {
     if (this.#driver === undefined) throw new Error("RaftControlNode used before attach()");
     return this.#driver;
   }
+}
+
+/** A proposal the WAL could not write as one record (wal.ts): refused before it is proposed. HTTP 413. */
+function tooLarge(bytes: number): MeshletError {
+  return new MeshletError(
+    "ERR_TOO_LARGE",
+    `the proposal is ${bytes} bytes; a Raft entry holds at most ${MAX_ENTRY_BYTES} bytes (the WAL's record limit)`,
+  );
 }
 
 function retryable(err: unknown): boolean {

@@ -5,10 +5,11 @@ import { errorMessage, MeshletError } from "../common/errors.ts";
 import { routeGrpcLogs } from "../common/grpc-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
+import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from "../config/limits.ts";
 import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
 import type { NodeId } from "../raft/types.ts";
 import { DiskSnapshotStorage } from "../raft-node/disk-snapshot-storage.ts";
-import { Driver } from "../raft-node/driver.ts";
+import { Driver, type RaftCore } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { registerConfigCommands } from "./config/commands.ts";
@@ -42,6 +43,8 @@ export interface ControlOptions {
   snapshotEvery: number;
   /** Entries kept in memory behind a snapshot. */
   snapshotKeep: number;
+  /** Size limits of applied resources (default DEFAULT_RESOURCE_LIMITS: 1 MiB each, 4 MiB per apply). */
+  limits?: ResourceLimits;
   logger: Logger;
 }
 
@@ -91,10 +94,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     logger,
     onFsync: Driver.fsyncObserver(registry),
   });
-  const storage = new DiskSnapshotStorage((metadata) => wal.snapshotData(metadata));
-  if (recovered.snapshot !== undefined) storage.applySnapshot(recovered.snapshot);
-  storage.append(recovered.entries);
-  storage.setHardState(recovered.hardState);
+  const storage = DiskSnapshotStorage.fromWal(wal, recovered);
   const empty = recovered.snapshot === undefined && recovered.entries.length === 0 && recovered.hardState.term === 0;
   if (empty && !o.join) {
     RawNode.bootstrap(storage, [...o.peers.keys()]);
@@ -114,18 +114,20 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     decodeConfChange,
     peers: o.peers,
   });
-  const core = new RawNode({
-    id: o.id,
-    electionTick: o.electionTicks,
-    heartbeatTick: 1,
-    storage,
-    random: { intn: (n) => randomInt(n) },
-    applied: recovered.snapshot?.metadata.index ?? 0,
-  });
+  const newCore = (s: DiskSnapshotStorage, applied: number) =>
+    new RawNode({
+      id: o.id,
+      electionTick: o.electionTicks,
+      heartbeatTick: 1,
+      storage: s,
+      random: { intn: (n) => randomInt(n) },
+      applied,
+    });
+  const core = newCore(storage, recovered.snapshot?.metadata.index ?? 0);
   let driver: Driver | undefined;
-  const feed = (fn: (c: RawNode) => void) => {
+  const feed = (fn: (c: RaftCore) => void) => {
     try {
-      driver?.input(() => fn(core));
+      driver?.input(fn);
     } catch (err) {
       logger.debug({ err: errorMessage(err) }, "Raft input refused");
     }
@@ -157,6 +159,11 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     tickMs: o.tickMs,
     snapshotEvery: o.snapshotEvery,
     keepEntries: o.snapshotKeep,
+    rebuild: (applied) => {
+      const fromDisk = DiskSnapshotStorage.fromWal(wal, wal.reload(), applied);
+      return { core: newCore(fromDisk, applied), storage: fromDisk };
+    },
+    onStorage: (health) => transport.refuse(health.ok ? undefined : health.message),
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);
@@ -164,7 +171,9 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
-  const extensionRoutes = EXTENSIONS.flatMap((ext) => ext.start({ node, grpcServer, logger, registry }));
+  const extensionRoutes = EXTENSIONS.flatMap((ext) =>
+    ext.start({ node, grpcServer, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS }),
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),

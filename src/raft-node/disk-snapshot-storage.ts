@@ -1,5 +1,6 @@
 import { MemoryStorage } from "../raft/index.ts";
 import type { ConfState, Snapshot } from "../raft/types.ts";
+import type { Recovered, Wal } from "./wal.ts";
 
 const NO_DATA = new Uint8Array();
 
@@ -16,6 +17,21 @@ export class DiskSnapshotStorage extends MemoryStorage {
   constructor(load: (metadata: Snapshot["metadata"]) => Uint8Array) {
     super();
     this.#load = load;
+  }
+
+  /**
+   * The log `wal` read back from disk. `applied` (a node rebuilding after a
+   * storage failure) raises the commit index to what was applied: the last
+   * durable hard state may be older (a commit index alone is never synced).
+   */
+  static fromWal(wal: Wal, recovered: Omit<Recovered, "fresh">, applied = 0): DiskSnapshotStorage {
+    const storage = new DiskSnapshotStorage((metadata) => wal.snapshotData(metadata));
+    if (recovered.snapshot !== undefined) storage.applySnapshot(recovered.snapshot);
+    storage.append(recovered.entries);
+    const hs = recovered.hardState;
+    const commit = Math.min(Math.max(hs.commit, applied), storage.lastIndex());
+    storage.setHardState(commit === hs.commit ? hs : { ...hs, commit });
+    return storage;
   }
 
   override snapshot(): Snapshot {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { errorMessage } from "../common/errors.ts";
+import { errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
 import type { BasicStatus, Status } from "../raft/index.ts";
@@ -19,7 +19,7 @@ import {
   type Storage,
 } from "../raft/types.ts";
 import type { Transport } from "./transport.ts";
-import type { Wal } from "./wal.ts";
+import { type Wal, WalError } from "./wal.ts";
 
 /** The Raft core as the driver uses it (src/raft's RawNode satisfies it structurally). */
 export interface RaftCore {
@@ -62,6 +62,37 @@ export interface Applier {
   softState(state: SoftState, term: number): void;
 }
 
+/** Whether the node can persist: "ok", or since when and why not. */
+export type StorageHealth =
+  | { ok: true }
+  | {
+      ok: false;
+      /** ERR_NO_SPACE (disk or quota full) or ERR_DISK_IO (anything else that stops the node writing). */
+      code: "ERR_NO_SPACE" | "ERR_DISK_IO";
+      /** The failure, then the last probe's answer. */
+      message: string;
+      since: number;
+      probes: number;
+      nextProbeAt: number;
+    };
+
+/**
+ * The node cannot persist (StorageHealth): it refuses what needs a write. HTTP
+ * 507, gRPC RESOURCE_EXHAUSTED.
+ */
+export class StorageUnavailableError extends MeshletError {
+  constructor(health: Extract<StorageHealth, { ok: false }>) {
+    super(
+      health.code,
+      `this node cannot write to its data dir since ${new Date(health.since).toISOString()}: ${health.message}`,
+    );
+    this.name = "StorageUnavailableError";
+  }
+}
+
+/** Delays between probes of a failed data dir: doubling from the first to the last. */
+export const PROBE_BACKOFF_MS = { first: 250, max: 5_000 } as const;
+
 export interface DriverOptions {
   core: RaftCore;
   storage: RaftStorage;
@@ -76,7 +107,15 @@ export interface DriverOptions {
   snapshotEvery: number;
   /** Entries kept in memory behind a snapshot, so slightly lagging followers need no snapshot. */
   keepEntries?: number;
-  /** Persisting or applying failed; the loop has stopped and the process must exit. */
+  /**
+   * A new core and storage built from what is on disk (wal.reload()), for a
+   * node applied up to `applied`: how the driver comes back after its data
+   * dir failed.
+   */
+  rebuild: (applied: number) => { core: RaftCore; storage: RaftStorage };
+  /** The data dir failed or came back (the transport refuses peers meanwhile). */
+  onStorage?: (health: StorageHealth) => void;
+  /** Applying failed (a bug, not the disk); the loop has stopped and the process must exit. */
   onFatal: (err: unknown) => void;
 }
 
@@ -90,10 +129,31 @@ export interface DriverOptions {
  * entries they carry can commit only on a quorum, and nothing is applied or
  * acknowledged before the next Ready, which waits for this write. Every other
  * role sends after persisting (a vote or an append ack promises durability).
+ *
+ * When the data dir fails (a full disk, an I/O error), the node must not act
+ * on what it could not persist: the core, which may hold such state (entries
+ * and votes in a Ready that failed, acks counted for them), is dropped at once
+ * and never asked for another Ready, so nothing it decided after the last
+ * durable write leaves the node or is applied. The WAL is rolled back to its
+ * last sync. Until a probe (bounded backoff) finds the dir writable, the node
+ * has no core: it refuses writes (StorageUnavailableError), reports itself a
+ * follower without a leader (so a leader steps down; its peers elect another),
+ * and keeps what was applied for reads. Then a new core is built from the WAL
+ * read back from disk, so memory and disk agree, and the node catches up like
+ * one that restarted.
  */
 export class Driver {
   readonly #o: DriverOptions;
   readonly #m: ReturnType<typeof driverMetrics>;
+  #core: RaftCore | undefined;
+  #storage: RaftStorage;
+  /** Bumped at each failure and rebuild: callbacks of a write begun before it are stale. */
+  #generation = 0;
+  #health: StorageHealth = { ok: true };
+  /** This node's id, for the status reported while there is no core. */
+  readonly #id: NodeId;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probeDelayMs: number = PROBE_BACKOFF_MS.first;
   #timer: NodeJS.Timeout | undefined;
   #scheduled = false;
   #hardState: HardState = { term: 0, vote: "", commit: 0 };
@@ -113,6 +173,9 @@ export class Driver {
   constructor(o: DriverOptions) {
     this.#o = o;
     this.#m = driverMetrics(o.registry);
+    this.#core = o.core;
+    this.#storage = o.storage;
+    this.#id = o.core.basicStatus().id;
     const init = o.storage.initialState();
     this.#hardState = init.hardState;
     this.#confState = init.confState;
@@ -121,14 +184,22 @@ export class Driver {
     this.#applied = snapshot.index;
   }
 
-  /** The core's status, read without feeding it anything. */
+  /** The core's status, read without feeding it anything; without a core (storage failed), a follower's. */
   status(): Status {
-    return this.#o.core.status();
+    if (this.#core !== undefined) return this.#core.status();
+    return { ...this.basicStatus(), confState: this.#confState };
   }
 
   /** As status(), without membership and progress: cheap enough for every request. */
   basicStatus(): BasicStatus {
-    return this.#o.core.basicStatus();
+    if (this.#core !== undefined) return this.#core.basicStatus();
+    const { term, vote, commit } = this.#hardState;
+    return { id: this.#id, term, vote, commit, applied: this.#applied, lead: "", role: StateRole.Follower };
+  }
+
+  /** Whether the node can persist. */
+  get storageHealth(): StorageHealth {
+    return this.#health;
   }
 
   get applied(): number {
@@ -140,24 +211,28 @@ export class Driver {
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.#input(() => this.#o.core.tick()), this.#o.tickMs);
+    this.#timer = setInterval(() => {
+      if (this.#core !== undefined) this.input((core) => core.tick());
+    }, this.#o.tickMs);
     this.#schedule();
   }
 
   stop(): void {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#probeTimer !== undefined) clearTimeout(this.#probeTimer);
   }
 
-  /** Feeds the core under the loop's discipline: errors propagate to the caller, then a pass is scheduled. */
+  /**
+   * Feeds the core under the loop's discipline: errors propagate to the caller, then a pass is scheduled.
+   * Throws StorageUnavailableError while the data dir is failed (there is no core to feed).
+   */
   input<T>(fn: (core: RaftCore) => T): T {
-    return this.#input(() => fn(this.#o.core));
-  }
-
-  #input<T>(fn: () => T): T {
     if (this.#stopped) throw new Error("driver stopped");
+    const core = this.#core;
+    if (core === undefined) throw new StorageUnavailableError(this.#health as Extract<StorageHealth, { ok: false }>);
     try {
-      return fn();
+      return fn(core);
     } finally {
       this.#schedule();
     }
@@ -173,24 +248,147 @@ export class Driver {
   }
 
   #pass(): void {
-    const { core } = this.#o;
+    const core = this.#core;
+    if (core === undefined) return;
     try {
       if (this.#snapshotWritten !== undefined && !this.#persisting && !this.#stopped) this.#finishSnapshot();
-      while (!this.#stopped && !this.#persisting && core.hasReady()) this.#handle(core.ready());
+      while (!this.#stopped && !this.#persisting && this.#core === core && core.hasReady()) this.#handle(core.ready());
     } catch (err) {
       this.#fail(err);
     }
   }
 
   #fail(err: unknown): void {
-    // Persisting or applying failed: continuing could ack writes that are not durable.
+    if (err instanceof WalError) {
+      this.#storageFailed(err);
+      return;
+    }
+    // Applying failed: a bug. Continuing could apply entries differently from the other nodes.
     this.#o.logger.fatal({ err: errorMessage(err) }, "Raft loop failed; stopping the node");
     this.stop();
     this.#o.onFatal(err);
   }
 
+  /** See the class comment: drop the core, roll the WAL back, refuse writes, probe. */
+  #storageFailed(err: WalError): void {
+    if (this.#stopped || this.#core === undefined) return;
+    this.#core = undefined;
+    this.#generation++;
+    this.#persisting = false;
+    this.#snapshotting = false;
+    this.#snapshotWritten = undefined;
+    const code = err.code === "ERR_NO_SPACE" ? "ERR_NO_SPACE" : "ERR_DISK_IO";
+    const now = Date.now();
+    this.#probeDelayMs = PROBE_BACKOFF_MS.first;
+    this.#health = {
+      ok: false,
+      code,
+      message: err.message,
+      since: now,
+      probes: 0,
+      nextProbeAt: now + this.#probeDelayMs,
+    };
+    this.#o.logger.error(
+      { code: err.code, err: err.message },
+      "the data dir failed: refusing writes, serving reads, probing until it is writable again",
+    );
+    this.#m.storageDegraded.set(1);
+    this.#m.storageFailures.inc({ code: err.code });
+    try {
+      this.#o.wal.rollback();
+    } catch (rollbackErr) {
+      this.#o.logger.warn({ err: errorMessage(rollbackErr) }, "WAL rollback failed; retrying with the probes");
+    }
+    this.#setLead("", StateRole.Follower);
+    this.#applyDurableCommitted();
+    this.#o.onStorage?.(this.#health);
+    this.#probeLater();
+  }
+
+  /**
+   * Applies the entries the failed Ready would have applied: committed (by
+   * the core's last commit index) and on disk since an earlier write, which
+   * together mean a quorum holds them durably. Another node may already have
+   * applied and acknowledged them. A membership change needs the core: it and
+   * what follows wait for the rebuild.
+   */
+  #applyDurableCommitted(): void {
+    const last = Math.min(this.#hardState.commit, this.#storage.lastIndex());
+    if (last <= this.#applied) return;
+    for (const e of this.#storage.entries(this.#applied + 1, last + 1, Number.POSITIVE_INFINITY)) {
+      if (e.type === EntryType.ConfChange) return;
+      this.#o.applier.applyEntry(e);
+      this.#applied = e.index;
+    }
+  }
+
+  /**
+   * Whether everything known to be committed is applied: always, but for a
+   * node whose data dir failed with a membership change still to apply.
+   */
+  get appliedAllCommitted(): boolean {
+    return this.#applied >= Math.min(this.#hardState.commit, this.#storage.lastIndex());
+  }
+
+  #probeLater(): void {
+    if (this.#stopped) return;
+    this.#probeTimer = setTimeout(() => this.#probe(), this.#probeDelayMs);
+    this.#probeTimer.unref();
+  }
+
+  /** Once the WAL is rolled back and the dir takes a write: a new core and storage from disk, and on. */
+  #probe(): void {
+    const health = this.#health;
+    if (this.#stopped || health.ok) return;
+    let rebuilt: { core: RaftCore; storage: RaftStorage };
+    try {
+      this.#o.wal.probe();
+      rebuilt = this.#o.rebuild(this.#applied);
+    } catch (err) {
+      this.#m.storageProbes.inc({ result: "failed" });
+      this.#probeDelayMs = Math.min(this.#probeDelayMs * 2, PROBE_BACKOFF_MS.max);
+      this.#health = {
+        ...health,
+        message: errorMessage(err),
+        probes: health.probes + 1,
+        nextProbeAt: Date.now() + this.#probeDelayMs,
+      };
+      this.#o.logger.debug({ err: errorMessage(err), nextMs: this.#probeDelayMs }, "data dir still failing");
+      this.#probeLater();
+      return;
+    }
+    this.#m.storageProbes.inc({ result: "ok" });
+    const { core, storage } = rebuilt;
+    this.#storage = storage;
+    this.#hardState = storage.initialState().hardState;
+    const snapshot = storage.snapshotMetadata();
+    this.#snapshotIndex = snapshot.index;
+    if (snapshot.index > this.#applied) {
+      // A snapshot from the leader reached the disk but not the state machine before the failure.
+      this.#o.applier.restore(storage.snapshot());
+      this.#applied = snapshot.index;
+      this.#confState = snapshot.confState;
+    }
+    this.#core = core;
+    this.#generation++;
+    this.#health = { ok: true };
+    this.#m.storageDegraded.set(0);
+    this.#o.logger.warn({ since: new Date(health.since).toISOString() }, "the data dir is writable again; rejoining");
+    this.#o.onStorage?.(this.#health);
+    this.#schedule();
+  }
+
+  #setLead(lead: NodeId | "", role: StateRole): void {
+    this.#role = role;
+    if (lead === this.#lead) return;
+    this.#lead = lead;
+    this.#m.leaderChanges.inc();
+    this.#o.applier.softState({ lead, role }, this.#hardState.term);
+  }
+
   #handle(rd: Ready): void {
-    const { storage, wal, transport } = this.#o;
+    const { wal, transport } = this.#o;
+    const storage = this.#storage;
     if (rd.hardState !== undefined) this.#hardState = rd.hardState;
     if (rd.softState !== undefined) this.#role = rd.softState.role;
     // 1. Persist (the leader's messages go out first, see the class comment).
@@ -208,10 +406,11 @@ export class Driver {
       return;
     }
     this.#persisting = true;
+    const generation = this.#generation;
     syncing.then(
       () => {
+        if (this.#stopped || generation !== this.#generation) return;
         this.#persisting = false;
-        if (this.#stopped) return;
         try {
           this.#persisted(rd, sentEarly);
         } catch (err) {
@@ -221,15 +420,19 @@ export class Driver {
         this.#pass();
       },
       (err: unknown) => {
+        if (this.#stopped || generation !== this.#generation) return;
         this.#persisting = false;
-        if (!this.#stopped) this.#fail(err);
+        this.#fail(err);
       },
     );
   }
 
   /** The Ready's write is durable: send (unless already sent), apply, advance. */
   #persisted(rd: Ready, sentEarly: boolean): void {
-    const { core, storage, transport, applier } = this.#o;
+    const { transport, applier } = this.#o;
+    const core = this.#core;
+    const storage = this.#storage;
+    if (core === undefined) return;
     if (rd.entries.length > 0) storage.append(rd.entries);
     if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
     // 2. Send.
@@ -274,7 +477,8 @@ export class Driver {
    */
   #maybeSnapshot(): void {
     if (this.#snapshotting || this.#applied - this.#snapshotIndex < this.#o.snapshotEvery) return;
-    const { storage, wal, applier } = this.#o;
+    const { wal, applier } = this.#o;
+    const storage = this.#storage;
     const index = this.#applied;
     const snap: Snapshot = {
       metadata: {
@@ -285,14 +489,15 @@ export class Driver {
       data: applier.snapshotData(),
     };
     this.#snapshotting = true;
+    const generation = this.#generation;
     wal.writeSnapshot(snap).then(
       () => {
-        if (this.#stopped) return;
+        if (this.#stopped || generation !== this.#generation) return;
         this.#snapshotWritten = snap;
         this.#schedule();
       },
       (err: unknown) => {
-        if (!this.#stopped) this.#fail(err);
+        if (!this.#stopped && generation === this.#generation) this.#fail(err);
       },
     );
   }
@@ -304,7 +509,8 @@ export class Driver {
     this.#snapshotting = false;
     // A snapshot from the leader may have replaced the log while the file was being written.
     if (snap === undefined || snap.metadata.index <= this.#snapshotIndex) return;
-    const { storage, wal } = this.#o;
+    const { wal } = this.#o;
+    const storage = this.#storage;
     const { index, term, confState } = snap.metadata;
     wal.markSnapshot(index, term);
     storage.createSnapshot(index, confState, snap.data);
@@ -341,6 +547,23 @@ function driverMetrics(registry: Registry) {
       name: `${METRIC_PREFIX}raft_snapshots_total`,
       help: "Snapshots taken locally or received from the leader",
       labelNames: ["origin"],
+      registers,
+    }),
+    storageDegraded: new Gauge({
+      name: `${METRIC_PREFIX}storage_degraded`,
+      help: "1 while the data dir cannot be written (writes refused with 507, reads served)",
+      registers,
+    }),
+    storageFailures: new Counter({
+      name: `${METRIC_PREFIX}storage_failures_total`,
+      help: "Times writing the data dir failed and the node stopped taking writes, by error code",
+      labelNames: ["code"],
+      registers,
+    }),
+    storageProbes: new Counter({
+      name: `${METRIC_PREFIX}storage_probes_total`,
+      help: "Probes of a failed data dir, by result",
+      labelNames: ["result"],
       registers,
     }),
   };

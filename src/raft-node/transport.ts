@@ -78,6 +78,10 @@ export class GrpcTransport implements Transport {
   readonly #peers = new Map<NodeId, PeerSender>();
   readonly #failures: Counter<"peer">;
   readonly #unknown: Counter<"type">;
+  /** Why peers are refused (this node cannot persist), or undefined. */
+  #refusal: string | undefined;
+  /** Ends each open incoming stream with RESOURCE_EXHAUSTED. */
+  readonly #openStreams = new Set<() => void>();
 
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
@@ -93,6 +97,23 @@ export class GrpcTransport implements Transport {
       labelNames: ["type"],
       registers: [o.registry],
     });
+  }
+
+  /**
+   * While `reason` is set, every incoming Raft stream, snapshot and forwarded
+   * proposal is answered RESOURCE_EXHAUSTED: this node cannot persist what
+   * they carry. Open streams end at once, so peers that follow this node as
+   * their leader see it gone and elect another without waiting out their
+   * election timeout. undefined accepts peers again.
+   */
+  refuse(reason: string | undefined): void {
+    this.#refusal = reason;
+    if (reason === undefined) return;
+    for (const end of [...this.#openStreams]) end();
+  }
+
+  #refused(): { code: status; details: string } {
+    return { code: status.RESOURCE_EXHAUSTED, details: `${this.#o.id} cannot write its data dir: ${this.#refusal}` };
   }
 
   /** Adds meshlet.raft.v1.Raft to `server`; incoming batches of another cluster are refused. */
@@ -117,7 +138,22 @@ export class GrpcTransport implements Transport {
         call.sendMetadata(new Metadata());
         let received = 0;
         let refused = false;
+        let ended = false;
+        const finish = (err: { code: status; details: string } | null) => {
+          if (ended) return;
+          ended = true;
+          this.#openStreams.delete(exhausted);
+          if (err === null) done(null, { received });
+          else done(err);
+        };
+        const exhausted = () => finish(this.#refused());
+        if (this.#refusal !== undefined) {
+          exhausted();
+          return;
+        }
+        this.#openStreams.add(exhausted);
         call.on("data", (batch: MessageBatch__Output) => {
+          if (ended) return;
           if (batch.clusterId !== clusterId) {
             if (!refused) logger.warn({ clusterId: batch.clusterId }, "refusing Raft messages from another cluster");
             refused = true;
@@ -132,8 +168,11 @@ export class GrpcTransport implements Transport {
             if (message !== undefined) sink.receive(message);
           }
         });
-        call.on("end", () => done(null, { received }));
-        call.on("error", () => {});
+        call.on("end", () => finish(null));
+        call.on("error", () => {
+          ended = true;
+          this.#openStreams.delete(exhausted);
+        });
       },
       InstallSnapshot: (
         call: ServerReadableStream<SnapshotChunk__Output, SnapshotAck>,
@@ -144,6 +183,11 @@ export class GrpcTransport implements Transport {
         let finished = false;
         call.on("data", (chunk: SnapshotChunk__Output) => {
           if (finished) return;
+          if (this.#refusal !== undefined) {
+            finished = true;
+            done(this.#refused());
+            return;
+          }
           if (chunk.clusterId !== clusterId || chunk.offset !== size) {
             finished = true;
             done({ code: status.INVALID_ARGUMENT, details: "snapshot chunk of another cluster or out of order" });
@@ -168,6 +212,10 @@ export class GrpcTransport implements Transport {
       },
       Forward: (call: { request: ForwardRequest__Output }, done: sendUnaryData<ForwardResponse>) => {
         const req = call.request;
+        if (this.#refusal !== undefined) {
+          done(this.#refused());
+          return;
+        }
         if (req.clusterId !== clusterId) {
           done(null, { ok: false, errorCode: "ERR_CLUSTER", errorMessage: "forwarded from another cluster" });
           return;

@@ -15,6 +15,9 @@ export interface ClusterView {
   commitIndex: number;
   appliedIndex: number;
   members: { id: string; address: string; role: string; matchIndex: number }[];
+  /** "degraded" while the node cannot write its data dir (then `storage` says why). */
+  health?: "ok" | "degraded";
+  storage?: { writable: boolean; code?: string; error?: string; since?: string };
 }
 
 const json = { "content-type": "application/json" };
@@ -43,6 +46,10 @@ export function registerCluster(program: Command): void {
       process.stdout.write(
         `node ${v.id}  leader ${v.leader || "(none)"}  term ${v.term}  commit ${v.commitIndex}  applied ${v.appliedIndex}\n`,
       );
+      if (v.health === "degraded")
+        process.stdout.write(
+          `DEGRADED: writes refused (${v.storage?.code}) since ${v.storage?.since}: ${v.storage?.error}\n`,
+        );
       const wide = format === "wide";
       process.stdout.write(`ID\tROLE\tMATCH${wide ? "\tLAG" : ""}\tADDRESS\n`);
       for (const m of v.members) {

@@ -2,6 +2,12 @@ import type { Command } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
+import {
+  DEFAULT_MAX_APPLY_BYTES,
+  DEFAULT_MAX_RESOURCE_BYTES,
+  MAX_APPLY_BYTES_CEILING,
+  type ResourceLimits,
+} from "../../config/limits.ts";
 import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
@@ -17,7 +23,20 @@ interface ControlFlags {
   electionTicks: number | string;
   snapshotEvery: number | string;
   snapshotKeep: number | string;
+  maxResourceBytes: number | string;
+  maxApplyBytes: number | string;
   logLevel: LogLevel;
+}
+
+/** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
+function resourceLimits(flags: ControlFlags): ResourceLimits {
+  const maxResourceBytes = Number(flags.maxResourceBytes);
+  const maxTotalBytes = Number(flags.maxApplyBytes);
+  if (maxTotalBytes > MAX_APPLY_BYTES_CEILING)
+    throw new UsageError(`--max-apply-bytes: at most ${MAX_APPLY_BYTES_CEILING} (one apply is one Raft entry)`);
+  if (maxResourceBytes > maxTotalBytes)
+    throw new UsageError(`--max-resource-bytes (${maxResourceBytes}) exceeds --max-apply-bytes (${maxTotalBytes})`);
+  return { maxResourceBytes, maxTotalBytes };
 }
 
 function parsePeers(value: string): Map<string, string> {
@@ -63,9 +82,24 @@ export function registerControl(program: Command): void {
         "1000",
       ).argParser(parsePositiveInt("--snapshot-keep")),
     )
+    .addOption(
+      envOption(
+        "--max-resource-bytes <n>",
+        "largest resource, encoded as canonical JSON (413 beyond)",
+        String(DEFAULT_MAX_RESOURCE_BYTES),
+      ).argParser(parsePositiveInt("--max-resource-bytes")),
+    )
+    .addOption(
+      envOption(
+        "--max-apply-bytes <n>",
+        "largest apply: its body, and its resources encoded together (413 beyond)",
+        String(DEFAULT_MAX_APPLY_BYTES),
+      ).argParser(parsePositiveInt("--max-apply-bytes")),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
+      const limits = resourceLimits(flags);
       const http = parseHostPort(flags.http, "--http");
       const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
       const join = flags.join !== undefined;
@@ -101,6 +135,7 @@ export function registerControl(program: Command): void {
             electionTicks: Number(flags.electionTicks),
             snapshotEvery: Number(flags.snapshotEvery),
             snapshotKeep: Number(flags.snapshotKeep),
+            limits,
             logger,
           },
           clusterId,

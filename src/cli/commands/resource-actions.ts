@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { HttpError, MeshletError, UsageError } from "../../common/errors.ts";
 import { createProgress } from "../../common/progress.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
+import { NO_SIZE_LIMITS } from "../../config/limits.ts";
 import { locate, parseResources } from "../../config/load.ts";
 import { checkMesh, errorsOf } from "../../config/mesh-check.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -56,7 +57,8 @@ export async function readInputs(paths: readonly string[]): Promise<InputFile[]>
  * line; the control plane validates again (it trusts no client).
  */
 export function validateInputs(files: readonly InputFile[]): Resource[] {
-  const resources = files.flatMap((f) => parseResources(f.text, f.name));
+  // Sizes are the server's to judge: it may be configured with other limits than the defaults.
+  const resources = files.flatMap((f) => parseResources(f.text, f.name, NO_SIZE_LIMITS));
   const seen = new Set<string>();
   for (const r of resources) {
     const key = `${r.kind}/${r.metadata.name}`;

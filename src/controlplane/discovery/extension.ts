@@ -2,10 +2,12 @@ import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc
 import type { Registry } from "prom-client";
 import { UsageError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import type { ResourceLimits } from "../../config/limits.ts";
 import { analyzeApi } from "../http/analyze-api.ts";
 import { resourcesApi } from "../http/resources-api.ts";
 import type { ControlNode } from "../node.ts";
 import { registerMeshCommands } from "../resources/register-commands.ts";
+import { ResourceParser } from "../resources/resource-parser.ts";
 import type { StateMachine } from "../state/machine.ts";
 import { DEFAULT_DEBOUNCE_MS } from "./session.ts";
 import { type DiscoveryRuntime, startDiscovery } from "./start.ts";
@@ -27,6 +29,7 @@ interface ExtensionContextLike {
   grpcServer: { addService: (service: ServiceDefinition, implementation: UntypedServiceImplementation) => void };
   logger: Logger;
   registry: Registry;
+  limits?: ResourceLimits;
 }
 
 /** Members and their gRPC addresses. ControlNode does not expose membership; the Raft-backed node does. */
@@ -47,10 +50,11 @@ function memberAddress(node: ControlNode, id: string): string | undefined {
  */
 export function discoveryExtension() {
   let runtime: DiscoveryRuntime | undefined;
+  let parser: ResourceParser | undefined;
   return {
     name: "discovery",
     register: (sm: StateMachine) => registerMeshCommands(sm),
-    start({ node, grpcServer, logger, registry }: ExtensionContextLike) {
+    start({ node, grpcServer, logger, registry, limits }: ExtensionContextLike) {
       runtime = startDiscovery(node, {
         addService: (service, implementation) => grpcServer.addService(service, implementation),
         logger,
@@ -59,11 +63,15 @@ export function discoveryExtension() {
         members: () => membersOf(node),
         debounceMs: debounceMs(),
       });
-      return [resourcesApi, analyzeApi];
+      parser = new ResourceParser();
+      const bodies = { parser, ...(limits === undefined ? {} : { limits }) };
+      return [resourcesApi(bodies), analyzeApi(bodies)];
     },
     stop() {
       runtime?.stop();
       runtime = undefined;
+      parser?.close();
+      parser = undefined;
     },
   };
 }

@@ -402,6 +402,8 @@ function toEndpoint(reg: Register__Output): RegisteredEndpoint {
 function grpcStatus(err: unknown): status {
   const code = errorCode(err);
   if (code === "ERR_INVALID_REGISTRATION") return status.INVALID_ARGUMENT;
-  if (code === "ERR_NO_LEADER" || code === "ERR_TIMEOUT") return status.UNAVAILABLE;
+  if (code === "ERR_NO_LEADER" || code === "ERR_TIMEOUT" || code === "ERR_NODE_DEGRADED") return status.UNAVAILABLE;
+  // This node cannot write its data dir (507 over HTTP).
+  if (code === "ERR_NO_SPACE" || code === "ERR_DISK_IO") return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;
 }

@@ -18,7 +18,13 @@ function memberId(value: unknown, what = "id"): string {
 }
 
 function pathId(req: HttpRequest): string {
-  return memberId(decodeURIComponent(req.params.id ?? ""), "member id");
+  let id: string;
+  try {
+    id = decodeURIComponent(req.params.id ?? "");
+  } catch {
+    throw new HttpError(400, "ERR_BAD_REQUEST", "member id is not valid percent-encoding");
+  }
+  return memberId(id, "member id");
 }
 
 /** GET /v1/cluster and the membership/leadership operations of DESIGN.md. */
@@ -27,12 +33,24 @@ export function clusterApi(node: RaftControlNode, clusterId: string): RouteModul
     router.route("GET", "/v1/cluster", () => {
       const status = { id: node.id, leader: node.leader(), term: node.term };
       const raft = node.raftStatus();
+      const storage = node.storageHealth();
       return json(200, {
         ...status,
         clusterId,
         commitIndex: raft.commit,
         appliedIndex: raft.applied,
         members: node.members(),
+        health: storage.ok ? "ok" : "degraded",
+        storage: storage.ok
+          ? { writable: true }
+          : {
+              writable: false,
+              code: storage.code,
+              error: storage.message,
+              since: new Date(storage.since).toISOString(),
+              probes: storage.probes,
+              nextProbeInMs: Math.max(0, storage.nextProbeAt - Date.now()),
+            },
       });
     });
     router.route("POST", "/v1/cluster/members", async (req) => {

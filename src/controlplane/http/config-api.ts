@@ -9,6 +9,7 @@ import {
 } from "../config/commands.ts";
 import type { Consistency } from "../node.ts";
 import { storedBytes } from "../state/value.ts";
+import { decimal, single } from "./headers.ts";
 import { errorReply, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
 
 function keyParam(req: HttpRequest): string {
@@ -23,12 +24,13 @@ function keyParam(req: HttpRequest): string {
   return key;
 }
 
+/** A decimal revision only: "1e3", "0x10" and "3" in quotes are refused, not read as 1000, 16 and 3. */
 function ifMatch(req: HttpRequest): number | undefined {
-  const raw = req.headers["if-match"];
+  const raw = single(req.headers["if-match"]);
   if (raw === undefined) return undefined;
-  const n = Number(raw.replaceAll('"', "").trim());
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new HttpError(400, "ERR_BAD_REQUEST", `If-Match: expected a revision, got "${raw}"`);
+  const n = decimal(raw);
+  if (n === undefined)
+    throw new HttpError(400, "ERR_BAD_REQUEST", `If-Match: expected a revision in decimal digits, got "${raw}"`);
   return n;
 }
 

@@ -1,5 +1,6 @@
 import { HttpError, MeshletError } from "../../common/errors.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
+import { DEFAULT_MAX_APPLY_BYTES, DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from "../../config/limits.ts";
 import { ConfigError, parseResources } from "../../config/load.ts";
 import { checkMesh } from "../../config/mesh-check.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
@@ -18,11 +19,18 @@ import type {
 import { ConfigRejectedError, type ResourceCommand, storedResources } from "../resources/commands.ts";
 import { resourceKey } from "../resources/keys.ts";
 import { newErrors, planApply, withChanges } from "../resources/plan.ts";
+import type { ResourceParser } from "../resources/resource-parser.ts";
 import { type Command, kvView } from "../state/machine.ts";
+import { decimal } from "./headers.ts";
 import type { HttpReply, HttpRequest, Query, RouteModule } from "./router.ts";
 
-/** The largest apply body accepted; larger ones get 413 and nothing is applied. */
-export const MAX_APPLY_BYTES = 4 * 1024 * 1024;
+/** The largest apply body accepted by default (--max-apply-bytes); larger ones get 413 and nothing is applied. */
+export const MAX_APPLY_BYTES = DEFAULT_MAX_APPLY_BYTES;
+
+/** Parses and validates a request body within `deadlineMs`; throws a ConfigError for bad or oversized input. */
+export type BodyParser = (text: string, limits: ResourceLimits, deadlineMs: number) => Promise<Resource[]>;
+
+const parseInline: BodyParser = async (text, limits) => parseResources(text, "request", limits);
 
 /** What the mesh API needs from the node; the node's router adapts its own request/response types to these. */
 export interface MeshApiDeps {
@@ -35,6 +43,10 @@ export interface MeshApiDeps {
   ): Promise<{ value: T; revision: number }>;
   /** Sidecars with a stream open on this node. */
   sidecars(): Promise<SidecarsResponse>;
+  /** Size limits of an apply or PUT body (default: DEFAULT_RESOURCE_LIMITS). */
+  limits?: ResourceLimits;
+  /** How bodies are parsed (default: on the calling thread; the node uses a worker, see ResourceParser). */
+  parse?: BodyParser;
 }
 
 export interface ApiRequest {
@@ -60,11 +72,24 @@ function fail(status: number, code: string, message: string, extra: Partial<Erro
   return { status, body: { error: { code, message, ...extra } } satisfies ErrorBody };
 }
 
-function parseIfMatch(value: string | undefined): number | undefined | "invalid" {
+/** A decimal revision only (headers.ts): "1e3", "0x10" or "3" in quotes would name another revision. */
+function parseIfMatch(value: string | undefined): number | undefined | ApiResponse {
   if (value === undefined) return undefined;
-  const n = Number(value.replaceAll('"', ""));
-  return Number.isInteger(n) && n >= 0 ? n : "invalid";
+  return (
+    decimal(value) ?? fail(400, "ERR_BAD_REQUEST", `If-Match: expected a revision in decimal digits, got "${value}"`)
+  );
 }
+
+/** A path segment, percent-decoded; undefined when it is not valid percent-encoding. */
+function segment(raw: string | undefined): string | undefined {
+  try {
+    return decodeURIComponent(raw ?? "");
+  } catch {
+    return undefined;
+  }
+}
+
+const BAD_SEGMENT = fail(400, "ERR_BAD_REQUEST", "a path segment is not valid percent-encoding");
 
 /**
  * POST /v1/apply, GET /v1/resources/{kind}[/{name}], PUT|DELETE
@@ -86,14 +111,17 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   const ep = ENDPOINTS.exec(req.path);
   if (ep !== null) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
-    return endpoints(decodeURIComponent(ep[1] ?? ""), req, deps, consistency);
+    const service = segment(ep[1]);
+    return service === undefined ? BAD_SEGMENT : endpoints(service, req, deps, consistency);
   }
   const m = RESOURCE.exec(req.path);
   if (m === null) return undefined;
-  const kind = kindFromPath(decodeURIComponent(m[1] ?? ""));
+  const kindSegment = segment(m[1]);
+  const name = m[2] === undefined ? undefined : segment(m[2]);
+  if (kindSegment === undefined || (m[2] !== undefined && name === undefined)) return BAD_SEGMENT;
+  const kind = kindFromPath(kindSegment);
   if (kind === undefined)
     return fail(404, "ERR_UNKNOWN_KIND", `unknown kind "${m[1]}" (expected services, routes or policies)`);
-  const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
     const { value, revision } = await deps.read((kv) => listKind(kv, kind), {
@@ -119,7 +147,7 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
       return put(kind, name, req, deps);
     case "DELETE": {
       const ifRevision = parseIfMatch(req.ifMatch);
-      if (ifRevision === "invalid") return fail(400, "ERR_BAD_REQUEST", "If-Match must be a revision number");
+      if (typeof ifRevision === "object") return ifRevision;
       const refused = await precheck(req, deps, [], [resourceKey(kind, name)]);
       if (refused !== undefined) return refused;
       const command: ResourceCommand = { type: "mesh.resource.delete", kind, name };
@@ -137,20 +165,34 @@ function listKind(kv: KvView, kind: ResourceKind): StoredResourceView[] {
   return [...storedResources(kv).values()].filter((r) => r.resource.kind === kind);
 }
 
-function parseBody(req: ApiRequest): ApiResponse | ReturnType<typeof parseResources> {
-  if (Buffer.byteLength(req.body) > MAX_APPLY_BYTES) {
-    return fail(413, "ERR_TOO_LARGE", `body larger than ${MAX_APPLY_BYTES} bytes; split the apply`);
+/**
+ * The body's resources: the text within the apply limit, then each resource and all of them together within
+ * the limits once expanded and encoded (413), or valid (400), as load.ts checks them.
+ */
+export async function parseResourceBody(
+  body: string,
+  deadlineMs: number,
+  limits: ResourceLimits,
+  parse: BodyParser = parseInline,
+): Promise<ApiResponse | Resource[]> {
+  if (Buffer.byteLength(body) > limits.maxTotalBytes) {
+    return fail(413, "ERR_TOO_LARGE", `body larger than ${limits.maxTotalBytes} bytes; split the apply`);
   }
   try {
-    return parseResources(req.body, "request");
+    return await parse(body, limits, deadlineMs);
   } catch (err) {
-    if (err instanceof ConfigError) return fail(400, err.code, err.message, { issues: err.issues });
+    if (err instanceof ConfigError)
+      return fail(err.code === "ERR_TOO_LARGE" ? 413 : 400, err.code, err.message, { issues: err.issues });
     throw err;
   }
 }
 
+function parseBody(req: ApiRequest, deps: MeshApiDeps): Promise<ApiResponse | Resource[]> {
+  return parseResourceBody(req.body, req.deadlineMs, deps.limits ?? DEFAULT_RESOURCE_LIMITS, deps.parse);
+}
+
 async function apply(req: ApiRequest, deps: MeshApiDeps, consistency: "linearizable" | "stale"): Promise<ApiResponse> {
-  const resources = parseBody(req);
+  const resources = await parseBody(req, deps);
   if (!Array.isArray(resources)) return resources;
   if (resources.length === 0) return fail(400, "ERR_CONFIG_INVALID", "no resources in the request body");
   const { value: plan, revision } = await deps.read((kv) => planApply(storedResources(kv), resources), {
@@ -179,7 +221,7 @@ async function apply(req: ApiRequest, deps: MeshApiDeps, consistency: "lineariza
 }
 
 async function put(kind: ResourceKind, name: string, req: ApiRequest, deps: MeshApiDeps): Promise<ApiResponse> {
-  const resources = parseBody(req);
+  const resources = await parseBody(req, deps);
   if (!Array.isArray(resources)) return resources;
   const [resource, extra] = resources;
   if (resource === undefined || extra !== undefined)
@@ -188,7 +230,7 @@ async function put(kind: ResourceKind, name: string, req: ApiRequest, deps: Mesh
     return fail(400, "ERR_BAD_REQUEST", `body is ${resource.kind}/${resource.metadata.name}, path is ${kind}/${name}`);
   }
   const ifRevision = parseIfMatch(req.ifMatch);
-  if (ifRevision === "invalid") return fail(400, "ERR_BAD_REQUEST", "If-Match must be a revision number");
+  if (typeof ifRevision === "object") return ifRevision;
   const refused = await precheck(req, deps, [resource], []);
   if (refused !== undefined) return refused;
   const command: ResourceCommand = { type: "mesh.resource.put", resource };
@@ -286,38 +328,62 @@ async function endpoints(
   return { status: 200, body: { service, revision, endpoints: value } satisfies EndpointsResponse };
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A request body as text: refused (400), never repaired, when it is not valid UTF-8. */
+export function bodyText(req: HttpRequest): string {
+  try {
+    return utf8.decode(req.body);
+  } catch {
+    throw new HttpError(400, "ERR_BAD_REQUEST", "the body is not valid UTF-8");
+  }
+}
+
+/** The parser of request bodies: `parser` (off the event loop) when the node has one, else inline. */
+export function bodyParser(parser: ResourceParser | undefined): BodyParser {
+  return parser === undefined ? parseInline : (text, l, deadlineMs) => parser.parse(text, "request", l, deadlineMs);
+}
+
 /**
  * Mounts the mesh API on the node's router. /v1/sidecars lists the sidecars
  * of the whole cluster: this node's streams and every other node's (sidecarsOf).
+ * Bodies are parsed by `parser` (off the event loop) within `limits`.
  */
-export const resourcesApi: RouteModule = (router, node) => {
-  const deps: MeshApiDeps = {
-    propose: (command, deadlineMs) => node.propose(command as unknown as Command, { deadlineMs }),
-    read: (fn, options) => node.read((kv) => ({ value: fn(kvView(kv)), revision: kv.revision }), options),
-    sidecars: () => sidecarsOf(node),
+export function resourcesApi(options: { limits?: ResourceLimits; parser?: ResourceParser } = {}): RouteModule {
+  const limits = options.limits ?? DEFAULT_RESOURCE_LIMITS;
+  const { parser } = options;
+  return (router, node) => {
+    const deps: MeshApiDeps = {
+      propose: (command, deadlineMs) => node.propose(command as unknown as Command, { deadlineMs }),
+      read: (fn, options) => node.read((kv) => ({ value: fn(kvView(kv)), revision: kv.revision }), options),
+      sidecars: () => sidecarsOf(node),
+      limits,
+      parse: bodyParser(parser),
+    };
+    const handler = async (req: HttpRequest): Promise<HttpReply> => {
+      const body = bodyText(req);
+      const ifMatch = req.headers["if-match"];
+      const reply = await handleMeshRequest(
+        {
+          method: req.method,
+          path: req.path,
+          query: req.query,
+          ifMatch: Array.isArray(ifMatch) ? ifMatch.join(", ") : ifMatch,
+          body,
+          deadlineMs: req.remainingMs(),
+        },
+        deps,
+      );
+      if (reply === undefined) throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${req.method} ${req.path}`);
+      return { status: reply.status, body: reply.body, headers: reply.headers ?? {} };
+    };
+    const big = { maxBodyBytes: limits.maxTotalBytes };
+    router.route("POST", "/v1/apply", handler, big);
+    router.route("GET", "/v1/sidecars", handler);
+    router.route("GET", "/v1/endpoints/{service}", handler);
+    router.route("GET", "/v1/resources/{kind}", handler);
+    router.route("GET", "/v1/resources/{kind}/{name}", handler);
+    router.route("PUT", "/v1/resources/{kind}/{name}", handler, big);
+    router.route("DELETE", "/v1/resources/{kind}/{name}", handler);
   };
-  const handler = async (req: HttpRequest): Promise<HttpReply> => {
-    const ifMatch = req.headers["if-match"];
-    const reply = await handleMeshRequest(
-      {
-        method: req.method,
-        path: req.path,
-        query: req.query,
-        ifMatch: Array.isArray(ifMatch) ? ifMatch[0] : ifMatch,
-        body: req.body.toString("utf8"),
-        deadlineMs: req.remainingMs(),
-      },
-      deps,
-    );
-    if (reply === undefined) throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${req.method} ${req.path}`);
-    return { status: reply.status, body: reply.body, headers: reply.headers ?? {} };
-  };
-  const big = { maxBodyBytes: MAX_APPLY_BYTES };
-  router.route("POST", "/v1/apply", handler, big);
-  router.route("GET", "/v1/sidecars", handler);
-  router.route("GET", "/v1/endpoints/{service}", handler);
-  router.route("GET", "/v1/resources/{kind}", handler);
-  router.route("GET", "/v1/resources/{kind}/{name}", handler);
-  router.route("PUT", "/v1/resources/{kind}/{name}", handler, big);
-  router.route("DELETE", "/v1/resources/{kind}/{name}", handler);
-};
+}

@@ -1,11 +1,19 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorCode, errorMessage, HttpError } from "../../common/errors.ts";
 import type { ControlNode } from "../node.ts";
+import { single } from "./headers.ts";
 
-/** Default and ceiling for a request's deadline; X-Meshlet-Timeout (ms) may only lower it. */
+/**
+ * Default and ceiling for a request's deadline; X-Meshlet-Timeout (ms) may only lower it. The body must
+ * arrive within it (408 otherwise), and the answer comes within it.
+ */
 export const DEFAULT_DEADLINE_MS = 5_000;
 /** Default body limit for JSON endpoints. */
 export const DEFAULT_MAX_BODY = 64 * 1024;
+/** The request target (path and query): longer gets 414. No route needs a tenth of it. */
+export const MAX_URL_BYTES = 8 * 1024;
+/** The request line and header fields together: more gets 431 (server.ts cuts off what the parser would not hold). */
+export const MAX_HEADER_BYTES = 16 * 1024;
 /** Seconds a client should wait before retrying a 503. */
 export const RETRY_AFTER_S = 1;
 
@@ -52,7 +60,14 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_EXISTS: 409,
   ERR_BAD_REQUEST: 400,
   ERR_USAGE: 400,
+  ERR_TOO_LARGE: 413,
+  ERR_NODE_DEGRADED: 503,
+  ERR_NO_SPACE: 507,
+  ERR_DISK_IO: 507,
 };
+
+/** Answers after which the connection is closed: the rest of the request may still be on its way, or never come. */
+const CLOSING = new Set([408, 413, 414, 431]);
 
 export function errorReply(err: unknown): HttpReply {
   const code = errorCode(err);
@@ -117,11 +132,20 @@ export class Router {
     } catch (err) {
       reply = errorReply(err);
     }
-    send(res, reply);
+    send(res, reply, CLOSING.has(reply.status) || !req.complete);
   }
 
   async #dispatch(req: IncomingMessage): Promise<HttpReply> {
-    const { pathname, query } = target(req.url ?? "/");
+    checkSize(req);
+    const budgetMs = deadlineMs(single(req.headers["x-meshlet-timeout"]));
+    const deadline = Date.now() + budgetMs;
+    let parsed: ReturnType<typeof target>;
+    try {
+      parsed = target(req.url ?? "/");
+    } catch {
+      throw new HttpError(400, "ERR_BAD_REQUEST", "the request target is not a valid URL");
+    }
+    const { pathname, query } = parsed;
     const method = req.method ?? "GET";
     let pathMatched = false;
     for (const r of this.#routes) {
@@ -133,8 +157,7 @@ export class Router {
       r.names.forEach((n, i) => {
         params[n] = m[i + 1] ?? "";
       });
-      const deadline = Date.now() + deadlineMs(req.headers["x-meshlet-timeout"]);
-      const body = await readBody(req, r.maxBodyBytes);
+      const body = await readBody(req, r.maxBodyBytes, deadline, budgetMs);
       return r.handler({
         method,
         path: pathname,
@@ -169,28 +192,69 @@ function target(raw: string): { pathname: string; query: Query } {
   return { pathname: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
 }
 
-function deadlineMs(header: string | string[] | undefined): number {
-  const raw = Array.isArray(header) ? header[0] : header;
+/** Milliseconds, in decimal digits (Number() would take "1e3" or "0x10" too), capped at the default. */
+function deadlineMs(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_DEADLINE_MS;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new HttpError(400, "ERR_BAD_REQUEST", `X-Meshlet-Timeout: expected milliseconds > 0, got "${raw}"`);
+  const n = /^\d+$/.test(raw) ? Number(raw) : 0;
+  if (n <= 0)
+    throw new HttpError(400, "ERR_BAD_REQUEST", `X-Meshlet-Timeout: expected milliseconds (digits, > 0), got "${raw}"`);
   return Math.min(n, DEFAULT_DEADLINE_MS);
 }
 
-/** The whole body, copied out of the parser's buffers; events rather than an async iterator, which cost more per request. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * 414 for a target over MAX_URL_BYTES, 431 for a request line and header block over MAX_HEADER_BYTES. The
+ * HTTP parser stops larger ones itself (server.ts); these limits are the ones a client should count on.
+ */
+function checkSize(req: IncomingMessage): void {
+  const url = req.url ?? "";
+  if (url.length > MAX_URL_BYTES)
+    throw new HttpError(
+      414,
+      "ERR_URI_TOO_LONG",
+      `the request target is ${url.length} bytes; the limit is ${MAX_URL_BYTES}`,
+    );
+  let size = url.length + (req.method?.length ?? 0) + 12;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i++) size += (raw[i]?.length ?? 0) + 2;
+  if (size > MAX_HEADER_BYTES)
+    throw new HttpError(
+      431,
+      "ERR_HEADERS_TOO_LARGE",
+      `the request line and headers are ${size} bytes; the limit is ${MAX_HEADER_BYTES}`,
+    );
+}
+
+/**
+ * The whole body, copied out of the parser's buffers; events rather than an async iterator, which cost more
+ * per request. A body that has not ended by `deadline` gets 408: a client sending a byte a second would
+ * otherwise hold its request (and its buffers) for as long as it likes.
+ */
+function readBody(req: IncomingMessage, limit: number, deadline: number, budgetMs: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) {
-    req.resume();
     return Promise.reject(
       new HttpError(413, "ERR_TOO_LARGE", `body of ${declared} bytes exceeds the limit of ${limit}`),
     );
   }
+  if (req.complete) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(
+      () => {
+        done();
+        reject(
+          new HttpError(
+            408,
+            "ERR_REQUEST_TIMEOUT",
+            `the request body did not arrive within the request's deadline (${budgetMs} ms)`,
+          ),
+        );
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     const done = () => {
+      clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onGone);
@@ -200,7 +264,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         done();
-        req.resume();
         reject(new HttpError(413, "ERR_TOO_LARGE", `body exceeds the limit of ${limit} bytes`));
         return;
       }
@@ -221,8 +284,21 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-function send(res: ServerResponse, reply: HttpReply): void {
+/**
+ * Writes the reply. With `close`, the connection ends after it: what is left of the request is not read, and
+ * the socket is destroyed once the reply is out (or after a second, for a client that never reads).
+ */
+function send(res: ServerResponse, reply: HttpReply, close: boolean): void {
   const headers = { ...reply.headers };
+  if (close) {
+    headers.connection = "close";
+    res.once("finish", () => {
+      const socket = res.socket;
+      if (socket === null) return;
+      socket.end();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    });
+  }
   let payload: Buffer | string = "";
   if (Buffer.isBuffer(reply.body) || typeof reply.body === "string") payload = reply.body;
   else if (reply.body !== undefined) {

@@ -45,7 +45,7 @@ describe("mesh on a control-plane node (HTTP API + Discovery + registry)", () =>
       grpc.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
     const router = new Router();
-    resourcesApi(router, node);
+    resourcesApi()(router, node);
     const http = createServer((req, res) => void router.serve(req, res));
     http.listen(0, "127.0.0.1");
     await once(http, "listening");

@@ -1,0 +1,33 @@
+/**
+ * Bounds on the numbers a resource may carry, checked by the schema so the
+ * control plane refuses a value before any sidecar sees it. They are sane
+ * rather than tight: past them a value is a typo or an attack, and some would
+ * break the sidecar (a timer over Node's limit fires at once; a table size is
+ * allocated up front).
+ */
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The longest timer a resource may set (timeouts, windows, intervals, ages):
+ * a day. Node's own limit is 2^31 - 1 ms (24.8 days), past which a timer
+ * fires after 1 ms instead.
+ */
+export const MAX_TIMER_MS = 24 * HOUR_MS;
+/** A cookie's lifetime is a Max-Age, not a timer: up to a year. */
+export const MAX_COOKIE_TTL_MS = 365 * 24 * HOUR_MS;
+/** The slowest rate limit: one request every 1000 s (a rate is requests per second, > 0). */
+export const MIN_RATE_PER_SECOND = 0.001;
+/** Far above any real rate: "effectively unlimited" (test/bench/proxy.ts uses 10,000,000). */
+export const MAX_RATE_PER_SECOND = 1_000_000_000;
+/** Entries of a table a sidecar sizes up front (a per-key limiter's keys, a stale cache's entries). */
+export const MAX_TABLE_ENTRIES = 1_000_000;
+/** Counters and thresholds (connections, requests, errors). */
+export const MAX_COUNT = 1_000_000_000;
+/** Bytes a stale cache may hold. */
+export const MAX_CACHE_BYTES = 1024 * 1024 * 1024;
+
+/** "24h", "8760h": how a bound reads in an error message. */
+export function formatBound(ms: number): string {
+  return ms % HOUR_MS === 0 ? `${ms / HOUR_MS}h` : `${ms}ms`;
+}

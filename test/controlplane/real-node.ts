@@ -1,0 +1,62 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { silentLogger } from "../../src/common/logger.ts";
+import { type ControlOptions, clusterIdFor, type RunningControl, startControl } from "../../src/controlplane/run.ts";
+import { until } from "./harness.ts";
+
+export interface RealNode {
+  running: RunningControl;
+  httpPort: number;
+  dataDir: string;
+  base: string;
+  clusterId: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * One real `meshlet control` node in this process: the real Raft loop, WAL,
+ * HTTP server and route modules, on ports the OS picks. Stopped and its data
+ * dir removed when the test `t` ends (or by stop()).
+ */
+export async function startRealNode(
+  t: { after: (fn: () => Promise<void> | void) => void } | undefined,
+  extra: Partial<ControlOptions> = {},
+): Promise<RealNode> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-real-"));
+  const dataDir = extra.dataDir ?? path.join(root, "data");
+  const running = await startControl(
+    {
+      id: "n1",
+      dataDir,
+      grpc: { host: "127.0.0.1", port: 0 },
+      http: { host: "127.0.0.1", port: 0 },
+      peers: new Map([["n1", "127.0.0.1:0"]]),
+      join: false,
+      tickMs: 20,
+      electionTicks: 10,
+      snapshotEvery: 10_000,
+      snapshotKeep: 1_000,
+      logger: silentLogger(),
+      ...extra,
+    },
+    clusterIdFor(["n1"]),
+  );
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await running.shutdown();
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  t?.after(stop);
+  await until("the node leads", async () => (running.node.isLeader() ? true : undefined), 10_000);
+  return {
+    running,
+    httpPort: running.httpPort,
+    dataDir,
+    base: `http://127.0.0.1:${running.httpPort}`,
+    clusterId: clusterIdFor(["n1"]),
+    stop,
+  };
+}
