@@ -54,6 +54,8 @@ const LOCAL: Record<string, string[]> = {
   await: [],
   inject: [],
   demo: [],
+  "demo fail": [],
+  "demo heal": [],
   completion: ["tcsh"],
 };
 
