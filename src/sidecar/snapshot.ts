@@ -110,7 +110,7 @@ export function compileSnapshot(
   for (const r of snapshot.resources) {
     if (r.kind === "Service") services.set(r.metadata.name, r);
     else if (r.kind === "Route") routes.push(r);
-    else policies.push(r);
+    else if (r.kind === "Policy") policies.push(r);
   }
   const reasons: string[] = [];
   for (const route of routes) {

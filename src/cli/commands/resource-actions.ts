@@ -8,6 +8,7 @@ import { createProgress } from "../../common/progress.ts";
 import { parseResources } from "../../config/load.ts";
 import { formatWarning } from "../../config/references.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
+import { describeSelector } from "../../controlplane/config/selection.ts";
 import type {
   ApplyResponse,
   ErrorBody,
@@ -126,7 +127,8 @@ function describeFetchError(err: unknown): string {
 
 function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
-  if (kind === undefined) throw new UsageError(`unknown kind "${value}" (expected service, route or policy)`);
+  if (kind === undefined)
+    throw new UsageError(`unknown kind "${value}" (expected service, route, policy or configrelease)`);
   return kind;
 }
 
@@ -163,6 +165,8 @@ function summary(r: Resource): string[] {
         features.filter((f) => f in r.spec).join(",") || "-",
       ];
     }
+    case "ConfigRelease":
+      return [r.spec.key, describeSelector(r.spec.selector)];
   }
 }
 
@@ -170,6 +174,7 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   Service: ["NAME", "PORTS", "BALANCER", "STATIC-ENDPOINTS", "REVISION"],
   Route: ["NAME", "HOSTS", "RULES", "REVISION"],
   Policy: ["NAME", "TARGET", "FEATURES", "REVISION"],
+  ConfigRelease: ["NAME", "KEY", "SELECTOR", "REVISION"],
 };
 
 export function renderResources(kind: ResourceKind, items: readonly StoredResourceView[], output: string): string {

@@ -16,7 +16,7 @@ export function registerResourceCommands(program: Command): void {
   program
     .command("get")
     .description("list resources of a kind, or show one")
-    .argument("<kind>", "service | route | policy (singular or plural)")
+    .argument("<kind>", "service | route | policy | configrelease (singular or plural)")
     .argument("[name]", "resource name")
     .option("-o, --output <format>", "table | yaml | json", "table")
     .addOption(serverOption())
@@ -27,7 +27,7 @@ export function registerResourceCommands(program: Command): void {
   program
     .command("delete")
     .description("delete a resource")
-    .argument("<kind>", "service | route | policy")
+    .argument("<kind>", "service | route | policy | configrelease")
     .argument("<name>", "resource name")
     .addOption(serverOption())
     .action(async (kind: string, name: string, opts: { server: string }) => (await actions()).remove(kind, name, opts));

@@ -90,7 +90,11 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   if (m === null) return undefined;
   const kind = kindFromPath(decodeURIComponent(m[1] ?? ""));
   if (kind === undefined)
-    return fail(404, "ERR_UNKNOWN_KIND", `unknown kind "${m[1]}" (expected services, routes or policies)`);
+    return fail(
+      404,
+      "ERR_UNKNOWN_KIND",
+      `unknown kind "${m[1]}" (expected services, routes, policies or configreleases)`,
+    );
   const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
