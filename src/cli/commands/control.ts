@@ -17,6 +17,7 @@ interface ControlFlags {
   electionTicks: number | string;
   snapshotEvery: number | string;
   snapshotKeep: number | string;
+  maxValueSize: string;
   logLevel: LogLevel;
 }
 
@@ -63,6 +64,13 @@ export function registerControl(program: Command): void {
         "1000",
       ).argParser(parsePositiveInt("--snapshot-keep")),
     )
+    .addOption(
+      envOption(
+        "--max-value-size <size>",
+        "largest app-config value accepted by this node (bytes, or with KiB/MiB)",
+        "1MiB",
+      ),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
@@ -71,10 +79,12 @@ export function registerControl(program: Command): void {
       const join = flags.join !== undefined;
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
-      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }] = await Promise.all([
+      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }, limits] = await Promise.all([
         import("../../common/logger.ts"),
         import("../../controlplane/run.ts"),
+        import("../../controlplane/config/limits.ts"),
       ]);
+      limits.setMaxValueBytes(limits.parseByteSize("--max-value-size", flags.maxValueSize));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) {

@@ -7,6 +7,7 @@ import { HistoryCompactedError, noRelease, releaseActive } from "./errors.ts";
 import {
   appendHistory,
   entry,
+  HISTORY_ENTRIES,
   HISTORY_VALUES,
   type HistoryEntry,
   historyKey,
@@ -73,13 +74,20 @@ export interface ReleaseOutcome {
   to?: number;
 }
 
-/** The release of `key`, if one is active: its name and resource. */
-export function activeRelease(kv: Txn, key: string): { name: string; release: ConfigRelease } | undefined {
+/** The release of `key`, if one is active: its name, resource and the resource's revision. */
+export function activeRelease(
+  kv: Pick<Txn, "get">,
+  key: string,
+): { name: string; release: ConfigRelease; revision: number } | undefined {
   const name = kv.get(releaseIndexKey(key));
   if (name === undefined) return undefined;
   const stored = kv.get(resourceKey("ConfigRelease", storedText(name.value)));
   if (stored === undefined) return undefined;
-  return { name: storedText(name.value), release: JSON.parse(storedText(stored.value)) as ConfigRelease };
+  return {
+    name: storedText(name.value),
+    release: JSON.parse(storedText(stored.value)) as ConfigRelease,
+    revision: stored.revision,
+  };
 }
 
 /** Appends a history entry that leaves the base value as it is (a release created, changed or withdrawn). */
@@ -114,6 +122,13 @@ function setBase(kv: Txn, key: string, value: StoredValue, e: HistoryEntry): voi
 function valueAt(kv: Txn, key: string, to: number): StoredValue {
   const entries = parseHistory(storedTextOf(kv.get(historyKey(key))?.value));
   const e = entries.find((x) => x.revision === to);
+  const oldest = entries[0]?.revision;
+  if (e === undefined && oldest !== undefined && to < oldest && entries.length >= HISTORY_ENTRIES) {
+    throw new HistoryCompactedError(
+      `revision ${to} is older than the history of "${key}" (it starts at ${oldest})`,
+      oldest - 1,
+    );
+  }
   if (e === undefined || !setsValue(e)) {
     throw new MeshletError(
       "ERR_NOT_FOUND",
@@ -124,10 +139,10 @@ function valueAt(kv: Txn, key: string, to: number): StoredValue {
   if (current !== undefined && current.revision === to) return current.value;
   const kept = kv.get(historyValueKey(key, to));
   if (kept === undefined) {
-    const oldest = entries.find((x) => setsValue(x) && kv.get(historyValueKey(key, x.revision)) !== undefined);
+    const kept = entries.find((x) => setsValue(x) && kv.get(historyValueKey(key, x.revision)) !== undefined);
     throw new HistoryCompactedError(
       `the value of "${key}" at revision ${to} is no longer kept (the last ${HISTORY_VALUES} replaced values are)`,
-      oldest?.revision ?? current?.revision ?? 0,
+      (kept?.revision ?? current?.revision ?? 1) - 1,
     );
   }
   return kept.value;

@@ -1,4 +1,4 @@
-import type { ConfigRelease } from "../../config/resources.ts";
+import type { ConfigRelease, Resource } from "../../config/resources.ts";
 import type { KvOp } from "../registry/kv-ops.ts";
 import { RESOURCES_PREFIX } from "../resources/keys.ts";
 import type { Txn } from "../state/machine.ts";
@@ -54,4 +54,15 @@ function withdraw(kv: Txn, key: string, name: string, revision: number, who: Pro
   const owner = kv.get(releaseIndexKey(key));
   if (owner !== undefined && storedText(owner.value) === name) kv.delete(releaseIndexKey(key));
   recordHistory(kv, key, entry(revision, "rollback", who, { release: name }));
+}
+
+/** Why a ConfigRelease among `resources` carries a value over the node's limit (413), or undefined. */
+export function oversizedRelease(resources: readonly Resource[], limit: number): string | undefined {
+  for (const r of resources) {
+    if (r.kind !== "ConfigRelease") continue;
+    const bytes = Buffer.byteLength(r.spec.value);
+    if (bytes > limit)
+      return `ConfigRelease/${r.metadata.name} spec.value: ${bytes} bytes exceeds the limit of ${limit} (--max-value-size)`;
+  }
+  return undefined;
 }

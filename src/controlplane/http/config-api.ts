@@ -13,7 +13,8 @@ import { storedBytes, storedText } from "../state/value.ts";
 import { isPrefixWatch, isWatch, watchReply } from "./config-watch.ts";
 import { errorReply, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
 
-function keyParam(req: HttpRequest): string {
+/** The `{key}` of a config route: percent-decoded, then checked (400 ERR_BAD_KEY). */
+export function keyParam(req: HttpRequest): string {
   let key: string;
   try {
     key = decodeURIComponent(req.params.key ?? "");
@@ -34,7 +35,7 @@ function ifMatch(req: HttpRequest): number | undefined {
   return n;
 }
 
-function consistency(req: HttpRequest): Consistency {
+export function consistency(req: Pick<HttpRequest, "query">): Consistency {
   const c = req.query.get("consistency");
   if (c === null || c === "linearizable") return "linearizable";
   if (c === "stale") return "stale";

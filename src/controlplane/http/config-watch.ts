@@ -2,11 +2,12 @@ import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
 import { HttpError } from "../../common/errors.ts";
 import { CONFIG_PREFIX } from "../config/commands.ts";
+import { HistoryCompactedError } from "../config/errors.ts";
 import { ConfigWatch, type WatchEnd, type WatchSink } from "../config/watch.ts";
 import type { ControlNode } from "../node.ts";
 import type { KvEvent } from "../state/kv.ts";
 import { storedBytes } from "../state/value.ts";
-import type { HttpReply, HttpRequest, Query } from "./router.ts";
+import { type HttpReply, type HttpRequest, json, type Query } from "./router.ts";
 
 /** `?watch=1` (or true): the GET is a watch. */
 export function isWatch(query: Query): boolean {
@@ -117,12 +118,18 @@ export async function watchReply(
   if (c !== null && c !== "stale" && c !== "linearizable")
     throw new HttpError(400, "ERR_BAD_REQUEST", `consistency: expected linearizable or stale, got "${c}"`);
   const sink = new SseSink();
-  const watch = await ConfigWatch.open(
-    node,
-    { key, prefix, start: watchStart(req), consistency: c === "stale" ? "stale" : "linearizable" },
-    sink,
-    { deadlineMs: req.remainingMs() },
-  );
+  let watch: ConfigWatch;
+  try {
+    watch = await ConfigWatch.open(
+      node,
+      { key, prefix, start: watchStart(req), consistency: c === "stale" ? "stale" : "linearizable" },
+      sink,
+      { deadlineMs: req.remainingMs() },
+    );
+  } catch (err) {
+    if (err instanceof HistoryCompactedError) return compactedReply(err);
+    throw err;
+  }
   return {
     status: 200,
     headers: {
@@ -139,6 +146,11 @@ export async function watchReply(
       else watch.attach();
     },
   };
+}
+
+/** 410 with the revision a client can start from again, beside the error (as etcd's compact_revision). */
+export function compactedReply(err: HistoryCompactedError): HttpReply {
+  return json(410, { error: { code: err.code, message: err.message }, compactedRevision: err.compactedRevision });
 }
 
 /** `?prefix=1` on a key's watch. */

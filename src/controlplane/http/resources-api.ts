@@ -1,6 +1,8 @@
 import { HttpError, MeshletError } from "../../common/errors.ts";
 import { ConfigError, parseResources } from "../../config/load.ts";
 import { kindFromPath, type ResourceKind } from "../../config/resources.ts";
+import { maxValueBytes } from "../config/limits.ts";
+import { oversizedRelease } from "../config/release-rules.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
 import { readMeshState } from "../discovery/mesh-state.ts";
 import type { KvView } from "../registry/kv-ops.ts";
@@ -142,7 +144,9 @@ function parseBody(req: ApiRequest): ApiResponse | ReturnType<typeof parseResour
     return fail(413, "ERR_TOO_LARGE", `body larger than ${MAX_APPLY_BYTES} bytes; split the apply`);
   }
   try {
-    return parseResources(req.body, "request");
+    const resources = parseResources(req.body, "request");
+    const tooLarge = oversizedRelease(resources, maxValueBytes());
+    return tooLarge === undefined ? resources : fail(413, "ERR_TOO_LARGE", tooLarge);
   } catch (err) {
     if (err instanceof ConfigError) return fail(400, err.code, err.message, { issues: err.issues });
     throw err;
@@ -205,7 +209,7 @@ async function proposeOrFail(
   deps: MeshApiDeps,
 ): Promise<{ revision: number; result: unknown } | ApiResponse> {
   try {
-    return await deps.propose(command, req.deadlineMs);
+    return await deps.propose({ ...command, at: Date.now() }, req.deadlineMs);
   } catch (err) {
     if (err instanceof MeshletError && err.code === "ERR_REVISION_MISMATCH") return fail(412, err.code, err.message);
     if (err instanceof MeshletError && err.code === "ERR_NOT_FOUND") return fail(404, err.code, err.message);
