@@ -10,6 +10,7 @@ import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Resource } from "../config/resources.ts";
 import { createAdminServer } from "./admin.ts";
+import { AppConfig } from "./app-config/app-config.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
@@ -32,6 +33,8 @@ export interface SidecarOptions {
   labels: Record<string, string>;
   /** The name this instance registers under; default `<hostname>-<inbound port>`. */
   instance?: string | undefined;
+  /** --config-dir: the app's config keys also as files. */
+  configDir?: string | undefined;
   drainDelayMs: number;
   drainTimeoutMs: number;
   connectTimeoutMs: number;
@@ -66,6 +69,7 @@ export class Sidecar {
   readonly #policies: PolicyCompiler;
   readonly #data: DataPath;
   readonly #cache: SnapshotCache | undefined;
+  readonly #appConfig: AppConfig;
   #outbound: Server | undefined;
   #inbound: Server | undefined;
   #admin: Server | undefined;
@@ -102,6 +106,14 @@ export class Sidecar {
     this.#data.localService = options.service;
     this.#data.inboundRoute = localAppRoute(options.service, options.appPort);
     this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
+    this.#appConfig = new AppConfig({
+      service: options.service,
+      enabled: options.controls.length > 0,
+      dataDir: options.dataDir,
+      configDir: options.configDir,
+      logger: options.logger,
+      clock: this.#clock,
+    });
   }
 
   get snapshot(): CompiledSnapshot | undefined {
@@ -123,6 +135,7 @@ export class Sidecar {
       this.#policies.useRedis({ address: this.#o.redis, Reservoir: GlobalReservoir });
     }
     await this.#loadInitial();
+    await this.#appConfig.load();
     const data = this.#data;
     // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
     // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
@@ -141,6 +154,7 @@ export class Sidecar {
         appliedAt: () => this.#appliedAt,
         draining: () => this.#draining,
         shutdown: () => (this.#o.onShutdownRequest === undefined ? void this.stop() : this.#o.onShutdownRequest()),
+        config: this.#appConfig.api,
       },
       this.#o.registry,
     );
@@ -269,6 +283,8 @@ export class Sidecar {
       statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
+      labels: this.#o.labels,
+      ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
   }
@@ -302,6 +318,7 @@ export class Sidecar {
     this.#data.close();
     this.#policies.stop();
     await this.#saving;
+    await this.#appConfig.stop();
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
     this.#admin?.closeAllConnections();
     this.#log.info({ unfinished: this.#data.active }, "drained");

@@ -1,0 +1,111 @@
+import { type Clock, systemClock } from "../../common/clock.ts";
+import { errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
+import { AppConfigApi } from "./admin.ts";
+import { ConfigCache } from "./cache.ts";
+import { ConfigFiles } from "./files.ts";
+import { AppConfigStore } from "./store.ts";
+
+export interface AppConfigOptions {
+  service: string;
+  /** False without a control plane: nothing is served but a 404 that says why. */
+  enabled: boolean;
+  /** --data-dir: keeps the last values for a restart without the control plane. */
+  dataDir: string | undefined;
+  /** --config-dir: each key also as a file, for apps that read files. */
+  configDir: string | undefined;
+  logger: Logger;
+  clock?: Clock;
+}
+
+/**
+ * A sidecar's share of the config center: the values its app reads (store),
+ * served on the admin port (api), kept in --data-dir (cache) and, when
+ * asked, written as files (files). Fed by the discovery stream.
+ */
+export class AppConfig {
+  readonly api: AppConfigApi;
+  readonly #store: AppConfigStore | undefined;
+  readonly #cache: ConfigCache | undefined;
+  readonly #files: ConfigFiles | undefined;
+  readonly #log: Logger;
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(o: AppConfigOptions) {
+    this.#log = o.logger.child({ subsystem: "app-config" });
+    this.#store = o.enabled ? new AppConfigStore(o.clock ?? systemClock) : undefined;
+    this.api = new AppConfigApi(this.#store, {
+      service: o.service,
+      ...(o.clock === undefined ? {} : { clock: o.clock }),
+    });
+    this.#cache = this.#store !== undefined && o.dataDir !== undefined ? new ConfigCache(o.dataDir) : undefined;
+    this.#files =
+      this.#store !== undefined && o.configDir !== undefined ? new ConfigFiles(o.configDir, this.#log) : undefined;
+  }
+
+  /** The values kept by a previous run, until the control plane sends current ones. */
+  async load(): Promise<void> {
+    const store = this.#store;
+    const stored = await this.#cache?.load();
+    if (store === undefined || stored === undefined) return;
+    store.restore(stored);
+    this.#log.warn(
+      {
+        revision: stored.revision,
+        keys: stored.entries.length,
+        confirmedAt: new Date(stored.confirmedAt).toISOString(),
+      },
+      "serving app config kept from a previous run until the control plane is reached",
+    );
+    await this.#files?.sync(store);
+  }
+
+  /** What the discovery client needs: the revision held, where updates go, and the stream's state. */
+  discovery():
+    | {
+        config: { revision: () => number; apply: (u: ConfigUpdate__Output) => void };
+        onConnection: (up: boolean) => void;
+      }
+    | undefined {
+    const store = this.#store;
+    if (store === undefined) return undefined;
+    return {
+      config: {
+        revision: () => store.revision,
+        apply: (u) => {
+          const changes = store.apply(u);
+          if (changes.length > 0) {
+            this.#log.info({ revision: u.revision, changed: changes.map((c) => c.key) }, "app config updated");
+            this.#persist();
+          }
+        },
+      },
+      onConnection: (up) => {
+        store.setConnected(up);
+        // From now on the values are as old as this moment: keep it for a restart without the control plane.
+        if (!up) this.#persist();
+      },
+    };
+  }
+
+  /** Ends the app's open waits and streams, then lets the last writes finish. */
+  async stop(): Promise<void> {
+    this.api.close();
+    await this.#saving;
+  }
+
+  #persist(): void {
+    const store = this.#store;
+    if (store === undefined) return;
+    const cache = this.#cache;
+    const files = this.#files;
+    const state = store.toStored();
+    this.#saving = this.#saving
+      .then(() => Promise.all([cache?.save(state), files?.sync(store)]))
+      .then(
+        () => {},
+        (err: unknown) => this.#log.warn({ err: errorMessage(err) }, "keeping the app config on disk failed"),
+      );
+  }
+}
