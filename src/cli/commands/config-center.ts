@@ -269,7 +269,7 @@ export async function status(key: string, o: { server: string; output: string })
   process.stdout.write(`Key: ${key}\nBase: ${base}\nRelease: ${rel}\n`);
   for (const s of res.summary) {
     process.stdout.write(
-      `${s.instances} instance${s.instances === 1 ? "" : "s"} on ${s.release === null ? "nothing yet" : `${s.release}@${s.revision}`} (${s.acked} acknowledged)\n`,
+      `${s.instances} instance${s.instances === 1 ? "" : "s"} on ${s.release === null ? "nothing yet" : `${s.release} ${JSON.stringify(s.preview)}`} (${s.acked} acknowledged)\n`,
     );
   }
   if (res.unreachable.length > 0) process.stdout.write(`Not listed: the sidecars of ${res.unreachable.join(", ")}\n`);

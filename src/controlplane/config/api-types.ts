@@ -43,6 +43,8 @@ export interface InstanceConfig {
   revision: number | null;
   /** The first characters of the value, as text. */
   preview: string | null;
+  /** A fingerprint of the value (XXH64): equal values, equal digests. */
+  digest: string | null;
   /** True once the sidecar acknowledged the last config update it was sent. */
   acked: boolean;
 }
@@ -56,8 +58,14 @@ export interface StatusResponse {
   release: (ValueInfo & { name: string; selector: string }) | null;
   /** The connected instances whose Service declares the key. */
   instances: InstanceConfig[];
-  /** How many of them have each value (`release@revision`), acknowledged or not. */
-  summary: { release: string | null; revision: number | null; instances: number; acked: number }[];
+  /** How many of them have each value (by release and value), and how many acknowledged it. */
+  summary: {
+    release: string | null;
+    preview: string | null;
+    digest: string | null;
+    instances: number;
+    acked: number;
+  }[];
   /** Nodes that did not answer: their sidecars are missing. */
   unreachable: string[];
 }

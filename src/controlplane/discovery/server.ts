@@ -2,6 +2,7 @@ import { type ServerDuplexStream, status } from "@grpc/grpc-js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
+import { fingerprint } from "../../common/hash.ts";
 import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
@@ -396,6 +397,7 @@ function configView(delivery: ConfigDelivery | undefined, key: string | undefine
           release: e.release,
           bytes: e.value.length,
           preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text,
+          digest: fingerprint(e.value),
         };
   return view;
 }

@@ -121,13 +121,14 @@ export const configCenterApi: RouteModule = (router, node) => {
           release: has?.release ?? null,
           revision: has?.revision ?? null,
           preview: has?.preview ?? null,
+          digest: has?.digest ?? null,
           acked: s.config !== null && s.config.sentRevision > 0 && s.config.ackedRevision >= s.config.sentRevision,
         };
       });
     const groups = new Map<string, StatusResponse["summary"][number]>();
     for (const i of instances) {
-      const id = `${i.release}@${i.revision}`;
-      const g = groups.get(id) ?? { release: i.release, revision: i.revision, instances: 0, acked: 0 };
+      const id = `${i.release}\n${i.digest}`;
+      const g = groups.get(id) ?? { release: i.release, preview: i.preview, digest: i.digest, instances: 0, acked: 0 };
       g.instances++;
       if (i.acked) g.acked++;
       groups.set(id, g);

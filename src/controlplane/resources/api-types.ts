@@ -48,7 +48,7 @@ export interface SidecarConfigView {
   /** The last of those the sidecar acknowledged: when equal, it has what it was sent. */
   ackedRevision: number;
   /** Only when one key was asked for: what the sidecar was sent of it (null: nothing, undeclared or missing). */
-  key?: { revision: number; release: string; bytes: number; preview: string } | null;
+  key?: { revision: number; release: string; bytes: number; preview: string; digest: string } | null;
 }
 
 export interface SidecarView {
