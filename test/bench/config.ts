@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from "node:os";
 import { selects } from "../../src/controlplane/config/selection.ts";
-import { clusterTarget, LoadGenerator, now, percentile, sleep } from "./load-generators.ts";
+import { clusterTarget, LoadGenerator, now, percentile, printTable, sleep } from "./load-generators.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
@@ -163,9 +163,7 @@ const rows: [string, string][] = [
       .join(" / ")} MB`,
   ],
 ];
-const width = Math.max(...rows.map(([k]) => k.length));
-process.stdout.write(`\n| ${"measure".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|---|\n`);
-for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+printTable(rows);
 
 for (const w of workers) w.child.send({ stop: true });
 await sleep(500);

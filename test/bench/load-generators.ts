@@ -101,3 +101,10 @@ export function percentile(sorted: number[], p: number): number {
 
 export const now = () => performance.timeOrigin + performance.now();
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The closing table of a bench, as markdown (docs/benchmarks.md takes it as is). */
+export function printTable(rows: readonly [string, string][]): void {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n| ${"measure".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|---|\n`);
+  for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+}

@@ -18,7 +18,7 @@ import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { parseResources } from "../../src/config/load.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
-import { clusterTarget, LoadGenerator, now, percentile, sleep, type Target } from "./load-generators.ts";
+import { clusterTarget, LoadGenerator, now, percentile, printTable, sleep, type Target } from "./load-generators.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
@@ -205,9 +205,7 @@ const rows: [string, string][] = [
   ["every sidecar at the last version", `yes, within ${settleMs.toFixed(0)} ms of the last change`],
   ["versions that went backwards", String(backwards)],
 ];
-const width = Math.max(...rows.map(([k]) => k.length));
-process.stdout.write(`\n| ${"measure".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|---|\n`);
-for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+printTable(rows);
 
 for (const w of workers) w.child.send({ stop: true });
 await sleep(500);
