@@ -109,7 +109,8 @@ test("bad input: every case is a clear error with a stable code, and the store i
   ];
   for (const [what, path, init, status, code] of table) {
     const stored = dump(s.node);
-    const res = await s.req(path, init);
+    // A refusal is an answer, not a stream: a request that would hang fails here, not at the test's timeout.
+    const res = await s.req(path, { ...init, signal: AbortSignal.timeout(5_000) });
     const body = (await res.json()) as { error?: { code: string; message: string } };
     assert.equal(res.status, status, `${what}: ${JSON.stringify(body)}`);
     assert.equal(body.error?.code, code, what);
