@@ -192,7 +192,40 @@ test("meshlet config watch misses nothing across leader changes: on the leader t
   assert.match(moving.stderr(), /resuming at revision/);
 });
 
-test("an app watching its sidecar misses no change across the sidecar's reconnection to another node", async (t) => {
+/** A sidecar of `web` and an app watching app/flag on it over SSE, for the whole test. */
+async function appBehindSidecar(root: string, id: string, controls: ControlProc[], stops: (() => Promise<unknown>)[]) {
+  const sc = await startSidecar(undefined, {
+    service: "web",
+    staticConfig: false,
+    dir: join(root, id),
+    args: ["--control", controls.map((n) => n.grpc).join(","), "--instance", id],
+  });
+  stops.push(() => sc.stop());
+  await until(`${id} has the key`, async () => {
+    const r = await fetch(`http://127.0.0.1:${sc.admin}/config/app/flag`);
+    return r.status === 200 ? true : undefined;
+  });
+  const seen: SseMessage[] = [];
+  const controller = new AbortController();
+  stops.push(async () => controller.abort());
+  const app = await openSse(
+    `http://127.0.0.1:${sc.admin}/config/app/flag?watch=1`,
+    { signal: controller.signal },
+    (m) => seen.push(m),
+  );
+  assert.ok(app.ok);
+  let closed = false;
+  void app.done.finally(() => {
+    closed = true;
+  });
+  return {
+    sc,
+    closed: () => closed,
+    changes: () => seen.filter((m) => m.data !== "").map((m) => JSON.parse(m.data) as Change),
+  };
+}
+
+test("apps watching their sidecars miss no change when the sidecar's node dies: moved to another node, or back on it", async (t) => {
   const c = await makeCluster(3, FAST_FLAGS);
   const root = await mkdtemp(join(tmpdir(), "meshlet-config-watch-"));
   const stops: (() => Promise<unknown>)[] = [];
@@ -211,32 +244,9 @@ test("an app watching its sidecar misses no change across the sidecar's reconnec
   assert.equal((await runCli(["apply", "-f", join(root, "web.yaml"), "--server", leader.http])).code, 0);
   const writer = new ModelWriter(c);
   await writer.write("app/flag", "put");
-  // The sidecar's stream goes to the first node of its list.
-  const sc = await startSidecar(undefined, {
-    service: "web",
-    staticConfig: false,
-    dir: join(root, "sc"),
-    args: ["--control", c.nodes.map((n) => n.grpc).join(","), "--instance", "web-1"],
-  });
-  stops.push(() => sc.stop());
-  const seen: SseMessage[] = [];
-  const controller = new AbortController();
-  stops.push(async () => controller.abort());
-  await until("the sidecar has the key", async () => {
-    const r = await fetch(`http://127.0.0.1:${sc.admin}/config/app/flag`);
-    return r.status === 200 ? true : undefined;
-  });
-  const app = await openSse(
-    `http://127.0.0.1:${sc.admin}/config/app/flag?watch=1`,
-    { signal: controller.signal },
-    (m) => seen.push(m),
-  );
-  assert.ok(app.ok);
-  let appClosed = false;
-  void app.done.finally(() => {
-    appClosed = true;
-  });
-  const changes = () => seen.filter((m) => m.data !== "").map((m) => JSON.parse(m.data) as Change);
+  // Both sidecars' streams go to the first node: one may move to the others, one knows no other node.
+  const moving = await appBehindSidecar(root, "web-1", c.nodes, stops);
+  const stuck = await appBehindSidecar(root, "web-2", [first], stops);
   const spaced = async (n: number, gapMs: number) => {
     for (let i = 0; i < n; i++) {
       await writer.write("app/flag", "put");
@@ -248,33 +258,43 @@ test("an app watching its sidecar misses no change across the sidecar's reconnec
   await c.kill9(first);
   writer.down(first);
   await spaced(8, 30);
-  await until("the sidecar's stream is on another node", async () => {
+  await until("web-1's stream is on another node", async () => {
     const r = await fetch(`http://${rest[0]?.http}/v1/sidecars`).catch(() => undefined);
     const list = r?.ok ? ((await r.json()) as SidecarsResponse) : undefined;
     return list?.sidecars.some((s) => s.instance === "web-1" && s.node !== first.id) ? true : undefined;
   });
-  // The values written while the sidecar was away reach the app with the new stream, before any further change.
+  // web-2 has no node: its app still reads, told how stale the value is, and sees none of the writes.
   const away = writer.model.at(-1);
-  await until("the app has what was written while its sidecar was away", async () =>
-    changes().at(-1)?.revision === away?.revision ? true : undefined,
-  );
+  const stale = await fetch(`http://127.0.0.1:${stuck.sc.admin}/config/app/flag`);
+  assert.notEqual(stale.headers.get("x-meshlet-config-stale"), null);
+  assert.equal(stuck.changes().at(-1)?.revision, connected.at(-1)?.revision);
+  c.start(first);
+  writer.up(first);
+  // What was written while a sidecar was away reaches its app with the new stream, before any further change.
+  for (const app of [moving, stuck]) {
+    await until("the app has what was written while its sidecar was away", async () =>
+      app.changes().at(-1)?.revision === away?.revision ? true : undefined,
+    );
+  }
   const reconnected = writer.model.length;
   await spaced(8, 150);
   const final = writer.model.at(-1);
-  await until("the app has the last value", async () =>
-    changes().at(-1)?.revision === final?.revision ? true : undefined,
-  );
-  const got = changes();
-  // Never back, never twice, each value the one the key had at that revision.
   const valueAt = new Map(writer.model.map((e) => [e.revision, e.value]));
-  for (let i = 0; i < got.length; i++) {
-    const e = got[i] as Change;
-    assert.equal(valueAt.get(e.revision), e.value, `event ${i}: ${JSON.stringify(e)}`);
-    if (i > 0) assert.ok(e.revision > (got[i - 1] as Change).revision, `event ${i} went back`);
+  for (const app of [moving, stuck]) {
+    await until("the app has the last value", async () =>
+      app.changes().at(-1)?.revision === final?.revision ? true : undefined,
+    );
+    const got = app.changes();
+    // Never back, never twice, each value the one the key had at that revision.
+    for (let i = 0; i < got.length; i++) {
+      const e = got[i] as Change;
+      assert.equal(valueAt.get(e.revision), e.value, `event ${i}: ${JSON.stringify(e)}`);
+      if (i > 0) assert.ok(e.revision > (got[i - 1] as Change).revision, `event ${i} went back`);
+    }
+    // While connected, and after the reconnection, every change reached the app.
+    const revisions = new Set(got.map((e) => e.revision));
+    for (const e of [...connected, ...writer.model.slice(reconnected)])
+      assert.ok(revisions.has(e.revision), `the app missed ${JSON.stringify(e)}: saw ${[...revisions].join(",")}`);
+    assert.equal(app.closed(), false, "the app's stream stayed open");
   }
-  // While connected, and after the reconnection, every change reached the app.
-  const revisions = new Set(got.map((e) => e.revision));
-  for (const e of [...connected, ...writer.model.slice(reconnected)])
-    assert.ok(revisions.has(e.revision), `the app missed ${JSON.stringify(e)}: saw ${[...revisions].join(",")}`);
-  assert.equal(appClosed, false, "the app's stream stayed open");
 });
