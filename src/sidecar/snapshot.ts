@@ -107,12 +107,17 @@ export function compileSnapshot(
   const services = new Map<string, Service>();
   const routes: Route[] = [];
   const policies: Policy[] = [];
+  const reasons: string[] = [];
   for (const r of snapshot.resources) {
     if (r.kind === "Service") services.set(r.metadata.name, r);
     else if (r.kind === "Route") routes.push(r);
     else if (r.kind === "Policy") policies.push(r);
+    // Never in a snapshot from the control plane; in a --config file it would do nothing, so it is refused.
+    else
+      reasons.push(
+        `${r.kind}/${r.metadata.name}: config releases are made on the control plane (meshlet config release)`,
+      );
   }
-  const reasons: string[] = [];
   for (const route of routes) {
     for (const h of route.spec.http) {
       for (const d of h.destinations) {

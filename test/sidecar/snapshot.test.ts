@@ -62,6 +62,18 @@ describe("compiled snapshots", () => {
     );
   });
 
+  test("a ConfigRelease in a static config is refused: it would do nothing there", () => {
+    const resources = parseResources(
+      "apiVersion: meshlet.dev/v1\nkind: ConfigRelease\nmetadata: {name: c}\nspec: {key: app/flag, value: x, selector: {percent: 5}}\n",
+      "mesh.yaml",
+    );
+    assert.throws(
+      () => compileSnapshot({ version: "3", source: "file:mesh.yaml", resources }, compiler()),
+      (err: unknown) =>
+        err instanceof SnapshotRejectedError && /ConfigRelease\/c: config releases are made/.test(err.message),
+    );
+  });
+
   test("host and path normalisation", () => {
     assert.equal(hostOf("Reviews:8080"), "reviews");
     assert.equal(hostOf("[::1]"), "[::1]");
