@@ -112,6 +112,7 @@ export class Sidecar {
       dataDir: options.dataDir,
       configDir: options.configDir,
       logger: options.logger,
+      registry: options.registry,
       clock: this.#clock,
     });
   }

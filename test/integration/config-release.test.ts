@@ -103,6 +103,8 @@ test("gray release by labels and by a growing percentage, promote and rollback c
   assert.ok(sc1 !== undefined);
   assert.equal((await read(sc1, "app/shop/currency")).value, "EUR");
   assert.equal((await read(sc1, "app/secret")).status, 404);
+  const metrics = await (await fetch(`http://127.0.0.1:${sc1.admin}/metrics`)).text();
+  assert.match(metrics, /^meshlet_sidecar_app_config_keys 2$/m);
 
   // By labels: exactly the v2 instances.
   await cli(node, "config", "release", "app/flag", "--value", "on", "--labels", "version=v2", "--name", "flag-v2");

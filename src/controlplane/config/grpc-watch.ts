@@ -91,7 +91,7 @@ export function configHandlers(node: ControlNode): ConfigHandlers {
           consistency: r.stale ? "stale" : "linearizable",
         },
         sink,
-        { deadlineMs: START_DEADLINE_MS },
+        { deadlineMs: START_DEADLINE_MS, transport: "grpc" },
       ).then(
         (watch) => {
           if (call.cancelled) {

@@ -1,10 +1,11 @@
 import { type Clock, systemClock, type TimerHandle } from "../../common/clock.ts";
-import { HttpError } from "../../common/errors.ts";
+import { errorCode, HttpError } from "../../common/errors.ts";
 import { invalidKeyReason } from "../../config/config-key.ts";
 import type { Consistency, ControlNode } from "../node.ts";
 import type { KvEvent, Watch } from "../state/kv.ts";
 import { CONFIG_PREFIX } from "./commands.ts";
 import { HistoryCompactedError } from "./errors.ts";
+import { watchMetricsOf } from "./watch-metrics.ts";
 
 /** What a watch asks for; `start` is the first revision wanted (inclusive), undefined = from now. */
 export interface WatchRequest {
@@ -43,6 +44,8 @@ export interface WatchOptions {
   /** How often an idle watch reports progress (its keepalive). */
   progressMs?: number;
   clock?: Clock;
+  /** The metric label of the stream: sse or grpc. */
+  transport?: string;
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -80,6 +83,8 @@ export class ConfigWatch {
   readonly #progressMs: number;
   readonly #clock: Clock;
   #watch: Watch | undefined;
+  /** The node's watch metrics (counted once the stream starts), and the transport label. */
+  #metrics: { open: { inc(): void; dec(): void }; ended: (code: string) => void } | undefined;
   #pending: KvEvent[] = [];
   #scheduled = false;
   #attached = false;
@@ -106,6 +111,21 @@ export class ConfigWatch {
    * gets nothing until attach(), so a transport can send its headers first.
    */
   static async open(node: ControlNode, req: WatchRequest, sink: WatchSink, o: WatchOptions): Promise<ConfigWatch> {
+    const metrics = watchMetricsOf(node);
+    try {
+      const w = await ConfigWatch.#open(node, req, sink, o);
+      if (metrics !== undefined) {
+        const open = metrics.open.labels({ transport: o.transport ?? "sse" });
+        w.#metrics = { open, ended: (code) => metrics.ended.inc({ code }) };
+      }
+      return w;
+    } catch (err) {
+      metrics?.refused.inc({ code: errorCode(err) });
+      throw err;
+    }
+  }
+
+  static async #open(node: ControlNode, req: WatchRequest, sink: WatchSink, o: WatchOptions): Promise<ConfigWatch> {
     checkWatchKey(req.key, req.prefix);
     if (req.start !== undefined && (!Number.isSafeInteger(req.start) || req.start < 0))
       throw new HttpError(400, "ERR_BAD_REQUEST", `revision: expected a non-negative integer, got ${req.start}`);
@@ -153,6 +173,7 @@ export class ConfigWatch {
   attach(): void {
     if (this.#attached) return;
     this.#attached = true;
+    this.#metrics?.open.inc();
     this.#sink.started(this.#start, this.#compacted);
     if (this.#early !== undefined) {
       this.#sink.close({ ...this.#early, revision: this.#delivered });
@@ -165,6 +186,7 @@ export class ConfigWatch {
 
   /** The client went away. */
   cancel(): void {
+    if (!this.#closed) this.#metrics?.ended("client");
     this.#stop();
   }
 
@@ -219,6 +241,7 @@ export class ConfigWatch {
 
   #end(end: Omit<WatchEnd, "revision">): void {
     if (this.#closed) return;
+    this.#metrics?.ended(end.code);
     this.#stop();
     if (this.#attached) this.#sink.close({ ...end, revision: this.#delivered });
     else this.#early = end;
@@ -226,6 +249,7 @@ export class ConfigWatch {
 
   #stop(): void {
     if (this.#closed) return;
+    if (this.#attached) this.#metrics?.open.dec();
     this.#closed = true;
     this.#watch?.cancel();
     this.#pending = [];

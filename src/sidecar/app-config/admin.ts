@@ -111,6 +111,11 @@ export class AppConfigApi {
     this.#send(res, store, key, entry);
   }
 
+  /** Waits and streams open now. */
+  get open(): number {
+    return this.#open.size;
+  }
+
   /** Ends every wait and stream (the sidecar is stopping). */
   close(): void {
     for (const end of [...this.#open]) end();

@@ -1,6 +1,8 @@
+import { Counter, Gauge, type Registry } from "prom-client";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { METRIC_PREFIX } from "../../common/metrics.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import { AppConfigApi } from "./admin.ts";
 import { ConfigCache } from "./cache.ts";
@@ -16,6 +18,7 @@ export interface AppConfigOptions {
   /** --config-dir: each key also as a file, for apps that read files. */
   configDir: string | undefined;
   logger: Logger;
+  registry: Registry;
   clock?: Clock;
 }
 
@@ -30,6 +33,8 @@ export class AppConfig {
   readonly #cache: ConfigCache | undefined;
   readonly #files: ConfigFiles | undefined;
   readonly #log: Logger;
+  readonly #updates: Counter;
+  readonly #diskFailures: Counter;
   #saving: Promise<void> = Promise.resolve();
 
   constructor(o: AppConfigOptions) {
@@ -42,6 +47,44 @@ export class AppConfig {
     this.#cache = this.#store !== undefined && o.dataDir !== undefined ? new ConfigCache(o.dataDir) : undefined;
     this.#files =
       this.#store !== undefined && o.configDir !== undefined ? new ConfigFiles(o.configDir, this.#log) : undefined;
+    const registers = [o.registry];
+    const store = this.#store;
+    const api = this.api;
+    this.#updates = new Counter({
+      name: `${METRIC_PREFIX}sidecar_app_config_updates_total`,
+      help: "Config updates from the control plane that changed what the app reads",
+      registers,
+    });
+    this.#diskFailures = new Counter({
+      name: `${METRIC_PREFIX}sidecar_app_config_disk_failures_total`,
+      help: "Failed writes of the app's config to --data-dir or --config-dir",
+      registers,
+    });
+    // Read when scraped: nothing to keep up to date on the way.
+    new Gauge({
+      name: `${METRIC_PREFIX}sidecar_app_config_keys`,
+      help: "Config keys the sidecar holds for its app",
+      registers,
+      collect() {
+        this.set(store?.entries().length ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sidecar_app_config_stale_seconds`,
+      help: "Seconds since the app's config was last known current; 0 while the control plane's stream is up",
+      registers,
+      collect() {
+        this.set(store?.staleSeconds() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sidecar_app_config_watchers`,
+      help: "App requests held open on the admin port: ?wait long polls and ?watch streams",
+      registers,
+      collect() {
+        this.set(api.open);
+      },
+    });
   }
 
   /** The values kept by a previous run, until the control plane sends current ones. */
@@ -76,6 +119,7 @@ export class AppConfig {
         apply: (u) => {
           const changes = store.apply(u);
           if (changes.length > 0) {
+            this.#updates.inc();
             this.#log.info({ revision: u.revision, changed: changes.map((c) => c.key) }, "app config updated");
             this.#persist();
           }
@@ -105,7 +149,10 @@ export class AppConfig {
       .then(() => Promise.all([cache?.save(state), files?.sync(store)]))
       .then(
         () => {},
-        (err: unknown) => this.#log.warn({ err: errorMessage(err) }, "keeping the app config on disk failed"),
+        (err: unknown) => {
+          this.#diskFailures.inc();
+          this.#log.warn({ err: errorMessage(err) }, "keeping the app config on disk failed");
+        },
       );
   }
 }

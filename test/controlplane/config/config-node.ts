@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import { registerConfigCommands } from "../../../src/controlplane/config/commands.ts";
+import { attachWatchMetrics } from "../../../src/controlplane/config/watch-metrics.ts";
 import { ROUTE_MODULES } from "../../../src/controlplane/http/modules.ts";
 import { resourcesApi } from "../../../src/controlplane/http/resources-api.ts";
 import { createHttpServer } from "../../../src/controlplane/http/server.ts";
@@ -26,12 +27,9 @@ export async function serveConfig(
   t: { after: (fn: () => void) => void },
   node: SingleNode = configNode(),
 ): Promise<Served> {
-  const server = createHttpServer(
-    node,
-    [...ROUTE_MODULES, resourcesApi],
-    createRegistry({ processMetrics: false }),
-    silentLogger(),
-  );
+  const registry = createRegistry({ processMetrics: false });
+  attachWatchMetrics(node, registry);
+  const server = createHttpServer(node, [...ROUTE_MODULES, resourcesApi], registry, silentLogger());
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   t.after(() => {
     server.closeAllConnections();

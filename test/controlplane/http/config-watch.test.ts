@@ -136,3 +136,21 @@ test("hostile revisions and Last-Event-IDs are a 400, never a stream or a 5xx", 
     { numRuns: 60 },
   );
 });
+
+test("watches are counted: open by transport, refused and ended by code", async (t) => {
+  const s = await serveConfig(t);
+  await put(s, "k", "v");
+  const w = await watch(s, "/v1/config/k?watch=1");
+  await (await s.req("/v1/config/k?watch=1&revision=99")).body?.cancel();
+  const metric = async (line: RegExp) => {
+    const text = await (await s.req("/metrics")).text();
+    return line.exec(text)?.[1];
+  };
+  assert.equal(await metric(/^meshlet_config_watches\{transport="sse"\} (\d+)$/m), "1");
+  assert.equal(await metric(/^meshlet_config_watches_refused_total\{code="ERR_FUTURE_REVISION"\} (\d+)$/m), "1");
+  w.close();
+  const end = Date.now() + 5_000;
+  while ((await metric(/^meshlet_config_watches\{transport="sse"\} (\d+)$/m)) !== "0" && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await metric(/^meshlet_config_watches_ended_total\{code="client"\} (\d+)$/m), "1");
+});
