@@ -6,7 +6,7 @@ import { describeSelector, selects } from "../config/selection.ts";
 import type { ClusterSidecars } from "../discovery/attach.ts";
 import type { TrafficWindow } from "../discovery/load-reports.ts";
 import type { RegisteredEndpoint } from "../registry/commands.ts";
-import type { SidecarView } from "../resources/api-types.ts";
+import { acknowledged, type SidecarView } from "../resources/api-types.ts";
 import { aggregate, type TrafficStats } from "./traffic-stats.ts";
 
 /** Everything the dashboard page shows, built by the node serving it; the page only lays it out. */
@@ -217,7 +217,7 @@ function releaseViews(input: ViewInput, services: readonly Service[], sidecars: 
             })
               ? ("release" as const)
               : ("base" as const),
-            acked: s.config !== null && s.config.sentRevision > 0 && s.config.ackedRevision >= s.config.sentRevision,
+            acked: acknowledged(s),
           }))
           .sort((a, b) => compareStrings(a.instance, b.instance)),
       };

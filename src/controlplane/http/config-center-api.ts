@@ -13,6 +13,7 @@ import { HistoryCompactedError } from "../config/errors.ts";
 import { historyKey, historyValueKey, parseHistory, setsValue } from "../config/history.ts";
 import { describeSelector } from "../config/selection.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
+import { acknowledged } from "../resources/api-types.ts";
 import { RESOURCES_PREFIX } from "../resources/keys.ts";
 import type { RevisionedKv } from "../state/kv.ts";
 import { storedText } from "../state/value.ts";
@@ -122,7 +123,7 @@ export const configCenterApi: RouteModule = (router, node) => {
           revision: has?.revision ?? null,
           preview: has?.preview ?? null,
           digest: has?.digest ?? null,
-          acked: s.config !== null && s.config.sentRevision > 0 && s.config.ackedRevision >= s.config.sentRevision,
+          acked: acknowledged(s),
         };
       });
     const groups = new Map<string, StatusResponse["summary"][number]>();

@@ -51,6 +51,15 @@ export interface SidecarConfigView {
   key?: { revision: number; release: string; bytes: number; preview: string; digest: string } | null;
 }
 
+/**
+ * Whether a sidecar acknowledged the last config update it was sent. A node of an older version sends no
+ * `config` at all, hence the loose check.
+ */
+export function acknowledged(s: Pick<SidecarView, "config">): boolean {
+  const c = s.config ?? null;
+  return c !== null && c.sentRevision > 0 && c.ackedRevision >= c.sentRevision;
+}
+
 export interface SidecarView {
   id: string;
   service: string;
