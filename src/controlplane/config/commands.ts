@@ -90,37 +90,43 @@ export function activeRelease(
   };
 }
 
-/** Appends a history entry that leaves the base value as it is (a release created, changed or withdrawn). */
-export function recordHistory(kv: Txn, key: string, e: HistoryEntry): void {
-  const base = kv.get(CONFIG_PREFIX + key)?.revision;
-  const update = appendHistory(parseHistory(storedTextOf(kv.get(historyKey(key))?.value)), e, base, base);
-  for (const r of update.dropValues) kv.delete(historyValueKey(key, r));
-  kv.put(historyKey(key), storedFromText(JSON.stringify(update.entries)));
-}
-
-function storedTextOf(v: StoredValue | undefined): string | undefined {
-  return v === undefined ? undefined : storedText(v);
-}
+/** changeKey()'s `next` for an entry that leaves the base value as it is. */
+const KEEP = Symbol("keep");
 
 /**
- * Sets the base value, keeping the one it replaces for `rollback --to` when
- * the history keeps it. Every value-setting command goes through here.
+ * Appends `e` to the key's history and sets its base value to `next`
+ * (undefined: deleted; KEEP: unchanged), keeping the value it replaces for
+ * `rollback --to` when the history keeps it. Every config command's write
+ * to a key goes through here.
  */
-function setBase(kv: Txn, key: string, value: StoredValue, e: HistoryEntry): void {
+function changeKey(kv: Txn, key: string, e: HistoryEntry, next: StoredValue | undefined | typeof KEEP): void {
   const k = CONFIG_PREFIX + key;
   const previous = kv.get(k);
   const before = previous?.revision;
-  const update = appendHistory(parseHistory(storedTextOf(kv.get(historyKey(key))?.value)), e, before, e.revision);
-  if (previous !== undefined && before !== undefined && update.keepSuperseded)
-    kv.put(historyValueKey(key, before), previous.value);
+  const after = next === KEEP ? before : next === undefined ? undefined : e.revision;
+  const stored = kv.get(historyKey(key));
+  const update = appendHistory(
+    parseHistory(stored === undefined ? undefined : storedText(stored.value)),
+    e,
+    before,
+    after,
+  );
+  if (previous !== undefined && update.keepSuperseded) kv.put(historyValueKey(key, previous.revision), previous.value);
   for (const r of update.dropValues) kv.delete(historyValueKey(key, r));
   kv.put(historyKey(key), storedFromText(JSON.stringify(update.entries)));
-  kv.put(k, value);
+  if (next === undefined) kv.delete(k);
+  else if (next !== KEEP) kv.put(k, next);
+}
+
+/** Appends a history entry that leaves the base value as it is (a release created, changed or withdrawn). */
+export function recordHistory(kv: Txn, key: string, e: HistoryEntry): void {
+  changeKey(kv, key, e, KEEP);
 }
 
 /** The value `key` had from revision `to`, if the history still keeps it. */
 function valueAt(kv: Txn, key: string, to: number): StoredValue {
-  const entries = parseHistory(storedTextOf(kv.get(historyKey(key))?.value));
+  const stored = kv.get(historyKey(key));
+  const entries = parseHistory(stored === undefined ? undefined : storedText(stored.value));
   const e = entries.find((x) => x.revision === to);
   const oldest = entries[0]?.revision;
   if (e === undefined && oldest !== undefined && to < oldest && entries.length >= HISTORY_ENTRIES) {
@@ -139,10 +145,10 @@ function valueAt(kv: Txn, key: string, to: number): StoredValue {
   if (current !== undefined && current.revision === to) return current.value;
   const kept = kv.get(historyValueKey(key, to));
   if (kept === undefined) {
-    const kept = entries.find((x) => setsValue(x) && kv.get(historyValueKey(key, x.revision)) !== undefined);
+    const oldestKept = entries.find((x) => setsValue(x) && kv.get(historyValueKey(key, x.revision)) !== undefined);
     throw new HistoryCompactedError(
       `the value of "${key}" at revision ${to} is no longer kept (the last ${HISTORY_VALUES} replaced values are)`,
-      (kept?.revision ?? current?.revision ?? 1) - 1,
+      (oldestKept?.revision ?? current?.revision ?? 1) - 1,
     );
   }
   return kept.value;
@@ -159,7 +165,7 @@ export function registerConfigCommands(sm: StateMachine): void {
     if (c.ifRevision !== undefined && c.ifRevision !== current)
       throw new ConfigRevisionError(c.key, c.ifRevision, current);
     const value = storedFromBytes(Buffer.from(c.value, "base64"));
-    setBase(kv, c.key, value, entry(index, "put", provenance(c), { bytes: value.length }));
+    changeKey(kv, c.key, entry(index, "put", provenance(c), { bytes: value.length }), value);
     return undefined;
   });
   sm.register("config.delete", (command, { kv, index }) => {
@@ -171,17 +177,7 @@ export function registerConfigCommands(sm: StateMachine): void {
       throw new ConfigRevisionError(c.key, c.ifRevision, current.revision);
     const release = activeRelease(kv, c.key);
     if (release !== undefined) throw releaseActive(c.key, release.name, "delete the key");
-    const e = entry(index, "delete", provenance(c));
-    const update = appendHistory(
-      parseHistory(storedTextOf(kv.get(historyKey(c.key))?.value)),
-      e,
-      current.revision,
-      undefined,
-    );
-    if (update.keepSuperseded) kv.put(historyValueKey(c.key, current.revision), current.value);
-    for (const r of update.dropValues) kv.delete(historyValueKey(c.key, r));
-    kv.put(historyKey(c.key), storedFromText(JSON.stringify(update.entries)));
-    kv.delete(k);
+    changeKey(kv, c.key, entry(index, "delete", provenance(c)), undefined);
     return undefined;
   });
   sm.register("config.promote", (command, { kv, index }): ReleaseOutcome => {
@@ -191,7 +187,7 @@ export function registerConfigCommands(sm: StateMachine): void {
     const value = storedFromText(active.release.spec.value);
     kv.delete(resourceKey("ConfigRelease", active.name));
     kv.delete(releaseIndexKey(c.key));
-    setBase(kv, c.key, value, entry(index, "promote", provenance(c), { release: active.name, bytes: value.length }));
+    changeKey(kv, c.key, entry(index, "promote", provenance(c), { release: active.name, bytes: value.length }), value);
     return { release: active.name };
   });
   sm.register("config.rollback", (command, { kv, index }): ReleaseOutcome => {
@@ -206,7 +202,7 @@ export function registerConfigCommands(sm: StateMachine): void {
     }
     if (active !== undefined) throw releaseActive(c.key, active.name, "roll the base value back");
     const value = valueAt(kv, c.key, c.to);
-    setBase(kv, c.key, value, entry(index, "rollback", provenance(c), { to: c.to, bytes: value.length }));
+    changeKey(kv, c.key, entry(index, "rollback", provenance(c), { to: c.to, bytes: value.length }), value);
     return { release: null, to: c.to };
   });
 }
