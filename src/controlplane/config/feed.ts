@@ -61,9 +61,17 @@ export class ConfigFeed {
   #dirty = false;
   readonly #watches: Watch[];
   readonly #offApplied: () => void;
+  readonly #confirm: (() => Promise<number>) | undefined;
+  #closed = false;
 
-  constructor(kv: RevisionedKv, onApplied: (listener: () => void) => () => void) {
+  /**
+   * `onApplied`: the node's applied event. `confirm`: the node's applied
+   * revision after a linearizable read (everything committed is applied);
+   * without it, a node never concludes that a sidecar comes from another history.
+   */
+  constructor(kv: RevisionedKv, onApplied: (listener: () => void) => () => void, confirm?: () => Promise<number>) {
     this.#kv = kv;
+    this.#confirm = confirm;
     const reset = () => this.#load();
     this.#watches = [
       kv.watch(CONFIG_PREFIX, kv.revision, (e) => this.#onBase(e), reset),
@@ -87,6 +95,25 @@ export class ConfigFeed {
   whenApplied(revision: number, cb: () => void): void {
     if (this.#kv.revision >= revision) cb();
     else this.#waiting.push({ revision, cb });
+  }
+
+  /**
+   * Resolves true when this node, having applied everything the cluster
+   * committed, is still below `revision`: a sidecar that holds it got it from
+   * another history (the control plane's data was replaced). False once the
+   * node reaches it. Without a leader it asks again every second.
+   */
+  async fromAnotherHistory(revision: number): Promise<boolean> {
+    const confirm = this.#confirm;
+    if (confirm === undefined) return false;
+    while (!this.#closed && this.#kv.revision < revision) {
+      try {
+        return (await confirm()) < revision;
+      } catch {
+        await new Promise((r) => setTimeout(r, 1_000).unref());
+      }
+    }
+    return false;
   }
 
   release(key: string): ActiveRelease | undefined {
@@ -115,6 +142,7 @@ export class ConfigFeed {
   }
 
   close(): void {
+    this.#closed = true;
     for (const w of this.#watches) w.cancel();
     this.#offApplied();
     this.#listeners.clear();

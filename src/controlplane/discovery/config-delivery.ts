@@ -27,7 +27,8 @@ export interface DeliveryState {
  * only what changed for this instance (a value, or the release it comes
  * from). A node that has applied less than the sidecar already holds (the
  * sidecar left a node further ahead) sends nothing until it catches up, so
- * a sidecar's config only moves forward.
+ * a sidecar's config only moves forward; unless the cluster never reached
+ * that revision (its data was replaced): then the first update resets.
  */
 export class ConfigDelivery implements DeliveryState {
   readonly #feed: ConfigFeed;
@@ -37,6 +38,8 @@ export class ConfigDelivery implements DeliveryState {
   #sent: ReadonlyMap<string, EffectiveEntry> | undefined;
   #declaration = "";
   #waiting = false;
+  /** The sidecar's config revision is not in this cluster's history: its next update resets it. */
+  #otherHistory = false;
   sentRevision = 0;
   ackedRevision = 0;
 
@@ -50,10 +53,15 @@ export class ConfigDelivery implements DeliveryState {
 
   /** The update to send now, or undefined: nothing changed, or this node is behind the sidecar. */
   next(): ConfigUpdate | undefined {
-    if (this.#feed.revision < this.#minRevision) {
+    if (this.#feed.revision < this.#minRevision && !this.#otherHistory) {
       if (!this.#waiting) {
         this.#waiting = true;
         this.#feed.whenApplied(this.#minRevision, () => this.#wake());
+        void this.#feed.fromAnotherHistory(this.#minRevision).then((other) => {
+          if (!other) return;
+          this.#otherHistory = true;
+          this.#wake();
+        });
       }
       return undefined;
     }
@@ -86,6 +94,7 @@ export class ConfigDelivery implements DeliveryState {
       removed,
       keys: [...view.keys],
       prefixes: [...view.prefixes],
+      reset: sent === undefined && this.#otherHistory,
     };
   }
 

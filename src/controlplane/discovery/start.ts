@@ -109,7 +109,11 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
       meshChanged = true;
     },
   );
-  const config = new ConfigFeed(node.kv, (listener) => node.on("applied", listener));
+  const config = new ConfigFeed(
+    node.kv,
+    (listener) => node.on("applied", listener),
+    () => node.read((kv) => kv.revision, { consistency: "linearizable", deadlineMs }),
+  );
   const listeners = new Set<() => void>();
   const readState = createMeshStateReader();
   const source: MeshSource = {

@@ -117,6 +117,11 @@ export class AppConfig {
       config: {
         revision: () => store.revision,
         apply: (u) => {
+          if (u.reset)
+            this.#log.warn(
+              { held: store.revision, revision: u.revision },
+              "the control plane's history does not reach the config this sidecar held (its data was replaced): starting over",
+            );
           const changes = store.apply(u);
           if (changes.length > 0) {
             this.#updates.inc();

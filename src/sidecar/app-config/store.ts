@@ -26,6 +26,8 @@ export interface ConfigUpdateLike {
   removed: readonly string[];
   keys: readonly string[];
   prefixes: readonly string[];
+  /** A history that does not reach what the store holds (the control plane's data was replaced): start over. */
+  reset?: boolean;
 }
 
 /** What --data-dir keeps, to serve last-known-good values when the control plane cannot be reached. */
@@ -126,15 +128,18 @@ export class AppConfigStore {
   }
 
   apply(u: ConfigUpdateLike): AppConfigChange[] {
+    // Another history (a full update): revisions of the old one mean nothing in it, every key is taken as sent.
+    const reset = u.reset === true;
+    if (reset) this.#removedAt.clear();
     // A stream never sends an older state than the one held (see the class comment); refuse one rather than go back.
-    if (u.revision < this.#revision) return [];
+    else if (u.revision < this.#revision) return [];
     const changes: AppConfigChange[] = [];
     const seen = new Set<string>();
     for (const e of u.entries) {
       seen.add(e.key);
       const held = this.#entries.get(e.key);
-      if (held !== undefined && held.release === e.release && held.value.equals(e.value)) continue;
-      const floor = held?.revision ?? this.#removedAt.get(e.key) ?? 0;
+      if (!reset && held !== undefined && held.release === e.release && held.value.equals(e.value)) continue;
+      const floor = reset ? 0 : (held?.revision ?? this.#removedAt.get(e.key) ?? 0);
       const entry = { value: e.value, revision: e.revision > floor ? e.revision : u.revision, release: e.release };
       this.#entries.set(e.key, entry);
       this.#removedAt.delete(e.key);

@@ -98,3 +98,39 @@ test("delivery: full first, then only what changed for this instance; a sidecar 
   assert.equal(ahead.next()?.full, true);
   feed.close();
 });
+
+test("a sidecar holding a revision this cluster never reached (its data was replaced) gets a full update that resets it", async () => {
+  const node = configNode();
+  // The node's applied revision after a linearizable read: here, everything it has.
+  const feed = new ConfigFeed(
+    node.kv,
+    (l) => node.on("applied", l),
+    async () => node.kv.revision,
+  );
+  await apply(node, serviceYaml("web", "{keys: [a]}"));
+  await put(node, "a", "1");
+  let woken = 0;
+  const d = new ConfigDelivery(feed, { service: "web", instance: "w1", labels: {} }, 1_000, () => woken++);
+  assert.equal(d.next(), undefined);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(woken, 1);
+  const update = d.next();
+  assert.equal(update?.full, true);
+  assert.equal(update?.reset, true);
+  assert.deepEqual(
+    update?.entries?.map((e) => e.key),
+    ["a"],
+  );
+  // A node merely behind is not another history: it waits (the confirmed revision is the sidecar's).
+  const behind = new ConfigFeed(
+    node.kv,
+    (l) => node.on("applied", l),
+    async () => 5_000,
+  );
+  const waits = new ConfigDelivery(behind, { service: "web", instance: "w2", labels: {} }, 1_000, () => woken++);
+  assert.equal(waits.next(), undefined);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(woken, 1);
+  feed.close();
+  behind.close();
+});

@@ -83,3 +83,28 @@ test("staleness: none while connected; from the moment the stream went down, or 
   assert.equal(restarted.get("app/flag")?.value.toString(), "x");
   assert.equal(restarted.revision, 5);
 });
+
+test("a reset (another history) replaces everything, revisions start over, and what it lacks is deleted", () => {
+  const store = new AppConfigStore();
+  store.apply(
+    update(
+      900,
+      [
+        ["app/flag", "a", 900],
+        ["app/other", "b", 800],
+      ],
+      { full: true },
+    ),
+  );
+  const changes = store.apply(update(12, [["app/flag", "a", 10]], { full: true, reset: true }));
+  assert.deepEqual(
+    changes.map((c) => [c.key, c.entry?.value.toString() ?? null, c.revision]),
+    [
+      ["app/flag", "a", 10],
+      ["app/other", null, 12],
+    ],
+  );
+  assert.equal(store.revision, 12);
+  // And from there on, forward again.
+  assert.deepEqual(store.apply(update(11, [["app/flag", "z", 11]])), []);
+});

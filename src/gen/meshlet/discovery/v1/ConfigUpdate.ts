@@ -10,6 +10,7 @@ export interface ConfigUpdate {
   'removed'?: (string)[];
   'keys'?: (string)[];
   'prefixes'?: (string)[];
+  'reset'?: (boolean);
 }
 
 export interface ConfigUpdate__Output {
@@ -19,4 +20,5 @@ export interface ConfigUpdate__Output {
   'removed': (string)[];
   'keys': (string)[];
   'prefixes': (string)[];
+  'reset': (boolean);
 }
