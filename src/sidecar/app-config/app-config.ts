@@ -138,9 +138,11 @@ export class AppConfig {
     };
   }
 
-  /** Ends the app's open waits and streams, then lets the last writes finish. */
+  /** Ends the app's open waits and streams, keeps the config one last time, and lets the writes finish. */
   async stop(): Promise<void> {
     this.api.close();
+    // Current until now: a restart without the control plane counts its staleness from here.
+    if (this.#store?.loaded === true) this.#persist();
     await this.#saving;
   }
 
