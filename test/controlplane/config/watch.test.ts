@@ -60,7 +60,8 @@ test("from any kept revision a watch replays exactly the model's events, then fo
     let revision = 0;
     const write = () => {
       revision += 1 + rng.intn(2);
-      const key = rng.pick(["app/a", "app/b", "other/c", "mesh/x"]) ?? "";
+      // app/a2 starts with app/a: a watch of the key app/a must not take it.
+      const key = rng.pick(["app/a", "app/a2", "app/b", "other/c", "mesh/x"]) ?? "";
       if (key.startsWith("mesh/")) {
         kv.put(key, storedFromText("m"), revision);
         return;

@@ -56,6 +56,8 @@ test("a watch streams each change as one JSON event, from the revision a read re
   const binary = Buffer.from([0xff, 0x00, 0xfe]);
   const third = await put(s, "app/flag", binary);
   await s.req("/v1/config/app/other", { method: "PUT", body: "not watched" });
+  // A key that starts with the watched one is another key.
+  await s.req("/v1/config/app/flag.bak", { method: "PUT", body: "not watched either" });
   const deleted = (await (await s.req("/v1/config/app/flag", { method: "DELETE" })).json()) as { revision: number };
   assert.deepEqual(await w.until(3), [
     { type: "put", key: "app/flag", value: "between", revision: between.revision },
