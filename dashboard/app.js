@@ -198,6 +198,40 @@ function renderSidecars(view) {
   unreachable.textContent = `Not listed: the sidecars of ${view.unreachable.join(", ")} (did not answer).`;
 }
 
+/** Instance names, each marked when it has not acknowledged its config yet. */
+function instanceList(instances) {
+  if (instances.length === 0) return h("span", { class: "muted" }, "none");
+  return h(
+    "div",
+    {},
+    h("div", { class: "num" }, String(instances.length)),
+    h(
+      "div",
+      { class: "muted" },
+      instances.map((i, n) => [n > 0 ? ", " : "", i.instance, i.acked ? "" : " (pending)"]),
+    ),
+  );
+}
+
+function renderReleases(view) {
+  fill(
+    $("#releases tbody"),
+    view.releases.map((r) =>
+      h(
+        "tr",
+        { "data-release": r.name },
+        h("td", { class: "name" }, r.name),
+        h("td", {}, r.key),
+        h("td", {}, r.selector),
+        h("td", {}, instanceList(r.instances.filter((i) => i.value === "release"))),
+        h("td", {}, instanceList(r.instances.filter((i) => i.value === "base"))),
+      ),
+    ),
+    "no release in progress",
+    5,
+  );
+}
+
 let lastUpdate = 0;
 let connected = false;
 
@@ -205,6 +239,7 @@ function render(view) {
   renderCluster(view);
   renderServices(view);
   renderRoutes(view);
+  renderReleases(view);
   renderSidecars(view);
   lastUpdate = Date.now();
   document.body.dataset.revision = String(view.revision);

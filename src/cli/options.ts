@@ -41,6 +41,29 @@ export function parsePositiveInt(flag: string) {
   };
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+};
+
+/** A size flag: `1048576`, `512KiB`, `2MiB` (binary units, as Kubernetes' Ki/Mi), as bytes > 0. */
+export function byteSizeFlag(flag: string) {
+  return (value: string): number => {
+    const m = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+    const unit = SIZE_UNITS[(m?.[2] ?? "").toLowerCase()];
+    const bytes = m === null || unit === undefined ? 0 : Number(m[1]) * unit;
+    if (!Number.isSafeInteger(bytes) || bytes <= 0)
+      throw new UsageError(`${flag}: expected a size like 1048576, 512KiB or 2MiB, got "${value}"`);
+    return bytes;
+  };
+}
+
 /** A duration flag in Go syntax ("1m30s", "1.5s", "500us") as milliseconds; "0" only where zero means "off". */
 export function durationFlag(flag: string, value: string, allowZero = false): number {
   const ms = parseDuration(value);

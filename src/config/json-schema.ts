@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { policySchema, resourceSchema, routeSchema, serviceSchema } from "./resources.ts";
+import { configReleaseSchema, policySchema, resourceSchema, routeSchema, serviceSchema } from "./resources.ts";
 
 /** File name under schemas/ → the zod schema it is generated from. */
 export const JSON_SCHEMA_FILES = {
@@ -7,6 +7,7 @@ export const JSON_SCHEMA_FILES = {
   "service.schema.json": serviceSchema,
   "route.schema.json": routeSchema,
   "policy.schema.json": policySchema,
+  "configrelease.schema.json": configReleaseSchema,
 } as const;
 
 /**

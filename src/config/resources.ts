@@ -10,6 +10,7 @@ import {
   MAX_TIMER_MS,
   MIN_RATE_PER_SECOND,
 } from "./bounds.ts";
+import { CONFIG_KEY_HINT, CONFIG_KEY_PATTERN, MAX_VALUE_BYTES_CEILING } from "./config-key.ts";
 import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
 
 /**
@@ -105,6 +106,15 @@ export const loadBalancerSchema = z.union([
   z.strictObject({ consistentHash: consistentHashSchema }),
 ]);
 
+const configKey = z.string().regex(new RegExp(CONFIG_KEY_PATTERN), `expected ${CONFIG_KEY_HINT}`);
+
+/** The app config a Service's instances read from their sidecar (docs/config-center.md). */
+export const serviceConfigSchema = z.strictObject({
+  keys: z.array(configKey).max(1000).default([]),
+  /** Every key starting with one of these; "" is not allowed (it would hand the whole config center to one app). */
+  prefixes: z.array(configKey).max(100).default([]),
+});
+
 export const serviceSpecSchema = z.strictObject({
   ports: z
     .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
@@ -112,6 +122,7 @@ export const serviceSpecSchema = z.strictObject({
     .default([{ port: 80, protocol: "http" }]),
   loadBalancer: loadBalancerSchema.default({ roundRobin: {} }),
   endpoints: z.array(endpointSchema).default([]),
+  config: serviceConfigSchema.optional(),
 });
 
 // --- Route -----------------------------------------------------------------
@@ -272,6 +283,32 @@ export const policySpecSchema = z
     { path: ["fallback", "service"], message: "a service cannot be its own fallback" },
   );
 
+// --- ConfigRelease -------------------------------------------------------
+
+/** An instance id as sidecars register it (src/controlplane/registry/commands.ts). */
+const instanceId = z.string().regex(/^[A-Za-z0-9._:-]{1,253}$/, "expected an instance id (A-Z a-z 0-9 . _ : -)");
+
+export const releaseSelectorSchema = z.union([
+  /** Stable by a hash of the key and the instance id: an instance in at P % stays in at every P' > P. */
+  z.strictObject({ percent: percent }),
+  z.strictObject({
+    labels: labels.refine((l) => Object.keys(l).length > 0, "expected at least one label"),
+  }),
+  z.strictObject({ instances: z.array(instanceId).min(1).max(10_000) }),
+]);
+
+/** A gray (canary) release of one config key: `value` for the selected instances, the base value for the rest. */
+export const configReleaseSpecSchema = z.strictObject({
+  key: configKey,
+  value: z
+    .string()
+    .refine(
+      (v) => Buffer.byteLength(v) <= MAX_VALUE_BYTES_CEILING,
+      `expected a value of at most ${MAX_VALUE_BYTES_CEILING} bytes`,
+    ),
+  selector: releaseSelectorSchema,
+});
+
 // --- Documents ---------------------------------------------------------------
 
 const apiVersion = z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` });
@@ -301,14 +338,29 @@ export const policySchema = z.strictObject({
   spec: policySpecSchema,
 });
 
-export const RESOURCE_KINDS = ["Service", "Route", "Policy"] as const;
+export const configReleaseSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("ConfigRelease"),
+  metadata: metadataSchema,
+  spec: configReleaseSpecSchema,
+});
+
+export const RESOURCE_KINDS = ["Service", "Route", "Policy", "ConfigRelease"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
-export const resourceSchema = z.discriminatedUnion("kind", [serviceSchema, routeSchema, policySchema]);
+export const resourceSchema = z.discriminatedUnion("kind", [
+  serviceSchema,
+  routeSchema,
+  policySchema,
+  configReleaseSchema,
+]);
 
 export type Service = z.infer<typeof serviceSchema>;
 export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
+export type ConfigRelease = z.infer<typeof configReleaseSchema>;
+export type ReleaseSelector = z.infer<typeof releaseSelectorSchema>;
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
 export type Resource = z.infer<typeof resourceSchema>;
 export type Endpoint = z.infer<typeof endpointSchema>;
 export type HttpRoute = z.infer<typeof httpRouteSchema>;

@@ -2,6 +2,7 @@ import type { Server as GrpcServer } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
 import type { ResourceLimits } from "../config/limits.ts";
+import { configCenterExtension } from "./config/extension.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
 import type { RouteModule } from "./http/router.ts";
 import type { ControlNode } from "./node.ts";
@@ -31,4 +32,4 @@ export interface ControlExtension {
 }
 
 /** The extensions `meshlet control` runs; other control-plane modules append theirs here. */
-export const EXTENSIONS: ControlExtension[] = [discoveryExtension()];
+export const EXTENSIONS: ControlExtension[] = [discoveryExtension(), configCenterExtension()];

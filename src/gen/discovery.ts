@@ -2,6 +2,9 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Ack as _meshlet_discovery_v1_Ack, Ack__Output as _meshlet_discovery_v1_Ack__Output } from './meshlet/discovery/v1/Ack.ts';
+import type { ConfigAck as _meshlet_discovery_v1_ConfigAck, ConfigAck__Output as _meshlet_discovery_v1_ConfigAck__Output } from './meshlet/discovery/v1/ConfigAck.ts';
+import type { ConfigEntry as _meshlet_discovery_v1_ConfigEntry, ConfigEntry__Output as _meshlet_discovery_v1_ConfigEntry__Output } from './meshlet/discovery/v1/ConfigEntry.ts';
+import type { ConfigUpdate as _meshlet_discovery_v1_ConfigUpdate, ConfigUpdate__Output as _meshlet_discovery_v1_ConfigUpdate__Output } from './meshlet/discovery/v1/ConfigUpdate.ts';
 import type { Deregister as _meshlet_discovery_v1_Deregister, Deregister__Output as _meshlet_discovery_v1_Deregister__Output } from './meshlet/discovery/v1/Deregister.ts';
 import type { DiscoveryClient as _meshlet_discovery_v1_DiscoveryClient, DiscoveryDefinition as _meshlet_discovery_v1_DiscoveryDefinition } from './meshlet/discovery/v1/Discovery.ts';
 import type { DiscoveryRequest as _meshlet_discovery_v1_DiscoveryRequest, DiscoveryRequest__Output as _meshlet_discovery_v1_DiscoveryRequest__Output } from './meshlet/discovery/v1/DiscoveryRequest.ts';
@@ -29,6 +32,9 @@ export interface ProtoGrpcType {
     discovery: {
       v1: {
         Ack: MessageTypeDefinition<_meshlet_discovery_v1_Ack, _meshlet_discovery_v1_Ack__Output>
+        ConfigAck: MessageTypeDefinition<_meshlet_discovery_v1_ConfigAck, _meshlet_discovery_v1_ConfigAck__Output>
+        ConfigEntry: MessageTypeDefinition<_meshlet_discovery_v1_ConfigEntry, _meshlet_discovery_v1_ConfigEntry__Output>
+        ConfigUpdate: MessageTypeDefinition<_meshlet_discovery_v1_ConfigUpdate, _meshlet_discovery_v1_ConfigUpdate__Output>
         Deregister: MessageTypeDefinition<_meshlet_discovery_v1_Deregister, _meshlet_discovery_v1_Deregister__Output>
         Discovery: SubtypeConstructor<typeof grpc.Client, _meshlet_discovery_v1_DiscoveryClient> & { service: _meshlet_discovery_v1_DiscoveryDefinition }
         DiscoveryRequest: MessageTypeDefinition<_meshlet_discovery_v1_DiscoveryRequest, _meshlet_discovery_v1_DiscoveryRequest__Output>

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import { type Finding, formatFinding } from "../config/finding.ts";
+import type { AppConfigApi } from "./app-config/admin.ts";
 import type { CompiledSnapshot } from "./snapshot.ts";
 
 /** The sidecar's stream to the control plane, when it has one configured. */
@@ -24,6 +25,8 @@ export interface AdminState {
   appliedAt(): number | undefined;
   draining(): boolean;
   shutdown(): void;
+  /** GET /config and /config/{key}: the app's config (app-config/admin.ts). */
+  config: AppConfigApi;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -37,10 +40,12 @@ function isLoopback(req: IncomingMessage): boolean {
   return a === "127.0.0.1" || a === "::1" || a === "::ffff:127.0.0.1";
 }
 
-/** The admin listener: readiness, config and endpoint views, metrics, and a localhost-only shutdown. */
+/** The admin listener: readiness, config and endpoint views, the app's config, metrics, and a localhost-only shutdown. */
 export function createAdminServer(state: AdminState, registry: Registry): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
     const snap = state.snapshot();
     if (req.method === "POST" && path === "/shutdown") {
       if (!isLoopback(req)) return json(res, 403, { error: "shutdown is accepted from localhost only" });
@@ -49,6 +54,8 @@ export function createAdminServer(state: AdminState, registry: Registry): Server
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method not allowed" });
+    if (path === "/config" || path.startsWith("/config/"))
+      return state.config.handle(req, res, path, new URLSearchParams(q < 0 ? "" : url.slice(q + 1)));
     switch (path) {
       case "/healthz":
         return json(res, 200, { ok: true });

@@ -38,6 +38,16 @@ export class StaticFileSource implements ConfigSource {
   async load(): Promise<ConfigSnapshot> {
     const text = await this.#read();
     const resources = parseResources(text, this.#file);
+    // A release is made on the control plane; in a file it would do nothing, so it is refused, not ignored.
+    const releases = resources.filter((r) => r.kind === "ConfigRelease");
+    if (releases.length > 0)
+      throw new ConfigError(
+        releases.map((r) => ({
+          file: this.#file,
+          resource: `${r.kind}/${r.metadata.name}`,
+          message: "config releases are made on the control plane (meshlet config release)",
+        })),
+      );
     const version = createHash("sha256").update(text).digest("hex").slice(0, 12);
     return { version, source: this.name, resources };
   }

@@ -12,6 +12,7 @@ import { type Finding, formatFinding } from "../config/finding.ts";
 import type { Resource } from "../config/resources.ts";
 import { type ControlPlaneLink, createAdminServer } from "./admin.ts";
 import { admitResources } from "./admit.ts";
+import { AppConfig } from "./app-config/app-config.ts";
 import { registerConfigMetrics } from "./config-metrics.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
@@ -35,6 +36,8 @@ export interface SidecarOptions {
   labels: Record<string, string>;
   /** The name this instance registers under; default `<hostname>-<inbound port>`. */
   instance?: string | undefined;
+  /** --config-dir: the app's config keys also as files. */
+  configDir?: string | undefined;
   drainDelayMs: number;
   drainTimeoutMs: number;
   connectTimeoutMs: number;
@@ -72,6 +75,7 @@ export class Sidecar {
   readonly #policies: PolicyCompiler;
   readonly #data: DataPath;
   readonly #cache: SnapshotCache | undefined;
+  readonly #appConfig: AppConfig;
   #outbound: Server | undefined;
   #inbound: Server | undefined;
   #admin: Server | undefined;
@@ -116,6 +120,15 @@ export class Sidecar {
     this.#data.localService = options.service;
     this.#data.inboundRoute = localAppRoute(options.service, options.appPort);
     this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
+    this.#appConfig = new AppConfig({
+      service: options.service,
+      enabled: options.controls.length > 0,
+      dataDir: options.dataDir,
+      configDir: options.configDir,
+      logger: options.logger,
+      registry: options.registry,
+      clock: this.#clock,
+    });
   }
 
   get snapshot(): CompiledSnapshot | undefined {
@@ -137,6 +150,7 @@ export class Sidecar {
       this.#policies.useRedis({ address: this.#o.redis, Reservoir: GlobalReservoir });
     }
     await this.#loadInitial();
+    await this.#appConfig.load();
     const data = this.#data;
     // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
     // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
@@ -158,6 +172,7 @@ export class Sidecar {
         appliedAt: () => this.#appliedAt,
         draining: () => this.#draining,
         shutdown: () => (this.#o.onShutdownRequest === undefined ? void this.stop() : this.#o.onShutdownRequest()),
+        config: this.#appConfig.api,
       },
       this.#o.registry,
     );
@@ -337,6 +352,8 @@ export class Sidecar {
       statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
+      labels: this.#o.labels,
+      ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
   }
@@ -370,6 +387,7 @@ export class Sidecar {
     this.#data.close();
     this.#policies.stop();
     await this.#saving;
+    await this.#appConfig.stop();
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
     this.#admin?.closeAllConnections();
     this.#log.info({ unfinished: this.#data.active }, "drained");

@@ -116,7 +116,8 @@ export function compileSnapshot(
   for (const r of snapshot.resources) {
     if (r.kind === "Service") services.set(r.metadata.name, r);
     else if (r.kind === "Route") routes.push(r);
-    else policies.push(r);
+    else if (r.kind === "Policy") policies.push(r);
+    // A ConfigRelease is never in a snapshot (the control plane keeps it; a static file refuses it).
   }
   // Rules of Routes sharing a host are tried in the order of the Routes' names, whatever the source's order.
   routes.sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));

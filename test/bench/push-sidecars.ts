@@ -1,39 +1,83 @@
 /**
- * Load generator for bench:push (a child process): simulated sidecars, each a
- * real DiscoveryStreamClient with its own connection, connected round-robin
- * to the given control-plane addresses. Reports to the parent over IPC: when
- * all are at a version, and each sidecar's arrival time of a watched version.
+ * Load generator for bench:push and bench:config (a child process):
+ * simulated sidecars, each a real DiscoveryStreamClient with its own
+ * connection, connected round-robin to the given control-plane addresses.
+ * Reports to the parent over IPC: when all are at a version, and each
+ * sidecar's arrival time of a watched version. With `config` (bench:config),
+ * each sidecar also serves its app's config on its own admin listener, as
+ * `meshlet sidecar` does, and an app watches the key there over SSE; the
+ * arrival is when the app has the watched value.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
+import { openSse } from "../../src/common/sse-client.ts";
+import { AppConfigApi } from "../../src/sidecar/app-config/admin.ts";
+import { AppConfigStore } from "../../src/sidecar/app-config/store.ts";
 import { DiscoveryStreamClient } from "../../src/sidecar/discovery/client.ts";
+import type { LoadStart } from "./load-generators.ts";
 
-interface Start {
-  addresses: string[];
-  first: number;
-  count: number;
-  services: number;
-}
-
-type Command = { watch: number } | { report: true } | { stop: true };
+type Command = { watch: number } | { watchValue: string } | { report: true } | { stop: true };
 
 const now = () => performance.timeOrigin + performance.now();
 const send = (msg: unknown) => process.send?.(msg);
 
-const start = JSON.parse(process.env.PUSH_BENCH_START ?? "{}") as Start;
+const start = JSON.parse(process.env.PUSH_BENCH_START ?? "{}") as LoadStart;
 const versions = new Array<number>(start.count).fill(0);
 let backwards = 0;
 let watched = Number.POSITIVE_INFINITY;
 let arrivals: number[] = [];
 const clients: DiscoveryStreamClient[] = [];
+const closers: (() => void)[] = [];
+
+/** bench:config: what each app last read, and when it first read the watched value. */
+const apps = {
+  values: new Array<string | null>(start.count).fill(null),
+  releases: new Array<string | null>(start.count).fill(null),
+  /** Every release an app ever got a value from, so a value that reached the wrong app is counted. */
+  seen: Array.from({ length: start.count }, () => new Set<string>()),
+  watchedValue: undefined as string | undefined,
+};
+
+async function app(i: number, store: AppConfigStore, key: string, service: string): Promise<void> {
+  const api = new AppConfigApi(store, { service });
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    api.handle(req, res, q < 0 ? url : url.slice(0, q), new URLSearchParams(q < 0 ? "" : url.slice(q + 1)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const controller = new AbortController();
+  closers.push(() => {
+    controller.abort();
+    api.close();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/config/${key}?watch=1`;
+  // The sidecar answers 503 until its first config arrives; the app retries as a real one would.
+  for (;;) {
+    const opened = await openSse(url, { signal: controller.signal }, (m) => {
+      if (m.data === "") return;
+      const e = JSON.parse(m.data) as { value?: string; release?: string };
+      apps.values[i] = e.value ?? null;
+      apps.releases[i] = e.release ?? null;
+      if (e.release !== undefined) apps.seen[i]?.add(e.release);
+      if (e.value === apps.watchedValue && arrivals[i] === 0) arrivals[i] = now();
+    }).catch(() => undefined);
+    if (opened?.ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 for (let i = 0; i < start.count; i++) {
   const n = start.first + i;
   const address = start.addresses[n % start.addresses.length] ?? "";
+  const store = start.config === undefined ? undefined : new AppConfigStore();
   const client = new DiscoveryStreamClient({
     controls: [address, ...start.addresses.filter((a) => a !== address)],
     nodeId: `bench-${n}`,
-    service: `svc-${n % start.services}`,
+    service: start.config?.service ?? `svc-${n % start.services}`,
     instance: `i${n}`,
     subscribe: ["shared"],
     apply: (s) => {
@@ -41,12 +85,14 @@ for (let i = 0; i < start.count; i++) {
       versions[i] = s.version;
       if (s.version >= watched && arrivals[i] === 0) arrivals[i] = now();
     },
+    ...(store === undefined ? {} : { config: { revision: () => store.revision, apply: (u) => store.apply(u) } }),
     clock: systemClock,
     logger: silentLogger(),
     channelOptions: { "grpc.use_local_subchannel_pool": 1 },
   });
   clients.push(client);
   client.start();
+  if (store !== undefined && start.config !== undefined) void app(i, store, start.config.key, start.config.service);
 }
 
 process.on("message", (cmd: Command) => {
@@ -54,6 +100,10 @@ process.on("message", (cmd: Command) => {
     watched = cmd.watch;
     arrivals = new Array<number>(start.count).fill(0);
     send({ watching: cmd.watch });
+  } else if ("watchValue" in cmd) {
+    apps.watchedValue = cmd.watchValue;
+    arrivals = new Array<number>(start.count).fill(0);
+    send({ watching: cmd.watchValue });
   } else if ("report" in cmd) {
     const cpu = process.cpuUsage();
     send({
@@ -63,9 +113,14 @@ process.on("message", (cmd: Command) => {
       arrivals,
       rssMb: process.memoryUsage().rss / 2 ** 20,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      instances: Array.from({ length: start.count }, (_, i) => `i${start.first + i}`),
+      values: apps.values,
+      releases: apps.releases,
+      seen: apps.seen.map((s) => [...s]),
     });
   } else {
     for (const c of clients) c.stop();
+    for (const close of closers) close();
     setTimeout(() => process.exit(0), 200);
   }
 });

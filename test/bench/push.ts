@@ -9,9 +9,7 @@
  * state, no Raft; isolates the push path. Env: SIDECARS (1000), SERVICES
  * (1000), WORKERS (2), ROUNDS (30), SUSTAIN_S (60).
  */
-import { type ChildProcess, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
@@ -20,8 +18,7 @@ import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { parseResources } from "../../src/config/load.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
-import { FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
-import { cpuMs, rssMb } from "../helpers/proc.ts";
+import { clusterTarget, LoadGenerator, now, percentile, printTable, sleep, type Target } from "./load-generators.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
@@ -31,24 +28,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
 const IDLE_SAMPLE_MS = 3000;
 
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function serviceYaml(name: string, port: number): string {
   return `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${port}}]}\n`;
-}
-
-/** Three nodes to push from, and a way to commit a change to them. */
-interface Target {
-  label: string;
-  addresses: string[];
-  /** Commits `yaml`; resolves at the commit (the HTTP 200) with its revision. */
-  apply(yaml: string): Promise<number>;
-  streams(): Promise<number>;
-  rssMb(): number[];
-  /** CPU time used so far by each node process (in-process: the bench process), in ms. */
-  cpuMs(): number[];
-  stop(): Promise<void>;
 }
 
 async function inProcess(): Promise<Target> {
@@ -89,35 +70,6 @@ async function inProcess(): Promise<Target> {
   };
 }
 
-async function cluster(): Promise<Target> {
-  const c = await makeCluster(3, FAST_FLAGS);
-  for (const n of c.nodes) c.start(n);
-  const leader = await leaderOf(c.nodes);
-  return {
-    label: "3 meshlet control processes (Raft)",
-    addresses: c.nodes.map((n) => n.grpc),
-    async apply(yaml) {
-      const res = await fetch(`http://${leader.http}/v1/apply`, { method: "POST", body: yaml });
-      if (res.status !== 200) throw new Error(`apply answered ${res.status}: ${await res.text()}`);
-      return ((await res.json()) as { revision: number }).revision;
-    },
-    async streams() {
-      // Any node lists the whole cluster's sidecars; one per node shows they are spread.
-      const node = c.nodes[0];
-      const res = await fetch(`http://${node?.http}/v1/sidecars`);
-      const { sidecars, unreachable } = (await res.json()) as { sidecars: { node: string }[]; unreachable: string[] };
-      if (unreachable.length > 0) throw new Error(`nodes did not answer: ${unreachable.join(", ")}`);
-      const perNode = new Map<string, number>();
-      for (const s of sidecars) perNode.set(s.node, (perNode.get(s.node) ?? 0) + 1);
-      process.stdout.write(`streams per node: ${[...perNode].map(([id, n]) => `${id} ${n}`).join(", ")}\n`);
-      return sidecars.length;
-    },
-    rssMb: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : rssMb(n.proc.pid))),
-    cpuMs: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : cpuMs(n.proc.pid))),
-    stop: () => c.stopAll(),
-  };
-}
-
 interface Report {
   min: number;
   max: number;
@@ -127,31 +79,7 @@ interface Report {
   cpuMs: number;
 }
 
-class Worker {
-  readonly child: ChildProcess;
-  #pending: ((msg: unknown) => void)[] = [];
-
-  constructor(addresses: string[], first: number, count: number) {
-    this.child = fork(fileURLToPath(new URL("./push-sidecars.ts", import.meta.url)), {
-      env: { ...process.env, PUSH_BENCH_START: JSON.stringify({ addresses, first, count, services: SERVICES }) },
-    });
-    this.child.on("message", (msg) => this.#pending.shift()?.(msg));
-  }
-
-  next(): Promise<unknown> {
-    return new Promise((resolve) => this.#pending.push(resolve));
-  }
-
-  async report(): Promise<Report> {
-    const p = this.next();
-    this.child.send({ report: true });
-    return (await p) as Report;
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
+type Worker = LoadGenerator<Report>;
 
 async function waitAll(workers: Worker[], version: number, timeoutMs: number): Promise<Report[]> {
   const deadline = Date.now() + timeoutMs;
@@ -165,7 +93,7 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
   }
 }
 
-const target = MODE === "in-process" ? await inProcess() : await cluster();
+const target = MODE === "in-process" ? await inProcess() : await clusterTarget();
 const everything = [
   serviceYaml("shared", 80),
   ...Array.from({ length: SERVICES }, (_, i) => serviceYaml(`svc-${i}`, 80)),
@@ -175,7 +103,13 @@ const addresses = target.addresses;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
   { length: WORKERS },
-  (_, w) => new Worker(addresses, w * per, Math.max(0, Math.min(per, SIDECARS - w * per))),
+  (_, w) =>
+    new LoadGenerator<Report>({
+      addresses,
+      first: w * per,
+      count: Math.max(0, Math.min(per, SIDECARS - w * per)),
+      services: SERVICES,
+    }),
 );
 await Promise.all(workers.map((w) => w.next()));
 const connectStart = now();
@@ -271,9 +205,7 @@ const rows: [string, string][] = [
   ["every sidecar at the last version", `yes, within ${settleMs.toFixed(0)} ms of the last change`],
   ["versions that went backwards", String(backwards)],
 ];
-const width = Math.max(...rows.map(([k]) => k.length));
-process.stdout.write(`\n| ${"measure".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|---|\n`);
-for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+printTable(rows);
 
 for (const w of workers) w.child.send({ stop: true });
 await sleep(500);

@@ -46,6 +46,12 @@ const CALLS_SERVER: Record<string, string[]> = {
   "config put": ["k", "v", "--server", "{server}"],
   "config delete": ["k", "--server", "{server}"],
   "config list": ["--server", "{server}"],
+  "config watch": ["k", "--server", "{server}"],
+  "config release": ["k", "--value", "v", "--percent", "10", "--server", "{server}"],
+  "config promote": ["k", "--server", "{server}"],
+  "config rollback": ["k", "--server", "{server}"],
+  "config history": ["k", "--server", "{server}"],
+  "config status": ["k", "--server", "{server}"],
 };
 /** Commands that run something locally (or are planned), with a usage error of their own besides unknown flags. */
 const LOCAL: Record<string, string[]> = {

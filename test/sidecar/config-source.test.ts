@@ -50,4 +50,15 @@ describe("the sidecar's static config file", () => {
     const file = tmpFile(t, Buffer.concat([Buffer.from(SERVICE.replace("web", "we")), Buffer.from([0xff])]));
     await assert.rejects(new StaticFileSource(file).load(), /is not valid UTF-8/);
   });
+
+  it("a ConfigRelease is refused with its name: releases are made on the control plane, in a file it would do nothing", async (t) => {
+    const release =
+      "apiVersion: meshlet.dev/v1\nkind: ConfigRelease\nmetadata: {name: c}\nspec: {key: app/flag, value: x, selector: {percent: 5}}\n";
+    const file = tmpFile(t, `${SERVICE}---\n${release}`);
+    await assert.rejects(new StaticFileSource(file).load(), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /ConfigRelease\/c: config releases are made on the control plane/);
+      return true;
+    });
+  });
 });

@@ -1,13 +1,23 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { UsageError } from "../../common/errors.ts";
 import { callApi } from "../../controlplane/http/client.ts";
-import { envOption, serverOption } from "../options.ts";
+import { envName, envOption, serverOption } from "../options.ts";
 import { type OutputFormat, outputOption, structured } from "../output.ts";
 
 interface Common {
   server: string;
 }
 
+/** The implementation of the config center's commands is loaded when one runs. */
+const center = () => import("./config-center.ts");
+
 const keyPath = (key: string) => `/v1/config/${key.split("/").map(encodeURIComponent).join("/")}`;
+
+/** -o of the config center's commands, whose formats differ (`watch` prints text or JSON lines only). */
+function formatOption(formats: string[], fallback: string): Option {
+  const flags = "-o, --output <format>";
+  return new Option(flags, formats.join(" | ")).env(envName(flags)).default(fallback);
+}
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -68,4 +78,70 @@ export function registerConfig(program: Command): void {
       else if (o.output === "name") process.stdout.write(entries.map((e) => `${e.key}\n`).join(""));
       else for (const e of entries) process.stdout.write(`${e.key}\t${e.revision}\n`);
     });
+  config
+    .command("watch <key>")
+    .description("print every change of a key (or of every key under a prefix) as it comes, until interrupted")
+    .addOption(serverOption().argParser((v) => v))
+    .option("--prefix", "watch every key that starts with KEY")
+    .option("--revision <n>", "start at this revision (default: changes from now on)")
+    .addOption(formatOption(["text", "json"], "text"))
+    .addHelpText(
+      "after",
+      "\n--server may list several nodes (a,b,c): the watch resumes on the next when its node goes away.",
+    )
+    .action(async (key: string, o: Common & { prefix?: boolean; revision?: string; output: string }) => {
+      const revision = o.revision === undefined ? undefined : Number(o.revision);
+      if (revision !== undefined && (!/^\d{1,15}$/.test(o.revision ?? "") || revision < 1))
+        throw new UsageError(`--revision: expected a revision, got "${o.revision}"`);
+      const server = o.server
+        .split(",")
+        .map((s) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(s.trim()) ? s.trim() : `http://${s.trim()}`))
+        .join(",");
+      await (await center()).watch(key, {
+        server,
+        output: o.output,
+        ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
+        ...(revision === undefined ? {} : { revision }),
+      });
+    });
+  config
+    .command("release <key>")
+    .description("gray release: a new value for some instances only (a ConfigRelease)")
+    .requiredOption("--value <value>", "the value the selected instances get")
+    .option("--percent <p>", "a share of instances, stable by instance id (growing it keeps those already in)")
+    .option("--labels <k=v,...>", "the instances with all these labels")
+    .option("--instances <id,...>", "these instances")
+    .option("--name <name>", "the release's name (default: derived from the key, so a second release updates it)")
+    .addOption(serverOption())
+    .addOption(formatOption(["text", "json", "yaml", "name"], "text"))
+    .action(async (key: string, o: Parameters<Awaited<ReturnType<typeof center>>["release"]>[1]) =>
+      (await center()).release(key, o),
+    );
+  config
+    .command("promote <key>")
+    .description("make the key's release its value for every instance")
+    .addOption(serverOption())
+    .addOption(formatOption(["text", "json", "yaml"], "text"))
+    .action(async (key: string, o: Common & { output: string }) => (await center()).promote(key, o));
+  config
+    .command("rollback <key>")
+    .description(
+      "withdraw the key's release (every instance back on the base value), or with --to restore an earlier value",
+    )
+    .option("--to <revision>", "restore the value the key had from this revision (see meshlet config history)")
+    .addOption(serverOption())
+    .addOption(formatOption(["text", "json", "yaml"], "text"))
+    .action(async (key: string, o: Common & { to?: string; output: string }) => (await center()).rollback(key, o));
+  config
+    .command("history <key>")
+    .description("the key's changes, newest first: revision, action, when and who")
+    .addOption(serverOption())
+    .addOption(formatOption(["table", "wide", "json", "yaml"], "table"))
+    .action(async (key: string, o: Common & { output: string }) => (await center()).history(key, o));
+  config
+    .command("status <key>")
+    .description("which connected instances have which value of the key, and whether they acknowledged it")
+    .addOption(serverOption())
+    .addOption(formatOption(["table", "wide", "json", "yaml"], "table"))
+    .action(async (key: string, o: Common & { output: string }) => (await center()).status(key, o));
 }

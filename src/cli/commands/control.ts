@@ -8,7 +8,7 @@ import {
   MAX_APPLY_BYTES_CEILING,
   type ResourceLimits,
 } from "../../config/limits.ts";
-import { envOption, logLevelOption, parsePositiveInt } from "../options.ts";
+import { byteSizeFlag, envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface ControlFlags {
@@ -25,13 +25,14 @@ interface ControlFlags {
   snapshotKeep: number | string;
   maxResourceBytes: number | string;
   maxApplyBytes: number | string;
+  maxValueSize: number | string;
   logLevel: LogLevel;
 }
 
 /** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
 function resourceLimits(flags: ControlFlags): ResourceLimits {
-  const maxResourceBytes = Number(flags.maxResourceBytes);
-  const maxTotalBytes = Number(flags.maxApplyBytes);
+  const maxResourceBytes = byteSizeFlag("--max-resource-bytes")(String(flags.maxResourceBytes));
+  const maxTotalBytes = byteSizeFlag("--max-apply-bytes")(String(flags.maxApplyBytes));
   if (maxTotalBytes > MAX_APPLY_BYTES_CEILING)
     throw new UsageError(`--max-apply-bytes: at most ${MAX_APPLY_BYTES_CEILING} (one apply is one Raft entry)`);
   if (maxResourceBytes > maxTotalBytes)
@@ -84,17 +85,24 @@ export function registerControl(program: Command): void {
     )
     .addOption(
       envOption(
-        "--max-resource-bytes <n>",
-        "largest resource, encoded as canonical JSON (413 beyond)",
+        "--max-resource-bytes <size>",
+        "largest resource, encoded as canonical JSON (413 beyond; bytes, or with KiB/MiB)",
         String(DEFAULT_MAX_RESOURCE_BYTES),
-      ).argParser(parsePositiveInt("--max-resource-bytes")),
+      ).argParser(byteSizeFlag("--max-resource-bytes")),
     )
     .addOption(
       envOption(
-        "--max-apply-bytes <n>",
-        "largest apply: its body, and its resources encoded together (413 beyond)",
+        "--max-apply-bytes <size>",
+        "largest apply: its body, and its resources encoded together (413 beyond; bytes, or with KiB/MiB)",
         String(DEFAULT_MAX_APPLY_BYTES),
-      ).argParser(parsePositiveInt("--max-apply-bytes")),
+      ).argParser(byteSizeFlag("--max-apply-bytes")),
+    )
+    .addOption(
+      envOption(
+        "--max-value-size <size>",
+        "largest app-config value accepted by this node (413 beyond; bytes, or with KiB/MiB)",
+        "1MiB",
+      ).argParser(byteSizeFlag("--max-value-size")),
     )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
@@ -105,10 +113,13 @@ export function registerControl(program: Command): void {
       const join = flags.join !== undefined;
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
-      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }] = await Promise.all([
-        import("../../common/logger.ts"),
-        import("../../controlplane/run.ts"),
-      ]);
+      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }, valueLimit] =
+        await Promise.all([
+          import("../../common/logger.ts"),
+          import("../../controlplane/run.ts"),
+          import("../../controlplane/config/limits.ts"),
+        ]);
+      valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) {

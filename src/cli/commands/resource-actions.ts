@@ -10,6 +10,7 @@ import { NO_SIZE_LIMITS } from "../../config/limits.ts";
 import { locate, parseResources } from "../../config/load.ts";
 import { checkMesh, errorsOf } from "../../config/mesh-check.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
+import { describeSelector } from "../../controlplane/config/selection.ts";
 import type {
   ApplyResponse,
   ResourceListResponse,
@@ -70,7 +71,8 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
 
 function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
-  if (kind === undefined) throw new UsageError(`unknown kind "${value}" (expected service, route or policy)`);
+  if (kind === undefined)
+    throw new UsageError(`unknown kind "${value}" (expected service, route, policy or configrelease)`);
   return kind;
 }
 
@@ -96,6 +98,8 @@ function summary(r: Resource): string[] {
         features.filter((f) => f in r.spec).join(",") || "-",
       ];
     }
+    case "ConfigRelease":
+      return [r.spec.key, describeSelector(r.spec.selector)];
   }
 }
 
@@ -103,6 +107,7 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   Service: ["NAME", "PORTS", "BALANCER", "STATIC-ENDPOINTS", "REVISION"],
   Route: ["NAME", "HOSTS", "RULES", "REVISION"],
   Policy: ["NAME", "TARGET", "FEATURES", "REVISION"],
+  ConfigRelease: ["NAME", "KEY", "SELECTOR", "REVISION"],
 };
 
 export function renderResources(
@@ -130,7 +135,12 @@ export function resourceName(r: Resource): string {
   return `${r.kind.toLowerCase()}/${r.metadata.name}`;
 }
 
-const WIDE_COLUMN: Record<ResourceKind, string> = { Service: "ENDPOINTS", Route: "DESTINATIONS", Policy: "FALLBACK" };
+const WIDE_COLUMN: Record<ResourceKind, string> = {
+  Service: "ENDPOINTS",
+  Route: "DESTINATIONS",
+  Policy: "FALLBACK",
+  ConfigRelease: "VALUE-BYTES",
+};
 
 function wideSummary(r: Resource): string {
   switch (r.kind) {
@@ -144,6 +154,8 @@ function wideSummary(r: Resource): string {
       const kind = f.static !== undefined ? "static" : f.service !== undefined ? `service/${f.service}` : "staleCache";
       return `${kind} on ${f.on.join(",")}`;
     }
+    case "ConfigRelease":
+      return String(Buffer.byteLength(r.spec.value));
   }
 }
 

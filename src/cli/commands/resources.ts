@@ -28,7 +28,7 @@ export function registerResourceCommands(program: Command): void {
   program
     .command("get")
     .description("list resources of a kind, or show one")
-    .argument("<kind>", "service | route | policy (singular or plural)")
+    .argument("<kind>", "service | route | policy | configrelease (singular or plural)")
     .argument("[name]", "resource name")
     .addOption(outputOption())
     .addOption(serverOption())
@@ -37,7 +37,7 @@ export function registerResourceCommands(program: Command): void {
   program
     .command("delete")
     .description("delete a resource")
-    .argument("<kind>", "service | route | policy")
+    .argument("<kind>", "service | route | policy | configrelease")
     .argument("<name>", "resource name")
     .addOption(outputOption())
     .addOption(serverOption())

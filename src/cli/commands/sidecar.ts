@@ -17,6 +17,7 @@ interface SidecarFlags {
   dataDir?: string;
   labels?: string;
   instance?: string;
+  configDir?: string;
   drainDelay: string;
   drainTimeout: string;
   connectTimeout: string;
@@ -50,6 +51,9 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--labels <k=v,...>", "labels of this instance when it registers"))
     .addOption(
       envOption("--instance <name>", "the name this instance registers under (default: <hostname>-<inbound port>)"),
+    )
+    .addOption(
+      envOption("--config-dir <dir>", "also write the app's config keys here as files (replaced by atomic rename)"),
     )
     .addOption(envOption("--drain-delay <duration>", "keep serving this long after SIGTERM", "2s"))
     .addOption(envOption("--drain-timeout <duration>", "then wait this long for in-flight requests", "10s"))
@@ -104,6 +108,7 @@ export function registerSidecar(program: Command): void {
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
         instance: flags.instance === undefined || flags.instance === "" ? undefined : flags.instance,
+        configDir: flags.configDir === undefined || flags.configDir === "" ? undefined : flags.configDir,
         drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
         drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),

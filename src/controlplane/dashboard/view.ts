@@ -1,10 +1,12 @@
 import { compareStrings } from "../../common/compare.ts";
-import type { Policy, Resource, Route, Service } from "../../config/resources.ts";
+import { declares } from "../../config/config-key.ts";
+import type { ConfigRelease, Policy, Resource, Route, Service } from "../../config/resources.ts";
 import { BREAKER_STATES, sidecarReportSchema } from "../../config/sidecar-report.ts";
+import { describeSelector, selects } from "../config/selection.ts";
 import type { ClusterSidecars } from "../discovery/attach.ts";
 import type { TrafficWindow } from "../discovery/load-reports.ts";
 import type { RegisteredEndpoint } from "../registry/commands.ts";
-import type { SidecarView } from "../resources/api-types.ts";
+import { acknowledged, type SidecarView } from "../resources/api-types.ts";
 import { aggregate, type TrafficStats } from "./traffic-stats.ts";
 
 /** Everything the dashboard page shows, built by the node serving it; the page only lays it out. */
@@ -47,8 +49,25 @@ export interface DashboardView {
     breakers: string[];
     rps: number;
   }[];
+  /** Gray releases of app config, and which connected instance gets which value. */
+  releases: ReleaseView[];
   /** Nodes whose sidecars are missing from the lists (they did not answer). */
   unreachable: string[];
+}
+
+export interface ReleaseView {
+  name: string;
+  key: string;
+  selector: string;
+  /** The connected instances of the Services that declare the key. */
+  instances: {
+    instance: string;
+    service: string;
+    /** "release": its selector picks the instance; "base": the key's base value. */
+    value: "release" | "base";
+    /** It acknowledged the last config update it was sent (so it has that value). */
+    acked: boolean;
+  }[];
 }
 
 export interface ServiceView {
@@ -168,8 +187,41 @@ export function buildView(input: ViewInput): DashboardView {
       features: describePolicy(p),
     })),
     sidecars: sidecars.map((s) => sidecarRow(s, reports.find((r) => r.sidecar === s)?.report)),
+    releases: releaseViews(input, services, sidecars),
     unreachable: input.cluster?.unreachable ?? [],
   };
+}
+
+/** Who gets a release's value: its selector applied to each connected instance, labels from its registration. */
+function releaseViews(input: ViewInput, services: readonly Service[], sidecars: readonly SidecarView[]): ReleaseView[] {
+  const labels = new Map(input.endpoints.map((e) => [`${e.service}/${e.instance}`, e.labels]));
+  return input.resources
+    .filter((r): r is ConfigRelease => r.kind === "ConfigRelease")
+    .map((r) => {
+      const { key, selector } = r.spec;
+      const declaring = new Set(
+        services.filter((s) => s.spec.config !== undefined && declares(s.spec.config, key)).map((s) => s.metadata.name),
+      );
+      return {
+        name: r.metadata.name,
+        key,
+        selector: describeSelector(selector),
+        instances: sidecars
+          .filter((s) => declaring.has(s.service))
+          .map((s) => ({
+            instance: s.instance,
+            service: s.service,
+            value: selects(selector, key, {
+              instance: s.instance,
+              labels: labels.get(`${s.service}/${s.instance}`) ?? {},
+            })
+              ? ("release" as const)
+              : ("base" as const),
+            acked: acknowledged(s),
+          }))
+          .sort((a, b) => compareStrings(a.instance, b.instance)),
+      };
+    });
 }
 
 function clusterView(input: ViewInput): DashboardView["cluster"] {

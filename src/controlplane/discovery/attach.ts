@@ -13,12 +13,17 @@ export interface ClusterSidecars {
  * only the node) can list the cluster's sidecars without a new parameter on
  * every route module.
  */
-const runtimes = new WeakMap<object, { sidecars(): Promise<ClusterSidecars> }>();
+interface DiscoveryRuntimeView {
+  /** With `configKey`, each sidecar says what it holds of that app-config key. */
+  sidecars(configKey?: string): Promise<ClusterSidecars>;
+}
 
-export function attachDiscovery(node: object, runtime: { sidecars(): Promise<ClusterSidecars> }): void {
+const runtimes = new WeakMap<object, DiscoveryRuntimeView>();
+
+export function attachDiscovery(node: object, runtime: DiscoveryRuntimeView): void {
   runtimes.set(node, runtime);
 }
 
-export function sidecarsOf(node: object): Promise<ClusterSidecars> {
-  return runtimes.get(node)?.sidecars() ?? Promise.resolve({ sidecars: [], unreachable: [], nodes: [] });
+export function sidecarsOf(node: object, configKey?: string): Promise<ClusterSidecars> {
+  return runtimes.get(node)?.sidecars(configKey) ?? Promise.resolve({ sidecars: [], unreachable: [], nodes: [] });
 }

@@ -46,7 +46,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
     else if (r.kind === "Route") {
       index.routes.push(r);
       for (const host of new Set(r.spec.hosts)) push(index.routesByHost, host, r);
-    } else {
+    } else if (r.kind === "Policy") {
       index.policies.push(r);
       const t = r.spec.target;
       if ("service" in t) push(index.policiesByService, t.service, r);
@@ -101,5 +101,7 @@ export function inScope(scope: Scope, resource: Resource): boolean {
   const name = resource.metadata.name;
   if (resource.kind === "Service") return scope.services.has(name);
   if (resource.kind === "Route") return scope.routes.has(name);
-  return scope.policies.has(name);
+  if (resource.kind === "Policy") return scope.policies.has(name);
+  // ConfigReleases never travel as resources: their values reach sidecars as config (config-feed.ts).
+  return false;
 }

@@ -2,12 +2,15 @@ import { type ServerDuplexStream, status } from "@grpc/grpc-js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
+import { fingerprint } from "../../common/hash.ts";
 import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
 import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
 import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
+import type { ConfigFeed } from "../config/feed.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
   leaseIdFor,
@@ -15,7 +18,9 @@ import {
   type RegistryCommand,
   validateEndpoint,
 } from "../registry/commands.ts";
-import type { NodeView, SidecarView } from "../resources/api-types.ts";
+import type { NodeView, SidecarConfigView, SidecarView } from "../resources/api-types.ts";
+import { storedBytes } from "../state/value.ts";
+import { ConfigDelivery } from "./config-delivery.ts";
 import { SidecarLoad } from "./load-reports.ts";
 import { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
@@ -46,6 +51,8 @@ export interface DiscoveryOptions {
   debounceMs?: number;
   /** A stream must say hello within this long, or it is closed. */
   helloTimeoutMs?: number;
+  /** The app config sidecars get with their snapshots (Service spec.config); none when absent. */
+  config?: ConfigFeed;
 }
 
 const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
@@ -72,6 +79,8 @@ export class DiscoveryServer {
   /** When each session's latest push was sent (clock ms), for the age of what is still unanswered. */
   readonly #pushedAt = new WeakMap<SidecarSession, number>();
   readonly #unsubscribe: () => void;
+  readonly #config: ConfigFeed | undefined;
+  readonly #unsubscribeConfig: () => void;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
   readonly #metrics: {
@@ -151,6 +160,12 @@ export class DiscoveryServer {
       this.#scoped = new Map();
       for (const session of this.#sessions.values()) session.changed();
     });
+    this.#config = options.config;
+    // A config change leaves the mesh state (and its cached snapshots) as it is: sessions only diff their config.
+    this.#unsubscribeConfig =
+      this.#config?.onChange(() => {
+        for (const session of this.#sessions.values()) session.changed();
+      }) ?? (() => {});
   }
 
   handlers(): DiscoveryHandlers {
@@ -164,8 +179,9 @@ export class DiscoveryServer {
       RenewLeases: (call, callback) => {
         callback(null, this.#source.renewLocal(call.request.leaseIds));
       },
-      ListSidecars: (_call, callback) => {
-        callback(null, { json: JSON.stringify(this.sidecars()), node: JSON.stringify(this.#source.describe()) });
+      ListSidecars: (call, callback) => {
+        const key = call.request.configKey === "" ? undefined : call.request.configKey;
+        callback(null, { json: JSON.stringify(this.sidecars(key)), node: JSON.stringify(this.#source.describe()) });
       },
       DeregisterInstance: (call, callback) => {
         this.#source
@@ -176,12 +192,14 @@ export class DiscoveryServer {
     };
   }
 
-  sidecars(): SidecarView[] {
+  /** This node's sidecars; with `configKey`, each says what it holds of that app-config key. */
+  sidecars(configKey?: string): SidecarView[] {
     const now = this.#clock.now();
     return [...this.#sessions.values()].map((session) => {
       const { info } = session;
       const status = this.#status.get(session);
       return {
+        config: configView(session.config, configKey),
         id: info.id,
         service: info.service,
         instance: info.instance,
@@ -198,6 +216,7 @@ export class DiscoveryServer {
   /** Ends every stream (sidecars reconnect elsewhere) and stops listening for changes. */
   close(): void {
     this.#unsubscribe();
+    this.#unsubscribeConfig();
     this.#queue.close();
     for (const [call, session] of this.#sessions) {
       session.close();
@@ -254,6 +273,19 @@ export class DiscoveryServer {
         if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
         helloTimer = undefined;
         const instance = hello.instance === "" ? hello.nodeId : hello.instance;
+        const feed = this.#config;
+        const config =
+          feed === undefined
+            ? undefined
+            : {
+                delivery: new ConfigDelivery(
+                  feed,
+                  { service: hello.service, instance, labels: hello.labels },
+                  hello.configRevision,
+                  () => session?.changed(),
+                ),
+                send: (update: ConfigUpdate) => call.write({ config: update }),
+              };
         session = new SidecarSession(
           { id: hello.nodeId, service: hello.service, instance, lastVersion: hello.lastVersion },
           { service: hello.service, subscribe: hello.subscribe },
@@ -265,6 +297,7 @@ export class DiscoveryServer {
               if (session !== undefined) this.#pushedAt.set(session, this.#clock.now());
               call.write({ snapshot });
             },
+            ...(config === undefined ? {} : { config }),
             onNack: (info, consecutive) => {
               this.#metrics.nacks.inc({ repeated: String(consecutive > 1) });
               // Logged once per rejected version; the session never resends it.
@@ -312,6 +345,9 @@ export class DiscoveryServer {
           return;
         case "status":
           if (req.status) this.#recordStatus(session, req.status.json);
+          return;
+        case "configAck":
+          if (req.configAck) session.configAck(req.configAck.revision);
           return;
         case "hello":
           return reject("second_hello", "hello may be sent only once per stream");
@@ -378,6 +414,28 @@ export class DiscoveryServer {
 function sidecarState(info: SessionInfo): "acked" | "pending" | "rejecting" {
   if (info.lastNack !== undefined) return "rejecting";
   return info.lastAckedVersion >= info.lastPushedVersion ? "acked" : "pending";
+}
+
+/** Longest value text shown by meshlet config status: enough to tell values apart. */
+const PREVIEW_CHARS = 64;
+
+function configView(delivery: ConfigDelivery | undefined, key: string | undefined): SidecarConfigView | null {
+  if (delivery === undefined) return null;
+  const view: SidecarConfigView = { sentRevision: delivery.sentRevision, ackedRevision: delivery.ackedRevision };
+  if (key === undefined) return view;
+  const e = delivery.entry(key);
+  const text = e === undefined ? "" : storedBytes(e.value).toString("utf8");
+  view.key =
+    e === undefined
+      ? null
+      : {
+          revision: e.revision,
+          release: e.release,
+          bytes: e.value.length,
+          preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text,
+          digest: fingerprint(e.value),
+        };
+  return view;
 }
 
 function ttlOf(reg: Register__Output): number {

@@ -1,4 +1,6 @@
+import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { Snapshot } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
+import type { ConfigDelivery } from "./config-delivery.ts";
 import type { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
 import type { ScopedSnapshot } from "./snapshot.ts";
@@ -21,6 +23,8 @@ export interface SessionDeps {
   /** The sidecar's scoped view of the node's current applied state. */
   current: (request: ScopeRequest) => ScopedSnapshot;
   send: (snapshot: Snapshot) => void;
+  /** The stream's app config, sent apart from snapshots (config-delivery.ts); none without a config center. */
+  config?: { delivery: ConfigDelivery; send: (update: ConfigUpdate) => void };
   /** `consecutive` counts NACKs since the last ACK, so callers can flag a sidecar stuck rejecting. */
   onNack?: (info: SessionInfo, consecutive: number) => void;
 }
@@ -92,9 +96,25 @@ export class SidecarSession {
     this.#deps.queue.remove(this);
   }
 
-  /** Sends what the sidecar should see now, unless that was sent already. */
+  /** What this stream's sidecar was sent of its app config, and acknowledged. */
+  get config(): ConfigDelivery | undefined {
+    return this.#deps.config?.delivery;
+  }
+
+  configAck(revision: number): void {
+    this.#deps.config?.delivery.ack(revision);
+  }
+
+  /** Sends what the sidecar should see now (its snapshot, its app config), unless that was sent already. */
   flush(): void {
     if (this.#closed) return;
+    this.#pushSnapshot();
+    const config = this.#deps.config;
+    const update = config?.delivery.next();
+    if (update !== undefined) config?.send(update);
+  }
+
+  #pushSnapshot(): void {
     const { snapshot, digest } = this.#deps.current(this.#request);
     const version = Number(snapshot.version);
     if (version <= this.info.lastPushedVersion) return;

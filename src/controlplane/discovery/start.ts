@@ -5,6 +5,7 @@ import { compareStrings } from "../../common/compare.ts";
 import type { Logger } from "../../common/logger.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
+import { ConfigFeed } from "../config/feed.ts";
 import type { ControlNode } from "../node.ts";
 import type { LeaseRecord, RegistryCommand } from "../registry/commands.ts";
 import { LeaseExpiryLoop } from "../registry/expiry.ts";
@@ -97,9 +98,22 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
   });
 
   let meshChanged = false;
-  const meshWatch = node.kv.watch("mesh/", node.kv.revision, () => {
-    meshChanged = true;
-  });
+  const meshWatch = node.kv.watch(
+    "mesh/",
+    node.kv.revision,
+    () => {
+      meshChanged = true;
+    },
+    // A snapshot replaced the state (a follower that fell behind): its changes came without events.
+    () => {
+      meshChanged = true;
+    },
+  );
+  const config = new ConfigFeed(
+    node.kv,
+    (listener) => node.on("applied", listener),
+    () => node.read((kv) => kv.revision, { consistency: "linearizable", deadlineMs }),
+  );
   const listeners = new Set<() => void>();
   const readState = createMeshStateReader();
   const source: MeshSource = {
@@ -132,16 +146,18 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     logger: options.logger,
     registry: options.registry,
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+    config,
   });
   options.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, server.handlers());
   attachDiscovery(node, {
-    sidecars: async () => {
+    sidecars: async (configKey) => {
       const others = options.members().filter((m) => m.id !== node.id && m.address !== "");
       const lists = await Promise.all(
         others.map(
           (m) =>
             new Promise<{ sidecars: SidecarView[]; node: NodeView | undefined } | undefined>((resolve) => {
-              peer(m.address).ListSidecars({}, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
+              const req = { configKey: configKey ?? "" };
+              peer(m.address).ListSidecars(req, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
                 if (err || res === undefined) return resolve(undefined);
                 try {
                   const sidecars = JSON.parse(res.json) as SidecarView[];
@@ -155,7 +171,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
             }),
         ),
       );
-      const sidecars = server.sidecars();
+      const sidecars = server.sidecars(configKey);
       const nodes: NodeView[] = [source.describe()];
       const unreachable: string[] = [];
       lists.forEach((list, i) => {
@@ -178,6 +194,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
       offLeader();
       leaseWatch.cancel();
       meshWatch.cancel();
+      config.close();
       expiry.stop();
       forwarder.stop();
       server.close();

@@ -5,14 +5,17 @@ import {
   type ConfigPut,
   ConfigRevisionError,
   invalidKeyReason,
-  MAX_VALUE_BYTES,
 } from "../config/commands.ts";
+import { maxValueBytes } from "../config/limits.ts";
+import { releaseIndexKey } from "../config/release-index.ts";
 import type { Consistency } from "../node.ts";
-import { storedBytes } from "../state/value.ts";
+import { storedBytes, storedText } from "../state/value.ts";
+import { isPrefixWatch, isWatch, watchReply } from "./config-watch.ts";
 import { decimal, single } from "./headers.ts";
 import { errorReply, type HttpReply, type HttpRequest, json, type RouteModule } from "./router.ts";
 
-function keyParam(req: HttpRequest): string {
+/** The `{key}` of a config route: percent-decoded, then checked (400 ERR_BAD_KEY). */
+export function keyParam(req: HttpRequest): string {
   let key: string;
   try {
     key = decodeURIComponent(req.params.key ?? "");
@@ -34,7 +37,7 @@ function ifMatch(req: HttpRequest): number | undefined {
   return n;
 }
 
-function consistency(req: HttpRequest): Consistency {
+export function consistency(req: Pick<HttpRequest, "query">): Consistency {
   const c = req.query.get("consistency");
   if (c === null || c === "linearizable") return "linearizable";
   if (c === "stale") return "stale";
@@ -55,6 +58,7 @@ export const configApi: RouteModule = (router, node) => {
   const write = async (req: HttpRequest, command: ConfigPut | ConfigDelete): Promise<HttpReply> => {
     const expected = ifMatch(req);
     if (expected !== undefined) command.ifRevision = expected;
+    command.at = Date.now();
     try {
       const { revision } = await node.propose(command, { deadlineMs: req.remainingMs() });
       return json(200, { revision });
@@ -66,31 +70,38 @@ export const configApi: RouteModule = (router, node) => {
     "PUT",
     "/v1/config/{key*}",
     (req) => write(req, { type: "config.put", key: keyParam(req), value: req.body.toString("base64") }),
-    { maxBodyBytes: MAX_VALUE_BYTES },
+    { maxBodyBytes: maxValueBytes() },
   );
   router.route("GET", "/v1/config/{key*}", async (req) => {
     const key = keyParam(req);
-    const record = await node.read((kv) => kv.get(CONFIG_PREFIX + key), {
-      consistency: consistency(req),
-      deadlineMs: req.remainingMs(),
-    });
+    if (isWatch(req.query)) return watchReply(req, node, key, isPrefixWatch(req.query));
+    const { record, release, revision } = await node.read(
+      (kv) => ({ record: kv.get(CONFIG_PREFIX + key), release: kv.get(releaseIndexKey(key)), revision: kv.revision }),
+      { consistency: consistency(req), deadlineMs: req.remainingMs() },
+    );
     if (record === undefined) throw new HttpError(404, "ERR_NOT_FOUND", `config key "${key}" not found`);
-    return {
-      status: 200,
-      headers: { etag: String(record.revision), "content-type": "application/octet-stream" },
-      body: storedBytes(record.value),
+    // x-meshlet-revision: the store's revision at this read; a watch from the next one misses nothing.
+    const headers: Record<string, string> = {
+      etag: String(record.revision),
+      "content-type": "application/octet-stream",
+      "x-meshlet-revision": String(revision),
     };
+    if (release !== undefined) headers["x-meshlet-config-release"] = storedText(release.value);
+    return { status: 200, headers, body: storedBytes(record.value) };
   });
   router.route("DELETE", "/v1/config/{key*}", (req) => write(req, { type: "config.delete", key: keyParam(req) }));
   router.route("GET", "/v1/config", async (req) => {
     const prefix = req.query.get("prefix") ?? "";
-    const list = await node.read(
-      (kv) =>
-        kv
+    if (isWatch(req.query)) return watchReply(req, node, prefix, true);
+    const { list, revision } = await node.read(
+      (kv) => ({
+        list: kv
           .range(CONFIG_PREFIX + prefix)
           .map((e) => ({ key: e.key.slice(CONFIG_PREFIX.length), revision: e.record.revision })),
+        revision: kv.revision,
+      }),
       { consistency: consistency(req), deadlineMs: req.remainingMs() },
     );
-    return json(200, list);
+    return json(200, list, { "x-meshlet-revision": String(revision) });
   });
 };

@@ -4,6 +4,8 @@ import { DEFAULT_MAX_APPLY_BYTES, DEFAULT_RESOURCE_LIMITS, type ResourceLimits }
 import { ConfigError, parseResources } from "../../config/load.ts";
 import { checkMesh } from "../../config/mesh-check.ts";
 import { kindFromPath, type Resource, type ResourceKind } from "../../config/resources.ts";
+import { maxValueBytes } from "../config/limits.ts";
+import { oversizedRelease } from "../config/release-rules.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
 import { readMeshState } from "../discovery/mesh-state.ts";
 import type { KvView } from "../registry/kv-ops.ts";
@@ -121,7 +123,11 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   if (kindSegment === undefined || (m[2] !== undefined && name === undefined)) return BAD_SEGMENT;
   const kind = kindFromPath(kindSegment);
   if (kind === undefined)
-    return fail(404, "ERR_UNKNOWN_KIND", `unknown kind "${m[1]}" (expected services, routes or policies)`);
+    return fail(
+      404,
+      "ERR_UNKNOWN_KIND",
+      `unknown kind "${m[1]}" (expected services, routes, policies or configreleases)`,
+    );
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
     const { value, revision } = await deps.read((kv) => listKind(kv, kind), {
@@ -179,7 +185,9 @@ export async function parseResourceBody(
     return fail(413, "ERR_TOO_LARGE", `body larger than ${limits.maxTotalBytes} bytes; split the apply`);
   }
   try {
-    return await parse(body, limits, deadlineMs);
+    const resources = await parse(body, limits, deadlineMs);
+    const tooLarge = oversizedRelease(resources, maxValueBytes());
+    return tooLarge === undefined ? resources : fail(413, "ERR_TOO_LARGE", tooLarge);
   } catch (err) {
     if (err instanceof ConfigError)
       return fail(err.code === "ERR_TOO_LARGE" ? 413 : 400, err.code, err.message, { issues: err.issues });
@@ -276,7 +284,7 @@ async function proposeOrFail(
   deps: MeshApiDeps,
 ): Promise<{ revision: number; result: unknown } | ApiResponse> {
   try {
-    return await deps.propose(command, req.deadlineMs);
+    return await deps.propose({ ...command, at: Date.now() }, req.deadlineMs);
   } catch (err) {
     if (err instanceof MeshletError && err.code === "ERR_REVISION_MISMATCH") return fail(412, err.code, err.message);
     if (err instanceof MeshletError && err.code === "ERR_NOT_FOUND") return fail(404, err.code, err.message);

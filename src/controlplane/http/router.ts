@@ -39,6 +39,12 @@ export interface HttpReply {
   headers?: Record<string, string>;
   /** A Buffer/string is sent as is; anything else as JSON. */
   body?: unknown;
+  /**
+   * A long-lived stream (a watch): called with the response once the status
+   * and headers are written, instead of sending a body. The request deadline
+   * covered the handler that set it up, not the stream.
+   */
+  stream?: (res: ServerResponse) => void;
 }
 
 export type Handler = (req: HttpRequest) => Promise<HttpReply> | HttpReply;
@@ -298,6 +304,11 @@ function send(res: ServerResponse, reply: HttpReply, close: boolean): void {
       socket.end();
       setTimeout(() => socket.destroy(), 1_000).unref();
     });
+  }
+  if (reply.stream !== undefined) {
+    res.writeHead(reply.status, headers);
+    reply.stream(res);
+    return;
   }
   let payload: Buffer | string = "";
   if (Buffer.isBuffer(reply.body) || typeof reply.body === "string") payload = reply.body;

@@ -41,6 +41,25 @@ export interface EndpointsResponse {
   endpoints: EndpointView[];
 }
 
+/** What a sidecar holds of its app config (docs/config-center.md). */
+export interface SidecarConfigView {
+  /** The node's revision when it last sent the sidecar a config update; 0 = none yet. */
+  sentRevision: number;
+  /** The last of those the sidecar acknowledged: when equal, it has what it was sent. */
+  ackedRevision: number;
+  /** Only when one key was asked for: what the sidecar was sent of it (null: nothing, undeclared or missing). */
+  key?: { revision: number; release: string; bytes: number; preview: string; digest: string } | null;
+}
+
+/**
+ * Whether a sidecar acknowledged the last config update it was sent. A node of an older version sends no
+ * `config` at all, hence the loose check.
+ */
+export function acknowledged(s: Pick<SidecarView, "config">): boolean {
+  const c = s.config ?? null;
+  return c !== null && c.sentRevision > 0 && c.ackedRevision >= c.sentRevision;
+}
+
 export interface SidecarView {
   id: string;
   service: string;
@@ -54,6 +73,8 @@ export interface SidecarView {
   status: unknown;
   /** Its requests between its last two load reports, by direction and service; null before two reports. */
   traffic: TrafficWindow | null;
+  /** Its app config; null on a node without a config center. */
+  config: SidecarConfigView | null;
 }
 
 /** A control-plane node's own view of Raft, as it answers the node gathering the cluster's sidecars. */

@@ -6,12 +6,15 @@ import type { KvOp, KvView, Outcome } from "../registry/kv-ops.ts";
 import { RESOURCES_PREFIX, resourceKey } from "./keys.ts";
 import { newErrors, type PlannedResource, planWrites, type StoredResource, withChanges } from "./plan.ts";
 
-export type ResourceCommand =
-  /** Many resources, one entry: all are written or none. Resources were validated by the proposer. */
+/** `at`: the proposing node's clock (ms), for the config center's release history. */
+export type ResourceCommand = {
+  at?: number;
+} /** Many resources, one entry: all are written or none. Resources were validated by the proposer. */ & (
   | { type: "mesh.apply"; resources: Resource[] }
   /** PUT of one resource; `ifRevision` 0 = create only. */
   | { type: "mesh.resource.put"; resource: Resource; ifRevision?: number }
-  | { type: "mesh.resource.delete"; kind: ResourceKind; name: string; ifRevision?: number };
+  | { type: "mesh.resource.delete"; kind: ResourceKind; name: string; ifRevision?: number }
+);
 
 export class RevisionMismatchError extends MeshletError {
   constructor(key: string, expected: number, actual: number) {

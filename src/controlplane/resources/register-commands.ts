@@ -1,3 +1,4 @@
+import { applyReleaseRules } from "../config/release-rules.ts";
 import { applyRegistryCommand, type RegistryCommand } from "../registry/commands.ts";
 import type { StateMachine } from "../state/machine.ts";
 import { applyResourceCommand, type ResourceCommand } from "./commands.ts";
@@ -11,8 +12,9 @@ const REGISTRY_TYPES = ["mesh.register", "mesh.deregister", "mesh.lease.revoke",
  */
 export function registerMeshCommands(sm: StateMachine): void {
   for (const type of RESOURCE_TYPES) {
-    sm.register(type, (command, { kv }) => {
+    sm.register(type, (command, { kv, index }) => {
       const { ops, result } = applyResourceCommand(kv.view(), command as unknown as ResourceCommand);
+      applyReleaseRules(kv, ops, index, { at: typeof command.at === "number" ? command.at : undefined });
       kv.applyOps(ops);
       return result;
     });

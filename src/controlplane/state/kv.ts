@@ -35,6 +35,21 @@ export interface Watch {
 
 /** How many events the KV keeps at least for watchers that reconnect (up to a quarter more); older ones are compacted away. */
 export const DEFAULT_HISTORY = 10_000;
+/**
+ * The most bytes of keys and values the history holds: a 1 MiB config value
+ * rewritten 10,000 times would otherwise keep 10 GB of old values alive.
+ * Values still current are shared with the store and cost nothing extra.
+ */
+export const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
+
+/** Called when a watcher's history no longer follows the log (a snapshot replaced the store). */
+export type WatchReset = (revision: number) => void;
+
+interface Watcher {
+  prefix: string;
+  cb: (e: KvEvent) => void;
+  reset: WatchReset | undefined;
+}
 
 /**
  * The revisioned key/value store that the state machine applies entries to.
@@ -52,13 +67,21 @@ export class RevisionedKv {
   #historyValues: (StoredValue | undefined)[] = [];
   #historyRevisions: number[] = [];
   readonly #historyLimit: number;
-  readonly #watchers = new Set<{ prefix: string; cb: (e: KvEvent) => void }>();
+  readonly #historyByteLimit: number;
+  #historyBytes = 0;
+  readonly #watchers = new Set<Watcher>();
   /** Events at or below this revision are not in the history any more. */
   #compacted = 0;
   #revision = 0;
 
-  constructor(historyLimit = DEFAULT_HISTORY) {
+  constructor(historyLimit = DEFAULT_HISTORY, historyByteLimit = DEFAULT_HISTORY_BYTES) {
     this.#historyLimit = historyLimit;
+    this.#historyByteLimit = historyByteLimit;
+  }
+
+  /** Events at or below this revision are gone from the history: a watch must start above it. */
+  get compactedRevision(): number {
+    return this.#compacted;
   }
 
   /** The revision of the last applied entry (not only of the last KV write). */
@@ -84,16 +107,18 @@ export class RevisionedKv {
   /**
    * Calls `cb` for every event on `prefix` after `fromRevision` (replayed
    * synchronously first), then for each new one. Throws CompactedError when
-   * that history is gone.
+   * that history is gone. `reset` is called when a snapshot replaces the
+   * store (a follower that fell too far behind): the events in between are
+   * not replayed, so the watcher must start over from the new state.
    */
-  watch(prefix: string, fromRevision: number, cb: (e: KvEvent) => void): Watch {
+  watch(prefix: string, fromRevision: number, cb: (e: KvEvent) => void, reset?: WatchReset): Watch {
     if (fromRevision < this.#compacted) throw new CompactedError(fromRevision, this.#compacted);
     for (let i = 0; i < this.#historyKeys.length; i++) {
       const key = this.#historyKeys[i] ?? "";
       const revision = this.#historyRevisions[i] ?? 0;
       if (revision > fromRevision && key.startsWith(prefix)) cb(event(key, this.#historyValues[i], revision));
     }
-    const w = { prefix, cb };
+    const w: Watcher = { prefix, cb, reset };
     this.#watchers.add(w);
     return { cancel: () => this.#watchers.delete(w) };
   }
@@ -131,8 +156,10 @@ export class RevisionedKv {
     this.#historyKeys = [];
     this.#historyValues = [];
     this.#historyRevisions = [];
+    this.#historyBytes = 0;
     this.#revision = revision;
     this.#compacted = revision;
+    for (const w of this.#watchers) w.reset?.(revision);
   }
 
   #emit(key: string, value: StoredValue | undefined, revision: number): void {
@@ -140,18 +167,38 @@ export class RevisionedKv {
     this.#historyKeys.push(key);
     this.#historyValues.push(value);
     this.#historyRevisions.push(revision);
+    this.#historyBytes += eventBytes(key, value);
     // Trimmed a quarter of the limit at a time: dropping one event per write moved the whole arrays each time.
-    const excess = this.#historyKeys.length - this.#historyLimit;
-    if (excess > Math.max(1, this.#historyLimit >> 2)) {
-      this.#compacted = this.#historyRevisions[excess - 1] ?? this.#compacted;
-      this.#historyKeys = this.#historyKeys.slice(excess);
-      this.#historyValues = this.#historyValues.slice(excess);
-      this.#historyRevisions = this.#historyRevisions.slice(excess);
+    let excess = this.#historyKeys.length - this.#historyLimit;
+    if (excess <= Math.max(1, this.#historyLimit >> 2)) excess = 0;
+    if (this.#historyBytes > this.#historyByteLimit) {
+      // Down to three quarters of the byte limit, for the same reason.
+      let bytes = this.#historyBytes;
+      let n = 0;
+      while (n < this.#historyKeys.length - 1 && bytes > (this.#historyByteLimit * 3) / 4) {
+        bytes -= eventBytes(this.#historyKeys[n] ?? "", this.#historyValues[n]);
+        n++;
+      }
+      excess = Math.max(excess, n);
     }
+    if (excess > 0) this.#trim(excess);
     if (this.#watchers.size === 0) return;
     const e = event(key, value, revision);
     for (const w of this.#watchers) if (key.startsWith(w.prefix)) w.cb(e);
   }
+
+  /** Drops the oldest `n` events; the newest is always kept. */
+  #trim(n: number): void {
+    for (let i = 0; i < n; i++) this.#historyBytes -= eventBytes(this.#historyKeys[i] ?? "", this.#historyValues[i]);
+    this.#compacted = this.#historyRevisions[n - 1] ?? this.#compacted;
+    this.#historyKeys = this.#historyKeys.slice(n);
+    this.#historyValues = this.#historyValues.slice(n);
+    this.#historyRevisions = this.#historyRevisions.slice(n);
+  }
+}
+
+function eventBytes(key: string, value: StoredValue | undefined): number {
+  return key.length + (value?.length ?? 0);
 }
 
 function event(key: string, value: StoredValue | undefined, revision: number): KvEvent {

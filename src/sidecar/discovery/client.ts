@@ -6,6 +6,7 @@ import { discoveryProto } from "../../config/discovery-proto.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
 import { formatPath } from "../../config/load.ts";
 import { type Resource, resourceSchema } from "../../config/resources.ts";
+import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
 import type { DiscoveryResponse__Output } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
@@ -60,6 +61,12 @@ export interface DiscoveryClientOptions {
   ackDelayMs?: number;
   /** Extra gRPC channel options (e.g. a local subchannel pool, so simulated sidecars do not share connections). */
   channelOptions?: Record<string, number | string>;
+  /** The instance's labels, sent in the hello (ConfigRelease label selectors). */
+  labels?: Record<string, string>;
+  /** The app config: the revision held (sent in each hello), and where updates go; acknowledged once applied. */
+  config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
+  /** A stream came up (its first message) or went down. */
+  onConnection?: (up: boolean) => void;
 }
 
 const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
@@ -100,6 +107,8 @@ export class DiscoveryStreamClient {
   #ackTimer: TimerHandle | undefined;
   /** The newest snapshot received and not yet acknowledged; one ACK covers those before it. */
   #unacked: { version: number; nonce: string } | undefined;
+  /** The revision of the newest config update applied and not yet acknowledged. */
+  #configUnacked: number | undefined;
   /** The status last written on the current stream; a new stream starts with none. */
   #statusSent: string | undefined;
   #stopped = false;
@@ -181,6 +190,7 @@ export class DiscoveryStreamClient {
       if (wasUp) this.#lostAt = this.#o.clock.now();
       this.#connectedTo = undefined;
       this.#clearTimers();
+      if (wasUp) this.#o.onConnection?.(false);
       if (this.#stopped) return;
       const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
       this.#log.warn(
@@ -193,12 +203,14 @@ export class DiscoveryStreamClient {
       }, delay);
     };
     call.on("data", (res: DiscoveryResponse__Output) => {
-      if (res.snapshot) {
-        if (this.#connectedTo !== address) this.#log.info({ control: address }, "discovery stream up");
+      if (this.#connectedTo !== address) {
+        this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
         this.#attempt = 0;
-        this.#onSnapshot(call, res.snapshot);
+        this.#o.onConnection?.(true);
       }
+      if (res.snapshot) this.#onSnapshot(call, res.snapshot);
+      else if (res.config) this.#onConfig(call, res.config);
     });
     call.on("error", (err) => onEnd(errorMessage(err)));
     call.on("end", () => onEnd("stream ended"));
@@ -209,6 +221,8 @@ export class DiscoveryStreamClient {
         instance: this.#o.instance,
         lastVersion: this.#version,
         subscribe: [...this.#o.subscribe],
+        configRevision: this.#o.config?.revision() ?? 0,
+        labels: this.#o.labels ?? {},
       },
     });
     const reg = this.#o.registration;
@@ -316,18 +330,34 @@ export class DiscoveryStreamClient {
     call.write({ nack: { version, nonce, error } });
   }
 
+  /** Config values are opaque bytes: there is nothing to reject, so an update is applied and acknowledged. */
+  #onConfig(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, u: ConfigUpdate__Output): void {
+    this.#o.config?.apply(u);
+    this.#configUnacked = u.revision;
+    this.#armAck(call);
+  }
+
   #ackLater(
     call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>,
     version: number,
     nonce: string,
   ): void {
     this.#unacked = { version, nonce };
+    this.#armAck(call);
+  }
+
+  /** One timer for both kinds of ACK: a push round's ACKs arrive after it, not during it. */
+  #armAck(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>): void {
     if (this.#ackTimer !== undefined) return;
     this.#ackTimer = this.#o.clock.setTimeout(() => {
       this.#ackTimer = undefined;
       const ack = this.#unacked;
+      const config = this.#configUnacked;
       this.#unacked = undefined;
-      if (ack !== undefined && call === this.#call) call.write({ ack });
+      this.#configUnacked = undefined;
+      if (call !== this.#call) return;
+      if (ack !== undefined) call.write({ ack });
+      if (config !== undefined) call.write({ configAck: { revision: config } });
     }, this.#o.ackDelayMs ?? DEFAULT_ACK_DELAY_MS);
   }
 
@@ -341,6 +371,7 @@ export class DiscoveryStreamClient {
     this.#statusTimer = undefined;
     this.#ackTimer = undefined;
     this.#unacked = undefined;
+    this.#configUnacked = undefined;
   }
 }
 

@@ -10,8 +10,8 @@ import { type Command, encodeCommand, StateMachine } from "../../../src/controlp
 export class SingleNode implements ControlNode {
   readonly id: string;
   readonly term = 1;
-  readonly kv = new RevisionedKv();
-  readonly sm = new StateMachine(this.kv);
+  readonly kv: RevisionedKv;
+  readonly sm: StateMachine;
   leading = true;
   #index = 0;
   readonly #listeners: { [E in keyof NodeEvents]: Set<NodeEvents[E]> } = {
@@ -19,8 +19,10 @@ export class SingleNode implements ControlNode {
     applied: new Set(),
   };
 
-  constructor(id = "n1") {
+  constructor(id = "n1", kv = new RevisionedKv()) {
     this.id = id;
+    this.kv = kv;
+    this.sm = new StateMachine(kv);
     registerMeshCommands(this.sm);
   }
 

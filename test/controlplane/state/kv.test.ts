@@ -54,3 +54,39 @@ test("a live watcher gets each event once, in order, and none after cancel", () 
     { type: "delete", key: "k1", revision: 3 },
   ]);
 });
+
+test("the history is bounded in bytes too: old large values are compacted, the newest event always kept", () => {
+  const kv = new RevisionedKv(1_000, 1_000);
+  const big = storedFromText("x".repeat(300));
+  for (let r = 1; r <= 10; r++) kv.put("config/big", big, r);
+  // 10 events of ~310 bytes against a 1,000-byte cap: trimmed to at most 3/4 of it, so two or fewer are kept.
+  assert.ok(kv.compactedRevision >= 8, `compacted at ${kv.compactedRevision}`);
+  assert.throws(() => kv.watch("", 1, () => {}), CompactedError);
+  const seen: number[] = [];
+  kv.watch("", kv.compactedRevision, (e) => seen.push(e.revision)).cancel();
+  assert.ok(seen.length >= 1 && seen.at(-1) === 10, `kept ${seen.join(",")}`);
+  // One event larger than the cap is still kept: a watcher just behind it can resume.
+  kv.put("config/huge", storedFromText("y".repeat(5_000)), 11);
+  const last: number[] = [];
+  kv.watch("", 10, (e) => last.push(e.revision)).cancel();
+  assert.deepEqual(last, [11]);
+});
+
+test("restoring a snapshot tells every watcher that its history was cut, at the snapshot's revision", () => {
+  const kv = new RevisionedKv();
+  const resets: number[] = [];
+  const seen: number[] = [];
+  kv.watch(
+    "config/",
+    0,
+    (e) => seen.push(e.revision),
+    (r) => resets.push(r),
+  );
+  kv.watch("mesh/", 0, () => {});
+  kv.put("config/a", storedFromText("1"), 1);
+  kv.restore([["config/a", { value: storedFromText("9"), revision: 40, createRevision: 1 }]], 50);
+  assert.deepEqual(resets, [50]);
+  assert.deepEqual(seen, [1]);
+  assert.equal(kv.compactedRevision, 50);
+  assert.throws(() => kv.watch("config/", 49, () => {}), CompactedError);
+});

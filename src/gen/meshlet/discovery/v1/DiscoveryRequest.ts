@@ -7,6 +7,7 @@ import type { Register as _meshlet_discovery_v1_Register, Register__Output as _m
 import type { Deregister as _meshlet_discovery_v1_Deregister, Deregister__Output as _meshlet_discovery_v1_Deregister__Output } from '../../../meshlet/discovery/v1/Deregister.ts';
 import type { Heartbeat as _meshlet_discovery_v1_Heartbeat, Heartbeat__Output as _meshlet_discovery_v1_Heartbeat__Output } from '../../../meshlet/discovery/v1/Heartbeat.ts';
 import type { SidecarStatus as _meshlet_discovery_v1_SidecarStatus, SidecarStatus__Output as _meshlet_discovery_v1_SidecarStatus__Output } from '../../../meshlet/discovery/v1/SidecarStatus.ts';
+import type { ConfigAck as _meshlet_discovery_v1_ConfigAck, ConfigAck__Output as _meshlet_discovery_v1_ConfigAck__Output } from '../../../meshlet/discovery/v1/ConfigAck.ts';
 
 export interface DiscoveryRequest {
   'hello'?: (_meshlet_discovery_v1_Hello | null);
@@ -16,7 +17,8 @@ export interface DiscoveryRequest {
   'deregister'?: (_meshlet_discovery_v1_Deregister | null);
   'heartbeat'?: (_meshlet_discovery_v1_Heartbeat | null);
   'status'?: (_meshlet_discovery_v1_SidecarStatus | null);
-  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status";
+  'configAck'?: (_meshlet_discovery_v1_ConfigAck | null);
+  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck";
 }
 
 export interface DiscoveryRequest__Output {
@@ -27,5 +29,6 @@ export interface DiscoveryRequest__Output {
   'deregister'?: (_meshlet_discovery_v1_Deregister__Output | null);
   'heartbeat'?: (_meshlet_discovery_v1_Heartbeat__Output | null);
   'status'?: (_meshlet_discovery_v1_SidecarStatus__Output | null);
-  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status";
+  'configAck'?: (_meshlet_discovery_v1_ConfigAck__Output | null);
+  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck";
 }

@@ -8,6 +8,8 @@ export interface Hello {
   'instance'?: (string);
   'lastVersion'?: (number | string | Long);
   'subscribe'?: (string)[];
+  'configRevision'?: (number | string | Long);
+  'labels'?: ({[key: string]: string});
 }
 
 export interface Hello__Output {
@@ -16,4 +18,6 @@ export interface Hello__Output {
   'instance': (string);
   'lastVersion': (number);
   'subscribe': (string)[];
+  'configRevision': (number);
+  'labels': ({[key: string]: string});
 }

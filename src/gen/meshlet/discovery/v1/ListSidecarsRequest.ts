@@ -2,7 +2,9 @@
 
 
 export interface ListSidecarsRequest {
+  'configKey'?: (string);
 }
 
 export interface ListSidecarsRequest__Output {
+  'configKey': (string);
 }

@@ -1,0 +1,110 @@
+/**
+ * What bench:push and bench:config share: three real `meshlet control`
+ * processes, and load-generator child processes (push-sidecars.ts) that run
+ * the simulated sidecars and answer over IPC.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { type Cluster, type ControlProc, FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
+import { cpuMs, rssMb } from "../helpers/proc.ts";
+
+/** Three nodes to push from, and a way to commit a change to them. */
+export interface Target {
+  label: string;
+  addresses: string[];
+  /** Commits `yaml`; resolves at the commit (the HTTP 200) with its revision. */
+  apply(yaml: string): Promise<number>;
+  streams(): Promise<number>;
+  rssMb(): number[];
+  /** CPU time used so far by each node process (in-process: the bench process), in ms. */
+  cpuMs(): number[];
+  stop(): Promise<void>;
+}
+
+export interface ClusterTarget extends Target {
+  cluster: Cluster;
+  leader: ControlProc;
+}
+
+export async function clusterTarget(): Promise<ClusterTarget> {
+  const c = await makeCluster(3, FAST_FLAGS);
+  for (const n of c.nodes) c.start(n);
+  const leader = await leaderOf(c.nodes);
+  return {
+    cluster: c,
+    leader,
+    label: "3 meshlet control processes (Raft)",
+    addresses: c.nodes.map((n) => n.grpc),
+    async apply(yaml) {
+      const res = await fetch(`http://${leader.http}/v1/apply`, { method: "POST", body: yaml });
+      if (res.status !== 200) throw new Error(`apply answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { revision: number }).revision;
+    },
+    async streams() {
+      // Any node lists the whole cluster's sidecars; one per node shows they are spread.
+      const node = c.nodes[0];
+      const res = await fetch(`http://${node?.http}/v1/sidecars`);
+      const { sidecars, unreachable } = (await res.json()) as { sidecars: { node: string }[]; unreachable: string[] };
+      if (unreachable.length > 0) throw new Error(`nodes did not answer: ${unreachable.join(", ")}`);
+      const perNode = new Map<string, number>();
+      for (const s of sidecars) perNode.set(s.node, (perNode.get(s.node) ?? 0) + 1);
+      process.stdout.write(`streams per node: ${[...perNode].map(([id, n]) => `${id} ${n}`).join(", ")}\n`);
+      return sidecars.length;
+    },
+    rssMb: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : rssMb(n.proc.pid))),
+    cpuMs: () => c.nodes.map((n) => (n.proc?.pid === undefined ? Number.NaN : cpuMs(n.proc.pid))),
+    stop: () => c.stopAll(),
+  };
+}
+
+/** What push-sidecars.ts is started with (env PUSH_BENCH_START). */
+export interface LoadStart {
+  addresses: string[];
+  first: number;
+  count: number;
+  services: number;
+  /** bench:config: every sidecar serves its app this key, and an app watches it over SSE. */
+  config?: { service: string; key: string };
+}
+
+/** One load-generator process; its answers come in the order the requests were sent. */
+export class LoadGenerator<R> {
+  readonly child: ChildProcess;
+  #pending: ((msg: unknown) => void)[] = [];
+
+  constructor(start: LoadStart) {
+    this.child = fork(fileURLToPath(new URL("./push-sidecars.ts", import.meta.url)), {
+      env: { ...process.env, PUSH_BENCH_START: JSON.stringify(start) },
+    });
+    this.child.on("message", (msg) => this.#pending.shift()?.(msg));
+  }
+
+  next(): Promise<unknown> {
+    return new Promise((resolve) => this.#pending.push(resolve));
+  }
+
+  /** Sends `cmd` and resolves with the child's answer to it. */
+  async ask(cmd: unknown): Promise<unknown> {
+    const p = this.next();
+    this.child.send(cmd as object);
+    return p;
+  }
+
+  async report(): Promise<R> {
+    return (await this.ask({ report: true })) as R;
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export const now = () => performance.timeOrigin + performance.now();
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The closing table of a bench, as markdown (docs/benchmarks.md takes it as is). */
+export function printTable(rows: readonly [string, string][]): void {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n| ${"measure".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|---|\n`);
+  for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+}
