@@ -64,6 +64,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the last revision it printed, on the next server of the list if the node
  * is gone: nothing is skipped and nothing printed twice. A start in the
  * compacted past ends the command (exit 1): the values in between are lost.
+ * When no server of the list has answered yet, a round of failures ends it
+ * (exit 3, not reachable), as a first connection that fails does for every
+ * other command; once one has answered, it keeps trying through outages.
  */
 export async function watch(key: string, o: WatchOptions): Promise<void> {
   if (!(o.prefix === true && key === "")) checkKey(key);
@@ -72,7 +75,13 @@ export async function watch(key: string, o: WatchOptions): Promise<void> {
   let next = o.revision;
   let attempt = 0;
   let server = 0;
+  let reached = false;
   for (;;) {
+    if (!reached && server >= servers.length)
+      throw new MeshletError(
+        "ERR_UNREACHABLE",
+        `cannot reach the control plane at ${servers.join(", ")}: no server answered`,
+      );
     const base = (servers[server % servers.length] ?? "").replace(/\/+$/, "");
     const query = [
       "watch=1",
@@ -96,6 +105,7 @@ export async function watch(key: string, o: WatchOptions): Promise<void> {
           ended = JSON.parse(m.data) as { code: string; message: string; revision: number };
         }
       });
+      reached = true;
       if (!opened.ok) {
         const body = JSON.parse(opened.body || "{}") as { error?: { code?: string; message?: string } };
         const message = `${body.error?.message ?? opened.body} (HTTP ${opened.status})`;

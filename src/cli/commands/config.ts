@@ -16,7 +16,13 @@ const keyPath = (key: string) => `/v1/config/${key.split("/").map(encodeURICompo
 /** -o of the config center's commands, whose formats differ (`watch` prints text or JSON lines only). */
 function formatOption(formats: string[], fallback: string): Option {
   const flags = "-o, --output <format>";
-  return new Option(flags, formats.join(" | ")).env(envName(flags)).default(fallback);
+  return new Option(flags, formats.join(" | "))
+    .env(envName(flags))
+    .default(fallback)
+    .argParser((value: string) => {
+      if (!formats.includes(value)) throw new UsageError(`-o: expected one of ${formats.join(", ")}, got "${value}"`);
+      return value;
+    });
 }
 
 async function readStdin(): Promise<Buffer> {
