@@ -68,7 +68,19 @@ describe("meshlet completion", () => {
         .split("\n")
         .filter((l) => l !== "");
     assert.ok(offered(["meshlet", ""]).includes("analyze"));
-    assert.deepEqual(offered(["meshlet", "config", ""]), ["get", "put", "delete", "list", "--help"]);
+    assert.deepEqual(offered(["meshlet", "config", ""]), [
+      "get",
+      "put",
+      "delete",
+      "list",
+      "watch",
+      "release",
+      "promote",
+      "rollback",
+      "history",
+      "status",
+      "--help",
+    ]);
     assert.deepEqual(offered(["meshlet", "check", "-o", ""]), ["json", "yaml", "wide", "name"]);
   });
 

@@ -78,12 +78,14 @@ test("--max-resource-bytes and --max-apply-bytes (or MESHLET_*) set the limits; 
   assert.equal((await apply(n1.http, service("fits", `    blob: "${"z".repeat(1_500)}"\n`))).status, 200);
 
   for (const [flags, message] of [
+    [["--max-value-size", "17MiB"], /--max-value-size: expected 1 to 16777216 bytes/],
     [["--max-apply-bytes", "9000000"], /--max-apply-bytes: at most 8388608/],
     [
       ["--max-resource-bytes", "5000", "--max-apply-bytes", "4000"],
       /--max-resource-bytes \(5000\) exceeds --max-apply-bytes \(4000\)/,
     ],
-    [["--max-apply-bytes", "0"], /--max-apply-bytes: expected a positive integer, got "0"/],
+    [["--max-apply-bytes", "0"], /--max-apply-bytes: expected a size like 1048576, 512KiB or 2MiB, got "0"/],
+    [["--max-value-size", "1.5MiB"], /--max-value-size: expected a size like 1048576, 512KiB or 2MiB, got "1.5MiB"/],
   ] as const) {
     const r = await runCli(["control", "--data-dir", `${c.root}/unused`, ...flags]);
     assert.equal(r.code, 2, r.stderr);
