@@ -48,7 +48,12 @@ function hit(port: number, host: string, path = "/", deadlineMs = 5_000, at = 0)
       );
     });
     req.setTimeout(deadlineMs, () => req.destroy(new Error(`no answer from ${host}${path} within ${deadlineMs} ms`)));
-    req.on("error", reject);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      // A pooled connection the sidecar closed for idleness (its keep-alive timeout) just as this request went out:
+      // nothing reached the sidecar, and a client sends such a request again (Node's documented reusedSocket rule).
+      if (req.reusedSocket && err.code === "ECONNRESET") hit(port, host, path, deadlineMs, at).then(resolve, reject);
+      else reject(err);
+    });
     req.end();
   });
 }

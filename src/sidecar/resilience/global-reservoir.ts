@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import Bottleneck from "bottleneck";
 import { Redis } from "ioredis";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
@@ -20,77 +19,91 @@ export interface GlobalReservoirOptions {
   clock: Clock;
   logger: Logger;
   onDegradedChange?: (degraded: boolean) => void;
-  /** How often the background loop leases and probes, ms. */
+  /** How often, on average, the background loop leases (and so probes Redis), ms. */
   tickMs?: number;
+  /** Jitters the ticks; Math.random unless a test injects its own. */
+  random?: () => number;
   /** A Redis answer slower than this counts as Redis being unavailable, ms. */
   probeTimeoutMs?: number;
 }
 
 const DEFAULT_TICK_MS = 100;
 const DEFAULT_PROBE_TIMEOUT_MS = 250;
-/** How often the instance count is refreshed, and how long an instance counts as alive without refreshing it. */
-const MEMBERSHIP_EVERY_MS = 1000;
+/** How long an instance counts as sharing the budget after its last lease. */
 const MEMBERSHIP_TTL_MS = 3000;
-/** A lease still unanswered after this long is given up (Redis lost mid-call); a late answer is still banked. */
-const LEASE_ABANDON_MS = 5000;
-const STOP_WAIT_MS = 500;
-/** Registers this instance, forgets instances silent for the TTL, and counts the rest. */
-const MEMBERSHIP_LUA = `
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return redis.call('ZCARD', KEYS[1])`;
+/** Keys of a budget nobody leases from expire instead of piling up. */
+const KEYS_TTL_MS = 60_000;
+/** A lease call still unanswered after this long is given up; ioredis fails it by then anyway. */
+const COMMAND_TIMEOUT_MS = 2000;
 
 /**
- * bottleneck calls ioredis with callbacks and drops the promises ioredis also
- * returns; when a command fails (Redis gone, connection closed) such a
- * promise rejects with nobody listening, an unhandled rejection that would
- * end the process. Every command's promise gets a no-op handler here; the
- * callback, or whoever awaits the same promise, still sees the error. The
- * subscriber connection bottleneck makes with duplicate() gets the same.
- */
-class QuietRedis extends Redis {
-  override sendCommand(...args: Parameters<Redis["sendCommand"]>): ReturnType<Redis["sendCommand"]> {
-    const result = super.sendCommand(...args);
-    if (result instanceof Promise) result.catch(() => {});
-    return result;
-  }
-
-  override duplicate(override?: Parameters<Redis["duplicate"]>[0]): Redis {
-    // ioredis's own duplicate() builds a plain Redis; options are its own, already valid.
-    return Reflect.construct(QuietRedis, [{ ...this.options, ...override }]) as Redis;
-  }
-}
-
-/**
- * A cluster-wide budget: a bottleneck reservoir kept in Redis, refilled at the
- * policy's rate. Each sidecar leases tokens from it in batches in the
- * background into a local pool, and the hot path only takes from that pool
- * (synchronously), so it never waits on Redis. The batch size follows this
- * sidecar's recent demand, so a busy instance leases more than an idle one.
+ * One round trip per lease: register this instance and count the live ones,
+ * refill the shared bucket for the time since its last use (Redis's own
+ * clock, so sidecars' clocks never matter), and take up to `want` tokens.
+ * A lease that finds fewer tokens than it asked for gets what there is: no
+ * instance waits behind another's larger ask.
  *
- * When Redis cannot be reached (a failed or slow probe), admission falls
- * back to a local bucket at rate / (instances last seen in Redis), logged
- * once; leasing resumes when Redis answers again.
+ * KEYS: bucket hash, members sorted set.
+ * ARGV: rate per second, capacity, want, instance id, membership TTL ms, keys TTL ms.
+ * Returns {granted, instances}.
+ */
+const LEASE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+local instances = redis.call('ZCARD', KEYS[2])
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+  at = now
+end
+if now > at then
+  tokens = math.min(capacity, tokens + (now - at) * rate / 1000)
+  at = now
+end
+local granted = math.min(want, math.floor(tokens))
+if granted < 0 then granted = 0 end
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {granted, instances}`;
+
+/**
+ * A cluster-wide budget: a token bucket kept in Redis, refilled at the
+ * policy's rate. Each sidecar leases tokens from it in the background, one
+ * script call per tick, into a local pool, and the hot path only takes from
+ * that pool (synchronously), so it never waits on Redis. A lease asks for
+ * the demand this sidecar saw since its previous lease, so a busy instance
+ * leases more than an idle one, and a late tick (a loaded event loop) asks
+ * for the whole time it missed rather than one tick's worth.
+ *
+ * The lease is also the probe: when it fails or answers later than the
+ * probe timeout, admission falls back to a local bucket at rate / (instances
+ * last seen in Redis), logged once; leasing resumes when Redis answers again.
  */
 export class GlobalReservoir {
   readonly ratePerSecond: number;
   readonly #opts: GlobalReservoirOptions;
   readonly #tickMs: number;
+  readonly #random: () => number;
   readonly #probeTimeoutMs: number;
   readonly #instanceId = randomUUID();
   readonly #client: Redis;
-  #limiter: Bottleneck;
-  readonly #maxLease: number;
+  readonly #keys: [string, string];
+  /** The most tokens this sidecar holds unused: two ticks of the whole rate, at least the burst. */
+  readonly #maxPool: number;
   #pool = 0;
   #demand = 0;
-  #demandRate = 0;
-  #leaseStartedAt: number | undefined;
-  #leases = 0;
-  #lastMembership = Number.NEGATIVE_INFINITY;
+  #inFlight = false;
   #instances = 1;
   #degraded = false;
-  #probing = false;
   #fallback: { bucket: TokenBucket; state: BucketState } | undefined;
   #timer: TimerHandle | undefined;
   #stopped = false;
@@ -99,12 +112,21 @@ export class GlobalReservoir {
     this.#opts = opts;
     this.ratePerSecond = opts.ratePerSecond;
     this.#tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    this.#random = opts.random ?? Math.random;
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    const perTick = (opts.ratePerSecond * this.#tickMs) / 1000;
-    this.#maxLease = Math.max(1, Math.floor(perTick));
-    this.#client = new QuietRedis(this.#probeClientOptions());
+    this.#maxPool = Math.max(opts.capacity, Math.ceil((opts.ratePerSecond * this.#tickMs * 2) / 1000));
+    this.#keys = [`meshlet:rl:${opts.id}:bucket`, `meshlet:rl:${opts.id}:instances`];
+    this.#client = new Redis({
+      host: opts.redis.host,
+      port: opts.redis.port,
+      // Fail at once while disconnected instead of queueing: a lease is retried on the next tick anyway.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: 1000,
+      retryStrategy: () => 500,
+    });
     this.#client.on("error", () => {});
-    this.#limiter = this.#newLimiter();
     this.#schedule();
   }
 
@@ -139,201 +161,81 @@ export class GlobalReservoir {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#opts.clock.clearTimeout(this.#timer);
-    // bottleneck's stop waits for its Redis setup, which never ends while Redis is down: bound it.
-    await new Promise<void>((resolve) => {
-      const timer = this.#opts.clock.setTimeout(resolve, STOP_WAIT_MS);
-      this.#limiter
-        .stop({ dropWaitingJobs: true })
-        .catch(() => {})
-        .finally(() => {
-          this.#opts.clock.clearTimeout(timer);
-          resolve();
-        });
-    });
-    await this.#limiter.disconnect(false).catch(() => {});
     this.#client.disconnect();
   }
 
   #takeFallback(): boolean {
     const now = this.#opts.clock.now();
     if (this.#fallback === undefined) {
-      const rate = this.ratePerSecond / Math.max(1, this.#instances);
-      const bucket = new TokenBucket(rate, Math.max(1, Math.ceil(this.#opts.capacity / Math.max(1, this.#instances))));
+      const instances = Math.max(1, this.#instances);
+      const bucket = new TokenBucket(
+        this.ratePerSecond / instances,
+        Math.max(1, Math.ceil(this.#opts.capacity / instances)),
+      );
       this.#fallback = { bucket, state: bucket.newState(now) };
     }
     return this.#fallback.bucket.tryTake(this.#fallback.state, now);
   }
 
-  /** The probe's client: commands fail at once while disconnected instead of queueing, so probes stay bounded. */
-  #probeClientOptions() {
-    return {
-      host: this.#opts.redis.host,
-      port: this.#opts.redis.port,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
-      retryStrategy: () => 500,
-    };
-  }
-
   /**
-   * bottleneck's clients keep ioredis's offline queue (with it off, a failed
-   * script call also surfaces as an unhandled rejection inside bottleneck),
-   * bounded: queued commands fail after one reconnect attempt, and any command
-   * fails after commandTimeout.
+   * A lease takes what accrued since anyone's last lease, so instances that
+   * tick in step (started together) would always find the bucket in the same
+   * order and the first would take nearly everything. Jittered ticks (half to
+   * one and a half intervals) make every instance equally likely to come
+   * after a long gap, so each gets its share on average.
    */
-  #limiterClientOptions() {
-    return {
-      host: this.#opts.redis.host,
-      port: this.#opts.redis.port,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 2000,
-      connectTimeout: 1000,
-      retryStrategy: () => 500,
-    };
-  }
-
-  /**
-   * Each limiter owns its connections: with a shared one, bottleneck's stop
-   * unsubscribes without handling a failure, which is an unhandled rejection
-   * when Redis is gone.
-   */
-  #newLimiter(): Bottleneck {
-    const perTick = (this.ratePerSecond * this.#tickMs) / 1000;
-    const limiter = new Bottleneck({
-      id: `meshlet-rl-${this.#opts.id}`,
-      datastore: "ioredis",
-      Redis: QuietRedis,
-      clientOptions: this.#limiterClientOptions(),
-      maxConcurrent: null,
-      reservoir: this.#opts.capacity,
-      reservoirIncreaseInterval: this.#tickMs,
-      reservoirIncreaseAmount: perTick,
-      reservoirIncreaseMaximum: Math.max(this.#opts.capacity, this.#maxLease),
-      // Queued leases are looked at again on each heartbeat: twice per refill, so a lease
-      // that just missed the refill does not wait a whole tick.
-      heartbeatInterval: Math.max(10, this.#tickMs / 2),
-      // Redis keys of a budget nobody uses expire instead of piling up.
-      timeout: 60_000,
-    });
-    limiter.on("error", () => {});
-    // Its datastore's setup promise rejects when Redis goes away mid-setup, and bottleneck leaves it unobserved.
-    limiter.ready().catch(() => {});
-    return limiter;
-  }
-
-  /**
-   * A lease queued before Redis went away may never be answered: start over
-   * with a fresh limiter (same id, so the same budget) and drop the old queue.
-   */
-  #restartLeasing(): void {
-    const old = this.#limiter;
-    this.#limiter = this.#newLimiter();
-    this.#leaseStartedAt = undefined;
-    this.#leases++;
-    void old
-      .stop({ dropWaitingJobs: true })
-      .catch(() => {})
-      .finally(() => old.disconnect(false).catch(() => {}));
-  }
-
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = this.#opts.clock.setTimeout(() => this.#tick(), this.#tickMs);
+    this.#timer = this.#opts.clock.setTimeout(() => this.#tick(), this.#tickMs * (0.5 + this.#random()));
   }
 
   #tick(): void {
-    const now = this.#opts.clock.now();
-    // Exponentially weighted demand per tick, so the lease follows traffic without jumping on one spike.
-    this.#demandRate = this.#demandRate * 0.5 + this.#demand * 0.5;
-    this.#demand = 0;
-    if (!this.#probing) void this.#probe(now);
-    if (!this.#degraded) this.#maybeLease(now);
     this.#schedule();
+    // One call at a time: a slow Redis is not piled onto; the pending call's timeout decides degradation.
+    if (this.#inFlight) return;
+    // Ask for the demand seen since the last lease, and keep one token banked even when idle so the first
+    // request after a quiet spell is not refused. While degraded the call asks for nothing: it only probes
+    // Redis and keeps this instance counted.
+    const target = Math.max(1, Math.min(this.#demand, this.#maxPool));
+    const want = this.#degraded ? 0 : Math.max(0, target - this.#pool);
+    this.#demand = 0;
+    void this.#lease(want);
   }
 
-  #maybeLease(now: number): void {
-    if (this.#leaseStartedAt !== undefined) {
-      if (now - this.#leaseStartedAt < LEASE_ABANDON_MS) return;
-      this.#leaseStartedAt = undefined;
-    }
-    // Each instance asks for at most its share of a tick's refill: bottleneck grants whichever ask fits first,
-    // so one instance asking for a whole tick would starve behind the others' smaller asks.
-    const share = Math.max(1, Math.ceil(this.#maxLease / Math.max(1, this.#instances)));
-    const want = Math.min(share, Math.max(1, Math.ceil(this.#demandRate)));
-    if (this.#demandRate === 0 || this.#pool >= want) return;
-    this.#leaseStartedAt = now;
-    const lease = ++this.#leases;
-    this.#limiter
-      .schedule({ weight: want, expiration: LEASE_ABANDON_MS }, () => Promise.resolve(want))
-      .then(
-        (granted) => {
-          // Tokens leased before a fallback are still this instance's share: bank them.
-          this.#pool = Math.min(this.#pool + granted, this.#maxLease * 2);
-        },
-        () => {},
-      )
-      .finally(() => {
-        // An abandoned lease answering late must not clear the mark of the one now in flight.
-        if (lease !== this.#leases) return;
-        this.#leaseStartedAt = undefined;
-        if (!this.#stopped && !this.#degraded && this.#demandRate > 0) this.#maybeLease(this.#opts.clock.now());
-      });
-  }
-
-  async #probe(now: number): Promise<void> {
-    this.#probing = true;
+  async #lease(want: number): Promise<void> {
+    this.#inFlight = true;
+    const call = this.#client.eval(
+      LEASE_LUA,
+      2,
+      this.#keys[0],
+      this.#keys[1],
+      this.ratePerSecond,
+      this.#opts.capacity,
+      want,
+      this.#instanceId,
+      MEMBERSHIP_TTL_MS,
+      KEYS_TTL_MS,
+    );
+    const late = this.#opts.clock.setTimeout(
+      () => this.#setDegraded(true, new Error(`redis did not answer within ${this.#probeTimeoutMs}ms`)),
+      this.#probeTimeoutMs,
+    );
     try {
-      const membership = now - this.#lastMembership >= MEMBERSHIP_EVERY_MS;
-      const key = `meshlet:rl:${this.#opts.id}:instances`;
-      const wall = Date.now();
-      // One EVAL rather than MULTI: a transaction's queued commands each hold a promise that
-      // would reject unobserved if the connection closes mid-call.
-      const call: Promise<unknown> = membership
-        ? this.#client.eval(
-            MEMBERSHIP_LUA,
-            1,
-            key,
-            wall,
-            this.#instanceId,
-            wall - MEMBERSHIP_TTL_MS,
-            MEMBERSHIP_TTL_MS * 10,
-          )
-        : this.#client.ping();
-      const result = await this.#withTimeout(call);
-      if (membership) {
-        if (typeof result === "number" && result > 0) this.#instances = result;
-        this.#lastMembership = now;
-      }
-      this.#setDegraded(false, undefined);
+      const [granted, instances] = (await call) as [number, number];
+      // Tokens granted are taken from the shared budget: bank them even when the answer came late.
+      this.#pool = Math.min(this.#pool + granted, this.#maxPool);
+      if (instances > 0) this.#instances = instances;
+      if (!this.#stopped) this.#setDegraded(false, undefined);
     } catch (err) {
-      this.#setDegraded(true, err);
+      if (!this.#stopped) this.#setDegraded(true, err);
     } finally {
-      this.#probing = false;
+      this.#opts.clock.clearTimeout(late);
+      this.#inFlight = false;
     }
-  }
-
-  #withTimeout<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#opts.clock.setTimeout(
-        () => reject(new Error(`redis did not answer within ${this.#probeTimeoutMs}ms`)),
-        this.#probeTimeoutMs,
-      );
-      promise.then(
-        (v) => {
-          this.#opts.clock.clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.#opts.clock.clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
   }
 
   #setDegraded(degraded: boolean, err: unknown): void {
-    if (degraded === this.#degraded) return;
+    if (degraded === this.#degraded || this.#stopped) return;
     this.#degraded = degraded;
     if (degraded) {
       this.#fallback = undefined;
@@ -342,7 +244,6 @@ export class GlobalReservoir {
         "global rate limit: redis unavailable, using a local share of the limit",
       );
     } else {
-      this.#restartLeasing();
       this.#opts.logger.info({ budget: this.#opts.id }, "global rate limit: redis reachable again, leasing resumed");
     }
     this.#opts.onDegradedChange?.(degraded);
