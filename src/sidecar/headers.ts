@@ -150,3 +150,13 @@ const requestIds = new RandomPool("xxxxxxxx-xxxx-4xxx-vxxx-xxxxxxxxxxxx");
 
 /** W3C trace contexts (sampled): 16 random bytes of trace id, 8 of span id. */
 const traceparents = new RandomPool(`00-${"x".repeat(32)}-${"x".repeat(16)}-01`);
+
+/** A new x-request-id. */
+export function nextRequestId(): string {
+  return requestIds.next();
+}
+
+/** A new sampled W3C traceparent. */
+export function nextTraceparent(): string {
+  return traceparents.next();
+}

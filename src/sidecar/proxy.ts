@@ -7,6 +7,7 @@ import UndiciPool from "undici/lib/dispatcher/pool.js";
 import type { Clock, TimerHandle } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import { FLAG_REASON, FLAG_STATUS, flagReply } from "./flag-reply.ts";
 import { downstreamHeaders, upstreamHeaders } from "./headers.ts";
 import { type ForwardedMetrics, type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { admitRate, rateLimitKeyOf } from "./resilience/admission.ts";
@@ -69,29 +70,6 @@ const RETRY_BUDGET = 0.2;
 /** The largest request body held for a retry (Linkerd's limit); a larger one streams and is not retried. */
 const RETRY_BODY_LIMIT = 64 * 1024;
 const MIN_RETRY_CONCURRENCY = 3;
-
-const FLAG_STATUS: Record<ResponseFlag, number> = {
-  NR: 404,
-  UH: 503,
-  UF: 503,
-  UT: 504,
-  UR: 502,
-  UO: 503,
-  CB: 503,
-  RL: 429,
-  FB: 200,
-};
-const FLAG_REASON: Record<ResponseFlag, string> = {
-  NR: "no route",
-  UH: "no healthy upstream",
-  UF: "upstream connect failure",
-  UT: "upstream timeout",
-  UR: "upstream reset",
-  UO: "overflow",
-  CB: "circuit breaker open",
-  RL: "rate limited",
-  FB: "fallback",
-};
 
 /** The body length the client declared: 0 without a body, unbounded when chunked. */
 function bodyLength(req: IncomingMessage): number {
@@ -671,12 +649,4 @@ function pathAndQuery(url: string): string {
   if (scheme < 0) return url;
   const slash = url.indexOf("/", scheme + 3);
   return slash < 0 ? "/" : url.slice(slash);
-}
-
-export function flagReply(flag: ResponseFlag, service: string): LocalReply {
-  return {
-    status: FLAG_STATUS[flag],
-    headers: { "content-type": "application/json", [FLAGS_HEADER]: flag },
-    body: Buffer.from(JSON.stringify({ error: FLAG_REASON[flag], service, flag })),
-  };
 }

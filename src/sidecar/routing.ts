@@ -1,7 +1,7 @@
-import type { IncomingMessage } from "node:http";
 import type { RouteMatch, StringMatch } from "../config/resources.ts";
+import type { RequestView } from "./request-view.ts";
 
-export type RequestMatcher = (req: IncomingMessage, path: string) => boolean;
+export type RequestMatcher = (req: RequestView, path: string) => boolean;
 
 function stringMatcher(m: StringMatch): (v: string | undefined) => boolean {
   if (typeof m === "string") return (v) => v === m;

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { hostname } from "node:os";
 import type { Duplex } from "node:stream";
 import type { Registry } from "prom-client";
@@ -15,10 +15,13 @@ import { admitResources } from "./admit.ts";
 import { AppConfig } from "./app-config/app-config.ts";
 import { registerConfigMetrics } from "./config-metrics.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
+import { DataPath } from "./data-path.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
+import type { PathOptions } from "./engine/path.ts";
+import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
-import { DataPath } from "./proxy.ts";
+import type { DataPath as NodeDataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
@@ -45,6 +48,10 @@ export interface SidecarOptions {
   streamIdleTimeoutMs: number;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
+  /** `meshlet`: the HTTP/1.1 engine on raw sockets (default); `node`: the node:http + undici path, kept for the bench. */
+  engine?: "meshlet" | "node";
+  /** Path normalization of the engine (merge slashes, escaped slashes). */
+  path?: PathOptions;
   logger: Logger;
   registry: Registry;
   clock?: Clock;
@@ -73,11 +80,12 @@ export class Sidecar {
   readonly #log: Logger;
   readonly #metrics: SidecarMetrics;
   readonly #policies: PolicyCompiler;
-  readonly #data: DataPath;
+  readonly #resilience: ResilienceMetrics;
+  #data: DataPath | NodeDataPath | undefined;
   readonly #cache: SnapshotCache | undefined;
   readonly #appConfig: AppConfig;
-  #outbound: Server | undefined;
-  #inbound: Server | undefined;
+  #outbound: Server | EngineServer | undefined;
+  #inbound: Server | EngineServer | undefined;
   #admin: Server | undefined;
   #discovery: DiscoveryStreamClient | undefined;
   #snapshot: CompiledSnapshot | undefined;
@@ -102,23 +110,13 @@ export class Sidecar {
       appliedAt: () => this.#appliedAt,
     });
     const resilience = new ResilienceMetrics(options.registry);
+    this.#resilience = resilience;
     this.#policies = new PolicyCompiler({
       clock: this.#clock,
       logger: options.logger,
       metrics: resilience,
       localService: options.service,
     });
-    this.#data = new DataPath({
-      clock: this.#clock,
-      logger: options.logger,
-      metrics: this.#metrics,
-      resilience,
-      connectTimeoutMs: options.connectTimeoutMs,
-      maxSocketsPerEndpoint: 256,
-      idleTimeoutMs: 4_000,
-    });
-    this.#data.localService = options.service;
-    this.#data.inboundRoute = localAppRoute(options.service, options.appPort);
     this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
     this.#appConfig = new AppConfig({
       service: options.service,
@@ -137,8 +135,8 @@ export class Sidecar {
 
   /** Addresses actually bound (ports chosen by the OS when 0 was asked). */
   addresses(): { outbound: string; inbound: string; admin: string } {
-    const addr = (s: Server | undefined) => {
-      const a = s?.address() as AddressInfo | null | undefined;
+    const addr = (s: Server | EngineServer | undefined) => {
+      const a = (s instanceof EngineServer ? s.server : s)?.address() as AddressInfo | null | undefined;
       return a == null ? "" : formatHostPort({ host: a.address, port: a.port });
     };
     return { outbound: addr(this.#outbound), inbound: addr(this.#inbound), admin: addr(this.#admin) };
@@ -149,19 +147,10 @@ export class Sidecar {
       const { GlobalReservoir } = await import("./resilience/global-reservoir.ts");
       this.#policies.useRedis({ address: this.#o.redis, Reservoir: GlobalReservoir });
     }
+    if (this.#o.engine === "node") await this.#startNodeEngine();
+    else this.#startEngine();
     await this.#loadInitial();
     await this.#appConfig.load();
-    const data = this.#data;
-    // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
-    // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
-    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res)).setTimeout(
-      this.#o.streamIdleTimeoutMs,
-    );
-    this.#outbound.on("upgrade", (req, socket, head) => data.upgrade("outbound", req, socket, head));
-    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res)).setTimeout(
-      this.#o.streamIdleTimeoutMs,
-    );
-    this.#inbound.on("upgrade", (req, socket, head) => data.upgrade("inbound", req, socket, head));
     this.#admin = createAdminServer(
       {
         snapshot: () => this.#snapshot,
@@ -176,14 +165,70 @@ export class Sidecar {
       },
       this.#o.registry,
     );
-    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (err, socket) => clientError(err, socket));
+    const server = (s: Server | EngineServer | undefined) => (s instanceof EngineServer ? s.server : s) as NetServer;
     await Promise.all([
-      listen(this.#outbound, this.#o.outbound),
-      listen(this.#inbound, this.#o.inbound),
+      listen(server(this.#outbound), this.#o.outbound),
+      listen(server(this.#inbound), this.#o.inbound),
       listen(this.#admin, this.#o.admin),
     ]);
     if (this.#o.controls.length > 0) await this.#startDiscovery();
     this.#log.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
+  }
+
+  /** The HTTP/1.1 engine on raw sockets with the stage chains (data-path.ts). */
+  #startEngine(): void {
+    const data = new DataPath({
+      clock: this.#clock,
+      logger: this.#log,
+      metrics: this.#metrics,
+      resilience: this.#resilience,
+      pool: {
+        connectTimeoutMs: this.#o.connectTimeoutMs,
+        idleTimeoutMs: 4_000,
+        maxRequestsPerConnection: 10_000,
+        maxSockets: 256,
+      },
+      localService: this.#o.service,
+      inboundRoute: localAppRoute(this.#o.service, this.#o.appPort),
+    });
+    this.#data = data;
+    const options = {
+      ...DEFAULT_ENGINE_OPTIONS,
+      path: this.#o.path ?? DEFAULT_ENGINE_OPTIONS.path,
+      streamIdleTimeoutMs: this.#o.streamIdleTimeoutMs,
+    };
+    const refused = (direction: string) => (err: { status: number; code: string }) =>
+      this.#log.debug({ direction, status: err.status, code: err.code }, "request refused");
+    this.#outbound = new EngineServer(options, data.handler("outbound"), refused("outbound"));
+    this.#inbound = new EngineServer(options, data.handler("inbound"), refused("inbound"));
+  }
+
+  /** The node:http + undici data path (proxy.ts), kept behind `--engine node` for the bench comparison. */
+  async #startNodeEngine(): Promise<void> {
+    const { DataPath: NodePath } = await import("./proxy.ts");
+    const data = new NodePath({
+      clock: this.#clock,
+      logger: this.#log,
+      metrics: this.#metrics,
+      resilience: this.#resilience,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      maxSocketsPerEndpoint: 256,
+      idleTimeoutMs: 4_000,
+    });
+    data.localService = this.#o.service;
+    data.inboundRoute = localAppRoute(this.#o.service, this.#o.appPort);
+    this.#data = data;
+    // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
+    // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
+    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res)).setTimeout(
+      this.#o.streamIdleTimeoutMs,
+    );
+    this.#outbound.on("upgrade", (req, socket, head) => data.upgrade("outbound", req, socket, head));
+    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res)).setTimeout(
+      this.#o.streamIdleTimeoutMs,
+    );
+    this.#inbound.on("upgrade", (req, socket, head) => data.upgrade("inbound", req, socket, head));
+    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (err, socket) => clientError(err, socket));
   }
 
   /**
@@ -262,7 +307,7 @@ export class Sidecar {
       throw err;
     }
     this.#snapshot = compiled;
-    this.#data.swap(compiled);
+    this.#data?.swap(compiled);
     this.#policies.activate();
     this.#stale = false;
     this.#appliedAt = Date.now();
@@ -377,20 +422,23 @@ export class Sidecar {
     this.#discovery?.stop();
     this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
     await sleep(this.#o.drainDelayMs);
-    const servers = [this.#outbound, this.#inbound].filter((s): s is Server => s !== undefined);
-    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    for (const s of servers) s.closeIdleConnections();
+    const servers = [this.#outbound, this.#inbound].filter((s) => s !== undefined);
+    const closed = Promise.all(
+      servers.map((s) => (s instanceof EngineServer ? s.close() : new Promise<void>((r) => s.close(() => r())))),
+    );
+    for (const s of servers) s instanceof EngineServer ? s.closeIdle() : s.closeIdleConnections();
     const deadline = Date.now() + this.#o.drainTimeoutMs;
-    while (this.#data.active > 0 && Date.now() < deadline) await sleep(25);
-    for (const s of servers) s.closeAllConnections();
-    await closed;
-    this.#data.close();
+    while ((this.#data?.active ?? 0) > 0 && Date.now() < deadline) await sleep(25);
+    // The deadline ends every connection whatever it is doing: mid-request, tunnelled or half-upgraded.
+    for (const s of servers) s instanceof EngineServer ? s.destroyAll() : s.closeAllConnections();
+    await Promise.race([closed, sleep(1_000)]);
+    this.#data?.close();
     this.#policies.stop();
     await this.#saving;
     await this.#appConfig.stop();
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
     this.#admin?.closeAllConnections();
-    this.#log.info({ unfinished: this.#data.active }, "drained");
+    this.#log.info({ unfinished: this.#data?.active ?? 0 }, "drained");
   }
 }
 
@@ -398,7 +446,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function listen(server: Server, at: HostPort): Promise<void> {
+async function listen(server: NetServer, at: HostPort): Promise<void> {
   server.listen(at.port, at.host);
   await once(server, "listening");
 }
@@ -436,6 +484,7 @@ function localAppRoute(service: string, appPort: number): CompiledHttpRoute {
     timeoutMs: 15_000,
     retry: undefined,
     hashKey: undefined,
+    allowsTrace: false,
   };
 }
 

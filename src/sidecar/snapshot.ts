@@ -1,8 +1,8 @@
-import type { IncomingMessage } from "node:http";
 import { compareStrings } from "../common/compare.ts";
 import { durationMs } from "../config/duration.ts";
 import type { Finding } from "../config/finding.ts";
 import type { HttpRoute, Policy, Resource, RetryOn, Route, Service } from "../config/resources.ts";
+import type { RequestView } from "./request-view.ts";
 import type { PolicyCompiler, PolicySet } from "./resilience/compile.ts";
 import { compileMatch, type RequestMatcher } from "./routing.ts";
 import type { Destination } from "./stages/stage.ts";
@@ -39,6 +39,8 @@ export interface CompiledHttpRoute {
   readonly timeoutMs: number;
   readonly retry: RetryPlan | undefined;
   readonly hashKey: HashKeyOf | undefined;
+  /** A match block of the route lists TRACE in its methods: only then is TRACE forwarded (else 405). */
+  readonly allowsTrace: boolean;
 }
 
 export interface CompiledService {
@@ -187,6 +189,7 @@ export function compileSnapshot(
         timeoutMs: durationMs(h.timeout),
         retry: retryPlan(h.retries),
         hashKey: hashOf(first),
+        allowsTrace: h.match.some((m) => m.methods?.includes("TRACE") === true),
       };
       for (const host of route.spec.hosts) {
         const key = host.toLowerCase();
@@ -209,6 +212,7 @@ export function compileSnapshot(
         timeoutMs: DEFAULT_TIMEOUT_MS,
         retry: undefined,
         hashKey: hashOf(s),
+        allowsTrace: false,
       },
     ]);
   }
@@ -226,7 +230,7 @@ export function compileSnapshot(
 export function matchRoute(
   snap: CompiledSnapshot,
   host: string,
-  req: IncomingMessage,
+  req: RequestView,
   path: string,
 ): CompiledHttpRoute | undefined {
   const list = snap.routesByHost.get(host);
@@ -239,10 +243,13 @@ export function matchRoute(
 }
 
 /** Picks a destination by weight. */
-export function splitDestination(route: CompiledHttpRoute): Destination | undefined {
+export function splitDestination(
+  route: CompiledHttpRoute,
+  random: () => number = Math.random,
+): Destination | undefined {
   const n = route.destinations.length;
   if (n <= 1) return route.destinations[0];
-  const x = Math.random() * route.totalWeight;
+  const x = random() * route.totalWeight;
   for (let i = 0; i < n; i++) if (x < (route.cumulative[i] ?? 0)) return route.destinations[i];
   return route.destinations[n - 1];
 }

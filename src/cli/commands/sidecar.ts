@@ -1,9 +1,9 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
-import { durationFlag, envOption, logLevelOption } from "../options.ts";
+import { durationFlag, envName, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface SidecarFlags {
@@ -23,7 +23,33 @@ interface SidecarFlags {
   connectTimeout: string;
   streamIdleTimeout: string;
   redis?: string;
+  engine: string;
+  mergeSlashes?: boolean;
+  escapedSlashes: string;
   logLevel: LogLevel;
+}
+
+const ENGINES = ["meshlet", "node"] as const;
+const ESCAPED_SLASHES = ["keep", "reject", "decode"] as const;
+
+function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${flag}: expected one of ${allowed.join(", ")}, got "${value}"`);
+}
+
+/**
+ * The log level: the sidecar's own --log-level, unless only the program-level
+ * one was given (commander hands a flag after `sidecar` to the program's option
+ * of the same name, leaving the sidecar's at its default).
+ */
+function logLevelOf(cmd: Command): LogLevel {
+  const own = cmd.getOptionValueSource("logLevel");
+  const parent = cmd.parent;
+  if ((own === "default" || own === undefined) && parent !== null) {
+    const global = parent.getOptionValueSource("logLevel");
+    if (global !== "default" && global !== undefined) return parent.opts<{ logLevel: LogLevel }>().logLevel;
+  }
+  return cmd.opts<{ logLevel: LogLevel }>().logLevel;
 }
 
 function parseLabels(value: string | undefined): Record<string, string> {
@@ -66,13 +92,35 @@ export function registerSidecar(program: Command): void {
       ),
     )
     .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
+    .addOption(
+      envOption(
+        "--engine <name>",
+        `data path: ${ENGINES.join(" or ")} (node: the old node:http path, for comparison)`,
+        "meshlet",
+      ),
+    )
+    .addOption(
+      new Option("--merge-slashes", "merge repeated slashes of request paths before routing and forwarding").env(
+        envName("--merge-slashes"),
+      ),
+    )
+    .addOption(
+      envOption(
+        "--escaped-slashes <action>",
+        `what %2F and %5C in request paths do: ${ESCAPED_SLASHES.join(", ")}`,
+        "keep",
+      ),
+    )
     .addOption(logLevelOption())
-    .action(async (flags: SidecarFlags) => {
+    .action(async (flags: SidecarFlags, cmd: Command) => {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
       if (flags.appPort === undefined || flags.appPort === "") throw new UsageError("--app-port is required");
       const appPort = Number(flags.appPort);
       if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
         throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);
+      const engine = oneOf("--engine", ENGINES, flags.engine);
+      const escapedSlashes = oneOf("--escaped-slashes", ESCAPED_SLASHES, flags.escapedSlashes);
+      const logLevel = logLevelOf(cmd);
       const controls = (flags.control ?? "").split(",").filter((c) => c.trim() !== "");
       for (const c of controls) parseHostPort(c, "--control");
       if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
@@ -86,15 +134,26 @@ export function registerSidecar(program: Command): void {
           import("../../sidecar/config-source.ts"),
           import("../../sidecar/unhandled-rejections.ts"),
         ]);
-      const logger = createLogger(flags.logLevel, { component: "sidecar", service: flags.service });
-      const exit = () =>
-        sidecar.stop().then(
+      const logger = createLogger(logLevel, { component: "sidecar", service: flags.service });
+      const drainDelayMs = durationFlag("--drain-delay", flags.drainDelay, true);
+      const drainTimeoutMs = durationFlag("--drain-timeout", flags.drainTimeout, true);
+      const exit = () => {
+        // Whatever a connection or a dependency does, SIGTERM ends the process within delay + timeout (+ grace).
+        setTimeout(
+          () => {
+            logger.error({ drainDelayMs, drainTimeoutMs }, "drain overran its deadline, exiting");
+            process.exit(1);
+          },
+          drainDelayMs + drainTimeoutMs + 2_000,
+        ).unref();
+        return sidecar.stop().then(
           () => process.exit(0),
           (err: unknown) => {
             logger.error({ err: errorMessage(err) }, "drain failed");
             process.exit(1);
           },
         );
+      };
       const registry = createRegistry();
       survivesUnhandledRejections(logger, registry);
       const sidecar: Sidecar = new Sidecar({
@@ -109,11 +168,13 @@ export function registerSidecar(program: Command): void {
         labels: parseLabels(flags.labels),
         instance: flags.instance === undefined || flags.instance === "" ? undefined : flags.instance,
         configDir: flags.configDir === undefined || flags.configDir === "" ? undefined : flags.configDir,
-        drainDelayMs: durationFlag("--drain-delay", flags.drainDelay, true),
-        drainTimeoutMs: durationFlag("--drain-timeout", flags.drainTimeout, true),
+        drainDelayMs,
+        drainTimeoutMs,
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
         streamIdleTimeoutMs: durationFlag("--stream-idle-timeout", flags.streamIdleTimeout, true),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
+        engine,
+        path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
         logger,
         registry,
         onShutdownRequest: () => void exit(),

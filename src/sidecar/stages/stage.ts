@@ -1,53 +1,34 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { EngineRequest } from "../engine/request.ts";
+import type { EngineResponse } from "../engine/response.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { LocalReply } from "../resilience/fallback.ts";
-import type { Balancer } from "../upstream/balancer.ts";
+import type { ResilienceFlag } from "../resilience/replies.ts";
+import type { CompiledHttpRoute } from "../snapshot.ts";
+import type { Balancer, UpstreamEndpoint } from "../upstream/balancer.ts";
 
 /**
  * The request pipeline contract.
  *
- * A request passes stages in this order; each is a plain function call on the
- * hot path, reading only what the compiled snapshot prepared:
+ * A request passes stages in order; each either continues (returns
+ * undefined) or answers locally (returns an Answer) and the chain stops:
  *
- *   route (match host/path/method/headers; NR)      ROUTE LEVEL
- *   -> rate limit (policy.rateLimit; RL)            route level: `limit.ts` via resilience/admission.ts
- *   -> split (destination by weight)
- *   -> attempt loop (timeout UT, retries, budget)
- *        -> guardAttempt: limits (UO), breaker (CB) ENDPOINT SET LEVEL: `break.ts` via resilience/guard.ts
- *        -> balance (pick skips endpoints for which `Destination.usable(key)` is false: outlier
- *           ejection and active health checks; none left -> UH)       ENDPOINT LEVEL: upstream/outlier.ts
- *        -> forward (UF, UR), outcome fed back to breaker and outlier detection
- *   -> fallback (policy.fallback replaces RL/CB/UO/UH/UT answers; FB) route level: `fallback.ts`
+ *   route      match authority/path/method/headers              NR, 405 (TRACE)
+ *   admission  policy rate limit, per key                        RL
+ *   split      destination by weight                            UH when none
+ *   attempt    limits (UO), breaker (CB), balance (UH), forward (UF, UR, UT), retries with budget;
+ *              the terminal stage: it streams the upstream's response to the client
+ *   fallback   turns a local answer with a resilience flag into the policy's fallback (FB), or the flagged reply
  *
- * A stage answers locally by returning a LocalReply; the pipeline writes it
- * with its flag in `x-meshlet-flags` and stops. Everything a request needs
- * (matchers, cumulative weights, balancers, the resolved policy) is built once
- * per config snapshot by `compileSnapshot`; the only policy seam is
- * `PolicyCompiler.compile(policies)` -> `PolicySet`, resolved per route and
- * destination at compile time, never per request.
+ * Inbound and outbound are two compositions of these stages (inbound.ts,
+ * outbound.ts). Stages read only what the compiled snapshot prepared; they
+ * never touch a socket (the engine's request and response are their only
+ * I/O), and the engine knows nothing of routes or policies.
  */
 
 /** Response flags (DESIGN.md); "-" means none. */
 export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB";
 
 export type Direction = "outbound" | "inbound";
-
-/** Per-request state, one object per request. */
-export interface RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly direction: Direction;
-  readonly startedAt: number;
-  /** Destination service, once routed. */
-  service: string;
-  /** Comma-joined response flags, "" when none. */
-  flags: string;
-  /** Upstream attempts made. */
-  attempts: number;
-}
-
-/** A stage answers with a local reply to stop the pipeline, or undefined to continue. */
-export type Stage = (ctx: RequestContext) => LocalReply | undefined;
 
 /** One weighted destination of a route, fully resolved for the snapshot. */
 export interface Destination {
@@ -57,4 +38,83 @@ export interface Destination {
   readonly policy: CompiledPolicy | undefined;
   /** False for an endpoint key ejected by outlier detection or failed by a health check. */
   readonly usable: ((key: string) => boolean) | undefined;
+}
+
+/** A stage's local answer: the flag it stands for, and a reply when the stage made one (else the flag's own). */
+export interface Answer {
+  readonly flag: ResponseFlag | undefined;
+  readonly reply: LocalReply | undefined;
+}
+
+export type StageResult = Answer | undefined | Promise<Answer | undefined>;
+
+/** One unit of the request path: continue (undefined) or answer locally and stop. */
+export type Stage = (ctx: RequestContext) => StageResult;
+
+/** How a request ended, for the completion point. */
+export type Ending = "complete" | "local" | "upstream-reset" | "cancelled";
+
+/**
+ * Everything one request carries through the stages, and what the one
+ * completion point (`DataPath.complete`) reports when it ended: direction,
+ * services, endpoint, status, flags, attempts, bytes, times, request id.
+ */
+export class RequestContext {
+  readonly direction: Direction;
+  readonly req: EngineRequest;
+  readonly res: EngineResponse;
+  /** Monotonic ms (the injected clock). */
+  readonly startedAt: number;
+  /** Wall-clock ms at arrival (for logs and spans). */
+  readonly startedWall: number;
+  /** The calling service: this sidecar's on outbound; unknown ("") on inbound. */
+  readonly sourceService: string;
+  /** The authority routed by, lower-cased, without port. */
+  readonly host: string;
+  route: CompiledHttpRoute | undefined;
+  dest: Destination | undefined;
+  policy: CompiledPolicy | undefined;
+  /** Destination service once routed; "-" before. */
+  service = "-";
+  /** The endpoint of the last attempt. */
+  endpoint: UpstreamEndpoint | undefined;
+  /** The response status the client got (0 until known). */
+  status = 0;
+  /** Comma-joined response flags, "-" when none. */
+  flags = "-";
+  attempts = 0;
+  /** The x-request-id sent upstream (the client's, or a new one). */
+  requestId = "";
+  /** Set when a service fallback serves the request: the flag that triggered it. */
+  via: ResilienceFlag | undefined;
+  /** Monotonic ms when the response head went out. */
+  headAt = 0;
+  ending: Ending | undefined;
+  /** The completion point ran. */
+  reported = false;
+
+  constructor(
+    direction: Direction,
+    req: EngineRequest,
+    res: EngineResponse,
+    startedAt: number,
+    sourceService: string,
+    host: string,
+  ) {
+    this.direction = direction;
+    this.req = req;
+    this.res = res;
+    this.startedAt = startedAt;
+    this.startedWall = Date.now();
+    this.sourceService = sourceService;
+    this.host = host;
+  }
+
+  get requestBytes(): number {
+    return this.req.bodyBytes;
+  }
+
+  get responseBytes(): number {
+    return this.res.bytes;
+  }
 }

@@ -1,9 +1,9 @@
-import type { IncomingMessage } from "node:http";
 import { hash32 } from "../../common/hash.ts";
 import type { ConsistentHash } from "../../config/resources.ts";
+import type { RequestView } from "../request-view.ts";
 
 /** Extracts a request's hash for consistent hashing; undefined when the key is absent (the balancer then picks at random). */
-export type HashKeyOf = (req: IncomingMessage) => number | undefined;
+export type HashKeyOf = (req: RequestView) => number | undefined;
 
 export function hashKeyOf(spec: ConsistentHash): HashKeyOf {
   if (spec.header !== undefined) {
@@ -17,7 +17,8 @@ export function hashKeyOf(spec: ConsistentHash): HashKeyOf {
   if (spec.cookie !== undefined) {
     const prefix = `${spec.cookie.name}=`;
     return (req) => {
-      const cookie = req.headers.cookie;
+      const c = req.headers.cookie;
+      const cookie = Array.isArray(c) ? c.join("; ") : c;
       if (cookie === undefined) return undefined;
       for (const part of cookie.split(";")) {
         const p = part.trim();

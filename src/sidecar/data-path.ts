@@ -1,0 +1,191 @@
+import type { Clock } from "../common/clock.ts";
+import { errorMessage } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import type { PoolOptions } from "./engine/pool.ts";
+import type { EngineRequest } from "./engine/request.ts";
+import type { EngineResponse } from "./engine/response.ts";
+import type { EngineHandler } from "./engine/server.ts";
+import { Upstreams } from "./engine/upstreams.ts";
+import { inboundStages } from "./inbound.ts";
+import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
+import { outboundStages } from "./outbound.ts";
+import type { LocalReply } from "./resilience/fallback.ts";
+import type { ResilienceMetrics } from "./resilience/metrics.ts";
+import { hostOf } from "./routing.ts";
+import type { CompiledHttpRoute, CompiledSnapshot } from "./snapshot.ts";
+import { attempt } from "./stages/attempt.ts";
+import type { StageEnv } from "./stages/env.ts";
+import { fallback } from "./stages/fallback.ts";
+import { chain } from "./stages/pipeline.ts";
+import { RetryBudget } from "./stages/retry.ts";
+import { type Answer, type Direction, RequestContext } from "./stages/stage.ts";
+
+export interface DataPathOptions {
+  clock: Clock;
+  random?: () => number;
+  logger: Logger;
+  metrics: SidecarMetrics;
+  resilience: ResilienceMetrics;
+  pool: PoolOptions;
+  localService: string;
+  inboundRoute: CompiledHttpRoute;
+}
+
+/**
+ * The engine's data path: the inbound and outbound stage chains over one
+ * shared environment, the fallback stage for their local answers, and the
+ * one completion point of every request (metrics, access log; telemetry
+ * hooks in there).
+ */
+export class DataPath {
+  readonly #o: DataPathOptions;
+  readonly #env: StageEnv;
+  readonly #budget = new RetryBudget();
+  readonly #upstreams: Upstreams;
+  readonly #outbound: (ctx: RequestContext) => void;
+  readonly #inbound: (ctx: RequestContext) => void;
+  readonly #fallback: ReturnType<typeof fallback>;
+  readonly #attempt: ReturnType<typeof attempt>;
+  #snapshot: CompiledSnapshot | undefined;
+
+  constructor(o: DataPathOptions) {
+    this.#o = o;
+    this.#upstreams = new Upstreams(o.pool);
+    const complete = (ctx: RequestContext) => this.complete(ctx);
+    this.#env = {
+      clock: o.clock,
+      random: o.random ?? Math.random,
+      logger: o.logger,
+      metrics: o.metrics,
+      resilience: o.resilience,
+      upstreams: this.#upstreams,
+      budget: this.#budget,
+      localService: o.localService,
+      snapshot: () => this.#snapshot,
+      inboundRoute: () => o.inboundRoute,
+    };
+    const answered = (ctx: RequestContext, a: Answer) => this.#answered(ctx, a);
+    const failed = (ctx: RequestContext, err: unknown) => this.#failed(ctx, err);
+    this.#outbound = chain(outboundStages(this.#env, complete), answered, failed);
+    this.#inbound = chain(inboundStages(this.#env, complete), answered, failed);
+    this.#fallback = fallback(this.#env);
+    this.#attempt = attempt(this.#env, complete);
+  }
+
+  /** Requests in flight. */
+  get active(): number {
+    return this.#budget.active;
+  }
+
+  get upstreamSockets(): number {
+    return this.#upstreams.sockets;
+  }
+
+  swap(snap: CompiledSnapshot): void {
+    this.#snapshot = snap;
+    const kept = new Set<string>();
+    for (const s of snap.services.values()) for (const e of s.endpoints) kept.add(e.key);
+    for (const d of this.#o.inboundRoute.destinations) for (const e of d.balancer.endpoints) kept.add(e.key);
+    this.#upstreams.retain(kept);
+  }
+
+  close(): void {
+    this.#upstreams.close();
+  }
+
+  handler(direction: Direction): EngineHandler {
+    const run = direction === "inbound" ? this.#inbound : this.#outbound;
+    const source = direction === "outbound" ? this.#o.localService : "";
+    const clock = this.#o.clock;
+    return (req: EngineRequest, res: EngineResponse) => {
+      this.#budget.active++;
+      run(new RequestContext(direction, req, res, clock.now(), source, hostOf(req.authority)));
+    };
+  }
+
+  #answered(ctx: RequestContext, a: Answer): void {
+    const r = this.#fallback(ctx, a);
+    if ("rerouted" in r) {
+      this.#attempt(ctx).then(
+        (next) => {
+          if (next !== undefined) this.#answered(ctx, next);
+        },
+        (err: unknown) => this.#failed(ctx, err),
+      );
+      return;
+    }
+    this.#reply(ctx, r.reply, r.flags);
+  }
+
+  #failed(ctx: RequestContext, err: unknown): void {
+    this.#o.logger.error({ err: errorMessage(err), direction: ctx.direction, path: ctx.req.path }, "request failed");
+    const body = Buffer.from(JSON.stringify({ error: "internal error" }));
+    this.#reply(ctx, { status: 500, headers: { "content-type": "application/json" }, body }, "-");
+  }
+
+  /** Writes a local answer; the rest of an unread body is not drained: the connection closes after it. */
+  #reply(ctx: RequestContext, out: LocalReply, flags: string): void {
+    ctx.status = out.status;
+    ctx.flags = flags;
+    ctx.ending = "local";
+    const res = ctx.res;
+    if (res.headersSent || !res.writable) {
+      res.destroy();
+    } else {
+      if (!ctx.req.complete) res.closeAfter();
+      const fields: string[] = [];
+      for (const [name, value] of Object.entries(out.headers)) {
+        if (Array.isArray(value)) for (const v of value) fields.push(name, v);
+        else fields.push(name, value);
+      }
+      ctx.headAt = this.#o.clock.now();
+      res.writeHead(out.status, undefined, fields, out.body.length);
+      res.end(out.body);
+    }
+    this.complete(ctx);
+  }
+
+  /**
+   * The one completion point: after the response ended, or the request
+   * failed or was abandoned. Everything a request reports is on `ctx`
+   * (direction, services, endpoint, status, flags, attempts, bytes, times,
+   * request id, request headers).
+   */
+  complete(ctx: RequestContext): void {
+    if (ctx.ending === undefined || ctx.reported) return;
+    ctx.reported = true;
+    this.#budget.active--;
+    const m = this.#o.metrics;
+    const { direction, service } = ctx;
+    if (ctx.ending === "cancelled") {
+      m.requests.labels(direction, service, "cancelled", "-").inc();
+      return;
+    }
+    const seconds = ((ctx.headAt === 0 ? this.#o.clock.now() : ctx.headAt) - ctx.startedAt) / 1000;
+    if (ctx.ending === "complete" && ctx.via === undefined) {
+      const f = m.forwarded(direction, service);
+      f.duration.observe(seconds);
+      f.requests[statusClassIndex(ctx.status)]?.inc();
+      return;
+    }
+    // An unrouted Host is client input: never a label value.
+    const label = ctx.flags === "NR" ? "-" : service;
+    const flags = ctx.ending === "complete" ? `${ctx.via},FB` : ctx.flags;
+    m.requests.labels(direction, label, statusClass(ctx.status), flags).inc();
+    m.duration.labels(direction, label).observe(seconds);
+    if (ctx.ending === "complete") return;
+    this.#o.logger.info(
+      {
+        direction,
+        method: ctx.req.method,
+        host: ctx.req.authority,
+        path: ctx.req.url,
+        status: ctx.status,
+        flags,
+        service: ctx.service === "-" ? ctx.host : ctx.service,
+        requestId: ctx.requestId === "" ? undefined : ctx.requestId,
+      },
+      "access",
+    );
+  }
+}

@@ -1,0 +1,122 @@
+import type { RequestView } from "../request-view.ts";
+import type { BodySink } from "./body.ts";
+import type { Head } from "./head.ts";
+
+/** What the connection does for its current request: body delivery, and who hears that the client left. */
+export interface RequestChannel {
+  startBody(req: EngineRequest): void;
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+/** One parsed request on an engine connection. */
+export class EngineRequest implements RequestView {
+  readonly method: string;
+  readonly url: string;
+  /** Normalized path (engine/path.ts), what routes match and what is forwarded. */
+  readonly path: string;
+  /** "?..." or "". */
+  readonly query: string;
+  /** The authority requests are routed by: the absolute-form URI's, else Host; as sent (port kept). */
+  readonly authority: string;
+  readonly head: Head;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+  /** The client asked for `100 Continue` before it sends the body. */
+  readonly expectContinue: boolean;
+  /** `websocket` for a GET that asks to upgrade to it; undefined otherwise (h2c and others are ignored). */
+  readonly upgrade: string | undefined;
+  /** The body has been read to its end (or there was none). */
+  complete: boolean;
+  /** The client went away before the response ended. */
+  aborted = false;
+  sink: BodySink | undefined;
+  /** Bytes of body received so far. */
+  bodyBytes = 0;
+  readonly #channel: RequestChannel;
+  #onAbort: (() => void) | undefined;
+  #onComplete: (() => void) | undefined;
+
+  constructor(
+    head: Head,
+    parts: { path: string; query: string; authority: string; upgrade: string | undefined },
+    remoteAddress: string | undefined,
+    channel: RequestChannel,
+  ) {
+    this.head = head;
+    this.method = head.method;
+    this.url = head.target;
+    this.path = parts.path;
+    this.query = parts.query;
+    this.authority = parts.authority;
+    this.upgrade = parts.upgrade;
+    this.headers = fieldRecord(head.names, head.values);
+    this.socket = { remoteAddress };
+    this.expectContinue = head.minor === 1 && this.headers.expect === "100-continue";
+    this.complete = head.framing === "none";
+    this.#channel = channel;
+  }
+
+  get hasBody(): boolean {
+    return this.head.framing !== "none";
+  }
+
+  /** Starts delivering the body to `sink` (sending `100 Continue` first when the client waits for it). */
+  readBody(sink: BodySink): void {
+    this.sink = sink;
+    this.#channel.startBody(this);
+  }
+
+  pause(): void {
+    this.#channel.pauseBody();
+  }
+
+  resume(): void {
+    this.#channel.resumeBody();
+  }
+
+  /** `fn` runs once if the client leaves before the response ended. */
+  onAbort(fn: () => void): void {
+    this.#onAbort = fn;
+  }
+
+  /** `fn` runs once the whole body arrived (at once when there is none). */
+  onComplete(fn: () => void): void {
+    if (this.complete) fn();
+    else this.#onComplete = fn;
+  }
+
+  /** Called by the connection. */
+  markComplete(): void {
+    this.complete = true;
+    const fn = this.#onComplete;
+    this.#onComplete = undefined;
+    fn?.();
+  }
+
+  /** Called by the connection. */
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const fn = this.#onAbort;
+    this.#onAbort = undefined;
+    fn?.();
+  }
+}
+
+/** The lower-cased field record matchers and hash keys read, built once per request. */
+function fieldRecord(
+  names: readonly string[],
+  values: readonly string[],
+): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = Object.create(null);
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as string;
+    const v = values[i] as string;
+    const prev = out[n];
+    if (prev === undefined) out[n] = n === "set-cookie" ? [v] : v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[n] = `${prev}${n === "cookie" ? "; " : ", "}${v}`;
+  }
+  return out;
+}

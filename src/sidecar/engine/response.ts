@@ -1,0 +1,125 @@
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import { LAST_CHUNK, writeChunk } from "./body.ts";
+import type { EngineRequest } from "./request.ts";
+import type { Connection } from "./server.ts";
+
+/** Fields the engine writes itself from the response's framing: a caller's copies are dropped. */
+const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
+
+/**
+ * The response to one request. The caller gives status, fields and the
+ * body's length when known; the engine decides the framing (Content-Length,
+ * chunked for HTTP/1.1, close-delimited for HTTP/1.0), leaves the body out
+ * where HTTP has none (HEAD, 1xx, 204, 304) and says `connection: close`
+ * when the connection ends after it.
+ */
+export class EngineResponse {
+  readonly #conn: Connection;
+  readonly #req: EngineRequest;
+  headersSent = false;
+  finished = false;
+  status = 0;
+  /** Body bytes written. */
+  bytes = 0;
+  /** The connection closes after this response. */
+  closing = false;
+  #chunked = false;
+  #bodiless = false;
+
+  constructor(conn: Connection, req: EngineRequest) {
+    this.#conn = conn;
+    this.#req = req;
+  }
+
+  get socket(): Socket {
+    return this.#conn.socket;
+  }
+
+  get writable(): boolean {
+    return !this.finished && this.#conn.socket.writable && !this.#req.aborted;
+  }
+
+  /** Asks for the connection to close after this response (before the head is written: it says so). */
+  closeAfter(): void {
+    this.closing = true;
+  }
+
+  /**
+   * Writes the head. `fields` is [name, value, ...] with hop-by-hop fields
+   * already removed; `length` is the body's length, -1 when unknown.
+   */
+  writeHead(status: number, reason: string | undefined, fields: readonly string[], length: number): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.status = status;
+    const req = this.#req;
+    const noBody = status < 200 || status === 204 || status === 304;
+    this.#bodiless = noBody || req.method === "HEAD";
+    if (req.head.close || req.upgrade !== undefined) this.closing = true;
+    let head = `HTTP/1.1 ${status} ${reason === undefined || reason === "" ? (STATUS_CODES[status] ?? "") : reason}\r\n`;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i] as string;
+      if (FRAMING.has(name.toLowerCase())) continue;
+      head += `${name}: ${fields[i + 1]}\r\n`;
+    }
+    if (status === 204 || status < 200) {
+      // No framing field at all.
+    } else if (length >= 0) {
+      head += `content-length: ${length}\r\n`;
+    } else if (!this.#bodiless) {
+      if (req.head.minor === 1) {
+        head += "transfer-encoding: chunked\r\n";
+        this.#chunked = true;
+      } else {
+        this.closing = true;
+      }
+    }
+    if (this.closing) head += "connection: close\r\n";
+    else if (req.head.minor === 0) head += "connection: keep-alive\r\n";
+    const s = this.#conn.socket;
+    s.cork();
+    s.write(`${head}\r\n`, "latin1");
+    process.nextTick(uncork, s);
+  }
+
+  /** A piece of the body; false: wait for `onDrain`. */
+  write(chunk: Buffer): boolean {
+    if (this.#bodiless || this.finished || chunk.length === 0) return true;
+    this.bytes += chunk.length;
+    const s = this.#conn.socket;
+    if (!s.writable) return true;
+    return this.#chunked ? writeChunk(s, chunk) : s.write(chunk);
+  }
+
+  onDrain(fn: () => void): void {
+    this.#conn.socket.once("drain", fn);
+  }
+
+  end(chunk?: Buffer): void {
+    if (this.finished) return;
+    if (chunk !== undefined) this.write(chunk);
+    this.finished = true;
+    if (this.#chunked && !this.#bodiless && this.#conn.socket.writable) this.#conn.socket.write(LAST_CHUNK);
+    this.#conn.responseDone();
+  }
+
+  /** The response cannot be completed: the client sees the connection end (it cannot mistake a partial body). */
+  destroy(): void {
+    this.finished = true;
+    this.#conn.socket.destroy();
+  }
+
+  /** After a 101 from the upstream: `rawHead` goes to the client as received, then bytes flow both ways. */
+  tunnel(rawHead: Buffer, peer: Socket): void {
+    this.headersSent = true;
+    this.finished = true;
+    this.status = 101;
+    this.#conn.socket.write(rawHead);
+    this.#conn.tunnel(peer);
+  }
+}
+
+function uncork(s: Socket): void {
+  s.uncork();
+}

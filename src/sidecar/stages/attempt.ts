@@ -1,0 +1,261 @@
+import type { TimerHandle } from "../../common/clock.ts";
+import { RawExchange, type Tap } from "../engine/exchange.ts";
+import type { EngineRequest } from "../engine/request.ts";
+import { guardAttempt } from "../resilience/guard.ts";
+import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
+import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
+import type { StageEnv } from "./env.ts";
+import { downstreamFields, upstreamHead } from "./forward-head.ts";
+import { RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
+import type { Answer, RequestContext, ResponseFlag } from "./stage.ts";
+
+interface Outcome {
+  status?: number;
+  error?: AttemptError;
+  endpoint?: string;
+  exchange?: RawExchange;
+  noEndpoint?: true;
+  /** The client left first: neither a success nor a failure of the upstream. */
+  cancelled?: true;
+  /** The response was final and already streams to the client. */
+  streamed?: true;
+}
+
+const NO_ENDPOINT: Outcome = { noEndpoint: true };
+const CANCELLED: Outcome = { cancelled: true };
+
+function flagged(flag: ResponseFlag): Answer {
+  return { flag, reply: undefined };
+}
+
+/** The whole request body, or undefined when the client left before sending all of it. */
+function readWhole(req: EngineRequest): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.onAbort(() => resolve(undefined));
+    req.readBody({
+      data: (c) => {
+        chunks.push(c);
+        return true;
+      },
+      end: () => resolve(Buffer.concat(chunks)),
+    });
+  });
+}
+
+/** Where the stream listener reports: the data path's completion point. */
+export type Completion = (ctx: RequestContext) => void;
+
+/**
+ * The terminal stage: attempts under the destination's limits and breaker,
+ * each on an endpoint the balancer picks, with the route's timeout (from
+ * the end of the request body, as Envoy's), per-try timeout and retries
+ * (small bodies held for replay). The first response no retry could
+ * replace streams to the client; failures come back as answers (UF, UR, UT,
+ * UH, CB, UO) for the fallback stage.
+ */
+export function attempt(env: StageEnv, complete: Completion): (ctx: RequestContext) => Promise<Answer | undefined> {
+  const clock = env.clock;
+
+  const stream = (ctx: RequestContext, x: RawExchange): void => {
+    const head = x.head;
+    const res = ctx.res;
+    if (head === undefined) return;
+    ctx.status = x.status;
+    ctx.headAt = clock.now();
+    if (x.status === 101) {
+      const socket = x.socket;
+      if (socket === undefined || x.rawHead === undefined) {
+        res.destroy();
+        return;
+      }
+      res.tunnel(x.rawHead, socket);
+      ctx.ending = "complete";
+      complete(ctx);
+      return;
+    }
+    const fields = downstreamFields(head.names, head.rawNames, head.values, head.connection);
+    if (ctx.via !== undefined) fields.push("x-meshlet-flags", `${ctx.via},FB`, "x-meshlet-fallback", "service");
+    let length = -1;
+    if (head.framing === "length") length = head.contentLength;
+    else if (head.framing === "none") {
+      const cl = head.names.indexOf("content-length");
+      length = cl < 0 ? (ctx.req.method === "HEAD" || x.status === 304 ? -1 : 0) : Number(head.values[cl]);
+    }
+    res.writeHead(x.status, head.reason, fields, length);
+    const action = ctx.policy?.fallback?.action;
+    let tap: Tap | undefined;
+    if (action?.kind === "stale-cache" && x.status >= 200 && x.status < 300) {
+      const key = action.cache.keyFor(ctx.req.method, ctx.req.url, ctx.req.headers);
+      if (key !== undefined) tap = action.cache.record(key, x.status, recordOf(head.names, head.values));
+    }
+    ctx.req.onAbort(() => x.abort("ECLIENT_GONE"));
+    x.pipeTo(res, tap, (how: StreamEnd) => {
+      ctx.ending = how === "complete" ? "complete" : how === "client-gone" ? "cancelled" : "upstream-reset";
+      if (how === "upstream-reset") ctx.flags = ctx.via === undefined ? "UR" : `${ctx.via},FB,UR`;
+      complete(ctx);
+    });
+  };
+
+  const tryOnce = (
+    ctx: RequestContext,
+    body: Buffer | EngineRequest | null,
+    head: string,
+    retry: RetryState,
+    timedOut: () => boolean,
+    track: (x: RawExchange | undefined) => void,
+  ): Promise<Outcome> => {
+    const dest = ctx.dest;
+    if (dest === undefined) return Promise.resolve(NO_ENDPOINT);
+    if (ctx.req.aborted) return Promise.resolve(CANCELLED);
+    const endpoint = dest.balancer.pick(ctx.route?.hashKey?.(ctx.req), dest.usable);
+    if (endpoint === undefined) return Promise.resolve(NO_ENDPOINT);
+    ctx.endpoint = endpoint;
+    ctx.attempts++;
+    return new Promise<Outcome>((resolve) => {
+      endpoint.active++;
+      let tryTimer: TimerHandle | undefined;
+      const x = new RawExchange(
+        env.upstreams.pool(endpoint),
+        { head, headRequest: ctx.req.method === "HEAD", body, upgrade: ctx.req.upgrade !== undefined },
+        (done) => {
+          if (tryTimer !== undefined) clock.clearTimeout(tryTimer);
+          endpoint.active--;
+          track(undefined);
+          if (done.error !== undefined) resolve({ error: done.error, endpoint: endpoint.key });
+          else if (done.cancelled) resolve({ cancelled: true, endpoint: endpoint.key });
+          else if (!timedOut() && ctx.res.writable && !retry.wouldRetry(done.status, undefined)) {
+            // Final: it streams from inside the head callback, never paused, nothing waits for the breaker.
+            stream(ctx, done);
+            resolve({ status: done.status, endpoint: endpoint.key, streamed: true });
+          } else resolve({ status: done.status, endpoint: endpoint.key, exchange: done });
+        },
+      );
+      track(x);
+      const perTry = retry.perTryTimeoutMs;
+      if (perTry !== undefined) tryTimer = clock.setTimeout(() => x.abort("EATTEMPT_TIMEOUT"), perTry);
+      x.start();
+    });
+  };
+
+  return async (ctx) => {
+    const route = ctx.route;
+    const dest = ctx.dest;
+    if (route === undefined || dest === undefined) return flagged("UH");
+    const req = ctx.req;
+    const retry = new RetryState(route.retry, req.method, env.random);
+    // A retry must send the body again: a small one is read whole first (as Linkerd, up to 64 KiB); a larger or
+    // chunked one streams, and is not retried.
+    let held: Buffer | undefined;
+    const framing = req.head.framing;
+    if (framing === "length" && retry.methodRetriable && req.head.contentLength <= RETRY_BODY_LIMIT) {
+      held = await readWhole(req);
+      if (held === undefined) {
+        ctx.ending = "cancelled";
+        complete(ctx);
+        return undefined;
+      }
+    }
+    retry.retriable = retry.methodRetriable && (framing === "none" || held !== undefined);
+    const { head, requestId } = upstreamHead(req, held);
+    ctx.requestId = requestId;
+    let current: RawExchange | undefined;
+    let timedOut = false;
+    let settled = false;
+    let overall: TimerHandle | undefined;
+    let deadline = Number.POSITIVE_INFINITY;
+    const onTimeout = () => {
+      timedOut = true;
+      current?.abort("EATTEMPT_TIMEOUT");
+    };
+    // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
+    req.onComplete(() => {
+      if (settled) return;
+      deadline = clock.now() + route.timeoutMs;
+      overall = clock.setTimeout(onTimeout, route.timeoutMs);
+    });
+    req.onAbort(() => current?.abort("ECLIENT_GONE"));
+    const policy = dest.policy;
+    const budget = env.budget;
+    try {
+      for (;;) {
+        const guarded = await guardAttempt(
+          policy,
+          () =>
+            tryOnce(
+              ctx,
+              held ?? (framing !== "none" && retry.attempt === 0 ? req : null),
+              head,
+              retry,
+              () => timedOut,
+              (x) => {
+                current = x;
+              },
+            ),
+          env.resilience,
+        );
+        if (retry.inRetry) {
+          retry.inRetry = false;
+          budget.give(policy);
+        }
+        if (guarded.kind === "open") return { flag: "CB", reply: circuitOpenReply(dest.service) };
+        if (guarded.kind === "overflow") return { flag: "UO", reply: overflowReply(dest.service, guarded.limit) };
+        const out = guarded.outcome;
+        if (out.streamed === true) return undefined;
+        if (out.noEndpoint === true) return flagged("UH");
+        if (out.cancelled === true || req.aborted) {
+          out.exchange?.discard();
+          ctx.ending = "cancelled";
+          complete(ctx);
+          return undefined;
+        }
+        const flag: ResponseFlag | undefined =
+          timedOut || out.error === "timeout"
+            ? "UT"
+            : out.error === "connect"
+              ? "UF"
+              : out.error === "reset"
+                ? "UR"
+                : undefined;
+        const canRetry =
+          !timedOut && ctx.res.writable && retry.wouldRetry(out.status, out.error) && clock.now() < deadline;
+        if (canRetry && budget.take(dest.service, policy, env.metrics)) {
+          out.exchange?.discard();
+          retry.inRetry = true;
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, retry.backoffMs()));
+          retry.attempt++;
+          if (!ctx.res.writable) {
+            ctx.ending = "cancelled";
+            complete(ctx);
+            return undefined;
+          }
+          if (timedOut) return flagged("UT");
+          continue;
+        }
+        if (flag !== undefined || out.exchange === undefined) {
+          out.exchange?.discard();
+          return flagged(flag ?? "UR");
+        }
+        stream(ctx, out.exchange);
+        return undefined;
+      }
+    } finally {
+      settled = true;
+      if (overall !== undefined) clock.clearTimeout(overall);
+      if (retry.inRetry) budget.give(policy);
+    }
+  };
+}
+
+/** The response's fields as the stale cache records them (lower-cased names, repeated ones as lists). */
+function recordOf(names: readonly string[], values: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as string;
+    const prev = out[n];
+    const v = values[i] as string;
+    if (prev === undefined) out[n] = v;
+    else out[n] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}

@@ -1,0 +1,23 @@
+import type { Clock } from "../../common/clock.ts";
+import type { Logger } from "../../common/logger.ts";
+import type { Upstreams } from "../engine/upstreams.ts";
+import type { SidecarMetrics } from "../metrics.ts";
+import type { ResilienceMetrics } from "../resilience/metrics.ts";
+import type { CompiledHttpRoute, CompiledSnapshot } from "../snapshot.ts";
+import type { RetryBudget } from "./retry.ts";
+
+/** What the stages share: injected time and randomness, metrics, upstream pools and the running snapshot. */
+export interface StageEnv {
+  readonly clock: Clock;
+  /** [0, 1), as Math.random: weighted splits and retry jitter. */
+  readonly random: () => number;
+  readonly logger: Logger;
+  readonly metrics: SidecarMetrics;
+  readonly resilience: ResilienceMetrics;
+  readonly upstreams: Upstreams;
+  readonly budget: RetryBudget;
+  readonly localService: string;
+  snapshot(): CompiledSnapshot | undefined;
+  /** The inbound side's single route to the local app. */
+  inboundRoute(): CompiledHttpRoute | undefined;
+}

@@ -1,0 +1,95 @@
+import type { EngineRequest } from "../engine/request.ts";
+import { nextRequestId, nextTraceparent } from "../headers.ts";
+
+/** RFC 9110 §7.6.1 connection-specific fields, never forwarded (framing fields are rebuilt from the body). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+  "content-length",
+  "http2-settings",
+]);
+
+/** Fields the Connection field names (besides close/keep-alive/upgrade): hop-by-hop too. */
+function named(connection: readonly string[]): ReadonlySet<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const t of connection) {
+    if (t === "close" || t === "keep-alive") continue;
+    out ??= new Set();
+    out.add(t);
+  }
+  return out;
+}
+
+/**
+ * The upstream request head: origin-form target on the normalized path,
+ * the client's fields in their case minus hop-by-hop ones, Host from the
+ * absolute-form authority when there was one, x-forwarded-for extended,
+ * x-forwarded-proto, x-request-id and traceparent added when absent, and
+ * the framing of the body as it will be sent. A WebSocket upgrade keeps
+ * `Upgrade` and says `Connection: upgrade`.
+ */
+export function upstreamHead(req: EngineRequest, held: Buffer | undefined): { head: string; requestId: string } {
+  const h = req.head;
+  const extra = named(h.connection);
+  let out = `${req.method} ${req.path === "*" ? "*" : req.path + req.query} HTTP/1.1\r\n`;
+  let xff: string | undefined;
+  let hasProto = false;
+  let requestId: string | undefined;
+  let hasTrace = false;
+  const absolute = req.url.charCodeAt(0) !== 47 && req.url !== "*";
+  for (let i = 0; i < h.names.length; i++) {
+    const lower = h.names[i] as string;
+    const value = h.values[i] as string;
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    if (lower === "x-forwarded-for") {
+      xff = xff === undefined ? value : `${xff}, ${value}`;
+      continue;
+    }
+    if (lower === "host" && absolute) {
+      out += `${h.rawNames[i]}: ${req.authority}\r\n`;
+      continue;
+    }
+    if (lower === "x-forwarded-proto") hasProto = true;
+    else if (lower === "x-request-id") requestId = value;
+    else if (lower === "traceparent") hasTrace = true;
+    out += `${h.rawNames[i]}: ${value}\r\n`;
+  }
+  const peer = req.socket.remoteAddress ?? "";
+  out += `x-forwarded-for: ${xff === undefined ? peer : `${xff}, ${peer}`}\r\n`;
+  if (!hasProto) out += "x-forwarded-proto: http\r\n";
+  if (requestId === undefined) {
+    requestId = nextRequestId();
+    out += `x-request-id: ${requestId}\r\n`;
+  }
+  if (!hasTrace) out += `traceparent: ${nextTraceparent()}\r\n`;
+  if (req.upgrade !== undefined) out += `upgrade: ${req.upgrade}\r\nconnection: upgrade\r\n`;
+  else if (held !== undefined) out += `content-length: ${held.length}\r\n`;
+  else if (h.framing === "length") out += `content-length: ${h.contentLength}\r\n`;
+  else if (h.framing === "chunked") out += "transfer-encoding: chunked\r\n";
+  return { head: `${out}\r\n`, requestId };
+}
+
+/** The response's fields for the client: hop-by-hop ones (and those its Connection names) removed. */
+export function downstreamFields(
+  names: readonly string[],
+  rawNames: readonly string[],
+  values: readonly string[],
+  connection: readonly string[],
+): string[] {
+  const extra = named(connection);
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i++) {
+    const lower = names[i] as string;
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    out.push(rawNames[i] as string, values[i] as string);
+  }
+  return out;
+}

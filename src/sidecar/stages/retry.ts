@@ -1,0 +1,82 @@
+import type { SidecarMetrics } from "../metrics.ts";
+import type { CompiledPolicy } from "../resilience/compile.ts";
+import type { RetryPlan } from "../snapshot.ts";
+import type { AttemptError } from "../upstream/exchange.ts";
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+/** Envoy's retry budget: retries never exceed 20 % of active requests, with at least 3 allowed. */
+const RETRY_BUDGET = 0.2;
+const MIN_RETRY_CONCURRENCY = 3;
+/** The largest request body held for a retry (Linkerd's limit); a larger one streams and is not retried. */
+export const RETRY_BODY_LIMIT = 64 * 1024;
+
+/** The sidecar-wide retry budget: active requests and retries in progress. */
+export class RetryBudget {
+  active = 0;
+  retrying = 0;
+
+  /** Takes a retry slot (budget and the policy's maxRetries), counted either way. */
+  take(service: string, policy: CompiledPolicy | undefined, metrics: SidecarMetrics): boolean {
+    const budget = Math.max(MIN_RETRY_CONCURRENCY, this.active * RETRY_BUDGET);
+    if (this.retrying >= budget || policy?.limits?.acquireRetry() === false) {
+      metrics.retries.labels(service, "budget_exhausted").inc();
+      return false;
+    }
+    this.retrying++;
+    metrics.retries.labels(service, "retried").inc();
+    return true;
+  }
+
+  give(policy: CompiledPolicy | undefined): void {
+    this.retrying--;
+    policy?.limits?.releaseRetry();
+  }
+}
+
+/** Whether an attempt's outcome is one the route retries on. */
+export function shouldRetry(
+  on: ReadonlySet<string> | undefined,
+  status: number | undefined,
+  error: AttemptError | undefined,
+): boolean {
+  if (on === undefined) return false;
+  if (error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
+  if (error !== undefined) return on.has("reset") || on.has("5xx");
+  const s = status ?? 0;
+  if (s >= 500 && on.has("5xx")) return true;
+  return (s === 502 || s === 503 || s === 504) && on.has("gateway-error");
+}
+
+/** One request's retry state: which attempt this is, whether another may follow, and the backoff before it. */
+export class RetryState {
+  readonly #plan: RetryPlan | undefined;
+  readonly #random: () => number;
+  /** The method allows retries (idempotent, or the route retries any method). */
+  readonly methodRetriable: boolean;
+  /** The request can be sent again: retriable method, and no body or a held one. */
+  retriable = false;
+  attempt = 0;
+  /** A retry slot of the budget is held. */
+  inRetry = false;
+
+  constructor(plan: RetryPlan | undefined, method: string, random: () => number) {
+    this.#plan = plan;
+    this.#random = random;
+    this.methodRetriable = plan !== undefined && (plan.nonIdempotent || IDEMPOTENT.has(method));
+  }
+
+  get perTryTimeoutMs(): number | undefined {
+    return this.#plan?.perTryTimeoutMs;
+  }
+
+  /** Another attempt may follow one that ended with this status or error. */
+  wouldRetry(status: number | undefined, error: AttemptError | undefined): boolean {
+    return this.retriable && this.attempt < (this.#plan?.attempts ?? 0) && shouldRetry(this.#plan?.on, status, error);
+  }
+
+  /** Full jitter over the capped exponential backoff of the current attempt. */
+  backoffMs(): number {
+    const cap = Math.min(this.#plan?.maxMs ?? 0, (this.#plan?.baseMs ?? 0) * 2 ** this.attempt);
+    return this.#random() * cap;
+  }
+}
