@@ -15,3 +15,17 @@ export function createLogger(level: LogLevel, bindings: Record<string, string> =
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
+
+/**
+ * Where lines of the sidecar's access log go: stdout, or a file (appended
+ * to); asynchronous writes, flushed at exit. A file that cannot be opened
+ * fails the start.
+ */
+export function createLineSink(file: string | undefined): { write(line: string): unknown; flushSync(): void } {
+  return pino.destination({
+    dest: file === undefined || file === "" ? 1 : file,
+    sync: false,
+    append: true,
+    mkdir: false,
+  });
+}

@@ -22,6 +22,8 @@ import { DataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
+import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
+import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
 
 export interface SidecarOptions {
@@ -45,6 +47,12 @@ export interface SidecarOptions {
   streamIdleTimeoutMs: number;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
+  /** Access log of the Services that set none (docs/telemetry.md). */
+  accessLog?: AccessLogPolicy | undefined;
+  /** Where access log lines go: default stdout. */
+  accessLogSink?: (LineSink & { flushSync?(): void }) | undefined;
+  /** OTLP/HTTP traces URL: tracing is off without it. */
+  tracing?: { endpoint: string; sampleRate: number; flushIntervalMs?: number } | undefined;
   logger: Logger;
   registry: Registry;
   clock?: Clock;
@@ -74,6 +82,7 @@ export class Sidecar {
   readonly #metrics: SidecarMetrics;
   readonly #policies: PolicyCompiler;
   readonly #data: DataPath;
+  readonly #telemetry: Telemetry;
   readonly #cache: SnapshotCache | undefined;
   readonly #appConfig: AppConfig;
   #outbound: Server | undefined;
@@ -102,6 +111,16 @@ export class Sidecar {
       appliedAt: () => this.#appliedAt,
     });
     const resilience = new ResilienceMetrics(options.registry);
+    const accessLog = options.accessLog ?? { mode: "off", sampleRate: 0 };
+    this.#telemetry = new Telemetry({
+      localService: options.service,
+      registry: options.registry,
+      clock: this.#clock,
+      wallNow: Date.now,
+      random: Math.random,
+      accessLog,
+      accessLogSink: options.accessLogSink ?? process.stdout,
+    });
     this.#policies = new PolicyCompiler({
       clock: this.#clock,
       logger: options.logger,
@@ -113,6 +132,7 @@ export class Sidecar {
       logger: options.logger,
       metrics: this.#metrics,
       resilience,
+      telemetry: this.#telemetry,
       connectTimeoutMs: options.connectTimeoutMs,
       maxSocketsPerEndpoint: 256,
       idleTimeoutMs: 4_000,
@@ -148,6 +168,18 @@ export class Sidecar {
     if (this.#o.redis !== undefined) {
       const { GlobalReservoir } = await import("./resilience/global-reservoir.ts");
       this.#policies.useRedis({ address: this.#o.redis, Reservoir: GlobalReservoir });
+    }
+    const tracing = this.#o.tracing;
+    if (tracing !== undefined) {
+      // Loaded only here: a sidecar without --tracing-endpoint never loads @opentelemetry.
+      const { loadOtlpExporter } = await import("./telemetry/spans.ts");
+      const exporter = await loadOtlpExporter({
+        endpoint: tracing.endpoint,
+        serviceName: this.#o.service,
+        instance: this.#o.instance ?? `${hostname()}-${this.#o.inbound.port}`,
+        flushIntervalMs: tracing.flushIntervalMs ?? 1_000,
+      });
+      this.#telemetry.useTracing({ exporter, sampleRate: tracing.sampleRate });
     }
     await this.#loadInitial();
     await this.#appConfig.load();
@@ -263,6 +295,7 @@ export class Sidecar {
     }
     this.#snapshot = compiled;
     this.#data.swap(compiled);
+    this.#telemetry.swap(telemetryView(compiled));
     this.#policies.activate();
     this.#stale = false;
     this.#appliedAt = Date.now();
@@ -386,6 +419,8 @@ export class Sidecar {
     await closed;
     this.#data.close();
     this.#policies.stop();
+    await this.#telemetry.shutdown();
+    this.#o.accessLogSink?.flushSync?.();
     await this.#saving;
     await this.#appConfig.stop();
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
@@ -449,4 +484,20 @@ function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
     return registered.length === 0 ? r : { ...r, spec: { ...r.spec, endpoints: [...r.spec.endpoints, ...registered] } };
   });
   return { version: String(s.version), source: `control:${controls}`, resources, rejected: s.rejected };
+}
+
+/** What telemetry takes from a snapshot: each Service's endpoints and its own access-log setting. */
+function telemetryView(snap: CompiledSnapshot): TelemetryView {
+  const accessLogs = new Map<string, AccessLogPolicy>();
+  for (const r of snap.resources) {
+    const a = r.kind === "Service" ? r.spec.accessLog : undefined;
+    if (a !== undefined) accessLogs.set(r.metadata.name, { mode: a.mode, sampleRate: a.sampleRate ?? 0 });
+  }
+  return {
+    services: [...snap.services.values()].map((s) => ({
+      name: s.name,
+      endpoints: s.endpoints,
+      accessLog: accessLogs.get(s.name),
+    })),
+  };
 }
