@@ -114,6 +114,7 @@ export class Sidecar {
     const accessLog = options.accessLog ?? { mode: "off", sampleRate: 0 };
     this.#telemetry = new Telemetry({
       localService: options.service,
+      localVersion: options.labels.version ?? "",
       registry: options.registry,
       clock: this.#clock,
       wallNow: Date.now,
@@ -138,7 +139,7 @@ export class Sidecar {
       idleTimeoutMs: 4_000,
     });
     this.#data.localService = options.service;
-    this.#data.inboundRoute = localAppRoute(options.service, options.appPort);
+    this.#data.inboundRoute = localAppRoute(options.service, options.appPort, options.labels);
     this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
     this.#appConfig = new AppConfig({
       service: options.service,
@@ -458,9 +459,10 @@ function advertisedAddress(host: string): string {
   return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
 }
 
-function localAppRoute(service: string, appPort: number): CompiledHttpRoute {
+/** The inbound side's one route, to the local app; its endpoint has this instance's labels (its `version`, for metrics). */
+function localAppRoute(service: string, appPort: number, labels: Record<string, string>): CompiledHttpRoute {
   const balancer = new RoundRobinBalancer([
-    { key: `127.0.0.1:${appPort}`, address: "127.0.0.1", port: appPort, weight: 1, labels: {}, active: 0 },
+    { key: `127.0.0.1:${appPort}`, address: "127.0.0.1", port: appPort, weight: 1, labels, active: 0 },
   ]);
   return {
     name: `inbound/${service}`,

@@ -116,9 +116,9 @@ export class RequestMetrics {
     this.tcpSent = tcp("sent_bytes_total", "Bytes sent to the client on upgraded connections");
   }
 
-  /** Counts a completed request. */
-  record(r: RequestRecord, durationSeconds: number): void {
-    const group = this.#group(r.direction, r.sourceService, r.destinationService, r.endpoint);
+  /** Counts a completed request; `version` is the destination's (its endpoint's `version` label), "" when unknown. */
+  record(r: RequestRecord, version: string, durationSeconds: number): void {
+    const group = this.#group(r.direction, r.sourceService, r.destinationService, version);
     const plain = r.flags === "" && r.grpcStatus === "";
     let series = plain ? group.plain.get(r.status) : group.other.get(`${r.status} ${r.flags} ${r.grpcStatus}`);
     if (series === undefined) {
@@ -141,12 +141,12 @@ export class RequestMetrics {
     series.responseBytes.observe(r.responseBytes);
   }
 
-  connectionOpened(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">): void {
-    this.#tcp(c).opened.inc();
+  connectionOpened(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">, version: string): void {
+    this.#tcp(c, version).opened.inc();
   }
 
-  connectionClosed(c: ConnectionRecord): void {
-    const t = this.#tcp(c);
+  connectionClosed(c: ConnectionRecord, version: string): void {
+    const t = this.#tcp(c, version);
     t.closed.inc();
     t.received.inc(c.receivedBytes);
     t.sent.inc(c.sentBytes);
@@ -154,11 +154,11 @@ export class RequestMetrics {
 
   /** Makes the plain series of a destination's endpoints ahead of traffic (called per snapshot). */
   prepare(direction: Direction, source: string, destination: string, endpoints: readonly EndpointRef[]): void {
-    for (const e of endpoints) this.#group(direction, source, destination, e);
+    for (const e of endpoints) this.#group(direction, source, destination, e.labels.version ?? "");
   }
 
-  #tcp(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">): TcpSeries {
-    const group = this.#group(c.direction, c.sourceService, c.destinationService, c.endpoint);
+  #tcp(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">, version: string): TcpSeries {
+    const group = this.#group(c.direction, c.sourceService, c.destinationService, version);
     if (group.tcp === undefined) {
       const labels = group.labels;
       group.tcp = {
@@ -171,8 +171,7 @@ export class RequestMetrics {
     return group.tcp;
   }
 
-  #group(direction: Direction, source: string, destination: string, endpoint: EndpointRef | undefined): Group {
-    const version = endpoint?.labels.version ?? "";
+  #group(direction: Direction, source: string, destination: string, version: string): Group {
     const found = this.#groups.get(direction)?.get(destination)?.get(version)?.get(source);
     if (found !== undefined) return found;
     // Past the cap nothing is added to the maps either: one shared group per direction takes the rest.

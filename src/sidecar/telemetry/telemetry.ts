@@ -23,6 +23,8 @@ export interface TracingOptions {
 
 export interface TelemetryOptions {
   readonly localService: string;
+  /** This instance's `version` label: the destination version of inbound requests answered before the app. */
+  readonly localVersion: string;
   readonly registry: Registry;
   readonly clock: Clock;
   /** Wall-clock milliseconds since the epoch, for log lines and spans. */
@@ -167,7 +169,7 @@ export class Telemetry {
       if (r.grpcStatus === "") r.grpcStatus = up.grpcStatus;
     }
     const durationMs = this.#o.clock.now() - r.startMs;
-    this.metrics.record(r, durationMs / 1000);
+    this.metrics.record(r, this.#versionOf(r), durationMs / 1000);
     const sink = this.#o.accessLogSink;
     if (sink !== undefined && shouldLog(this.#accessLogOf(r), this.#o.random)) sink.write(accessLogLine(r, durationMs));
     const exporter = this.#tracing?.exporter;
@@ -175,11 +177,16 @@ export class Telemetry {
   }
 
   connectionOpened(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">): void {
-    this.metrics.connectionOpened(c);
+    this.metrics.connectionOpened(c, this.#versionOf(c));
   }
 
   connectionClosed(c: ConnectionRecord): void {
-    this.metrics.connectionClosed(c);
+    this.metrics.connectionClosed(c, this.#versionOf(c));
+  }
+
+  /** The endpoint's version; on inbound, this instance's even when the app was not reached (a local 429). */
+  #versionOf(r: { direction: Direction; endpoint: EndpointRef | undefined }): string {
+    return r.endpoint?.labels.version ?? (r.direction === "inbound" ? this.#o.localVersion : "");
   }
 
   async shutdown(): Promise<void> {

@@ -150,6 +150,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (typeof grpc === "string") this.grpcStatus = grpc;
     this.#finished = true;
     this.#tap?.end();
+    // Trailers (gRPC's status travels in them) go on to the client; Node writes them on a chunked response only.
+    if (
+      this.#sink &&
+      trailers !== undefined &&
+      Object.keys(trailers).length > 0 &&
+      !this.#sink.hasHeader("content-length")
+    )
+      this.#sink.addTrailers(trailers as Record<string, string>);
     this.#sink?.end();
     this.#ended?.("complete");
   }
