@@ -115,6 +115,16 @@ export const serviceConfigSchema = z.strictObject({
   prefixes: z.array(configKey).max(100).default([]),
 });
 
+/** Which requests to this Service get an access log line (docs/telemetry.md); without it, the sidecar's --access-log. */
+export const accessLogSchema = z
+  .strictObject({
+    mode: z.enum(["off", "sampled", "all"]),
+    /** For `sampled`: the share of requests logged. */
+    sampleRate: z.number().min(0).max(1).optional(),
+  })
+  .refine((a) => a.mode === "sampled" || a.sampleRate === undefined, "sampleRate applies to mode: sampled only")
+  .refine((a) => a.mode !== "sampled" || a.sampleRate !== undefined, "mode: sampled needs a sampleRate");
+
 export const serviceSpecSchema = z.strictObject({
   ports: z
     .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
@@ -123,6 +133,7 @@ export const serviceSpecSchema = z.strictObject({
   loadBalancer: loadBalancerSchema.default({ roundRobin: {} }),
   endpoints: z.array(endpointSchema).default([]),
   config: serviceConfigSchema.optional(),
+  accessLog: accessLogSchema.optional(),
 });
 
 // --- Route -----------------------------------------------------------------

@@ -19,6 +19,7 @@ import { fallback } from "./stages/fallback.ts";
 import { chain } from "./stages/pipeline.ts";
 import { RetryBudget } from "./stages/retry.ts";
 import { type Answer, type Direction, RequestContext } from "./stages/stage.ts";
+import type { Telemetry } from "./telemetry/telemetry.ts";
 
 export interface DataPathOptions {
   clock: Clock;
@@ -26,6 +27,7 @@ export interface DataPathOptions {
   logger: Logger;
   metrics: SidecarMetrics;
   resilience: ResilienceMetrics;
+  telemetry: Telemetry;
   pool: PoolOptions;
   localService: string;
   inboundRoute: CompiledHttpRoute;
@@ -58,6 +60,7 @@ export class DataPath {
       logger: o.logger,
       metrics: o.metrics,
       resilience: o.resilience,
+      telemetry: o.telemetry,
       upstreams: this.#upstreams,
       budget: this.#budget,
       localService: o.localService,
@@ -95,11 +98,20 @@ export class DataPath {
 
   handler(direction: Direction): EngineHandler {
     const run = direction === "inbound" ? this.#inbound : this.#outbound;
-    const source = direction === "outbound" ? this.#o.localService : "";
     const clock = this.#o.clock;
+    const telemetry = this.#o.telemetry;
     return (req: EngineRequest, res: EngineResponse) => {
       this.#budget.active++;
-      run(new RequestContext(direction, req, res, clock.now(), source, hostOf(req.authority)));
+      const h = req.head;
+      const record = telemetry.begin(
+        direction,
+        req.method,
+        req.authority,
+        req.url,
+        fieldList(h.names, h.values),
+        req.socket.remoteAddress,
+      );
+      run(new RequestContext(direction, req, res, clock.now(), record, hostOf(req.authority)));
     };
   }
 
@@ -152,9 +164,14 @@ export class DataPath {
    * request id, request headers).
    */
   complete(ctx: RequestContext): void {
-    if (ctx.ending === undefined || ctx.reported) return;
+    if (ctx.ending === undefined) return;
+    if (ctx.reported) {
+      if (ctx.tunnel !== undefined) this.#tunnelClosed(ctx, ctx.tunnel);
+      return;
+    }
     ctx.reported = true;
     this.#budget.active--;
+    this.#report(ctx);
     const m = this.#o.metrics;
     const { direction, service } = ctx;
     if (ctx.ending === "cancelled") {
@@ -173,19 +190,42 @@ export class DataPath {
     const flags = ctx.ending === "complete" ? `${ctx.via},FB` : ctx.flags;
     m.requests.labels(direction, label, statusClass(ctx.status), flags).inc();
     m.duration.labels(direction, label).observe(seconds);
-    if (ctx.ending === "complete") return;
-    this.#o.logger.info(
-      {
-        direction,
-        method: ctx.req.method,
-        host: ctx.req.authority,
-        path: ctx.req.url,
-        status: ctx.status,
-        flags,
-        service: ctx.service === "-" ? ctx.host : ctx.service,
-        requestId: ctx.requestId === "" ? undefined : ctx.requestId,
-      },
-      "access",
-    );
   }
+
+  /** Hands what the request did to telemetry: request metrics, access log, span. */
+  #report(ctx: RequestContext): void {
+    const r = ctx.record;
+    const tunnelled = ctx.status === 101 && ctx.ending === "complete";
+    r.destinationService = ctx.service === "-" ? r.destinationService : ctx.service;
+    r.endpoint = ctx.endpoint;
+    r.attempts = ctx.attempts;
+    r.requestBytes = ctx.requestBytes;
+    r.responseBytes = ctx.responseBytes;
+    r.status = ctx.res.headersSent ? ctx.status : 0;
+    if (ctx.ending === "cancelled") r.flags = "DC";
+    else if (ctx.ending === "complete") r.flags = ctx.via === undefined ? "" : `${ctx.via},FB`;
+    else r.flags = ctx.flags === "-" ? "" : ctx.flags;
+    // A tunnel is reported as a connection now, and as a request when it closes (with its bytes).
+    if (tunnelled) this.#o.telemetry.connectionOpened(r);
+    else this.#o.telemetry.complete(r);
+  }
+
+  #tunnelClosed(ctx: RequestContext, bytes: { received: number; sent: number }): void {
+    ctx.tunnel = undefined;
+    const r = ctx.record;
+    r.requestBytes = bytes.received;
+    r.responseBytes = bytes.sent;
+    this.#o.telemetry.connectionClosed({ ...r, receivedBytes: bytes.received, sentBytes: bytes.sent });
+    this.#o.telemetry.complete(r);
+  }
+}
+
+/** The request's fields as the flat [name, value, ...] list telemetry reads (names lower-cased). */
+function fieldList(names: readonly string[], values: readonly string[]): string[] {
+  const out = new Array<string>(names.length * 2);
+  for (let i = 0; i < names.length; i++) {
+    out[2 * i] = names[i] as string;
+    out[2 * i + 1] = values[i] as string;
+  }
+  return out;
 }

@@ -27,6 +27,10 @@ import type { Recording, StaleCache } from "./resilience/stale-cache.ts";
 import { hostOf, pathOf } from "./routing.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
 import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
+import type { RequestRecord } from "./telemetry/record.ts";
+import { SOURCE_HEADER } from "./telemetry/source-identity.ts";
+import type { Telemetry } from "./telemetry/telemetry.ts";
+import { isTraceHeader } from "./telemetry/trace-context.ts";
 import type { UpstreamEndpoint } from "./upstream/balancer.ts";
 import {
   type AttemptError,
@@ -42,6 +46,7 @@ export interface ProxyOptions {
   logger: Logger;
   metrics: SidecarMetrics;
   resilience: ResilienceMetrics;
+  telemetry: Telemetry;
   connectTimeoutMs: number;
   /** Keep-alive sockets per endpoint. */
   maxSocketsPerEndpoint: number;
@@ -104,6 +109,8 @@ export class DataPath {
   };
   /** The WebSocket relay, made at the first upgrade: most sidecars never load http-proxy. */
   #ws: Promise<Server> | undefined;
+  /** Upgrade requests handed to the relay, until it sends them upstream. */
+  readonly #upgrades = new WeakMap<IncomingMessage, RequestRecord>();
   #active = 0;
   #retrying = 0;
   #snapshot: CompiledSnapshot | undefined;
@@ -118,6 +125,19 @@ export class DataPath {
   #wsRelay(): Promise<Server> {
     this.#ws ??= import("http-proxy").then(({ default: httpProxy }) => {
       const relay = httpProxy.createProxyServer({ ws: true, xfwd: true });
+      // The upstream's answer to an upgrade: 101 opens a relayed connection, anything else is a plain response.
+      relay.on("proxyReqWs", (proxyReq, req) => {
+        const rec = this.#upgrades.get(req);
+        if (rec === undefined) return;
+        this.#upgrades.delete(req);
+        proxyReq.once("response", (r) => {
+          rec.status = r.statusCode ?? 0;
+        });
+        proxyReq.once("upgrade", () => {
+          rec.status = 101;
+          this.#o.telemetry.connectionOpened(rec);
+        });
+      });
       relay.on("error", (err, _req, target) => {
         this.#o.logger.debug({ err: err.message }, "websocket proxy error");
         if (target !== undefined && "destroy" in target) (target as Duplex).destroy();
@@ -157,36 +177,57 @@ export class DataPath {
     this.#active++;
     // `close` comes once per response: `on` with one shared listener, not a `once` wrapper per request.
     res.on("close", this.#responseClosed);
+    const rec = this.#begin(direction, req);
+    res.once("close", () => this.#complete(rec, res));
     const route = this.#route(direction, req);
     if (route === undefined) {
-      this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "NR", undefined, undefined);
+      this.#reply(direction, req, res, rec, hostOf(req.headers.host), "NR", undefined, undefined);
       return;
     }
     const dest = splitDestination(route);
     if (dest === undefined) {
-      this.#reply(direction, req, res, startedAt, hostOf(req.headers.host), "UH", undefined, undefined);
+      this.#reply(direction, req, res, rec, hostOf(req.headers.host), "UH", undefined, undefined);
       return;
     }
     const policy = direction === "inbound" ? this.#snapshot?.policies?.forService(this.localService) : dest.policy;
     const rl = direction === "inbound" ? policy?.inboundRateLimit : policy?.rateLimit;
     if (rl === undefined || policy === undefined) {
-      void this.#forward(direction, req, res, startedAt, route, dest);
+      void this.#forward(direction, req, res, startedAt, rec, route, dest);
       return;
     }
     const admitted = admitRate(
       rl,
-      rateLimitKeyOf(policy.rateLimitKey, req.headers, undefined),
+      rateLimitKeyOf(policy.rateLimitKey, req.headers, rec.sourceService),
       { service: dest.service, target: policy.target, direction },
       this.#o.resilience,
     );
     if (admitted === true) {
-      void this.#forward(direction, req, res, startedAt, route, dest);
+      void this.#forward(direction, req, res, startedAt, rec, route, dest);
       return;
     }
     void admitted.then((r) => {
-      if (r === true) return this.#forward(direction, req, res, startedAt, route, dest);
-      this.#reply(direction, req, res, startedAt, dest.service, "RL", policy, r);
+      if (r === true) return this.#forward(direction, req, res, startedAt, rec, route, dest);
+      this.#reply(direction, req, res, rec, dest.service, "RL", policy, r);
     });
+  }
+
+  #begin(direction: Direction, req: IncomingMessage): RequestRecord {
+    return this.#o.telemetry.begin(
+      direction,
+      req.method ?? "GET",
+      req.headers.host ?? "",
+      req.url ?? "/",
+      req.rawHeaders,
+      req.socket.remoteAddress,
+    );
+  }
+
+  /** The response ended or the client left: the one completion of the request's telemetry. */
+  #complete(rec: RequestRecord, res: ServerResponse): void {
+    rec.status = res.headersSent ? res.statusCode : 0;
+    // Envoy's DC: the client went away before the response ended.
+    if (!res.writableFinished && rec.flags === "") rec.flags = "DC";
+    this.#o.telemetry.complete(rec);
   }
 
   #route(direction: Direction, req: IncomingMessage): CompiledHttpRoute | undefined {
@@ -201,12 +242,15 @@ export class DataPath {
     req: IncomingMessage,
     res: ServerResponse,
     startedAt: number,
+    rec: RequestRecord,
     route: CompiledHttpRoute,
     dest: Destination,
     via?: ResilienceFlag,
   ): Promise<void> {
     const clock = this.#o.clock;
+    rec.destinationService = dest.service;
     const headers = upstreamHeaders(req);
+    this.#o.telemetry.outgoingHeaders(rec, headers);
     const hash = route.hashKey?.(req);
     const retry = route.retry;
     const length = bodyLength(req);
@@ -255,7 +299,7 @@ export class DataPath {
             return false;
           settled = true;
           if (overall !== undefined) clock.clearTimeout(overall);
-          this.#stream(direction, req, res, x, startedAt, dest.service, policy, via);
+          this.#stream(direction, req, res, x, rec, dest.service, policy, via);
           return true;
         };
         const guarded = await guardAttempt(
@@ -263,6 +307,7 @@ export class DataPath {
           () =>
             this.#attempt(
               req,
+              rec,
               dest,
               hash,
               headers,
@@ -280,7 +325,7 @@ export class DataPath {
           this.#endRetry(policy);
         }
         if (guarded.kind === "open") {
-          this.#reply(direction, req, res, startedAt, dest.service, "CB", policy, circuitOpenReply(dest.service), via);
+          this.#reply(direction, req, res, rec, dest.service, "CB", policy, circuitOpenReply(dest.service), via);
           return;
         }
         if (guarded.kind === "overflow") {
@@ -288,7 +333,7 @@ export class DataPath {
             direction,
             req,
             res,
-            startedAt,
+            rec,
             dest.service,
             "UO",
             policy,
@@ -300,7 +345,7 @@ export class DataPath {
         const out = guarded.outcome;
         if (out.streamed === true) return;
         if (out.noEndpoint === true) {
-          this.#reply(direction, req, res, startedAt, dest.service, "UH", policy, undefined, via);
+          this.#reply(direction, req, res, rec, dest.service, "UH", policy, undefined, via);
           return;
         }
         if (out.cancelled === true) {
@@ -308,7 +353,7 @@ export class DataPath {
           return;
         }
         if (out.invalid !== undefined) {
-          this.#rejectRequest(direction, req, res, startedAt, dest.service, out.invalid);
+          this.#rejectRequest(direction, req, res, rec, dest.service, out.invalid);
           return;
         }
         const flag: ResponseFlag | undefined =
@@ -333,17 +378,17 @@ export class DataPath {
           inRetry = true;
           if (!res.writable) return;
           if (timedOut) {
-            this.#reply(direction, req, res, startedAt, dest.service, "UT", policy, undefined, via);
+            this.#reply(direction, req, res, rec, dest.service, "UT", policy, undefined, via);
             return;
           }
           continue;
         }
         if (flag !== undefined || out.exchange === undefined) {
           out.exchange?.discard();
-          this.#reply(direction, req, res, startedAt, dest.service, flag ?? "UR", policy, undefined, via);
+          this.#reply(direction, req, res, rec, dest.service, flag ?? "UR", policy, undefined, via);
           return;
         }
-        this.#stream(direction, req, res, out.exchange, startedAt, dest.service, policy, via);
+        this.#stream(direction, req, res, out.exchange, rec, dest.service, policy, via);
         return;
       }
     } finally {
@@ -371,6 +416,7 @@ export class DataPath {
 
   #attempt(
     req: IncomingMessage,
+    rec: RequestRecord,
     dest: Destination,
     hash: number | undefined,
     headers: string[],
@@ -395,6 +441,9 @@ export class DataPath {
         else resolve({ status: x.status, endpoint: endpoint.key, exchange: x });
       });
       track(exchange);
+      rec.attempts++;
+      rec.endpoint = endpoint;
+      rec.upstream = exchange;
       if (perTryTimeoutMs !== undefined) {
         tryTimer = clock.setTimeout(() => exchange.abort(new AttemptTimeoutError("per-try timeout")), perTryTimeoutMs);
       }
@@ -431,12 +480,13 @@ export class DataPath {
     req: IncomingMessage,
     res: ServerResponse,
     up: UpstreamExchange,
-    startedAt: number,
+    rec: RequestRecord,
     service: string,
     policy: CompiledPolicy | undefined,
     via: ResilienceFlag | undefined,
   ): void {
     const status = up.status;
+    if (via !== undefined) rec.flags = `${via},FB`;
     const headers = downstreamHeaders(up.rawHeaders, up.headers);
     if (via !== undefined) headers.push(FLAGS_HEADER, `${via},FB`, FALLBACK_HEADER, "service");
     res.writeHead(status, up.statusMessage === "" ? undefined : up.statusMessage, headers);
@@ -446,15 +496,15 @@ export class DataPath {
         ? staleRecording(action.cache, req, status, up.headers)
         : undefined;
     const m = this.#o.metrics.forwarded(direction, service);
-    m.duration.observe((this.#o.clock.now() - startedAt) / 1000);
-    up.pipeTo(res, tap, (how) => this.#streamEnded(how, direction, req, service, status, via, m));
+    m.duration.observe((this.#o.clock.now() - rec.startMs) / 1000);
+    up.pipeTo(res, tap, (how) => this.#streamEnded(how, direction, rec, service, status, via, m));
   }
 
   /** Counts a forwarded response once it ended; one the upstream cut off is flagged `UR` and logged. */
   #streamEnded(
     how: StreamEnd,
     direction: Direction,
-    req: IncomingMessage,
+    rec: RequestRecord,
     service: string,
     status: number,
     via: ResilienceFlag | undefined,
@@ -471,16 +521,8 @@ export class DataPath {
       return;
     }
     const flags = via === undefined ? "UR" : `${via},FB,UR`;
+    rec.flags = flags;
     requests.labels(direction, service, statusClass(status), flags).inc();
-    this.#logAccess(direction, req, status, flags, service);
-  }
-
-  /** The access log has a line for every response that carries a flag (successes are in the metrics only). */
-  #logAccess(direction: Direction, req: IncomingMessage, status: number, flags: string, service: string): void {
-    this.#o.logger.info(
-      { direction, method: req.method, host: req.headers.host, path: req.url, status, flags, service },
-      "access",
-    );
   }
 
   /** A request no HTTP/1.1 upstream can be sent (undici refused to write it): the client's error, not the upstream's. */
@@ -488,18 +530,19 @@ export class DataPath {
     direction: Direction,
     req: IncomingMessage,
     res: ServerResponse,
-    startedAt: number,
+    rec: RequestRecord,
     service: string,
     reason: string,
   ): void {
     this.#o.metrics.requests.labels(direction, service, "4xx", "-").inc();
-    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - startedAt) / 1000);
+    this.#o.metrics.duration.labels(direction, service).observe((this.#o.clock.now() - rec.startMs) / 1000);
     this.#o.logger.info({ direction, method: req.method, path: req.url, reason, service }, "request not forwardable");
     if (res.headersSent || !res.writable) {
       res.destroy();
       return;
     }
     const body = Buffer.from(JSON.stringify({ error: "request cannot be forwarded", reason, service }));
+    rec.responseBytes = body.length;
     res.writeHead(400, { "content-type": "application/json", "content-length": body.length, connection: "close" });
     res.end(body);
   }
@@ -509,7 +552,7 @@ export class DataPath {
     direction: Direction,
     req: IncomingMessage,
     res: ServerResponse,
-    startedAt: number,
+    rec: RequestRecord,
     service: string,
     flag: ResponseFlag,
     policy: CompiledPolicy | undefined,
@@ -517,7 +560,7 @@ export class DataPath {
     via?: ResilienceFlag,
   ): void {
     let out = reply;
-    if (via === undefined && isResilienceFlag(flag) && this.#fallbackToService(direction, req, res, flag, policy))
+    if (via === undefined && isResilienceFlag(flag) && this.#fallbackToService(direction, req, res, rec, flag, policy))
       return;
     if (policy?.fallback !== undefined && isResilienceFlag(flag)) {
       const fb = fallbackReply(
@@ -534,8 +577,10 @@ export class DataPath {
     // An unrouted Host is client input: never a label value.
     const label = flag === "NR" ? "-" : service;
     this.#o.metrics.requests.labels(direction, label, statusClass(out.status), flags).inc();
-    this.#o.metrics.duration.labels(direction, label).observe((this.#o.clock.now() - startedAt) / 1000);
-    this.#logAccess(direction, req, out.status, flags, service);
+    this.#o.metrics.duration.labels(direction, label).observe((this.#o.clock.now() - rec.startMs) / 1000);
+    if (flag !== "NR") rec.destinationService = service;
+    rec.flags = flags;
+    rec.responseBytes = out.body.length;
     if (res.headersSent || !res.writable) {
       res.destroy();
       return;
@@ -558,6 +603,7 @@ export class DataPath {
     direction: Direction,
     req: IncomingMessage,
     res: ServerResponse,
+    rec: RequestRecord,
     flag: ResilienceFlag,
     policy: CompiledPolicy | undefined,
   ): boolean {
@@ -571,30 +617,38 @@ export class DataPath {
     const dest = route === undefined ? undefined : splitDestination(route);
     if (route === undefined || dest === undefined) return false;
     this.#o.resilience.fallbacks.labels(trigger, "service").inc();
-    void this.#forward(direction, req, res, this.#o.clock.now(), route, dest, flag);
+    void this.#forward(direction, req, res, this.#o.clock.now(), rec, route, dest, flag);
     return true;
   }
 
   upgrade(direction: Direction, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
+    const rec = this.#begin(direction, req);
+    socket.once("close", () => this.#upgradeClosed(rec, socket as Socket));
     const route = this.#route(direction, req);
     const dest = route === undefined ? undefined : splitDestination(route);
     const endpoint = dest?.balancer.pick(route?.hashKey?.(req), dest.usable);
     if (route === undefined || dest === undefined || endpoint === undefined) {
       const flag: ResponseFlag = route === undefined ? "NR" : "UH";
-      this.#upgradeReply(direction, req, socket, flag, flag === "NR" ? "-" : (dest?.service ?? "-"));
+      this.#upgradeReply(direction, req, socket, rec, flag, flag === "NR" ? "-" : (dest?.service ?? "-"));
       return;
     }
+    rec.destinationService = dest.service;
+    rec.endpoint = endpoint;
+    rec.attempts = 1;
     const target = `http://${endpoint.address}:${endpoint.port}`;
+    const headers = this.#upgradeHeaders(rec, req);
+    this.#upgrades.set(req, rec);
     // The socket stays paused until the relay takes it: nothing it sends is lost meanwhile.
     this.#wsRelay().then(
       (relay) =>
-        relay.ws(req, socket, head, { target }, (err) => {
+        relay.ws(req, socket, head, { target, headers }, (err) => {
           const code = (err as NodeJS.ErrnoException).code ?? "";
           this.#o.logger.debug({ err: err.message, code, service: dest.service }, "websocket relay error");
           // Nothing went to the client yet (no 101, no upstream answer): it hears why, as an HTTP client would.
           if ((socket as Socket).bytesWritten === 0 && socket.writable) {
-            this.#upgradeReply(direction, req, socket, attemptErrorOf(code) === "connect" ? "UF" : "UR", dest.service);
+            const flag = attemptErrorOf(code) === "connect" ? "UF" : "UR";
+            this.#upgradeReply(direction, req, socket, rec, flag, dest.service);
           }
         }),
       (err: unknown) => {
@@ -604,12 +658,44 @@ export class DataPath {
     );
   }
 
+  /**
+   * The upgrade request's headers for the relay: telemetry's (caller, request
+   * id, trace) replace what the client sent under those names.
+   */
+  #upgradeHeaders(rec: RequestRecord, req: IncomingMessage): Record<string, string> {
+    const set: string[] = [];
+    this.#o.telemetry.outgoingHeaders(rec, set);
+    delete req.headers[SOURCE_HEADER];
+    for (const name of Object.keys(req.headers)) if (isTraceHeader(name)) delete req.headers[name];
+    const out: Record<string, string> = {};
+    for (let i = 0; i < set.length; i += 2) out[set[i] as string] = set[i + 1] as string;
+    return out;
+  }
+
+  /** The upgraded connection (or the refused upgrade) ended: bytes both ways, then the request's telemetry. */
+  #upgradeClosed(rec: RequestRecord, socket: Socket): void {
+    rec.requestBytes = socket.bytesRead;
+    rec.responseBytes = socket.bytesWritten;
+    if (rec.status === 0 && rec.flags === "") rec.flags = "DC";
+    if (rec.status === 101)
+      this.#o.telemetry.connectionClosed({ ...rec, receivedBytes: socket.bytesRead, sentBytes: socket.bytesWritten });
+    this.#o.telemetry.complete(rec);
+  }
+
   /** A flagged answer to an upgrade request, written on the raw socket (no ServerResponse exists for it). */
-  #upgradeReply(direction: Direction, req: IncomingMessage, socket: Duplex, flag: ResponseFlag, service: string): void {
+  #upgradeReply(
+    direction: Direction,
+    req: IncomingMessage,
+    socket: Duplex,
+    rec: RequestRecord,
+    flag: ResponseFlag,
+    service: string,
+  ): void {
     const status = FLAG_STATUS[flag];
     const body = flagReply(flag, service === "-" ? hostOf(req.headers.host) : service).body;
     this.#o.metrics.requests.labels(direction, service, statusClass(status), flag).inc();
-    this.#logAccess(direction, req, status, flag, service);
+    rec.status = status;
+    rec.flags = flag;
     socket.end(
       `HTTP/1.1 ${status} ${FLAG_REASON[flag]}\r\ncontent-type: application/json\r\n${FLAGS_HEADER}: ${flag}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
     );

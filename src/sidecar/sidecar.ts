@@ -25,6 +25,8 @@ import type { DataPath as NodeDataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
+import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
+import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
 
 export interface SidecarOptions {
@@ -52,6 +54,12 @@ export interface SidecarOptions {
   engine?: "meshlet" | "node";
   /** Path normalization of the engine (merge slashes, escaped slashes). */
   path?: PathOptions;
+  /** Access log of the Services that set none (docs/telemetry.md). */
+  accessLog?: AccessLogPolicy | undefined;
+  /** Where access log lines go: default stdout. */
+  accessLogSink?: (LineSink & { flushSync?(): void }) | undefined;
+  /** OTLP/HTTP traces URL: tracing is off without it. */
+  tracing?: { endpoint: string; sampleRate: number; flushIntervalMs?: number } | undefined;
   logger: Logger;
   registry: Registry;
   clock?: Clock;
@@ -82,6 +90,7 @@ export class Sidecar {
   readonly #policies: PolicyCompiler;
   readonly #resilience: ResilienceMetrics;
   #data: DataPath | NodeDataPath | undefined;
+  readonly #telemetry: Telemetry;
   readonly #cache: SnapshotCache | undefined;
   readonly #appConfig: AppConfig;
   #outbound: Server | EngineServer | undefined;
@@ -111,6 +120,17 @@ export class Sidecar {
     });
     const resilience = new ResilienceMetrics(options.registry);
     this.#resilience = resilience;
+    const accessLog = options.accessLog ?? { mode: "off", sampleRate: 0 };
+    this.#telemetry = new Telemetry({
+      localService: options.service,
+      localVersion: options.labels.version ?? "",
+      registry: options.registry,
+      clock: this.#clock,
+      wallNow: Date.now,
+      random: Math.random,
+      accessLog,
+      accessLogSink: options.accessLogSink ?? process.stdout,
+    });
     this.#policies = new PolicyCompiler({
       clock: this.#clock,
       logger: options.logger,
@@ -147,6 +167,18 @@ export class Sidecar {
       const { GlobalReservoir } = await import("./resilience/global-reservoir.ts");
       this.#policies.useRedis({ address: this.#o.redis, Reservoir: GlobalReservoir });
     }
+    const tracing = this.#o.tracing;
+    if (tracing !== undefined) {
+      // Loaded only here: a sidecar without --tracing-endpoint never loads @opentelemetry.
+      const { loadOtlpExporter } = await import("./telemetry/spans.ts");
+      const exporter = await loadOtlpExporter({
+        endpoint: tracing.endpoint,
+        serviceName: this.#o.service,
+        instance: this.#o.instance ?? `${hostname()}-${this.#o.inbound.port}`,
+        flushIntervalMs: tracing.flushIntervalMs ?? 1_000,
+      });
+      this.#telemetry.useTracing({ exporter, sampleRate: tracing.sampleRate });
+    }
     if (this.#o.engine === "node") await this.#startNodeEngine();
     else this.#startEngine();
     await this.#loadInitial();
@@ -182,6 +214,7 @@ export class Sidecar {
       logger: this.#log,
       metrics: this.#metrics,
       resilience: this.#resilience,
+      telemetry: this.#telemetry,
       pool: {
         connectTimeoutMs: this.#o.connectTimeoutMs,
         idleTimeoutMs: 4_000,
@@ -189,7 +222,7 @@ export class Sidecar {
         maxSockets: 256,
       },
       localService: this.#o.service,
-      inboundRoute: localAppRoute(this.#o.service, this.#o.appPort),
+      inboundRoute: localAppRoute(this.#o.service, this.#o.appPort, this.#o.labels),
     });
     this.#data = data;
     const options = {
@@ -211,12 +244,13 @@ export class Sidecar {
       logger: this.#log,
       metrics: this.#metrics,
       resilience: this.#resilience,
+      telemetry: this.#telemetry,
       connectTimeoutMs: this.#o.connectTimeoutMs,
       maxSocketsPerEndpoint: 256,
       idleTimeoutMs: 4_000,
     });
     data.localService = this.#o.service;
-    data.inboundRoute = localAppRoute(this.#o.service, this.#o.appPort);
+    data.inboundRoute = localAppRoute(this.#o.service, this.#o.appPort, this.#o.labels);
     this.#data = data;
     // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
     // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
@@ -308,6 +342,7 @@ export class Sidecar {
     }
     this.#snapshot = compiled;
     this.#data?.swap(compiled);
+    this.#telemetry.swap(telemetryView(compiled));
     this.#policies.activate();
     this.#stale = false;
     this.#appliedAt = Date.now();
@@ -434,6 +469,8 @@ export class Sidecar {
     await Promise.race([closed, sleep(1_000)]);
     this.#data?.close();
     this.#policies.stop();
+    await this.#telemetry.shutdown();
+    this.#o.accessLogSink?.flushSync?.();
     await this.#saving;
     await this.#appConfig.stop();
     await new Promise<void>((r) => (this.#admin === undefined ? r() : this.#admin.close(() => r())));
@@ -471,9 +508,10 @@ function advertisedAddress(host: string): string {
   return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
 }
 
-function localAppRoute(service: string, appPort: number): CompiledHttpRoute {
+/** The inbound side's one route, to the local app; its endpoint has this instance's labels (its `version`, for metrics). */
+function localAppRoute(service: string, appPort: number, labels: Record<string, string>): CompiledHttpRoute {
   const balancer = new RoundRobinBalancer([
-    { key: `127.0.0.1:${appPort}`, address: "127.0.0.1", port: appPort, weight: 1, labels: {}, active: 0 },
+    { key: `127.0.0.1:${appPort}`, address: "127.0.0.1", port: appPort, weight: 1, labels, active: 0 },
   ]);
   return {
     name: `inbound/${service}`,
@@ -498,4 +536,20 @@ function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
     return registered.length === 0 ? r : { ...r, spec: { ...r.spec, endpoints: [...r.spec.endpoints, ...registered] } };
   });
   return { version: String(s.version), source: `control:${controls}`, resources, rejected: s.rejected };
+}
+
+/** What telemetry takes from a snapshot: each Service's endpoints and its own access-log setting. */
+function telemetryView(snap: CompiledSnapshot): TelemetryView {
+  const accessLogs = new Map<string, AccessLogPolicy>();
+  for (const r of snap.resources) {
+    const a = r.kind === "Service" ? r.spec.accessLog : undefined;
+    if (a !== undefined) accessLogs.set(r.metadata.name, { mode: a.mode, sampleRate: a.sampleRate ?? 0 });
+  }
+  return {
+    services: [...snap.services.values()].map((s) => ({
+      name: s.name,
+      endpoints: s.endpoints,
+      accessLog: accessLogs.get(s.name),
+    })),
+  };
 }

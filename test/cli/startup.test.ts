@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../helpers/cli.ts";
+import { nameServer, send, service, startSidecar } from "../sidecar/helpers.ts";
 
 /** Packages only the commands that run something need: parsing a command line must not load them. */
 const HEAVY = ["zod", "yaml", "pino", "prom-client", "undici", "diff", "@grpc/grpc-js", "protobufjs"];
@@ -18,6 +19,10 @@ process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(loaded)
 
 async function loadedPackages(args: string[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
   const { stderr } = await runCli(args, { env });
+  return packagesIn(stderr);
+}
+
+function packagesIn(stderr: string): Set<string> {
   const line = stderr.split("\n").find((l) => l.startsWith("LOADED "));
   assert.ok(line !== undefined, `no module list in: ${stderr}`);
   const urls = JSON.parse(line.slice("LOADED ".length)) as string[];
@@ -47,6 +52,29 @@ describe("CLI startup", () => {
       for (const p of HEAVY) assert.ok(!packages.has(p), `${p} loaded`);
     });
   }
+
+  /** A sidecar that served one request and stopped: the packages it loaded. */
+  async function sidecarPackages(args: string[]): Promise<Set<string>> {
+    const app = await nameServer("app");
+    try {
+      const sc = await startSidecar(service("app", [{ port: app.port }]), { args, env });
+      assert.equal((await send(sc.outbound, { headers: { host: "app" } })).status, 200);
+      await sc.stop();
+      return packagesIn(sc.logs());
+    } finally {
+      await app.close();
+    }
+  }
+
+  it("a sidecar without --tracing-endpoint loads none of the tracing packages; with it, the OTLP exporter", async () => {
+    const off = await sidecarPackages([]);
+    assert.ok(off.has("undici"), "the recorder saw the data path load");
+    // @opentelemetry/api alone comes with prom-client (its process CPU metric): no SDK, exporter or transformer.
+    const otel = [...off].filter((p) => p.startsWith("@opentelemetry/") && p !== "@opentelemetry/api");
+    assert.deepEqual(otel, []);
+    const on = await sidecarPackages(["--tracing-endpoint", "http://127.0.0.1:1/v1/traces"]);
+    assert.ok(on.has("@opentelemetry/exporter-trace-otlp-http"), [...on].join(", "));
+  });
 
   it("loads them when a command runs", async () => {
     const packages = await loadedPackages(["get", "services", "--server", "http://127.0.0.1:1"], env);

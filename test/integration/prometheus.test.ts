@@ -10,9 +10,6 @@ import { REPO_ROOT, runCli, stopProcess } from "../helpers/cli.ts";
 import { ensureDebianPackage } from "../helpers/debian.ts";
 import { nameServer, send, startSidecar } from "../sidecar/helpers.ts";
 
-/** The request metrics of DESIGN.md the dashboard is drawn for; the data-path work adds them (docs/operations.md). */
-const NOT_YET = new Set(["meshlet_requests_total", "meshlet_request_duration_seconds"]);
-
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
 metadata: {name: ratings}
@@ -130,7 +127,7 @@ test("a real Prometheus scrapes a running control plane and sidecar with the shi
   assert.equal(await value('meshlet_discovery_sidecars{job="meshlet-control", state="acked"}'), 1);
   assert.equal(await value('meshlet_sidecar_config_stale{job="meshlet-sidecar"}'), 0);
   assert.equal(await value('meshlet_rate_limit_global_degraded{job="meshlet-sidecar", target="service/ratings"}'), 1);
-  assert.ok((await value('sum(meshlet_sidecar_requests_total{job="meshlet-sidecar", service="ratings"})')) >= 1);
+  assert.ok((await value('sum(meshlet_requests_total{job="meshlet-sidecar", destination_service="ratings"})')) >= 1);
 
   // Every shipped rule loads and evaluates without error against real series.
   const groups = await until("rules evaluated", async () => {
@@ -169,8 +166,7 @@ test("a real Prometheus scrapes a running control plane and sidecar with the shi
   );
   assert.ok(panelExprs.length > 20);
   for (const { title, expr } of panelExprs) {
-    for (const name of metricNames(expr))
-      assert.ok(exported.has(name) || NOT_YET.has(name), `dashboard panel "${title}" reads ${name}`);
+    for (const name of metricNames(expr)) assert.ok(exported.has(name), `dashboard panel "${title}" reads ${name}`);
     // Valid PromQL, as Prometheus parses it (the dashboard's variables given values).
     await query(expr.replaceAll("$__rate_interval", "1m").replaceAll("$service", ".*")).catch((err: unknown) =>
       assert.fail(`panel "${title}": ${String(err)}`),

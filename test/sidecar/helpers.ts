@@ -20,30 +20,40 @@ export interface RunningSidecar {
 /** Starts `meshlet sidecar` on ports from 0 and waits for its "sidecar listening" log line. */
 export async function startSidecar(
   config: string | undefined,
-  options: { service?: string; appPort?: number; dir?: string; args?: string[]; staticConfig?: boolean } = {},
+  options: {
+    service?: string;
+    appPort?: number;
+    dir?: string;
+    args?: string[];
+    staticConfig?: boolean;
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<RunningSidecar> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "meshlet-sidecar-")));
   const configFile = join(dir, "mesh.yaml");
   if (config !== undefined) await writeFile(configFile, config);
-  const proc = startCli([
-    "sidecar",
-    "--service",
-    options.service ?? "client",
-    "--app-port",
-    String(options.appPort ?? 1),
-    "--outbound",
-    "127.0.0.1:0",
-    "--inbound",
-    "127.0.0.1:0",
-    "--admin",
-    "127.0.0.1:0",
-    ...(options.staticConfig === false ? [] : ["--config", configFile]),
-    "--data-dir",
-    dir,
-    "--drain-delay",
-    "0",
-    ...(options.args ?? []),
-  ]);
+  const proc = startCli(
+    [
+      "sidecar",
+      "--service",
+      options.service ?? "client",
+      "--app-port",
+      String(options.appPort ?? 1),
+      "--outbound",
+      "127.0.0.1:0",
+      "--inbound",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+      ...(options.staticConfig === false ? [] : ["--config", configFile]),
+      "--data-dir",
+      dir,
+      "--drain-delay",
+      "0",
+      ...(options.args ?? []),
+    ],
+    options.env,
+  );
   let log = "";
   proc.stderr?.on("data", (c: Buffer) => {
     log += c.toString();

@@ -26,6 +26,11 @@ interface SidecarFlags {
   engine: string;
   mergeSlashes?: boolean;
   escapedSlashes: string;
+  accessLog: string;
+  accessLogSampleRate: string;
+  accessLogFile?: string;
+  tracingEndpoint?: string;
+  tracingSampleRate: string;
   logLevel: LogLevel;
 }
 
@@ -50,6 +55,36 @@ function logLevelOf(cmd: Command): LogLevel {
     if (global !== "default" && global !== undefined) return parent.opts<{ logLevel: LogLevel }>().logLevel;
   }
   return cmd.opts<{ logLevel: LogLevel }>().logLevel;
+}
+
+const ACCESS_LOG_MODES = ["off", "sampled", "all"] as const;
+type AccessLogMode = (typeof ACCESS_LOG_MODES)[number];
+
+/** A share between 0 and 1 ("0.05"), for the sampling flags. */
+function rateFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new UsageError(`${flag}: expected a number from 0 to 1, got "${value}"`);
+  return n;
+}
+
+function accessLogModeFlag(value: string): AccessLogMode {
+  const mode = ACCESS_LOG_MODES.find((m) => m === value);
+  if (mode === undefined) throw new UsageError(`--access-log: expected one of off, sampled, all, got "${value}"`);
+  return mode;
+}
+
+/** An OTLP/HTTP URL: http or https, with a host. */
+function tracingEndpointFlag(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--tracing-endpoint: expected a URL such as http://collector:4318/v1/traces, got "${value}"`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "")
+    throw new UsageError(`--tracing-endpoint: expected an http(s) URL, got "${value}"`);
+  return url.href;
 }
 
 function parseLabels(value: string | undefined): Record<string, string> {
@@ -111,6 +146,15 @@ export function registerSidecar(program: Command): void {
         "keep",
       ),
     )
+    .addOption(envOption("--access-log <mode>", "access log of Services that set none: off, sampled or all", "off"))
+    .addOption(envOption("--access-log-sample-rate <0-1>", "share of requests logged by --access-log sampled", "0.01"))
+    .addOption(envOption("--access-log-file <path>", "write access log lines to this file instead of stdout"))
+    .addOption(
+      envOption("--tracing-endpoint <url>", "export spans by OTLP/HTTP to this URL (tracing is off without it)"),
+    )
+    .addOption(
+      envOption("--tracing-sample-rate <0-1>", "share of new traces sampled (a caller's decision is kept)", "0.01"),
+    )
     .addOption(logLevelOption())
     .action(async (flags: SidecarFlags, cmd: Command) => {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
@@ -125,15 +169,29 @@ export function registerSidecar(program: Command): void {
       for (const c of controls) parseHostPort(c, "--control");
       if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
         throw new UsageError("give --config FILE or --control HOST:PORT,...");
+      const accessLog = {
+        mode: accessLogModeFlag(flags.accessLog),
+        sampleRate: rateFlag("--access-log-sample-rate", flags.accessLogSampleRate),
+      };
+      const tracingSampleRate = rateFlag("--tracing-sample-rate", flags.tracingSampleRate);
+      const tracing =
+        flags.tracingEndpoint === undefined || flags.tracingEndpoint === ""
+          ? undefined
+          : { endpoint: tracingEndpointFlag(flags.tracingEndpoint), sampleRate: tracingSampleRate };
       // Loaded only by this command, so a CLI call such as `meshlet apply` does not load the data path.
-      const [{ createLogger }, { createRegistry }, { Sidecar }, { StaticFileSource }, { survivesUnhandledRejections }] =
-        await Promise.all([
-          import("../../common/logger.ts"),
-          import("../../common/metrics.ts"),
-          import("../../sidecar/sidecar.ts"),
-          import("../../sidecar/config-source.ts"),
-          import("../../sidecar/unhandled-rejections.ts"),
-        ]);
+      const [
+        { createLogger, createLineSink },
+        { createRegistry },
+        { Sidecar },
+        { StaticFileSource },
+        { survivesUnhandledRejections },
+      ] = await Promise.all([
+        import("../../common/logger.ts"),
+        import("../../common/metrics.ts"),
+        import("../../sidecar/sidecar.ts"),
+        import("../../sidecar/config-source.ts"),
+        import("../../sidecar/unhandled-rejections.ts"),
+      ]);
       const logger = createLogger(logLevel, { component: "sidecar", service: flags.service });
       const drainDelayMs = durationFlag("--drain-delay", flags.drainDelay, true);
       const drainTimeoutMs = durationFlag("--drain-timeout", flags.drainTimeout, true);
@@ -175,6 +233,9 @@ export function registerSidecar(program: Command): void {
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
+        accessLog,
+        accessLogSink: createLineSink(flags.accessLogFile),
+        tracing,
         logger,
         registry,
         onShutdownRequest: () => void exit(),

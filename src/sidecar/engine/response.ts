@@ -111,12 +111,13 @@ export class EngineResponse {
   }
 
   /** After a 101 from the upstream: `rawHead` goes to the client as received, then bytes flow both ways. */
-  tunnel(rawHead: Buffer, peer: Socket): void {
+  /** `closed` hears the bytes the client sent and received through the tunnel once it ended. */
+  tunnel(rawHead: Buffer, peer: Socket, closed?: (received: number, sent: number) => void): void {
     this.headersSent = true;
     this.finished = true;
     this.status = 101;
     this.#conn.socket.write(rawHead);
-    this.#conn.tunnel(peer);
+    this.#conn.tunnel(peer, closed);
   }
 }
 

@@ -313,7 +313,7 @@ export class Connection implements RequestChannel {
   }
 
   /** The connection becomes a byte tunnel to `peer` (a WebSocket after its 101). */
-  tunnel(peer: Socket): void {
+  tunnel(peer: Socket, closed?: (received: number, sent: number) => void): void {
     this.#state = TUNNEL;
     this.#disarm();
     this.tunnelPeer = peer;
@@ -331,7 +331,10 @@ export class Connection implements RequestChannel {
       s.destroy();
     });
     peer.on("close", () => s.destroy());
-    s.on("close", () => peer.destroy());
+    s.on("close", () => {
+      peer.destroy();
+      closed?.(s.bytesRead, s.bytesWritten);
+    });
     s.resume();
   }
 

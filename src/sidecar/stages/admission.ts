@@ -10,7 +10,7 @@ export function admission(env: StageEnv): Stage {
     if (rl === undefined || policy === undefined) return undefined;
     const admitted = admitRate(
       rl,
-      rateLimitKeyOf(policy.rateLimitKey, ctx.req.headers, undefined),
+      rateLimitKeyOf(policy.rateLimitKey, ctx.req.headers, ctx.sourceService),
       { service: ctx.service, target: policy.target, direction: ctx.direction },
       env.resilience,
     );

@@ -69,7 +69,10 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
         res.destroy();
         return;
       }
-      res.tunnel(x.rawHead, socket);
+      res.tunnel(x.rawHead, socket, (received, sent) => {
+        ctx.tunnel = { received, sent };
+        complete(ctx);
+      });
       ctx.ending = "complete";
       complete(ctx);
       return;
@@ -157,8 +160,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       }
     }
     retry.retriable = retry.methodRetriable && (framing === "none" || held !== undefined);
-    const { head, requestId } = upstreamHead(req, held);
-    ctx.requestId = requestId;
+    const head = upstreamHead(req, held, ctx.record, env.telemetry);
     let current: RawExchange | undefined;
     let timedOut = false;
     let settled = false;

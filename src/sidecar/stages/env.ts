@@ -4,6 +4,7 @@ import type { Upstreams } from "../engine/upstreams.ts";
 import type { SidecarMetrics } from "../metrics.ts";
 import type { ResilienceMetrics } from "../resilience/metrics.ts";
 import type { CompiledHttpRoute, CompiledSnapshot } from "../snapshot.ts";
+import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { RetryBudget } from "./retry.ts";
 
 /** What the stages share: injected time and randomness, metrics, upstream pools and the running snapshot. */
@@ -14,6 +15,8 @@ export interface StageEnv {
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
   readonly resilience: ResilienceMetrics;
+  /** Request metrics, access log and spans: fed at the completion point, and the upstream head's trace fields. */
+  readonly telemetry: Telemetry;
   readonly upstreams: Upstreams;
   readonly budget: RetryBudget;
   readonly localService: string;

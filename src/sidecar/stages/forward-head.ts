@@ -1,5 +1,8 @@
 import type { EngineRequest } from "../engine/request.ts";
-import { nextRequestId, nextTraceparent } from "../headers.ts";
+import type { RequestRecord } from "../telemetry/record.ts";
+import { SOURCE_HEADER } from "../telemetry/source-identity.ts";
+import type { Telemetry } from "../telemetry/telemetry.ts";
+import { isTraceHeader } from "../telemetry/trace-context.ts";
 
 /** RFC 9110 §7.6.1 connection-specific fields, never forwarded (framing fields are rebuilt from the body). */
 const HOP_BY_HOP = new Set([
@@ -32,23 +35,31 @@ function named(connection: readonly string[]): ReadonlySet<string> | undefined {
  * The upstream request head: origin-form target on the normalized path,
  * the client's fields in their case minus hop-by-hop ones, Host from the
  * absolute-form authority when there was one, x-forwarded-for extended,
- * x-forwarded-proto, x-request-id and traceparent added when absent, and
- * the framing of the body as it will be sent. A WebSocket upgrade keeps
- * `Upgrade` and says `Connection: upgrade`.
+ * x-forwarded-proto added when absent, telemetry's fields (x-meshlet-source,
+ * x-request-id when the client sent none, the trace headers of this
+ * sidecar's span, replacing the client's), and the framing of the body as it
+ * will be sent. A WebSocket upgrade keeps `Upgrade` and says
+ * `Connection: upgrade`.
  */
-export function upstreamHead(req: EngineRequest, held: Buffer | undefined): { head: string; requestId: string } {
+export function upstreamHead(
+  req: EngineRequest,
+  held: Buffer | undefined,
+  rec: RequestRecord,
+  telemetry: Telemetry,
+): string {
   const h = req.head;
   const extra = named(h.connection);
+  // With a span of ours the client's trace fields are replaced; without one they pass as they came.
+  const ownTrace = rec.span !== undefined;
   let out = `${req.method} ${req.path === "*" ? "*" : req.path + req.query} HTTP/1.1\r\n`;
   let xff: string | undefined;
   let hasProto = false;
-  let requestId: string | undefined;
-  let hasTrace = false;
   const absolute = req.url.charCodeAt(0) !== 47 && req.url !== "*";
   for (let i = 0; i < h.names.length; i++) {
     const lower = h.names[i] as string;
     const value = h.values[i] as string;
-    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true) continue;
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower) === true || lower === SOURCE_HEADER) continue;
+    if (ownTrace && isTraceHeader(lower)) continue;
     if (lower === "x-forwarded-for") {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;
@@ -58,23 +69,19 @@ export function upstreamHead(req: EngineRequest, held: Buffer | undefined): { he
       continue;
     }
     if (lower === "x-forwarded-proto") hasProto = true;
-    else if (lower === "x-request-id") requestId = value;
-    else if (lower === "traceparent") hasTrace = true;
     out += `${h.rawNames[i]}: ${value}\r\n`;
   }
   const peer = req.socket.remoteAddress ?? "";
   out += `x-forwarded-for: ${xff === undefined ? peer : `${xff}, ${peer}`}\r\n`;
   if (!hasProto) out += "x-forwarded-proto: http\r\n";
-  if (requestId === undefined) {
-    requestId = nextRequestId();
-    out += `x-request-id: ${requestId}\r\n`;
-  }
-  if (!hasTrace) out += `traceparent: ${nextTraceparent()}\r\n`;
+  const added: string[] = [];
+  telemetry.outgoingHeaders(rec, added);
+  for (let i = 0; i < added.length; i += 2) out += `${added[i]}: ${added[i + 1]}\r\n`;
   if (req.upgrade !== undefined) out += `upgrade: ${req.upgrade}\r\nconnection: upgrade\r\n`;
   else if (held !== undefined) out += `content-length: ${held.length}\r\n`;
   else if (h.framing === "length") out += `content-length: ${h.contentLength}\r\n`;
   else if (h.framing === "chunked") out += "transfer-encoding: chunked\r\n";
-  return { head: `${out}\r\n`, requestId };
+  return `${out}\r\n`;
 }
 
 /** The response's fields for the client: hop-by-hop ones (and those its Connection names) removed. */

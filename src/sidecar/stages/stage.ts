@@ -4,6 +4,7 @@ import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { LocalReply } from "../resilience/fallback.ts";
 import type { ResilienceFlag } from "../resilience/replies.ts";
 import type { CompiledHttpRoute } from "../snapshot.ts";
+import type { RequestRecord } from "../telemetry/record.ts";
 import type { Balancer, UpstreamEndpoint } from "../upstream/balancer.ts";
 
 /**
@@ -67,8 +68,8 @@ export class RequestContext {
   readonly startedAt: number;
   /** Wall-clock ms at arrival (for logs and spans). */
   readonly startedWall: number;
-  /** The calling service: this sidecar's on outbound; unknown ("") on inbound. */
-  readonly sourceService: string;
+  /** What telemetry reports of this request; it also holds the calling service (trusted, or "unknown"). */
+  readonly record: RequestRecord;
   /** The authority routed by, lower-cased, without port. */
   readonly host: string;
   route: CompiledHttpRoute | undefined;
@@ -83,13 +84,13 @@ export class RequestContext {
   /** Comma-joined response flags, "-" when none. */
   flags = "-";
   attempts = 0;
-  /** The x-request-id sent upstream (the client's, or a new one). */
-  requestId = "";
   /** Set when a service fallback serves the request: the flag that triggered it. */
   via: ResilienceFlag | undefined;
   /** Monotonic ms when the response head went out. */
   headAt = 0;
   ending: Ending | undefined;
+  /** A WebSocket tunnel's bytes from and to the client, once it closed. */
+  tunnel: { readonly received: number; readonly sent: number } | undefined;
   /** The completion point ran. */
   reported = false;
 
@@ -98,7 +99,7 @@ export class RequestContext {
     req: EngineRequest,
     res: EngineResponse,
     startedAt: number,
-    sourceService: string,
+    record: RequestRecord,
     host: string,
   ) {
     this.direction = direction;
@@ -106,8 +107,13 @@ export class RequestContext {
     this.res = res;
     this.startedAt = startedAt;
     this.startedWall = Date.now();
-    this.sourceService = sourceService;
+    this.record = record;
     this.host = host;
+  }
+
+  /** The calling service: this sidecar's on outbound; on inbound the one a mesh peer vouched for, or "unknown". */
+  get sourceService(): string {
+    return this.record.sourceService;
   }
 
   get requestBytes(): number {

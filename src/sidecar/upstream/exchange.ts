@@ -50,6 +50,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   invalid: string | undefined;
   /** Aborted because the client went away before the response head. */
   cancelled = false;
+  /** Request body bytes undici wrote upstream, and response body bytes passed to the client. */
+  sentBytes = 0;
+  receivedBytes = 0;
+  /** grpc-status of a gRPC response, from its head (trailers-only) or its trailers; "" when none. */
+  grpcStatus = "";
   readonly #settle: (x: UpstreamExchange) => void;
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
@@ -116,6 +121,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.status = status;
     this.statusMessage = statusMessage;
     this.headers = headers;
+    const grpc = headers["grpc-status"];
+    if (typeof grpc === "string") this.grpcStatus = grpc;
     if (Array.isArray(controller.rawHeaders)) this.rawHeaders = controller.rawHeaders;
     this.#settle(this);
     // Unless the settle callback streamed it at once, the body waits for the data path's decision.
@@ -126,15 +133,31 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#tap?.write(chunk);
     const sink = this.#sink;
     if (sink === null || sink === undefined) return;
+    this.receivedBytes += chunk.length;
     if (!sink.write(chunk)) {
       controller.pause();
       sink.once("drain", this.#resume);
     }
   }
 
-  onResponseEnd(): void {
+  /** undici calls it for every piece of the request body written to the socket. */
+  onBodySent(chunk: Buffer | string): void {
+    this.sentBytes += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    const grpc = trailers?.["grpc-status"];
+    if (typeof grpc === "string") this.grpcStatus = grpc;
     this.#finished = true;
     this.#tap?.end();
+    // Trailers (gRPC's status travels in them) go on to the client; Node writes them on a chunked response only.
+    if (
+      this.#sink &&
+      trailers !== undefined &&
+      Object.keys(trailers).length > 0 &&
+      !this.#sink.hasHeader("content-length")
+    )
+      this.#sink.addTrailers(trailers as Record<string, string>);
     this.#sink?.end();
     this.#ended?.("complete");
   }
