@@ -101,8 +101,9 @@ function hexValue(c: number): number {
 /**
  * The chunked coding: chunk-size [ chunk-ext ] CRLF data CRLF ... 0 CRLF
  * trailer-section CRLF. Extensions are checked for bytes and length and
- * dropped; trailer fields are checked and dropped (a proxy may discard
- * them, RFC 9110 §6.5.1). Any deviation is a 400 (`HttpError`).
+ * dropped; the trailer section is checked (no bare CR, LF or NUL, at most
+ * `maxTrailer` bytes) and kept as its lines, so a response's trailers
+ * (gRPC's status) can be passed on. Any deviation is a 400 (`HttpError`).
  */
 export class ChunkedDecoder implements BodyDecoder {
   readonly #limits: ChunkLimits;
@@ -113,6 +114,7 @@ export class ChunkedDecoder implements BodyDecoder {
   #trailer = 0;
   /** Bytes of the current trailer line: 0 means the line is empty (the end of the section). */
   #line = 0;
+  #trailers = "";
 
   constructor(limits: ChunkLimits = DEFAULT_CHUNK_LIMITS) {
     this.#limits = limits;
@@ -120,6 +122,11 @@ export class ChunkedDecoder implements BodyDecoder {
 
   get done(): boolean {
     return this.#state === DONE;
+  }
+
+  /** The trailer section's field lines, each ending in CRLF; "" when there were none. */
+  get trailers(): string {
+    return this.#trailers;
   }
 
   push(buf: Buffer, from: number, sink: BodySink): Consumed {
@@ -189,6 +196,8 @@ export class ChunkedDecoder implements BodyDecoder {
           } else {
             if (++this.#trailer > this.#limits.maxTrailer) throw chunkError("trailer section too long");
             this.#line++;
+            // Trailers are rare and bounded: a byte at a time costs nothing that matters.
+            this.#trailers += String.fromCharCode(c);
           }
           break;
         case TRAILER_LF:
@@ -198,6 +207,7 @@ export class ChunkedDecoder implements BodyDecoder {
             sink.end();
             return { done: true, rest: i, more };
           }
+          this.#trailers += "\r\n";
           this.#line = 0;
           this.#state = TRAILER;
           break;

@@ -66,6 +66,8 @@ export class RawExchange implements BodySink {
   #ended: ((how: StreamEnd) => void) | undefined;
   #requestSent = false;
   #responseDone = false;
+  /** The response's trailer lines (chunked bodies), passed on to the client; "" when none. */
+  trailers = "";
   #finished = false;
   #broken: Exclude<StreamEnd, "complete"> | undefined;
   #bodyStarted = false;
@@ -246,7 +248,8 @@ export class RawExchange implements BodySink {
     this.#responseDone = true;
     this.#tap?.end();
     this.#finish();
-    if (this.#sink !== undefined && this.#sink !== null) this.#sink.end();
+    if (this.#decoder instanceof ChunkedDecoder) this.trailers = this.#decoder.trailers;
+    if (this.#sink !== undefined && this.#sink !== null) this.#sink.end(undefined, this.trailers);
     this.#ended?.("complete");
     if (this.#requestSent) this.#reuse();
     else {
@@ -371,7 +374,7 @@ export class RawExchange implements BodySink {
 
   #flush(): void {
     if (this.#responseDone) {
-      if (this.#sink !== null && this.#sink !== undefined) this.#sink.end();
+      if (this.#sink !== null && this.#sink !== undefined) this.#sink.end(undefined, this.trailers);
       this.#ended?.("complete");
       return;
     }

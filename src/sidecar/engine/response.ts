@@ -96,11 +96,13 @@ export class EngineResponse {
     this.#conn.socket.once("drain", fn);
   }
 
-  end(chunk?: Buffer): void {
+  /** `trailers`: field lines (each ending in CRLF) sent after the last chunk of a chunked body. */
+  end(chunk?: Buffer, trailers = ""): void {
     if (this.finished) return;
     if (chunk !== undefined) this.write(chunk);
     this.finished = true;
-    if (this.#chunked && !this.#bodiless && this.#conn.socket.writable) this.#conn.socket.write(LAST_CHUNK);
+    if (this.#chunked && !this.#bodiless && this.#conn.socket.writable)
+      this.#conn.socket.write(trailers === "" ? LAST_CHUNK : Buffer.from(`0\r\n${trailers}\r\n`, "latin1"));
     this.#conn.responseDone();
   }
 

@@ -93,7 +93,10 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       if (key !== undefined) tap = action.cache.record(key, x.status, recordOf(head.names, head.values));
     }
     ctx.req.onAbort(() => x.abort("ECLIENT_GONE"));
+    const grpc = head.names.indexOf("grpc-status");
+    if (grpc >= 0) ctx.record.grpcStatus = head.values[grpc] as string;
     x.pipeTo(res, tap, (how: StreamEnd) => {
+      if (x.trailers !== "") ctx.record.grpcStatus = grpcStatusIn(x.trailers) ?? ctx.record.grpcStatus;
       ctx.ending = how === "complete" ? "complete" : how === "client-gone" ? "cancelled" : "upstream-reset";
       if (how === "upstream-reset") ctx.flags = ctx.via === undefined ? "UR" : `${ctx.via},FB,UR`;
       complete(ctx);
@@ -260,4 +263,13 @@ function recordOf(names: readonly string[], values: readonly string[]): Record<s
     else out[n] = Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   return out;
+}
+
+/** The grpc-status field of a trailer section (lines ending in CRLF), trimmed; undefined when absent. */
+export function grpcStatusIn(trailers: string): string | undefined {
+  for (const line of trailers.split("\r\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === "grpc-status") return line.slice(colon + 1).trim();
+  }
+  return undefined;
 }
