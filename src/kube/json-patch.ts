@@ -15,7 +15,7 @@ export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
   if (isObject(a) && isObject(b)) {
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && jsonEqual(a[k], b[k]));
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
   }
   return false;
 }
@@ -30,9 +30,10 @@ export function diff(from: Json, to: Json, path: (string | number)[] = []): Patc
   if (jsonEqual(from, to)) return [];
   if (isObject(from) && isObject(to)) {
     const ops: PatchOp[] = [];
-    for (const k of Object.keys(from)) if (!(k in to)) ops.push({ op: "remove", path: pointer([...path, k]) });
+    for (const k of Object.keys(from))
+      if (!Object.hasOwn(to, k)) ops.push({ op: "remove", path: pointer([...path, k]) });
     for (const [k, v] of Object.entries(to)) {
-      const old = from[k];
+      const old = Object.hasOwn(from, k) ? from[k] : undefined;
       if (old === undefined) ops.push({ op: "add", path: pointer([...path, k]), value: v });
       else ops.push(...diff(old, v, [...path, k]));
     }

@@ -50,7 +50,7 @@ export function mutateDocument(doc: Json, mutation: Mutation): DocumentResult {
   const out: DocumentResult = { ops: [], notes: [], changed: 0 };
   if (!isObject(doc)) return out;
   const kind = kindOf(doc);
-  if (kind !== undefined && kind.endsWith("List") && Array.isArray(doc.items)) {
+  if (kind?.endsWith("List") === true && Array.isArray(doc.items)) {
     doc.items.forEach((item, i) => {
       if (isObject(item)) mutateWorkload(item, mutation, ["items", i], out);
     });

@@ -79,7 +79,12 @@ function checkType(value: unknown, type: string, owner: Shape, path: string, err
   if (value === undefined || value === null) return;
   const array = /^Array<(.+)>$/.exec(type);
   if (array?.[1] !== undefined) {
-    if (Array.isArray(value)) value.forEach((v, i) => checkType(v, array[1] as string, owner, `${path}/${i}`, errors));
+    if (Array.isArray(value)) {
+      const item = array[1];
+      value.forEach((v, i) => {
+        checkType(v, item, owner, `${path}/${i}`, errors);
+      });
+    }
     return;
   }
   const map = /^\{\s*\[key: string\]: (.+?);?\s*\}$/.exec(type);

@@ -27,6 +27,7 @@ const MODES: Record<string, InjectOptions> = {
   "no-intercept": { ...BASE, intercept: false },
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects read back from YAML, checked field by field
 type Obj = Record<string, any>;
 const docs = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj);
 const inject = (text: string, options = BASE) => mutateManifest(text, { action: "inject", options }, "t");
@@ -36,7 +37,10 @@ const uninject = (text: string) => mutateManifest(text, { action: "uninject" }, 
 function templates(objs: Obj[]): { name: string; template: Obj }[] {
   const out: { name: string; template: Obj }[] = [];
   const visit = (o: Obj) => {
-    if (o.kind === "List") return o.items.forEach(visit);
+    if (o.kind === "List") {
+      o.items.forEach(visit);
+      return;
+    }
     const t = o.kind === "Pod" ? o : o.kind === "CronJob" ? o.spec?.jobTemplate?.spec?.template : o.spec?.template;
     if (t !== undefined) out.push({ name: o.metadata?.name, template: t });
   };

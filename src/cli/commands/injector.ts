@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
-import { envOption, logLevelOption } from "../options.ts";
+import { durationFlag, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 import { DEFAULT_IMAGE, parseUid } from "./inject.ts";
 
@@ -15,6 +15,7 @@ interface InjectorFlags {
   nativeSidecar: boolean;
   intercept: boolean;
   proxyUid: number | string;
+  certPoll: string;
   logLevel: LogLevel;
 }
 
@@ -25,6 +26,7 @@ export function registerInjector(program: Command): void {
     .addOption(envOption("--tls-cert <file>", "PEM certificate the API server trusts (reloaded when the file changes)"))
     .addOption(envOption("--tls-key <file>", "PEM private key of --tls-cert"))
     .addOption(envOption("--listen <host:port>", "HTTPS listener", "0.0.0.0:15017"))
+    .addOption(envOption("--cert-poll <duration>", "how often the certificate files are checked for a change", "5s"))
     .addOption(envOption("--image <ref>", "image of the injected containers", DEFAULT_IMAGE))
     .addOption(
       envOption(
@@ -43,6 +45,7 @@ export function registerInjector(program: Command): void {
       if (flags.tlsCert === undefined || flags.tlsCert === "") throw new UsageError("--tls-cert is required");
       if (flags.tlsKey === undefined || flags.tlsKey === "") throw new UsageError("--tls-key is required");
       const listen = parseHostPort(flags.listen, "--listen");
+      const certPollMs = durationFlag("--cert-poll", flags.certPoll);
       const [{ createLogger }, { createRegistry }, { startInjector }] = await Promise.all([
         import("../../common/logger.ts"),
         import("../../common/metrics.ts"),
@@ -65,6 +68,7 @@ export function registerInjector(program: Command): void {
           },
           logger,
           registry: createRegistry(),
+          certPollMs,
         });
       } catch (err) {
         process.stderr.write(`meshlet injector: ${errorMessage(err)}\n`);
