@@ -146,8 +146,10 @@ function proxyContainer(
       String(args.appPort),
       "--control",
       opts.control,
+      // The pod's IP, expanded by the kubelet: the sidecar registers its inbound address, and another pod must
+      // reach it there (0.0.0.0 would be registered as 127.0.0.1).
       "--inbound",
-      `0.0.0.0:${INBOUND_PORT}`,
+      `$(POD_IP):${INBOUND_PORT}`,
       "--outbound",
       `127.0.0.1:${OUTBOUND_PORT}`,
       "--admin",
@@ -161,7 +163,10 @@ function proxyContainer(
       ...(labels === "" ? [] : ["--labels", labels]),
     ],
     // The instance registers under its pod's name (a flag's env var, filled by the downward API).
-    env: [{ name: "MESHLET_INSTANCE", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+    env: [
+      { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+      { name: "MESHLET_INSTANCE", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    ],
     ports: [
       { name: "meshlet-inbound", containerPort: INBOUND_PORT, protocol: "TCP" },
       { name: "meshlet-admin", containerPort: ADMIN_PORT, protocol: "TCP" },

@@ -5,8 +5,10 @@ import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { envName } from "../../src/cli/options.ts";
 import { buildProgram } from "../../src/cli/program.ts";
+import { parseHostPort } from "../../src/common/address.ts";
 import { mutateManifest } from "../../src/kube/manifests.ts";
 import { drainFlags, type InjectOptions } from "../../src/kube/pod-injection.ts";
+import { checkAddresses, expandedArgs, referencedNames } from "../helpers/kube-args.ts";
 import { validateObject } from "../helpers/kube-schema.ts";
 import { parseCommandLine } from "../helpers/parse-command.ts";
 
@@ -76,15 +78,23 @@ describe("meshlet inject over a corpus of manifests", () => {
     }
   }
 
-  it("runs every injected container's args through the real CLI parser, and its env through real flags", async () => {
+  it("runs every injected container's args (as the kubelet expands them) through the real CLI parser", async () => {
     const envs = flagEnvNames();
     for (const [mode, options] of Object.entries(MODES))
       for (const file of files)
         for (const { template } of templates(docs(inject(read(file), options).text))) {
           for (const c of containersOf(template).filter((x) => x.name.startsWith("meshlet-"))) {
-            const parsed = await parseCommandLine(c.args);
+            const parsed = await parseCommandLine(expandedArgs(c));
             assert.equal(parsed.command, c.name === "meshlet-proxy" ? "sidecar" : "iptables", `${mode} ${file}`);
-            for (const e of c.env ?? []) assert.ok(envs.has(e.name), `${e.name} is no flag's env var`);
+            checkAddresses(parsed.options, parseHostPort);
+            const used = referencedNames(c);
+            for (const e of c.env ?? [])
+              assert.ok(envs.has(e.name) || used.has(e.name), `${e.name} is no flag's env var and is not used`);
+            for (const name of used)
+              assert.ok(
+                c.env?.some((e: Obj) => e.name === name),
+                `$(${name}) is not defined`,
+              );
           }
         }
   });
