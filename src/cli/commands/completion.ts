@@ -18,7 +18,7 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--dry-run": ["server", "client", "none"],
 };
 /** Flags whose value is a path. */
-const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir"]);
+const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key"]);
 
 interface Node {
   /** "cluster add" */

@@ -4,7 +4,8 @@ import type { Mutation } from "../../kube/mutate.ts";
 import { readInputs } from "../input-files.ts";
 import { type InjectFlags, parseUid } from "./inject.ts";
 
-async function run(filenames: string[], mutation: Mutation): Promise<void> {
+async function run(filenames: string[] | undefined, mutation: Mutation): Promise<void> {
+  if (filenames === undefined || filenames.length === 0) throw new UsageError("-f FILE|DIR|- is required");
   const files = await readInputs(filenames);
   // Every file is transformed before anything is written: an error leaves stdout empty, not half a stream.
   const outputs = files.map((f) => mutateManifest(f.text, mutation, f.name));
@@ -35,6 +36,6 @@ export async function inject(flags: InjectFlags): Promise<void> {
   });
 }
 
-export async function uninject(flags: { filename: string[] }): Promise<void> {
+export async function uninject(flags: { filename?: string[] }): Promise<void> {
   await run(flags.filename, { action: "uninject" });
 }

@@ -6,7 +6,7 @@ import { envOption } from "../options.ts";
 export const DEFAULT_IMAGE = `meshlet:${MESHLET_VERSION}`;
 
 export interface InjectFlags {
-  filename: string[];
+  filename?: string[];
   image: string;
   control: string;
   nativeSidecar: boolean;
@@ -23,8 +23,8 @@ export function parseUid(flag: string) {
   };
 }
 
-const filenameOption = () =>
-  new Option("-f, --filename <path...>", "file, directory or - for stdin (repeatable)").makeOptionMandatory();
+/** Checked in the action (not by commander), so an unknown flag is named as such before a missing -f. */
+const filenameOption = () => new Option("-f, --filename <path...>", "file, directory or - for stdin (repeatable)");
 
 const actions = () => import("./inject-actions.ts");
 
@@ -62,5 +62,5 @@ export function registerInject(program: Command): void {
     .command("uninject")
     .description("remove what `meshlet inject` added to Kubernetes workloads (writes the manifests to stdout)")
     .addOption(filenameOption())
-    .action(async (flags: { filename: string[] }) => (await actions()).uninject(flags));
+    .action(async (flags: { filename?: string[] }) => (await actions()).uninject(flags));
 }
