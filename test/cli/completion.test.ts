@@ -52,6 +52,9 @@ describe("meshlet completion", () => {
     assert.deepEqual(complete(["meshlet", "iptables", "--cl"]), ["--clean"]);
     assert.deepEqual(complete(["meshlet", "inject", "--no-n"]), ["--no-native-sidecar"]);
     assert.deepEqual(complete(["meshlet", "injector", "--tls-cert", "ro"]), ["routes.yaml"]);
+    // --dry-run takes a value for apply, none for iptables: after it, iptables' own flags.
+    assert.deepEqual(complete(["meshlet", "apply", "--dry-run", "s"]), ["server"]);
+    assert.deepEqual(complete(["meshlet", "iptables", "--dry-run", "--cl"]), ["--clean"]);
   });
 
   it("zsh: the script parses, and offers what bash offers", async () => {
