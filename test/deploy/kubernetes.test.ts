@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { DEFAULT_IMAGE } from "../../src/cli/commands/inject.ts";
+import { DEFAULT_IMAGE } from "../../src/cli/commands/kube-flags.ts";
 import { envName } from "../../src/cli/options.ts";
 import { buildProgram } from "../../src/cli/program.ts";
 import { parseHostPort } from "../../src/common/address.ts";

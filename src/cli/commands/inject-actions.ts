@@ -2,7 +2,7 @@ import { UsageError } from "../../common/errors.ts";
 import { mutateManifest } from "../../kube/manifests.ts";
 import type { Mutation } from "../../kube/mutate.ts";
 import { readInputs } from "../input-files.ts";
-import { type InjectFlags, parseUid } from "./inject.ts";
+import { type InjectFlags, parseUid } from "./kube-flags.ts";
 
 async function run(filenames: string[] | undefined, mutation: Mutation): Promise<void> {
   if (filenames === undefined || filenames.length === 0) throw new UsageError("-f FILE|DIR|- is required");

@@ -1,27 +1,6 @@
 import { type Command, Option } from "commander";
-import { UsageError } from "../../common/errors.ts";
-import { MESHLET_VERSION } from "../../common/version.ts";
 import { envOption } from "../options.ts";
-
-export const DEFAULT_IMAGE = `meshlet:${MESHLET_VERSION}`;
-
-export interface InjectFlags {
-  filename?: string[];
-  image: string;
-  control: string;
-  nativeSidecar: boolean;
-  intercept: boolean;
-  proxyUid: number | string;
-}
-
-export function parseUid(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n > 2 ** 31 - 1)
-      throw new UsageError(`${flag}: expected a uid (0 or more), got "${value}"`);
-    return n;
-  };
-}
+import { DEFAULT_IMAGE, type InjectFlags, parseUid } from "./kube-flags.ts";
 
 /** Checked in the action (not by commander), so an unknown flag is named as such before a missing -f. */
 const filenameOption = () => new Option("-f, --filename <path...>", "file, directory or - for stdin (repeatable)");

@@ -4,7 +4,7 @@ import { errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
 import { durationFlag, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
-import { DEFAULT_IMAGE, parseUid } from "./inject.ts";
+import { DEFAULT_IMAGE, parseUid } from "./kube-flags.ts";
 
 interface InjectorFlags {
   tlsCert?: string;

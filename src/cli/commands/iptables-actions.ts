@@ -9,7 +9,7 @@ import {
   parsePorts,
 } from "../../kube/iptables.ts";
 import { ADMIN_PORT } from "../../kube/names.ts";
-import type { IptablesFlags } from "./iptables.ts";
+import type { IptablesFlags } from "./kube-flags.ts";
 
 function runIptables(binary: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

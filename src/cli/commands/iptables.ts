@@ -1,20 +1,7 @@
 import { type Command, Option } from "commander";
 import { UsageError } from "../../common/errors.ts";
 import { envOption, parsePositiveInt } from "../options.ts";
-import { parseUid } from "./inject.ts";
-
-export interface IptablesFlags {
-  proxyUid: number | string;
-  outboundPort: number | string;
-  inboundPort: number | string;
-  inboundPorts: string;
-  excludeInboundPorts: string;
-  excludeOutboundPorts: string;
-  excludeOutboundCidrs: string;
-  clean?: boolean;
-  dryRun?: boolean;
-  iptables: string;
-}
+import { type IptablesFlags, parseUid } from "./kube-flags.ts";
 
 function port(flag: string) {
   const positive = parsePositiveInt(flag);
