@@ -9,7 +9,7 @@ export const EXIT = {
   OK: 0,
   /** The operation was tried and failed (refused, not found, a check that failed). */
   FAILED: 1,
-  /** Bad flags or arguments, or a planned command: nothing was tried. */
+  /** Bad flags or arguments: nothing was tried. */
   USAGE: 2,
   /** The control plane or sidecar admin API could not be reached. */
   UNREACHABLE: 3,
@@ -17,7 +17,6 @@ export const EXIT = {
 
 const BY_CODE: Record<string, number> = {
   ERR_USAGE: EXIT.USAGE,
-  ERR_NOT_IMPLEMENTED: EXIT.USAGE,
   ERR_UNREACHABLE: EXIT.UNREACHABLE,
 };
 

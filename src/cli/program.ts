@@ -9,6 +9,8 @@ import { registerConfig } from "./commands/config.ts";
 import { registerControl } from "./commands/control.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerInject } from "./commands/inject.ts";
+import { registerInjector } from "./commands/injector.ts";
+import { registerIptables } from "./commands/iptables.ts";
 import { registerProxyConfig } from "./commands/proxy-config.ts";
 import { registerResourceCommands } from "./commands/resources.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerConfig(program);
   registerInject(program);
+  registerInjector(program);
+  registerIptables(program);
   registerDemo(program);
   registerAnalyze(program);
   registerCheck(program);

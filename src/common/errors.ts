@@ -20,14 +20,6 @@ export class UsageError extends MeshletError {
   }
 }
 
-/** A command that is planned but not yet built. */
-export class NotImplementedError extends MeshletError {
-  constructor(what: string) {
-    super("ERR_NOT_IMPLEMENTED", `${what} is not implemented yet`);
-    this.name = "NotImplementedError";
-  }
-}
-
 /** A server (the control plane, a sidecar's admin API) could not be reached at all: CLI exit code 3. */
 export class UnreachableError extends MeshletError {
   constructor(what: string, address: string, cause: unknown) {

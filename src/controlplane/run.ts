@@ -19,6 +19,7 @@ import { dashboardSource } from "./dashboard/source.ts";
 import { EXTENSIONS } from "./extensions.ts";
 import { HeapMode } from "./heap-mode.ts";
 import { clusterApi } from "./http/cluster-api.ts";
+import { healthApi } from "./http/health-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
@@ -182,7 +183,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const dashboard = dashboardSource(node, clusterId);
   const http: HttpServer = createHttpServer(
     node,
-    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId), dashboardRoutes(dashboard)],
+    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId), healthApi(node), dashboardRoutes(dashboard)],
     registry,
     logger,
   );

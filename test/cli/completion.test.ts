@@ -46,6 +46,15 @@ describe("meshlet completion", () => {
     assert.deepEqual(complete(["meshlet", "apply", "--dry"]), ["--dry-run"]);
     assert.deepEqual(complete(["meshlet", "apply", "-f", "ro"]), ["routes.yaml"]);
     assert.deepEqual(complete(["meshlet", "completion", ""]), ["bash", "zsh", "fish", "--help"]);
+    // The Kubernetes commands: inject/uninject/injector/iptables and their flags.
+    assert.deepEqual(complete(["meshlet", "inj"]), ["inject", "injector"]);
+    assert.deepEqual(complete(["meshlet", "unin"]), ["uninject"]);
+    assert.deepEqual(complete(["meshlet", "iptables", "--cl"]), ["--clean"]);
+    assert.deepEqual(complete(["meshlet", "inject", "--no-n"]), ["--no-native-sidecar"]);
+    assert.deepEqual(complete(["meshlet", "injector", "--tls-cert", "ro"]), ["routes.yaml"]);
+    // --dry-run takes a value for apply, none for iptables: after it, iptables' own flags.
+    assert.deepEqual(complete(["meshlet", "apply", "--dry-run", "s"]), ["server"]);
+    assert.deepEqual(complete(["meshlet", "iptables", "--dry-run", "--cl"]), ["--clean"]);
   });
 
   it("zsh: the script parses, and offers what bash offers", async () => {

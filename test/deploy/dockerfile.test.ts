@@ -68,3 +68,10 @@ describe("Dockerfile", () => {
     assert.equal(parsed.command, cmd[0]);
   });
 });
+
+describe("Dockerfile for Kubernetes", () => {
+  it("installs iptables in the runtime image, for the meshlet-init container", () => {
+    const runtime = dockerfile.filter((i) => i.stage === dockerfile.at(-1)?.stage);
+    assert.ok(runtime.some((i) => i.op === "RUN" && /apt-get install\b.*\biptables\b/.test(i.args)));
+  });
+});

@@ -4,8 +4,9 @@ import { analyzeMesh } from "../../config/analyze.ts";
 import { formatFinding, type Severity } from "../../config/finding.ts";
 import type { AnalyzeResponse } from "../../controlplane/resources/api-types.ts";
 import { request } from "../control-client.ts";
+import { type InputFile, readInputs } from "../input-files.ts";
 import { type OutputFormat, renderTable, structured } from "../output.ts";
-import { type InputFile, readInputs, validateInputs, whereIs } from "./resource-actions.ts";
+import { validateInputs, whereIs } from "./resource-actions.ts";
 
 export interface AnalyzeFlags {
   filename?: string[];

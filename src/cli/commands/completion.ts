@@ -18,7 +18,7 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--dry-run": ["server", "client", "none"],
 };
 /** Flags whose value is a path. */
-const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir"]);
+const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key"]);
 
 interface Node {
   /** "cluster add" */
@@ -66,6 +66,12 @@ export function completionScript(root: Command, shell: Shell): string {
   const paths = walk(root);
   const name = root.name();
   const valueFlags = Object.entries(FLAG_VALUES);
+  // A flag's values are offered only after the commands where it takes a value (`iptables --dry-run` takes none).
+  const takesValue = (flag: string) =>
+    paths
+      .filter((n) => n.command.options.some((o) => o.long === flag && (o.required || o.optional)))
+      .map((n) => quote(n.path))
+      .join("|");
   if (shell === "bash") {
     return `# ${name} completion for bash: source <(${name} completion bash)
 _${name}() {
@@ -77,7 +83,13 @@ ${paths.map((n) => `      ${quote(n.path)}) cmd=${quote(n.path)} ;;`).join("\n")
     esac
   done
   case "$prev" in
-${valueFlags.map(([flag, values]) => `    ${flag}${flag === "--output" ? "|-o" : ""}) COMPREPLY=($(compgen -W ${quote(values.join(" "))} -- "$cur")); return ;;`).join("\n")}
+${valueFlags
+  .filter(([flag]) => takesValue(flag) !== "")
+  .map(
+    ([flag, values]) =>
+      `    ${flag}${flag === "--output" ? "|-o" : ""}) case "$cmd" in ${takesValue(flag)}) COMPREPLY=($(compgen -W ${quote(values.join(" "))} -- "$cur")); return ;; esac ;;`,
+  )
+  .join("\n")}
     ${[...FILE_FLAGS].join("|")}|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local words
@@ -101,7 +113,13 @@ ${paths.map((n) => `      (${quote(n.path)}) cmd=${quote(n.path)} ;;`).join("\n"
     esac
   done
   case "$prev" in
-${valueFlags.map(([flag, values]) => `    (${flag}${flag === "--output" ? "|-o" : ""}) compadd -- ${values.join(" ")}; return ;;`).join("\n")}
+${valueFlags
+  .filter(([flag]) => takesValue(flag) !== "")
+  .map(
+    ([flag, values]) =>
+      `    (${flag}${flag === "--output" ? "|-o" : ""}) case "$cmd" in (${takesValue(flag)}) compadd -- ${values.join(" ")}; return ;; esac ;;`,
+  )
+  .join("\n")}
     (${[...FILE_FLAGS].join("|")}|-f) _files; return ;;
   esac
   case "$cmd" in
@@ -140,7 +158,7 @@ compdef _${name} ${name}
       if (o.short !== undefined) parts.push(`-s ${o.short.replace(/^-/, "")}`);
       if (long !== undefined) parts.push(`-l ${long}`);
       const flagValues = o.long === undefined ? undefined : FLAG_VALUES[o.long];
-      if (flagValues !== undefined) parts.push(`-xa ${quote(flagValues.join(" "))}`);
+      if (flagValues !== undefined && (o.required || o.optional)) parts.push(`-xa ${quote(flagValues.join(" "))}`);
       else if (o.long !== undefined && FILE_FLAGS.has(o.long)) parts.push("-rF");
       else if (o.required) parts.push("-x");
       parts.push(`-d ${quote(o.description.slice(0, 80))}`);

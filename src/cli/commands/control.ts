@@ -18,6 +18,7 @@ interface ControlFlags {
   http: string;
   peers?: string;
   join?: string;
+  advertise?: string;
   /** Strings when they come from the defaults (commander parses given values only). */
   tickMs: number | string;
   electionTicks: number | string;
@@ -65,6 +66,12 @@ export function registerControl(program: Command): void {
     .addOption(
       envOption("--join <host:port>", "HTTP address of a member: start empty and join its cluster as a learner"),
     )
+    .addOption(
+      envOption(
+        "--advertise <host:port>",
+        "the gRPC address the other members reach this node at, e.g. its stable DNS name (default: --grpc)",
+      ),
+    )
     .addOption(envOption("--tick-ms <ms>", "Raft tick", "100").argParser(parsePositiveInt("--tick-ms")))
     .addOption(
       envOption("--election-ticks <n>", "election timeout in ticks (randomized up to 2x)", "10").argParser(
@@ -109,8 +116,15 @@ export function registerControl(program: Command): void {
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const limits = resourceLimits(flags);
       const http = parseHostPort(flags.http, "--http");
-      const peers = flags.peers === undefined ? new Map([[flags.id, flags.grpc]]) : parsePeers(flags.peers);
-      const join = flags.join !== undefined;
+      const advertise = flags.advertise ?? flags.grpc;
+      if (flags.advertise !== undefined) parseHostPort(flags.advertise, "--advertise");
+      const peers = flags.peers === undefined ? new Map([[flags.id, advertise]]) : parsePeers(flags.peers);
+      const listed = flags.peers === undefined ? undefined : peers.get(flags.id);
+      if (listed !== undefined && flags.advertise !== undefined && listed !== flags.advertise)
+        throw new UsageError(`--advertise ${flags.advertise} differs from this node's address in --peers (${listed})`);
+      // A founding member (listed in --peers) bootstraps with them and ignores --join, so one StatefulSet
+      // template serves both: its first pods found the cluster, the ones added by scaling up join it.
+      const join = flags.join !== undefined && !(flags.peers !== undefined && peers.has(flags.id));
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
       const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }, valueLimit] =
@@ -122,15 +136,15 @@ export function registerControl(program: Command): void {
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       let clusterId = clusterIdFor(peers.keys());
-      if (flags.join !== undefined) {
-        parseHostPort(flags.join, "--join");
+      if (flags.join !== undefined) parseHostPort(flags.join, "--join");
+      if (join && flags.join !== undefined) {
         const cluster = await fetchCluster(flags.join).catch((err: unknown) => {
           throw new UsageError(`--join ${flags.join}: ${errorMessage(err)}`);
         });
         clusterId = cluster.clusterId;
         peers.clear();
         for (const m of cluster.members) if (m.address !== "") peers.set(m.id, m.address);
-        peers.set(flags.id, flags.grpc);
+        peers.set(flags.id, advertise);
       }
       let running: Awaited<ReturnType<typeof startControl>>;
       try {
@@ -155,9 +169,9 @@ export function registerControl(program: Command): void {
         process.stderr.write(`meshlet control: ${errorMessage(err)} (${errorCode(err)})\n`);
         process.exit(2);
       }
-      if (flags.join !== undefined) {
+      if (join && flags.join !== undefined) {
         try {
-          await requestJoin(flags.join, flags.id, flags.grpc);
+          await requestJoin(flags.join, flags.id, advertise);
         } catch (err) {
           process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
           await running.shutdown();

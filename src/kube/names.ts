@@ -1,0 +1,26 @@
+/**
+ * The names meshlet puts into Kubernetes objects: annotations and labels users set to steer injection, and the
+ * names of what injection adds, so uninject (and a second inject) can find exactly what was added.
+ */
+export const ANNOTATION = {
+  /** On a pod (annotation or label): `disabled` skips it; on a namespace (label) `enabled` opts it in. */
+  inject: "meshlet.dev/inject",
+  service: "meshlet.dev/service",
+  /** A port number or the name of a container port. */
+  appPort: "meshlet.dev/app-port",
+  excludeOutboundPorts: "meshlet.dev/exclude-outbound-ports",
+  excludeInboundPorts: "meshlet.dev/exclude-inbound-ports",
+  excludeOutboundCidrs: "meshlet.dev/exclude-outbound-cidrs",
+  /** Set by inject: what it added, so uninject can put the pod back as it was. */
+  injected: "meshlet.dev/injected",
+} as const;
+
+export const PROXY_CONTAINER = "meshlet-proxy";
+export const INIT_CONTAINER = "meshlet-init";
+export const DATA_VOLUME = "meshlet-data";
+export const DATA_DIR = "/var/lib/meshlet";
+export const DEFAULT_PROXY_UID = 1337;
+export const DEFAULT_CONTROL = "meshlet-control.meshlet-system.svc:15010";
+export const OUTBOUND_PORT = 15001;
+export const INBOUND_PORT = 15006;
+export const ADMIN_PORT = 15000;
