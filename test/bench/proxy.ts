@@ -345,6 +345,8 @@ async function main(): Promise<void> {
       return t;
     };
     target("direct to the app", APP, []);
+    // The worker is nginx's child, forked once the master is up: look for it only when nginx answers.
+    await waitUp(NGINX.forward);
     const ngx = (await nginxWorker(nginx.pid)) ?? 0;
     target("nginx, one hop, forward only", NGINX.forward, [ngx]);
     for (const engine of ["meshlet", "node"] as const) {
