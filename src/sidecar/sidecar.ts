@@ -204,7 +204,9 @@ export class Sidecar {
       listen(this.#admin, this.#o.admin),
     ]);
     if (this.#o.controls.length > 0) await this.#startDiscovery();
-    this.#log.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
+    // The addresses bound (ports from 0 included) are announced whatever the log level: supervisors read them.
+    const announce = this.#log.level === "silent" ? this.#log : this.#log.child({}, { level: "info" });
+    announce.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
   }
 
   /** The HTTP/1.1 engine on raw sockets with the stage chains (data-path.ts). */

@@ -1,13 +1,18 @@
 /**
- * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side:
- * direct, nginx (one worker, upstream keep-alive), bare http-proxy, node:http
- * and undici forwarders, meshlet forward-only, meshlet with consistent hashing + breaker +
- * rate limit (non-binding) + outlier detection + metrics. The proxy runs on CPU 0; wrk, the paced client
- * and the upstream on CPU 1. Needs wrk, nginx and taskset (Debian: wrk, nginx-light, util-linux).
+ * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side with nginx on the same
+ * upstreams: the outbound hop, the inbound hop and the two-sidecar path (caller sidecar -> callee sidecar ->
+ * app), forward-only and full stack, for meshlet's engine and for the old node:http + undici path
+ * (`--engine node`). Proxies run on CPU 0; wrk, the paced client and the upstreams on CPU 1. Every Node
+ * proxy runs with the same V8 flags (NODE_OPTIONS below). Needs wrk, nginx and taskset (Debian: wrk,
+ * nginx-light, util-linux).
  *
- * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (wrk runs per path, median kept, default 3),
- * BENCH_PAIRS (paired 2 s forward-only / full-stack runs for their ratio, default 10),
- * BENCH_RATE_SECONDS (fixed-rate run, default 5).
+ * Full stack, honest by construction: four endpoints (one of them answers 503 once in 200 requests, so the
+ * breaker and outlier detection count real failures), Maglev on `x-user-id` with 1,000 different ids (wrk
+ * script), a rate limit evaluated per id, breaker, outlier detection and metrics. nginx's full-stack row
+ * does the same: `hash $http_x_user_id consistent` over the four and `limit_req` per id.
+ *
+ * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (rounds over all paths in turn, median kept,
+ * default 3), BENCH_RATE_SECONDS (fixed-rate run, default 5).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -17,29 +22,22 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
-import { policyAdmitCost } from "./admit-cost.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PAIRS = Number(process.env.BENCH_PAIRS ?? 10);
-const PAIR_SECONDS = 2;
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
-
-const SIDECAR_NODE_OPTIONS = "--max-semi-space-size=8";
-const UPSTREAM = 19_101;
-const PORTS = {
-  nginx: 19_102,
-  httpProxy: 19_103,
-  nodeHttp: 19_104,
-  forward: 19_105,
-  full: 19_106,
-  undici: 19_107,
-} as const;
+/** Every Node proxy (sidecars of both engines) runs with these V8 flags, as the container image runs it. */
+const NODE_FLAGS = "--max-semi-space-size=8";
+const UPSTREAMS = [19_101, 19_102, 19_103, 19_104] as const;
+const APP = UPSTREAMS[0];
+/** One endpoint of the full stack fails once in this many requests. */
+const FAIL_EVERY = 200;
+const NGINX = { forward: 19_110, full: 19_111, twoHop: 19_112 } as const;
 
 interface Row {
   name: string;
@@ -97,20 +95,13 @@ async function waitUp(port: number): Promise<void> {
   throw new Error(`nothing answers 200 on ${port}`);
 }
 
-async function wrk(port: number, seconds = SECONDS): Promise<number> {
-  const { stdout } = await run("taskset", [
-    "-c",
-    LOAD_CPU,
-    "wrk",
-    "-t1",
-    "-c50",
-    `-d${seconds}s`,
-    "-H",
-    "Host: bench",
-    "-H",
-    "x-user-id: 42",
-    `http://127.0.0.1:${port}/`,
-  ]);
+async function wrk(port: number, keyed: boolean, seconds = SECONDS): Promise<number> {
+  const headers = keyed ? ["-s", "test/bench/proxy-keys.lua"] : ["-H", "Host: bench", "-H", "x-user-id: 42"];
+  const { stdout } = await run(
+    "taskset",
+    ["-c", LOAD_CPU, "wrk", "-t1", "-c50", `-d${seconds}s`, ...headers, `http://127.0.0.1:${port}/`],
+    { cwd: ROOT },
+  );
   const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   if (m === null) throw new Error(`wrk output without Requests/sec:\n${stdout}`);
   return Number(m[1]);
@@ -120,7 +111,7 @@ async function wrk(port: number, seconds = SECONDS): Promise<number> {
  * A paced client: 1,000 req/s over 10 keep-alive connections, latency of each request. The agent is
  * kept from the warm-up run, so the figures are steady state, not connection setup.
  */
-async function fixedRate(port: number, agent: Agent): Promise<{ p50: number; p99: number }> {
+async function fixedRate(port: number, agent: Agent, keyed = false): Promise<{ p50: number; p99: number }> {
   const latencies: number[] = [];
   const total = 1000 * RATE_SECONDS;
   const startedAt = performance.now();
@@ -132,7 +123,12 @@ async function fixedRate(port: number, agent: Agent): Promise<{ p50: number; p99
       for (; sent < due; sent++) {
         const t0 = performance.now();
         const req = request(
-          { host: "127.0.0.1", port, headers: { host: "bench", "x-user-id": "42" }, agent },
+          {
+            host: "127.0.0.1",
+            port,
+            headers: { host: "bench", "x-user-id": keyed ? String(sent % 1000) : "42" },
+            agent,
+          },
           (res) => {
             res.resume();
             res.on("end", () => {
@@ -157,11 +153,18 @@ async function fixedRate(port: number, agent: Agent): Promise<{ p50: number; p99
 interface Target {
   name: string;
   port: number;
-  pid: number | undefined;
+  /** The proxy processes of the path (two for the two-sidecar path): CPU and memory are their sum. */
+  pids: number[];
   agent: Agent;
+  /** Varied x-user-id (full-stack paths). */
+  keyed: boolean;
   rssAt1kMb?: number;
   privateAt1kMb?: number;
   runs: { rps: number; cpuUsPerReq: number | undefined }[];
+}
+
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
 }
 
 function median(xs: number[]): number {
@@ -179,30 +182,30 @@ function median(xs: number[]): number {
 async function measureAll(targets: Target[]): Promise<Row[]> {
   for (const t of targets) {
     await waitUp(t.port);
-    await fixedRate(t.port, t.agent);
-    if (t.pid !== undefined) {
-      t.rssAt1kMb = rssMb(t.pid);
-      t.privateAt1kMb = await privateMb(t.pid);
+    await fixedRate(t.port, t.agent, t.keyed);
+    if (t.pids.length > 0) {
+      t.rssAt1kMb = sum(t.pids.map(rssMb));
+      t.privateAt1kMb = sum(await Promise.all(t.pids.map(privateMb)));
     }
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of targets) {
-      const before = t.pid === undefined ? 0 : cpuMs(t.pid);
-      const rps = await wrk(t.port);
-      const after = t.pid === undefined ? 0 : cpuMs(t.pid);
+      const before = sum(t.pids.map(cpuMs));
+      const rps = await wrk(t.port, t.keyed);
+      const after = sum(t.pids.map(cpuMs));
       t.runs.push({
         rps,
-        cpuUsPerReq: t.pid === undefined ? undefined : ((after - before) * 1000) / (rps * SECONDS),
+        cpuUsPerReq: t.pids.length === 0 ? undefined : ((after - before) * 1000) / (rps * SECONDS),
       });
     }
   }
-  const rss = targets.map((t) => (t.pid === undefined ? undefined : rssMb(t.pid)));
+  const rss = targets.map((t) => (t.pids.length === 0 ? undefined : sum(t.pids.map(rssMb))));
   // Latency rounds go over all paths in turn too: one stall of this shared machine moves a single 5 s p99 by
   // milliseconds, and it should not land on one path only.
   const latency = targets.map(() => ({ p50: [] as number[], p99: [] as number[] }));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, t] of targets.entries()) {
-      const { p50, p99 } = await fixedRate(t.port, t.agent);
+      const { p50, p99 } = await fixedRate(t.port, t.agent, t.keyed);
       latency[i]?.p50.push(p50);
       latency[i]?.p99.push(p99);
     }
@@ -227,29 +230,35 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
   return rows;
 }
 
-function meshConfig(full: boolean): string {
-  const lb = full ? "{consistentHash: {header: x-user-id, algorithm: maglev}}" : "{roundRobin: {}}";
-  const svc = `apiVersion: meshlet.dev/v1
+function endpoints(ports: readonly number[]): string {
+  return `[${ports.map((p) => `{address: 127.0.0.1, port: ${p}}`).join(", ")}]`;
+}
+
+/** Forward-only: one endpoint, round robin, no policy. Full: see the header comment. */
+function meshConfig(kind: "forward" | "full" | "to-callee", calleePort = 0): string {
+  const svc = (lb: string, eps: string) => `apiVersion: meshlet.dev/v1
 kind: Service
 metadata: {name: bench}
 spec:
   loadBalancer: ${lb}
-  endpoints: [{address: 127.0.0.1, port: ${UPSTREAM}}]
+  endpoints: ${eps}
 `;
-  if (!full) return svc;
-  return `${svc}---
+  if (kind === "forward") return svc("{roundRobin: {}}", endpoints([APP]));
+  if (kind === "to-callee") return svc("{roundRobin: {}}", endpoints([calleePort]));
+  return `${svc("{consistentHash: {header: x-user-id, algorithm: maglev}}", endpoints(UPSTREAMS))}---
 apiVersion: meshlet.dev/v1
 kind: Policy
 metadata: {name: bench}
 spec:
   target: {service: bench}
   circuitBreaker: {errorThresholdPercentage: 50, volumeThreshold: 20}
-  rateLimit: {requestsPerSecond: 10000000, burst: 1000000}
+  rateLimit: {requestsPerSecond: 1000, burst: 1000, key: {header: x-user-id}}
   outlierDetection: {consecutiveErrors: 5}
 `;
 }
 
 function nginxConfig(dir: string): string {
+  const proxy = 'proxy_http_version 1.1; proxy_set_header Connection "";';
   return `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log;
@@ -257,11 +266,13 @@ events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream up { server 127.0.0.1:${UPSTREAM}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${PORTS.nginx};
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
+  limit_req_zone $http_x_user_id zone=perkey:10m rate=1000r/s;
+  upstream app { server 127.0.0.1:${APP}; keepalive 64; }
+  upstream all { hash $http_x_user_id consistent; ${UPSTREAMS.map((p) => `server 127.0.0.1:${p} max_fails=5;`).join(" ")} keepalive 64; }
+  upstream hop { server 127.0.0.1:${NGINX.forward}; keepalive 64; }
+  server { listen 127.0.0.1:${NGINX.forward}; location / { proxy_pass http://app; ${proxy} } }
+  server { listen 127.0.0.1:${NGINX.full}; location / { limit_req zone=perkey burst=1000 nodelay; proxy_pass http://all; ${proxy} } }
+  server { listen 127.0.0.1:${NGINX.twoHop}; location / { proxy_pass http://hop; ${proxy} } }
 }
 `;
 }
@@ -274,8 +285,50 @@ async function main(): Promise<void> {
     children.push(c);
     return c;
   };
+  let nextPort = 19_200;
+  /** A sidecar of `engine` on CPU 0: its outbound (or inbound, to `app`) port and pid. */
+  const sidecar = async (engine: "meshlet" | "node", config: string, app = APP) => {
+    const name = `sc-${nextPort}`;
+    const cfg = join(dir, `${name}.yaml`);
+    await writeFile(cfg, config);
+    const outbound = nextPort;
+    const inbound = nextPort + 1;
+    nextPort += 3;
+    const child = start(
+      PROXY_CPU,
+      process.execPath,
+      [
+        "bin/meshlet.js",
+        "sidecar",
+        "--service",
+        "bench-client",
+        "--app-port",
+        String(app),
+        "--outbound",
+        `127.0.0.1:${outbound}`,
+        "--inbound",
+        `127.0.0.1:${inbound}`,
+        "--admin",
+        `127.0.0.1:${nextPort - 1}`,
+        "--config",
+        cfg,
+        "--engine",
+        engine,
+        "--log-level",
+        "warn",
+      ],
+      { ...process.env, NODE_OPTIONS: NODE_FLAGS },
+    );
+    return { outbound, inbound, pid: child.pid as number };
+  };
   try {
-    start(LOAD_CPU, process.execPath, ["test/bench/proxy-upstream.ts", String(UPSTREAM)]);
+    for (const [i, port] of UPSTREAMS.entries()) {
+      start(LOAD_CPU, process.execPath, [
+        "test/bench/proxy-upstream.ts",
+        String(port),
+        i === 3 ? String(FAIL_EVERY) : "0",
+      ]);
+    }
     await writeFile(join(dir, "nginx.conf"), nginxConfig(dir));
     const nginx = start(PROXY_CPU, "nginx", [
       "-c",
@@ -285,115 +338,84 @@ async function main(): Promise<void> {
       "-e",
       join(dir, "error.log"),
     ]);
-    const httpProxy = start(PROXY_CPU, process.execPath, [
-      "test/bench/proxy-forwarders.ts",
-      "http-proxy",
-      String(PORTS.httpProxy),
-      String(UPSTREAM),
-    ]);
-    const nodeHttp = start(PROXY_CPU, process.execPath, [
-      "test/bench/proxy-forwarders.ts",
-      "node-http",
-      String(PORTS.nodeHttp),
-      String(UPSTREAM),
-    ]);
-    const undici = start(PROXY_CPU, process.execPath, [
-      "test/bench/proxy-forwarders.ts",
-      "undici",
-      String(PORTS.undici),
-      String(UPSTREAM),
-    ]);
-    const sidecar = async (name: "forward" | "full", port: number) => {
-      const cfg = join(dir, `${name}.yaml`);
-      await writeFile(cfg, meshConfig(name === "full"));
-      const admin = port + 100;
-      return start(
-        PROXY_CPU,
-        process.execPath,
-        [
-          "bin/meshlet.js",
-          "sidecar",
-          "--service",
-          "bench-client",
-          "--app-port",
-          String(UPSTREAM),
-          "--outbound",
-          `127.0.0.1:${port}`,
-          "--inbound",
-          `127.0.0.1:${port + 200}`,
-          "--admin",
-          `127.0.0.1:${admin}`,
-          "--config",
-          cfg,
-          "--log-level",
-          "warn",
-        ],
-        // As the container image runs it (Dockerfile).
-        { ...process.env, NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
-      );
+    const rows: Target[] = [];
+    const target = (name: string, port: number, pids: number[], keyed = false): Target => {
+      const t = { name, port, pids, keyed, agent: new Agent({ keepAlive: true, maxSockets: 10 }), runs: [] };
+      rows.push(t);
+      return t;
     };
-    const forward = await sidecar("forward", PORTS.forward);
-    const full = await sidecar("full", PORTS.full);
-
-    // The paced client is this process: its own JIT tier-up stalls (about 10 s into its life) must be over
-    // before the first row is measured.
-    await waitUp(UPSTREAM);
-    const warmAgent = new Agent({ keepAlive: true, maxSockets: 10 });
-    for (let i = 0; i < CLIENT_WARMUP_RUNS; i++) await fixedRate(UPSTREAM, warmAgent);
-    warmAgent.destroy();
-    await waitUp(PORTS.nginx);
-    const target = (name: string, port: number, pid: number | undefined): Target => ({
-      name,
-      port,
-      pid,
-      agent: new Agent({ keepAlive: true, maxSockets: 10 }),
-      runs: [],
-    });
-    const rows = await measureAll([
-      target("direct to upstream", UPSTREAM, undefined),
-      target("nginx (1 worker, upstream keep-alive)", PORTS.nginx, await nginxWorker(nginx.pid)),
-      target("bare http-proxy forwarder", PORTS.httpProxy, httpProxy.pid),
-      target("bare node:http forwarder", PORTS.nodeHttp, nodeHttp.pid),
-      target("bare undici forwarder (dispatch API)", PORTS.undici, undici.pid),
-      target("meshlet sidecar, forward only", PORTS.forward, forward.pid),
-      target("meshlet sidecar, maglev + breaker + rate limit + outlier detection + metrics", PORTS.full, full.pid),
-    ]);
-
-    // The policy stack's cost is a ratio of two paths that drift together: measure it in short paired rounds,
-    // the two paths back to back, and keep the median of the per-pair ratios.
-    const pairRatios: number[] = [];
-    for (let i = 0; i < PAIRS; i++) {
-      // Which path goes first alternates, so neither always runs on a warmer or cooler machine.
-      const first = await wrk(i % 2 === 0 ? PORTS.forward : PORTS.full, PAIR_SECONDS);
-      const second = await wrk(i % 2 === 0 ? PORTS.full : PORTS.forward, PAIR_SECONDS);
-      pairRatios.push(i % 2 === 0 ? second / first : first / second);
+    target("direct to the app", APP, []);
+    // The worker is nginx's child, forked once the master is up: look for it only when nginx answers.
+    await waitUp(NGINX.forward);
+    const ngx = (await nginxWorker(nginx.pid)) ?? 0;
+    target("nginx, one hop, forward only", NGINX.forward, [ngx]);
+    for (const engine of ["meshlet", "node"] as const) {
+      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
+      const fwd = await sidecar(engine, meshConfig("forward"));
+      target(`${label}: outbound hop, forward only`, fwd.outbound, [fwd.pid]);
+      target(`${label}: inbound hop (to the app)`, fwd.inbound, [fwd.pid]);
     }
-    const direct = rows[0] as Row;
-    const nginxRow = rows[1] as Row;
-    const undiciRow = rows[4] as Row;
-    const fwd = rows[5] as Row;
-    const fullRow = rows[6] as Row;
+    target("nginx, full stack (hash per id, limit_req per id, 4 upstreams)", NGINX.full, [ngx], true);
+    for (const engine of ["meshlet", "node"] as const) {
+      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
+      const full = await sidecar(engine, meshConfig("full"));
+      target(`${label}: outbound hop, full stack`, full.outbound, [full.pid], true);
+    }
+    target("nginx -> nginx -> app (two hops, one worker)", NGINX.twoHop, [ngx]);
+    for (const engine of ["meshlet", "node"] as const) {
+      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
+      const callee = await sidecar(engine, meshConfig("forward"));
+      const caller = await sidecar(engine, meshConfig("to-callee", callee.inbound));
+      target(`${label}: caller sidecar -> callee sidecar -> app`, caller.outbound, [caller.pid, callee.pid]);
+    }
+
+    // The paced client is this process: its own JIT tier-up stalls must be over before the first row.
+    await waitUp(APP);
+    const warmAgent = new Agent({ keepAlive: true, maxSockets: 10 });
+    for (let i = 0; i < CLIENT_WARMUP_RUNS; i++) await fixedRate(APP, warmAgent);
+    warmAgent.destroy();
+    const measured = await measureAll(rows);
+    const byName = (prefix: string) => measured.find((r) => r.name.startsWith(prefix)) as Row;
+    const direct = byName("direct");
     const f = (n: number | undefined, d = 0) => (n === undefined ? "-" : n.toFixed(d));
     process.stdout.write(
-      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s, median of ${ROUNDS} rounds over all paths in turn); proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}; meshlet sidecars with NODE_OPTIONS=${SIDECAR_NODE_OPTIONS} as in the container image, bare forwarders with Node's defaults\n\n`,
+      `bench:proxy — ${availableParallelism()} CPUs, Node ${process.version}, wrk -t1 -c50 -d${SECONDS}s, median of ${ROUNDS} rounds over all paths in turn; RSS/private memory at 1,000 req/s before and latency at 1,000 req/s after the wrk rounds (paced client, 10 keep-alive connections, ${RATE_SECONDS}s, median of ${ROUNDS} rounds); proxies on CPU ${PROXY_CPU}, load + upstreams on CPU ${LOAD_CPU}; every Node proxy with NODE_OPTIONS=${NODE_FLAGS}\n\n`,
     );
     process.stdout.write(
       "| path | req/s (wrk -c50) | CPU µs/req | RSS at 1k req/s (MB) | private at 1k req/s (MB) | RSS after saturation (MB) | p50 ms @1k | p99 ms @1k |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for (const r of rows) {
+    for (const r of measured) {
       process.stdout.write(
         `| ${r.name} | ${f(r.rps)} | ${f(r.cpuUsPerReq, 1)} | ${f(r.rssAt1kMb)} | ${f(r.privateAt1kMb)} | ${f(r.rssMb)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |\n`,
       );
     }
+    const compare = (what: string, mine: Row, peer: Row) =>
+      `${what}: CPU/req ${f((mine.cpuUsPerReq ?? 0) / (peer.cpuUsPerReq ?? 1), 2)}× nginx's, req/s ${f((100 * mine.rps) / peer.rps)} % of nginx's, added p99 @1k ${f(mine.p99 - direct.p99, 2)} ms (nginx ${f(peer.p99 - direct.p99, 2)} ms)\n`;
+    process.stdout.write("\n");
     process.stdout.write(
-      `\nforward-only / nginx throughput: ${f((100 * fwd.rps) / nginxRow.rps)} %; forward-only / bare undici forwarder (the same HTTP stack, nothing else): ${f((100 * fwd.rps) / undiciRow.rps)} % of its throughput at ${f((fwd.cpuUsPerReq ?? 0) / (undiciRow.cpuUsPerReq ?? 1), 2)}× its CPU per request\nfull stack / forward-only throughput: ${f((100 * fullRow.rps) / fwd.rps)} % (medians of the rounds); paired rounds (${PAIRS} × ${PAIR_SECONDS} s each, median of full/forward): ${f(100 * median(pairRatios))} % (${pairRatios.map((r) => f(100 * r)).join(" / ")})\nadded latency at 1k req/s (full stack - direct): p50 ${f(fullRow.p50 - direct.p50, 2)} ms, p99 ${f(fullRow.p99 - direct.p99, 2)} ms; forward-only: p50 ${f(fwd.p50 - direct.p50, 2)} ms, p99 ${f(fwd.p99 - direct.p99, 2)} ms; nginx, for the machine's noise: p50 ${f(nginxRow.p50 - direct.p50, 2)} ms, p99 ${f(nginxRow.p99 - direct.p99, 2)} ms\nfull stack - forward-only at 1k req/s: p50 ${f(fullRow.p50 - fwd.p50, 2)} ms\nCPU per request, full stack / nginx: ${f((fullRow.cpuUsPerReq ?? 0) / (nginxRow.cpuUsPerReq ?? 1), 1)}×\n`,
+      compare(
+        "engine forward only (outbound)",
+        byName("meshlet engine: outbound hop, forward"),
+        byName("nginx, one hop"),
+      ),
+    );
+    process.stdout.write(compare("engine inbound hop", byName("meshlet engine: inbound"), byName("nginx, one hop")));
+    process.stdout.write(
+      compare("engine full stack", byName("meshlet engine: outbound hop, full"), byName("nginx, full")),
+    );
+    process.stdout.write(compare("engine two sidecars", byName("meshlet engine: caller"), byName("nginx -> nginx")));
+    process.stdout.write(
+      compare(
+        "old path forward only",
+        byName("old path (--engine node): outbound hop, forward"),
+        byName("nginx, one hop"),
+      ),
     );
     process.stdout.write(
-      `\nreq/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\np99 ms at 1,000 req/s of each round:\n${rows.map((r) => `  ${r.name}: ${r.p99Rounds.map((x) => f(x, 2)).join(" / ")}`).join("\n")}\n`,
+      compare("old path full stack", byName("old path (--engine node): outbound hop, full"), byName("nginx, full")),
     );
-    const admit = policyAdmitCost(2_000_000);
     process.stdout.write(
-      `\nrate-limit check on an admitted request (measured in this process): ${(admit.cpuNs / 1000).toFixed(3)} µs CPU, ${(admit.wallNs / 1000).toFixed(3)} µs wall, never a wait\n`,
+      `\nreq/s of each round:\n${measured.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\np99 ms at 1,000 req/s of each round:\n${measured.map((r) => `  ${r.name}: ${r.p99Rounds.map((x) => f(x, 2)).join(" / ")}`).join("\n")}\n`,
     );
   } finally {
     // SIGTERM first: a SIGKILLed nginx master leaves its worker holding the port for the next run.

@@ -3,6 +3,8 @@ import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { test } from "node:test";
 import fc from "fast-check";
+import type { EngineRequest } from "../../../src/sidecar/engine/request.ts";
+import type { EngineResponse } from "../../../src/sidecar/engine/response.ts";
 import { Connection, DEFAULT_ENGINE_OPTIONS, type EngineServer } from "../../../src/sidecar/engine/server.ts";
 
 /** A socket the test drives by hand: every `feed` is one `data` event, every write is recorded. */
@@ -39,7 +41,7 @@ async function run(chunks: Buffer[]): Promise<{ seen: string[]; out: string; clo
     draining: false,
     refused: () => {},
     forget: () => {},
-    handler: (req, res) => {
+    handler: (req: EngineRequest, res: EngineResponse) => {
       let body = "";
       req.readBody({
         data: (c: Buffer) => {
