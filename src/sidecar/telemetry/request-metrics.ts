@@ -1,6 +1,6 @@
 import type { Registry } from "prom-client";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
-import type { ConnectionRecord, Direction, EndpointRef, RequestRecord } from "./record.ts";
+import type { ConnectionRecord, Direction, RequestRecord } from "./record.ts";
 import { CounterFamily, type CounterSeries, HistogramFamily, type HistogramSeries } from "./series.ts";
 import { UNKNOWN_SOURCE } from "./source-identity.ts";
 
@@ -134,11 +134,6 @@ export class RequestMetrics {
     t.closed.value++;
     t.received.value += c.receivedBytes;
     t.sent.value += c.sentBytes;
-  }
-
-  /** Makes the plain series of a destination's endpoints ahead of traffic (called per snapshot). */
-  prepare(direction: Direction, source: string, destination: string, endpoints: readonly EndpointRef[]): void {
-    for (const e of endpoints) this.#group(direction, source, destination, e.labels.version ?? "");
   }
 
   #tcp(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">, version: string): TcpSeries {
