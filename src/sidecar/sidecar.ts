@@ -170,7 +170,7 @@ export class Sidecar {
     const tracing = this.#o.tracing;
     if (tracing !== undefined) {
       // Loaded only here: a sidecar without --tracing-endpoint never loads @opentelemetry.
-      const { loadOtlpExporter } = await import("./telemetry/spans.ts");
+      const { loadOtlpExporter } = await import("./telemetry/load-exporter.ts");
       const exporter = await loadOtlpExporter({
         endpoint: tracing.endpoint,
         serviceName: this.#o.service,

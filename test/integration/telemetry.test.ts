@@ -312,7 +312,7 @@ spec:
       const m = await metrics(web.admin);
       return sample(m, "meshlet_tcp_connections_opened_total", labels) === 1 ? m : undefined;
     });
-    assert.equal(sample(opened, "meshlet_tcp_connections_closed_total", labels), undefined);
+    assert.equal(sample(opened, "meshlet_tcp_connections_closed_total", labels), 0);
     ws.close();
     await once(ws, "close");
     const m = await waitFor("connection closed", async () => {

@@ -1,6 +1,7 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
-import type { ConnectionRecord, Direction, EndpointRef, RequestRecord } from "./record.ts";
+import type { ConnectionRecord, Direction, RequestRecord } from "./record.ts";
+import { CounterFamily, type CounterSeries, HistogramFamily, type HistogramSeries } from "./series.ts";
 import { UNKNOWN_SOURCE } from "./source-identity.ts";
 
 /**
@@ -16,17 +17,6 @@ import { UNKNOWN_SOURCE } from "./source-identity.ts";
  * (source, destination, version) triples every label but direction is
  * `overflow`, so a bad config cannot exhaust the scrape either.
  */
-const LABELS = [
-  "direction",
-  "source_service",
-  "destination_service",
-  "destination_version",
-  "response_code",
-  "response_flags",
-  "grpc_status",
-] as const;
-const TCP_LABELS = ["direction", "source_service", "destination_service", "destination_version"] as const;
-
 export const MAX_VERSIONS = 20;
 export const MAX_GROUPS = 2000;
 export const OVERFLOW = "overflow";
@@ -36,10 +26,10 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 const BYTE_BUCKETS = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
 
 interface Series {
-  readonly requests: { inc(): void };
-  readonly duration: { observe(v: number): void };
-  readonly requestBytes: { observe(v: number): void };
-  readonly responseBytes: { observe(v: number): void };
+  readonly requests: CounterSeries;
+  readonly duration: HistogramSeries;
+  readonly requestBytes: HistogramSeries;
+  readonly responseBytes: HistogramSeries;
 }
 
 /** The series of one (direction, source, destination, version): the usual answer made once, the rest on demand. */
@@ -49,28 +39,31 @@ interface Group {
   readonly plain: Map<number, Series>;
   /** Anything else, by `code flags grpc`. */
   readonly other: Map<string, Series>;
+  /** The series by their label values: two raw values with one label (two codes that are both "other") share one. */
+  readonly byLabels: Map<string, Series>;
   tcp: TcpSeries | undefined;
 }
 
 interface TcpSeries {
-  readonly opened: { inc(): void };
-  readonly closed: { inc(): void };
-  readonly received: { inc(v: number): void };
-  readonly sent: { inc(v: number): void };
+  readonly opened: CounterSeries;
+  readonly closed: CounterSeries;
+  readonly received: CounterSeries;
+  readonly sent: CounterSeries;
 }
 
 export class RequestMetrics {
-  readonly requests: Counter<(typeof LABELS)[number]>;
-  readonly duration: Histogram<(typeof LABELS)[number]>;
-  readonly requestBytes: Histogram<(typeof LABELS)[number]>;
-  readonly responseBytes: Histogram<(typeof LABELS)[number]>;
-  readonly tcpOpened: Counter<(typeof TCP_LABELS)[number]>;
-  readonly tcpClosed: Counter<(typeof TCP_LABELS)[number]>;
-  readonly tcpReceived: Counter<(typeof TCP_LABELS)[number]>;
-  readonly tcpSent: Counter<(typeof TCP_LABELS)[number]>;
+  readonly requests: CounterFamily;
+  readonly duration: HistogramFamily;
+  readonly requestBytes: HistogramFamily;
+  readonly responseBytes: HistogramFamily;
+  readonly tcpOpened: CounterFamily;
+  readonly tcpClosed: CounterFamily;
+  readonly tcpReceived: CounterFamily;
+  readonly tcpSent: CounterFamily;
   /** direction -> destination -> version -> source -> group: nested maps, so a lookup builds no key string. */
   readonly #groups = new Map<Direction, Map<string, Map<string, Map<string, Group>>>>();
   #groupCount = 0;
+  readonly #byLabels = new Map<string, Group>();
   readonly #overflow: Record<Direction, Group> = {
     outbound: overflowGroup("outbound"),
     inbound: overflowGroup("inbound"),
@@ -79,37 +72,31 @@ export class RequestMetrics {
   readonly #versions = new Map<string, Set<string>>();
 
   constructor(registry: Registry) {
-    const registers = [registry];
-    const labelNames = LABELS;
-    this.requests = new Counter({
-      name: `${METRIC_PREFIX}requests_total`,
-      help: "Requests completed, by direction, source and destination service, destination version, exact response code, response flags and gRPC status",
-      labelNames,
-      registers,
-    });
-    this.duration = new Histogram({
-      name: `${METRIC_PREFIX}request_duration_seconds`,
-      help: "Time from the request's arrival to the end of its response",
-      labelNames,
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.requestBytes = new Histogram({
-      name: `${METRIC_PREFIX}request_bytes`,
-      help: "Request body bytes sent upstream",
-      labelNames,
-      buckets: BYTE_BUCKETS,
-      registers,
-    });
-    this.responseBytes = new Histogram({
-      name: `${METRIC_PREFIX}response_bytes`,
-      help: "Response body bytes sent to the client",
-      labelNames,
-      buckets: BYTE_BUCKETS,
-      registers,
-    });
-    const tcp = (name: string, help: string) =>
-      new Counter({ name: `${METRIC_PREFIX}tcp_${name}`, help, labelNames: TCP_LABELS, registers });
+    const name = (n: string) => `${METRIC_PREFIX}${n}`;
+    this.requests = new CounterFamily(
+      registry,
+      name("requests_total"),
+      "Requests completed, by direction, source and destination service, destination version, exact response code, response flags and gRPC status",
+    );
+    this.duration = new HistogramFamily(
+      registry,
+      name("request_duration_seconds"),
+      "Time from the request's arrival to the end of its response",
+      DURATION_BUCKETS,
+    );
+    this.requestBytes = new HistogramFamily(
+      registry,
+      name("request_bytes"),
+      "Request body bytes sent upstream",
+      BYTE_BUCKETS,
+    );
+    this.responseBytes = new HistogramFamily(
+      registry,
+      name("response_bytes"),
+      "Response body bytes sent to the client",
+      BYTE_BUCKETS,
+    );
+    const tcp = (n: string, help: string) => new CounterFamily(registry, name(`tcp_${n}`), help);
     this.tcpOpened = tcp("connections_opened_total", "Upgraded (WebSocket) connections relayed to an upstream");
     this.tcpClosed = tcp("connections_closed_total", "Upgraded (WebSocket) connections that ended");
     this.tcpReceived = tcp("received_bytes_total", "Bytes received from the client on upgraded connections");
@@ -123,49 +110,42 @@ export class RequestMetrics {
     let series = plain ? group.plain.get(r.status) : group.other.get(`${r.status} ${r.flags} ${r.grpcStatus}`);
     if (series === undefined) {
       const [d, s, dest, v] = group.labels;
-      series = this.#series(
-        d,
-        s,
-        dest,
-        v,
-        codeLabel(r.status),
-        r.flags === "" ? "-" : r.flags,
-        grpcLabel(r.grpcStatus),
-      );
+      const code = codeLabel(r.status);
+      const flags = r.flags === "" ? "-" : r.flags;
+      const grpc = grpcLabel(r.grpcStatus);
+      const key = `${code} ${flags} ${grpc}`;
+      series = group.byLabels.get(key) ?? this.#series(d, s, dest, v, code, flags, grpc);
+      group.byLabels.set(key, series);
       if (plain) group.plain.set(r.status, series);
       else group.other.set(`${r.status} ${r.flags} ${r.grpcStatus}`, series);
     }
-    series.requests.inc();
-    series.duration.observe(durationSeconds);
-    series.requestBytes.observe(r.requestBytes);
-    series.responseBytes.observe(r.responseBytes);
+    series.requests.value++;
+    this.duration.observe(series.duration, durationSeconds);
+    this.requestBytes.observe(series.requestBytes, r.requestBytes);
+    this.responseBytes.observe(series.responseBytes, r.responseBytes);
   }
 
   connectionOpened(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">, version: string): void {
-    this.#tcp(c, version).opened.inc();
+    this.#tcp(c, version).opened.value++;
   }
 
   connectionClosed(c: ConnectionRecord, version: string): void {
     const t = this.#tcp(c, version);
-    t.closed.inc();
-    t.received.inc(c.receivedBytes);
-    t.sent.inc(c.sentBytes);
-  }
-
-  /** Makes the plain series of a destination's endpoints ahead of traffic (called per snapshot). */
-  prepare(direction: Direction, source: string, destination: string, endpoints: readonly EndpointRef[]): void {
-    for (const e of endpoints) this.#group(direction, source, destination, e.labels.version ?? "");
+    t.closed.value++;
+    t.received.value += c.receivedBytes;
+    t.sent.value += c.sentBytes;
   }
 
   #tcp(c: Omit<ConnectionRecord, "receivedBytes" | "sentBytes">, version: string): TcpSeries {
     const group = this.#group(c.direction, c.sourceService, c.destinationService, version);
     if (group.tcp === undefined) {
-      const labels = group.labels;
+      const [direction, source_service, destination_service, destination_version] = group.labels;
+      const labels = { direction, source_service, destination_service, destination_version };
       group.tcp = {
-        opened: this.tcpOpened.labels(...labels),
-        closed: this.tcpClosed.labels(...labels),
-        received: this.tcpReceived.labels(...labels),
-        sent: this.tcpSent.labels(...labels),
+        opened: this.tcpOpened.add(labels),
+        closed: this.tcpClosed.add(labels),
+        received: this.tcpReceived.add(labels),
+        sent: this.tcpSent.add(labels),
       };
     }
     return group.tcp;
@@ -176,13 +156,20 @@ export class RequestMetrics {
     if (found !== undefined) return found;
     // Past the cap nothing is added to the maps either: one shared group per direction takes the rest.
     if (this.#groupCount >= MAX_GROUPS) return this.#overflow[direction];
-    const group: Group = {
-      labels: [direction, bounded(source), bounded(destination), this.#versionLabel(destination, version)],
-      plain: new Map(),
-      other: new Map(),
-      tcp: undefined,
-    };
-    this.#groupCount++;
+    const labels = [
+      direction,
+      bounded(source),
+      bounded(destination),
+      this.#versionLabel(destination, version),
+    ] as const;
+    // Raw values that get one label (two versions past the cap are both "other") share the group of that label.
+    const key = labels.join("\n");
+    let group = this.#byLabels.get(key);
+    if (group === undefined) {
+      group = newGroup(labels);
+      this.#byLabels.set(key, group);
+      this.#groupCount++;
+    }
     child(child(child(this.#groups, direction), destination), version).set(source, group);
     return group;
   }
@@ -202,11 +189,20 @@ export class RequestMetrics {
   }
 
   #series(d: Direction, s: string, dest: string, v: string, code: string, flags: string, grpc: string): Series {
+    const labels = {
+      direction: d,
+      source_service: s,
+      destination_service: dest,
+      destination_version: v,
+      response_code: code,
+      response_flags: flags,
+      grpc_status: grpc,
+    };
     return {
-      requests: this.requests.labels(d, s, dest, v, code, flags, grpc),
-      duration: this.duration.labels(d, s, dest, v, code, flags, grpc),
-      requestBytes: this.requestBytes.labels(d, s, dest, v, code, flags, grpc),
-      responseBytes: this.responseBytes.labels(d, s, dest, v, code, flags, grpc),
+      requests: this.requests.add(labels),
+      duration: this.duration.add(labels),
+      requestBytes: this.requestBytes.add(labels),
+      responseBytes: this.responseBytes.add(labels),
     };
   }
 }
@@ -228,8 +224,12 @@ function bounded(v: string): string {
   return v.length > MAX_LABEL_LENGTH ? OVERFLOW : v;
 }
 
+function newGroup(labels: readonly [Direction, string, string, string]): Group {
+  return { labels, plain: new Map(), other: new Map(), byLabels: new Map(), tcp: undefined };
+}
+
 function overflowGroup(direction: Direction): Group {
-  return { labels: [direction, OVERFLOW, OVERFLOW, OVERFLOW], plain: new Map(), other: new Map(), tcp: undefined };
+  return newGroup([direction, OVERFLOW, OVERFLOW, OVERFLOW]);
 }
 
 /** The map under `key`, made when missing. */

@@ -1,7 +1,7 @@
 /**
  * The sidecar's spans as plain data, and what exports them. The exporter is
- * loaded only when tracing is on (`loadOtlpExporter`), so a sidecar without
- * --tracing-endpoint never loads an @opentelemetry module.
+ * loaded only when tracing is on (`load-exporter.ts`), so a sidecar without
+ * --tracing-endpoint never loads the OpenTelemetry SDK.
  */
 export interface FinishedSpan {
   readonly name: string;
@@ -32,9 +32,4 @@ export interface OtlpOptions {
   readonly instance: string;
   /** How long spans wait in the batch before they are sent. */
   readonly flushIntervalMs: number;
-}
-
-export async function loadOtlpExporter(options: OtlpOptions): Promise<SpanExporter> {
-  const { OtlpSpanExporter } = await import("./otlp-exporter.ts");
-  return new OtlpSpanExporter(options);
 }

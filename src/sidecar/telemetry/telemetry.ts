@@ -73,15 +73,12 @@ export class Telemetry {
     this.#tracing = tracing;
   }
 
-  /** Takes a new snapshot's Services: who belongs to the mesh, which logs what, and their metric series. */
+  /** Takes a new snapshot's Services: who belongs to the mesh, and which of them log what. */
   swap(view: TelemetryView): void {
     const services = [...view.services];
     this.#mesh = meshPeers(services);
     const logs = new Map<string, AccessLogPolicy>();
-    for (const s of services) {
-      if (s.accessLog !== undefined) logs.set(s.name, s.accessLog);
-      this.metrics.prepare("outbound", this.#o.localService, s.name, s.endpoints);
-    }
+    for (const s of services) if (s.accessLog !== undefined) logs.set(s.name, s.accessLog);
     this.#accessLogs = logs;
   }
 
