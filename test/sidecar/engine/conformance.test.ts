@@ -8,7 +8,8 @@ import { type RawUpstream, startRawUpstream } from "./raw-upstream.ts";
 const TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 /** Sent by every probe, so the upstream's bytes are deterministic (no generated id or trace context). */
 const FIXED = `x-request-id: r1\r\ntraceparent: ${TP}\r\n`;
-const ADDED = "x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n";
+/** Added by the sidecar: forwarding fields, and the caller's service for the callee's sidecar (telemetry). */
+const ADDED = "x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-meshlet-source: client\r\n";
 
 /** What the upstream must receive for a request line and fields as the sidecar forwards them. */
 function forwarded(line: string, fields = "Host: up\r\n", framing = "", body = ""): string {
