@@ -14,8 +14,8 @@ import type { Balancer, UpstreamEndpoint } from "../upstream/balancer.ts";
  * undefined) or answers locally (returns an Answer) and the chain stops:
  *
  *   route      match authority/path/method/headers              NR, 405 (TRACE)
- *   admission  policy rate limit, per key                        RL
- *   split      destination by weight                            UH when none
+ *   split      destination by weight, and with it the policy    UH when none
+ *   admission  the policy's rate limit, per key                 RL
  *   attempt    limits (UO), breaker (CB), balance (UH), forward (UF, UR, UT), retries with budget;
  *              the terminal stage: it streams the upstream's response to the client
  *   fallback   turns a local answer with a resilience flag into the policy's fallback (FB), or the flagged reply
