@@ -25,8 +25,14 @@ import {
 } from "./resilience/replies.ts";
 import type { Recording, StaleCache } from "./resilience/stale-cache.ts";
 import { hostOf, pathOf } from "./routing.ts";
-import { type CompiledHttpRoute, type CompiledSnapshot, matchRoute, splitDestination } from "./snapshot.ts";
-import type { Destination, Direction, ResponseFlag } from "./stages/stage.ts";
+import {
+  type CompiledHttpRoute,
+  type CompiledSnapshot,
+  type Destination,
+  matchRoute,
+  splitDestination,
+} from "./snapshot.ts";
+import type { Direction, ResponseFlag } from "./stages/stage.ts";
 import type { RequestRecord } from "./telemetry/record.ts";
 import { SOURCE_HEADER } from "./telemetry/source-identity.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";

@@ -3,11 +3,20 @@ import { durationMs } from "../config/duration.ts";
 import type { Finding } from "../config/finding.ts";
 import type { HttpRoute, Policy, Resource, RetryOn, Route, Service } from "../config/resources.ts";
 import type { RequestView } from "./request-view.ts";
-import type { PolicyCompiler, PolicySet } from "./resilience/compile.ts";
+import type { CompiledPolicy, PolicyCompiler, PolicySet } from "./resilience/compile.ts";
 import { compileMatch, type RequestMatcher } from "./routing.ts";
-import type { Destination } from "./stages/stage.ts";
 import { type Balancer, buildBalancer, toUpstream, type UpstreamEndpoint } from "./upstream/balancer.ts";
 import { type HashKeyOf, hashKeyOf } from "./upstream/hash-key.ts";
+
+/** One weighted destination of a route, fully resolved for the snapshot. */
+export interface Destination {
+  readonly service: string;
+  readonly balancer: Balancer;
+  /** The policy that governs this destination (route policy wins over service policy). */
+  readonly policy: CompiledPolicy | undefined;
+  /** False for an endpoint key ejected by outlier detection or failed by a health check. */
+  readonly usable: ((key: string) => boolean) | undefined;
+}
 
 /** A versioned set of resources from a config source (static file now, discovery stream later). */
 export interface ConfigSnapshot {

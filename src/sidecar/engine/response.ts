@@ -2,7 +2,13 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { LAST_CHUNK, writeChunk } from "./body.ts";
 import type { EngineRequest } from "./request.ts";
-import type { Connection } from "./server.ts";
+
+/** What a response needs of its connection (server.ts's Connection): its socket, and the two ways a response ends. */
+export interface ResponseChannel {
+  readonly socket: Socket;
+  responseDone(): void;
+  tunnel(peer: Socket, closed?: (received: number, sent: number) => void): void;
+}
 
 /** Fields the engine writes itself from the response's framing: a caller's copies are dropped. */
 const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
@@ -15,7 +21,7 @@ const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
  * when the connection ends after it.
  */
 export class EngineResponse {
-  readonly #conn: Connection;
+  readonly #conn: ResponseChannel;
   readonly #req: EngineRequest;
   headersSent = false;
   finished = false;
@@ -27,7 +33,7 @@ export class EngineResponse {
   #chunked = false;
   #bodiless = false;
 
-  constructor(conn: Connection, req: EngineRequest) {
+  constructor(conn: ResponseChannel, req: EngineRequest) {
     this.#conn = conn;
     this.#req = req;
   }

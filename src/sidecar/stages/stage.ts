@@ -3,9 +3,9 @@ import type { EngineResponse } from "../engine/response.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { LocalReply } from "../resilience/fallback.ts";
 import type { ResilienceFlag } from "../resilience/replies.ts";
-import type { CompiledHttpRoute } from "../snapshot.ts";
+import type { CompiledHttpRoute, Destination } from "../snapshot.ts";
 import type { RequestRecord } from "../telemetry/record.ts";
-import type { Balancer, UpstreamEndpoint } from "../upstream/balancer.ts";
+import type { UpstreamEndpoint } from "../upstream/balancer.ts";
 
 /**
  * The request pipeline contract.
@@ -30,16 +30,6 @@ import type { Balancer, UpstreamEndpoint } from "../upstream/balancer.ts";
 export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB";
 
 export type Direction = "outbound" | "inbound";
-
-/** One weighted destination of a route, fully resolved for the snapshot. */
-export interface Destination {
-  readonly service: string;
-  readonly balancer: Balancer;
-  /** The policy that governs this destination (route policy wins over service policy). */
-  readonly policy: CompiledPolicy | undefined;
-  /** False for an endpoint key ejected by outlier detection or failed by a health check. */
-  readonly usable: ((key: string) => boolean) | undefined;
-}
 
 /** A stage's local answer: the flag it stands for, and a reply when the stage made one (else the flag's own). */
 export interface Answer {
