@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { join } from "node:path";
+import { chmodSync, mkdtempSync, rmdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { before, describe, it } from "node:test";
 import { REPO_ROOT } from "../helpers/cli.ts";
 import { ensureSystemPackage } from "../support/system-package.ts";
@@ -31,15 +33,36 @@ describe("meshlet iptables in a network namespace", () => {
   before(async () => {
     if (process.getuid?.() !== 0) throw new Error("this test needs root: it creates network namespaces (unshare -n)");
     await ensureSystemPackage("iptables", "iptables");
-    const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(
-        "unshare",
-        ["-n", process.execPath, join(REPO_ROOT, "test/iptables/netns-scenario.ts")],
-        { cwd: REPO_ROOT, timeout: 90_000 },
-        (err, out, stderr) => (err === null ? resolve(out) : reject(new Error(`${err.message}\n${stderr}`))),
-      ),
-    );
-    report = JSON.parse(stdout) as Report;
+    // The sidecar and the app run as other users, who cannot reach a checkout under a private directory (a
+    // clone in `mktemp -d`, mode 0700). In a private mount namespace the checkout is bind-mounted on a
+    // directory they can traverse, and the scenario runs from there; nothing changes outside the namespace.
+    const view = mkdtempSync(join(tmpdir(), "meshlet-netns-"));
+    chmodSync(view, 0o755);
+    const inRepo = relative(REPO_ROOT, process.execPath);
+    const nodeBin = inRepo.startsWith("..") ? process.execPath : join(view, inRepo);
+    try {
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          "unshare",
+          [
+            "-n",
+            "-m",
+            "sh",
+            "-c",
+            'mount --bind "$1" "$2" && cd "$2" && exec "$3" "$2/test/iptables/netns-scenario.ts"',
+            "sh",
+            REPO_ROOT,
+            view,
+            nodeBin,
+          ],
+          { cwd: REPO_ROOT, timeout: 90_000 },
+          (err, out, stderr) => (err === null ? resolve(out) : reject(new Error(`${err.message}\n${stderr}`))),
+        ),
+      );
+      report = JSON.parse(stdout) as Report;
+    } finally {
+      rmdirSync(view);
+    }
   });
 
   const body = (r: Reply) => JSON.parse(r.body ?? "{}") as { from?: string; remote?: string };
