@@ -28,6 +28,8 @@ export interface GlobalReservoirOptions {
 }
 
 const DEFAULT_TICK_MS = 100;
+/** Leases never run more often than this, whatever the bucket size: a burst below it can lose some refill. */
+const MIN_TICK_MS = 20;
 const DEFAULT_PROBE_TIMEOUT_MS = 250;
 /** How long an instance counts as sharing the budget after its last lease. */
 const MEMBERSHIP_TTL_MS = 3000;
@@ -111,7 +113,11 @@ export class GlobalReservoir {
   constructor(opts: GlobalReservoirOptions) {
     this.#opts = opts;
     this.ratePerSecond = opts.ratePerSecond;
-    this.#tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    // The bucket in Redis holds at most `capacity` tokens: refill accrued beyond that while no instance leases is
+    // lost although there is demand. So the longest gap between two leases (1.5 average ticks, with the jitter)
+    // stays within the time the bucket takes to fill: ticks of at most a third of capacity / rate.
+    const fillMs = (opts.capacity / opts.ratePerSecond) * 1000;
+    this.#tickMs = opts.tickMs ?? Math.min(DEFAULT_TICK_MS, Math.max(MIN_TICK_MS, fillMs / 3));
     this.#random = opts.random ?? Math.random;
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.#maxPool = Math.max(opts.capacity, Math.ceil((opts.ratePerSecond * this.#tickMs * 2) / 1000));
