@@ -12,6 +12,7 @@ import {
   type YAMLError,
 } from "yaml";
 import type { z } from "zod";
+import { formatPath } from "./format-path.ts";
 import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits, YAML_LIMITS } from "./limits.ts";
 import { type Resource, resourceSchema } from "./resources.ts";
 
@@ -50,15 +51,6 @@ export function formatIssue(i: ConfigIssue): string {
   const where = i.line === undefined ? i.file : `${i.file}:${i.line}:${i.column ?? 1}`;
   const what = [i.resource, i.path].filter((s) => s !== undefined && s !== "").join(" ");
   return what === "" ? `${where} ${i.message}` : `${where} ${what}: ${i.message}`;
-}
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else out += out === "" ? String(seg) : `.${String(seg)}`;
-  }
-  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { nameServer, send, service, startSidecar } from "../sidecar/helpers.ts";
 
@@ -74,6 +75,50 @@ describe("CLI startup", () => {
     assert.deepEqual(otel, []);
     const on = await sidecarPackages(["--tracing-endpoint", "http://127.0.0.1:1/v1/traces"]);
     assert.ok(on.has("@opentelemetry/exporter-trace-otlp-http"), [...on].join(", "));
+  });
+
+  it("a sidecar fed by a control plane (Service, Route and Policy applied) loads neither zod nor yaml", async (t) => {
+    const cluster = await makeCluster(1);
+    const app = await nameServer("app");
+    t.after(async () => {
+      await cluster.stopAll();
+      await app.close();
+    });
+    const [node] = cluster.nodes;
+    assert.ok(node !== undefined);
+    cluster.start(node);
+    await leaderOf([node]);
+    const file = join(dir, "mesh.yaml");
+    await writeFile(
+      file,
+      [
+        service("app", [{ port: app.port }]),
+        "---\napiVersion: meshlet.dev/v1\nkind: Route\nmetadata: {name: app}\n",
+        "spec: {hosts: [app], http: [{match: [{pathPrefix: /}], destinations: [{service: app}], retries: {attempts: 1}}]}\n",
+        "---\napiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: app}\n",
+        "spec: {target: {service: app}, circuitBreaker: {errorThresholdPercentage: 50}, rateLimit: {requestsPerSecond: 1000},",
+        " outlierDetection: {consecutiveErrors: 3}, fallback: {on: [circuitOpen], static: {status: 503}}}\n",
+      ].join(""),
+    );
+    const applied = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+    assert.equal(applied.code, 0, applied.stderr);
+
+    const sc = await startSidecar(undefined, { staticConfig: false, args: ["--control", node.grpc], env });
+    try {
+      const reply = await until("the sidecar routes by the control plane's snapshot", async () => {
+        const r = await send(sc.outbound, { headers: { host: "app" } });
+        return r.status === 200 ? r : undefined;
+      });
+      assert.equal(reply.body, "app");
+      const ready = (await (await fetch(`http://127.0.0.1:${sc.admin}/ready`)).json()) as { rejected: string[] };
+      assert.deepEqual(ready.rejected, []);
+    } finally {
+      await sc.stop();
+    }
+    const packages = packagesIn(sc.logs());
+    assert.ok(packages.has("@grpc/grpc-js") && packages.has("commander"), [...packages].join(", "));
+    assert.ok(!packages.has("zod"), "zod loaded");
+    assert.ok(!packages.has("yaml"), "yaml loaded");
   });
 
   it("loads them when a command runs", async () => {

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../src/config/load.ts";
-import { MAX_CONFIG_FILE_BYTES, StaticFileSource } from "../../src/sidecar/config-source.ts";
+import { MAX_CONFIG_FILE_BYTES, StaticFileSource } from "../../src/sidecar/static-file-source.ts";
 
 function tmpFile(t: { after: (fn: () => void) => void }, content: string | Buffer): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-static-"));

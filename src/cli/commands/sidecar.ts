@@ -183,13 +183,16 @@ export function registerSidecar(program: Command): void {
         { createLogger, createLineSink },
         { createRegistry },
         { Sidecar },
-        { StaticFileSource },
+        source,
         { survivesUnhandledRejections },
       ] = await Promise.all([
         import("../../common/logger.ts"),
         import("../../common/metrics.ts"),
         import("../../sidecar/sidecar.ts"),
-        import("../../sidecar/config-source.ts"),
+        // The file source parses YAML with the schemas (yaml, zod); a sidecar fed by the control plane loads neither.
+        flags.config === undefined
+          ? undefined
+          : import("../../sidecar/static-file-source.ts").then((m) => new m.StaticFileSource(flags.config as string)),
         import("../../sidecar/unhandled-rejections.ts"),
       ]);
       const logger = createLogger(logLevel, { component: "sidecar", service: flags.service });
@@ -221,7 +224,7 @@ export function registerSidecar(program: Command): void {
         inbound: parseHostPort(flags.inbound, "--inbound"),
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
-        source: flags.config === undefined ? undefined : new StaticFileSource(flags.config),
+        source,
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
         instance: flags.instance === undefined || flags.instance === "" ? undefined : flags.instance,

@@ -2,10 +2,12 @@ import { type ClientDuplexStream, credentials } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { isCanonicalResource } from "../../config/canonical.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
-import { formatPath } from "../../config/load.ts";
-import { type Resource, resourceSchema } from "../../config/resources.ts";
+import { formatPath } from "../../config/format-path.ts";
+import type { Resource } from "../../config/resources.ts";
+import { resourceSchemas } from "../../config/schemas-on-demand.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
@@ -424,7 +426,10 @@ function decodeResource(key: string, json: string): Resource | Finding {
   } catch {
     return { code: "InvalidResource", severity: "error", resource: key, path: "", message: "not valid JSON" };
   }
-  const parsed = resourceSchema.safeParse(value);
+  // What the control plane sends is canonical (it parsed it with the schemas); the schemas judge the rest.
+  const parsed = isCanonicalResource(value)
+    ? { success: true as const, data: value }
+    : resourceSchemas().resourceSchema.safeParse(value);
   if (parsed.success) {
     const r = parsed.data;
     if (`${r.kind}/${r.metadata.name}` === key) return r;

@@ -1,8 +1,10 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
+import { isCanonicalPolicySpec } from "../../config/canonical.ts";
 import { durationMs } from "../../config/duration.ts";
-import { formatPath } from "../../config/load.ts";
-import { type Policy, type PolicySpec, policySpecSchema } from "../../config/resources.ts";
+import { formatPath } from "../../config/format-path.ts";
+import type { Policy, PolicySpec } from "../../config/resources.ts";
+import { resourceSchemas } from "../../config/schemas-on-demand.ts";
 import { HealthChecker, type Probe } from "../upstream/health-check.ts";
 import { OutlierDetector } from "../upstream/outlier.ts";
 import { Breaker, type BreakerState, defaultFailureStatuses } from "./breaker.ts";
@@ -384,14 +386,16 @@ export function burstCapacity(ratePerSecond: number, burst: number | undefined):
 
 /**
  * The schema again at the sidecar, for a caller that hands the compiler
- * policies nobody validated. What involves more than one resource (two
+ * policies nobody validated: a spec in the schema's output form passes the
+ * zod-free check (config/canonical.ts); only another one loads the schema. What involves more than one resource (two
  * policies on one target) is the shared check's (config/mesh-check.ts), run
  * before this on what the sidecar admits.
  */
 export function validatePolicies(policies: readonly Policy[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   for (const policy of policies) {
-    const parsed = policySpecSchema.safeParse(policy.spec);
+    if (isCanonicalPolicySpec(policy.spec)) continue;
+    const parsed = resourceSchemas().policySpecSchema.safeParse(policy.spec);
     if (parsed.success) continue;
     for (const zi of parsed.error.issues) {
       const path = zi.path.filter((p): p is string | number => typeof p !== "symbol");

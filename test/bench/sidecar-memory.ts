@@ -1,0 +1,220 @@
+/**
+ * bench:sidecar-memory — RSS and private memory of one sidecar, idle and at 1,000 req/s, fed by a control
+ * plane (`--control`, the resources applied with `meshlet apply`) or by a static file (`--config`, the same
+ * resources). With BENCH_PEER=/path/to/another/checkout (built), that checkout's sidecar is measured in the
+ * same run, rounds alternating, so the figures compare two versions under the same noise.
+ *
+ * One control plane (this checkout's) serves every sidecar; the upstream and the paced client run in this
+ * process on CPU 1, the sidecar on CPU 0, with the V8 flags of bench:proxy. Private memory is RSS without
+ * the pages shared with other processes (/proc/PID/smaps_rollup Private_Clean + Private_Dirty).
+ *
+ * Env: BENCH_ROUNDS (default 3), BENCH_RATE_SECONDS (load before the 1k sample, default 8).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, createServer, request } from "node:http";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { leaderOf, makeCluster } from "../controlplane/harness.ts";
+import { runCli } from "../helpers/cli.ts";
+import { rssMb } from "../helpers/proc.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const PEER = process.env.BENCH_PEER;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 8);
+const NODE_FLAGS = "--max-semi-space-size=8";
+
+async function privateMb(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(rollup)?.[1] ?? 0);
+  return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function resources(upstreamPort: number): string {
+  return `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: bench}
+spec: {endpoints: [{address: 127.0.0.1, port: ${upstreamPort}}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: bench}
+spec: {hosts: [bench], http: [{match: [{pathPrefix: /}], destinations: [{service: bench}], retries: {attempts: 1}}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Policy
+metadata: {name: bench}
+spec:
+  target: {service: bench}
+  circuitBreaker: {errorThresholdPercentage: 50}
+  rateLimit: {requestsPerSecond: 100000, key: {header: x-user-id}}
+  outlierDetection: {consecutiveErrors: 5}
+`;
+}
+
+interface Started {
+  proc: ChildProcess;
+  outbound: number;
+}
+
+async function startSidecar(tree: string, source: string[], dataDir: string): Promise<Started> {
+  const args = [
+    "-c",
+    "0",
+    process.execPath,
+    join(tree, "bin/meshlet.js"),
+    "sidecar",
+    "--service",
+    "client",
+    "--app-port",
+    "1",
+    "--outbound",
+    "127.0.0.1:0",
+    "--inbound",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--data-dir",
+    dataDir,
+    "--drain-delay",
+    "0",
+    ...source,
+  ];
+  const proc = spawn("taskset", args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: NODE_FLAGS },
+  });
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`sidecar did not start:\n${log}`)), 30_000);
+    proc.stderr?.on("data", (c: Buffer) => {
+      log += c.toString();
+      const line = log.split("\n").find((l) => l.includes('"sidecar listening"'));
+      if (line === undefined) return;
+      clearTimeout(deadline);
+      const outbound = String((JSON.parse(line) as { outbound: string }).outbound);
+      resolve({ proc, outbound: Number(outbound.slice(outbound.lastIndexOf(":") + 1)) });
+    });
+    proc.once("exit", (code) => reject(new Error(`sidecar exited with ${code}:\n${log}`)));
+  });
+}
+
+/** 1,000 req/s over 10 keep-alive connections for `seconds`; returns the count of 200 answers. */
+async function paced(port: number, agent: Agent, seconds: number): Promise<number> {
+  const total = 1000 * seconds;
+  const startedAt = performance.now();
+  let ok = 0;
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const finish = () => {
+      if (++done === total) resolve();
+    };
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(performance.now() - startedAt));
+      for (; sent < due; sent++) {
+        const req = request(
+          { host: "127.0.0.1", port, headers: { host: "bench", "x-user-id": String(sent % 1000) }, agent },
+          (res) => {
+            if (res.statusCode === 200) ok++;
+            res.resume();
+            res.on("end", finish);
+          },
+        );
+        req.on("error", finish);
+        req.end();
+      }
+      if (sent === total) clearInterval(tick);
+    }, 1);
+  });
+  return ok;
+}
+
+interface Sample {
+  idleRss: number;
+  idlePrivate: number;
+  loadRss: number;
+  loadPrivate: number;
+}
+
+async function measure(tree: string, source: string[]): Promise<Sample> {
+  const dataDir = await mkdtemp(join(tmpdir(), "meshlet-bench-mem-"));
+  const sc = await startSidecar(tree, source, dataDir);
+  const pid = sc.proc.pid as number;
+  const agent = new Agent({ keepAlive: true, maxSockets: 10 });
+  try {
+    // Routed (the snapshot has arrived) before anything is sampled.
+    for (let i = 0; (await paced(sc.outbound, agent, 1)) < 900; i++) if (i > 20) throw new Error("never routed");
+    await sleep(3_000);
+    const idleRss = rssMb(pid);
+    const idlePrivate = await privateMb(pid);
+    const ok = await paced(sc.outbound, agent, RATE_SECONDS);
+    if (ok < 1000 * RATE_SECONDS * 0.99) throw new Error(`only ${ok} answers were 200`);
+    const loadRss = rssMb(pid);
+    const loadPrivate = await privateMb(pid);
+    return { idleRss, idlePrivate, loadRss, loadPrivate };
+  } finally {
+    agent.destroy();
+    await new Promise((r) => {
+      sc.proc.once("exit", r);
+      sc.proc.kill("SIGTERM");
+    });
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+async function main(): Promise<void> {
+  const upstream = createServer((_req, res) => res.end("x".repeat(100)));
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  const upstreamPort = (upstream.address() as { port: number }).port;
+  const dir = await mkdtemp(join(tmpdir(), "meshlet-bench-mem-cfg-"));
+  const file = join(dir, "mesh.yaml");
+  await writeFile(file, resources(upstreamPort));
+  const cluster = await makeCluster(1);
+  try {
+    const [node] = cluster.nodes;
+    if (node === undefined) throw new Error("no node");
+    cluster.start(node);
+    await leaderOf([node]);
+    const applied = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+    if (applied.code !== 0) throw new Error(applied.stderr);
+    const trees = [{ name: "this", tree: ROOT }, ...(PEER === undefined ? [] : [{ name: "peer", tree: PEER }])];
+    const paths = trees.flatMap((t) => [
+      { name: `${t.name} --control`, tree: t.tree, source: ["--control", node.grpc] },
+      { name: `${t.name} --config`, tree: t.tree, source: ["--config", file] },
+    ]);
+    const samples = new Map<string, Sample[]>(paths.map((p) => [p.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of paths) {
+        const s = await measure(p.tree, p.source);
+        samples.get(p.name)?.push(s);
+        process.stderr.write(`round ${round + 1} ${p.name}: ${JSON.stringify(s)}\n`);
+      }
+    }
+    const f = (x: number) => x.toFixed(1);
+    process.stdout.write(
+      `bench:sidecar-memory — ${availableParallelism()} CPUs, Node ${process.version}, NODE_OPTIONS=${NODE_FLAGS}, median of ${ROUNDS} alternating rounds, ${RATE_SECONDS}s at 1,000 req/s before the loaded sample; peer: ${PEER ?? "none"}\n\n`,
+    );
+    process.stdout.write(
+      "| sidecar | RSS idle (MB) | private idle (MB) | RSS at 1k req/s (MB) | private at 1k req/s (MB) |\n|---|---|---|---|---|\n",
+    );
+    for (const [name, ss] of samples) {
+      const m = (k: keyof Sample) => f(median(ss.map((s) => s[k])));
+      process.stdout.write(
+        `| ${name} | ${m("idleRss")} | ${m("idlePrivate")} | ${m("loadRss")} | ${m("loadPrivate")} |\n`,
+      );
+    }
+  } finally {
+    await cluster.stopAll();
+    upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
