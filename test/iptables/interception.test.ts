@@ -33,9 +33,9 @@ describe("meshlet iptables in a network namespace", () => {
   before(async () => {
     if (process.getuid?.() !== 0) throw new Error("this test needs root: it creates network namespaces (unshare -n)");
     await ensureSystemPackage("iptables", "iptables");
-    // The sidecar and the app run as other users, who cannot reach a checkout under a private directory (a
-    // clone in `mktemp -d`, mode 0700). In a private mount namespace the checkout is bind-mounted on a
-    // directory they can traverse, and the scenario runs from there; nothing changes outside the namespace.
+    // The sidecar and the app run as other users, who cannot reach a checkout that is (or is under) a private
+    // directory (a clone into `mktemp -d`, mode 0700). In a private mount namespace each entry of the checkout is
+    // bind-mounted into a tmpfs they can traverse, and the scenario runs from there; nothing changes outside.
     const view = mkdtempSync(join(tmpdir(), "meshlet-netns-"));
     chmodSync(view, 0o755);
     const inRepo = relative(REPO_ROOT, process.execPath);
@@ -49,7 +49,12 @@ describe("meshlet iptables in a network namespace", () => {
             "-m",
             "sh",
             "-c",
-            'mount --bind "$1" "$2" && cd "$2" && exec "$3" "$2/test/iptables/netns-scenario.ts"',
+            [
+              'mount -t tmpfs -o mode=755 meshlet-repo "$2" || exit 1',
+              'for e in "$1"/* "$1"/.[!.]*; do [ -e "$e" ] || continue; n=$(basename "$e")',
+              '  if [ -d "$e" ]; then mkdir "$2/$n"; else : > "$2/$n"; fi; mount --bind "$e" "$2/$n" || exit 1; done',
+              'cd "$2" && exec "$3" "$2/test/iptables/netns-scenario.ts"',
+            ].join("\n"),
             "sh",
             REPO_ROOT,
             view,
