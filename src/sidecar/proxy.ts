@@ -32,6 +32,7 @@ import {
   matchRoute,
   splitDestination,
 } from "./snapshot.ts";
+import { attemptFlag, shouldRetry } from "./stages/retry.ts";
 import type { Direction, ResponseFlag } from "./stages/stage.ts";
 import type { RequestRecord } from "./telemetry/record.ts";
 import { SOURCE_HEADER } from "./telemetry/source-identity.ts";
@@ -362,14 +363,7 @@ export class DataPath {
           this.#rejectRequest(direction, req, res, rec, dest.service, out.invalid);
           return;
         }
-        const flag: ResponseFlag | undefined =
-          timedOut || out.error === "timeout"
-            ? "UT"
-            : out.error === "connect"
-              ? "UF"
-              : out.error === "reset"
-                ? "UR"
-                : undefined;
+        const flag = attemptFlag(timedOut, out.error);
         const canRetry =
           retriable &&
           !timedOut &&
@@ -721,19 +715,6 @@ function staleRecording(
 
 function isResilienceFlag(f: ResponseFlag): f is ResilienceFlag {
   return f === "RL" || f === "CB" || f === "UO" || f === "UH" || f === "UT";
-}
-
-function shouldRetry(
-  on: ReadonlySet<string> | undefined,
-  status: number | undefined,
-  error: AttemptError | undefined,
-): boolean {
-  if (on === undefined) return false;
-  if (error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
-  if (error !== undefined) return on.has("reset") || on.has("5xx");
-  const s = status ?? 0;
-  if (s >= 500 && on.has("5xx")) return true;
-  return (s === 502 || s === 503 || s === 504) && on.has("gateway-error");
 }
 
 function pathAndQuery(url: string): string {

@@ -6,7 +6,7 @@ import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
 import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
 import type { StageEnv } from "./env.ts";
 import { downstreamFields, upstreamHead } from "./forward-head.ts";
-import { RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
+import { attemptFlag, RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
 import type { Answer, RequestContext, ResponseFlag } from "./stage.ts";
 
 interface Outcome {
@@ -214,14 +214,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           complete(ctx);
           return undefined;
         }
-        const flag: ResponseFlag | undefined =
-          timedOut || out.error === "timeout"
-            ? "UT"
-            : out.error === "connect"
-              ? "UF"
-              : out.error === "reset"
-                ? "UR"
-                : undefined;
+        const flag = attemptFlag(timedOut, out.error);
         const canRetry =
           !timedOut && ctx.res.writable && retry.wouldRetry(out.status, out.error) && clock.now() < deadline;
         if (canRetry && budget.take(dest.service, policy, env.metrics)) {

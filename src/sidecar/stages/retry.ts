@@ -2,6 +2,7 @@ import type { SidecarMetrics } from "../metrics.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { RetryPlan } from "../snapshot.ts";
 import type { AttemptError } from "../upstream/exchange.ts";
+import type { ResponseFlag } from "./stage.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** Envoy's retry budget: retries never exceed 20 % of active requests, with at least 3 allowed. */
@@ -31,6 +32,13 @@ export class RetryBudget {
     this.retrying--;
     policy?.limits?.releaseRetry();
   }
+}
+
+/** The flag a failed attempt is answered with: UT past a timeout, UF when it could not connect, UR when reset. */
+export function attemptFlag(timedOut: boolean, error: AttemptError | undefined): ResponseFlag | undefined {
+  if (timedOut || error === "timeout") return "UT";
+  if (error === "connect") return "UF";
+  return error === "reset" ? "UR" : undefined;
 }
 
 /** Whether an attempt's outcome is one the route retries on. */
