@@ -99,7 +99,17 @@ async function scenario() {
   chmodSync(config, 0o644);
 
   const report: Record<string, unknown> = {};
-  report.directBefore = JSON.parse(nodeOutput(client("http://10.77.0.3:8080/", "reviews"), { uid: APP_UID }));
+  // The servers start in the background and the veth link comes up on its own time: wait for the direct call.
+  report.directBefore = await until("reviews to answer directly, before any rule", () => {
+    const reply = JSON.parse(nodeOutput(client("http://10.77.0.3:8080/", "reviews"), { uid: APP_UID })) as {
+      status?: number;
+    };
+    return reply.status === 200 ? reply : undefined;
+  });
+
+  await until("the app to listen", () =>
+    nodeOutput(client("http://127.0.0.1:9080/", "app")).includes('"status":200') ? true : undefined,
+  );
 
   meshlet(["iptables", "--proxy-uid", String(PROXY_UID), "--inbound-ports", "9080"]);
   const once = natRules();
