@@ -13,6 +13,12 @@ export interface ResponseChannel {
 /** Fields the engine writes itself from the response's framing: a caller's copies are dropped. */
 const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
 
+/** By length first: the other names are not lower-cased (a string each) only to be compared. */
+function isFraming(name: string): boolean {
+  const n = name.length;
+  return (n === 10 || n === 14 || n === 17) && FRAMING.has(name.toLowerCase());
+}
+
 /**
  * The response to one request. The caller gives status, fields and the
  * body's length when known; the engine decides the framing (Content-Length,
@@ -70,7 +76,7 @@ export class EngineResponse {
     let head = `HTTP/1.1 ${status} ${reason === undefined || reason === "" ? (STATUS_CODES[status] ?? "") : reason}\r\n`;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i] as string;
-      if (FRAMING.has(name.toLowerCase())) continue;
+      if (isFraming(name)) continue;
       head += `${name}: ${fields[i + 1]}\r\n`;
     }
     if (status === 204 || status < 200) {
