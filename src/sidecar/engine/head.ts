@@ -218,7 +218,10 @@ function contentLengthOf(f: Fields): number | undefined {
   let length: number | undefined;
   for (let i = 0; i < f.names.length; i++) {
     if (f.names[i] !== "content-length") continue;
-    for (const part of (f.values[i] as string).split(",")) {
+    const v = f.values[i] as string;
+    // The usual case, one plain number: no list to split.
+    const parts = v.length > 0 && v.length <= MAX_LENGTH_DIGITS && isDigits(v) ? [v] : v.split(",");
+    for (const part of parts) {
       const t = part.trim();
       if (t.length === 0 || t.length > MAX_LENGTH_DIGITS || !isDigits(t))
         throw new HttpError(400, "ERR_CONTENT_LENGTH", "invalid Content-Length");
