@@ -111,19 +111,27 @@ export class RawExchange implements BodySink {
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
-    socket.cork();
-    socket.write(this.#req.head, "latin1");
     const body = this.#req.body;
     if (body === null) {
+      // The head alone: one write, nothing to cork.
       this.#requestSent = true;
+      socket.write(this.#req.head, "latin1");
     } else if (Buffer.isBuffer(body)) {
-      socket.write(body);
+      // A held body: head and body in one Buffer, one write.
+      const head = this.#req.head;
+      const out = Buffer.allocUnsafe(head.length + body.length);
+      out.write(head, 0, "latin1");
+      body.copy(out, head.length);
       this.bytesOut = body.length;
       this.#requestSent = true;
+      socket.write(out);
     } else {
+      // A streamed body: its first bytes (often already received) go out with the head.
+      socket.cork();
+      socket.write(this.#req.head, "latin1");
       this.#streamBody(body, socket);
+      process.nextTick(uncork, socket);
     }
-    process.nextTick(uncork, socket);
   }
 
   /** The client's body, forwarded as it arrives: the same framing (Content-Length as is, chunked re-framed). */

@@ -63,6 +63,7 @@ const CR = 13;
 const LF = 10;
 const SP = 32;
 const HT = 9;
+const COLON = 58;
 
 /** RFC 9110 §5.6.2 tchar. */
 const TCHAR = new Uint8Array(256);
@@ -102,23 +103,36 @@ export function headEnd(buf: Buffer, from: number): number {
   return -1;
 }
 
-/** Splits the head's bytes into lines, refusing bare CR, bare LF and NUL anywhere. */
-function lines(buf: Buffer, start: number, end: number): string[] {
-  const out: string[] = [];
-  let lineStart = start;
+/**
+ * Where each line of the head ends (the index of its CR), reused from head to head: lines are bounds in
+ * the Buffer, never strings of their own. Grown on demand; a head is parsed whole before the next one.
+ */
+let lineEnds = new Int32Array(128);
+
+/**
+ * Finds the head's lines in `buf[start, end)`, refusing bare CR, bare LF and NUL anywhere (the whole head
+ * is checked before any line is read, so the first such byte decides the refusal). Returns the line count;
+ * line k runs from `k === 0 ? start : lineEnds[k - 1] + 2` to `lineEnds[k]`.
+ */
+function lines(buf: Buffer, start: number, end: number): number {
+  let n = 0;
   for (let i = start; i < end; i++) {
     const c = buf[i] as number;
     if (c === LF) {
       if (i === start || buf[i - 1] !== CR) throw new HttpError(400, "ERR_BARE_LF", "bare LF in head");
-      out.push(buf.toString("latin1", lineStart, i - 1));
-      lineStart = i + 1;
+      if (n === lineEnds.length) {
+        const grown = new Int32Array(n * 2);
+        grown.set(lineEnds);
+        lineEnds = grown;
+      }
+      lineEnds[n++] = i - 1;
     } else if (c === CR) {
       if (buf[i + 1] !== LF) throw new HttpError(400, "ERR_BARE_CR", "bare CR in head");
     } else if (c === 0) {
       throw new HttpError(400, "ERR_NUL", "NUL in head");
     }
   }
-  return out;
+  return n;
 }
 
 interface Fields {
@@ -127,37 +141,45 @@ interface Fields {
   values: string[];
 }
 
-function parseFields(all: string[], from: number, limits: HeadLimits): Fields {
+/** The field lines 1 .. n-2 (the last line is the empty one that ends the head), checked byte by byte. */
+function parseFields(buf: Buffer, n: number, limits: HeadLimits): Fields {
   const names: string[] = [];
   const rawNames: string[] = [];
   const values: string[] = [];
-  // The last line is the empty one that ends the head.
-  for (let i = from; i < all.length - 1; i++) {
-    const line = all[i] as string;
-    const first = line.charCodeAt(0);
+  for (let k = 1; k < n - 1; k++) {
+    const ls = (lineEnds[k - 1] as number) + 2;
+    const le = lineEnds[k] as number;
+    const first = buf[ls];
     if (first === SP || first === HT) throw new HttpError(400, "ERR_OBS_FOLD", "obs-fold (line folding) in a field");
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new HttpError(400, "ERR_FIELD", "field line without a name and colon");
-    const raw = line.slice(0, colon);
-    if (!isToken(raw)) {
-      const last = raw.charCodeAt(raw.length - 1);
-      throw new HttpError(
-        400,
-        last === SP || last === HT ? "ERR_SPACE_BEFORE_COLON" : "ERR_FIELD_NAME",
-        last === SP || last === HT ? "whitespace between field name and colon" : "invalid field name",
-      );
+    let colon = ls;
+    while (colon < le && buf[colon] !== COLON) colon++;
+    if (colon === le || colon === ls) throw new HttpError(400, "ERR_FIELD", "field line without a name and colon");
+    let upper = false;
+    for (let i = ls; i < colon; i++) {
+      const c = buf[i] as number;
+      if (TCHAR[c] !== 1) {
+        const last = buf[colon - 1];
+        throw new HttpError(
+          400,
+          last === SP || last === HT ? "ERR_SPACE_BEFORE_COLON" : "ERR_FIELD_NAME",
+          last === SP || last === HT ? "whitespace between field name and colon" : "invalid field name",
+        );
+      }
+      if (c >= 65 && c <= 90) upper = true;
     }
-    let s = colon + 1;
-    let e = line.length;
-    while (s < e && (line.charCodeAt(s) === SP || line.charCodeAt(s) === HT)) s++;
-    while (e > s && (line.charCodeAt(e - 1) === SP || line.charCodeAt(e - 1) === HT)) e--;
-    for (let k = s; k < e; k++) {
-      if (VALUE[line.charCodeAt(k)] !== 1) throw new HttpError(400, "ERR_FIELD_VALUE", "control byte in a field value");
+    let vs = colon + 1;
+    let ve = le;
+    while (vs < ve && (buf[vs] === SP || buf[vs] === HT)) vs++;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+    for (let i = vs; i < ve; i++) {
+      if (VALUE[buf[i] as number] !== 1) throw new HttpError(400, "ERR_FIELD_VALUE", "control byte in a field value");
     }
     if (names.length === limits.maxFields) throw new HttpError(431, "ERR_TOO_MANY_FIELDS", "too many header fields");
+    const raw = buf.toString("latin1", ls, colon);
     rawNames.push(raw);
-    names.push(raw.toLowerCase());
-    values.push(line.slice(s, e));
+    // Most senders write names in lower case already: no second string for those.
+    names.push(upper ? raw.toLowerCase() : raw);
+    values.push(vs === ve ? "" : buf.toString("latin1", vs, ve));
   }
   return { names, rawNames, values };
 }
@@ -183,14 +205,25 @@ export function single(names: readonly string[], values: readonly string[], name
 
 const MAX_LENGTH_DIGITS = 15;
 
+function isDigits(t: string): boolean {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** Content-Length: every occurrence (fields and list members) must be the same decimal number (RFC 9110 §8.6). */
 function contentLengthOf(f: Fields): number | undefined {
   let length: number | undefined;
   for (let i = 0; i < f.names.length; i++) {
     if (f.names[i] !== "content-length") continue;
-    for (const part of (f.values[i] as string).split(",")) {
+    const v = f.values[i] as string;
+    // The usual case, one plain number: no list to split.
+    const parts = v.length > 0 && v.length <= MAX_LENGTH_DIGITS && isDigits(v) ? [v] : v.split(",");
+    for (const part of parts) {
       const t = part.trim();
-      if (t.length === 0 || t.length > MAX_LENGTH_DIGITS || !/^[0-9]+$/.test(t))
+      if (t.length === 0 || t.length > MAX_LENGTH_DIGITS || !isDigits(t))
         throw new HttpError(400, "ERR_CONTENT_LENGTH", "invalid Content-Length");
       const n = Number(t);
       if (length !== undefined && n !== length)
@@ -244,18 +277,67 @@ function responseFraming(f: Fields, bodiless: boolean): FramingOf {
   return { framing: "length", contentLength: length };
 }
 
-function connectionOf(f: Fields, minor: number): { connection: string[]; close: boolean } {
-  const connection = listOf(f.names, f.values, "connection");
-  const close = connection.includes("close") || (minor === 0 && !connection.includes("keep-alive"));
-  return { connection, close };
-}
-
 /** The version in a start line: 1.0 and 1.1 are served, any other HTTP version is 505, anything else 400. */
 function minorOf(v: string): number {
   if (v === "HTTP/1.1") return 1;
   if (v === "HTTP/1.0") return 0;
   if (/^HTTP\/[0-9]\.[0-9]$/.test(v)) throw new HttpError(505, "ERR_VERSION", "HTTP version not supported");
   throw new HttpError(400, "ERR_START_LINE", "invalid HTTP version");
+}
+
+/** HTTP/1.<minor> from the bytes of a start line's version; -1: anything else (minorOf then says which error). */
+function minorAt(buf: Buffer, from: number, to: number): number {
+  if (
+    to - from !== 8 ||
+    buf[from] !== 72 ||
+    buf[from + 1] !== 84 ||
+    buf[from + 2] !== 84 ||
+    buf[from + 3] !== 80 ||
+    buf[from + 4] !== 47 ||
+    buf[from + 5] !== 49 ||
+    buf[from + 6] !== 46
+  )
+    return -1;
+  const m = buf[from + 7];
+  return m === 49 ? 1 : m === 48 ? 0 : -1;
+}
+
+/** The method's string: the common ones without a new string each time. */
+function methodAt(buf: Buffer, from: number, to: number): string {
+  const n = to - from;
+  if (n === 3 && buf[from] === 71 && buf[from + 1] === 69 && buf[from + 2] === 84) return "GET";
+  if (n === 4 && buf[from] === 80 && buf[from + 1] === 79 && buf[from + 2] === 83 && buf[from + 3] === 84)
+    return "POST";
+  return buf.toString("latin1", from, to);
+}
+
+function head(
+  method: string,
+  target: string,
+  status: number,
+  reason: string,
+  minor: number,
+  f: Fields,
+  framing: FramingOf,
+  bytes: number,
+): Head {
+  const connection = listOf(f.names, f.values, "connection");
+  const close = connection.includes("close") || (minor === 0 && !connection.includes("keep-alive"));
+  return {
+    method,
+    target,
+    status,
+    reason,
+    minor,
+    names: f.names,
+    rawNames: f.rawNames,
+    values: f.values,
+    framing: framing.framing,
+    contentLength: framing.contentLength,
+    connection,
+    close,
+    bytes,
+  };
 }
 
 /**
@@ -265,34 +347,29 @@ function minorOf(v: string): number {
 export function parseRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): Head {
   let s = start;
   while (buf[s] === CR && buf[s + 1] === LF) s += 2;
-  const all = lines(buf, s, end);
-  const line = all[0] ?? "";
-  if (line.length > limits.maxStartLine) throw new HttpError(414, "ERR_URI_TOO_LONG", "request line too long");
-  const sp1 = line.indexOf(" ");
-  const sp2 = line.indexOf(" ", sp1 + 1);
-  if (sp1 <= 0 || sp2 <= sp1 + 1 || line.indexOf(" ", sp2 + 1) >= 0)
+  const n = lines(buf, s, end);
+  const le = n === 0 ? s : (lineEnds[0] as number);
+  if (le - s > limits.maxStartLine) throw new HttpError(414, "ERR_URI_TOO_LONG", "request line too long");
+  let sp1 = s;
+  while (sp1 < le && buf[sp1] !== SP) sp1++;
+  let sp2 = sp1 + 1;
+  while (sp2 < le && buf[sp2] !== SP) sp2++;
+  let sp3 = sp2 + 1;
+  while (sp3 < le && buf[sp3] !== SP) sp3++;
+  if (sp1 >= le || sp1 === s || sp2 >= le || sp2 === sp1 + 1 || sp3 < le)
     throw new HttpError(400, "ERR_START_LINE", "invalid request line");
-  const method = line.slice(0, sp1);
-  if (!isToken(method)) throw new HttpError(400, "ERR_METHOD", "invalid method");
-  const target = line.slice(sp1 + 1, sp2);
-  for (let i = 0; i < target.length; i++) {
-    if (TARGET[target.charCodeAt(i)] !== 1) throw new HttpError(400, "ERR_TARGET", "invalid byte in request target");
+  for (let i = s; i < sp1; i++) {
+    if (TCHAR[buf[i] as number] !== 1) throw new HttpError(400, "ERR_METHOD", "invalid method");
   }
-  const minor = minorOf(line.slice(sp2 + 1));
-  const f = parseFields(all, 1, limits);
-  const { framing, contentLength } = requestFraming(f, minor);
-  return {
-    method,
-    target,
-    status: 0,
-    reason: "",
-    minor,
-    ...f,
-    framing,
-    contentLength,
-    ...connectionOf(f, minor),
-    bytes: end - start,
-  };
+  for (let i = sp1 + 1; i < sp2; i++) {
+    if (TARGET[buf[i] as number] !== 1) throw new HttpError(400, "ERR_TARGET", "invalid byte in request target");
+  }
+  let minor = minorAt(buf, sp2 + 1, le);
+  if (minor < 0) minor = minorOf(buf.toString("latin1", sp2 + 1, le));
+  const method = methodAt(buf, s, sp1);
+  const target = buf.toString("latin1", sp1 + 1, sp2);
+  const f = parseFields(buf, n, limits);
+  return head(method, target, 0, "", minor, f, requestFraming(f, minor), end - start);
 }
 
 /** Parses a response head; `headRequest` makes its body empty whatever it declares. */
@@ -303,38 +380,42 @@ export function parseResponseHead(
   limits: HeadLimits,
   headRequest: boolean,
 ): Head {
-  const all = lines(buf, start, end);
-  const line = all[0] ?? "";
-  if (line.length > limits.maxStartLine) throw new HttpError(502, "ERR_STATUS_LINE", "status line too long");
-  const sp1 = line.indexOf(" ");
-  const code = line.slice(sp1 + 1, sp1 + 4);
-  if (sp1 < 0 || !/^[1-9][0-9][0-9]$/.test(code) || (line.length > sp1 + 4 && line.charCodeAt(sp1 + 4) !== SP))
+  const n = lines(buf, start, end);
+  const le = n === 0 ? start : (lineEnds[0] as number);
+  if (le - start > limits.maxStartLine) throw new HttpError(502, "ERR_STATUS_LINE", "status line too long");
+  let sp1 = start;
+  while (sp1 < le && buf[sp1] !== SP) sp1++;
+  const d0 = buf[sp1 + 1] as number;
+  const d1 = buf[sp1 + 2] as number;
+  const d2 = buf[sp1 + 3] as number;
+  if (
+    sp1 >= le ||
+    sp1 + 4 > le ||
+    d0 < 49 ||
+    d0 > 57 ||
+    d1 < 48 ||
+    d1 > 57 ||
+    d2 < 48 ||
+    d2 > 57 ||
+    (le > sp1 + 4 && buf[sp1 + 4] !== SP)
+  )
     throw new HttpError(502, "ERR_STATUS_LINE", "invalid status line");
-  let minor: number;
-  try {
-    minor = minorOf(line.slice(0, sp1));
-  } catch {
-    throw new HttpError(502, "ERR_STATUS_LINE", "invalid status line version");
+  let minor = minorAt(buf, start, sp1);
+  if (minor < 0) {
+    try {
+      minor = minorOf(buf.toString("latin1", start, sp1));
+    } catch {
+      throw new HttpError(502, "ERR_STATUS_LINE", "invalid status line version");
+    }
   }
-  const status = Number(code);
+  const status = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48);
   let f: Fields;
   try {
-    f = parseFields(all, 1, limits);
+    f = parseFields(buf, n, limits);
   } catch (err) {
     throw new HttpError(502, (err as HttpError).code, (err as HttpError).message);
   }
   const bodiless = headRequest || status < 200 || status === 204 || status === 304;
-  const { framing, contentLength } = responseFraming(f, bodiless);
-  return {
-    method: "",
-    target: "",
-    status,
-    reason: line.slice(sp1 + 5),
-    minor,
-    ...f,
-    framing,
-    contentLength,
-    ...connectionOf(f, minor),
-    bytes: end - start,
-  };
+  const reason = sp1 + 5 < le ? buf.toString("latin1", sp1 + 5, le) : "";
+  return head("", "", status, reason, minor, f, responseFraming(f, bodiless), end - start);
 }

@@ -20,7 +20,7 @@ export class EngineRequest implements RequestView {
   /** The authority requests are routed by: the absolute-form URI's, else Host; as sent (port kept). */
   readonly authority: string;
   readonly head: Head;
-  readonly headers: Record<string, string | string[] | undefined>;
+  #headers: Record<string, string | string[] | undefined> | undefined;
   readonly socket: { readonly remoteAddress?: string | undefined };
   /** The client asked for `100 Continue` before it sends the body. */
   readonly expectContinue: boolean;
@@ -50,11 +50,22 @@ export class EngineRequest implements RequestView {
     this.query = parts.query;
     this.authority = parts.authority;
     this.upgrade = parts.upgrade;
-    this.headers = fieldRecord(head.names, head.values);
     this.socket = { remoteAddress };
-    this.expectContinue = head.minor === 1 && this.headers.expect === "100-continue";
+    const expect = head.minor === 1 ? head.names.indexOf("expect") : -1;
+    // One Expect field saying exactly that (two would join into a value that is not "100-continue").
+    this.expectContinue =
+      expect >= 0 && head.names.indexOf("expect", expect + 1) < 0 && head.values[expect] === "100-continue";
     this.complete = head.framing === "none";
     this.#channel = channel;
+  }
+
+  /**
+   * The lower-cased field record matchers and hash keys read: built on first use, so a request no route,
+   * hash or limit looks into does not pay for it. Changes to it (the absolute-form Host) are kept.
+   */
+  get headers(): Record<string, string | string[] | undefined> {
+    if (this.#headers === undefined) this.#headers = fieldRecord(this.head.names, this.head.values);
+    return this.#headers;
   }
 
   get hasBody(): boolean {
@@ -104,7 +115,7 @@ export class EngineRequest implements RequestView {
   }
 }
 
-/** The lower-cased field record matchers and hash keys read, built once per request. */
+/** The lower-cased field record: repeated fields joined as a node:http IncomingMessage joins them. */
 function fieldRecord(
   names: readonly string[],
   values: readonly string[],

@@ -13,6 +13,12 @@ export interface ResponseChannel {
 /** Fields the engine writes itself from the response's framing: a caller's copies are dropped. */
 const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
 
+/** By length first: the other names are not lower-cased (a string each) only to be compared. */
+function isFraming(name: string): boolean {
+  const n = name.length;
+  return (n === 10 || n === 14 || n === 17) && FRAMING.has(name.toLowerCase());
+}
+
 /**
  * The response to one request. The caller gives status, fields and the
  * body's length when known; the engine decides the framing (Content-Length,
@@ -32,6 +38,10 @@ export class EngineResponse {
   closing = false;
   #chunked = false;
   #bodiless = false;
+  /** The head, written with the first body bytes (one write), or by the end of this tick at the latest. */
+  #head: string | undefined;
+  /** The socket is corked for a chunked body: uncorked at the end of the response or of this tick. */
+  #corked = false;
 
   constructor(conn: ResponseChannel, req: EngineRequest) {
     this.#conn = conn;
@@ -66,7 +76,7 @@ export class EngineResponse {
     let head = `HTTP/1.1 ${status} ${reason === undefined || reason === "" ? (STATUS_CODES[status] ?? "") : reason}\r\n`;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i] as string;
-      if (FRAMING.has(name.toLowerCase())) continue;
+      if (isFraming(name)) continue;
       head += `${name}: ${fields[i + 1]}\r\n`;
     }
     if (status === 204 || status < 200) {
@@ -83,10 +93,22 @@ export class EngineResponse {
     }
     if (this.closing) head += "connection: close\r\n";
     else if (req.head.minor === 0) head += "connection: keep-alive\r\n";
+    this.#head = `${head}\r\n`;
+    holdUntilTickEnd(this);
+  }
+
+  /** The end of the tick: whatever is still held goes out (a streamed body's first bytes may come later). */
+  flushHeld(): void {
     const s = this.#conn.socket;
-    s.cork();
-    s.write(`${head}\r\n`, "latin1");
-    process.nextTick(uncork, s);
+    const head = this.#head;
+    if (head !== undefined) {
+      this.#head = undefined;
+      s.write(head, "latin1");
+    }
+    if (this.#corked) {
+      this.#corked = false;
+      s.uncork();
+    }
   }
 
   /** A piece of the body; false: wait for `onDrain`. */
@@ -95,7 +117,21 @@ export class EngineResponse {
     this.bytes += chunk.length;
     const s = this.#conn.socket;
     if (!s.writable) return true;
-    return this.#chunked ? writeChunk(s, chunk) : s.write(chunk);
+    const head = this.#head;
+    if (head === undefined) return this.#chunked ? writeChunk(s, chunk) : s.write(chunk);
+    this.#head = undefined;
+    if (this.#chunked) {
+      // Size line, data and CRLF after the head: corked, so they leave in one writev.
+      s.cork();
+      this.#corked = true;
+      s.write(head, "latin1");
+      return writeChunk(s, chunk);
+    }
+    // Head and body in one Buffer: one write, no writev of a string and a Buffer.
+    const out = Buffer.allocUnsafe(head.length + chunk.length);
+    out.write(head, 0, "latin1");
+    chunk.copy(out, head.length);
+    return s.write(out);
   }
 
   onDrain(fn: () => void): void {
@@ -107,14 +143,25 @@ export class EngineResponse {
     if (this.finished) return;
     if (chunk !== undefined) this.write(chunk);
     this.finished = true;
-    if (this.#chunked && !this.#bodiless && this.#conn.socket.writable)
-      this.#conn.socket.write(trailers === "" ? LAST_CHUNK : Buffer.from(`0\r\n${trailers}\r\n`, "latin1"));
+    const s = this.#conn.socket;
+    const head = this.#head;
+    if (head !== undefined) {
+      this.#head = undefined;
+      s.write(head, "latin1");
+    }
+    if (this.#chunked && !this.#bodiless && s.writable)
+      s.write(trailers === "" ? LAST_CHUNK : Buffer.from(`0\r\n${trailers}\r\n`, "latin1"));
+    if (this.#corked) {
+      this.#corked = false;
+      s.uncork();
+    }
     this.#conn.responseDone();
   }
 
   /** The response cannot be completed: the client sees the connection end (it cannot mistake a partial body). */
   destroy(): void {
     this.finished = true;
+    this.#head = undefined;
     this.#conn.socket.destroy();
   }
 
@@ -129,6 +176,19 @@ export class EngineResponse {
   }
 }
 
-function uncork(s: Socket): void {
-  s.uncork();
+/**
+ * Responses whose head is still held: flushed once at the end of the tick, one process.nextTick for all of
+ * them rather than one per response (a response that ends within the tick has written everything already).
+ */
+let held: EngineResponse[] = [];
+
+function holdUntilTickEnd(res: EngineResponse): void {
+  if (held.length === 0) process.nextTick(flushAllHeld);
+  held.push(res);
+}
+
+function flushAllHeld(): void {
+  const list = held;
+  held = [];
+  for (const res of list) res.flushHeld();
 }
