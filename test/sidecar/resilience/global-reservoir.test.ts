@@ -10,10 +10,10 @@ import { freePort, type RedisServer, startRedis } from "./redis-server.ts";
  * Three reservoirs in one process stand for three sidecars: each has its own
  * Redis connections and leases on its own, exactly as in separate processes.
  */
-function sidecars(id: string, port: number, n: number, rate: number, flips: boolean[] = []): GlobalReservoir[] {
+function sidecars(id: string, port: number, n: number, rate: number, flips: boolean[][] = []): GlobalReservoir[] {
   return Array.from(
     { length: n },
-    () =>
+    (_, i) =>
       new GlobalReservoir({
         id,
         redis: { host: "127.0.0.1", port },
@@ -21,7 +21,7 @@ function sidecars(id: string, port: number, n: number, rate: number, flips: bool
         capacity: Math.ceil(rate / 10),
         clock: systemClock,
         logger: silentLogger(),
-        onDegradedChange: (d) => flips.push(d),
+        onDegradedChange: (d) => (flips[i] ??= []).push(d),
       }),
   );
 }
@@ -82,7 +82,7 @@ describe("GlobalReservoir with a real redis-server", () => {
   });
 
   it("falls back to limit ÷ instances when Redis dies, without blocking, and recovers when it returns", async (t) => {
-    const flips: boolean[] = [];
+    const flips: boolean[][] = [];
     const rs = sidecars("failover", redis.port, 3, 60, flips);
     t.after(() => Promise.all(rs.map((r) => r.stop())));
     assert.ok(await until(() => rs.every((r) => r.instances === 3), 5000), "instances seen in Redis");
@@ -99,8 +99,15 @@ describe("GlobalReservoir with a real redis-server", () => {
     assert.ok(await until(() => rs.every((r) => !r.degraded), 5000), "recovered when Redis returned");
     const back = await offer(rs, 200, 2000);
     assert.ok(back.total > 0, "leasing resumed");
-    assert.deepEqual(flips.slice(0, 3), [true, true, true], "each sidecar fell back first");
-    assert.ok(flips.filter((f) => !f).length >= 3, "and each came back");
+    // Per sidecar: a loaded machine may time out a lease before Redis stops (degraded, then back), so only each
+    // sidecar's own sequence is checked: it alternates, starts by falling back, and ends recovered.
+    assert.equal(flips.length, 3, "every sidecar reported its fallback");
+    for (const own of flips) {
+      assert.ok(
+        own.length >= 2 && own.every((d, k) => d === (k % 2 === 0)) && own.at(-1) === false,
+        `a sidecar's changes: ${own.join(", ")}`,
+      );
+    }
   });
 
   it("a Redis that stops answering never stalls the admission check", async (t) => {

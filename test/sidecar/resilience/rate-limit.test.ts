@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FakeClock, systemClock } from "../../../src/common/clock.ts";
+import { FakeClock } from "../../../src/common/clock.ts";
 import { KeyedLimiter } from "../../../src/sidecar/resilience/keyed-limiter.ts";
 import { RateLimit } from "../../../src/sidecar/resilience/rate-limit.ts";
 import { TokenBucket } from "../../../src/sidecar/resilience/token-bucket.ts";
@@ -33,9 +33,12 @@ describe("RateLimit (local)", () => {
 
 describe("WaitQueue (bottleneck)", () => {
   it("lets refused requests wait in FIFO up to maxWait, refuses those that cannot make it, and bounds the queue", async (t) => {
-    const queue = new WaitQueue(2, systemClock);
+    // Token time comes from a fake clock, so a slow machine cannot hand out a token early; only bottleneck's own
+    // scheduling runs on real timers, and the loop below lets it run between steps of 5 fake milliseconds.
+    const clock = new FakeClock(0);
+    const queue = new WaitQueue(2, clock);
     t.after(() => queue.stop());
-    const limiter = new KeyedLimiter(new TokenBucket(20, 1), 10, systemClock);
+    const limiter = new KeyedLimiter(new TokenBucket(20, 1), 10, clock);
     const rl = new RateLimit({
       ratePerSecond: 20,
       keyed: false,
@@ -44,22 +47,32 @@ describe("WaitQueue (bottleneck)", () => {
     });
     assert.equal(rl.admit(""), true);
     assert.equal(rl.admit(""), false);
-    const started = performance.now();
     const order: number[] = [];
+    const settledAt: number[] = [];
     const waits = [0, 1, 2, 3].map((i) =>
       rl.wait("").then((ok) => {
         order.push(i);
+        settledAt[i] = clock.now();
         return ok;
       }),
     );
+    // No token time passes until bottleneck has refused the overflow: it must not wait for a token to know.
+    for (let spins = 0; order.length === 0 && spins < 1000; spins++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.deepEqual(order, [3], "the overflowing waiter is refused before anyone is served");
+    while (order.length < 4 && clock.now() < 2000) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      clock.advance(5);
+    }
     const results = await Promise.all(waits);
-    const elapsed = performance.now() - started;
     // Queue size 2: one runs, two wait, the fourth overflows at once.
     assert.equal(results[3], false);
-    assert.equal(order[0], 3, "the overflowing waiter is refused before anyone is served");
     assert.deepEqual(results.slice(0, 2), [true, true], "tokens at +50 ms and +100 ms are within maxWait");
     assert.equal(results[2], false, "the token at +150 ms is past maxWait");
-    assert.ok(elapsed >= 90, `waited ${elapsed} ms`);
-    assert.ok(elapsed < 2000, `waited ${elapsed} ms`);
+    // Within one 5 ms step of the loop: the waiter reserves when bottleneck gets to it, up to a step late.
+    const [first, second] = [settledAt[0]!, settledAt[1]!];
+    assert.ok(first >= 50 && first <= 55 && second >= 100 && second <= 110, `served at ${settledAt.join(", ")}`);
+    assert.ok(settledAt[2]! <= 120, `the late waiter is refused by its deadline, not after (${settledAt[2]} ms)`);
   });
 });
