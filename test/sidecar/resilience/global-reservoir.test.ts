@@ -11,6 +11,7 @@ import { freePort, type RedisServer, startRedis } from "./redis-server.ts";
  * Redis connections and leases on its own, exactly as in separate processes.
  */
 function sidecars(id: string, port: number, n: number, rate: number, flips: boolean[][] = []): GlobalReservoir[] {
+  for (let i = 0; i < n; i++) flips[i] = [];
   return Array.from(
     { length: n },
     (_, i) =>
@@ -21,7 +22,7 @@ function sidecars(id: string, port: number, n: number, rate: number, flips: bool
         capacity: Math.ceil(rate / 10),
         clock: systemClock,
         logger: silentLogger(),
-        onDegradedChange: (d) => (flips[i] ??= []).push(d),
+        onDegradedChange: (d) => flips[i]?.push(d),
       }),
   );
 }
@@ -101,7 +102,6 @@ describe("GlobalReservoir with a real redis-server", () => {
     assert.ok(back.total > 0, "leasing resumed");
     // Per sidecar: a loaded machine may time out a lease before Redis stops (degraded, then back), so only each
     // sidecar's own sequence is checked: it alternates, starts by falling back, and ends recovered.
-    assert.equal(flips.length, 3, "every sidecar reported its fallback");
     for (const own of flips) {
       assert.ok(
         own.length >= 2 && own.every((d, k) => d === (k % 2 === 0)) && own.at(-1) === false,
