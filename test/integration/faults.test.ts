@@ -62,7 +62,10 @@ async function many(port: number, host: string, n: number, headers: Record<strin
 function assertBinomial(observed: number, n: number, p: number, what: string): void {
   const mean = n * p;
   const sd = Math.sqrt(n * p * (1 - p));
-  assert.ok(Math.abs(observed - mean) <= 4 * sd, `${what}: ${observed} of ${n}, expected ${mean} ± ${(4 * sd).toFixed(0)}`);
+  assert.ok(
+    Math.abs(observed - mean) <= 4 * sd,
+    `${what}: ${observed} of ${n}, expected ${mean} ± ${(4 * sd).toFixed(0)}`,
+  );
 }
 
 async function metrics(admin: number): Promise<string> {
@@ -133,9 +136,18 @@ describe("route faults through a real sidecar", () => {
       "a request without the header meets no fault",
     );
     const m = await metrics(sidecar.admin);
-    assert.match(m, /meshlet_sidecar_requests_total\{direction="outbound",service="ratings",code="5xx",flags="FI"\} \d+/);
-    assert.match(m, /meshlet_sidecar_requests_total\{direction="outbound",service="ratings",code="2xx",flags="FI"\} \d+/);
-    assert.match(m, /meshlet_sidecar_faults_injected_total\{direction="outbound",service="ratings",fault="abort"\} \d+/);
+    assert.match(
+      m,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="ratings",code="5xx",flags="FI"\} \d+/,
+    );
+    assert.match(
+      m,
+      /meshlet_sidecar_requests_total\{direction="outbound",service="ratings",code="2xx",flags="FI"\} \d+/,
+    );
+    assert.match(
+      m,
+      /meshlet_sidecar_faults_injected_total\{direction="outbound",service="ratings",fault="abort"\} \d+/,
+    );
   });
 
   test("a delay longer than the route timeout answers 504 UT,FI at the timeout, not after the delay", async () => {
@@ -165,6 +177,12 @@ describe("route faults through a real sidecar", () => {
     );
     const m = await metrics(refusing.admin);
     assert.match(m, /meshlet_sidecar_faults_refused 3\b/);
-    assert.equal(refusing.logs().split("\n").filter((l) => l.includes("faults refused")).length, 1);
+    assert.equal(
+      refusing
+        .logs()
+        .split("\n")
+        .filter((l) => l.includes("faults refused")).length,
+      1,
+    );
   });
 });
