@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { nameServer, route, service, startSidecar, type Upstream } from "../sidecar/helpers.ts";
+import { nameServer, route, service, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
 
 /**
  * Route faults through a real sidecar process (static config, real
@@ -72,8 +72,15 @@ async function metrics(admin: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
 }
 
-function config(upstream: number): string {
+function config(upstream: number, slow: number): string {
   return [
+    service("slow", [{ port: slow }]),
+    route(
+      "slow",
+      `    - destinations: [{service: slow}]
+      timeout: 400ms
+      fault: {delay: {fixed: 250ms, percent: 100}}`,
+    ),
     service("ratings", [{ port: upstream }]),
     route(
       "ratings",
@@ -107,19 +114,26 @@ spec:
 
 describe("route faults through a real sidecar", () => {
   let upstream: Upstream;
+  let slow: Upstream;
   let sidecar: Awaited<ReturnType<typeof startSidecar>>;
   let refusing: Awaited<ReturnType<typeof startSidecar>>;
 
   before(async () => {
     upstream = await nameServer("ratings");
+    // Answers after 250 ms: in time for a 400 ms route timeout, not for what a 250 ms delay leaves of it.
+    slow = await startUpstream((req, res) => {
+      req.resume();
+      setTimeout(() => res.end("slow"), 250);
+    });
     [sidecar, refusing] = await Promise.all([
-      startSidecar(config(upstream.port)),
-      startSidecar(config(upstream.port), { args: ["--no-faults"] }),
+      startSidecar(config(upstream.port, slow.port)),
+      startSidecar(config(upstream.port, slow.port), { args: ["--no-faults"] }),
     ]);
   });
   after(async () => {
     await Promise.all([sidecar?.stop(), refusing?.stop()]);
     await upstream?.close();
+    await slow?.close();
   });
 
   test("2,000 requests matching the rule's headers: about 10 % delayed, 5 % aborted 503 FI; others untouched", async () => {
@@ -157,6 +171,13 @@ describe("route faults through a real sidecar", () => {
     assert.ok(h.ms >= 190 && h.ms < 1_500, `answered after ${h.ms.toFixed(0)} ms (timeout 200 ms, delay 5 s)`);
   });
 
+  test("a shorter delay is taken from the route timeout: the upstream gets only the rest", async () => {
+    const h = await hit(sidecar.outbound, "slow");
+    assert.equal(h.status, 504);
+    assert.equal(h.flags, "UT,FI");
+    assert.ok(h.ms >= 390 && h.ms < 1_500, `answered after ${h.ms.toFixed(0)} ms (timeout 400 ms)`);
+  });
+
   test("...and with a timeout fallback, the fallback answers (UT,FB,FI)", async () => {
     const h = await hit(sidecar.outbound, "reviews");
     assert.equal(h.status, 200);
@@ -176,7 +197,7 @@ describe("route faults through a real sidecar", () => {
       "every request forwarded untouched",
     );
     const m = await metrics(refusing.admin);
-    assert.match(m, /meshlet_sidecar_faults_refused 3\b/);
+    assert.match(m, /meshlet_sidecar_faults_refused 4\b/);
     assert.equal(
       refusing
         .logs()
