@@ -84,13 +84,21 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
   assert.equal(applied.code, 0, applied.stderr);
 
   const controls = c.nodes.map((n) => n.grpc).join(",");
-  const [client, guarded] = await Promise.all([
+  const [client, guarded, target] = await Promise.all([
     startSidecar(undefined, { staticConfig: false, args: ["--control", controls] }),
     startSidecar(undefined, { staticConfig: false, args: ["--control", controls, "--no-faults"] }),
+    // A sidecar of ratings itself, in front of the upstream: where inbound experiments run.
+    startSidecar(undefined, {
+      service: "ratings",
+      appPort: upstream.port,
+      staticConfig: false,
+      args: ["--control", controls, "--labels", "version=v2"],
+    }),
   ]);
   cleanups.push(
     () => client.stop(),
     () => guarded.stop(),
+    () => target.stop(),
   );
   await until("both sidecars route to ratings", async () =>
     (await flagsOf(client.outbound)) === "200 -" && (await flagsOf(guarded.outbound)) === "200 -" ? true : undefined,
@@ -172,6 +180,25 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
   const log = leader.log.join("");
   assert.match(log, /"experiment":"abort-ratings","by":"[^"]+","reason":"game day".*"chaos experiment started"/);
   assert.match(log, /"experiment":"abort-ratings","by":"[^"]+","reason":"seen enough".*"chaos experiment stopped"/);
+
+  // --- inbound: the target's own sidecar, selected by label -----------------
+  await startVia(
+    leader,
+    experiment("inbound-abort", "10m", {
+      kind: "abort",
+      abort: { status: 418 },
+      side: "inbound",
+      target: { service: "ratings", labels: { version: "v2" } },
+    }),
+  );
+  await until("the inbound experiment reaches ratings' sidecar", async () =>
+    (await flagsOf(target.inbound)) === "418 FI" ? true : undefined,
+  );
+  const stopped = await fetch(`http://${leader.http}/v1/chaos/experiments/inbound-abort`, { method: "DELETE" });
+  assert.equal(stopped.status, 200);
+  await until("ratings' sidecar forwards again", async () =>
+    (await flagsOf(target.inbound)) === "200 -" ? true : undefined,
+  );
 
   // --- a leader change neither extends nor loses the deadline ---------------
   const deadline = await startVia(
