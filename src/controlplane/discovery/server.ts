@@ -86,6 +86,8 @@ export class DiscoveryServer {
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
   readonly #encodedByScope = new WeakMap<ScopedSnapshot, EncodedSnapshot>();
+  /** A stream's scope request is fixed at its hello: its cache key is made once, not at every push. */
+  readonly #scopeKeys = new WeakMap<ScopeRequest, string>();
   readonly #serializeResponse = discoveryProto().meshlet.discovery.v1.Discovery.service.Stream.responseSerialize;
   readonly #metrics: {
     streams: Gauge;
@@ -232,7 +234,11 @@ export class DiscoveryServer {
 
   #current(request: ScopeRequest): ScopedSnapshot {
     this.#state ??= prepareState(this.#source.state());
-    const key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
+    let key = this.#scopeKeys.get(request);
+    if (key === undefined) {
+      key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
+      this.#scopeKeys.set(request, key);
+    }
     let scoped = this.#scoped.get(key);
     if (scoped === undefined) {
       scoped = scopedSnapshot(this.#state, request);
