@@ -40,6 +40,8 @@ const SERVICES = Number(process.env.SERVICES ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 60);
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
+/** How long every sidecar may take to connect and hold the first version. */
+const CONNECT_S = Number(process.env.CONNECT_S ?? 120);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
 const IDLE_SAMPLE_MS = 3000;
 
@@ -104,6 +106,9 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
     const reports = await Promise.all(workers.map((w) => w.report()));
     if (reports.every((r) => r.min >= version)) return reports;
     if (Date.now() > deadline) {
+      // Nothing is left running: the load generators and the nodes go before the error is reported.
+      for (const w of workers) w.child.kill();
+      await target.stop();
       throw new Error(`sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}`);
     }
     await sleep(100);
@@ -132,7 +137,7 @@ const workers = Array.from(
 );
 await Promise.all(workers.map((w) => w.next()));
 const connectStart = now();
-await waitAll(workers, version, 120_000);
+await waitAll(workers, version, CONNECT_S * 1000);
 const connectMs = now() - connectStart;
 const streams = await target.streams();
 
