@@ -122,7 +122,10 @@ const everything = [
   serviceYaml("shared", 80),
   ...Array.from({ length: SERVICES }, (_, i) => serviceYaml(`svc-${i}`, 80)),
 ];
-let version = await target.apply(everything.join("---\n"));
+let version = await target.apply(everything.join("---\n")).catch(async (err: unknown) => {
+  await target.stop();
+  throw err;
+});
 const addresses = target.addresses;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
