@@ -30,7 +30,10 @@ export interface ClusterTarget extends Target {
 export async function clusterTarget(): Promise<ClusterTarget> {
   const c = await makeCluster(3, FAST_FLAGS);
   for (const n of c.nodes) c.start(n);
-  const leader = await leaderOf(c.nodes);
+  const leader = await leaderOf(c.nodes).catch(async (err: unknown) => {
+    await c.stopAll();
+    throw err;
+  });
   if (pinning !== undefined) for (const n of c.nodes) pin(n.proc?.pid, pinning.nodes);
   return {
     cluster: c,
