@@ -5,4 +5,22 @@ import { protoLoader } from "./proto-loader.ts";
  * The Discovery service definition, shared by the control plane (server) and
  * the sidecar (client), which must not import each other.
  */
-export const discoveryProto = protoLoader<ProtoGrpcType>("meshlet/discovery/v1/discovery.proto");
+export const discoveryProto = passEncodedResponses(protoLoader<ProtoGrpcType>("meshlet/discovery/v1/discovery.proto"));
+
+/**
+ * Lets the server write a DiscoveryResponse it encoded already (bytes) on the Stream method: a snapshot is
+ * encoded once per scope and change and shared by every stream with that scope (encoded-snapshot.ts).
+ */
+function passEncodedResponses(load: () => ProtoGrpcType): () => ProtoGrpcType {
+  let patched = false;
+  return () => {
+    const proto = load();
+    if (!patched) {
+      const method = proto.meshlet.discovery.v1.Discovery.service.Stream;
+      const serialize = method.responseSerialize;
+      method.responseSerialize = (value) => (Buffer.isBuffer(value) ? value : serialize(value));
+      patched = true;
+    }
+    return proto;
+  };
+}

@@ -6,8 +6,15 @@ const ENTRY_TYPES = new Set<string>(Object.values(EntryType));
 /** Generated only inside the node; never accepted from the network. */
 const LOCAL_ONLY = new Set<string>(["MsgHup", "MsgProp"]);
 
+/**
+ * Terms and indexes from the network must leave room to grow: a node that adopted a term of 2^53-1 could never
+ * campaign again (term + 1 is no longer exact), so one such message would wedge the cluster for good. 2^52
+ * leaves more elections than any cluster will hold.
+ */
+const COUNT_CEILING = 2 ** 52;
+
 function isCount(v: unknown): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && v < COUNT_CEILING;
 }
 
 function isId(v: unknown): v is string {

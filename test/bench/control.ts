@@ -1,24 +1,37 @@
 /**
  * npm run bench:control — a 3-node meshlet control plane (fsync on, 1 s
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
- * JSON gateway) on loopback: after a 3 s warm-up, writes/s and p50/p99 with
+ * fsync on, 1 s election timeout) on loopback, both running at once and loaded
+ * in turn: every point is ROUNDS interleaved rounds (meshlet, etcd gRPC, etcd
+ * gateway, meshlet, ...) and the table shows medians, because this machine's
+ * speed drifts by tens of percent within minutes. meshlet is driven through
+ * its native API (HTTP /v1/config, undici, one connection per client); etcd
+ * through its native gRPC KV API (the `etcd3` client, one HTTP/2 connection,
+ * as etcd's own benchmark tool with --conns=1) and, for one release, through
+ * its JSON gateway (undici) as before. Points: writes/s and p50/p99 with
  * 1/16/64 clients (64-byte values), the leader's CPU per write and GC pause
- * time per second at 64 clients, linearizable reads/s, the leader changes
- * seen meanwhile (0 for a valid run), failover (leader kill -9 → first
- * acknowledged write, median of 10; leader frozen by SIGSTOP, median of 5), and
- * the largest node's RSS 5 s and 15 s after writing 100,000 more keys
- * (FILL_KEYS). Needs a built dist/ and `etcd` on PATH.
+ * time per second at 64 clients, linearizable reads/s, the leader changes seen
+ * meanwhile (0 for a valid run), failover (leader kill -9 → first acknowledged
+ * write, and leader frozen by SIGSTOP; rounds alternate between the systems),
+ * and the largest node's RSS 5 s and 15 s after writing FILL_KEYS more keys.
+ * Needs a built dist/; installs Debian's etcd-server when `etcd` is missing.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
+import { noop } from "cockatiel";
+import { Etcd3 } from "etcd3";
 import { request } from "undici";
 import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
+import { ensureSystemPackage } from "../support/system-package.ts";
 
-const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const KILLS = Number(process.env.KILLS ?? 6);
+const FREEZES = Number(process.env.FREEZES ?? 4);
 const WARMUP_MS = 3000;
 const VALUE = "v".repeat(64);
 const KEYS = 1000;
@@ -51,6 +64,8 @@ async function sumCounter(urls: string[], name: string): Promise<number> {
 
 interface System {
   name: string;
+  /** How the bench talks to it, for the table's header. */
+  driver: string;
   nodes: number;
   put(node: number, key: string, value: string, timeoutMs?: number): Promise<boolean>;
   get(node: number, key: string): Promise<boolean>;
@@ -84,6 +99,7 @@ async function meshlet(): Promise<System> {
   };
   const sys: System = {
     name: "meshlet",
+    driver: "native HTTP API /v1/config (undici request, a connection per client)",
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
       const r = await call(`http://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
@@ -128,7 +144,13 @@ async function meshlet(): Promise<System> {
   return sys;
 }
 
-async function etcd(): Promise<System> {
+/**
+ * One 3-member etcd cluster and two ways to drive it: its native gRPC KV API (`etcd3`, fault handling off so a
+ * failed call fails at once as meshlet's do) and its JSON gateway (grpc-gateway: one more hop and a JSON
+ * transcoding per request), kept one release for comparison with the figures before it.
+ */
+async function etcd(): Promise<{ grpc: System; gateway: System }> {
+  const bin = await ensureSystemPackage("etcd", "etcd-server");
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-bench-etcd-"));
   const ports = await freePorts(6);
   const members = [0, 1, 2].map((i) => ({
@@ -142,7 +164,7 @@ async function etcd(): Promise<System> {
     const m = members[i];
     if (m === undefined) return;
     procs[i] = spawn(
-      "etcd",
+      bin,
       [
         "--name",
         m.name,
@@ -173,21 +195,32 @@ async function etcd(): Promise<System> {
     );
   };
   for (const i of [0, 1, 2]) start(i, "new");
+  // One client per member, so a point loads the member it names (the leader), as meshlet's do.
+  const connect = (m: { client: string }) =>
+    new Etcd3({ hosts: m.client, faultHandling: { host: () => noop, global: noop }, dialTimeout: 2000 });
+  const clients = members.map(connect);
+  const client = (i: number) => {
+    const c = clients[i];
+    if (c === undefined) throw new Error(`no etcd member ${i}`);
+    return c;
+  };
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   const post = async (i: number, p: string, body: unknown, timeoutMs = 5000) => {
     const r = await call(`${members[i]?.client}${p}`, "POST", JSON.stringify(body), timeoutMs);
     const j = JSON.parse(r.text) as Record<string, unknown>;
     return { ok: r.status === 200 && j.error === undefined, json: j };
   };
-  const sys: System = {
-    name: "etcd",
+  const kill9 = async (i: number) => {
+    const p = procs[i];
+    if (p === undefined) return;
+    await new Promise((r) => {
+      p.once("exit", r);
+      p.kill("SIGKILL");
+    });
+    procs[i] = undefined;
+  };
+  const shared = {
     nodes: 3,
-    async put(i, key, value, timeoutMs) {
-      return (await post(i, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs)).ok;
-    },
-    async get(i, key) {
-      return (await post(i, "/v3/kv/range", { key: b64(key) })).ok;
-    },
     async leader() {
       for (;;) {
         for (const i of [0, 1, 2]) {
@@ -199,22 +232,26 @@ async function etcd(): Promise<System> {
         await sleep(100);
       }
     },
-    async kill9(i) {
-      const p = procs[i];
-      if (p === undefined) return;
-      await new Promise((r) => {
-        p.once("exit", r);
-        p.kill("SIGKILL");
-      });
-      procs[i] = undefined;
-    },
-    freeze(i) {
+    kill9,
+    freeze(i: number) {
       procs[i]?.kill("SIGSTOP");
     },
-    async restart(i) {
+    async restart(i: number) {
       start(i, "existing");
+      // A fresh channel: grpc-js would otherwise wait out its reconnect back-off to the member it lost.
+      const m = members[i];
+      if (m !== undefined) {
+        clients[i]?.close();
+        clients[i] = connect(m);
+      }
       for (;;) {
-        if (await sys.get(i, "k0").catch(() => false)) return;
+        if (
+          await post(i, "/v3/kv/range", { key: b64("k0") }).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          return;
         await sleep(100);
       }
     },
@@ -224,19 +261,52 @@ async function etcd(): Promise<System> {
         members.map((m) => `${m.client}/metrics`),
         "etcd_server_leader_changes_seen_total",
       ),
-    pid: (i) => procs[i]?.pid,
+    pid: (i: number) => procs[i]?.pid,
     // Go's stop-the-world pauses (its marking runs concurrently with the program).
-    gcPauseSeconds: (i) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
+    gcPauseSeconds: (i: number) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
+  };
+  const grpc: System = {
+    ...shared,
+    name: "etcd",
+    driver: "native gRPC KV API (etcd3 npm client, grpc-js, one HTTP/2 connection per member)",
+    async put(i, key, value, timeoutMs = 5000) {
+      await client(i)
+        .put(key)
+        .value(value)
+        .options({ deadline: Date.now() + timeoutMs });
+      return true;
+    },
+    async get(i, key) {
+      // etcd3's range is linearizable unless asked for serializable, as meshlet's default read.
+      await client(i)
+        .get(key)
+        .options({ deadline: Date.now() + 5000 })
+        .buffer();
+      return true;
+    },
     async stop() {
-      await Promise.all([0, 1, 2].map((i) => sys.kill9(i)));
+      for (const c of clients) c.close();
+      await Promise.all([0, 1, 2].map(kill9));
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
+  const gateway: System = {
+    ...shared,
+    name: "etcd gateway",
+    driver: "JSON gateway /v3/kv (undici request, a connection per client); dropped next release",
+    async put(i, key, value, timeoutMs) {
+      return (await post(i, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs)).ok;
+    },
+    async get(i, key) {
+      return (await post(i, "/v3/kv/range", { key: b64(key) })).ok;
+    },
+    stop: async () => undefined,
+  };
   for (;;) {
-    if (await sys.put(0, "k0", VALUE).catch(() => false)) break;
+    if (await grpc.put(0, "k0", VALUE).catch(() => false)) break;
     await sleep(200);
   }
-  return sys;
+  return { grpc, gateway };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -302,75 +372,147 @@ async function fill(sys: System, node: number, count: number, clients: number): 
 
 const benchStart = performance.now();
 /** A progress line on stderr (the results go to stdout): the whole bench takes minutes. */
-function note(sys: System, what: string): void {
-  process.stderr.write(
-    `bench:control [${((performance.now() - benchStart) / 1000).toFixed(0)} s] ${sys.name}: ${what}\n`,
-  );
+function note(what: string): void {
+  process.stderr.write(`bench:control [${((performance.now() - benchStart) / 1000).toFixed(0)} s] ${what}\n`);
 }
 
-async function measure(sys: System) {
-  const out: Record<string, number> = {};
-  const lead = await sys.leader();
-  note(sys, `warming up (${WARMUP_MS / 1000} s of writes from 64 clients)`);
-  // Both systems run a while before the first point: a node that has served for days has its code compiled
-  // (V8 tiers a meshlet node's hot paths up over its first thousands of requests; etcd is compiled ahead).
-  await load(sys, lead, 64, "put", WARMUP_MS);
-  const changesBefore = await sys.leaderChanges();
-  for (const clients of [1, 16, 64]) {
-    const pid = sys.pid(lead);
-    const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
-    const gcBefore = await sys.gcPauseSeconds(lead);
-    note(sys, `writes from ${clients} client${clients === 1 ? "" : "s"}`);
-    const w = await load(sys, lead, clients, "put");
-    note(sys, `${w.perSec.toFixed(0)} writes/s, p99 ${w.p99.toFixed(1)} ms`);
-    out[`writes/s c=${clients}`] = w.perSec;
-    out[`write p50 ms c=${clients}`] = w.p50;
-    out[`write p99 ms c=${clients}`] = w.p99;
-    if (clients === 64) {
-      // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
-      // hold every in-flight write at once.
-      const writes = (w.perSec * DURATION_MS) / 1000;
-      out["leader CPU µs per write c=64"] = pid === undefined ? Number.NaN : ((cpuMs(pid) - cpuBefore) * 1000) / writes;
-      out["leader GC pause ms per s c=64"] = ((await sys.gcPauseSeconds(lead)) - gcBefore) * (1e6 / DURATION_MS);
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return pct(sorted, 50);
+}
+
+/** Per system, per metric: one value per round. */
+type Samples = Map<System, Map<string, number[]>>;
+
+function record(samples: Samples, sys: System, metric: string, value: number): void {
+  let bySys = samples.get(sys);
+  if (bySys === undefined) {
+    bySys = new Map();
+    samples.set(sys, bySys);
+  }
+  const list = bySys.get(metric) ?? [];
+  list.push(value);
+  bySys.set(metric, list);
+}
+
+/** One round of one throughput point on one system, loading its leader. */
+async function point(samples: Samples, sys: System, lead: number, clients: number, op: "put" | "get") {
+  const pid = sys.pid(lead);
+  const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
+  const gcBefore = await sys.gcPauseSeconds(lead);
+  const w = await load(sys, lead, clients, op);
+  if (op === "get") {
+    record(samples, sys, `lin. reads/s c=${clients}`, w.perSec);
+    return;
+  }
+  record(samples, sys, `writes/s c=${clients}`, w.perSec);
+  record(samples, sys, `write p50 ms c=${clients}`, w.p50);
+  record(samples, sys, `write p99 ms c=${clients}`, w.p99);
+  record(samples, sys, `write errors c=${clients}`, w.errors);
+  if (clients === 64) {
+    // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
+    // hold every in-flight write at once.
+    const writes = (w.perSec * DURATION_MS) / 1000;
+    record(samples, sys, "leader CPU µs per write c=64", ((cpuMs(pid ?? -1) - cpuBefore) * 1000) / writes);
+    record(
+      samples,
+      sys,
+      "leader GC pause ms per s c=64",
+      ((await sys.gcPauseSeconds(lead)) - gcBefore) * (1e6 / DURATION_MS),
+    );
+  }
+  return w;
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return (r.stdout ?? "").split("\n")[0] ?? "?";
+}
+
+const pkg = (p: string) => (JSON.parse(fs.readFileSync(p, "utf8")) as { version: string }).version;
+process.stderr.write("bench:control: starting a 3-node meshlet cluster and a 3-member etcd cluster\n");
+const mesh = await meshlet();
+const ec = await etcd();
+const systems = [mesh, ec.grpc, ec.gateway];
+const samples: Samples = new Map();
+try {
+  const cpu = os.cpus()[0]?.model ?? "?";
+  process.stdout.write(
+    [
+      `bench:control — ${cpu}, ${os.availableParallelism()} CPUs, load average ${os.loadavg()[0]?.toFixed(1)} at start (shared machine: rough figures)`,
+      `versions: node ${process.version}, meshlet ${pkg("package.json")}, ${firstLine("etcd", ["--version"])}, etcd3 ${pkg("node_modules/etcd3/package.json")}`,
+      `both clusters: 3 nodes on loopback, fsync on every commit, 1 s election timeout, 64-byte values over ${KEYS} keys; clients in this process`,
+      ...systems.map((s) => `${s.name}: ${s.driver}`),
+      `each point: ${ROUNDS} rounds of ${DURATION_MS / 1000} s, interleaved (${systems.map((s) => s.name).join(", ")}, ...); medians; after ${WARMUP_MS / 1000} s of writes from 64 clients each`,
+      "",
+    ].join("\n"),
+  );
+  const leads = new Map<System, number>();
+  for (const sys of systems) {
+    leads.set(sys, await sys.leader());
+    note(`${sys.name}: warming up`);
+    // A node that has served for days has its code compiled (V8 tiers a meshlet node's hot paths up over its
+    // first thousands of requests; etcd is compiled ahead).
+    await load(sys, leads.get(sys) ?? 0, 64, "put", WARMUP_MS);
+  }
+  const changesBefore = new Map<System, number>();
+  for (const sys of systems) changesBefore.set(sys, await sys.leaderChanges());
+  for (const [clients, op] of [
+    [1, "put"],
+    [16, "put"],
+    [64, "put"],
+    [16, "get"],
+  ] as const) {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const sys of systems) {
+        const w = await point(samples, sys, leads.get(sys) ?? 0, clients, op);
+        note(
+          `${sys.name} ${op} c=${clients} round ${r + 1}: ${w === undefined ? "" : `${w.perSec.toFixed(0)}/s p99 ${w.p99.toFixed(1)} ms`}`,
+        );
+      }
     }
   }
-  note(sys, "linearizable reads from 16 clients");
-  out["lin. reads/s c=16"] = (await load(sys, lead, 16, "get")).perSec;
   // Every point above went to one leader: a change in between would make them measure a failover instead.
-  out["leader changes seen during the points above"] = (await sys.leaderChanges()) - changesBefore;
-  note(sys, "failover: the leader killed 10 times, then frozen 5 times");
-  out["failover ms, leader kill -9 (median of 10)"] = await failover(sys, 10, "kill");
-  out["failover ms, leader frozen by SIGSTOP (median of 5)"] = await failover(sys, 5, "freeze");
-  note(sys, `writing ${FILL_KEYS} keys, then reading RSS 5 s and 15 s later`);
-  await fill(sys, await sys.leader(), FILL_KEYS, 64);
-  // Read twice: V8 gives back the heap a burst grew only once its memory reducer runs, ~10 s into the quiet.
-  await sleep(5000);
-  out[`RSS MB, largest node, ${FILL_KEYS} keys, 5 s after`] = Math.max(...sys.rssMb());
-  await sleep(10_000);
-  out[`RSS MB, largest node, ${FILL_KEYS} keys, 15 s after`] = Math.max(...sys.rssMb());
-  return out;
-}
-
-process.stdout.write(
-  `bench:control — ${os.availableParallelism()} CPUs, node ${process.version}, ${DURATION_MS / 1000}s per point after ${WARMUP_MS / 1000}s of writes from 64 clients, clients in this process (undici request), shared machine: rough figures\n`,
-);
-const results: Record<string, Record<string, number>> = {};
-for (const make of [meshlet, etcd]) {
-  process.stderr.write(`bench:control: starting a 3-node ${make.name} cluster\n`);
-  const sys = await make();
-  try {
-    results[sys.name] = await measure(sys);
-  } finally {
-    await sys.stop();
+  for (const sys of systems)
+    record(
+      samples,
+      sys,
+      "leader changes seen during the points above",
+      (await sys.leaderChanges()) - (changesBefore.get(sys) ?? 0),
+    );
+  // Failover rounds alternate too; the gateway column shares etcd's cluster, so it has none of its own.
+  for (const [how, rounds] of [
+    ["kill", KILLS],
+    ["freeze", FREEZES],
+  ] as const) {
+    for (let r = 0; r < rounds; r++) {
+      for (const sys of [mesh, ec.grpc]) {
+        note(`${sys.name}: failover (${how}) round ${r + 1}`);
+        const label = how === "kill" ? "failover ms, leader kill -9" : "failover ms, leader frozen by SIGSTOP";
+        record(samples, sys, `${label} (median of ${rounds})`, await failover(sys, 1, how));
+      }
+    }
   }
+  for (const sys of [mesh, ec.grpc]) {
+    note(`${sys.name}: writing ${FILL_KEYS} keys, then reading RSS 5 s and 15 s later`);
+    await fill(sys, await sys.leader(), FILL_KEYS, 64);
+    // Read twice: V8 gives back the heap a burst grew only once its memory reducer runs, ~10 s into the quiet.
+    await sleep(5000);
+    record(samples, sys, `RSS MB, largest node, ${FILL_KEYS} keys, 5 s after`, Math.max(...sys.rssMb()));
+    await sleep(10_000);
+    record(samples, sys, `RSS MB, largest node, ${FILL_KEYS} keys, 15 s after`, Math.max(...sys.rssMb()));
+  }
+} finally {
+  await mesh.stop();
+  await ec.grpc.stop();
 }
-const m = results.meshlet ?? {};
-const e = results.etcd ?? {};
-process.stdout.write(`\n| metric | meshlet | etcd 3.4 | meshlet/etcd |\n|---|---:|---:|---:|\n`);
-for (const k of Object.keys(m)) {
-  const a = m[k] ?? Number.NaN;
-  const b = e[k] ?? Number.NaN;
-  // A ratio of two zeros (the leader-change row of a valid run) has no meaning.
-  const ratio = b === 0 ? "-" : (a / b).toFixed(2);
-  process.stdout.write(`| ${k} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${ratio} |\n`);
+const value = (sys: System, k: string) => median(samples.get(sys)?.get(k) ?? []);
+const ratio = (a: number, b: number) => (b === 0 || Number.isNaN(a) || Number.isNaN(b) ? "-" : (a / b).toFixed(2));
+const fmt = (v: number) => (Number.isNaN(v) ? "-" : v.toFixed(1));
+process.stdout.write(
+  "| metric (median) | meshlet | etcd gRPC | etcd gateway | meshlet/etcd gRPC | meshlet/etcd gateway |\n|---|---:|---:|---:|---:|---:|\n",
+);
+for (const k of samples.get(mesh)?.keys() ?? []) {
+  const [a, b, c] = systems.map((s) => value(s, k)) as [number, number, number];
+  process.stdout.write(`| ${k} | ${fmt(a)} | ${fmt(b)} | ${fmt(c)} | ${ratio(a, b)} | ${ratio(a, c)} |\n`);
 }

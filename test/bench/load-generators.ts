@@ -3,7 +3,8 @@
  * processes, and load-generator child processes (push-sidecars.ts) that run
  * the simulated sidecars and answer over IPC.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, fork, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { type Cluster, type ControlProc, FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
@@ -29,7 +30,11 @@ export interface ClusterTarget extends Target {
 export async function clusterTarget(): Promise<ClusterTarget> {
   const c = await makeCluster(3, FAST_FLAGS);
   for (const n of c.nodes) c.start(n);
-  const leader = await leaderOf(c.nodes);
+  const leader = await leaderOf(c.nodes).catch(async (err: unknown) => {
+    await c.stopAll();
+    throw err;
+  });
+  if (pinning !== undefined) for (const n of c.nodes) pin(n.proc?.pid, pinning.nodes);
   return {
     cluster: c,
     leader,
@@ -57,6 +62,26 @@ export async function clusterTarget(): Promise<ClusterTarget> {
   };
 }
 
+/**
+ * Which cores the load generators and the nodes run on (taskset lists), so the nodes' CPU is what a bench
+ * measures rather than a share of cores the simulated sidecars also use. LOADGEN_CPUS / NODE_CPUS override;
+ * by default the load generators get the last core and the nodes the others; none on a single core.
+ */
+export const pinning = (() => {
+  const cores = availableParallelism();
+  const fallback = cores < 2 ? undefined : { loadgen: String(cores - 1), nodes: `0-${cores - 2}` };
+  const loadgen = process.env.LOADGEN_CPUS ?? fallback?.loadgen;
+  const nodes = process.env.NODE_CPUS ?? fallback?.nodes;
+  return loadgen === undefined || nodes === undefined ? undefined : { loadgen, nodes };
+})();
+
+/** Pins every thread of `pid` to `cpus` (a taskset list); fails loudly, since an unpinned run measures the wrong thing. */
+export function pin(pid: number | undefined, cpus: string): void {
+  if (pid === undefined) throw new Error("cannot pin a process that is not running");
+  const r = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`taskset -c ${cpus} ${pid} failed: ${r.stderr || r.error?.message}`);
+}
+
 /** What push-sidecars.ts is started with (env PUSH_BENCH_START). */
 export interface LoadStart {
   addresses: string[];
@@ -77,6 +102,7 @@ export class LoadGenerator<R> {
       env: { ...process.env, PUSH_BENCH_START: JSON.stringify(start) },
     });
     this.child.on("message", (msg) => this.#pending.shift()?.(msg));
+    if (pinning !== undefined) pin(this.child.pid, pinning.loadgen);
   }
 
   next(): Promise<unknown> {

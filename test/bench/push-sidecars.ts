@@ -113,6 +113,7 @@ process.on("message", (cmd: Command) => {
       arrivals,
       rssMb: process.memoryUsage().rss / 2 ** 20,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      connected: clients.reduce((n, c) => n + (c.connectedTo === undefined ? 0 : 1), 0),
       instances: Array.from({ length: start.count }, (_, i) => `i${start.first + i}`),
       values: apps.values,
       releases: apps.releases,

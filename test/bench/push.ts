@@ -7,9 +7,13 @@
  * (built dist/), changes POSTed to /v1/apply, time measured from its HTTP 200.
  * PUSH_BENCH_MODE=in-process: three Discovery servers over one in-process
  * state, no Raft; isolates the push path. Env: SIDECARS (1000), SERVICES
- * (1000), WORKERS (2), ROUNDS (30), SUSTAIN_S (60).
+ * (1000), WORKERS (2), ROUNDS (30), SUSTAIN_S (60); LOADGEN_CPUS / NODE_CPUS
+ * (taskset lists; by default the load generators and this process get the
+ * last core, the nodes the others). Ends with a connection storm: the leader
+ * is killed and the time until every sidecar streams again is reported, with
+ * the other nodes' memory against their idle figure.
  */
-import { availableParallelism } from "node:os";
+import { cpus } from "node:os";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
@@ -18,13 +22,26 @@ import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { parseResources } from "../../src/config/load.ts";
 import { DiscoveryServer } from "../../src/controlplane/discovery/server.ts";
 import { MemorySource } from "../controlplane/discovery/memory-source.ts";
-import { clusterTarget, LoadGenerator, now, percentile, printTable, sleep, type Target } from "./load-generators.ts";
+import {
+  type ClusterTarget,
+  clusterTarget,
+  LoadGenerator,
+  now,
+  percentile,
+  pin,
+  pinning,
+  printTable,
+  sleep,
+  type Target,
+} from "./load-generators.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 60);
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
+/** How long every sidecar may take to connect and hold the first version. */
+const CONNECT_S = Number(process.env.CONNECT_S ?? 120);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
 const IDLE_SAMPLE_MS = 3000;
 
@@ -77,6 +94,8 @@ interface Report {
   arrivals: number[];
   rssMb: number;
   cpuMs: number;
+  /** Sidecars with a stream that has delivered a snapshot. */
+  connected: number;
 }
 
 type Worker = LoadGenerator<Report>;
@@ -87,18 +106,32 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
     const reports = await Promise.all(workers.map((w) => w.report()));
     if (reports.every((r) => r.min >= version)) return reports;
     if (Date.now() > deadline) {
+      // Nothing is left running: the load generators and the nodes go before the error is reported.
+      for (const w of workers) w.child.kill();
+      await target.stop();
       throw new Error(`sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}`);
     }
     await sleep(100);
   }
 }
 
+// The bench process drives the load generators: it runs on their core, not the nodes'.
+if (pinning !== undefined && MODE !== "in-process") pin(process.pid, pinning.loadgen);
 const target = MODE === "in-process" ? await inProcess() : await clusterTarget();
 const everything = [
   serviceYaml("shared", 80),
   ...Array.from({ length: SERVICES }, (_, i) => serviceYaml(`svc-${i}`, 80)),
 ];
-let version = await target.apply(everything.join("---\n"));
+/** The mesh is applied 100 resources at a time: one apply of all of them can outlast its parse deadline on a busy machine. */
+async function applyAll(docs: string[]): Promise<number> {
+  let revision = 0;
+  for (let i = 0; i < docs.length; i += 100) revision = await target.apply(docs.slice(i, i + 100).join("---\n"));
+  return revision;
+}
+let version = await applyAll(everything).catch(async (err: unknown) => {
+  await target.stop();
+  throw err;
+});
 const addresses = target.addresses;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
@@ -113,7 +146,7 @@ const workers = Array.from(
 );
 await Promise.all(workers.map((w) => w.next()));
 const connectStart = now();
-await waitAll(workers, version, 120_000);
+await waitAll(workers, version, CONNECT_S * 1000);
 const connectMs = now() - connectStart;
 const streams = await target.streams();
 
@@ -165,14 +198,22 @@ const rssNodesMb = target.rssMb();
 // Changes are sent on a 100 ms schedule without waiting for the previous one, as independent operators would.
 const sustainStart = Date.now();
 let changes = 0;
+let refused = 0;
 let lastCommitted = now();
 const inflight: Promise<number>[] = [];
 while (Date.now() - sustainStart < SUSTAIN_S * 1000) {
   inflight.push(
-    target.apply(serviceYaml("shared", port++)).then((v) => {
-      lastCommitted = now();
-      return v;
-    }),
+    target.apply(serviceYaml("shared", port++)).then(
+      (v) => {
+        lastCommitted = now();
+        return v;
+      },
+      // A refused change (e.g. a 503 past its deadline on a saturated machine) is counted, not fatal.
+      () => {
+        refused++;
+        return 0;
+      },
+    ),
   );
   changes++;
   await sleep(Math.max(0, sustainStart + changes * 100 - Date.now()));
@@ -184,8 +225,58 @@ const settleMs = now() - lastCommitted;
 const backwards = final.reduce((n, r) => n + r.backwards, 0);
 const workerRss = final.map((r) => r.rssMb.toFixed(0)).join(" / ");
 
+/**
+ * Connection storm: the leader is killed (kill -9), so its sidecars reconnect to the other nodes while those
+ * elect a new leader. Done when every sidecar has a stream delivering snapshots again; the survivors' memory
+ * is sampled meanwhile against their idle figure.
+ */
+async function storm(c: ClusterTarget): Promise<[string, string][]> {
+  const survivors = c.cluster.nodes.filter((n) => n !== c.leader);
+  const rssOf = () => c.rssMb().filter((_, i) => c.cluster.nodes[i] !== c.leader);
+  const idle = rssOf();
+  const peak = [...idle];
+  const before = sum((await Promise.all(workers.map((w) => w.report()))).map((r) => r.connected));
+  const start = now();
+  await c.cluster.kill9(c.leader);
+  let backMs = Number.NaN;
+  while (now() - start < 60_000) {
+    rssOf().forEach((mb, i) => {
+      peak[i] = Math.max(peak[i] ?? 0, mb);
+    });
+    const connected = sum((await Promise.all(workers.map((w) => w.report()))).map((r) => r.connected));
+    if (connected === SIDECARS) {
+      backMs = now() - start;
+      break;
+    }
+    await sleep(50);
+  }
+  await sleep(2000);
+  rssOf().forEach((mb, i) => {
+    peak[i] = Math.max(peak[i] ?? 0, mb);
+  });
+  const growth = Math.max(...peak.map((p, i) => p / (idle[i] ?? Number.NaN)));
+  return [
+    [`storm: sidecars connected before the leader's kill -9`, `${before} of ${SIDECARS}`],
+    [
+      "storm: every sidecar streaming again after",
+      Number.isNaN(backMs) ? "not within 60 s" : `${(backMs / 1000).toFixed(2)} s`,
+    ],
+    [
+      `storm: RSS of the ${survivors.length} other nodes, idle → peak`,
+      `${idle.map((r) => r.toFixed(0)).join(" / ")} → ${peak.map((r) => r.toFixed(0)).join(" / ")} MB (${growth.toFixed(2)}x)`,
+    ],
+  ];
+}
+const stormRows = "cluster" in target ? await storm(target as ClusterTarget) : [];
+
 const rows: [string, string][] = [
-  ["machine", `${availableParallelism()} cores, Node ${process.version}`],
+  ["machine", `${cpus().length} cores, Node ${process.version}, shared with other work: one run, ratios and latencies`],
+  [
+    "cores (taskset)",
+    pinning === undefined || MODE === "in-process"
+      ? "not pinned"
+      : `nodes ${pinning.nodes}, load generators and bench ${pinning.loadgen}`,
+  ],
   ["sidecars / services", `${SIDECARS} / ${SERVICES}`],
   ["nodes", target.label],
   ["streams open", String(streams)],
@@ -201,9 +292,10 @@ const rows: [string, string][] = [
   ["CPU per sidecar per change, above idle: nodes / load generators", `${cpuNodesUs} / ${cpuLoadgenUs} µs`],
   ["RSS of the node processes", `${rssNodesMb.map((r) => r.toFixed(0)).join(" / ")} MB`],
   ["RSS, load generators", `${workerRss} MB`],
-  [`sustained ${SUSTAIN_S} s at 10 changes/s`, `${changes} changes`],
+  [`sustained ${SUSTAIN_S} s at 10 changes/s`, `${changes} changes, ${refused} refused`],
   ["every sidecar at the last version", `yes, within ${settleMs.toFixed(0)} ms of the last change`],
   ["versions that went backwards", String(backwards)],
+  ...stormRows,
 ];
 printTable(rows);
 

@@ -5,6 +5,7 @@ import { errorCode, errorMessage } from "../../common/errors.ts";
 import { fingerprint } from "../../common/hash.ts";
 import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import { discoveryProto } from "../../config/discovery-proto.ts";
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
@@ -21,6 +22,7 @@ import {
 import type { NodeView, SidecarConfigView, SidecarView } from "../resources/api-types.ts";
 import { storedBytes } from "../state/value.ts";
 import { ConfigDelivery } from "./config-delivery.ts";
+import { EncodedSnapshot } from "./encoded-snapshot.ts";
 import { SidecarLoad } from "./load-reports.ts";
 import { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
@@ -83,6 +85,10 @@ export class DiscoveryServer {
   readonly #unsubscribeConfig: () => void;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
+  readonly #encodedByScope = new WeakMap<ScopedSnapshot, EncodedSnapshot>();
+  /** A stream's scope request is fixed at its hello: its cache key is made once, not at every push. */
+  readonly #scopeKeys = new WeakMap<ScopeRequest, string>();
+  readonly #serializeResponse = discoveryProto().meshlet.discovery.v1.Discovery.service.Stream.responseSerialize;
   readonly #metrics: {
     streams: Gauge;
     pushes: Counter;
@@ -228,13 +234,27 @@ export class DiscoveryServer {
 
   #current(request: ScopeRequest): ScopedSnapshot {
     this.#state ??= prepareState(this.#source.state());
-    const key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
+    let key = this.#scopeKeys.get(request);
+    if (key === undefined) {
+      key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
+      this.#scopeKeys.set(request, key);
+    }
     let scoped = this.#scoped.get(key);
     if (scoped === undefined) {
       scoped = scopedSnapshot(this.#state, request);
       this.#scoped.set(key, scoped);
     }
     return scoped;
+  }
+
+  /** The scope's snapshot as bytes, encoded at its first push and kept as long as the scoped snapshot is. */
+  #encoded(scoped: ScopedSnapshot): EncodedSnapshot {
+    let encoded = this.#encodedByScope.get(scoped);
+    if (encoded === undefined) {
+      encoded = new EncodedSnapshot(scoped.snapshot, this.#serializeResponse);
+      this.#encodedByScope.set(scoped, encoded);
+    }
+    return encoded;
   }
 
   #stream(call: Call): void {
@@ -292,10 +312,11 @@ export class DiscoveryServer {
           {
             queue: this.#queue,
             current: (request) => this.#current(request),
-            send: (snapshot) => {
+            send: (scoped, nonce) => {
               this.#metrics.pushes.inc();
               if (session !== undefined) this.#pushedAt.set(session, this.#clock.now());
-              call.write({ snapshot });
+              // Bytes, not a message: the Stream method's serializer passes them through (discovery-proto.ts).
+              call.write(this.#encoded(scoped).withNonce(nonce) as unknown as DiscoveryResponse);
             },
             ...(config === undefined ? {} : { config }),
             onNack: (info, consecutive) => {

@@ -1,5 +1,4 @@
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
-import type { Snapshot } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
 import type { ConfigDelivery } from "./config-delivery.ts";
 import type { PushQueue } from "./push-queue.ts";
 import type { ScopeRequest } from "./scope.ts";
@@ -22,7 +21,8 @@ export interface SessionDeps {
   queue: PushQueue;
   /** The sidecar's scoped view of the node's current applied state. */
   current: (request: ScopeRequest) => ScopedSnapshot;
-  send: (snapshot: Snapshot) => void;
+  /** Sends `scoped` with this stream's nonce; `scoped` is shared by every stream with the same scope. */
+  send: (scoped: ScopedSnapshot, nonce: string) => void;
   /** The stream's app config, sent apart from snapshots (config-delivery.ts); none without a config center. */
   config?: { delivery: ConfigDelivery; send: (update: ConfigUpdate) => void };
   /** `consecutive` counts NACKs since the last ACK, so callers can flag a sidecar stuck rejecting. */
@@ -115,7 +115,8 @@ export class SidecarSession {
   }
 
   #pushSnapshot(): void {
-    const { snapshot, digest } = this.#deps.current(this.#request);
+    const scoped = this.#deps.current(this.#request);
+    const { snapshot, digest } = scoped;
     const version = Number(snapshot.version);
     if (version <= this.info.lastPushedVersion) return;
     if (digest === this.#lastDigest) return;
@@ -123,6 +124,6 @@ export class SidecarSession {
     this.#pendingNonce = nonce;
     this.#lastDigest = digest;
     this.info.lastPushedVersion = version;
-    this.#deps.send({ ...snapshot, nonce });
+    this.#deps.send(scoped, nonce);
   }
 }

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type ClientDuplexStream, credentials, Server, ServerCredentials, status } from "@grpc/grpc-js";
-import { systemClock } from "../../../src/common/clock.ts";
+import { type Clock, systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import { discoveryProto } from "../../../src/config/discovery-proto.ts";
 import { parseResources } from "../../../src/config/load.ts";
 import { DiscoveryServer } from "../../../src/controlplane/discovery/server.ts";
+import { leaseIdFor } from "../../../src/controlplane/registry/commands.ts";
 import { LeaseKeeper } from "../../../src/controlplane/registry/lease-keeper.ts";
 import type { DiscoveryClient } from "../../../src/gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest } from "../../../src/gen/meshlet/discovery/v1/DiscoveryRequest.ts";
@@ -61,7 +62,10 @@ class TestSidecar {
 }
 
 describe("Discovery gRPC server", () => {
-  const keeper = new LeaseKeeper(systemClock);
+  /** The lease keeper's clock runs ahead by `skewMs`, so a test can look past a lease's deadline without waiting. */
+  let skewMs = 0;
+  const keeperClock: Clock = { ...systemClock, now: () => systemClock.now() + skewMs };
+  const keeper = new LeaseKeeper(keeperClock);
   const source = new MemorySource(keeper);
   const discovery = new DiscoveryServer(source, {
     clock: systemClock,
@@ -155,7 +159,13 @@ describe("Discovery gRPC server", () => {
       watcher.snapshots.find((s) => s.endpoints.some((e) => e.instance === "r1")),
     );
     assert.deepEqual(withEndpoint.endpoints.find((e) => e.instance === "r1")?.labels, { version: "v2" });
+    // 16 s on, the 15 s lease would be due; the heartbeat must push its deadline out again
+    const lease = leaseIdFor("ratings", "r1");
+    skewMs = 16_000;
+    assert.ok(keeper.due().includes(lease), "the lease is due before the heartbeat");
     sc.send({ heartbeat: { service: "ratings", instance: "r1" } });
+    await watcher.until("lease renewed", () => !keeper.due().includes(lease));
+    skewMs = 0;
     sc.send({ deregister: { service: "ratings", instance: "r1" } });
     await watcher.until("endpoint removed", () => {
       const last = watcher.snapshots.at(-1);

@@ -42,7 +42,7 @@ function harness(debounceMs = 50) {
     {
       queue: new PushQueue({ clock, debounceMs, defer: (fn) => deferred.push(fn) }),
       current: (req) => buildSnapshot(current(), req),
-      send: (s) => sent.push(s),
+      send: (s, nonce) => sent.push({ ...s.snapshot, nonce }),
       onNack: (_info, consecutive) => nacks.push(consecutive),
     },
   );
