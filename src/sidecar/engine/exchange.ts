@@ -10,10 +10,10 @@ import {
   LengthDecoder,
   writeChunk,
 } from "./body.ts";
+import type { DownstreamResponse } from "./downstream.ts";
 import { DEFAULT_HEAD_LIMITS, type Head, HttpError, headEnd, parseResponseHead } from "./head.ts";
 import type { EndpointPool, PooledSocket } from "./pool.ts";
 import type { EngineRequest } from "./request.ts";
-import type { EngineResponse } from "./response.ts";
 
 /** What goes upstream: the head as built by the caller, and the body held whole, streamed, or none. */
 export interface OutgoingRequest {
@@ -60,7 +60,7 @@ export class RawExchange implements BodySink {
   #buf: Buffer | undefined;
   #decoder: BodyDecoder | undefined;
   /** undefined until decided; null discards. */
-  #sink: EngineResponse | null | undefined;
+  #sink: DownstreamResponse | null | undefined;
   #queued: Buffer[] = [];
   #tap: Tap | undefined;
   #ended: ((how: StreamEnd) => void) | undefined;
@@ -362,7 +362,7 @@ export class RawExchange implements BodySink {
   }
 
   /** Streams the (paused) body to `res`, copying into `tap`; `ended` hears how it ended. */
-  pipeTo(res: EngineResponse, tap: Tap | undefined, ended: (how: StreamEnd) => void): void {
+  pipeTo(res: DownstreamResponse, tap: Tap | undefined, ended: (how: StreamEnd) => void): void {
     if (this.#broken !== undefined) {
       res.destroy();
       ended(this.#broken);
