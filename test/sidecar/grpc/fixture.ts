@@ -5,21 +5,21 @@ import {
   credentials,
   loadPackageDefinition,
   Metadata,
+  Server,
+  ServerCredentials,
   type ServerDuplexStream,
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
-  Server,
-  ServerCredentials,
-  type sendUnaryData,
   type ServiceError,
+  type sendUnaryData,
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 
 export interface Msg {
-  text?: string;
+  text?: string | undefined;
   backend?: string;
-  blob?: Buffer;
+  blob?: Buffer | undefined;
   n?: number;
 }
 
@@ -73,7 +73,8 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
     Repeat: (call: ServerWritableStream<Msg, Msg>) => {
       b.calls++;
       const blob = call.request.blob ?? Buffer.alloc(0);
-      for (let i = 0; i < (call.request.n ?? 0); i++) call.write({ text: `${call.request.text}-${i}`, backend: name, blob });
+      for (let i = 0; i < (call.request.n ?? 0); i++)
+        call.write({ text: `${call.request.text}-${i}`, backend: name, blob });
       call.end();
     },
     Chat: (call: ServerDuplexStream<Msg, Msg>) => {

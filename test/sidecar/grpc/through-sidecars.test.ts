@@ -21,7 +21,11 @@ before(async () => {
         "echo",
         servers.map((s) => s.inbound),
       ),
-      grpcService("hashed", servers.map((s) => s.inbound), "consistentHash: {header: x-user}"),
+      grpcService(
+        "hashed",
+        servers.map((s) => s.inbound),
+        "consistentHash: {header: x-user}",
+      ),
     ].join("---\n"),
   );
 });
