@@ -79,6 +79,9 @@ export class H2Front {
 
   /** Takes over a connection whose first bytes (`pending`, the preface and whatever followed) were read. */
   accept(socket: Socket, pending: Buffer): void {
+    // The listener keeps HTTP/1.1 sockets half-open (a client may end its side and still read); an HTTP/2
+    // session has no half-open state, and would sit in CLOSE-WAIT after the client's FIN without this.
+    socket.allowHalfOpen = false;
     socket.unshift(pending);
     this.#server.emit("connection", socket);
   }
