@@ -225,7 +225,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           () =>
             tryOnce(
               ctx,
-              held ?? (framing !== "none" && retry.attempt === 0 ? req : null),
+              held ?? (framing !== "none" && req.sink === undefined ? req : null),
               head,
               retry,
               () => timedOut,
@@ -251,8 +251,14 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           return undefined;
         }
         const flag = attemptFlag(timedOut, out.error);
+        // A gRPC call whose connection failed was never sent (its body not read yet): it may go again whatever
+        // its method, as Envoy's reset-before-request; once sent, only a held body on a route that resends.
+        const unsent = req.grpc && out.error === "connect" && req.sink === undefined;
         const canRetry =
-          !timedOut && ctx.res.writable && retry.wouldRetry(out.status, out.error, out.grpc) && clock.now() < deadline;
+          !timedOut &&
+          ctx.res.writable &&
+          retry.wouldRetry(out.status, out.error, out.grpc, unsent) &&
+          clock.now() < deadline;
         if (canRetry && budget.take(dest.service, policy, env.metrics)) {
           out.exchange?.discard();
           retry.inRetry = true;

@@ -84,9 +84,11 @@ export class RetryState {
   }
 
   /** Another attempt may follow one that ended with this status or error. */
-  wouldRetry(status: number | undefined, error: AttemptError | undefined, grpc?: number): boolean {
+  wouldRetry(status: number | undefined, error: AttemptError | undefined, grpc?: number, unsent = false): boolean {
     return (
-      this.retriable && this.attempt < (this.#plan?.attempts ?? 0) && shouldRetry(this.#plan?.on, status, error, grpc)
+      (this.retriable || unsent) &&
+      this.attempt < (this.#plan?.attempts ?? 0) &&
+      shouldRetry(this.#plan?.on, status, error, grpc)
     );
   }
 

@@ -13,6 +13,7 @@ import {
   type ServerWritableStream,
   type ServiceError,
   type sendUnaryData,
+  status,
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 
@@ -55,6 +56,10 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
   server.addService(pkg.meshlet.test.Echo.service, {
     Unary: (call: ServerUnaryCall<Msg, Msg>, cb: sendUnaryData<Msg>) => {
       b.calls++;
+      if (call.request.text === "fail") {
+        cb(Object.assign(new Error("told to fail"), { code: status.UNAVAILABLE, details: "told to fail" }));
+        return;
+      }
       const reply = () => cb(null, { text: call.request.text ?? "", backend: name });
       const delay = call.request.n ?? 0;
       if (delay > 0) setTimeout(reply, delay);

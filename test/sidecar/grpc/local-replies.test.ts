@@ -32,6 +32,16 @@ before(async () => {
       ),
       grpcService("limited", [backend.port]),
       policy("limited", "  target: {service: limited}\n  rateLimit: {requestsPerSecond: 1, burst: 1}"),
+      grpcService("failing", [backend.port]),
+      policy(
+        "failing",
+        "  target: {service: failing}\n  circuitBreaker: {errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeout: 60s}",
+      ),
+      grpcService("half", [closed, backend.port]),
+      route(
+        "half",
+        "    - destinations: [{service: half}]\n      retries: {attempts: 2, retryOn: [connect-failure, unavailable]}",
+      ),
       grpcService("slow", [backend.port]),
       route("slow", "    - destinations: [{service: slow}]\n      timeout: 300ms"),
     ].join("---\n"),
@@ -158,4 +168,29 @@ test("metrics and the access log carry grpc_status", async () => {
   const log = await readFile(join(dir, "access.log"), "utf8");
   assert.match(log, /"grpc_status":"4"/);
   assert.match(log, /"grpc_status":"0"/);
+});
+
+test("the breaker counts gRPC failures (UNAVAILABLE from the backend) and opens (CB)", async () => {
+  const flags: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const r = await call("failing", { text: "fail" });
+    assert.equal(r.err?.code, status.UNAVAILABLE, r.err?.message);
+    flags.push(String(r.err?.metadata.get("x-meshlet-flags")[0] ?? "-"));
+  }
+  assert.equal(flags[0], "-", "the first failures are the backend's own");
+  assert.ok(flags.includes("CB"), `never opened: ${flags}`);
+});
+
+test("a gRPC call whose connection failed goes again (never sent); one the backend failed does not (sent)", async () => {
+  for (let i = 0; i < 6; i++) {
+    const r = await call("half");
+    assert.equal(r.err, undefined, `call ${i}: ${r.err?.message}`);
+  }
+  const before = backend.calls;
+  const failed = await call("half", { text: "fail" });
+  const again = await call("half", { text: "fail" });
+  assert.equal(failed.err?.code, status.UNAVAILABLE);
+  assert.equal(again.err?.code, status.UNAVAILABLE);
+  // Each reached the backend once: UNAVAILABLE is in retryOn, but the request was sent and its body not held.
+  assert.equal(backend.calls - before, 2);
 });
