@@ -33,7 +33,7 @@ async function startApp(): Promise<{ port: number; proc: ChildProcess }> {
     [
       "--input-type=module",
       "-e",
-      `import { startEchoBackend } from ${JSON.stringify(FIXTURE)}; const b = await startEchoBackend("app"); say(b.port);`,
+      `import { startEchoBackend } from ${JSON.stringify(FIXTURE)}; const b = await startEchoBackend("app"); process.stdout.write(b.port + "\\n");`,
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );

@@ -113,6 +113,8 @@ export class H2EndpointPool {
     }, this.#o.connectTimeoutMs);
     session.once("connect", () => {
       clearTimeout(timer);
+      // The connect timeout may have destroyed it already ('connect' is emitted from a queued tick).
+      if (session.destroyed) return;
       p.connected = true;
       session.setLocalWindowSize(H2_WINDOW);
       for (const w of p.waiting.splice(0)) w(undefined, p);

@@ -90,6 +90,7 @@ export class H2Front {
     this.#sessions.add(s);
     s.on("error", () => s.destroy());
     s.on("close", () => this.#sessions.delete(s));
+    if (s.destroyed) return;
     s.setLocalWindowSize(H2_WINDOW);
     s.setTimeout(this.#o.idleTimeoutMs, () => s.close());
   }
