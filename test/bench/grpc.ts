@@ -51,8 +51,8 @@ async function closedLoop(client: any, seconds: number): Promise<number> {
     Array.from({ length: INFLIGHT }, async () => {
       while (performance.now() < end) {
         const r = await unary(client, { text: "bench" });
-        if (r.err !== undefined) throw r.err;
-        calls++;
+        if (r.err !== undefined) failures.set(r.err.details, (failures.get(r.err.details) ?? 0) + 1);
+        else calls++;
       }
     }),
   );
@@ -71,7 +71,10 @@ async function fixedRate(client: any, seconds: number): Promise<number[]> {
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     pending.push(
       unary(client, { text: "bench" }).then((r) => {
-        if (r.err !== undefined) throw r.err;
+        if (r.err !== undefined) {
+          failures.set(r.err.details, (failures.get(r.err.details) ?? 0) + 1);
+          return;
+        }
         // From the call's scheduled time: a late start (coordinated omission) counts against the path.
         lat.push(performance.now() - due);
       }),
@@ -128,6 +131,9 @@ async function undiciH2(port: number, seconds: number): Promise<number> {
   return calls;
 }
 
+/** Failed calls by message: reported, never hidden (a loaded machine may time connects out). */
+const failures = new Map<string, number>();
+
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
     say(
       `  added by the mesh   p50 ${f(median(rows.mesh.p50) - median(rows.direct.p50))}  p99 ${f(median(rows.mesh.p99) - median(rows.direct.p99))}`,
     );
+    say(`failed calls: ${failures.size === 0 ? "none" : JSON.stringify([...failures])}`);
     say(`HTTP/2 client, gRPC-framed POSTs to the app, ${INFLIGHT} in flight (req/s):`);
     say(`  node:http2          ${median(clients.nodeH2).toFixed(0)}`);
     say(

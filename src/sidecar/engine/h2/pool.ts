@@ -127,13 +127,28 @@ export class H2EndpointPool {
       clearTimeout(timer);
       this.#drop(p);
       const err = failed ?? Object.assign(new Error("session closed"), { code: "ECONNRESET" });
-      for (const w of p.waiting.splice(0))
-        w(p.connected ? err : { ...err, code: err.code ?? "ECONNREFUSED" }, undefined);
+      // Streams that waited for an extra session that never came go on a connected one, if any is left.
+      const other = this.#leastBusyConnected();
+      for (const w of p.waiting.splice(0)) {
+        if (other === undefined) {
+          w(err, undefined);
+          continue;
+        }
+        other.streams++;
+        w(undefined, other);
+      }
     });
     session.setTimeout(this.#o.idleTimeoutMs, () => {
       if (p.streams === 0) session.close();
     });
     return p;
+  }
+
+  #leastBusyConnected(): PooledSession | undefined {
+    let best: PooledSession | undefined;
+    for (const s of this.#sessions)
+      if (s.usable && s.connected && (best === undefined || s.streams < best.streams)) best = s;
+    return best;
   }
 
   #drop(p: PooledSession): void {
