@@ -3,7 +3,7 @@ import type { Clock } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { DownstreamResponse } from "./engine/downstream.ts";
-import { asGrpcReply } from "./engine/h2/grpc.ts";
+import { asGrpcReply, grpcCode, isGrpcServerFailure } from "./engine/h2/grpc.ts";
 import type { PoolOptions } from "./engine/pool.ts";
 import type { EngineRequest } from "./engine/request.ts";
 import type { EngineHandler } from "./engine/server.ts";
@@ -190,13 +190,13 @@ export class DataPath {
     if (ctx.ending === "complete" && ctx.via === undefined) {
       const f = m.forwarded(direction, service);
       f.duration.observe(seconds);
-      f.requests[statusClassIndex(ctx.status)]?.inc();
+      f.requests[statusClassIndex(countedStatus(ctx))]?.inc();
       return;
     }
     // An unrouted Host is client input: never a label value.
     const label = ctx.flags === "NR" ? "-" : service;
     const flags = ctx.ending === "complete" ? `${ctx.via},FB` : ctx.flags;
-    m.requests.labels(direction, label, statusClass(ctx.status), flags).inc();
+    m.requests.labels(direction, label, statusClass(countedStatus(ctx)), flags).inc();
     m.duration.labels(direction, label).observe(seconds);
   }
 
@@ -226,6 +226,15 @@ export class DataPath {
     this.#o.telemetry.connectionClosed({ ...r, receivedBytes: bytes.received, sentBytes: bytes.sent });
     this.#o.telemetry.complete(r);
   }
+}
+
+/**
+ * The status the sidecar's per-service figures (and so the dashboard's error rate) count: a gRPC call that
+ * failed on the server side counts as a 5xx, though its HTTP status is 200.
+ */
+function countedStatus(ctx: RequestContext): number {
+  if (!ctx.req.grpc || ctx.status !== 200) return ctx.status;
+  return isGrpcServerFailure(grpcCode(ctx.record.grpcStatus)) ? 503 : 200;
 }
 
 /** What a local answer says in words: its first flag's reason, else its HTTP status's. */

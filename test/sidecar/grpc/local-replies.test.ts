@@ -165,6 +165,9 @@ test("metrics and the access log carry grpc_status", async () => {
   const text = await (await fetch(`http://127.0.0.1:${sc.admin}/metrics`)).text();
   assert.match(text, /meshlet_requests_total\{[^}]*grpc_status="14"/);
   assert.match(text, /meshlet_requests_total\{[^}]*grpc_status="0"/);
+  // The per-service figures the dashboard reads count a failed gRPC call (HTTP 200) as an error.
+  assert.match(text, /meshlet_sidecar_requests_total\{[^}]*service="empty"[^}]*code="5xx"[^}]*flags="UH"/);
+  assert.match(text, /meshlet_sidecar_requests_total\{[^}]*service="echo"[^}]*code="2xx"/);
   const log = await readFile(join(dir, "access.log"), "utf8");
   assert.match(log, /"grpc_status":"4"/);
   assert.match(log, /"grpc_status":"0"/);
