@@ -1,20 +1,14 @@
 import { connect, type Socket } from "node:net";
 
 /**
- * How the engine opens a connection to an upstream endpoint: `ready` hears once that it can carry bytes (or
- * why not). The one place a transport (TLS, for mesh peers) wraps the byte stream; HTTP/1.1 or HTTP/2 on top
- * does not know which.
+ * How the engine opens a connection to an upstream endpoint: the socket, and the event that says it can carry
+ * bytes ("connect" for TCP, "secureConnect" once a TLS handshake is done). The one place a transport (mTLS to
+ * a peer sidecar) wraps the byte stream; HTTP/2 on top does not know which.
  */
-export type Connect = (host: string, port: number, ready: (err: NodeJS.ErrnoException | undefined) => void) => Socket;
+export type Connector = (host: string, port: number) => { socket: Socket; ready: "connect" | "secureConnect" };
 
-/** Plain TCP, Nagle off (requests are written whole). */
-export const tcpConnect: Connect = (host, port, ready) => {
-  const socket = connect({ host, port, noDelay: true });
-  const onError = (err: NodeJS.ErrnoException) => ready(err);
-  socket.once("error", onError);
-  socket.once("connect", () => {
-    socket.removeListener("error", onError);
-    ready(undefined);
-  });
-  return socket;
-};
+/** Plain TCP, Nagle off. */
+export const tcpConnector: Connector = (host, port) => ({
+  socket: connect({ host, port, noDelay: true }),
+  ready: "connect",
+});

@@ -1,5 +1,5 @@
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
-import { type Connect, tcpConnect } from "./connect.ts";
+import { type Connector, tcpConnector } from "./connect.ts";
 import { DEFAULT_H2_POOL_OPTIONS, H2EndpointPool, type H2PoolOptions } from "./h2/pool.ts";
 import { EndpointPool, type PoolOptions } from "./pool.ts";
 
@@ -7,11 +7,11 @@ import { EndpointPool, type PoolOptions } from "./pool.ts";
 export class Upstreams {
   readonly #o: PoolOptions;
   readonly #h2o: H2PoolOptions;
-  readonly #connect: Connect;
+  readonly #connect: Connector;
   readonly #pools = new Map<string, EndpointPool>();
   readonly #h2 = new Map<string, H2EndpointPool>();
 
-  constructor(o: PoolOptions, connect: Connect = tcpConnect) {
+  constructor(o: PoolOptions, connect: Connector = tcpConnector) {
     this.#o = o;
     this.#connect = connect;
     this.#h2o = { ...DEFAULT_H2_POOL_OPTIONS, connectTimeoutMs: o.connectTimeoutMs };

@@ -1,5 +1,5 @@
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
-import type { Connect } from "../connect.ts";
+import type { Connector } from "../connect.ts";
 import { H2_WINDOW } from "./server.ts";
 
 export interface H2PoolOptions {
@@ -47,11 +47,11 @@ export class H2EndpointPool {
   readonly #host: string;
   readonly #port: number;
   readonly #o: H2PoolOptions;
-  readonly #connect: Connect;
+  readonly #connect: Connector;
   readonly #sessions: PooledSession[] = [];
   #closed = false;
 
-  constructor(host: string, port: number, o: H2PoolOptions, connect: Connect) {
+  constructor(host: string, port: number, o: H2PoolOptions, connect: Connector) {
     this.#host = host;
     this.#port = port;
     this.#o = o;
@@ -100,10 +100,14 @@ export class H2EndpointPool {
     let failed: NodeJS.ErrnoException | undefined;
     const session = h2connect(authority, {
       settings: { enablePush: false, initialWindowSize: H2_WINDOW },
-      createConnection: () =>
-        this.#connect(this.#host, this.#port, (err) => {
-          if (err !== undefined) failed = err;
-        }),
+      // The session waits for the transport's own ready event (a TLS handshake, when one wraps it).
+      createConnection: () => {
+        const c = this.#connect(this.#host, this.#port);
+        c.socket.once("error", (err: NodeJS.ErrnoException) => {
+          failed ??= err;
+        });
+        return c.socket;
+      },
     });
     const p = new PooledSession(session);
     this.#sessions.push(p);
