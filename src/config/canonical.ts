@@ -152,7 +152,7 @@ const servicePort = (v: unknown) =>
   isObject(v) &&
   exact(v, ["port", "protocol"], ["port", "protocol", "name"]) &&
   port(v.port) &&
-  oneOf("http", "websocket", "grpc")(v.protocol) &&
+  oneOf("http", "websocket", "http2", "grpc")(v.protocol) &&
   opt(v, "name", str);
 
 const endpoint = (v: unknown) =>
@@ -307,7 +307,20 @@ const retries = (v: unknown) =>
     ["attempts", "retryOn", "perTryTimeout", "retryNonIdempotent", "backoff"],
   ) &&
   int(0, 10)(v.attempts) &&
-  arrayOf(oneOf("connect-failure", "5xx", "reset", "gateway-error"), 1)(v.retryOn) &&
+  arrayOf(
+    oneOf(
+      "connect-failure",
+      "5xx",
+      "reset",
+      "gateway-error",
+      "cancelled",
+      "deadline-exceeded",
+      "internal",
+      "resource-exhausted",
+      "unavailable",
+    ),
+    1,
+  )(v.retryOn) &&
   opt(v, "perTryTimeout", timer) &&
   bool(v.retryNonIdempotent) &&
   opt(

@@ -68,7 +68,8 @@ export const metadataSchema = z.strictObject({
 
 // --- Service ---------------------------------------------------------------
 
-export const protocolSchema = z.enum(["http", "websocket", "grpc"]);
+/** `http` is HTTP/1.1; `http2` and `grpc` are HTTP/2 to the endpoints (h2c, multiplexed; docs/grpc.md). */
+export const protocolSchema = z.enum(["http", "websocket", "http2", "grpc"]);
 
 export const endpointSchema = z.strictObject({
   address: z.string().min(1),
@@ -166,7 +167,18 @@ export const destinationSchema = z.strictObject({
   weight: z.number().int().min(0).max(1_000_000).default(1),
 });
 
-export const retryOnSchema = z.enum(["connect-failure", "5xx", "reset", "gateway-error"]);
+export const retryOnSchema = z.enum([
+  "connect-failure",
+  "5xx",
+  "reset",
+  "gateway-error",
+  // gRPC statuses (docs/grpc.md): retried only where the request was not sent yet or the route may resend it.
+  "cancelled",
+  "deadline-exceeded",
+  "internal",
+  "resource-exhausted",
+  "unavailable",
+]);
 
 export const retriesSchema = z.strictObject({
   attempts: z.number().int().min(0).max(10),

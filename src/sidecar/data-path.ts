@@ -1,12 +1,15 @@
+import { STATUS_CODES } from "node:http";
 import type { Clock } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import type { DownstreamResponse } from "./engine/downstream.ts";
+import { asGrpcReply, grpcCode, isGrpcServerFailure } from "./engine/h2/grpc.ts";
 import type { PoolOptions } from "./engine/pool.ts";
 import type { EngineRequest } from "./engine/request.ts";
-import type { EngineResponse } from "./engine/response.ts";
 import type { EngineHandler } from "./engine/server.ts";
 import { Upstreams } from "./engine/upstreams.ts";
 import { compileFaultPlan, countFaults, EMPTY_PLAN, type FaultPlan } from "./faults/plan.ts";
+import { FLAG_REASON } from "./flag-reply.ts";
 import { inboundStages } from "./inbound.ts";
 import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { outboundStages } from "./outbound.ts";
@@ -20,7 +23,7 @@ import type { StageEnv } from "./stages/env.ts";
 import { fallback } from "./stages/fallback.ts";
 import { chain } from "./stages/pipeline.ts";
 import { RetryBudget } from "./stages/retry.ts";
-import { type Answer, type Direction, forwardedFlags, RequestContext } from "./stages/stage.ts";
+import { type Answer, type Direction, forwardedFlags, RequestContext, type ResponseFlag } from "./stages/stage.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 
 export interface DataPathOptions {
@@ -134,7 +137,7 @@ export class DataPath {
     const run = direction === "inbound" ? this.#inbound : this.#outbound;
     const clock = this.#o.clock;
     const telemetry = this.#o.telemetry;
-    return (req: EngineRequest, res: EngineResponse) => {
+    return (req: EngineRequest, res: DownstreamResponse) => {
       this.#budget.active++;
       const h = req.head;
       const record = telemetry.begin(
@@ -177,7 +180,12 @@ export class DataPath {
   }
 
   /** Writes a local answer; the rest of an unread body is not drained: the connection closes after it. */
-  #reply(ctx: RequestContext, out: LocalReply, flags: string): void {
+  #reply(ctx: RequestContext, reply: LocalReply, flags: string): void {
+    let out = reply;
+    if (ctx.req.grpc) {
+      out = asGrpcReply(reply, flags, reasonOf(flags, reply.status));
+      ctx.record.grpcStatus = String(out.headers["grpc-status"]);
+    }
     ctx.status = out.status;
     ctx.flags = flags;
     ctx.ending = "local";
@@ -223,13 +231,13 @@ export class DataPath {
     if (ctx.ending === "complete" && ctx.via === undefined && ctx.fault === undefined) {
       const f = m.forwarded(direction, service);
       f.duration.observe(seconds);
-      f.requests[statusClassIndex(ctx.status)]?.inc();
+      f.requests[statusClassIndex(countedStatus(ctx))]?.inc();
       return;
     }
     // An unrouted Host is client input: never a label value.
     const label = ctx.flags === "NR" ? "-" : service;
     const flags = ctx.ending === "complete" ? forwardedFlags(ctx) : ctx.flags;
-    m.requests.labels(direction, label, statusClass(ctx.status), flags).inc();
+    m.requests.labels(direction, label, statusClass(countedStatus(ctx)), flags).inc();
     m.duration.labels(direction, label).observe(seconds);
   }
 
@@ -259,6 +267,22 @@ export class DataPath {
     this.#o.telemetry.connectionClosed({ ...r, receivedBytes: bytes.received, sentBytes: bytes.sent });
     this.#o.telemetry.complete(r);
   }
+}
+
+/**
+ * The status the sidecar's per-service figures (and so the dashboard's error rate) count: a gRPC call that
+ * failed on the server side counts as a 5xx, though its HTTP status is 200.
+ */
+function countedStatus(ctx: RequestContext): number {
+  if (!ctx.req.grpc || ctx.status !== 200) return ctx.status;
+  return isGrpcServerFailure(grpcCode(ctx.record.grpcStatus)) ? 503 : 200;
+}
+
+/** What a local answer says in words: its first flag's reason, else its HTTP status's. */
+function reasonOf(flags: string, status: number): string {
+  const comma = flags.indexOf(",");
+  const flag = (comma < 0 ? flags : flags.slice(0, comma)) as ResponseFlag;
+  return FLAG_REASON[flag] ?? STATUS_CODES[status] ?? "local reply";
 }
 
 /** The request's fields as the flat [name, value, ...] list telemetry reads (names lower-cased). */

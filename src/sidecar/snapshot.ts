@@ -17,6 +17,8 @@ export interface Destination {
   readonly policy: CompiledPolicy | undefined;
   /** False for an endpoint key ejected by outlier detection or failed by a health check. */
   readonly usable: ((key: string) => boolean) | undefined;
+  /** The Service's port says `http2` or `grpc`: requests go as HTTP/2 streams on pooled sessions (docs/grpc.md). */
+  readonly h2?: boolean;
 }
 
 /** A versioned set of resources from a config source (static file now, discovery stream later). */
@@ -74,7 +76,7 @@ export interface CompiledSnapshot {
 /** A Service a Route names but the snapshot lacks (a dangling reference): no endpoints. */
 interface Missing {
   metadata: { name: string };
-  spec: { loadBalancer: Service["spec"]["loadBalancer"] };
+  spec: { loadBalancer: Service["spec"]["loadBalancer"]; ports?: undefined };
 }
 
 function missing(name: string): Missing {
@@ -164,6 +166,7 @@ export function compileSnapshot(
     service: Service | Missing,
     subset: Record<string, string> | undefined,
     routeName: string | undefined,
+    port?: number,
   ): Destination => {
     const policy = policySet?.resolve(service.metadata.name, routeName);
     const outlier = policy?.outlier;
@@ -172,7 +175,10 @@ export function compileSnapshot(
     if (outlier !== undefined && health !== undefined) usable = (k) => !outlier.isEjected(k) && health.isHealthy(k);
     else if (outlier !== undefined) usable = (k) => !outlier.isEjected(k);
     else if (health !== undefined) usable = (k) => health.isHealthy(k);
-    return { service: service.metadata.name, balancer: balancerFor(service, subset), policy, usable };
+    const ports = service.spec.ports;
+    const p = ports === undefined ? undefined : (ports.find((x) => x.port === port) ?? ports[0]);
+    const h2 = p?.protocol === "http2" || p?.protocol === "grpc";
+    return { service: service.metadata.name, balancer: balancerFor(service, subset), policy, usable, h2 };
   };
 
   const hashOf = (service: Service | Missing): HashKeyOf | undefined => {
@@ -195,7 +201,7 @@ export function compileSnapshot(
       const compiled: CompiledHttpRoute = {
         name: h.name ?? `${route.metadata.name}#${index}`,
         matchers: h.match.map(compileMatch),
-        destinations: dests.map((d) => destination(serviceOf(d.service), d.subset, route.metadata.name)),
+        destinations: dests.map((d) => destination(serviceOf(d.service), d.subset, route.metadata.name, d.port)),
         cumulative,
         totalWeight: total,
         timeoutMs: durationMs(h.timeout),

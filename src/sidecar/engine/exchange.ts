@@ -10,10 +10,10 @@ import {
   LengthDecoder,
   writeChunk,
 } from "./body.ts";
+import type { DownstreamResponse } from "./downstream.ts";
 import { DEFAULT_HEAD_LIMITS, type Head, HttpError, headEnd, parseResponseHead } from "./head.ts";
 import type { EndpointPool, PooledSocket } from "./pool.ts";
 import type { EngineRequest } from "./request.ts";
-import type { EngineResponse } from "./response.ts";
 
 /** What goes upstream: the head as built by the caller, and the body held whole, streamed, or none. */
 export interface OutgoingRequest {
@@ -28,7 +28,7 @@ export interface OutgoingRequest {
 
 /** A copy of the body for the stale cache (resilience/stale-cache.ts Recording). */
 /** Where a response body goes: the client's response, or a stage's wrapper of it (a throttled body). */
-export type ResponseSink = Pick<EngineResponse, "write" | "onDrain" | "end" | "destroy">;
+export type ResponseSink = Pick<DownstreamResponse, "write" | "onDrain" | "end" | "destroy">;
 
 export interface Tap {
   write(chunk: Buffer): void;

@@ -26,6 +26,10 @@ export class EngineRequest implements RequestView {
   readonly expectContinue: boolean;
   /** `websocket` for a GET that asks to upgrade to it; undefined otherwise (h2c and others are ignored). */
   readonly upgrade: string | undefined;
+  /** The request came on an HTTP/2 stream (h2/server.ts). */
+  readonly h2: boolean;
+  /** An HTTP/2 request with a gRPC content type: local answers are gRPC statuses (h2/grpc.ts). */
+  readonly grpc: boolean;
   /** The body has been read to its end (or there was none). */
   complete: boolean;
   /** The client went away before the response ended. */
@@ -39,7 +43,14 @@ export class EngineRequest implements RequestView {
 
   constructor(
     head: Head,
-    parts: { path: string; query: string; authority: string; upgrade: string | undefined },
+    parts: {
+      path: string;
+      query: string;
+      authority: string;
+      upgrade: string | undefined;
+      h2?: boolean;
+      grpc?: boolean;
+    },
     remoteAddress: string | undefined,
     channel: RequestChannel,
   ) {
@@ -50,6 +61,8 @@ export class EngineRequest implements RequestView {
     this.query = parts.query;
     this.authority = parts.authority;
     this.upgrade = parts.upgrade;
+    this.h2 = parts.h2 === true;
+    this.grpc = parts.grpc === true;
     this.socket = { remoteAddress };
     const expect = head.minor === 1 ? head.names.indexOf("expect") : -1;
     // One Expect field saying exactly that (two would join into a value that is not "100-continue").

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { LAST_CHUNK, writeChunk } from "./body.ts";
+import type { DownstreamResponse } from "./downstream.ts";
 import type { EngineRequest } from "./request.ts";
 
 /** What a response needs of its connection (server.ts's Connection): its socket, and the two ways a response ends. */
@@ -26,7 +27,7 @@ function isFraming(name: string): boolean {
  * where HTTP has none (HEAD, 1xx, 204, 304) and says `connection: close`
  * when the connection ends after it.
  */
-export class EngineResponse {
+export class EngineResponse implements DownstreamResponse {
   readonly #conn: ResponseChannel;
   readonly #req: EngineRequest;
   headersSent = false;

@@ -1,6 +1,8 @@
 import { STATUS_CODES } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { type BodyDecoder, ChunkedDecoder, type ChunkLimits, DEFAULT_CHUNK_LIMITS, LengthDecoder } from "./body.ts";
+import type { DownstreamResponse } from "./downstream.ts";
+import { H2Front, sniffPreface } from "./h2/server.ts";
 import { DEFAULT_HEAD_LIMITS, type HeadLimits, HttpError, headEnd, listOf, parseRequestHead, single } from "./head.ts";
 import { DEFAULT_PATH_OPTIONS, type PathOptions } from "./path.ts";
 import { EngineRequest, type RequestChannel } from "./request.ts";
@@ -29,7 +31,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 };
 
 /** The engine's one callback: a request whose head parsed and passed every check. */
-export type EngineHandler = (req: EngineRequest, res: EngineResponse) => void;
+export type EngineHandler = (req: EngineRequest, res: DownstreamResponse) => void;
 
 /** A request the engine refused before any handler saw it. */
 export type RefusalListener = (err: HttpError) => void;
@@ -43,6 +45,8 @@ const WAIT = 2;
 /** Handed to a byte tunnel (WebSocket). */
 const TUNNEL = 3;
 const CLOSED = 4;
+/** Handed to the HTTP/2 front (h2/server.ts): the connection began with the HTTP/2 preface. */
+const H2 = 5;
 
 /**
  * One client connection: heads parsed as bytes arrive, bodies handed on as
@@ -61,6 +65,8 @@ export class Connection implements RequestChannel {
   #res: EngineResponse | undefined;
   #decoder: BodyDecoder | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** No request yet: the first bytes may be the HTTP/2 preface. */
+  #fresh = true;
   tunnelPeer: Socket | undefined;
 
   constructor(socket: Socket, server: EngineServer, o: EngineOptions) {
@@ -146,6 +152,15 @@ export class Connection implements RequestChannel {
   #parseHead(): void {
     const buf = this.#pending;
     if (buf === undefined) return;
+    if (this.#fresh) {
+      const sniffed = sniffPreface(buf);
+      if (sniffed === "more") return;
+      if (sniffed === "h2") {
+        this.#toH2(buf);
+        return;
+      }
+      this.#fresh = false;
+    }
     const limits = this.#o.head;
     const end = headEnd(buf, Math.max(0, this.#scanned - 3));
     if (end < 0) {
@@ -312,6 +327,20 @@ export class Connection implements RequestChannel {
     this.socket.resume();
   }
 
+  /** h2c with prior knowledge: the socket and the bytes read so far go to the HTTP/2 front. */
+  #toH2(pending: Buffer): void {
+    this.#state = H2;
+    this.#disarm();
+    this.#pending = undefined;
+    const s = this.socket;
+    s.pause();
+    s.setTimeout(0);
+    s.removeAllListeners("data");
+    s.removeAllListeners("end");
+    s.removeAllListeners("timeout");
+    this.#server.h2.accept(s, pending);
+  }
+
   /** The connection becomes a byte tunnel to `peer` (a WebSocket after its 101). */
   tunnel(peer: Socket, closed?: (received: number, sent: number) => void): void {
     this.#state = TUNNEL;
@@ -376,11 +405,23 @@ export class EngineServer {
   readonly handler: EngineHandler;
   readonly #conns = new Set<Connection>();
   readonly #onRefused: RefusalListener | undefined;
+  /** Where connections that open with the HTTP/2 preface go. */
+  readonly h2: H2Front;
   draining = false;
 
   constructor(o: EngineOptions, handler: EngineHandler, onRefused?: RefusalListener) {
     this.handler = handler;
     this.#onRefused = onRefused;
+    this.h2 = new H2Front(
+      {
+        path: o.path,
+        idleTimeoutMs: o.streamIdleTimeoutMs > 0 ? o.streamIdleTimeoutMs : 300_000,
+        maxHeaderListSize: o.head.maxHeadBytes,
+        maxHeaderListPairs: o.head.maxFields + 8,
+      },
+      handler,
+      (err) => this.refused(err),
+    );
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       if (this.draining) {
         socket.destroy();
@@ -405,6 +446,7 @@ export class EngineServer {
   /** Stops accepting; the promise settles once every connection is gone. */
   close(): Promise<void> {
     this.draining = true;
+    this.h2.close();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -414,6 +456,7 @@ export class EngineServer {
 
   /** The drain deadline: every connection ends now, whatever it is doing (tunnels included). */
   destroyAll(): void {
+    this.h2.destroyAll();
     for (const c of this.#conns) {
       c.tunnelPeer?.destroy();
       c.socket.destroy();

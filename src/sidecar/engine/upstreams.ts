@@ -1,13 +1,20 @@
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
+import { type Connector, tcpConnector } from "./connect.ts";
+import { DEFAULT_H2_POOL_OPTIONS, H2EndpointPool, type H2PoolOptions } from "./h2/pool.ts";
 import { EndpointPool, type PoolOptions } from "./pool.ts";
 
-/** One pool of raw keep-alive sockets per endpoint, made at its first request. */
+/** One pool of raw keep-alive sockets per endpoint, and one of HTTP/2 sessions, each made at its first request. */
 export class Upstreams {
   readonly #o: PoolOptions;
+  readonly #h2o: H2PoolOptions;
+  readonly #connect: Connector;
   readonly #pools = new Map<string, EndpointPool>();
+  readonly #h2 = new Map<string, H2EndpointPool>();
 
-  constructor(o: PoolOptions) {
+  constructor(o: PoolOptions, connect: Connector = tcpConnector) {
     this.#o = o;
+    this.#connect = connect;
+    this.#h2o = { ...DEFAULT_H2_POOL_OPTIONS, connectTimeoutMs: o.connectTimeoutMs };
   }
 
   pool(e: UpstreamEndpoint): EndpointPool {
@@ -19,6 +26,15 @@ export class Upstreams {
     return p;
   }
 
+  h2(e: UpstreamEndpoint): H2EndpointPool {
+    let p = this.#h2.get(e.key);
+    if (p === undefined) {
+      p = new H2EndpointPool(e.address, e.port, this.#h2o, this.#connect);
+      this.#h2.set(e.key, p);
+    }
+    return p;
+  }
+
   /** Pools of endpoints not in `kept` close: no new request, idle sockets now, busy ones after their exchange. */
   retain(kept: ReadonlySet<string>): void {
     for (const [key, pool] of this.#pools) {
@@ -26,17 +42,25 @@ export class Upstreams {
       this.#pools.delete(key);
       pool.close();
     }
+    for (const [key, pool] of this.#h2) {
+      if (kept.has(key)) continue;
+      this.#h2.delete(key);
+      pool.close();
+    }
   }
 
   close(): void {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
+    for (const p of this.#h2.values()) p.close();
+    this.#h2.clear();
   }
 
-  /** Sockets open to every endpoint (soak and leak checks). */
+  /** Sockets open to every endpoint (soak and leak checks): an HTTP/2 session is one. */
   get sockets(): number {
     let n = 0;
     for (const p of this.#pools.values()) n += p.open;
+    for (const p of this.#h2.values()) n += p.open;
     return n;
   }
 }

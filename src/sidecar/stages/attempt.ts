@@ -1,20 +1,30 @@
+import type { OutgoingHttpHeaders } from "node:http2";
 import type { TimerHandle } from "../../common/clock.ts";
 import { RawExchange, type Tap } from "../engine/exchange.ts";
+import { H2Exchange } from "../engine/h2/exchange.ts";
+import { grpcCode, grpcTimeoutMs, isGrpcServerFailure } from "../engine/h2/grpc.ts";
+import type { Head } from "../engine/head.ts";
 import type { EngineRequest } from "../engine/request.ts";
 import { ThrottledSink } from "../faults/throttle.ts";
 import { guardAttempt } from "../resilience/guard.ts";
 import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
 import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
 import type { StageEnv } from "./env.ts";
-import { downstreamFields, upstreamHead } from "./forward-head.ts";
+import { downstreamFields, upstreamH2Headers, upstreamHead } from "./forward-head.ts";
 import { attemptFlag, RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
 import { type Answer, forwardedFlags, type RequestContext, type ResponseFlag } from "./stage.ts";
 
+/** An attempt on an HTTP/1.1 socket or on an HTTP/2 stream: the stage reads both alike. */
+type Exchange = RawExchange | H2Exchange;
+
 interface Outcome {
+  /** The response status; a gRPC server failure in a trailers-only answer counts as 503 (breaker, outliers). */
   status?: number;
+  /** The gRPC status of a trailers-only answer. */
+  grpc?: number | undefined;
   error?: AttemptError;
   endpoint?: string;
-  exchange?: RawExchange;
+  exchange?: Exchange;
   noEndpoint?: true;
   /** The client left first: neither a success nor a failure of the upstream. */
   cancelled?: true;
@@ -58,7 +68,7 @@ export type Completion = (ctx: RequestContext) => void;
 export function attempt(env: StageEnv, complete: Completion): (ctx: RequestContext) => Promise<Answer | undefined> {
   const clock = env.clock;
 
-  const stream = (ctx: RequestContext, x: RawExchange): void => {
+  const stream = (ctx: RequestContext, x: Exchange): void => {
     const head = x.head;
     const res = ctx.res;
     if (head === undefined) return;
@@ -112,10 +122,10 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
   const tryOnce = (
     ctx: RequestContext,
     body: Buffer | EngineRequest | null,
-    head: string,
+    head: string | OutgoingHttpHeaders,
     retry: RetryState,
     timedOut: () => boolean,
-    track: (x: RawExchange | undefined) => void,
+    track: (x: Exchange | undefined) => void,
   ): Promise<Outcome> => {
     const dest = ctx.dest;
     if (dest === undefined) return Promise.resolve(NO_ENDPOINT);
@@ -127,22 +137,34 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     return new Promise<Outcome>((resolve) => {
       endpoint.active++;
       let tryTimer: TimerHandle | undefined;
-      const x = new RawExchange(
-        env.upstreams.pool(endpoint),
-        { head, headRequest: ctx.req.method === "HEAD", body, upgrade: ctx.req.upgrade !== undefined },
-        (done) => {
-          if (tryTimer !== undefined) clock.clearTimeout(tryTimer);
-          endpoint.active--;
-          track(undefined);
-          if (done.error !== undefined) resolve({ error: done.error, endpoint: endpoint.key });
-          else if (done.cancelled) resolve({ cancelled: true, endpoint: endpoint.key });
-          else if (!timedOut() && ctx.res.writable && !retry.wouldRetry(done.status, undefined)) {
-            // Final: it streams from inside the head callback, never paused, nothing waits for the breaker.
-            stream(ctx, done);
-            resolve({ status: done.status, endpoint: endpoint.key, streamed: true });
-          } else resolve({ status: done.status, endpoint: endpoint.key, exchange: done });
-        },
-      );
+      const settle = (done: Exchange) => {
+        if (tryTimer !== undefined) clock.clearTimeout(tryTimer);
+        endpoint.active--;
+        track(undefined);
+        if (done.error !== undefined) {
+          resolve({ error: done.error, endpoint: endpoint.key });
+          return;
+        }
+        if (done.cancelled) {
+          resolve({ cancelled: true, endpoint: endpoint.key });
+          return;
+        }
+        const grpc = grpcCode(grpcStatusOf(done.head));
+        const status = isGrpcServerFailure(grpc) ? 503 : done.status;
+        if (!timedOut() && ctx.res.writable && !retry.wouldRetry(done.status, undefined, grpc)) {
+          // Final: it streams from inside the head callback, never paused, nothing waits for the breaker.
+          stream(ctx, done);
+          resolve({ status, grpc, endpoint: endpoint.key, streamed: true });
+        } else resolve({ status, grpc, endpoint: endpoint.key, exchange: done });
+      };
+      const x: Exchange =
+        typeof head === "string"
+          ? new RawExchange(
+              env.upstreams.pool(endpoint),
+              { head, headRequest: ctx.req.method === "HEAD", body, upgrade: ctx.req.upgrade !== undefined },
+              settle,
+            )
+          : new H2Exchange(env.upstreams.h2(endpoint), { headers: head, body }, settle);
       track(x);
       const perTry = retry.perTryTimeoutMs;
       if (perTry !== undefined) tryTimer = clock.setTimeout(() => x.abort("EATTEMPT_TIMEOUT"), perTry);
@@ -169,8 +191,13 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       }
     }
     retry.retriable = retry.methodRetriable && (framing === "none" || held !== undefined);
-    const head = upstreamHead(req, held, ctx.record, env.telemetry);
-    let current: RawExchange | undefined;
+    // HTTP/2 to the endpoints when the Service says so; inbound, to the app in the protocol the caller used
+    // (a peer sidecar sends HTTP/2 only for a Service that declared it).
+    const h2 = dest.h2 === true || (ctx.direction === "inbound" && req.h2);
+    const head = h2
+      ? upstreamH2Headers(req, ctx.record, env.telemetry)
+      : upstreamHead(req, held, ctx.record, env.telemetry);
+    let current: Exchange | undefined;
     let timedOut = false;
     let settled = false;
     let overall: TimerHandle | undefined;
@@ -182,9 +209,18 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
     // A delay fault already spent part of it.
     const timeoutMs = Math.max(1, route.timeoutMs - ctx.faultDelayMs);
+    // A gRPC call's grpc-timeout runs from its arrival, as the client's own deadline does; the shorter wins.
+    const grpcMs = req.grpc ? grpcTimeoutMs(req.headers["grpc-timeout"] as string | undefined) : undefined;
+    if (grpcMs !== undefined) {
+      deadline = ctx.startedAt + grpcMs;
+      overall = clock.setTimeout(onTimeout, Math.max(0, deadline - clock.now()));
+    }
     req.onComplete(() => {
       if (settled) return;
-      deadline = clock.now() + timeoutMs;
+      const at = clock.now() + timeoutMs;
+      if (at >= deadline) return;
+      if (overall !== undefined) clock.clearTimeout(overall);
+      deadline = at;
       overall = clock.setTimeout(onTimeout, timeoutMs);
     });
     req.onAbort(() => current?.abort("ECLIENT_GONE"));
@@ -197,7 +233,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           () =>
             tryOnce(
               ctx,
-              held ?? (framing !== "none" && retry.attempt === 0 ? req : null),
+              held ?? (framing !== "none" && req.sink === undefined ? req : null),
               head,
               retry,
               () => timedOut,
@@ -223,8 +259,14 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           return undefined;
         }
         const flag = attemptFlag(timedOut, out.error);
+        // A gRPC call whose connection failed was never sent (its body not read yet): it may go again whatever
+        // its method, as Envoy's reset-before-request; once sent, only a held body on a route that resends.
+        const unsent = req.grpc && out.error === "connect" && req.sink === undefined;
         const canRetry =
-          !timedOut && ctx.res.writable && retry.wouldRetry(out.status, out.error) && clock.now() < deadline;
+          !timedOut &&
+          ctx.res.writable &&
+          retry.wouldRetry(out.status, out.error, out.grpc, unsent) &&
+          clock.now() < deadline;
         if (canRetry && budget.take(dest.service, policy, env.metrics)) {
           out.exchange?.discard();
           retry.inRetry = true;
@@ -264,6 +306,13 @@ function recordOf(names: readonly string[], values: readonly string[]): Record<s
     else out[n] = Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   return out;
+}
+
+/** The grpc-status field of a response head (a trailers-only gRPC answer), undefined when absent. */
+function grpcStatusOf(head: Head | undefined): string | undefined {
+  if (head === undefined) return undefined;
+  const i = head.names.indexOf("grpc-status");
+  return i < 0 ? undefined : head.values[i];
 }
 
 /** The grpc-status field of a trailer section (lines ending in CRLF), trimmed; undefined when absent. */

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http2";
 import type { EngineRequest } from "../engine/request.ts";
 import type { RequestRecord } from "../telemetry/record.ts";
 import { SOURCE_HEADER } from "../telemetry/source-identity.ts";
@@ -82,6 +83,51 @@ export function upstreamHead(
   else if (h.framing === "length") out += `content-length: ${h.contentLength}\r\n`;
   else if (h.framing === "chunked") out += "transfer-encoding: chunked\r\n";
   return `${out}\r\n`;
+}
+
+/**
+ * The upstream request as an HTTP/2 header block: the same fields as `upstreamHead` (hop-by-hop ones dropped,
+ * x-forwarded-*, telemetry's), names lower-cased, pseudo-headers from the request, `te: trailers` kept (gRPC
+ * servers require it), no framing fields (HTTP/2 frames the body itself).
+ */
+export function upstreamH2Headers(req: EngineRequest, rec: RequestRecord, telemetry: Telemetry): OutgoingHttpHeaders {
+  const h = req.head;
+  const extra = named(h.connection);
+  const ownTrace = rec.span !== undefined;
+  const out: OutgoingHttpHeaders = {
+    ":method": req.method,
+    ":path": req.path === "*" ? "*" : req.path + req.query,
+    ":scheme": "http",
+    ":authority": req.authority,
+  };
+  let xff: string | undefined;
+  let trailers = false;
+  for (let i = 0; i < h.names.length; i++) {
+    const lower = h.names[i] as string;
+    const value = h.values[i] as string;
+    if (lower === "te") {
+      if (value.toLowerCase().includes("trailers")) trailers = true;
+      continue;
+    }
+    if (lower === "host" || HOP_BY_HOP.has(lower) || extra?.has(lower) === true || lower === SOURCE_HEADER) continue;
+    if (ownTrace && isTraceHeader(lower)) continue;
+    if (lower === "x-forwarded-for") {
+      xff = xff === undefined ? value : `${xff}, ${value}`;
+      continue;
+    }
+    const prev = out[lower];
+    if (prev === undefined) out[lower] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[lower] = [String(prev), value];
+  }
+  const peer = req.socket.remoteAddress ?? "";
+  out["x-forwarded-for"] = xff === undefined ? peer : `${xff}, ${peer}`;
+  if (out["x-forwarded-proto"] === undefined) out["x-forwarded-proto"] = "http";
+  if (trailers) out.te = "trailers";
+  const added: string[] = [];
+  telemetry.outgoingHeaders(rec, added);
+  for (let i = 0; i < added.length; i += 2) out[(added[i] as string).toLowerCase()] = added[i + 1] as string;
+  return out;
 }
 
 /** The response's fields for the client: hop-by-hop ones (and those its Connection names) removed. */

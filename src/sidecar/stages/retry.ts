@@ -1,3 +1,4 @@
+import { GRPC_RETRY_NAMES } from "../engine/h2/grpc.ts";
 import type { SidecarMetrics } from "../metrics.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { RetryPlan } from "../snapshot.ts";
@@ -46,8 +47,13 @@ export function shouldRetry(
   on: ReadonlySet<string> | undefined,
   status: number | undefined,
   error: AttemptError | undefined,
+  grpc?: number,
 ): boolean {
   if (on === undefined) return false;
+  if (grpc !== undefined && error === undefined) {
+    const name = GRPC_RETRY_NAMES.get(grpc);
+    return name !== undefined && on.has(name);
+  }
   if (error === "connect") return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error");
   if (error !== undefined) return on.has("reset") || on.has("5xx");
   const s = status ?? 0;
@@ -78,8 +84,12 @@ export class RetryState {
   }
 
   /** Another attempt may follow one that ended with this status or error. */
-  wouldRetry(status: number | undefined, error: AttemptError | undefined): boolean {
-    return this.retriable && this.attempt < (this.#plan?.attempts ?? 0) && shouldRetry(this.#plan?.on, status, error);
+  wouldRetry(status: number | undefined, error: AttemptError | undefined, grpc?: number, unsent = false): boolean {
+    return (
+      (this.retriable || unsent) &&
+      this.attempt < (this.#plan?.attempts ?? 0) &&
+      shouldRetry(this.#plan?.on, status, error, grpc)
+    );
   }
 
   /** Full jitter over the capped exponential backoff of the current attempt. */

@@ -1,5 +1,5 @@
+import type { DownstreamResponse } from "../engine/downstream.ts";
 import type { EngineRequest } from "../engine/request.ts";
-import type { EngineResponse } from "../engine/response.ts";
 import type { FaultKind } from "../faults/plan.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { LocalReply } from "../resilience/fallback.ts";
@@ -55,7 +55,7 @@ export type Ending = "complete" | "local" | "upstream-reset" | "cancelled";
 export class RequestContext {
   readonly direction: Direction;
   readonly req: EngineRequest;
-  readonly res: EngineResponse;
+  readonly res: DownstreamResponse;
   /** Monotonic ms (the injected clock). */
   readonly startedAt: number;
   /** Wall-clock ms at arrival (for logs and spans). */
@@ -95,7 +95,7 @@ export class RequestContext {
   constructor(
     direction: Direction,
     req: EngineRequest,
-    res: EngineResponse,
+    res: DownstreamResponse,
     startedAt: number,
     record: RequestRecord,
     host: string,

@@ -1,0 +1,148 @@
+import { FLAGS_HEADER } from "../../resilience/replies.ts";
+
+/** gRPC status codes (grpc/doc/statuscodes.md) the mesh answers with or retries on. */
+export const GRPC = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The retryOn names of gRPC statuses (as Envoy's retry_on), by code. */
+export const GRPC_RETRY_NAMES: ReadonlyMap<number, string> = new Map([
+  [1, "cancelled"],
+  [4, "deadline-exceeded"],
+  [8, "resource-exhausted"],
+  [13, "internal"],
+  [14, "unavailable"],
+]);
+
+/** A local answer's gRPC status: by its flag where it has one, else by its HTTP status (the gRPC spec's mapping). */
+export function grpcCodeOf(flag: string, httpStatus: number): number {
+  switch (flag) {
+    case "UT":
+      return GRPC.DEADLINE_EXCEEDED;
+    case "RL":
+      return GRPC.RESOURCE_EXHAUSTED;
+    case "NR":
+    case "UH":
+    case "UF":
+    case "UR":
+    case "UO":
+    case "CB":
+      return GRPC.UNAVAILABLE;
+  }
+  switch (httpStatus) {
+    case 400:
+      return GRPC.INTERNAL;
+    case 401:
+      return GRPC.UNAUTHENTICATED;
+    case 403:
+      return GRPC.PERMISSION_DENIED;
+    case 404:
+      return GRPC.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GRPC.UNAVAILABLE;
+    default:
+      return httpStatus === 500 ? GRPC.INTERNAL : GRPC.UNKNOWN;
+  }
+}
+
+/** grpc-message is percent-encoded (the gRPC HTTP/2 spec): anything outside printable ASCII, and '%'. */
+export function encodeGrpcMessage(text: string): string {
+  let out = "";
+  for (const byte of Buffer.from(text, "utf8")) {
+    if (byte >= 0x20 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/**
+ * A gRPC "trailers-only" answer: HTTP 200 whose one HEADERS frame carries grpc-status and grpc-message,
+ * as gRPC clients expect any failure. The message names the mesh's flag.
+ */
+export function grpcReplyHeaders(code: number, message: string, flags: string): Record<string, string> {
+  const h: Record<string, string> = {
+    "content-type": "application/grpc",
+    "grpc-status": String(code),
+    "grpc-message": encodeGrpcMessage(message),
+  };
+  if (flags !== "-") h[FLAGS_HEADER] = flags;
+  return h;
+}
+
+const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * grpc-timeout ("TimeoutValue TimeoutUnit": at most 8 digits, then H M S m u n) in milliseconds; undefined
+ * when absent or malformed (then the route's timeout alone applies, as gRPC servers ignore a bad value).
+ */
+export function grpcTimeoutMs(value: string | undefined): number | undefined {
+  if (value === undefined || value.length < 2 || value.length > 9) return undefined;
+  const unit = UNITS[value.charAt(value.length - 1)];
+  if (unit === undefined) return undefined;
+  let n = 0;
+  for (let i = 0; i < value.length - 1; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return undefined;
+    n = n * 10 + c;
+  }
+  return n * unit;
+}
+
+/** A gRPC status value as received ("14"), as a code; undefined when not a plain decimal. */
+export function grpcCode(value: string | undefined): number | undefined {
+  if (value === undefined || value === "" || value.length > 3) return undefined;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return undefined;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** Statuses that say the server side failed: the breaker and outlier detection count them as a 5xx. */
+export function isGrpcServerFailure(code: number | undefined): boolean {
+  return (
+    code === GRPC.UNAVAILABLE ||
+    code === GRPC.INTERNAL ||
+    code === GRPC.UNKNOWN ||
+    code === GRPC.DEADLINE_EXCEEDED ||
+    code === 15 /* DATA_LOSS */
+  );
+}
+
+/**
+ * A local answer as a gRPC client must see it: a reply that already carries grpc-status (a static fallback
+ * that sets one) is sent trailers-only as it is; any other becomes the gRPC status of its flag (or of its HTTP
+ * status), with grpc-message naming the flag. The HTTP status is always 200.
+ */
+export function asGrpcReply(
+  out: { status: number; headers: Record<string, string | string[]>; body: Buffer },
+  flags: string,
+  reason: string,
+): { status: number; headers: Record<string, string | string[]>; body: Buffer } {
+  if (out.headers["grpc-status"] !== undefined) {
+    return { status: 200, headers: { "content-type": "application/grpc", ...out.headers }, body: Buffer.alloc(0) };
+  }
+  const comma = flags.indexOf(",");
+  const flag = comma < 0 ? flags : flags.slice(0, comma);
+  const message = flag === "-" ? `${reason} (HTTP ${out.status})` : `${reason} (${flags})`;
+  return {
+    status: 200,
+    headers: grpcReplyHeaders(grpcCodeOf(flag, out.status), message, flags),
+    body: Buffer.alloc(0),
+  };
+}

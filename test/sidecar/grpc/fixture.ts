@@ -1,0 +1,135 @@
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type Client,
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceError,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+
+export interface Msg {
+  text?: string | undefined;
+  backend?: string;
+  blob?: Buffer | undefined;
+  n?: number;
+}
+
+const definition = loadSync(join(dirname(fileURLToPath(import.meta.url)), "echo.proto"), {
+  keepCase: true,
+  defaults: true,
+  longs: Number,
+});
+// biome-ignore lint/suspicious/noExplicitAny: the loaded package is untyped by nature.
+const pkg = loadPackageDefinition(definition) as any;
+const EchoClient = pkg.meshlet.test.Echo as new (
+  target: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options?: Record<string, unknown>,
+) => Client;
+
+export interface EchoBackend {
+  name: string;
+  port: number;
+  calls: number;
+  close: () => Promise<void>;
+}
+
+/** A grpc-js Echo server answering with its name. */
+export async function startEchoBackend(name: string): Promise<EchoBackend> {
+  const server = new Server({ "grpc.max_receive_message_length": 8 << 20 });
+  const b: EchoBackend = {
+    name,
+    port: 0,
+    calls: 0,
+    close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
+  };
+  server.addService(pkg.meshlet.test.Echo.service, {
+    Unary: (call: ServerUnaryCall<Msg, Msg>, cb: sendUnaryData<Msg>) => {
+      b.calls++;
+      if (call.request.text === "fail") {
+        cb(Object.assign(new Error("told to fail"), { code: status.UNAVAILABLE, details: "told to fail" }));
+        return;
+      }
+      const reply = () => cb(null, { text: call.request.text ?? "", backend: name });
+      const delay = call.request.n ?? 0;
+      if (delay > 0) setTimeout(reply, delay);
+      else reply();
+    },
+    Collect: (call: ServerReadableStream<Msg, Msg>, cb: sendUnaryData<Msg>) => {
+      b.calls++;
+      let text = "";
+      let bytes = 0;
+      call.on("data", (m: Msg) => {
+        text += m.text ?? "";
+        bytes += m.blob?.length ?? 0;
+      });
+      call.on("end", () => cb(null, { text, backend: name, n: bytes }));
+    },
+    Repeat: (call: ServerWritableStream<Msg, Msg>) => {
+      b.calls++;
+      const blob = call.request.blob ?? Buffer.alloc(0);
+      for (let i = 0; i < (call.request.n ?? 0); i++)
+        call.write({ text: `${call.request.text}-${i}`, backend: name, blob });
+      call.end();
+    },
+    Chat: (call: ServerDuplexStream<Msg, Msg>) => {
+      b.calls++;
+      call.on("data", (m: Msg) => call.write({ text: `re:${m.text}`, backend: name, blob: m.blob }));
+      call.on("end", () => call.end());
+    },
+  });
+  b.port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+  return b;
+}
+
+/** A grpc-js Echo client on `port`, its calls carrying `authority` (the Host the outbound sidecar routes by). */
+// biome-ignore lint/suspicious/noExplicitAny: the generated client's methods are untyped.
+export function echoClient(port: number, authority: string): any {
+  return new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    "grpc.default_authority": authority,
+    "grpc.max_receive_message_length": 8 << 20,
+    "grpc.max_send_message_length": 8 << 20,
+  });
+}
+
+export function unary(
+  // biome-ignore lint/suspicious/noExplicitAny: see echoClient.
+  client: any,
+  req: Msg,
+  options: { deadlineMs?: number; metadata?: Metadata } = {},
+): Promise<{ msg?: Msg; err?: ServiceError }> {
+  return new Promise((resolve) => {
+    const opts = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
+    client.Unary(req, options.metadata ?? new Metadata(), opts, (err: ServiceError | null, msg: Msg) =>
+      resolve(err === null ? { msg } : { err }),
+    );
+  });
+}
+
+/** A grpc Service resource whose endpoints are the given ports. */
+export function grpcService(name: string, ports: number[], lb = "roundRobin: {}", protocol = "grpc"): string {
+  const eps = ports.map((p) => `    - {address: 127.0.0.1, port: ${p}, weight: 1}`).join("\n");
+  return `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: ${name}}
+spec:
+  ports: [{port: 50051, protocol: ${protocol}}]
+  loadBalancer: {${lb}}
+  endpoints:
+${eps || "    []"}
+`;
+}
