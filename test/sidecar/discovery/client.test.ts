@@ -40,7 +40,9 @@ async function startNode(source: MemorySource, port = 0) {
   const server = new Server();
   server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     discovery,
