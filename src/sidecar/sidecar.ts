@@ -48,6 +48,13 @@ export interface SidecarOptions {
   connectTimeoutMs: number;
   /** A downstream connection with no byte either way for this long is closed (0: never), as Envoy's stream idle timeout. */
   streamIdleTimeoutMs: number;
+  /**
+   * A keep-alive downstream connection with no request for this long is closed
+   * (0: never); Envoy's idle_timeout, 1 h by default, so that clients, whose
+   * pools give up idle sockets much sooner, close first and never reuse one the
+   * sidecar is closing.
+   */
+  downstreamIdleTimeoutMs?: number;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
   /** `meshlet`: the HTTP/1.1 engine on raw sockets (default); `node`: the node:http + undici path, kept for the bench. */
@@ -231,6 +238,7 @@ export class Sidecar {
       ...DEFAULT_ENGINE_OPTIONS,
       path: this.#o.path ?? DEFAULT_ENGINE_OPTIONS.path,
       streamIdleTimeoutMs: this.#o.streamIdleTimeoutMs,
+      keepAliveTimeoutMs: this.#o.downstreamIdleTimeoutMs ?? DEFAULT_ENGINE_OPTIONS.keepAliveTimeoutMs,
     };
     const refused = (direction: string) => (err: { status: number; code: string }) =>
       this.#log.debug({ direction, status: err.status, code: err.code }, "request refused");

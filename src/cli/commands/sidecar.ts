@@ -22,6 +22,7 @@ interface SidecarFlags {
   drainTimeout: string;
   connectTimeout: string;
   streamIdleTimeout: string;
+  downstreamIdleTimeout: string;
   redis?: string;
   engine: string;
   mergeSlashes?: boolean;
@@ -124,6 +125,13 @@ export function registerSidecar(program: Command): void {
         "--stream-idle-timeout <duration>",
         "close a client connection idle this long mid-request (0: never)",
         "5m",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--downstream-idle-timeout <duration>",
+        "close a keep-alive client connection with no request for this long (0: never)",
+        "1h",
       ),
     )
     .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
@@ -233,6 +241,7 @@ export function registerSidecar(program: Command): void {
         drainTimeoutMs,
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
         streamIdleTimeoutMs: durationFlag("--stream-idle-timeout", flags.streamIdleTimeout, true),
+        downstreamIdleTimeoutMs: durationFlag("--downstream-idle-timeout", flags.downstreamIdleTimeout, true),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
