@@ -66,6 +66,13 @@ export class RetryState {
   attempt = 0;
   /** A retry slot of the budget is held. */
   inRetry = false;
+  /**
+   * The endpoints earlier attempts failed on, which a retry avoids while
+   * another is usable (Envoy's previous_hosts predicate): without it a
+   * consistent-hash route sends every retry back to the same dead instance.
+   * Allocated on the first retry only.
+   */
+  failedOn: string[] | undefined;
 
   constructor(plan: RetryPlan | undefined, method: string, random: () => number) {
     this.#plan = plan;
@@ -80,6 +87,13 @@ export class RetryState {
   /** Another attempt may follow one that ended with this status or error. */
   wouldRetry(status: number | undefined, error: AttemptError | undefined): boolean {
     return this.retriable && this.attempt < (this.#plan?.attempts ?? 0) && shouldRetry(this.#plan?.on, status, error);
+  }
+
+  /** Records the endpoint an attempt failed on, before the retry. */
+  failed(endpoint: string | undefined): void {
+    if (endpoint === undefined) return;
+    if (this.failedOn === undefined) this.failedOn = [endpoint];
+    else this.failedOn.push(endpoint);
   }
 
   /** Full jitter over the capped exponential backoff of the current attempt. */
