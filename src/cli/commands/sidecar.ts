@@ -23,6 +23,8 @@ interface SidecarFlags {
   connectTimeout: string;
   streamIdleTimeout: string;
   downstreamIdleTimeout: string;
+  appHealthInterval: string;
+  appHealthPath?: string;
   redis?: string;
   engine: string;
   mergeSlashes?: boolean;
@@ -134,6 +136,16 @@ export function registerSidecar(program: Command): void {
         "1h",
       ),
     )
+    .addOption(
+      envOption(
+        "--app-health-interval <duration>",
+        "probe the app this often; an app failing it is deregistered until it passes (0: off)",
+        "1s",
+      ),
+    )
+    .addOption(
+      envOption("--app-health-path <path>", "probe the app with a GET of this path (2xx/3xx) instead of a TCP connect"),
+    )
     .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
     .addOption(
       envOption(
@@ -242,6 +254,8 @@ export function registerSidecar(program: Command): void {
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
         streamIdleTimeoutMs: durationFlag("--stream-idle-timeout", flags.streamIdleTimeout, true),
         downstreamIdleTimeoutMs: durationFlag("--downstream-idle-timeout", flags.downstreamIdleTimeout, true),
+        appHealthIntervalMs: durationFlag("--app-health-interval", flags.appHealthInterval, true),
+        appHealthPath: appHealthPath(flags.appHealthPath),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
@@ -263,4 +277,14 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** An origin-form path, as the probe sends it: anything else is a typo that would fail every probe. */
+function appHealthPath(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^\/[\x21-\x7e]*$/.test(value))
+    throw new UsageError(
+      `--app-health-path: expected a path starting with "/" without spaces, got ${JSON.stringify(value)}`,
+    );
+  return value;
 }

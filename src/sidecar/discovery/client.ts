@@ -136,6 +136,8 @@ export class DiscoveryStreamClient {
   /** The status last written on the current stream; a new stream starts with none. */
   #statusSent: string | undefined;
   #stopped = false;
+  /** The app passes its health check: registered while true. */
+  #serving = true;
   #version = 0;
   /** The resources of the last applied snapshot, to skip re-validating unchanged ones. */
   #decoded: ReadonlyMap<string, DecodedResource> = new Map();
@@ -177,7 +179,7 @@ export class DiscoveryStreamClient {
     this.#stopped = true;
     this.#clearTimers();
     const call = this.#call;
-    if (call !== undefined && this.#o.registration !== undefined) {
+    if (call !== undefined && this.#o.registration !== undefined && this.#serving) {
       call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
     }
     call?.end();
@@ -266,24 +268,46 @@ export class DiscoveryStreamClient {
       },
     });
     const reg = this.#o.registration;
-    if (reg !== undefined) {
-      call.write({
-        register: {
-          endpoint: {
-            service: this.#o.service,
-            instance: this.#o.instance,
-            address: reg.address,
-            port: reg.port,
-            labels: reg.labels,
-            weight: reg.weight,
-          },
-          ttlSeconds: reg.ttlSeconds,
-        },
-      });
-      this.#scheduleHeartbeat(call, reg.ttlSeconds);
-    }
+    if (reg !== undefined && this.#serving) this.#register(call, reg);
     this.#statusSent = undefined;
     if (this.#o.status !== undefined) this.#scheduleStatus(call, this.#o.status);
+  }
+
+  #register(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, reg: Registration): void {
+    call.write({
+      register: {
+        endpoint: {
+          service: this.#o.service,
+          instance: this.#o.instance,
+          address: reg.address,
+          port: reg.port,
+          labels: reg.labels,
+          weight: reg.weight,
+        },
+        ttlSeconds: reg.ttlSeconds,
+      },
+    });
+    this.#scheduleHeartbeat(call, reg.ttlSeconds);
+  }
+
+  /**
+   * Whether the app behind this sidecar can serve (its own health check):
+   * false takes the instance out of the mesh at once (deregistered, no more
+   * heartbeats, not registered again on a reconnect), true registers it again.
+   */
+  setServing(serving: boolean): void {
+    if (serving === this.#serving) return;
+    this.#serving = serving;
+    const call = this.#call;
+    const reg = this.#o.registration;
+    if (call === undefined || reg === undefined) return;
+    if (serving) {
+      this.#register(call, reg);
+      return;
+    }
+    if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
   }
 
   #scheduleStatus(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, status: () => unknown): void {
