@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { MESHLET_VERSION } from "../common/version.ts";
 import { registerAnalyze } from "./commands/analyze.ts";
 import { registerAwait } from "./commands/await.ts";
+import { registerChaos } from "./commands/chaos.ts";
 import { registerCheck } from "./commands/check.ts";
 import { registerCluster } from "./commands/cluster.ts";
 import { registerCompletion } from "./commands/completion.ts";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerAnalyze(program);
   registerCheck(program);
   registerProxyConfig(program);
+  registerChaos(program);
   registerVersion(program);
   registerCompletion(program);
   return program;

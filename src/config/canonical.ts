@@ -229,12 +229,34 @@ function routeSpec(v: unknown): boolean {
 
 const httpRoute = (v: unknown) =>
   isObject(v) &&
-  exact(v, ["match", "destinations", "timeout"], ["name", "match", "destinations", "timeout", "retries"]) &&
+  exact(v, ["match", "destinations", "timeout"], ["name", "match", "destinations", "timeout", "retries", "fault"]) &&
   opt(v, "name", str) &&
   arrayOf(routeMatch)(v.match) &&
   arrayOf(destination, 1)(v.destinations) &&
   timer(v.timeout) &&
-  opt(v, "retries", retries);
+  opt(v, "retries", retries) &&
+  opt(v, "fault", routeFault);
+
+const routeFault = (v: unknown) =>
+  isObject(v) &&
+  exact(v, [], ["delay", "abort"]) &&
+  (v.delay !== undefined || v.abort !== undefined) &&
+  opt(
+    v,
+    "delay",
+    (d) => isObject(d) && exact(d, ["fixed", "percent"], ["fixed", "percent"]) && timer(d.fixed) && percent(d.percent),
+  ) &&
+  opt(
+    v,
+    "abort",
+    (a) =>
+      isObject(a) &&
+      exact(a, ["percent"], ["status", "grpcStatus", "percent"]) &&
+      one(a, ["status", "grpcStatus"]) &&
+      opt(a, "status", int(200, 599)) &&
+      opt(a, "grpcStatus", int(1, 16)) &&
+      percent(a.percent),
+  );
 
 const routeMatch = (v: unknown) =>
   isObject(v) &&

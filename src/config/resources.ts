@@ -177,12 +177,31 @@ export const retriesSchema = z.strictObject({
   backoff: z.strictObject({ baseInterval: timer, maxInterval: timer.optional() }).optional(),
 });
 
+/** An HTTP status a fault answers with (Istio's httpStatus range). */
+const abortStatus = z.number().int().min(200).max(599);
+/** A gRPC status code other than OK (0): 1 CANCELLED .. 16 UNAUTHENTICATED. */
+const grpcStatus = z.number().int().min(1).max(16);
+
+/** Answer locally instead of calling the upstream: an HTTP status, or a gRPC status (HTTP 200 + grpc-status). */
+export const faultAbortSchema = z
+  .strictObject({ status: abortStatus.optional(), grpcStatus: grpcStatus.optional(), percent: percent.default(100) })
+  .refine((a) => (a.status === undefined) !== (a.grpcStatus === undefined), "set exactly one of status, grpcStatus");
+
+/** Wait before the upstream attempt; the wait counts against the route's timeout. */
+export const faultDelaySchema = z.strictObject({ fixed: timer, percent: percent.default(100) });
+
+/** A Route rule's injected faults (docs/faults.md), applied by the caller's sidecar before the upstream attempt. */
+export const routeFaultSchema = z
+  .strictObject({ delay: faultDelaySchema.optional(), abort: faultAbortSchema.optional() })
+  .refine((f) => f.delay !== undefined || f.abort !== undefined, "set delay, abort or both");
+
 export const httpRouteSchema = z.strictObject({
   name: z.string().optional(),
   match: z.array(routeMatchSchema).default([]),
   destinations: z.array(destinationSchema).min(1),
   timeout: timer.default("15s"),
   retries: retriesSchema.optional(),
+  fault: routeFaultSchema.optional(),
 });
 
 export const routeSpecSchema = z.strictObject({
@@ -320,6 +339,66 @@ export const configReleaseSpecSchema = z.strictObject({
   selector: releaseSelectorSchema,
 });
 
+// --- FaultExperiment -------------------------------------------------------
+
+export const FAULT_KINDS = ["delay", "abort", "reset", "bandwidth", "blackhole"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** The longest an experiment may run: one day, as every sidecar timer. */
+export const MAX_EXPERIMENT_MS = MAX_TIMER_MS;
+
+export const faultTargetSchema = z.strictObject({
+  service: name,
+  /** Only the target's instances with these labels. */
+  labels: labels.optional(),
+  /** Only this share of the target's instances, chosen by a hash of the experiment and instance id (stable). */
+  instancePercent: percent.optional(),
+});
+
+/** Set by the control plane when it starts the experiment; never taken from the user. */
+export const faultStatusSchema = z.strictObject({
+  /** Wall-clock ms (Unix epoch) after which no sidecar applies it and the control plane deletes it. */
+  deadline: z.number().int().min(0),
+  startedAt: z.number().int().min(0),
+  startedBy: z.string().max(256),
+  reason: z.string().max(1024).optional(),
+});
+
+/** A fault with a lifetime (docs/faults.md): started by `meshlet chaos start`, removed by the control plane at its deadline. */
+export const faultExperimentSpecSchema = z
+  .strictObject({
+    target: faultTargetSchema,
+    kind: z.enum(FAULT_KINDS),
+    /** outbound: every caller's sidecar, on requests to the target; inbound: the target's own sidecars. */
+    side: z.enum(["outbound", "inbound"]).default("outbound"),
+    /** The share of requests affected. */
+    percent: percent.default(100),
+    delay: z.strictObject({ fixed: timer }).optional(),
+    abort: z.strictObject({ status: abortStatus.optional(), grpcStatus: grpcStatus.optional() }).optional(),
+    bandwidth: z.strictObject({ bytesPerSecond: z.number().int().min(1).max(MAX_COUNT, atMost(MAX_COUNT)) }).optional(),
+    duration: durationAtMost(MAX_EXPERIMENT_MS),
+  })
+  .refine((e) => (e.kind === "delay") === (e.delay !== undefined), {
+    path: ["delay"],
+    message: "kind: delay needs delay: {fixed}, and only it",
+  })
+  .refine((e) => (e.kind === "abort") === (e.abort !== undefined), {
+    path: ["abort"],
+    message: "kind: abort needs abort: {status | grpcStatus}, and only it",
+  })
+  .refine((e) => e.abort === undefined || (e.abort.status === undefined) !== (e.abort.grpcStatus === undefined), {
+    path: ["abort"],
+    message: "set exactly one of status, grpcStatus",
+  })
+  .refine((e) => (e.kind === "bandwidth") === (e.bandwidth !== undefined), {
+    path: ["bandwidth"],
+    message: "kind: bandwidth needs bandwidth: {bytesPerSecond}, and only it",
+  })
+  .refine((e) => e.side === "inbound" || (e.target.labels === undefined && e.target.instancePercent === undefined), {
+    path: ["target"],
+    message: "labels and instancePercent select the target's own sidecars: they need side: inbound",
+  });
+
 // --- Documents ---------------------------------------------------------------
 
 const apiVersion = z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` });
@@ -356,7 +435,15 @@ export const configReleaseSchema = z.strictObject({
   spec: configReleaseSpecSchema,
 });
 
-export const RESOURCE_KINDS = ["Service", "Route", "Policy", "ConfigRelease"] as const;
+export const faultExperimentSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("FaultExperiment"),
+  metadata: metadataSchema,
+  spec: faultExperimentSpecSchema,
+  status: faultStatusSchema.optional(),
+});
+
+export const RESOURCE_KINDS = ["Service", "Route", "Policy", "ConfigRelease", "FaultExperiment"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export const resourceSchema = z.discriminatedUnion("kind", [
@@ -364,12 +451,16 @@ export const resourceSchema = z.discriminatedUnion("kind", [
   routeSchema,
   policySchema,
   configReleaseSchema,
+  faultExperimentSchema,
 ]);
 
 export type Service = z.infer<typeof serviceSchema>;
 export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type ConfigRelease = z.infer<typeof configReleaseSchema>;
+export type FaultExperiment = z.infer<typeof faultExperimentSchema>;
+export type FaultExperimentSpec = z.infer<typeof faultExperimentSpecSchema>;
+export type RouteFault = z.infer<typeof routeFaultSchema>;
 export type ReleaseSelector = z.infer<typeof releaseSelectorSchema>;
 export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
 export type Resource = z.infer<typeof resourceSchema>;

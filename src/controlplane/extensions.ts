@@ -4,6 +4,7 @@ import type { Logger } from "../common/logger.ts";
 import type { ResourceLimits } from "../config/limits.ts";
 import { configCenterExtension } from "./config/extension.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
+import { faultsExtension } from "./faults/extension.ts";
 import type { RouteModule } from "./http/router.ts";
 import type { ControlNode } from "./node.ts";
 import type { StateMachine } from "./state/machine.ts";
@@ -32,4 +33,4 @@ export interface ControlExtension {
 }
 
 /** The extensions `meshlet control` runs; other control-plane modules append theirs here. */
-export const EXTENSIONS: ControlExtension[] = [discoveryExtension(), configCenterExtension()];
+export const EXTENSIONS: ControlExtension[] = [discoveryExtension(), configCenterExtension(), faultsExtension()];

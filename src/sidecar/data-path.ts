@@ -6,11 +6,13 @@ import type { EngineRequest } from "./engine/request.ts";
 import type { EngineResponse } from "./engine/response.ts";
 import type { EngineHandler } from "./engine/server.ts";
 import { Upstreams } from "./engine/upstreams.ts";
+import { compileFaultPlan, countFaults, EMPTY_PLAN, type FaultPlan } from "./faults/plan.ts";
 import { inboundStages } from "./inbound.ts";
 import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { outboundStages } from "./outbound.ts";
 import type { LocalReply } from "./resilience/fallback.ts";
 import type { ResilienceMetrics } from "./resilience/metrics.ts";
+import { FLAGS_HEADER } from "./resilience/replies.ts";
 import { hostOf } from "./routing.ts";
 import type { CompiledHttpRoute, CompiledSnapshot } from "./snapshot.ts";
 import { attempt } from "./stages/attempt.ts";
@@ -18,18 +20,25 @@ import type { StageEnv } from "./stages/env.ts";
 import { fallback } from "./stages/fallback.ts";
 import { chain } from "./stages/pipeline.ts";
 import { RetryBudget } from "./stages/retry.ts";
-import { type Answer, type Direction, RequestContext } from "./stages/stage.ts";
+import { type Answer, type Direction, forwardedFlags, RequestContext } from "./stages/stage.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 
 export interface DataPathOptions {
   clock: Clock;
   random?: () => number;
+  /** Wall-clock ms (epoch) for experiments' deadlines; default Date.now. */
+  wallNow?: () => number;
   logger: Logger;
   metrics: SidecarMetrics;
   resilience: ResilienceMetrics;
   telemetry: Telemetry;
   pool: PoolOptions;
   localService: string;
+  /** This instance's id and labels: an inbound experiment may select some instances only. */
+  instance: () => string;
+  labels: Readonly<Record<string, string>>;
+  /** False (`--no-faults`): no fault stage in either chain; the snapshot's faults are counted and logged, never applied. */
+  faults?: boolean;
   inboundRoute: CompiledHttpRoute;
 }
 
@@ -49,6 +58,8 @@ export class DataPath {
   readonly #fallback: ReturnType<typeof fallback>;
   readonly #attempt: ReturnType<typeof attempt>;
   #snapshot: CompiledSnapshot | undefined;
+  #faults: FaultPlan = EMPTY_PLAN;
+  #refusalLogged = false;
 
   constructor(o: DataPathOptions) {
     this.#o = o;
@@ -57,6 +68,7 @@ export class DataPath {
     this.#env = {
       clock: o.clock,
       random: o.random ?? Math.random,
+      wallNow: o.wallNow ?? Date.now,
       logger: o.logger,
       metrics: o.metrics,
       resilience: o.resilience,
@@ -65,12 +77,14 @@ export class DataPath {
       budget: this.#budget,
       localService: o.localService,
       snapshot: () => this.#snapshot,
+      faults: () => this.#faults,
       inboundRoute: () => o.inboundRoute,
     };
     const answered = (ctx: RequestContext, a: Answer) => this.#answered(ctx, a);
     const failed = (ctx: RequestContext, err: unknown) => this.#failed(ctx, err);
-    this.#outbound = chain(outboundStages(this.#env, complete), answered, failed);
-    this.#inbound = chain(inboundStages(this.#env, complete), answered, failed);
+    const faults = o.faults !== false;
+    this.#outbound = chain(outboundStages(this.#env, complete, faults), answered, failed);
+    this.#inbound = chain(inboundStages(this.#env, complete, faults), answered, failed);
     this.#fallback = fallback(this.#env);
     this.#attempt = attempt(this.#env, complete);
   }
@@ -86,10 +100,30 @@ export class DataPath {
 
   swap(snap: CompiledSnapshot): void {
     this.#snapshot = snap;
+    this.#swapFaults(snap);
     const kept = new Set<string>();
     for (const s of snap.services.values()) for (const e of s.endpoints) kept.add(e.key);
     for (const d of this.#o.inboundRoute.destinations) for (const e of d.balancer.endpoints) kept.add(e.key);
     this.#upstreams.retain(kept);
+  }
+
+  /** Compiles the snapshot's experiments for this sidecar, or with `--no-faults` counts what is refused (logged once). */
+  #swapFaults(snap: CompiledSnapshot): void {
+    const o = this.#o;
+    if (o.faults !== false) {
+      this.#faults = compileFaultPlan(snap.resources, {
+        service: o.localService,
+        instance: o.instance(),
+        labels: o.labels,
+      });
+      return;
+    }
+    const refused = countFaults(snap.resources);
+    o.metrics.faultsRefused.set(refused);
+    if (refused > 0 && !this.#refusalLogged) {
+      this.#refusalLogged = true;
+      o.logger.warn({ faults: refused }, "faults refused (--no-faults): route faults and experiments are not applied");
+    }
   }
 
   close(): void {
@@ -116,6 +150,8 @@ export class DataPath {
   }
 
   #answered(ctx: RequestContext, a: Answer): void {
+    // A stage that reported the request itself (the client left while a fault held it) has nothing to answer.
+    if (ctx.reported) return;
     const r = this.#fallback(ctx, a);
     if ("rerouted" in r) {
       this.#attempt(ctx).then(
@@ -124,6 +160,11 @@ export class DataPath {
         },
         (err: unknown) => this.#failed(ctx, err),
       );
+      return;
+    }
+    if (ctx.fault !== undefined && !r.flags.split(",").includes("FI")) {
+      const flags = r.flags === "-" ? "FI" : `${r.flags},FI`;
+      this.#reply(ctx, { ...r.reply, headers: { ...r.reply.headers, [FLAGS_HEADER]: flags } }, flags);
       return;
     }
     this.#reply(ctx, r.reply, r.flags);
@@ -179,7 +220,7 @@ export class DataPath {
       return;
     }
     const seconds = ((ctx.headAt === 0 ? this.#o.clock.now() : ctx.headAt) - ctx.startedAt) / 1000;
-    if (ctx.ending === "complete" && ctx.via === undefined) {
+    if (ctx.ending === "complete" && ctx.via === undefined && ctx.fault === undefined) {
       const f = m.forwarded(direction, service);
       f.duration.observe(seconds);
       f.requests[statusClassIndex(ctx.status)]?.inc();
@@ -187,7 +228,7 @@ export class DataPath {
     }
     // An unrouted Host is client input: never a label value.
     const label = ctx.flags === "NR" ? "-" : service;
-    const flags = ctx.ending === "complete" ? `${ctx.via},FB` : ctx.flags;
+    const flags = ctx.ending === "complete" ? forwardedFlags(ctx) : ctx.flags;
     m.requests.labels(direction, label, statusClass(ctx.status), flags).inc();
     m.duration.labels(direction, label).observe(seconds);
   }
@@ -203,7 +244,7 @@ export class DataPath {
     r.responseBytes = ctx.responseBytes;
     r.status = ctx.res.headersSent ? ctx.status : 0;
     if (ctx.ending === "cancelled") r.flags = "DC";
-    else if (ctx.ending === "complete") r.flags = ctx.via === undefined ? "" : `${ctx.via},FB`;
+    else if (ctx.ending === "complete") r.flags = forwardedFlags(ctx);
     else r.flags = ctx.flags === "-" ? "" : ctx.flags;
     // A tunnel is reported as a connection now, and as a request when it closes (with its bytes).
     if (tunnelled) this.#o.telemetry.connectionOpened(r);

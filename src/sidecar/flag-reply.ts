@@ -13,6 +13,7 @@ export const FLAG_STATUS: Record<ResponseFlag, number> = {
   CB: 503,
   RL: 429,
   FB: 200,
+  FI: 500,
 };
 export const FLAG_REASON: Record<ResponseFlag, string> = {
   NR: "no route",
@@ -24,6 +25,7 @@ export const FLAG_REASON: Record<ResponseFlag, string> = {
   CB: "circuit breaker open",
   RL: "rate limited",
   FB: "fallback",
+  FI: "fault injected",
 };
 
 export function flagReply(flag: ResponseFlag, service: string): LocalReply {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../common/metrics.ts";
 import type { Direction } from "./stages/stage.ts";
 
@@ -15,6 +15,8 @@ export class SidecarMetrics {
   readonly duration: Histogram<"direction" | "service">;
   readonly retries: Counter<"service" | "result">;
   readonly reloads: Counter<"result">;
+  readonly faults: Counter<"direction" | "service" | "fault">;
+  readonly faultsRefused: Gauge;
   /** prom-client's `labels()` makes a label object and closures on every call: forwarded responses reuse them. */
   readonly #forwarded: Record<Direction, Map<string, ForwardedMetrics>> = { outbound: new Map(), inbound: new Map() };
 
@@ -37,6 +39,17 @@ export class SidecarMetrics {
       name: `${METRIC_PREFIX}sidecar_retries_total`,
       help: "Upstream retries, by service and whether the retry budget allowed them",
       labelNames: ["service", "result"],
+      registers,
+    });
+    this.faults = new Counter({
+      name: `${METRIC_PREFIX}sidecar_faults_injected_total`,
+      help: "Requests a route fault or fault experiment touched, by direction, destination service and fault kind",
+      labelNames: ["direction", "service", "fault"],
+      registers,
+    });
+    this.faultsRefused = new Gauge({
+      name: `${METRIC_PREFIX}sidecar_faults_refused`,
+      help: "Route faults and fault experiments in the running config that --no-faults keeps from being applied",
       registers,
     });
     this.reloads = new Counter({

@@ -78,6 +78,8 @@ export interface SidecarOptions {
   logger: Logger;
   registry: Registry;
   clock?: Clock;
+  /** False (`--no-faults`): route faults and fault experiments are never applied. */
+  faults?: boolean;
   /** POST /shutdown: the process drains through this (and exits); default: drain only. */
   onShutdownRequest?: () => void;
 }
@@ -228,6 +230,16 @@ export class Sidecar {
     announce.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
   }
 
+  #inboundPort(): number {
+    const inbound = this.addresses().inbound;
+    return Number(inbound.slice(inbound.lastIndexOf(":") + 1));
+  }
+
+  /** The id this instance registers under (and inbound experiments select by). */
+  #instance(): string {
+    return this.#o.instance ?? `${hostname()}-${this.#inboundPort()}`;
+  }
+
   /** The HTTP/1.1 engine on raw sockets with the stage chains (data-path.ts). */
   #startEngine(): void {
     const data = new DataPath({
@@ -243,6 +255,9 @@ export class Sidecar {
         maxSockets: 256,
       },
       localService: this.#o.service,
+      instance: () => this.#instance(),
+      labels: this.#o.labels,
+      faults: this.#o.faults !== false,
       inboundRoute: localAppRoute(this.#o.service, this.#o.appPort, this.#o.labels),
     });
     this.#data = data;
@@ -429,13 +444,12 @@ export class Sidecar {
       import("../common/grpc-log.ts"),
     ]);
     routeGrpcLogs(this.#log);
-    const inbound = this.addresses().inbound;
-    const port = Number(inbound.slice(inbound.lastIndexOf(":") + 1));
+    const port = this.#inboundPort();
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
-      instance: this.#o.instance ?? `${hostname()}-${port}`,
+      instance: this.#instance(),
       subscribe: ["*"],
       registration: {
         address: advertisedAddress(this.#o.inbound.host),

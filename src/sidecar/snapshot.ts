@@ -2,6 +2,7 @@ import { compareStrings } from "../common/compare.ts";
 import { durationMs } from "../config/duration.ts";
 import type { Finding } from "../config/finding.ts";
 import type { HttpRoute, Policy, Resource, RetryOn, Route, Service } from "../config/resources.ts";
+import { type CompiledRouteFault, compileRouteFault } from "./faults/plan.ts";
 import type { RequestView } from "./request-view.ts";
 import type { CompiledPolicy, PolicyCompiler, PolicySet } from "./resilience/compile.ts";
 import { compileMatch, type RequestMatcher } from "./routing.ts";
@@ -50,6 +51,8 @@ export interface CompiledHttpRoute {
   readonly hashKey: HashKeyOf | undefined;
   /** A match block of the route lists TRACE in its methods: only then is TRACE forwarded (else 405). */
   readonly allowsTrace: boolean;
+  /** The rule's injected faults (stages/fault.ts). */
+  readonly fault?: CompiledRouteFault | undefined;
 }
 
 export interface CompiledService {
@@ -199,6 +202,7 @@ export function compileSnapshot(
         retry: retryPlan(h.retries),
         hashKey: hashOf(first),
         allowsTrace: h.match.some((m) => m.methods?.includes("TRACE") === true),
+        fault: h.fault === undefined ? undefined : compileRouteFault(h.fault),
       };
       for (const host of route.spec.hosts) {
         const key = host.toLowerCase();

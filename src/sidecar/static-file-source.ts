@@ -28,13 +28,17 @@ export class StaticFileSource implements ConfigSource {
     const text = await this.#read();
     const resources = parseResources(text, this.#file);
     // A release is made on the control plane; in a file it would do nothing, so it is refused, not ignored.
-    const releases = resources.filter((r) => r.kind === "ConfigRelease");
-    if (releases.length > 0)
+    // So is an experiment: its deadline is set when the control plane starts it.
+    const refused = resources.filter((r) => r.kind === "ConfigRelease" || r.kind === "FaultExperiment");
+    if (refused.length > 0)
       throw new ConfigError(
-        releases.map((r) => ({
+        refused.map((r) => ({
           file: this.#file,
           resource: `${r.kind}/${r.metadata.name}`,
-          message: "config releases are made on the control plane (meshlet config release)",
+          message:
+            r.kind === "ConfigRelease"
+              ? "config releases are made on the control plane (meshlet config release)"
+              : "fault experiments are started on the control plane (meshlet chaos start)",
         })),
       );
     const version = createHash("sha256").update(text).digest("hex").slice(0, 12);

@@ -6,8 +6,8 @@ type Shell = (typeof SHELLS)[number];
 
 /** Values offered for an argument or flag value, beyond files; keyed by command path ("get") and name. */
 const ARGUMENT_VALUES: Record<string, readonly string[]> = {
-  "get kind": ["services", "routes", "policies"],
-  "delete kind": ["service", "route", "policy"],
+  "get kind": ["services", "routes", "policies", "faultexperiments"],
+  "delete kind": ["service", "route", "policy", "faultexperiment"],
   "completion shell": SHELLS,
   "proxy-config section": ["routes", "clusters", "endpoints", "policies"],
 };
@@ -16,6 +16,7 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--log-level": ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
   "--fail-on": ["error", "warning", "info"],
   "--dry-run": ["server", "client", "none"],
+  "--side": ["outbound", "inbound"],
 };
 /** Flags whose value is a path. */
 const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key"]);

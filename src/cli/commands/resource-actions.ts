@@ -21,6 +21,7 @@ import { RefusedError, request } from "../control-client.ts";
 import { type InputFile, readInputs } from "../input-files.ts";
 import { type OutputFormat, renderTable, structured } from "../output.ts";
 import { refusedBy } from "../sidecar-view.ts";
+import { describeFault, describeRemaining, describeTarget } from "./chaos-view.ts";
 
 /**
  * Validates every file locally first, so errors name the operator's file and
@@ -41,7 +42,7 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
 function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
   if (kind === undefined)
-    throw new UsageError(`unknown kind "${value}" (expected service, route, policy or configrelease)`);
+    throw new UsageError(`unknown kind "${value}" (expected service, route, policy, configrelease or faultexperiment)`);
   return kind;
 }
 
@@ -69,6 +70,8 @@ function summary(r: Resource): string[] {
     }
     case "ConfigRelease":
       return [r.spec.key, describeSelector(r.spec.selector)];
+    case "FaultExperiment":
+      return [describeTarget(r), r.spec.side, describeFault(r), `${r.spec.percent}%`, describeRemaining(r, Date.now())];
   }
 }
 
@@ -77,6 +80,7 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   Route: ["NAME", "HOSTS", "RULES", "REVISION"],
   Policy: ["NAME", "TARGET", "FEATURES", "REVISION"],
   ConfigRelease: ["NAME", "KEY", "SELECTOR", "REVISION"],
+  FaultExperiment: ["NAME", "TARGET", "SIDE", "FAULT", "PERCENT", "REMAINING", "REVISION"],
 };
 
 export function renderResources(
@@ -109,6 +113,7 @@ const WIDE_COLUMN: Record<ResourceKind, string> = {
   Route: "DESTINATIONS",
   Policy: "FALLBACK",
   ConfigRelease: "VALUE-BYTES",
+  FaultExperiment: "STARTED-BY",
 };
 
 function wideSummary(r: Resource): string {
@@ -125,6 +130,10 @@ function wideSummary(r: Resource): string {
     }
     case "ConfigRelease":
       return String(Buffer.byteLength(r.spec.value));
+    case "FaultExperiment":
+      return r.status === undefined
+        ? "-"
+        : `${r.status.startedBy}${r.status.reason === undefined ? "" : `: ${r.status.reason}`}`;
   }
 }
 

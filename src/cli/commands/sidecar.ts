@@ -28,6 +28,7 @@ interface SidecarFlags {
   redis?: string;
   engine: string;
   mergeSlashes?: boolean;
+  faults?: boolean;
   escapedSlashes: string;
   accessLog: string;
   accessLogSampleRate: string;
@@ -155,6 +156,11 @@ export function registerSidecar(program: Command): void {
       ),
     )
     .addOption(
+      new Option("--no-faults", "refuse every route fault and fault experiment (production sidecars)").env(
+        envName("--no-faults"),
+      ),
+    )
+    .addOption(
       new Option("--merge-slashes", "merge repeated slashes of request paths before routing and forwarding").env(
         envName("--merge-slashes"),
       ),
@@ -259,6 +265,7 @@ export function registerSidecar(program: Command): void {
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
+        faults: flags.faults !== false,
         accessLog,
         accessLogSink: createLineSink(flags.accessLogFile),
         tracing,

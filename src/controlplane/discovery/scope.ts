@@ -102,6 +102,8 @@ export function inScope(scope: Scope, resource: Resource): boolean {
   if (resource.kind === "Service") return scope.services.has(name);
   if (resource.kind === "Route") return scope.routes.has(name);
   if (resource.kind === "Policy") return scope.policies.has(name);
+  // An experiment reaches the callers of its target (outbound) and the target's own sidecars (inbound).
+  if (resource.kind === "FaultExperiment") return scope.services.has(resource.spec.target.service);
   // ConfigReleases never travel as resources: their values reach sidecars as config (config-feed.ts).
   return false;
 }

@@ -126,7 +126,7 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
     return fail(
       404,
       "ERR_UNKNOWN_KIND",
-      `unknown kind "${m[1]}" (expected services, routes, policies or configreleases)`,
+      `unknown kind "${m[1]}" (expected services, routes, policies, configreleases or faultexperiments)`,
     );
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
@@ -195,8 +195,17 @@ export async function parseResourceBody(
   }
 }
 
-function parseBody(req: ApiRequest, deps: MeshApiDeps): Promise<ApiResponse | Resource[]> {
-  return parseResourceBody(req.body, req.deadlineMs, deps.limits ?? DEFAULT_RESOURCE_LIMITS, deps.parse);
+/** Experiments get their deadline when started (POST /v1/chaos/experiments): an apply would give them none. */
+async function parseBody(req: ApiRequest, deps: MeshApiDeps): Promise<ApiResponse | Resource[]> {
+  const out = await parseResourceBody(req.body, req.deadlineMs, deps.limits ?? DEFAULT_RESOURCE_LIMITS, deps.parse);
+  if (!Array.isArray(out)) return out;
+  const experiment = out.find((r) => r.kind === "FaultExperiment");
+  if (experiment === undefined) return out;
+  return fail(
+    400,
+    "ERR_BAD_REQUEST",
+    `FaultExperiment/${experiment.metadata.name}: start experiments with \`meshlet chaos start -f FILE\` (POST /v1/chaos/experiments), which sets their deadline`,
+  );
 }
 
 async function apply(req: ApiRequest, deps: MeshApiDeps, consistency: "linearizable" | "stale"): Promise<ApiResponse> {

@@ -27,6 +27,9 @@ export interface OutgoingRequest {
 }
 
 /** A copy of the body for the stale cache (resilience/stale-cache.ts Recording). */
+/** Where a response body goes: the client's response, or a stage's wrapper of it (a throttled body). */
+export type ResponseSink = Pick<EngineResponse, "write" | "onDrain" | "end" | "destroy">;
+
 export interface Tap {
   write(chunk: Buffer): void;
   end(): void;
@@ -60,7 +63,7 @@ export class RawExchange implements BodySink {
   #buf: Buffer | undefined;
   #decoder: BodyDecoder | undefined;
   /** undefined until decided; null discards. */
-  #sink: EngineResponse | null | undefined;
+  #sink: ResponseSink | null | undefined;
   #queued: Buffer[] = [];
   #tap: Tap | undefined;
   #ended: ((how: StreamEnd) => void) | undefined;
@@ -362,7 +365,7 @@ export class RawExchange implements BodySink {
   }
 
   /** Streams the (paused) body to `res`, copying into `tap`; `ended` hears how it ended. */
-  pipeTo(res: EngineResponse, tap: Tap | undefined, ended: (how: StreamEnd) => void): void {
+  pipeTo(res: ResponseSink, tap: Tap | undefined, ended: (how: StreamEnd) => void): void {
     if (this.#broken !== undefined) {
       res.destroy();
       ended(this.#broken);

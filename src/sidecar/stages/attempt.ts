@@ -1,13 +1,14 @@
 import type { TimerHandle } from "../../common/clock.ts";
 import { RawExchange, type Tap } from "../engine/exchange.ts";
 import type { EngineRequest } from "../engine/request.ts";
+import { ThrottledSink } from "../faults/throttle.ts";
 import { guardAttempt } from "../resilience/guard.ts";
 import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
 import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
 import type { StageEnv } from "./env.ts";
 import { downstreamFields, upstreamHead } from "./forward-head.ts";
 import { attemptFlag, RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
-import type { Answer, RequestContext, ResponseFlag } from "./stage.ts";
+import { type Answer, forwardedFlags, type RequestContext, type ResponseFlag } from "./stage.ts";
 
 interface Outcome {
   status?: number;
@@ -78,7 +79,8 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       return;
     }
     const fields = downstreamFields(head.names, head.rawNames, head.values, head.connection);
-    if (ctx.via !== undefined) fields.push("x-meshlet-flags", `${ctx.via},FB`, "x-meshlet-fallback", "service");
+    if (ctx.via !== undefined || ctx.fault !== undefined) fields.push("x-meshlet-flags", forwardedFlags(ctx));
+    if (ctx.via !== undefined) fields.push("x-meshlet-fallback", "service");
     let length = -1;
     if (head.framing === "length") length = head.contentLength;
     else if (head.framing === "none") {
@@ -95,10 +97,14 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     ctx.req.onAbort(() => x.abort("ECLIENT_GONE"));
     const grpc = head.names.indexOf("grpc-status");
     if (grpc >= 0) ctx.record.grpcStatus = head.values[grpc] as string;
-    x.pipeTo(res, tap, (how: StreamEnd) => {
+    const sink = ctx.throttle > 0 ? new ThrottledSink(res, ctx.throttle, clock) : res;
+    x.pipeTo(sink, tap, (how: StreamEnd) => {
       if (x.trailers !== "") ctx.record.grpcStatus = grpcStatusIn(x.trailers) ?? ctx.record.grpcStatus;
       ctx.ending = how === "complete" ? "complete" : how === "client-gone" ? "cancelled" : "upstream-reset";
-      if (how === "upstream-reset") ctx.flags = ctx.via === undefined ? "UR" : `${ctx.via},FB,UR`;
+      if (how === "upstream-reset") {
+        const before = forwardedFlags(ctx);
+        ctx.flags = before === "" ? "UR" : `${before},UR`;
+      }
       complete(ctx);
     });
   };
@@ -182,10 +188,12 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       current?.abort("EATTEMPT_TIMEOUT");
     };
     // As Envoy's, the route timeout runs from the end of the request: an upload takes as long as it takes.
+    // A delay fault already spent part of it.
+    const timeoutMs = Math.max(1, route.timeoutMs - ctx.faultDelayMs);
     req.onComplete(() => {
       if (settled) return;
-      deadline = clock.now() + route.timeoutMs;
-      overall = clock.setTimeout(onTimeout, route.timeoutMs);
+      deadline = clock.now() + timeoutMs;
+      overall = clock.setTimeout(onTimeout, timeoutMs);
     });
     req.onAbort(() => current?.abort("ECLIENT_GONE"));
     const policy = dest.policy;

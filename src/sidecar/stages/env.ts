@@ -1,6 +1,7 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
 import type { Upstreams } from "../engine/upstreams.ts";
+import type { FaultPlan } from "../faults/plan.ts";
 import type { SidecarMetrics } from "../metrics.ts";
 import type { ResilienceMetrics } from "../resilience/metrics.ts";
 import type { CompiledHttpRoute, CompiledSnapshot } from "../snapshot.ts";
@@ -10,8 +11,10 @@ import type { RetryBudget } from "./retry.ts";
 /** What the stages share: injected time and randomness, metrics, upstream pools and the running snapshot. */
 export interface StageEnv {
   readonly clock: Clock;
-  /** [0, 1), as Math.random: weighted splits and retry jitter. */
+  /** [0, 1), as Math.random: weighted splits, retry jitter, fault draws. */
   readonly random: () => number;
+  /** Wall-clock ms (epoch), as Date.now: experiments' deadlines are wall-clock. */
+  readonly wallNow: () => number;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
   readonly resilience: ResilienceMetrics;
@@ -21,6 +24,8 @@ export interface StageEnv {
   readonly budget: RetryBudget;
   readonly localService: string;
   snapshot(): CompiledSnapshot | undefined;
+  /** The experiments of the running snapshot that concern this sidecar. */
+  faults(): FaultPlan;
   /** The inbound side's single route to the local app. */
   inboundRoute(): CompiledHttpRoute | undefined;
 }

@@ -1,5 +1,6 @@
 import type { EngineRequest } from "../engine/request.ts";
 import type { EngineResponse } from "../engine/response.ts";
+import type { FaultKind } from "../faults/plan.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { LocalReply } from "../resilience/fallback.ts";
 import type { ResilienceFlag } from "../resilience/replies.ts";
@@ -15,6 +16,7 @@ import type { UpstreamEndpoint } from "../upstream/balancer.ts";
  *
  *   route      match authority/path/method/headers              NR, 405 (TRACE)
  *   split      destination by weight, and with it the policy    UH when none
+ *   fault      route faults and experiments (not with --no-faults): delay, abort, reset, blackhole, bandwidth   FI
  *   admission  the policy's rate limit, per key                 RL
  *   attempt    limits (UO), breaker (CB), balance (UH), forward (UF, UR, UT), retries with budget;
  *              the terminal stage: it streams the upstream's response to the client
@@ -27,7 +29,7 @@ import type { UpstreamEndpoint } from "../upstream/balancer.ts";
  */
 
 /** Response flags (DESIGN.md); "-" means none. */
-export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB";
+export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB" | "FI";
 
 export type Direction = "outbound" | "inbound";
 
@@ -83,6 +85,12 @@ export class RequestContext {
   tunnel: { readonly received: number; readonly sent: number } | undefined;
   /** The completion point ran. */
   reported = false;
+  /** The fault injected into this request (flag FI), if any. */
+  fault: FaultKind | undefined;
+  /** Time a delay fault held the request: the upstream attempt gets only the rest of the route's timeout. */
+  faultDelayMs = 0;
+  /** A bandwidth fault's pace of the response body, bytes per second (0: none). */
+  throttle = 0;
 
   constructor(
     direction: Direction,
@@ -113,4 +121,11 @@ export class RequestContext {
   get responseBytes(): number {
     return this.res.bytes;
   }
+}
+
+/** The flags of a response the upstream gave: `X,FB` when a service fallback served it, `FI` when a fault touched it. */
+export function forwardedFlags(ctx: RequestContext): string {
+  const fb = ctx.via === undefined ? "" : `${ctx.via},FB`;
+  if (ctx.fault === undefined) return fb;
+  return fb === "" ? "FI" : `${fb},FI`;
 }
