@@ -65,6 +65,7 @@ const LOCAL: Record<string, string[]> = {
   demo: [],
   "demo fail": [],
   "demo heal": [],
+  drill: [],
   completion: ["tcsh"],
 };
 

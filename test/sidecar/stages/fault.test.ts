@@ -156,7 +156,9 @@ describe("fault stage: route faults", () => {
   it("an abort with a gRPC status answers 200 with grpc-status in the head (Trailers-Only)", () => {
     const h = harness(() => 0);
     const stage = fault(h.env, () => {});
-    const a = stage(request(route(1_000, compileRouteFault({ abort: { grpcStatus: 14, percent: 100 } }))).ctx) as Answer;
+    const a = stage(
+      request(route(1_000, compileRouteFault({ abort: { grpcStatus: 14, percent: 100 } }))).ctx,
+    ) as Answer;
     assert.equal(a.reply?.status, 200);
     assert.equal(a.reply?.headers["grpc-status"], "14");
     assert.equal(a.reply?.headers["content-type"], "application/grpc");
@@ -223,7 +225,12 @@ describe("fault stage: route faults", () => {
   });
 });
 
-function experiment(name: string, action: CompiledExperiment["action"], deadline: number, chance = 1): CompiledExperiment {
+function experiment(
+  name: string,
+  action: CompiledExperiment["action"],
+  deadline: number,
+  chance = 1,
+): CompiledExperiment {
   return { name, chance, deadline, action };
 }
 
@@ -265,7 +272,10 @@ describe("fault stage: experiments", () => {
   it("bandwidth marks the request for a throttled body and continues", () => {
     const h = harness(() => 0);
     const stage = fault(h.env, () => {});
-    h.setPlan({ outbound: EMPTY_PLAN.outbound, inbound: [experiment("bw", { kind: "bandwidth", bytesPerSecond: 1000 }, 9e15)] });
+    h.setPlan({
+      outbound: EMPTY_PLAN.outbound,
+      inbound: [experiment("bw", { kind: "bandwidth", bytesPerSecond: 1000 }, 9e15)],
+    });
     const f = request(route(1_000, undefined), "inbound", "self");
     assert.equal(stage(f.ctx), undefined);
     assert.equal(f.ctx.throttle, 1000);
