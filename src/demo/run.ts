@@ -107,7 +107,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     traffic = startTraffic(instances[0]?.inbound ?? "", o.rate);
     progress.close();
     o.out.write(readyMessage(o, (performance.now() - startedAt) / 1000));
-    const reason = await stopped;
+    // Its children are unref'd and --rate 0 runs no timer: without this handle the demo would exit at once.
+    const keepAlive = setInterval(() => {}, 60_000);
+    const reason = await stopped.finally(() => clearInterval(keepAlive));
     if (reason === "failure") throw new MeshletError("ERR_DEMO_FAILED", failure ?? "a demo process exited");
     return 0;
   } catch (err) {

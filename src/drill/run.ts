@@ -63,11 +63,14 @@ export class DrillRunner {
   readonly #mesh: LocalMesh;
   readonly #baseDir: string;
   readonly #baseline = new Map<string, Sample[]>();
+  readonly #timeScale: number;
   #started = 0;
 
-  constructor(mesh: LocalMesh, baseDir: string) {
+  /** `timeScale` shortens (or stretches) waits and load durations, never the thresholds: a quick rehearsal. */
+  constructor(mesh: LocalMesh, baseDir: string, timeScale = 1) {
     this.#mesh = mesh;
     this.#baseDir = baseDir;
+    this.#timeScale = timeScale;
   }
 
   async run(drill: Drill, onStep: (s: StepReport) => void = () => {}): Promise<DrillReport> {
@@ -107,8 +110,9 @@ export class DrillRunner {
 
   async #do(step: DrillStep, report: StepReport): Promise<void> {
     if ("wait" in step) {
-      await sleep(step.wait);
-      report.detail = `${step.wait} ms`;
+      const ms = Math.round(step.wait * this.#timeScale);
+      await sleep(ms);
+      report.detail = `${ms} ms`;
     } else if ("kill" in step) {
       const name = await this.#resolve(step.kill);
       this.#mesh.signal(name, "SIGKILL");
@@ -126,7 +130,10 @@ export class DrillRunner {
     } else if ("experiment" in step) {
       report.detail = await this.#experiment(step.experiment);
     } else if ("apply" in step) {
-      const body = fs.readFileSync(path.resolve(this.#baseDir, step.apply), "utf8");
+      // ${DRILL_RUN} makes a change each run (a drill that checks a change reaches every sidecar needs one).
+      const body = fs
+        .readFileSync(path.resolve(this.#baseDir, step.apply), "utf8")
+        .replaceAll("${DRILL_RUN}", String(Date.now()));
       const r = await this.#control("POST", "/v1/apply", body, "application/yaml");
       report.detail = `applied ${step.apply} (HTTP ${r})`;
     } else if ("expect" in step) {
@@ -313,7 +320,7 @@ export class DrillRunner {
     })();
     report.load = [];
     for (const level of levels) {
-      const r = await runLoadStep(target, mode, level, spec.duration);
+      const r = await runLoadStep(target, mode, level, Math.round(spec.duration * this.#timeScale));
       report.load.push(r);
       const c = spec.checks;
       const at = `${mode} ${level}`;

@@ -6,6 +6,7 @@ import { envOption } from "../options.ts";
 interface DrillFlags {
   dir: string;
   report?: string;
+  timeScale: string;
 }
 
 /**
@@ -21,7 +22,13 @@ export function registerDrill(program: Command): void {
     )
     .addOption(envOption("--dir <dir>", "the running demo's directory (its demo.json)", ".meshlet/demo"))
     .addOption(envOption("--report <file>", "also write the report as JSON to this file"))
+    .addOption(
+      envOption("--time-scale <x>", "multiply waits and load durations (not thresholds) by this: 0.2 rehearses", "1"),
+    )
     .action(async (file: string, flags: DrillFlags) => {
+      const timeScale = Number(flags.timeScale);
+      if (!Number.isFinite(timeScale) || timeScale <= 0 || timeScale > 100)
+        throw new UsageError(`--time-scale: expected a number above 0 up to 100, got "${flags.timeScale}"`);
       // Loaded when it runs: other commands never pay for zod schemas or the load generator.
       const [
         { readFileSync, writeFileSync },
@@ -56,7 +63,7 @@ export function registerDrill(program: Command): void {
         throw new UsageError(`${file}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid drill"}`);
       }
       const mesh = new LocalMesh(flags.dir);
-      const runner = new DrillRunner(mesh, path.dirname(file));
+      const runner = new DrillRunner(mesh, path.dirname(file), timeScale);
       const report = await runner.run(parsed.data);
       process.stdout.write(formatReport(report));
       if (flags.report !== undefined) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
