@@ -14,6 +14,8 @@ export class LocalMesh {
   #state: DemoState;
   /** Nodes and apps this drill stopped (SIGSTOP) and has not continued. */
   readonly stopped = new Set<string>();
+  /** Killed by this drill and not healed: a killed process may linger a moment as a zombie of the demo. */
+  readonly killed = new Set<string>();
 
   constructor(dir: string) {
     const state = readState(dir);
@@ -54,7 +56,7 @@ export class LocalMesh {
   /** Nodes that can answer: neither dead nor stopped. */
   liveControls(): DemoControlNode[] {
     return this.controls.filter((c) => {
-      if (this.stopped.has(c.id)) return false;
+      if (this.stopped.has(c.id) || this.killed.has(c.id)) return false;
       const p = this.#state.processes?.find((x) => x.name === c.id);
       return p === undefined || isAlive(p.pid);
     });
@@ -69,6 +71,7 @@ export class LocalMesh {
     }
     if (signal === "SIGSTOP") this.stopped.add(name);
     if (signal === "SIGCONT") this.stopped.delete(name);
+    if (signal === "SIGKILL") this.killed.add(name);
   }
 
   /** Continues every stopped process, starts every dead one again as it was started; returns their names. */
@@ -92,6 +95,7 @@ export class LocalMesh {
       if (child.pid !== undefined) p.pid = child.pid;
       healed.push(p.name);
     }
+    this.killed.clear();
     writeState(this.dir, this.#state);
     return healed;
   }

@@ -65,6 +65,8 @@ export class DrillRunner {
   readonly #baseline = new Map<string, Sample[]>();
   readonly #timeScale: number;
   #started = 0;
+  /** The revision the last apply step committed. */
+  #appliedRevision: number | undefined;
 
   /** `timeScale` shortens (or stretches) waits and load durations, never the thresholds: a quick rehearsal. */
   constructor(mesh: LocalMesh, baseDir: string, timeScale = 1) {
@@ -134,8 +136,9 @@ export class DrillRunner {
       const body = fs
         .readFileSync(path.resolve(this.#baseDir, step.apply), "utf8")
         .replaceAll("${DRILL_RUN}", String(Date.now()));
-      const r = await this.#control("POST", "/v1/apply", body, "application/yaml");
-      report.detail = `applied ${step.apply} (HTTP ${r})`;
+      const r = JSON.parse(await this.#control("POST", "/v1/apply", body, "application/yaml")) as { revision: number };
+      this.#appliedRevision = r.revision;
+      report.detail = `applied ${step.apply} (revision ${r.revision})`;
     } else if ("expect" in step) {
       await this.#expect(step.expect, report);
     } else if ("check" in step) {
@@ -168,8 +171,8 @@ export class DrillRunner {
     return views.find((l) => l !== undefined && l !== "" && liveIds.has(l));
   }
 
-  /** Sends to the live nodes in turn until one accepts; returns the HTTP status. */
-  async #control(method: string, p: string, body?: string, type = "application/json"): Promise<number> {
+  /** Sends to the live nodes in turn until one accepts; returns the answer's body. */
+  async #control(method: string, p: string, body?: string, type = "application/json"): Promise<string> {
     let last = "no live control-plane node";
     for (const c of this.#mesh.liveControls()) {
       try {
@@ -179,7 +182,7 @@ export class DrillRunner {
           signal: AbortSignal.timeout(5_000),
         });
         const text = await res.text();
-        if (res.ok) return res.status;
+        if (res.ok) return text;
         last = `${c.id}: HTTP ${res.status} ${text.slice(0, 200)}`;
         if (res.status < 500) break;
       } catch (err) {
@@ -221,8 +224,12 @@ export class DrillRunner {
     }
     await Promise.all(
       waits.map(async ([what, withinMs, probe]) => {
+        let last = "";
         for (;;) {
-          const got = await probe().catch(() => undefined);
+          const got = await probe().catch((err: unknown) => {
+            last = errorMessage(err);
+            return undefined;
+          });
           const took = Math.round(performance.now() - t0);
           if (got !== undefined) {
             report.checks.push({
@@ -234,7 +241,12 @@ export class DrillRunner {
             return;
           }
           if (took > withinMs) {
-            report.checks.push({ what, value: `not after ${took} ms`, expected: `<= ${withinMs} ms`, passed: false });
+            report.checks.push({
+              what,
+              value: `not after ${took} ms${last === "" ? "" : ` (${last})`}`,
+              expected: `<= ${withinMs} ms`,
+              passed: false,
+            });
             return;
           }
           await sleep(POLL_MS);
@@ -250,16 +262,16 @@ export class DrillRunner {
     return views.every(ok) ? `${views.length} sidecars` : undefined;
   }
 
+  /** Every sidecar runs the revision of the drill's last apply (or, before any, the same version as the others). */
   async #converged(): Promise<string | undefined> {
-    const leader = await this.#leader();
-    const node = this.#mesh.controls.find((c) => c.id === leader);
-    if (node === undefined) return undefined;
-    const { body } = await getJson<{ sidecars: { lastAckedVersion: number }[] }>(`http://${node.http}/v1/sidecars`);
     const views = await Promise.all(
-      this.#mesh.instances.map((i) => getJson<ReadyView>(`http://${i.admin}/ready`).then((r) => r.body.version ?? 0)),
+      this.#mesh.instances.map((i) =>
+        getJson<ReadyView>(`http://${i.admin}/ready`).then((r) => Number(r.body.version ?? 0)),
+      ),
     );
-    const newest = Math.max(...body.sidecars.map((s) => s.lastAckedVersion), ...views);
-    return views.every((v) => v === newest) ? `all at version ${newest}` : undefined;
+    const wanted = this.#appliedRevision ?? Math.max(...views);
+    if (views.every((v) => v >= wanted)) return `all at version ${wanted} or later`;
+    throw new Error(`versions ${views.join(", ")}; wanted ${wanted}`);
   }
 
   async #endpoints(service: string, count: number): Promise<string | undefined> {
@@ -343,7 +355,8 @@ export class DrillRunner {
 }
 
 interface ReadyView {
-  version?: number;
+  /** The snapshot version, as a decimal string. */
+  version?: string;
   stale?: boolean;
   controlPlane?: { connected: boolean };
 }
