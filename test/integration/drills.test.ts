@@ -12,7 +12,7 @@ import { MESHLET_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
  * processes (3 control-plane nodes, 5 apps and their sidecars), shortened by
  * --time-scale: waits and load steps are shorter, the thresholds the same.
  */
-const DRILLS = process.env.DRILLS_ONLY ? [process.env.DRILLS_ONLY] : [
+const DRILLS = [
   "ratings-delayed",
   "reviews-v2-aborts",
   "leader-killed",
