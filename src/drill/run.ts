@@ -35,6 +35,8 @@ export interface DrillReport {
 }
 
 const HTTP_TIMEOUT_MS = 1_000;
+/** Replaced in an applied file by a number new each run. */
+const RUN_PLACEHOLDER = "$" + "{DRILL_RUN}";
 const POLL_MS = 50;
 const METRIC_NAMES = new Set(["meshlet_requests_total", "meshlet_circuit_breaker_state"]);
 
@@ -135,7 +137,7 @@ export class DrillRunner {
       // ${DRILL_RUN} makes a change each run (a drill that checks a change reaches every sidecar needs one).
       const body = fs
         .readFileSync(path.resolve(this.#baseDir, step.apply), "utf8")
-        .replaceAll("${DRILL_RUN}", String(Date.now()));
+        .replaceAll(RUN_PLACEHOLDER, String(Date.now()));
       const r = JSON.parse(await this.#control("POST", "/v1/apply", body, "application/yaml")) as { revision: number };
       this.#appliedRevision = r.revision;
       report.detail = `applied ${step.apply} (revision ${r.revision})`;

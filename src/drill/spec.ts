@@ -39,7 +39,9 @@ export const metricCheckSchema = z.strictObject({
   destination: z.string().min(1).optional(),
   min: z.number().optional(),
   max: z.number().optional(),
-});
+})
+  // A check with no bound could never fail.
+  .refine((c) => c.min !== undefined || c.max !== undefined, "give min, max or both");
 
 export type MetricCheck = z.infer<typeof metricCheckSchema>;
 
