@@ -31,15 +31,16 @@ const loadChecks = z.strictObject({
 });
 
 /** A threshold on a sidecar's metrics, counted since the drill started. */
-export const metricCheckSchema = z.strictObject({
-  /** The instance whose sidecar is read (demo.json names them). */
-  sidecar: z.string().min(1),
-  metric: z.enum(["errorRate", "fallbacks", "requests", "breakerOpen"]),
-  /** Only requests to this destination service (outbound). */
-  destination: z.string().min(1).optional(),
-  min: z.number().optional(),
-  max: z.number().optional(),
-})
+export const metricCheckSchema = z
+  .strictObject({
+    /** The instance whose sidecar is read (demo.json names them). */
+    sidecar: z.string().min(1),
+    metric: z.enum(["errorRate", "fallbacks", "requests", "breakerOpen"]),
+    /** Only requests to this destination service (outbound). */
+    destination: z.string().min(1).optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
   // A check with no bound could never fail.
   .refine((c) => c.min !== undefined || c.max !== undefined, "give min, max or both");
 
