@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { configReleaseSchema, policySchema, resourceSchema, routeSchema, serviceSchema } from "./resources.ts";
+import {
+  configReleaseSchema,
+  faultExperimentSchema,
+  policySchema,
+  resourceSchema,
+  routeSchema,
+  serviceSchema,
+} from "./resources.ts";
 
 /** File name under schemas/ → the zod schema it is generated from. */
 export const JSON_SCHEMA_FILES = {
@@ -8,6 +15,7 @@ export const JSON_SCHEMA_FILES = {
   "route.schema.json": routeSchema,
   "policy.schema.json": policySchema,
   "configrelease.schema.json": configReleaseSchema,
+  "faultexperiment.schema.json": faultExperimentSchema,
 } as const;
 
 /**

@@ -55,6 +55,11 @@ describe("meshlet completion", () => {
     // --dry-run takes a value for apply, none for iptables: after it, iptables' own flags.
     assert.deepEqual(complete(["meshlet", "apply", "--dry-run", "s"]), ["server"]);
     assert.deepEqual(complete(["meshlet", "iptables", "--dry-run", "--cl"]), ["--clean"]);
+    // Fault experiments.
+    assert.deepEqual(complete(["meshlet", "chaos", "s"]), ["start", "stop"]);
+    assert.deepEqual(complete(["meshlet", "chaos", "start", "--side", ""]), ["outbound", "inbound"]);
+    assert.deepEqual(complete(["meshlet", "chaos", "stop", "--a"]), ["--all"]);
+    assert.deepEqual(complete(["meshlet", "sidecar", "--no-f"]), ["--no-faults"]);
   });
 
   it("zsh: the script parses, and offers what bash offers", async () => {

@@ -52,6 +52,9 @@ const CALLS_SERVER: Record<string, string[]> = {
   "config rollback": ["k", "--server", "{server}"],
   "config history": ["k", "--server", "{server}"],
   "config status": ["k", "--server", "{server}"],
+  "chaos start": ["--delay", "100ms", "--service", "ratings", "--for", "60s", "--server", "{server}"],
+  "chaos list": ["--server", "{server}"],
+  "chaos stop": ["x", "--server", "{server}"],
 };
 /** Commands that run something locally, with a usage error of their own besides unknown flags. */
 const LOCAL: Record<string, string[]> = {
@@ -158,6 +161,8 @@ describe("exit codes: 0 ok, 1 failed, 2 usage, 3 not reachable — for every sub
       "analyze",
       "check",
       "proxy-config",
+      "chaos start",
+      "chaos list",
       "version",
     ]);
     await eachOf(withOutput, async (path) => {

@@ -24,6 +24,7 @@ const SUBCOMMANDS = [
   "analyze",
   "check",
   "proxy-config",
+  "chaos",
   "version",
   "completion",
 ];

@@ -71,6 +71,13 @@ const WRITTEN: unknown[] = [
           },
         },
         { destinations: [{ service: "web" }], retries: { attempts: 1 } },
+        {
+          match: [{ headers: { "x-chaos": "on" } }],
+          destinations: [{ service: "web" }],
+          fault: { delay: { fixed: "100ms", percent: 10 }, abort: { status: 503, percent: 5 } },
+        },
+        { destinations: [{ service: "web" }], fault: { abort: { grpcStatus: 14 } } },
+        { destinations: [{ service: "web" }], fault: { delay: { fixed: "1s" } } },
       ],
     },
   },

@@ -24,6 +24,8 @@ export interface ResourceIndex {
   routesByHost: Map<string, Route[]>;
   policiesByService: Map<string, Policy[]>;
   policiesByRoute: Map<string, Policy[]>;
+  /** FaultExperiment names by target service: they go wherever the service is in scope. */
+  experimentsByService: Map<string, string[]>;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -40,6 +42,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
     routesByHost: new Map(),
     policiesByService: new Map(),
     policiesByRoute: new Map(),
+    experimentsByService: new Map(),
   };
   for (const r of resources) {
     if (r.kind === "Service") index.services.add(r.metadata.name);
@@ -51,7 +54,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
       const t = r.spec.target;
       if ("service" in t) push(index.policiesByService, t.service, r);
       else push(index.policiesByRoute, t.route, r);
-    }
+    } else if (r.kind === "FaultExperiment") push(index.experimentsByService, r.spec.target.service, r.metadata.name);
   }
   return index;
 }

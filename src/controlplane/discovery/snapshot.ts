@@ -86,6 +86,9 @@ export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): 
   for (const name of scope.services) keys.push(`Service/${name}`);
   for (const name of scope.routes) keys.push(`Route/${name}`);
   for (const name of scope.policies) keys.push(`Policy/${name}`);
+  // An experiment reaches the callers of its target (outbound) and the target's own sidecars (inbound).
+  for (const name of scope.services)
+    for (const e of prepared.index.experimentsByService.get(name) ?? []) keys.push(`FaultExperiment/${e}`);
   keys.sort();
   const resources: Required<WireResource>[] = [];
   // What the digest covers: each resource's key and revision, and each service's endpoint list.

@@ -19,11 +19,14 @@ export class ThrottledSink implements ResponseSink {
   #timer: TimerHandle | undefined;
   #end: { trailers: string } | undefined;
   #destroyed = false;
+  /** Bytes this tick may still send. */
+  #room: number;
 
   constructor(res: ResponseSink, bytesPerSecond: number, clock: Clock) {
     this.#res = res;
     this.#clock = clock;
     this.#slice = Math.max(1, Math.floor((bytesPerSecond * THROTTLE_TICK_MS) / 1000));
+    this.#room = this.#slice;
   }
 
   write(chunk: Buffer): boolean {
@@ -51,28 +54,31 @@ export class ThrottledSink implements ResponseSink {
   }
 
   #pump(): void {
-    if (this.#timer !== undefined || this.#destroyed) return;
-    let room = this.#slice;
-    while (room > 0 && this.#queue.length > 0) {
+    if (this.#destroyed) return;
+    while (this.#room > 0 && this.#queue.length > 0) {
       const head = this.#queue[0] as Buffer;
-      if (head.length <= room) {
+      if (head.length <= this.#room) {
         this.#queue.shift();
         this.#res.write(head);
-        room -= head.length;
+        this.#room -= head.length;
       } else {
-        this.#res.write(head.subarray(0, room));
-        this.#queue[0] = head.subarray(room);
-        room = 0;
+        this.#res.write(head.subarray(0, this.#room));
+        this.#queue[0] = head.subarray(this.#room);
+        this.#room = 0;
       }
     }
-    if (this.#queue.length > 0 || room === 0) {
+    // A tick that sent anything refills the budget only when the next one starts.
+    if (this.#timer === undefined && this.#room < this.#slice) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
+        this.#room = this.#slice;
         this.#pump();
       }, THROTTLE_TICK_MS);
-      return;
     }
+    if (this.#queue.length > 0) return;
     if (this.#end !== undefined) {
+      if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
       this.#res.end(undefined, this.#end.trailers);
       return;
     }
