@@ -584,7 +584,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 18);
+    assert.equal(dump.resources.length, 20);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };
