@@ -9,6 +9,7 @@ import { registerCompletion } from "./commands/completion.ts";
 import { registerConfig } from "./commands/config.ts";
 import { registerControl } from "./commands/control.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerDrill } from "./commands/drill.ts";
 import { registerInject } from "./commands/inject.ts";
 import { registerInjector } from "./commands/injector.ts";
 import { registerIptables } from "./commands/iptables.ts";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerInjector(program);
   registerIptables(program);
   registerDemo(program);
+  registerDrill(program);
   registerAnalyze(program);
   registerCheck(program);
   registerProxyConfig(program);

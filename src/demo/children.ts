@@ -6,6 +6,8 @@ export interface Child {
   name: string;
   log: string;
   proc: ChildProcess;
+  args: string[];
+  env: Record<string, string>;
 }
 
 /** How long a child has to stop after SIGTERM before it is killed. */
@@ -41,7 +43,7 @@ export class Children {
       env: { ...process.env, ...env },
     });
     fs.closeSync(fd);
-    const child = { name, log, proc };
+    const child = { name, log, proc, args, env: env as Record<string, string> };
     this.#children.push(child);
     proc.on("exit", (code, signal) => {
       if (!this.#stopping) this.#onExit?.(child, code, signal);
@@ -50,6 +52,10 @@ export class Children {
     proc.channel?.unref();
     proc.unref();
     return child;
+  }
+
+  get all(): readonly Child[] {
+    return this.#children;
   }
 
   pids(): number[] {

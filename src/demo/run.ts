@@ -7,7 +7,15 @@ import { errorMessage, MeshletError } from "../common/errors.ts";
 import { createProgress, type Progress } from "../common/progress.ts";
 import { type Child, Children, logTail } from "./children.ts";
 import { deregisterStale } from "./deregister.ts";
-import { type DemoInstance, DemoRunningError, lockDemo, readState, writeState } from "./state.ts";
+import {
+  type DemoControlNode,
+  type DemoInstance,
+  type DemoProcess,
+  DemoRunningError,
+  lockDemo,
+  readState,
+  writeState,
+} from "./state.ts";
 import { startTraffic } from "./traffic.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,6 +42,8 @@ export interface DemoOptions {
   outbound: HostPort;
   /** Requests per second of the traffic generator (0: none). */
   rate: number;
+  /** Control-plane nodes (1, 3 or 5): n1 on http/grpc, the others on free ports. */
+  controlNodes?: number;
   out: NodeJS.WriteStream | NodeJS.WritableStream;
 }
 
@@ -65,6 +75,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
   let failure: string | undefined;
   children.onUnexpectedExit((child, code, signal) => {
+    // A mesh outlives a control-plane node or an app that dies (drills kill them; `meshlet drill` heals them):
+    // only a sidecar's exit, or the last control node's, ends the demo.
+    if (child.name.startsWith("app-") || (child.name.startsWith("control-") && (o.controlNodes ?? 1) > 1)) {
+      o.out.write(`meshlet demo: ${child.name} exited (${signal ?? `code ${code}`})\n`);
+      return;
+    }
     failure = `${child.name} exited (${signal ?? `code ${code}`}); its log, ${child.log}:\n${logTail(child.log)}`;
     stopRequested("failure");
   });
@@ -72,18 +88,28 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   try {
     await Promise.all([portFree(o.http, "--http"), portFree(o.grpc, "--grpc"), portFree(o.outbound, "--outbound")]);
     const instances = await assignPorts(o);
+    const controls = await controlNodes(o);
     const up = Promise.race([
-      startAll(o, instances, children, progress),
+      startAll(o, instances, controls, children, progress),
       stopped.then((reason) => {
         throw new MeshletError("ERR_STOPPED", reason === "failure" ? (failure ?? reason) : `stopped by ${reason}`);
       }),
     ]);
     await up;
-    writeState(o.dir, { pid: process.pid, http: formatHostPort(o.http), grpc: formatHostPort(o.grpc), instances });
+    writeState(o.dir, {
+      pid: process.pid,
+      http: formatHostPort(o.http),
+      grpc: formatHostPort(o.grpc),
+      instances,
+      controls,
+      processes: processesOf(children),
+    });
     traffic = startTraffic(instances[0]?.inbound ?? "", o.rate);
     progress.close();
     o.out.write(readyMessage(o, (performance.now() - startedAt) / 1000));
-    const reason = await stopped;
+    // Its children are unref'd and --rate 0 runs no timer: without this handle the demo would exit at once.
+    const keepAlive = setInterval(() => {}, 60_000);
+    const reason = await stopped.finally(() => clearInterval(keepAlive));
     if (reason === "failure") throw new MeshletError("ERR_DEMO_FAILED", failure ?? "a demo process exited");
     return 0;
   } catch (err) {
@@ -93,7 +119,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   } finally {
     traffic?.stop();
     o.out.write("meshlet demo: stopping…\n");
-    await children.stop([(c) => c.name !== "control"]);
+    stopRestarted(o.dir, children);
+    await children.stop([(c) => !c.name.startsWith("control")]);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     release();
@@ -101,22 +128,33 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   }
 }
 
-async function startAll(o: DemoOptions, instances: DemoInstance[], children: Children, progress: Progress) {
+async function startAll(
+  o: DemoOptions,
+  instances: DemoInstance[],
+  controls: DemoControlNode[],
+  children: Children,
+  progress: Progress,
+) {
   const server = `http://${formatHostPort(o.http)}`;
-  const grpc = formatHostPort(o.grpc);
-  const control = progress.step("control plane");
-  children.spawn("control", [
-    BIN,
-    "control",
-    "--id",
-    "n1",
-    "--data-dir",
-    path.join(o.dir, "control"),
-    "--grpc",
-    grpc,
-    "--http",
-    formatHostPort(o.http),
-  ]);
+  const grpc = controls.map((c) => c.grpc).join(",");
+  const control = progress.step(controls.length === 1 ? "control plane" : `control plane (${controls.length} nodes)`);
+  for (const c of controls) {
+    const multi = controls.length > 1;
+    children.spawn(multi ? `control-${c.id}` : "control", [
+      BIN,
+      "control",
+      "--id",
+      c.id,
+      "--data-dir",
+      multi ? path.join(o.dir, `control-${controls.length}`, c.id) : path.join(o.dir, "control"),
+      "--grpc",
+      c.grpc,
+      "--http",
+      c.http,
+      // Several nodes: elections within a second, as drills expect of a leader loss.
+      ...(multi ? ["--peers", controls.map((n) => `${n.id}=${n.grpc}`).join(","), "--tick-ms", "50"] : []),
+    ]);
+  }
   const apps = progress.step(`${instances.length} apps`);
   const appsUp = instances.map((i) => {
     children.spawn(`app-${i.name}`, [APP], {
@@ -170,6 +208,41 @@ async function startAll(o: DemoOptions, instances: DemoInstance[], children: Chi
     if (body.ratings?.ratings === undefined) throw new Error("no ratings in the answer");
     return body.instance;
   }).then((instance) => first.done(`web → ${instance} → ratings`));
+}
+
+/** n1 on --grpc/--http; the other nodes on free ports. */
+async function controlNodes(o: DemoOptions): Promise<DemoControlNode[]> {
+  const nodes: DemoControlNode[] = [{ id: "n1", grpc: formatHostPort(o.grpc), http: formatHostPort(o.http) }];
+  for (let i = 2; i <= (o.controlNodes ?? 1); i++)
+    nodes.push({ id: `n${i}`, grpc: `127.0.0.1:${await freePort()}`, http: `127.0.0.1:${await freePort()}` });
+  return nodes;
+}
+
+/** The control nodes and apps, as drills find them in demo.json: by node id, by instance name. */
+function processesOf(children: Children): DemoProcess[] {
+  const out: DemoProcess[] = [];
+  for (const c of children.all) {
+    const pid = c.proc.pid;
+    if (pid === undefined) continue;
+    const name = c.name === "control" ? "n1" : c.name.replace(/^control-|^app-/, "");
+    if (c.name.startsWith("control") || c.name.startsWith("app-"))
+      out.push({ name, pid, args: c.args, env: c.env, log: c.log });
+  }
+  return out;
+}
+
+/** Processes a drill restarted (`heal`) are not the demo's children: they stop with it all the same. */
+function stopRestarted(dir: string, children: Children): void {
+  const own = new Set(children.pids());
+  for (const p of readState(dir)?.processes ?? []) {
+    if (own.has(p.pid)) continue;
+    try {
+      process.kill(p.pid, "SIGCONT");
+      process.kill(p.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 function spawnSidecar(children: Children, i: DemoInstance, grpc: string): Child {

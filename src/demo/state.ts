@@ -13,12 +13,36 @@ export interface DemoInstance {
   admin: string;
 }
 
+/**
+ * A process of the demo a drill may kill, stop and restart (`meshlet drill`):
+ * how it was started, so `heal` can start it again the same way.
+ */
+export interface DemoProcess {
+  name: string;
+  pid: number;
+  /** node's arguments (the script first). */
+  args: string[];
+  env: Record<string, string>;
+  log: string;
+}
+
+/** A control-plane node of the demo. */
+export interface DemoControlNode {
+  id: string;
+  grpc: string;
+  http: string;
+}
+
 /** What a running demo writes to <dir>/demo.json: for `meshlet demo fail|heal`, and for the next run's ports. */
 export interface DemoState {
   pid: number;
   http: string;
   grpc: string;
   instances: DemoInstance[];
+  /** Every control-plane node (absent in a state file of an older demo: one node at http/grpc). */
+  controls?: DemoControlNode[];
+  /** Control-plane nodes (by node id) and apps (by instance name): what drills kill and heal. */
+  processes?: DemoProcess[];
 }
 
 export const STATE_FILE = "demo.json";

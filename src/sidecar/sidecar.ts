@@ -27,6 +27,7 @@ import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
 import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
 import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
+import { AppHealth, httpProbe, tcpProbe } from "./upstream/app-health.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
 
 export interface SidecarOptions {
@@ -48,6 +49,20 @@ export interface SidecarOptions {
   connectTimeoutMs: number;
   /** A downstream connection with no byte either way for this long is closed (0: never), as Envoy's stream idle timeout. */
   streamIdleTimeoutMs: number;
+  /**
+   * A keep-alive downstream connection with no request for this long is closed
+   * (0: never); Envoy's idle_timeout, 1 h by default, so that clients, whose
+   * pools give up idle sockets much sooner, close first and never reuse one the
+   * sidecar is closing.
+   */
+  downstreamIdleTimeoutMs?: number;
+  /**
+   * The sidecar's check of its own app (default every 1 s; 0: off): a TCP
+   * connect to the app port, or a GET of `appHealthPath` when set. An app
+   * that fails it is deregistered from the mesh until it passes again.
+   */
+  appHealthIntervalMs?: number;
+  appHealthPath?: string | undefined;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
   /** `meshlet`: the HTTP/1.1 engine on raw sockets (default); `node`: the node:http + undici path, kept for the bench. */
@@ -99,6 +114,7 @@ export class Sidecar {
   #inbound: Server | EngineServer | undefined;
   #admin: Server | undefined;
   #discovery: DiscoveryStreamClient | undefined;
+  #appHealth: AppHealth | undefined;
   #snapshot: CompiledSnapshot | undefined;
   #stale = false;
   #appliedAt: number | undefined;
@@ -205,7 +221,10 @@ export class Sidecar {
       listen(server(this.#inbound), this.#o.inbound),
       listen(this.#admin, this.#o.admin),
     ]);
-    if (this.#o.controls.length > 0) await this.#startDiscovery();
+    if (this.#o.controls.length > 0) {
+      await this.#startDiscovery();
+      this.#startAppHealth();
+    }
     // The addresses bound (ports from 0 included) are announced whatever the log level: supervisors read them.
     const announce = this.#log.level === "silent" ? this.#log : this.#log.child({}, { level: "info" });
     announce.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
@@ -246,6 +265,7 @@ export class Sidecar {
       ...DEFAULT_ENGINE_OPTIONS,
       path: this.#o.path ?? DEFAULT_ENGINE_OPTIONS.path,
       streamIdleTimeoutMs: this.#o.streamIdleTimeoutMs,
+      keepAliveTimeoutMs: this.#o.downstreamIdleTimeoutMs ?? DEFAULT_ENGINE_OPTIONS.keepAliveTimeoutMs,
     };
     const refused = (direction: string) => (err: { status: number; code: string }) =>
       this.#log.debug({ direction, status: err.status, code: err.code }, "request refused");
@@ -454,6 +474,28 @@ export class Sidecar {
     this.#discovery.start();
   }
 
+  /** Probes the app behind this sidecar; a change of verdict (de)registers the instance. */
+  #startAppHealth(): void {
+    const intervalMs = this.#o.appHealthIntervalMs ?? 1_000;
+    if (intervalMs === 0) return;
+    const port = this.#o.appPort;
+    const path = this.#o.appHealthPath;
+    this.#appHealth = new AppHealth({
+      probe: path === undefined ? tcpProbe("127.0.0.1", port) : httpProbe("127.0.0.1", port, path),
+      intervalMs,
+      timeoutMs: Math.min(1_000, intervalMs),
+      clock: this.#clock,
+      onChange: (healthy) => {
+        this.#log.warn(
+          { appPort: port, ...(path === undefined ? {} : { path }) },
+          healthy ? "app healthy again: registered" : "app failed its health check: deregistered",
+        );
+        this.#discovery?.setServing(healthy);
+      },
+    });
+    this.#appHealth.start();
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
@@ -470,6 +512,7 @@ export class Sidecar {
 
   async #drain(): Promise<void> {
     this.#draining = true;
+    this.#appHealth?.stop();
     this.#discovery?.stop();
     this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
     await sleep(this.#o.drainDelayMs);

@@ -68,6 +68,7 @@ const LOCAL: Record<string, string[]> = {
   demo: [],
   "demo fail": [],
   "demo heal": [],
+  drill: [],
   completion: ["tcsh"],
 };
 

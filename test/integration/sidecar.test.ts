@@ -222,6 +222,11 @@ describe("sidecar data path (static config)", () => {
         service("flaky", [{ port: flaky.port }]),
         route("flaky", "    - destinations: [{service: flaky}]\n      retries: {attempts: 2, retryOn: [5xx]}"),
         service("garbage", [{ port: garbagePort }]),
+        service("half-down", [{ port: closedPort }, { port: echo.port }], "consistentHash: {header: x-user-id}"),
+        route(
+          "half-down",
+          "    - destinations: [{service: half-down}]\n      retries: {attempts: 1, retryOn: [connect-failure]}",
+        ),
         service("down", [{ port: closedPort }]),
         service("empty", []),
         service("echo", [{ port: echo.port }]),
@@ -348,6 +353,14 @@ describe("sidecar data path (static config)", () => {
     const p = await send(sc.outbound, { method: "POST", headers: { Host: "flaky" } });
     assert.equal(p.status, 503);
     assert.equal(flakyHits, 1);
+  });
+
+  test("a retry goes to another endpoint than the one that failed, even when the hash key picks the dead one", async () => {
+    // Half the user ids hash to the closed port: one retry is enough only if it avoids that endpoint.
+    for (let user = 0; user < 20; user++) {
+      const r = await send(sc.outbound, { headers: { Host: "half-down", "x-user-id": `u${user}` } });
+      assert.equal(r.status, 200, `user u${user}: ${r.status} ${r.headers["x-meshlet-flags"] ?? ""}`);
+    }
   });
 
   test("a request body up to 64 KiB is held and sent again on retry; a larger one streams and is not retried", async () => {
@@ -571,7 +584,7 @@ describe("sidecar data path (static config)", () => {
     assert.equal(ready.stale, false);
     assert.match(String(ready.source), /^file:/);
     const dump = JSON.parse((await send(sc.admin, { path: "/config_dump" })).body) as { resources: unknown[] };
-    assert.equal(dump.resources.length, 18);
+    assert.equal(dump.resources.length, 20);
     const eps = JSON.parse((await send(sc.admin, { path: "/endpoints" })).body) as {
       services: Record<string, { endpoints: unknown[] }>;
     };

@@ -19,7 +19,7 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--side": ["outbound", "inbound"],
 };
 /** Flags whose value is a path. */
-const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key"]);
+const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key", "--report"]);
 
 interface Node {
   /** "cluster add" */

@@ -9,6 +9,7 @@ interface DemoFlags {
   grpc: string;
   outbound: string;
   rate: string;
+  controlNodes: string;
 }
 
 export function registerDemo(program: Command): void {
@@ -20,7 +21,12 @@ export function registerDemo(program: Command): void {
     .addOption(envOption("--grpc <host:port>", "control-plane gRPC", "127.0.0.1:15010"))
     .addOption(envOption("--outbound <host:port>", "the web service's sidecar outbound listener", "127.0.0.1:15001"))
     .addOption(envOption("--rate <n>", "requests per second of generated traffic (0: none)", "5"))
+    .addOption(
+      envOption("--control-nodes <n>", "control-plane nodes: 1, or 3 or 5 for drills that kill the leader", "1"),
+    )
     .action(async (flags: DemoFlags) => {
+      if (!["1", "3", "5"].includes(flags.controlNodes))
+        throw new UsageError(`--control-nodes: expected 1, 3 or 5, got "${flags.controlNodes}"`);
       const rate = Number(flags.rate);
       if (!Number.isFinite(rate) || rate < 0 || rate > 1000)
         throw new UsageError(`--rate: expected 0-1000 requests per second, got "${flags.rate}"`);
@@ -30,6 +36,7 @@ export function registerDemo(program: Command): void {
         grpc: parseHostPort(flags.grpc, "--grpc"),
         outbound: parseHostPort(flags.outbound, "--outbound"),
         rate,
+        controlNodes: Number(flags.controlNodes),
         out: process.stdout,
       };
       // Loaded when it runs: other commands never pay for it.

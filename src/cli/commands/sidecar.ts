@@ -22,6 +22,9 @@ interface SidecarFlags {
   drainTimeout: string;
   connectTimeout: string;
   streamIdleTimeout: string;
+  downstreamIdleTimeout: string;
+  appHealthInterval: string;
+  appHealthPath?: string;
   redis?: string;
   engine: string;
   mergeSlashes?: boolean;
@@ -126,6 +129,23 @@ export function registerSidecar(program: Command): void {
         "close a client connection idle this long mid-request (0: never)",
         "5m",
       ),
+    )
+    .addOption(
+      envOption(
+        "--downstream-idle-timeout <duration>",
+        "close a keep-alive client connection with no request for this long (0: never)",
+        "1h",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--app-health-interval <duration>",
+        "probe the app this often; an app failing it is deregistered until it passes (0: off)",
+        "1s",
+      ),
+    )
+    .addOption(
+      envOption("--app-health-path <path>", "probe the app with a GET of this path (2xx/3xx) instead of a TCP connect"),
     )
     .addOption(envOption("--redis <host:port>", "Redis that keeps the budget of scope: global rate limits"))
     .addOption(
@@ -239,6 +259,9 @@ export function registerSidecar(program: Command): void {
         drainTimeoutMs,
         connectTimeoutMs: durationFlag("--connect-timeout", flags.connectTimeout),
         streamIdleTimeoutMs: durationFlag("--stream-idle-timeout", flags.streamIdleTimeout, true),
+        downstreamIdleTimeoutMs: durationFlag("--downstream-idle-timeout", flags.downstreamIdleTimeout, true),
+        appHealthIntervalMs: durationFlag("--app-health-interval", flags.appHealthInterval, true),
+        appHealthPath: appHealthPath(flags.appHealthPath),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
         engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
@@ -261,4 +284,14 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** An origin-form path, as the probe sends it: anything else is a typo that would fail every probe. */
+function appHealthPath(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^\/[\x21-\x7e]*$/.test(value))
+    throw new UsageError(
+      `--app-health-path: expected a path starting with "/" without spaces, got ${JSON.stringify(value)}`,
+    );
+  return value;
 }

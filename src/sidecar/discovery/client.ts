@@ -56,6 +56,12 @@ export interface DiscoveryClientOptions {
   /** [0, 1): the jitter source, injected so tests are deterministic. */
   random?: () => number;
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * How long a new stream may stay silent before its node counts as hung and
+   * the next one is tried (default 3 s): a frozen process still accepts TCP
+   * connections, so only the missing first snapshot tells it apart.
+   */
+  firstMessageTimeoutMs?: number;
   /** What the sidecar reports about itself (its load report); sent as `status` when it changed since the last. */
   status?: () => unknown;
   statusIntervalMs?: number;
@@ -71,7 +77,14 @@ export interface DiscoveryClientOptions {
   onConnection?: (up: boolean) => void;
 }
 
-const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 };
+/**
+ * The ceiling is 1 s, not the tens of seconds of a typical client: a
+ * reconnect attempt to a dead node is one refused TCP connect (cheap for the
+ * node and the sidecar), and a sidecar must be back within a second of the
+ * control plane answering again, however long it was down.
+ */
+const DEFAULT_BACKOFF = { baseMs: 100, maxMs: 1_000 };
+const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 3_000;
 const DEFAULT_STATUS_INTERVAL_MS = 2_000;
 /**
  * Long enough for a node to finish a push round to a thousand streams before
@@ -79,11 +92,19 @@ const DEFAULT_STATUS_INTERVAL_MS = 2_000;
  * lease's TTL so /v1/sidecars stays current.
  */
 const DEFAULT_ACK_DELAY_MS = 100;
-/** A dead node must be noticed even when no RST arrives (a partition, a frozen process). */
+/**
+ * A dead node must be noticed even when no RST arrives (a partition, a frozen
+ * process): an HTTP/2 PING every 2 s, unanswered for 2 s, ends the stream, so
+ * a hung node is left within 4 s. The channel's own reconnect backoff (1 s
+ * growing to 120 s by default) is cut to the same bounds as the client's, so it
+ * never holds a reconnect back after the node answers again.
+ */
 const CHANNEL_OPTIONS = {
-  "grpc.keepalive_time_ms": 5_000,
-  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_time_ms": 2_000,
+  "grpc.keepalive_timeout_ms": 2_000,
   "grpc.keepalive_permit_without_calls": 1,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
 /**
@@ -104,6 +125,7 @@ export class DiscoveryStreamClient {
   #next = 0;
   #attempt = 0;
   #retryTimer: TimerHandle | undefined;
+  #firstMessageTimer: TimerHandle | undefined;
   #heartbeatTimer: TimerHandle | undefined;
   #statusTimer: TimerHandle | undefined;
   #ackTimer: TimerHandle | undefined;
@@ -114,6 +136,8 @@ export class DiscoveryStreamClient {
   /** The status last written on the current stream; a new stream starts with none. */
   #statusSent: string | undefined;
   #stopped = false;
+  /** The app passes its health check: registered while true. */
+  #serving = true;
   #version = 0;
   /** The resources of the last applied snapshot, to skip re-validating unchanged ones. */
   #decoded: ReadonlyMap<string, DecodedResource> = new Map();
@@ -155,7 +179,7 @@ export class DiscoveryStreamClient {
     this.#stopped = true;
     this.#clearTimers();
     const call = this.#call;
-    if (call !== undefined && this.#o.registration !== undefined) {
+    if (call !== undefined && this.#o.registration !== undefined && this.#serving) {
       call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
     }
     call?.end();
@@ -177,6 +201,13 @@ export class DiscoveryStreamClient {
     return c;
   }
 
+  #dropClient(address: string): void {
+    const c = this.#clients.get(address);
+    if (c === undefined) return;
+    this.#clients.delete(address);
+    c.close();
+  }
+
   #connect(): void {
     if (this.#stopped) return;
     const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
@@ -192,6 +223,8 @@ export class DiscoveryStreamClient {
       if (wasUp) this.#lostAt = this.#o.clock.now();
       this.#connectedTo = undefined;
       this.#clearTimers();
+      // A fresh channel next time: the old one may sit in its own reconnect backoff or on a hung connection.
+      this.#dropClient(address);
       if (wasUp) this.#o.onConnection?.(false);
       if (this.#stopped) return;
       const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
@@ -204,8 +237,15 @@ export class DiscoveryStreamClient {
         this.#connect();
       }, delay);
     };
+    this.#firstMessageTimer = this.#o.clock.setTimeout(() => {
+      this.#firstMessageTimer = undefined;
+      onEnd("no snapshot within the first-message timeout (node hung?)");
+      call.cancel();
+    }, this.#o.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
     call.on("data", (res: DiscoveryResponse__Output) => {
       if (this.#connectedTo !== address) {
+        if (this.#firstMessageTimer !== undefined) this.#o.clock.clearTimeout(this.#firstMessageTimer);
+        this.#firstMessageTimer = undefined;
         this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
         this.#attempt = 0;
@@ -228,24 +268,46 @@ export class DiscoveryStreamClient {
       },
     });
     const reg = this.#o.registration;
-    if (reg !== undefined) {
-      call.write({
-        register: {
-          endpoint: {
-            service: this.#o.service,
-            instance: this.#o.instance,
-            address: reg.address,
-            port: reg.port,
-            labels: reg.labels,
-            weight: reg.weight,
-          },
-          ttlSeconds: reg.ttlSeconds,
-        },
-      });
-      this.#scheduleHeartbeat(call, reg.ttlSeconds);
-    }
+    if (reg !== undefined && this.#serving) this.#register(call, reg);
     this.#statusSent = undefined;
     if (this.#o.status !== undefined) this.#scheduleStatus(call, this.#o.status);
+  }
+
+  #register(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, reg: Registration): void {
+    call.write({
+      register: {
+        endpoint: {
+          service: this.#o.service,
+          instance: this.#o.instance,
+          address: reg.address,
+          port: reg.port,
+          labels: reg.labels,
+          weight: reg.weight,
+        },
+        ttlSeconds: reg.ttlSeconds,
+      },
+    });
+    this.#scheduleHeartbeat(call, reg.ttlSeconds);
+  }
+
+  /**
+   * Whether the app behind this sidecar can serve (its own health check):
+   * false takes the instance out of the mesh at once (deregistered, no more
+   * heartbeats, not registered again on a reconnect), true registers it again.
+   */
+  setServing(serving: boolean): void {
+    if (serving === this.#serving) return;
+    this.#serving = serving;
+    const call = this.#call;
+    const reg = this.#o.registration;
+    if (call === undefined || reg === undefined) return;
+    if (serving) {
+      this.#register(call, reg);
+      return;
+    }
+    if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
   }
 
   #scheduleStatus(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, status: () => unknown): void {
@@ -365,6 +427,8 @@ export class DiscoveryStreamClient {
 
   #clearTimers(): void {
     if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
+    if (this.#firstMessageTimer !== undefined) this.#o.clock.clearTimeout(this.#firstMessageTimer);
+    this.#firstMessageTimer = undefined;
     if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
     if (this.#statusTimer !== undefined) this.#o.clock.clearTimeout(this.#statusTimer);
     if (this.#ackTimer !== undefined) this.#o.clock.clearTimeout(this.#ackTimer);

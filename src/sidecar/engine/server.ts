@@ -15,7 +15,7 @@ export interface EngineOptions {
   readonly path: PathOptions;
   /** A request head must arrive whole within this (slowloris): else 408 and close. */
   readonly headersTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this. */
+  /** An idle keep-alive connection (no request in flight) is closed, gracefully, after this (0: never). */
   readonly keepAliveTimeoutMs: number;
   /** No byte either way for this long mid-request closes the connection (0: never). */
   readonly streamIdleTimeoutMs: number;
@@ -26,7 +26,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   chunk: DEFAULT_CHUNK_LIMITS,
   path: DEFAULT_PATH_OPTIONS,
   headersTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 3_600_000,
   streamIdleTimeoutMs: 300_000,
 };
 
@@ -80,8 +80,9 @@ export class Connection implements RequestChannel {
     socket.on("close", () => this.#onClose());
     if (o.streamIdleTimeoutMs > 0) {
       socket.setTimeout(o.streamIdleTimeoutMs);
+      // Mid-request only: a connection waiting for its next request is the keep-alive timer's.
       socket.on("timeout", () => {
-        if (this.#state !== TUNNEL) socket.destroy();
+        if (this.#state !== TUNNEL && !this.idle) socket.destroy();
       });
     }
     this.#arm(o.headersTimeoutMs);
@@ -96,6 +97,11 @@ export class Connection implements RequestChannel {
   }
 
   #arm(ms: number): void {
+    if (ms === 0) {
+      this.#disarm();
+      this.#timerMs = 0;
+      return;
+    }
     if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.#onTimer(), ms);
       this.#timer.unref();
@@ -115,7 +121,13 @@ export class Connection implements RequestChannel {
   #onTimer(): void {
     this.#timer = undefined;
     if (this.#state !== HEAD) return;
-    if (this.#pending === undefined || this.#timerMs === this.#o.keepAliveTimeoutMs) {
+    if (this.#pending === undefined) {
+      // Idle: a FIN, not a reset, and the socket stays readable, so a request already on its way is read and
+      // dropped rather than answered with an RST (the client sees a clean close and retries elsewhere).
+      this.closeIfIdle();
+      return;
+    }
+    if (this.#timerMs === this.#o.keepAliveTimeoutMs) {
       this.socket.destroy();
       return;
     }

@@ -130,7 +130,15 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     const dest = ctx.dest;
     if (dest === undefined) return Promise.resolve(NO_ENDPOINT);
     if (ctx.req.aborted) return Promise.resolve(CANCELLED);
-    const endpoint = dest.balancer.pick(ctx.route?.hashKey?.(ctx.req), dest.usable);
+    const hash = ctx.route?.hashKey?.(ctx.req);
+    const usable = dest.usable;
+    const failedOn = retry.failedOn;
+    // A retry goes elsewhere when it can; back to a failed endpoint only when no other is usable.
+    const endpoint =
+      (failedOn === undefined
+        ? undefined
+        : dest.balancer.pick(hash, (k) => !failedOn.includes(k) && (usable === undefined || usable(k)))) ??
+      dest.balancer.pick(hash, usable);
     if (endpoint === undefined) return Promise.resolve(NO_ENDPOINT);
     ctx.endpoint = endpoint;
     ctx.attempts++;
@@ -269,6 +277,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           clock.now() < deadline;
         if (canRetry && budget.take(dest.service, policy, env.metrics)) {
           out.exchange?.discard();
+          retry.failed(out.endpoint);
           retry.inRetry = true;
           await new Promise<void>((resolve) => clock.setTimeout(resolve, retry.backoffMs()));
           retry.attempt++;

@@ -72,6 +72,13 @@ export class RetryState {
   attempt = 0;
   /** A retry slot of the budget is held. */
   inRetry = false;
+  /**
+   * The endpoints earlier attempts failed on, which a retry avoids while
+   * another is usable (Envoy's previous_hosts predicate): without it a
+   * consistent-hash route sends every retry back to the same dead instance.
+   * Allocated on the first retry only.
+   */
+  failedOn: string[] | undefined;
 
   constructor(plan: RetryPlan | undefined, method: string, random: () => number) {
     this.#plan = plan;
@@ -90,6 +97,13 @@ export class RetryState {
       this.attempt < (this.#plan?.attempts ?? 0) &&
       shouldRetry(this.#plan?.on, status, error, grpc)
     );
+  }
+
+  /** Records the endpoint an attempt failed on, before the retry. */
+  failed(endpoint: string | undefined): void {
+    if (endpoint === undefined) return;
+    if (this.failedOn === undefined) this.failedOn = [endpoint];
+    else this.failedOn.push(endpoint);
   }
 
   /** Full jitter over the capped exponential backoff of the current attempt. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as net from "node:net";
 import { after, describe, it } from "node:test";
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { pino } from "pino";
@@ -29,7 +30,7 @@ const svc = (name: string, port = 80) =>
   );
 
 /** A Discovery server over `source`: several of them over one source stand in for the nodes of one cluster. */
-async function startNode(source: MemorySource) {
+async function startNode(source: MemorySource, port = 0) {
   const discovery = new DiscoveryServer(source, {
     clock: systemClock,
     logger: silentLogger(),
@@ -38,15 +39,51 @@ async function startNode(source: MemorySource) {
   });
   const server = new Server();
   server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     discovery,
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${bound}`,
     kill() {
       discovery.close();
       server.forceShutdown();
+    },
+  };
+}
+
+/**
+ * A TCP relay to `target` that can freeze: it then keeps its sockets open and
+ * forwards nothing, as a SIGSTOPped process whose kernel still holds the
+ * connection.
+ */
+async function freezableProxy(target: string) {
+  const [host, port] = target.split(":");
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(Number(port), host);
+    sockets.add(down).add(up);
+    down.on("data", (d) => frozen || up.write(d));
+    up.on("data", (d) => frozen || down.write(d));
+    const end = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.on("error", end).on("close", end);
+    up.on("error", end).on("close", end);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    freeze() {
+      frozen = true;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
     },
   };
 }
@@ -114,6 +151,67 @@ describe("sidecar discovery client", () => {
     await source.propose({ type: "mesh.apply", resources: svc("web", 81) });
     await until("latest version via b", () => client.connectedTo === b.address && client.version === 2);
     assert.deepEqual(versions, [1, 2]);
+  });
+
+  it("is back within 1 s of a node answering again after every node was down for seconds", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const a = await startNode(source);
+    const b = await startNode(source);
+    cleanups.push(a.kill, b.kill);
+    const client = new DiscoveryStreamClient({
+      controls: [a.address, b.address],
+      nodeId: "sc-back",
+      service: "web",
+      instance: "i-back",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      logger: silentLogger(),
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("connected", () => client.connectedTo !== undefined);
+    a.kill();
+    b.kill();
+    // Long enough for an unbounded backoff (and grpc-js's own reconnect backoff) to grow past several seconds.
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.equal(client.connectedTo, undefined);
+    const back = await startNode(source, Number(b.address.split(":")[1]));
+    cleanups.push(back.kill);
+    const t0 = performance.now();
+    await until("reconnected", () => client.connectedTo === back.address, 5_000);
+    const took = performance.now() - t0;
+    assert.ok(took < 1_000, `reconnected ${Math.round(took)} ms after the node came back`);
+  });
+
+  it("leaves a frozen node within 5 s and gets a change applied meanwhile from another", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const a = await startNode(source);
+    const b = await startNode(source);
+    cleanups.push(a.kill, b.kill);
+    const frozen = await freezableProxy(a.address);
+    cleanups.push(frozen.close);
+    const client = new DiscoveryStreamClient({
+      controls: [frozen.address, b.address],
+      nodeId: "sc-frozen",
+      service: "web",
+      instance: "i-frozen",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      logger: silentLogger(),
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("connected through the proxy", () => client.connectedTo === frozen.address && client.version === 1);
+    const t0 = performance.now();
+    frozen.freeze();
+    await source.propose({ type: "mesh.apply", resources: svc("web", 81) });
+    await until("moved to b with the change", () => client.connectedTo === b.address && client.version === 2, 8_000);
+    const took = performance.now() - t0;
+    assert.ok(took < 5_000, `left the frozen node after ${Math.round(took)} ms`);
   });
 
   it("says 'not reachable' for a node it never reached and 'stream lost' for one it was connected to", async () => {
