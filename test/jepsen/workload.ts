@@ -1,6 +1,15 @@
+import fs from "node:fs";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
-import { type CheckResult, checkHistory, type HistoryOp, type Value } from "./checker.ts";
+import {
+  type CheckResult,
+  checkHistory,
+  describeOp,
+  type HistoryOp,
+  minimalBadSubHistory,
+  type Value,
+} from "./checker.ts";
 import { LinkProxy } from "./proxy.ts";
 
 export interface JepsenOptions {
@@ -9,6 +18,8 @@ export interface JepsenOptions {
   keys?: string[];
   seed?: number;
   log?: (line: string) => void;
+  /** Where a non-linearizable run leaves its history (history.json, and <key>.txt per bad key). */
+  artifactsDir?: string | undefined;
 }
 
 export interface JepsenReport extends CheckResult {
@@ -17,6 +28,10 @@ export interface JepsenReport extends CheckResult {
   unknown: number;
   nemesis: string[];
   history: HistoryOp[];
+  /** Per bad key, a 1-minimal non-linearizable sub-history, one line per op (describeOp). */
+  minimal: Map<string, string[]>;
+  /** The history file written for a non-linearizable run. */
+  historyFile: string | undefined;
 }
 
 /** A small deterministic PRNG so a failing run can be replayed with its seed (timing aside). */
@@ -82,11 +97,11 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
         const r = await request(node, key);
         if (r.status === 200) {
           const value = await r.text();
-          history.push({ op: { kind: "get", key, out: value }, invoke, complete: now() });
+          history.push({ op: { kind: "get", key, out: value }, invoke, complete: now(), node: node.id, result: "200" });
           return { value, etag: r.headers.get("etag") ?? "" };
         }
         if (r.status === 404) {
-          history.push({ op: { kind: "get", key, out: null }, invoke, complete: now() });
+          history.push({ op: { kind: "get", key, out: null }, invoke, complete: now(), node: node.id, result: "404" });
           return { value: null, etag: "0" };
         }
       } catch {
@@ -120,6 +135,7 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
         const value = `c${id}-${counter++}`;
         const invoke = now();
         let status = 0;
+        let result = "";
         try {
           const r = await request(node, key, {
             method: "PUT",
@@ -127,15 +143,18 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
             headers: ifMatch === undefined ? {} : { "if-match": ifMatch },
           });
           status = r.status;
-          await r.arrayBuffer();
-        } catch {
+          result = `${r.status} ${await r.text()}`;
+        } catch (err) {
           status = 0;
+          result = err instanceof Error ? err.message : String(err);
         }
         const complete = status === 200 || status === 412 ? now() : Number.POSITIVE_INFINITY;
-        if (expected === undefined) history.push({ op: { kind: "put", key, value }, invoke, complete });
+
+        if (expected === undefined)
+          history.push({ op: { kind: "put", key, value }, invoke, complete, node: node.id, result });
         else {
           const ok = status === 200 ? true : status === 412 ? false : undefined;
-          history.push({ op: { kind: "cas", key, expected, value, ok }, invoke, complete });
+          history.push({ op: { kind: "cas", key, expected, value, ok }, invoke, complete, node: node.id, result });
         }
       }
     };
@@ -173,8 +192,34 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
     for (const key of keys) await getOp(leader, key);
     for (const line of nemesis) log(line);
     const result = checkHistory(history);
+    const minimal = new Map<string, string[]>();
+    let historyFile: string | undefined;
+    if (!result.linearizable && o.artifactsDir !== undefined) {
+      fs.mkdirSync(o.artifactsDir, { recursive: true });
+      historyFile = path.join(o.artifactsDir, "history.json");
+      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, result, history }, null, 1));
+      for (const key of result.badKeys) {
+        const ops = history.filter((h) => h.op.key === key).sort((a, b) => a.invoke - b.invoke);
+        const bad = minimalBadSubHistory(ops);
+        if (bad !== undefined) minimal.set(key, bad.map(describeOp));
+        fs.writeFileSync(
+          path.join(o.artifactsDir, `${key}.txt`),
+          [
+            `key ${key}: ${ops.length} ops; nemesis: ${nemesis.join(", ")}`,
+            "",
+            "minimal non-linearizable sub-history:",
+            ...(bad === undefined ? ["(none proven: the search ran out of budget)"] : bad.map(describeOp)),
+            "",
+            "all ops on the key, by invocation:",
+            ...ops.map(describeOp),
+          ].join("\n"),
+        );
+      }
+    }
     return {
       ...result,
+      minimal,
+      historyFile,
       ops: history.length,
       ok: history.filter((h) => h.complete !== Number.POSITIVE_INFINITY).length,
       unknown: history.filter((h) => h.complete === Number.POSITIVE_INFINITY).length,
