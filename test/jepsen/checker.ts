@@ -176,14 +176,20 @@ export function checkHistory(history: readonly HistoryOp[], budget = 5_000_000):
  * `budget`), except writes of a value that a kept op reads or expects, which
  * are never dropped (else "read a value nobody wrote" would be the trivial,
  * useless witness). Dropping operations from a history keeps it a history,
- * so what is left is a witness a reader can follow by hand. Undefined when
+ * so what is left is a witness a reader can follow by hand (not 1-minimal if
+ * `timeLimitMs` ran out). Undefined when
  * `ops` is not proven non-linearizable to begin with.
  */
-export function minimalBadSubHistory(ops: readonly HistoryOp[], budget = 200_000): HistoryOp[] | undefined {
+export function minimalBadSubHistory(
+  ops: readonly HistoryOp[],
+  { budget = 200_000, timeLimitMs = 20_000 } = {},
+): HistoryOp[] | undefined {
   if (checkKey(ops, budget) !== false) return undefined;
   let kept = [...ops];
+  // Past the time limit what is kept is still a witness, only not a minimal one.
+  const stopAt = performance.now() + timeLimitMs;
   // From the end: the history's tail usually holds the read that exposes the anomaly, the head its cause.
-  for (let i = kept.length - 1; i >= 0; i--) {
+  for (let i = kept.length - 1; i >= 0 && performance.now() < stopAt; i--) {
     const op = kept[i]?.op;
     if (op !== undefined && op.kind !== "get" && kept.some((k) => observes(k.op, op.value))) continue;
     const without = [...kept.slice(0, i), ...kept.slice(i + 1)];

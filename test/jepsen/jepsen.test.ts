@@ -9,7 +9,7 @@ test("Jepsen-style: put/CAS/linearizable get under kill -9 and link cuts stays l
   timeout: 90_000,
 }, async (t) => {
   const seed = Number(process.env.MESHLET_JEPSEN_SEED ?? Date.now() % 1_000_000);
-  // Kept when the history is not linearizable, so the failure can be read after the run.
+  // history.json is kept when the history is not linearizable (or the run never ends), to be read afterwards.
   const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-jepsen-"));
   const report = await runJepsen({ durationMs: 30_000, seed, artifactsDir });
   const summary = `seed ${seed}: ${report.ops} ops (${report.ok} completed, ${report.unknown} unknown); nemesis: ${report.nemesis.join(", ")}`;

@@ -191,13 +191,15 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
     // Final reads: every acknowledged write must still be visible in the order the history allows.
     for (const key of keys) await getOp(leader, key);
     for (const line of nemesis) log(line);
+    // Written before the check, so a check that never ends still leaves what it was given.
+    const historyFile = o.artifactsDir === undefined ? undefined : path.join(o.artifactsDir, "history.json");
+    if (o.artifactsDir !== undefined && historyFile !== undefined) {
+      fs.mkdirSync(o.artifactsDir, { recursive: true });
+      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, history }, null, 1));
+    }
     const result = checkHistory(history);
     const minimal = new Map<string, string[]>();
-    let historyFile: string | undefined;
     if (!result.linearizable && o.artifactsDir !== undefined) {
-      fs.mkdirSync(o.artifactsDir, { recursive: true });
-      historyFile = path.join(o.artifactsDir, "history.json");
-      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, result, history }, null, 1));
       for (const key of result.badKeys) {
         const ops = history.filter((h) => h.op.key === key).sort((a, b) => a.invoke - b.invoke);
         const bad = minimalBadSubHistory(ops);
