@@ -45,6 +45,24 @@ function prng(seed: number): (n: number) => number {
   };
 }
 
+/** The fetch error with its cause's code: "fetch failed" alone does not say whether the request left. */
+function describeFetchError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: unknown } | undefined;
+  return typeof cause?.code === "string" ? `${err.message} (${cause.code})` : err.message;
+}
+
+/**
+ * A write that certainly did not take effect: the connection was refused (the
+ * node is not listening yet, so no request was delivered), or the node
+ * answered ERR_NO_LEADER, which a write gets only when no leader accepted it
+ * (RaftControlNode#submit: an accepted or possibly delivered proposal ends in
+ * its result or ERR_TIMEOUT instead).
+ */
+function notApplied(result: string): boolean {
+  return result.includes("(ECONNREFUSED)") || /^503 .*"code":"ERR_NO_LEADER"/.test(result);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -146,8 +164,11 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
           result = `${r.status} ${await r.text()}`;
         } catch (err) {
           status = 0;
-          result = err instanceof Error ? err.message : String(err);
+          result = describeFetchError(err);
         }
+        // Certainly without effect, so left out like a failed read: counted as unknown, each such write would
+        // double the checker's search for nothing.
+        if (notApplied(result)) continue;
         const complete = status === 200 || status === 412 ? now() : Number.POSITIVE_INFINITY;
 
         if (expected === undefined)
