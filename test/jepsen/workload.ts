@@ -8,6 +8,7 @@ import {
   describeOp,
   type HistoryOp,
   minimalBadSubHistory,
+  type Op,
   type Value,
 } from "./checker.ts";
 import { LinkProxy } from "./proxy.ts";
@@ -77,6 +78,8 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
   const proxies = new Map<string, LinkProxy>();
   const c = await makeCluster(3, [...FAST_FLAGS, "--snapshot-every", "200", "--snapshot-keep", "50"]);
   const history: HistoryOp[] = [];
+  /** Writes left out as certainly without effect (notApplied), kept for the report only. */
+  const discarded: HistoryOp[] = [];
   const nemesis: string[] = [];
   try {
     const peersFor = new Map<string, string>();
@@ -168,7 +171,12 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
         }
         // Certainly without effect, so left out like a failed read: counted as unknown, each such write would
         // double the checker's search for nothing.
-        if (notApplied(result)) continue;
+        if (notApplied(result)) {
+          const op: Op =
+            expected === undefined ? { kind: "put", key, value } : { kind: "cas", key, expected, value, ok: undefined };
+          discarded.push({ op, invoke, complete: now(), node: node.id, result });
+          continue;
+        }
         const complete = status === 200 || status === 412 ? now() : Number.POSITIVE_INFINITY;
 
         if (expected === undefined)
@@ -216,7 +224,7 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
     const historyFile = o.artifactsDir === undefined ? undefined : path.join(o.artifactsDir, "history.json");
     if (o.artifactsDir !== undefined && historyFile !== undefined) {
       fs.mkdirSync(o.artifactsDir, { recursive: true });
-      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, history }, null, 1));
+      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, history, discarded }, null, 1));
     }
     const result = checkHistory(history);
     const minimal = new Map<string, string[]>();
