@@ -47,7 +47,7 @@ function prng(seed: number): (n: number) => number {
 }
 
 /** The fetch error with its cause's code: "fetch failed" alone does not say whether the request left. */
-function describeFetchError(err: unknown): string {
+export function describeFetchError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause as { code?: unknown } | undefined;
   return typeof cause?.code === "string" ? `${err.message} (${cause.code})` : err.message;
@@ -60,7 +60,7 @@ function describeFetchError(err: unknown): string {
  * (RaftControlNode#submit: an accepted or possibly delivered proposal ends in
  * its result or ERR_TIMEOUT instead).
  */
-function notApplied(result: string): boolean {
+export function notApplied(result: string): boolean {
   return result.includes("(ECONNREFUSED)") || /^503 .*"code":"ERR_NO_LEADER"/.test(result);
 }
 
