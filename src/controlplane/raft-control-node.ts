@@ -409,6 +409,9 @@ export class RaftControlNode implements ControlNode, Applier {
             break;
           }
         } catch (err) {
+          // The leader may have proposed it although the call failed (a link cut after delivery): proposing
+          // it again could apply it twice (a put undoing a later one). Wait for this one to apply, or time out.
+          if (err instanceof ForwardError && err.mayHaveProposed) break;
           if (!retryable(err)) throw err;
         }
         await this.#leaderChangeOr(Math.min(RETRY_MS, Math.max(1, deadline - Date.now())));

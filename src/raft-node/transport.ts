@@ -4,6 +4,7 @@ import {
   Metadata,
   type Server,
   type ServerReadableStream,
+  type ServiceError,
   type sendUnaryData,
   status,
 } from "@grpc/grpc-js";
@@ -44,11 +45,30 @@ export interface TransportSink {
 /** The leader refused or could not be reached for a forwarded proposal. */
 export class ForwardError extends MeshletError {
   readonly leader: string;
-  constructor(code: string, message: string, leader = "") {
+  /**
+   * The call failed in a way that does not say whether the leader got it (the
+   * connection broke or the deadline passed after it was sent): the leader may
+   * have proposed it, and it may still commit. Sending it again could apply it
+   * twice; false when the leader answered with a refusal or the call never left.
+   */
+  readonly mayHaveProposed: boolean;
+  constructor(code: string, message: string, leader = "", mayHaveProposed = false) {
     super(code, message);
     this.name = "ForwardError";
     this.leader = leader;
+    this.mayHaveProposed = mayHaveProposed;
   }
+}
+
+/**
+ * Whether a failed unary call certainly never reached the server: grpc-js
+ * fails a call with UNAVAILABLE "No connection established" when its channel
+ * has no connection to give it. Anything else (a reset mid-call, a deadline)
+ * may come after the server acted. A different wording in another grpc-js
+ * version only makes more failures count as possibly delivered: the safe side.
+ */
+export function neverSent(err: ServiceError): boolean {
+  return err.code === status.UNAVAILABLE && err.details.includes("No connection established");
 }
 
 export interface GrpcTransportOptions {
@@ -326,7 +346,9 @@ class PeerSender {
         { deadline: Date.now() + deadlineMs },
         (err, res) => {
           if (err !== null)
-            reject(new ForwardError("ERR_NO_LEADER", `forwarding to ${this.id} failed: ${err.message}`));
+            reject(
+              new ForwardError("ERR_NO_LEADER", `forwarding to ${this.id} failed: ${err.message}`, "", !neverSent(err)),
+            );
           else if (res?.ok !== true)
             reject(new ForwardError(res?.errorCode || "ERR_NO_LEADER", res?.errorMessage ?? "", res?.leader ?? ""));
           else resolve();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkHistory, type HistoryOp, type Op } from "./checker.ts";
+import { checkHistory, describeOp, type HistoryOp, minimalBadSubHistory, type Op } from "./checker.ts";
 
 const h = (op: Op, invoke: number, complete: number): HistoryOp => ({ op, invoke, complete });
 const put = (value: string, key = "k"): Op => ({ kind: "put", key, value });
@@ -122,4 +122,18 @@ test("a long concurrent history from a real register is linearizable", () => {
   assert.ok(target !== undefined);
   broken[idx] = { ...target, op: { kind: "get", key: "k", out: "never-written" } };
   assert.equal(checkHistory(broken).linearizable, false);
+});
+
+test("the minimal bad sub-history keeps only the ops that make the violation", () => {
+  const history = [
+    h(put("a"), 0, 1),
+    h(get("a"), 2, 3),
+    h(put("b"), 4, 5),
+    h(get("b"), 6, 7),
+    h(put("c"), 8, Number.POSITIVE_INFINITY),
+    h(get("a"), 9, 10),
+  ];
+  assert.deepEqual(minimalBadSubHistory(history), [h(put("a"), 0, 1), h(put("b"), 4, 5), h(get("a"), 9, 10)]);
+  assert.equal(minimalBadSubHistory(history.slice(0, 5)), undefined);
+  assert.match(describeOp(history[4] as HistoryOp), /^\[8\.0 \.\. \?\] - put k = "c"/);
 });

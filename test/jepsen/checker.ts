@@ -22,12 +22,17 @@ export interface HistoryOp {
   invoke: number;
   /** Infinity when the outcome is unknown. */
   complete: number;
+  /** Which node served it and what it answered (HTTP status or the error): for the report, not the check. */
+  node?: string;
+  result?: string;
 }
 
 export interface CheckResult {
   linearizable: boolean;
-  /** Keys whose sub-history is not linearizable. */
+  /** Keys whose sub-history is not linearizable (or not proven so within the budget). */
   badKeys: string[];
+  /** The bad keys whose search ran out of budget rather than proving a violation. */
+  overBudgetKeys: string[];
 }
 
 interface Node {
@@ -54,7 +59,7 @@ function step(state: Value, op: Op): Value | undefined {
   }
 }
 
-function checkKey(ops: HistoryOp[], budget: number): boolean | "budget" {
+function checkKey(ops: readonly HistoryOp[], budget: number): boolean | "budget" {
   const events: Node[] = [];
   ops.forEach((h, id) => {
     const call: Node = {
@@ -156,6 +161,56 @@ export function checkHistory(history: readonly HistoryOp[], budget = 5_000_000):
     byKey.set(h.op.key, list);
   }
   const badKeys: string[] = [];
-  for (const [key, ops] of byKey) if (checkKey(ops, budget) !== true) badKeys.push(key);
-  return { linearizable: badKeys.length === 0, badKeys };
+  const overBudgetKeys: string[] = [];
+  for (const [key, ops] of byKey) {
+    const r = checkKey(ops, budget);
+    if (r !== true) badKeys.push(key);
+    if (r === "budget") overBudgetKeys.push(key);
+  }
+  return { linearizable: badKeys.length === 0, badKeys, overBudgetKeys };
+}
+
+/**
+ * A 1-minimal non-linearizable sub-history of one key's `ops`: dropping any
+ * one of the ops it returns makes it linearizable (or unprovable within
+ * `budget`), except writes of a value that a kept op reads or expects, which
+ * are never dropped (else "read a value nobody wrote" would be the trivial,
+ * useless witness). Dropping operations from a history keeps it a history,
+ * so what is left is a witness a reader can follow by hand (not 1-minimal if
+ * `timeLimitMs` ran out). Undefined when
+ * `ops` is not proven non-linearizable to begin with.
+ */
+export function minimalBadSubHistory(
+  ops: readonly HistoryOp[],
+  { budget = 200_000, timeLimitMs = 20_000 } = {},
+): HistoryOp[] | undefined {
+  if (checkKey(ops, budget) !== false) return undefined;
+  let kept = [...ops];
+  // Past the time limit what is kept is still a witness, only not a minimal one.
+  const stopAt = performance.now() + timeLimitMs;
+  // From the end: the history's tail usually holds the read that exposes the anomaly, the head its cause.
+  for (let i = kept.length - 1; i >= 0 && performance.now() < stopAt; i--) {
+    const op = kept[i]?.op;
+    if (op !== undefined && op.kind !== "get" && kept.some((k) => observes(k.op, op.value))) continue;
+    const without = [...kept.slice(0, i), ...kept.slice(i + 1)];
+    if (checkKey(without, budget) === false) kept = without;
+  }
+  return kept;
+}
+
+/** One line per operation, for reports: times in ms, "?" for an unknown outcome. */
+export function describeOp(h: HistoryOp): string {
+  const t = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "?");
+  const o = h.op;
+  const what =
+    o.kind === "get"
+      ? `get ${o.key} -> ${JSON.stringify(o.out)}`
+      : o.kind === "put"
+        ? `put ${o.key} = ${JSON.stringify(o.value)}`
+        : `cas ${o.key} ${JSON.stringify(o.expected)} -> ${JSON.stringify(o.value)} ok=${String(o.ok)}`;
+  return `[${t(h.invoke)} .. ${t(h.complete)}] ${h.node ?? "-"} ${what} (${h.result ?? "-"})`;
+}
+
+function observes(op: Op, value: string): boolean {
+  return (op.kind === "get" && op.out === value) || (op.kind === "cas" && op.expected === value);
 }

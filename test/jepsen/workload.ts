@@ -1,6 +1,16 @@
+import fs from "node:fs";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
-import { type CheckResult, checkHistory, type HistoryOp, type Value } from "./checker.ts";
+import {
+  type CheckResult,
+  checkHistory,
+  describeOp,
+  type HistoryOp,
+  minimalBadSubHistory,
+  type Op,
+  type Value,
+} from "./checker.ts";
 import { LinkProxy } from "./proxy.ts";
 
 export interface JepsenOptions {
@@ -9,6 +19,8 @@ export interface JepsenOptions {
   keys?: string[];
   seed?: number;
   log?: (line: string) => void;
+  /** Where a non-linearizable run leaves its history (history.json, and <key>.txt per bad key). */
+  artifactsDir?: string | undefined;
 }
 
 export interface JepsenReport extends CheckResult {
@@ -17,6 +29,10 @@ export interface JepsenReport extends CheckResult {
   unknown: number;
   nemesis: string[];
   history: HistoryOp[];
+  /** Per bad key, a 1-minimal non-linearizable sub-history, one line per op (describeOp). */
+  minimal: Map<string, string[]>;
+  /** The history file written for a non-linearizable run. */
+  historyFile: string | undefined;
 }
 
 /** A small deterministic PRNG so a failing run can be replayed with its seed (timing aside). */
@@ -28,6 +44,24 @@ function prng(seed: number): (n: number) => number {
     s ^= s << 5;
     return (s >>> 0) % n;
   };
+}
+
+/** The fetch error with its cause's code: "fetch failed" alone does not say whether the request left. */
+export function describeFetchError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: unknown } | undefined;
+  return typeof cause?.code === "string" ? `${err.message} (${cause.code})` : err.message;
+}
+
+/**
+ * A write that certainly did not take effect: the connection was refused (the
+ * node is not listening yet, so no request was delivered), or the node
+ * answered ERR_NO_LEADER, which a write gets only when no leader accepted it
+ * (RaftControlNode#submit: an accepted or possibly delivered proposal ends in
+ * its result or ERR_TIMEOUT instead).
+ */
+export function notApplied(result: string): boolean {
+  return result.includes("(ECONNREFUSED)") || /^503 .*"code":"ERR_NO_LEADER"/.test(result);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,6 +78,8 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
   const proxies = new Map<string, LinkProxy>();
   const c = await makeCluster(3, [...FAST_FLAGS, "--snapshot-every", "200", "--snapshot-keep", "50"]);
   const history: HistoryOp[] = [];
+  /** Writes left out as certainly without effect (notApplied), kept for the report only. */
+  const discarded: HistoryOp[] = [];
   const nemesis: string[] = [];
   try {
     const peersFor = new Map<string, string>();
@@ -82,11 +118,11 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
         const r = await request(node, key);
         if (r.status === 200) {
           const value = await r.text();
-          history.push({ op: { kind: "get", key, out: value }, invoke, complete: now() });
+          history.push({ op: { kind: "get", key, out: value }, invoke, complete: now(), node: node.id, result: "200" });
           return { value, etag: r.headers.get("etag") ?? "" };
         }
         if (r.status === 404) {
-          history.push({ op: { kind: "get", key, out: null }, invoke, complete: now() });
+          history.push({ op: { kind: "get", key, out: null }, invoke, complete: now(), node: node.id, result: "404" });
           return { value: null, etag: "0" };
         }
       } catch {
@@ -120,6 +156,7 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
         const value = `c${id}-${counter++}`;
         const invoke = now();
         let status = 0;
+        let result = "";
         try {
           const r = await request(node, key, {
             method: "PUT",
@@ -127,15 +164,26 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
             headers: ifMatch === undefined ? {} : { "if-match": ifMatch },
           });
           status = r.status;
-          await r.arrayBuffer();
-        } catch {
+          result = `${r.status} ${await r.text()}`;
+        } catch (err) {
           status = 0;
+          result = describeFetchError(err);
+        }
+        // Certainly without effect, so left out like a failed read: counted as unknown, each such write would
+        // double the checker's search for nothing.
+        if (notApplied(result)) {
+          const op: Op =
+            expected === undefined ? { kind: "put", key, value } : { kind: "cas", key, expected, value, ok: undefined };
+          discarded.push({ op, invoke, complete: now(), node: node.id, result });
+          continue;
         }
         const complete = status === 200 || status === 412 ? now() : Number.POSITIVE_INFINITY;
-        if (expected === undefined) history.push({ op: { kind: "put", key, value }, invoke, complete });
+
+        if (expected === undefined)
+          history.push({ op: { kind: "put", key, value }, invoke, complete, node: node.id, result });
         else {
           const ok = status === 200 ? true : status === 412 ? false : undefined;
-          history.push({ op: { kind: "cas", key, expected, value, ok }, invoke, complete });
+          history.push({ op: { kind: "cas", key, expected, value, ok }, invoke, complete, node: node.id, result });
         }
       }
     };
@@ -172,9 +220,37 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
     // Final reads: every acknowledged write must still be visible in the order the history allows.
     for (const key of keys) await getOp(leader, key);
     for (const line of nemesis) log(line);
+    // Written before the check, so a check that never ends still leaves what it was given.
+    const historyFile = o.artifactsDir === undefined ? undefined : path.join(o.artifactsDir, "history.json");
+    if (o.artifactsDir !== undefined && historyFile !== undefined) {
+      fs.mkdirSync(o.artifactsDir, { recursive: true });
+      fs.writeFileSync(historyFile, JSON.stringify({ seed: o.seed, nemesis, history, discarded }, null, 1));
+    }
     const result = checkHistory(history);
+    const minimal = new Map<string, string[]>();
+    if (!result.linearizable && o.artifactsDir !== undefined) {
+      for (const key of result.badKeys) {
+        const ops = history.filter((h) => h.op.key === key).sort((a, b) => a.invoke - b.invoke);
+        const bad = minimalBadSubHistory(ops);
+        if (bad !== undefined) minimal.set(key, bad.map(describeOp));
+        fs.writeFileSync(
+          path.join(o.artifactsDir, `${key}.txt`),
+          [
+            `key ${key}: ${ops.length} ops; nemesis: ${nemesis.join(", ")}`,
+            "",
+            "minimal non-linearizable sub-history:",
+            ...(bad === undefined ? ["(none proven: the search ran out of budget)"] : bad.map(describeOp)),
+            "",
+            "all ops on the key, by invocation:",
+            ...ops.map(describeOp),
+          ].join("\n"),
+        );
+      }
+    }
     return {
       ...result,
+      minimal,
+      historyFile,
       ops: history.length,
       ok: history.filter((h) => h.complete !== Number.POSITIVE_INFINITY).length,
       unknown: history.filter((h) => h.complete === Number.POSITIVE_INFINITY).length,

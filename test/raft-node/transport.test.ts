@@ -181,6 +181,33 @@ test("a forwarded proposal reaches the leader's sink; its refusal comes back as 
   await assert.rejects(follower.transport.forward("nobody", new Uint8Array(), false, 1_000), ForwardError);
 });
 
+test("a forward that fails after it was sent may have been proposed; a refusal or a call that never left was not", async (t) => {
+  const leader = await node("l", t);
+  const follower = await node("f", t);
+  follower.transport.setPeer("l", leader.address);
+  let accepted = 0;
+  // The leader proposes it, then its answer is lost: here it never comes, so the call's deadline passes.
+  leader.sink.forward = () => {
+    accepted++;
+    return new Promise(() => {});
+  };
+  const mayHave = (expected: boolean) => (err: unknown) =>
+    err instanceof ForwardError && err.code === "ERR_NO_LEADER" && err.mayHaveProposed === expected;
+  await assert.rejects(follower.transport.forward("l", new TextEncoder().encode("cmd"), false, 300), mayHave(true));
+  assert.equal(accepted, 1);
+  leader.sink.forward = async () => {
+    throw new ForwardError("ERR_NOT_LEADER", "not the leader", "x");
+  };
+  await assert.rejects(follower.transport.forward("l", new Uint8Array(), false, 5_000), (err: unknown) => {
+    return err instanceof ForwardError && err.code === "ERR_NOT_LEADER" && !err.mayHaveProposed;
+  });
+  // A peer nobody listens on: the call fails before it is sent.
+  const gone = await node("g", t);
+  gone.server.forceShutdown();
+  follower.transport.setPeer("g", gone.address);
+  await assert.rejects(follower.transport.forward("g", new Uint8Array(), false, 5_000), mayHave(false));
+});
+
 /** A peer stream to `address` opened by hand, for what GrpcTransport itself never sends. */
 function rawStream(address: string, t: { after: (fn: () => void) => void }) {
   const Client = raftProto().meshlet.raft.v1.Raft;
