@@ -1,6 +1,5 @@
 import type { Socket } from "node:net";
-import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
-import { attemptErrorOf } from "../upstream/exchange.ts";
+import { type AttemptError, attemptErrorOf, type StreamEnd } from "./attempt-error.ts";
 import {
   type BodyDecoder,
   type BodySink,

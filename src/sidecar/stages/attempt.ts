@@ -1,9 +1,9 @@
 import type { TimerHandle } from "../../common/clock.ts";
+import type { AttemptError, StreamEnd } from "../engine/attempt-error.ts";
 import { RawExchange, type Tap } from "../engine/exchange.ts";
 import type { EngineRequest } from "../engine/request.ts";
 import { guardAttempt } from "../resilience/guard.ts";
 import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
-import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
 import type { StageEnv } from "./env.ts";
 import { downstreamFields, upstreamHead } from "./forward-head.ts";
 import { attemptFlag, RETRY_BODY_LIMIT, RetryState } from "./retry.ts";
