@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { EndpointPool, type PooledSocket, type SocketOwner } from "../../../src/sidecar/engine/pool.ts";
 
 /** A TCP server that keeps every socket it accepts, so a test can write to or close them. */
@@ -22,6 +22,22 @@ async function upstream(): Promise<{ port: number; accepted: Socket[]; close(): 
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** A pool on a fresh upstream, both closed after the test. */
+async function poolOn(t: TestContext, idleTimeoutMs: number, maxSockets: number) {
+  const up = await upstream();
+  const pool = new EndpointPool("127.0.0.1", up.port, {
+    connectTimeoutMs: 1_000,
+    idleTimeoutMs,
+    maxRequestsPerConnection: 100,
+    maxSockets,
+  });
+  t.after(async () => {
+    pool.close();
+    await up.close();
+  });
+  return { up, pool };
 }
 
 function acquire(pool: EndpointPool): Promise<PooledSocket> {
@@ -50,17 +66,7 @@ const listeners = (s: Socket) =>
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
 test("a reused socket keeps the listeners it got at connect: none added or removed per request", async (t) => {
-  const up = await upstream();
-  const pool = new EndpointPool("127.0.0.1", up.port, {
-    connectTimeoutMs: 1_000,
-    idleTimeoutMs: 60_000,
-    maxRequestsPerConnection: 100,
-    maxSockets: 4,
-  });
-  t.after(async () => {
-    pool.close();
-    await up.close();
-  });
+  const { pool } = await poolOn(t, 60_000, 4);
   const first = await acquire(pool);
   const before = listeners(first.socket);
   assert.equal(first.requests, 1);
@@ -77,17 +83,7 @@ test("a reused socket keeps the listeners it got at connect: none added or remov
 });
 
 test("events of a busy socket go to its owner; once released, they go to no former owner", async (t) => {
-  const up = await upstream();
-  const pool = new EndpointPool("127.0.0.1", up.port, {
-    connectTimeoutMs: 1_000,
-    idleTimeoutMs: 60_000,
-    maxRequestsPerConnection: 100,
-    maxSockets: 4,
-  });
-  t.after(async () => {
-    pool.close();
-    await up.close();
-  });
+  const { up, pool } = await poolOn(t, 60_000, 4);
   const conn = await acquire(pool);
   const owner = new Recorder();
   conn.owner = owner;
@@ -105,17 +101,7 @@ test("events of a busy socket go to its owner; once released, they go to no form
 });
 
 test("an idle socket closes after the idle timeout; a busy one is left alone by its timer", async (t) => {
-  const up = await upstream();
-  const pool = new EndpointPool("127.0.0.1", up.port, {
-    connectTimeoutMs: 1_000,
-    idleTimeoutMs: 100,
-    maxRequestsPerConnection: 100,
-    maxSockets: 4,
-  });
-  t.after(async () => {
-    pool.close();
-    await up.close();
-  });
+  const { pool } = await poolOn(t, 100, 4);
   const conn = await acquire(pool);
   pool.release(conn);
   const busy = await acquire(pool);
@@ -133,17 +119,7 @@ test("an idle socket closes after the idle timeout; a busy one is left alone by 
 });
 
 test("the upstream closing a busy socket tells its owner; the slot goes to a waiting request", async (t) => {
-  const up = await upstream();
-  const pool = new EndpointPool("127.0.0.1", up.port, {
-    connectTimeoutMs: 1_000,
-    idleTimeoutMs: 60_000,
-    maxRequestsPerConnection: 100,
-    maxSockets: 1,
-  });
-  t.after(async () => {
-    pool.close();
-    await up.close();
-  });
+  const { up, pool } = await poolOn(t, 60_000, 1);
   const conn = await acquire(pool);
   const owner = new Recorder();
   conn.owner = owner;
