@@ -191,13 +191,11 @@ async function main(): Promise<void> {
       const s = await sidecar(root, meshConfig("full"), profileAs(`${label}, full stack`));
       add(`${label}, full stack`, s.port, s.pid, true);
     }
+    for (const t of targets) await waitUp(t.port);
     // The profiles are summarized from here on: start-up and config loading are not the request path.
     const loadFromUs = Number(process.hrtime.bigint() / 1000n);
     // Warm-up: every proxy's JIT tiers up before the first measured round.
-    for (const t of targets) {
-      await waitUp(t.port);
-      await wrk(t.port, t.keyed, 3);
-    }
+    for (const t of targets) await wrk(t.port, t.keyed, 3);
     for (let round = 0; round < ROUNDS; round++) {
       // Alternating order: a drift of this shared machine does not land on the same row each round.
       const order = round % 2 === 0 ? targets : [...targets].reverse();
