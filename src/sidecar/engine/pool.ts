@@ -43,25 +43,30 @@ export class PooledSocket {
   /** The socket's one idle timer: refreshed at each release, a no-op when it fires on a busy socket. */
   timer: NodeJS.Timeout | undefined;
   readonly #pool: EndpointPool;
+  /** The socket's listeners, installed once it connects (#listen). */
+  readonly #onData = (b: Buffer) => {
+    if (this.owner !== undefined) this.owner.upstreamData(b);
+    else this.#pool.expire(this);
+  };
+  readonly #onEnd = () => {
+    if (this.owner !== undefined) this.owner.upstreamEnd();
+    else this.#pool.expire(this);
+  };
+  readonly #onError = (err: NodeJS.ErrnoException) => {
+    if (this.owner !== undefined) this.owner.upstreamError(err);
+    else this.#pool.expire(this);
+  };
 
   constructor(socket: Socket, pool: EndpointPool) {
     this.socket = socket;
     this.#pool = pool;
   }
 
-  onData(b: Buffer): void {
-    if (this.owner !== undefined) this.owner.upstreamData(b);
-    else this.#pool.expire(this);
-  }
-
-  onEnd(): void {
-    if (this.owner !== undefined) this.owner.upstreamEnd();
-    else this.#pool.expire(this);
-  }
-
-  onError(err: NodeJS.ErrnoException): void {
-    if (this.owner !== undefined) this.owner.upstreamError(err);
-    else this.#pool.expire(this);
+  /** Connected: from now on every event goes to the owner, or expires the idle socket. */
+  listen(): void {
+    this.socket.on("data", this.#onData);
+    this.socket.on("end", this.#onEnd);
+    this.socket.on("error", this.#onError);
   }
 
   onClose(): void {
@@ -71,13 +76,17 @@ export class PooledSocket {
     owner?.upstreamClose();
   }
 
-  /** The socket leaves the pool for good (a WebSocket tunnel): its listeners go, the close is still counted. */
+  /**
+   * The socket leaves the pool for good (a WebSocket tunnel): its listeners go, the close is still counted.
+   * removeListener, not removeAllListeners: the last `data` listener removed stops the flow, so bytes put
+   * back with unshift() wait for the tunnel's pipe() (which resumes it) instead of being stranded in the buffer.
+   */
   handOff(): void {
     this.owner = undefined;
     const s = this.socket;
-    s.removeAllListeners("data");
-    s.removeAllListeners("end");
-    s.removeAllListeners("error");
+    s.removeListener("data", this.#onData);
+    s.removeListener("end", this.#onEnd);
+    s.removeListener("error", this.#onError);
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
@@ -162,9 +171,7 @@ export class EndpointPool {
       if (done) return;
       done = true;
       socket.removeListener("error", onConnectError);
-      socket.on("data", (b: Buffer) => conn.onData(b));
-      socket.on("end", () => conn.onEnd());
-      socket.on("error", (err: NodeJS.ErrnoException) => conn.onError(err));
+      conn.listen();
       conn.requests = 1;
       cb(undefined, conn);
     });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
+import { Writable } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { EndpointPool, type PooledSocket, type SocketOwner } from "../../../src/sidecar/engine/pool.ts";
 
@@ -130,4 +131,40 @@ test("the upstream closing a busy socket tells its owner; the slot goes to a wai
   assert.notEqual(next, conn);
   assert.ok(owner.events.includes("close"), owner.events.join(","));
   assert.equal(pool.open, 1);
+});
+
+// Bounded: the bug this guards against strands the bytes, and the test would wait forever.
+test("a handed-off socket (a WebSocket tunnel) delivers the bytes put back after the 101 to the tunnel's pipe", {
+  timeout: 10_000,
+}, async (t) => {
+  const { up, pool } = await poolOn(t, 60_000, 4);
+  const conn = await acquire(pool);
+  const got: Buffer[] = [];
+  const tunnelled = new Promise<void>((resolve) => {
+    conn.owner = {
+      // As the exchange does: the 101 and the first frame in one chunk; the frame goes back for the tunnel.
+      upstreamData(b: Buffer) {
+        conn.owner = undefined;
+        conn.handOff();
+        conn.socket.unshift(b.subarray(b.indexOf("\n") + 1));
+        conn.socket.pipe(
+          new Writable({
+            write(chunk: Buffer, _enc, done) {
+              got.push(chunk);
+              resolve();
+              done();
+            },
+          }),
+        );
+      },
+      upstreamEnd() {},
+      upstreamError() {},
+      upstreamClose() {},
+    };
+  });
+  while (up.accepted.length === 0) await tick();
+  up.accepted[0]?.write("101\nfirst frame");
+  await tunnelled;
+  assert.equal(Buffer.concat(got).toString(), "first frame");
+  assert.equal(conn.socket.listenerCount("data"), 1, "only the tunnel's pipe reads it");
 });
