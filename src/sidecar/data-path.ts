@@ -24,6 +24,7 @@ import { fallback } from "./stages/fallback.ts";
 import { chain } from "./stages/pipeline.ts";
 import { RetryBudget } from "./stages/retry.ts";
 import { type Answer, type Direction, forwardedFlags, RequestContext, type ResponseFlag } from "./stages/stage.ts";
+import type { CounterSeries } from "./telemetry/series.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 
 export interface DataPathOptions {
@@ -224,21 +225,21 @@ export class DataPath {
     const m = this.#o.metrics;
     const { direction, service } = ctx;
     if (ctx.ending === "cancelled") {
-      m.requests.labels(direction, service, "cancelled", "-").inc();
+      m.requestSeries(direction, service, "cancelled", "-").value++;
       return;
     }
     const seconds = ((ctx.headAt === 0 ? this.#o.clock.now() : ctx.headAt) - ctx.startedAt) / 1000;
     if (ctx.ending === "complete" && ctx.via === undefined && ctx.fault === undefined) {
       const f = m.forwarded(direction, service);
-      f.duration.observe(seconds);
-      f.requests[statusClassIndex(countedStatus(ctx))]?.inc();
+      m.duration.observe(f.duration, seconds);
+      (f.requests[statusClassIndex(countedStatus(ctx))] as CounterSeries).value++;
       return;
     }
     // An unrouted Host is client input: never a label value.
     const label = ctx.flags === "NR" ? "-" : service;
     const flags = ctx.ending === "complete" ? forwardedFlags(ctx) : ctx.flags;
-    m.requests.labels(direction, label, statusClass(countedStatus(ctx)), flags).inc();
-    m.duration.labels(direction, label).observe(seconds);
+    m.requestSeries(direction, label, statusClass(countedStatus(ctx)), flags).value++;
+    m.duration.observe(m.durationSeries(direction, label), seconds);
   }
 
   /** Hands what the request did to telemetry: request metrics, access log, span. */

@@ -1,8 +1,7 @@
 /**
- * The request as routing, matching and hashing read it: the part of
- * node:http's IncomingMessage they use, which the engine's requests also
- * have. Both data paths (engine and `--engine node`) share the compiled
- * snapshot through it.
+ * The request as routing, matching and hashing read it, kept apart from
+ * the engine's EngineRequest so the compiled snapshot (snapshot.ts,
+ * routing.ts, hash keys) depends on no transport.
  */
 export interface RequestView {
   readonly method?: string | undefined;

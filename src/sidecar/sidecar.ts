@@ -1,8 +1,7 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { hostname } from "node:os";
-import type { Duplex } from "node:stream";
 import type { Registry } from "prom-client";
 import { formatHostPort, type HostPort } from "../common/address.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
@@ -21,7 +20,6 @@ import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
-import type { DataPath as NodeDataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
@@ -65,8 +63,6 @@ export interface SidecarOptions {
   appHealthPath?: string | undefined;
   /** Where `scope: global` rate limits keep their budget. */
   redis: HostPort | undefined;
-  /** `meshlet`: the HTTP/1.1 engine on raw sockets (default); `node`: the node:http + undici path, kept for the bench. */
-  engine?: "meshlet" | "node";
   /** Path normalization of the engine (merge slashes, escaped slashes). */
   path?: PathOptions;
   /** Access log of the Services that set none (docs/telemetry.md). */
@@ -87,17 +83,6 @@ export interface SidecarOptions {
 /** Findings sent in a status report: enough to act on, well under the control plane's 64 KiB per report. */
 const MAX_REPORTED_FINDINGS = 20;
 
-/** Server limits that keep slow or oversized clients from holding the sidecar (slowloris, huge header blocks). */
-const SERVER_LIMITS = {
-  maxHeaderSize: 64 * 1024,
-  headersTimeout: 10_000,
-  // No deadline for a whole request, as Envoy by default: an upload streams at its own pace.
-  requestTimeout: 0,
-  keepAliveTimeout: 5_000,
-  // How often Node looks for connections past headersTimeout (30 s by default: a slow client would get 40 s).
-  connectionsCheckingInterval: 1_000,
-} as const;
-
 /** The `meshlet sidecar` process: three listeners, a config source, atomic snapshot swaps and graceful drain. */
 export class Sidecar {
   readonly #o: SidecarOptions;
@@ -106,12 +91,12 @@ export class Sidecar {
   readonly #metrics: SidecarMetrics;
   readonly #policies: PolicyCompiler;
   readonly #resilience: ResilienceMetrics;
-  #data: DataPath | NodeDataPath | undefined;
+  #data: DataPath | undefined;
   readonly #telemetry: Telemetry;
   readonly #cache: SnapshotCache | undefined;
   readonly #appConfig: AppConfig;
-  #outbound: Server | EngineServer | undefined;
-  #inbound: Server | EngineServer | undefined;
+  #outbound: EngineServer | undefined;
+  #inbound: EngineServer | undefined;
   #admin: Server | undefined;
   #discovery: DiscoveryStreamClient | undefined;
   #appHealth: AppHealth | undefined;
@@ -173,11 +158,11 @@ export class Sidecar {
 
   /** Addresses actually bound (ports chosen by the OS when 0 was asked). */
   addresses(): { outbound: string; inbound: string; admin: string } {
-    const addr = (s: Server | EngineServer | undefined) => {
-      const a = (s instanceof EngineServer ? s.server : s)?.address() as AddressInfo | null | undefined;
+    const addr = (s: NetServer | undefined) => {
+      const a = s?.address() as AddressInfo | null | undefined;
       return a == null ? "" : formatHostPort({ host: a.address, port: a.port });
     };
-    return { outbound: addr(this.#outbound), inbound: addr(this.#inbound), admin: addr(this.#admin) };
+    return { outbound: addr(this.#outbound?.server), inbound: addr(this.#inbound?.server), admin: addr(this.#admin) };
   }
 
   async start(): Promise<void> {
@@ -197,8 +182,8 @@ export class Sidecar {
       });
       this.#telemetry.useTracing({ exporter, sampleRate: tracing.sampleRate });
     }
-    if (this.#o.engine === "node") await this.#startNodeEngine();
-    else this.#startEngine();
+    // Before the first snapshot: applying it swaps it into the data path.
+    const [outbound, inbound] = this.#startEngine();
     await this.#loadInitial();
     await this.#appConfig.load();
     this.#admin = createAdminServer(
@@ -215,10 +200,9 @@ export class Sidecar {
       },
       this.#o.registry,
     );
-    const server = (s: Server | EngineServer | undefined) => (s instanceof EngineServer ? s.server : s) as NetServer;
     await Promise.all([
-      listen(server(this.#outbound), this.#o.outbound),
-      listen(server(this.#inbound), this.#o.inbound),
+      listen(outbound.server, this.#o.outbound),
+      listen(inbound.server, this.#o.inbound),
       listen(this.#admin, this.#o.admin),
     ]);
     if (this.#o.controls.length > 0) {
@@ -241,7 +225,7 @@ export class Sidecar {
   }
 
   /** The HTTP/1.1 engine on raw sockets with the stage chains (data-path.ts). */
-  #startEngine(): void {
+  #startEngine(): [EngineServer, EngineServer] {
     const data = new DataPath({
       clock: this.#clock,
       logger: this.#log,
@@ -271,35 +255,7 @@ export class Sidecar {
       this.#log.debug({ direction, status: err.status, code: err.code }, "request refused");
     this.#outbound = new EngineServer(options, data.handler("outbound"), refused("outbound"));
     this.#inbound = new EngineServer(options, data.handler("inbound"), refused("inbound"));
-  }
-
-  /** The node:http + undici data path (proxy.ts), kept behind `--engine node` for the bench comparison. */
-  async #startNodeEngine(): Promise<void> {
-    const { DataPath: NodePath } = await import("./proxy.ts");
-    const data = new NodePath({
-      clock: this.#clock,
-      logger: this.#log,
-      metrics: this.#metrics,
-      resilience: this.#resilience,
-      telemetry: this.#telemetry,
-      connectTimeoutMs: this.#o.connectTimeoutMs,
-      maxSocketsPerEndpoint: 256,
-      idleTimeoutMs: 4_000,
-    });
-    data.localService = this.#o.service;
-    data.inboundRoute = localAppRoute(this.#o.service, this.#o.appPort, this.#o.labels);
-    this.#data = data;
-    // Without a `timeout` listener Node destroys an idle socket: a stalled upload or a client that stopped
-    // reading lets go of its upstream connection. WebSocket relays turn it off on their sockets.
-    this.#outbound = createServer(SERVER_LIMITS, (req, res) => data.handle("outbound", req, res)).setTimeout(
-      this.#o.streamIdleTimeoutMs,
-    );
-    this.#outbound.on("upgrade", (req, socket, head) => data.upgrade("outbound", req, socket, head));
-    this.#inbound = createServer(SERVER_LIMITS, (req, res) => data.handle("inbound", req, res)).setTimeout(
-      this.#o.streamIdleTimeoutMs,
-    );
-    this.#inbound.on("upgrade", (req, socket, head) => data.upgrade("inbound", req, socket, head));
-    for (const s of [this.#outbound, this.#inbound]) s.on("clientError", (err, socket) => clientError(err, socket));
+    return [this.#outbound, this.#inbound];
   }
 
   /**
@@ -517,14 +473,12 @@ export class Sidecar {
     this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
     await sleep(this.#o.drainDelayMs);
     const servers = [this.#outbound, this.#inbound].filter((s) => s !== undefined);
-    const closed = Promise.all(
-      servers.map((s) => (s instanceof EngineServer ? s.close() : new Promise<void>((r) => s.close(() => r())))),
-    );
-    for (const s of servers) s instanceof EngineServer ? s.closeIdle() : s.closeIdleConnections();
+    const closed = Promise.all(servers.map((s) => s.close()));
+    for (const s of servers) s.closeIdle();
     const deadline = Date.now() + this.#o.drainTimeoutMs;
     while ((this.#data?.active ?? 0) > 0 && Date.now() < deadline) await sleep(25);
     // The deadline ends every connection whatever it is doing: mid-request, tunnelled or half-upgraded.
-    for (const s of servers) s instanceof EngineServer ? s.destroyAll() : s.closeAllConnections();
+    for (const s of servers) s.destroyAll();
     await Promise.race([closed, sleep(1_000)]);
     this.#data?.close();
     this.#policies.stop();
@@ -545,22 +499,6 @@ function sleep(ms: number): Promise<void> {
 async function listen(server: NetServer, at: HostPort): Promise<void> {
   server.listen(at.port, at.host);
   await once(server, "listening");
-}
-
-const CLIENT_ERROR_STATUS: Record<string, string> = {
-  HPE_HEADER_OVERFLOW: "431 Request Header Fields Too Large",
-  ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
-  HPE_HEADERS_TIMEOUT: "408 Request Timeout",
-};
-
-/** A malformed, oversized or too slow request: answer once and close the connection. */
-function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = CLIENT_ERROR_STATUS[err.code ?? ""] ?? "400 Bad Request";
-  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
 function advertisedAddress(host: string): string {

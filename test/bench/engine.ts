@@ -7,22 +7,29 @@
  * ratio comes from the same run. Every row is measured in turn, ROUNDS times (wrk -c50), the median kept.
  * Proxies on CPU 0, wrk and the upstreams on CPU 1; every Node proxy with the same V8 flags.
  *
- * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (default 5), BENCH_BASELINE (optional).
+ * With BENCH_PROFILE=1, the engine sidecars (the baseline's too) run under `node --cpu-prof` (which adds its
+ * own cost to their rows) and, after the rounds, the self time of each is printed grouped by layer (test/bench/profile-summary.ts):
+ * where a target is missed, which layer costs what.
+ *
+ * Env: BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (default 5), BENCH_BASELINE (optional),
+ * BENCH_PROFILE (optional).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { cpuMs } from "../helpers/proc.ts";
+import { summaryTable } from "./profile-summary.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BASELINE = process.env.BENCH_BASELINE;
+const PROFILE = process.env.BENCH_PROFILE === "1";
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
 const NODE_FLAGS = "--max-semi-space-size=8";
@@ -127,15 +134,19 @@ async function main(): Promise<void> {
     return c;
   };
   let nextPort = 19_320;
-  const sidecar = async (root: string, config: string) => {
+  const profiled: { name: string; child: ChildProcess; dir: string }[] = [];
+  const sidecar = async (root: string, config: string, profileAs?: string) => {
     const cfg = join(dir, `sc-${nextPort}.yaml`);
     await writeFile(cfg, config);
     const outbound = nextPort;
     nextPort += 3;
-    const args = ["bin/meshlet.js", "sidecar", "--service", "bench-client", "--app-port", String(APP)];
+    const profileDir = join(dir, `prof-${outbound}`);
+    const args = profileAs === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    args.push("bin/meshlet.js", "sidecar", "--service", "bench-client", "--app-port", String(APP));
     args.push("--outbound", `127.0.0.1:${outbound}`, "--inbound", `127.0.0.1:${outbound + 1}`);
     args.push("--admin", `127.0.0.1:${outbound + 2}`, "--config", cfg, "--log-level", "warn");
     const child = start(PROXY_CPU, process.execPath, args, root, { ...process.env, NODE_OPTIONS: NODE_FLAGS });
+    if (profileAs !== undefined) profiled.push({ name: profileAs, child, dir: profileDir });
     return { port: outbound, pid: child.pid as number };
   };
   try {
@@ -169,20 +180,22 @@ async function main(): Promise<void> {
     add("bare node:net forwarder, forward only", BARE, bare.pid as number, false);
     const builds: [string, string][] = [["engine (this build)", ROOT]];
     if (BASELINE !== undefined) builds.push(["engine (baseline build)", BASELINE]);
+    // Every engine row under the profiler, the baseline's too: their ratio stays fair, and the layers compare.
+    const profileAs = (label: string) => (PROFILE ? label : undefined);
     for (const [label, root] of builds) {
-      const s = await sidecar(root, meshConfig("forward"));
+      const s = await sidecar(root, meshConfig("forward"), profileAs(`${label}, forward only`));
       add(`${label}, forward only`, s.port, s.pid, false);
     }
     add("nginx, full stack", NGINX.full, worker, true);
     for (const [label, root] of builds) {
-      const s = await sidecar(root, meshConfig("full"));
+      const s = await sidecar(root, meshConfig("full"), profileAs(`${label}, full stack`));
       add(`${label}, full stack`, s.port, s.pid, true);
     }
+    for (const t of targets) await waitUp(t.port);
+    // The profiles are summarized from here on: start-up and config loading are not the request path.
+    const loadFromUs = Number(process.hrtime.bigint() / 1000n);
     // Warm-up: every proxy's JIT tiers up before the first measured round.
-    for (const t of targets) {
-      await waitUp(t.port);
-      await wrk(t.port, t.keyed, 3);
-    }
+    for (const t of targets) await wrk(t.port, t.keyed, 3);
     for (let round = 0; round < ROUNDS; round++) {
       // Alternating order: a drift of this shared machine does not land on the same row each round.
       const order = round % 2 === 0 ? targets : [...targets].reverse();
@@ -219,6 +232,18 @@ async function main(): Promise<void> {
     if (BASELINE !== undefined) {
       process.stdout.write(ratio("engine (this build), forward only", "engine (baseline build), forward only"));
       process.stdout.write(ratio("engine (this build), full stack", "engine (baseline build), full stack"));
+    }
+    for (const p of profiled) {
+      // The profile is written when the process exits: SIGTERM, its drain, then the file.
+      const exited = new Promise((r) => p.child.once("exit", r));
+      p.child.kill("SIGTERM");
+      await exited;
+      const files = await readdir(p.dir).catch(() => [] as string[]);
+      const file = files.find((f) => f.endsWith(".cpuprofile"));
+      process.stdout.write(`\nCPU profile of ${p.name} (self time from the warm-up on, --cpu-prof on):\n\n`);
+      process.stdout.write(
+        file === undefined ? "no profile written\n" : await summaryTable(join(p.dir, file), loadFromUs),
+      );
     }
   } finally {
     await Promise.all(

@@ -1,8 +1,8 @@
 /**
  * bench:proxy — one run, loopback, keep-alive, 100-byte responses, side by side with nginx on the same
  * upstreams: the outbound hop, the inbound hop and the two-sidecar path (caller sidecar -> callee sidecar ->
- * app), forward-only and full stack, for meshlet's engine and for the old node:http + undici path
- * (`--engine node`). Proxies run on CPU 0; wrk, the paced client and the upstreams on CPU 1. Every Node
+ * app), forward-only and full stack, for meshlet's engine (the old node:http + undici path was deleted: its
+ * last figures are text in docs/benchmarks.md). Proxies run on CPU 0; wrk, the paced client and the upstreams on CPU 1. Every Node
  * proxy runs with the same V8 flags (NODE_OPTIONS below). Needs wrk, nginx and taskset (Debian: wrk,
  * nginx-light, util-linux).
  *
@@ -31,7 +31,7 @@ const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
-/** Every Node proxy (sidecars of both engines) runs with these V8 flags, as the container image runs it. */
+/** Every Node proxy runs with these V8 flags, as the container image runs it. */
 const NODE_FLAGS = "--max-semi-space-size=8";
 const UPSTREAMS = [19_101, 19_102, 19_103, 19_104] as const;
 const APP = UPSTREAMS[0];
@@ -286,8 +286,8 @@ async function main(): Promise<void> {
     return c;
   };
   let nextPort = 19_200;
-  /** A sidecar of `engine` on CPU 0: its outbound (or inbound, to `app`) port and pid. */
-  const sidecar = async (engine: "meshlet" | "node", config: string, app = APP) => {
+  /** A sidecar on CPU 0: its outbound (or inbound, to `app`) port and pid. */
+  const sidecar = async (config: string, app = APP) => {
     const name = `sc-${nextPort}`;
     const cfg = join(dir, `${name}.yaml`);
     await writeFile(cfg, config);
@@ -312,8 +312,6 @@ async function main(): Promise<void> {
         `127.0.0.1:${nextPort - 1}`,
         "--config",
         cfg,
-        "--engine",
-        engine,
         "--log-level",
         "warn",
       ],
@@ -349,25 +347,16 @@ async function main(): Promise<void> {
     await waitUp(NGINX.forward);
     const ngx = (await nginxWorker(nginx.pid)) ?? 0;
     target("nginx, one hop, forward only", NGINX.forward, [ngx]);
-    for (const engine of ["meshlet", "node"] as const) {
-      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
-      const fwd = await sidecar(engine, meshConfig("forward"));
-      target(`${label}: outbound hop, forward only`, fwd.outbound, [fwd.pid]);
-      target(`${label}: inbound hop (to the app)`, fwd.inbound, [fwd.pid]);
-    }
+    const fwd = await sidecar(meshConfig("forward"));
+    target("meshlet engine: outbound hop, forward only", fwd.outbound, [fwd.pid]);
+    target("meshlet engine: inbound hop (to the app)", fwd.inbound, [fwd.pid]);
     target("nginx, full stack (hash per id, limit_req per id, 4 upstreams)", NGINX.full, [ngx], true);
-    for (const engine of ["meshlet", "node"] as const) {
-      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
-      const full = await sidecar(engine, meshConfig("full"));
-      target(`${label}: outbound hop, full stack`, full.outbound, [full.pid], true);
-    }
+    const full = await sidecar(meshConfig("full"));
+    target("meshlet engine: outbound hop, full stack", full.outbound, [full.pid], true);
     target("nginx -> nginx -> app (two hops, one worker)", NGINX.twoHop, [ngx]);
-    for (const engine of ["meshlet", "node"] as const) {
-      const label = engine === "meshlet" ? "meshlet engine" : "old path (--engine node)";
-      const callee = await sidecar(engine, meshConfig("forward"));
-      const caller = await sidecar(engine, meshConfig("to-callee", callee.inbound));
-      target(`${label}: caller sidecar -> callee sidecar -> app`, caller.outbound, [caller.pid, callee.pid]);
-    }
+    const callee = await sidecar(meshConfig("forward"));
+    const caller = await sidecar(meshConfig("to-callee", callee.inbound));
+    target("meshlet engine: caller sidecar -> callee sidecar -> app", caller.outbound, [caller.pid, callee.pid]);
 
     // The paced client is this process: its own JIT tier-up stalls must be over before the first row.
     await waitUp(APP);
@@ -404,16 +393,6 @@ async function main(): Promise<void> {
       compare("engine full stack", byName("meshlet engine: outbound hop, full"), byName("nginx, full")),
     );
     process.stdout.write(compare("engine two sidecars", byName("meshlet engine: caller"), byName("nginx -> nginx")));
-    process.stdout.write(
-      compare(
-        "old path forward only",
-        byName("old path (--engine node): outbound hop, forward"),
-        byName("nginx, one hop"),
-      ),
-    );
-    process.stdout.write(
-      compare("old path full stack", byName("old path (--engine node): outbound hop, full"), byName("nginx, full")),
-    );
     process.stdout.write(
       `\nreq/s of each round:\n${measured.map((r) => `  ${r.name}: ${r.rounds.map((x) => f(x)).join(" / ")}`).join("\n")}\np99 ms at 1,000 req/s of each round:\n${measured.map((r) => `  ${r.name}: ${r.p99Rounds.map((x) => f(x, 2)).join(" / ")}`).join("\n")}\n`,
     );

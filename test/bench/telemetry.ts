@@ -1,16 +1,15 @@
 /**
  * bench:telemetry — the per-request cost of the sidecar's telemetry (begin,
  * outgoingHeaders, complete: metrics, access-log decision, span) in one
- * process, next to `upstreamHeaders` (the header copy every forwarded request
- * already pays) as the peer measured in the same run. Rounds alternate between
+ * process, next to `downstreamFields` (the hop-by-hop filter every forwarded
+ * response already pays) as the peer measured in the same run. Rounds alternate between
  * the variants and the median is kept: the machine is shared and its speed
  * drifts. A benchmark, not a test.
  */
-import type { IncomingMessage } from "node:http";
 import { availableParallelism } from "node:os";
 import { systemClock } from "../../src/common/clock.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
-import { upstreamHeaders } from "../../src/sidecar/headers.ts";
+import { downstreamFields } from "../../src/sidecar/stages/forward-head.ts";
 import type { AccessLogPolicy } from "../../src/sidecar/telemetry/access-log.ts";
 import type { RequestRecord } from "../../src/sidecar/telemetry/record.ts";
 import { Telemetry } from "../../src/sidecar/telemetry/telemetry.ts";
@@ -32,11 +31,10 @@ const RAW = [
   "traceparent",
   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 ];
-const REQ = {
-  rawHeaders: RAW,
-  headers: { host: "ratings", connection: undefined },
-  socket: { remoteAddress: "10.0.0.7" },
-} as unknown as IncomingMessage;
+const RAW_NAMES = RAW.filter((_, i) => i % 2 === 0);
+const NAMES = RAW_NAMES.map((n) => n.toLowerCase());
+const VALUES = RAW.filter((_, i) => i % 2 === 1);
+const peerFields = () => downstreamFields(NAMES, RAW_NAMES, VALUES, []);
 const ENDPOINT = { key: "10.0.0.2:80", address: "10.0.0.2", labels: { version: "v2" } };
 
 function telemetry(accessLog: AccessLogPolicy, tracing: boolean): Telemetry {
@@ -58,8 +56,8 @@ function telemetry(accessLog: AccessLogPolicy, tracing: boolean): Telemetry {
 function oneRequest(t: Telemetry): void {
   const r: RequestRecord = t.begin("outbound", "GET", "ratings", "/r/1", RAW, "127.0.0.1");
   r.destinationService = "ratings";
-  const headers = upstreamHeaders(REQ);
-  t.outgoingHeaders(r, headers);
+  const added: string[] = [];
+  t.outgoingHeaders(r, added);
   r.attempts = 1;
   r.endpoint = ENDPOINT;
   r.status = 200;
@@ -68,7 +66,7 @@ function oneRequest(t: Telemetry): void {
 }
 
 const variants: [string, () => void][] = [
-  ["peer: upstreamHeaders alone", () => upstreamHeaders(REQ)],
+  ["peer: downstreamFields alone", peerFields],
   [
     "telemetry: metrics only (defaults)",
     (

@@ -4,17 +4,18 @@ import { Registry } from "prom-client";
 import { sidecarReportSchema } from "../../src/config/sidecar-report.ts";
 import { buildLoadReport } from "../../src/sidecar/load-report.ts";
 import { SidecarMetrics, statusClassIndex } from "../../src/sidecar/metrics.ts";
+import type { CounterSeries } from "../../src/sidecar/telemetry/series.ts";
 
 describe("buildLoadReport", () => {
   it("reads requests, 5xx, fallbacks and the duration histogram per direction and service from the metrics", async () => {
     const metrics = new SidecarMetrics(new Registry());
     const reviews = metrics.forwarded("outbound", "reviews");
-    for (const status of [200, 200, 503]) reviews.requests[statusClassIndex(status)]?.inc();
-    reviews.duration.observe(0.002);
-    reviews.duration.observe(0.3);
-    metrics.requests.labels("outbound", "ratings", "2xx", "CB,FB").inc(4);
-    metrics.requests.labels("outbound", "ratings", "5xx", "UF").inc();
-    metrics.requests.labels("inbound", "web", "2xx", "-").inc(7);
+    for (const status of [200, 200, 503]) (reviews.requests[statusClassIndex(status)] as CounterSeries).value++;
+    metrics.duration.observe(reviews.duration, 0.002);
+    metrics.duration.observe(reviews.duration, 0.3);
+    metrics.requestSeries("outbound", "ratings", "2xx", "CB,FB").value += 4;
+    metrics.requestSeries("outbound", "ratings", "5xx", "UF").value++;
+    metrics.requestSeries("inbound", "web", "2xx", "-").value += 7;
 
     const report = await buildLoadReport(metrics, undefined, 1_000);
     assert.equal(sidecarReportSchema.safeParse(report).success, true);

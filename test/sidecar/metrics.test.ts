@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Registry } from "prom-client";
 import { SidecarMetrics, statusClass, statusClassIndex } from "../../src/sidecar/metrics.ts";
+import type { CounterSeries } from "../../src/sidecar/telemetry/series.ts";
 
 describe("SidecarMetrics.forwarded", () => {
   it("counts forwarded responses in the same series labels() would, reusing them per direction and service", async () => {
@@ -10,9 +11,9 @@ describe("SidecarMetrics.forwarded", () => {
     const out = metrics.forwarded("outbound", "a");
     assert.equal(metrics.forwarded("outbound", "a"), out);
     assert.notEqual(metrics.forwarded("inbound", "a"), out);
-    for (const status of [200, 204, 503, 99, 600]) out.requests[statusClassIndex(status)]?.inc();
-    out.duration.observe(0.002);
-    metrics.requests.labels("outbound", "a", "2xx", "-").inc();
+    for (const status of [200, 204, 503, 99, 600]) (out.requests[statusClassIndex(status)] as CounterSeries).value++;
+    metrics.duration.observe(out.duration, 0.002);
+    metrics.requestSeries("outbound", "a", "2xx", "-").value++;
     const text = await registry.metrics();
     assert.match(text, /meshlet_sidecar_requests_total\{direction="outbound",service="a",code="2xx",flags="-"\} 3/);
     assert.match(text, /meshlet_sidecar_requests_total\{direction="outbound",service="a",code="5xx",flags="-"\} 1/);

@@ -38,7 +38,7 @@ interface SidecarFlags {
   logLevel: LogLevel;
 }
 
-const ENGINES = ["meshlet", "node"] as const;
+const ENGINES = ["meshlet"] as const;
 const ESCAPED_SLASHES = ["keep", "reject", "decode"] as const;
 
 function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string): T {
@@ -151,7 +151,7 @@ export function registerSidecar(program: Command): void {
     .addOption(
       envOption(
         "--engine <name>",
-        `data path: ${ENGINES.join(" or ")} (node: the old node:http path, for comparison)`,
+        "data path: meshlet (the HTTP/1.1 engine on raw sockets; the old node path was removed)",
         "meshlet",
       ),
     )
@@ -188,7 +188,12 @@ export function registerSidecar(program: Command): void {
       const appPort = Number(flags.appPort);
       if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
         throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);
-      const engine = oneOf("--engine", ENGINES, flags.engine);
+      // `node` named the node:http + undici path, deleted in issue 28: said so rather than "expected meshlet".
+      if (flags.engine === "node")
+        throw new UsageError(
+          "--engine node was removed (the node:http + undici data path is gone): use --engine meshlet",
+        );
+      oneOf("--engine", ENGINES, flags.engine);
       const escapedSlashes = oneOf("--escaped-slashes", ESCAPED_SLASHES, flags.escapedSlashes);
       const logLevel = logLevelOf(cmd);
       const controls = (flags.control ?? "").split(",").filter((c) => c.trim() !== "");
@@ -263,7 +268,6 @@ export function registerSidecar(program: Command): void {
         appHealthIntervalMs: durationFlag("--app-health-interval", flags.appHealthInterval, true),
         appHealthPath: appHealthPath(flags.appHealthPath),
         redis: flags.redis === undefined ? undefined : parseHostPort(flags.redis, "--redis"),
-        engine,
         path: { mergeSlashes: flags.mergeSlashes === true, escapedSlashes },
         faults: flags.faults !== false,
         accessLog,

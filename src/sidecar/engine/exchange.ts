@@ -1,6 +1,5 @@
 import type { Socket } from "node:net";
-import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
-import { attemptErrorOf } from "../upstream/exchange.ts";
+import { type AttemptError, attemptErrorOf, type StreamEnd } from "./attempt-error.ts";
 import {
   type BodyDecoder,
   type BodySink,
@@ -12,7 +11,7 @@ import {
 } from "./body.ts";
 import type { DownstreamResponse } from "./downstream.ts";
 import { DEFAULT_HEAD_LIMITS, type Head, HttpError, headEnd, parseResponseHead } from "./head.ts";
-import type { EndpointPool, PooledSocket } from "./pool.ts";
+import type { EndpointPool, PooledSocket, SocketOwner } from "./pool.ts";
 import type { EngineRequest } from "./request.ts";
 
 /** What goes upstream: the head as built by the caller, and the body held whole, streamed, or none. */
@@ -44,7 +43,7 @@ export interface Tap {
  * byte was probably closed by the upstream while idle: a request that can
  * be sent again is, once, on a new socket.
  */
-export class RawExchange implements BodySink {
+export class RawExchange implements BodySink, SocketOwner {
   status = 0;
   reason = "";
   head: Head | undefined;
@@ -76,11 +75,11 @@ export class RawExchange implements BodySink {
   #bodyStarted = false;
   #retriedStale = false;
   readonly #acquired = (err: NodeJS.ErrnoException | undefined, s: PooledSocket | undefined) => this.#onSocket(err, s);
-  readonly #onData = (b: Buffer) => this.#data(b);
-  readonly #onEnd = () => this.#socketEnded();
-  readonly #onError = (err: NodeJS.ErrnoException) => this.#fail(err.code ?? "ECONNRESET");
-  readonly #onClose = () => this.#fail("ECONNRESET");
-  readonly #drainUp = () => (this.#req.body as EngineRequest).resume();
+  #drainWaiting = false;
+  readonly #drainUp = () => {
+    this.#drainWaiting = false;
+    (this.#req.body as EngineRequest).resume();
+  };
   readonly #resumeUp = () => this.#conn?.socket.resume();
 
   constructor(pool: EndpointPool, req: OutgoingRequest, settle: (x: RawExchange) => void) {
@@ -99,7 +98,10 @@ export class RawExchange implements BodySink {
 
   #onSocket(err: NodeJS.ErrnoException | undefined, s: PooledSocket | undefined): void {
     if (this.#finished) {
-      if (s !== undefined) this.#pool.release({ ...s, requests: s.requests - 1 });
+      if (s !== undefined) {
+        s.requests--;
+        this.#pool.release(s);
+      }
       return;
     }
     if (err !== undefined || s === undefined) {
@@ -109,11 +111,8 @@ export class RawExchange implements BodySink {
       return;
     }
     this.#conn = s;
+    s.owner = this;
     const socket = s.socket;
-    socket.on("data", this.#onData);
-    socket.on("end", this.#onEnd);
-    socket.on("error", this.#onError);
-    socket.on("close", this.#onClose);
     const body = this.#req.body;
     if (body === null) {
       // The head alone: one write, nothing to cork.
@@ -148,6 +147,7 @@ export class RawExchange implements BodySink {
         const ok = chunked ? writeChunk(socket, chunk) : socket.write(chunk);
         if (!ok) {
           req.pause();
+          this.#drainWaiting = true;
           socket.once("drain", this.#drainUp);
         }
         return ok;
@@ -158,6 +158,23 @@ export class RawExchange implements BodySink {
         if (this.#responseDone) this.#reuse();
       },
     });
+  }
+
+  /** SocketOwner: the pool's socket listeners hand its events here while this exchange owns it. */
+  upstreamData(b: Buffer): void {
+    this.#data(b);
+  }
+
+  upstreamEnd(): void {
+    this.#socketEnded();
+  }
+
+  upstreamError(err: NodeJS.ErrnoException): void {
+    this.#fail(err.code ?? "ECONNRESET");
+  }
+
+  upstreamClose(): void {
+    this.#fail("ECONNRESET");
   }
 
   #data(b: Buffer): void {
@@ -192,6 +209,8 @@ export class RawExchange implements BodySink {
         this.#finished = true;
         this.#responseDone = true;
         this.#detach();
+        // The socket becomes the WebSocket tunnel's: it leaves the pool, which still counts its close.
+        this.#conn?.handOff();
         const rest = end < buf.length ? buf.subarray(end) : undefined;
         if (rest !== undefined) this.#conn?.socket.unshift(rest);
         this.#settle(this);
@@ -298,13 +317,13 @@ export class RawExchange implements BodySink {
   }
 
   #detach(): void {
-    const socket = this.#conn?.socket;
-    if (socket === undefined) return;
-    socket.removeListener("data", this.#onData);
-    socket.removeListener("end", this.#onEnd);
-    socket.removeListener("error", this.#onError);
-    socket.removeListener("close", this.#onClose);
-    socket.removeListener("drain", this.#drainUp);
+    const conn = this.#conn;
+    if (conn === undefined || conn.owner !== this) return;
+    conn.owner = undefined;
+    if (this.#drainWaiting) {
+      this.#drainWaiting = false;
+      conn.socket.removeListener("drain", this.#drainUp);
+    }
   }
 
   #finish(): void {

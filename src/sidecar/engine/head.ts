@@ -82,12 +82,6 @@ for (let c = 128; c <= 255; c++) VALUE[c] = 1;
 const TARGET = new Uint8Array(256);
 for (let c = 33; c <= 126; c++) TARGET[c] = 1;
 
-export function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) if (TCHAR[s.charCodeAt(i)] !== 1) return false;
-  return true;
-}
-
 /**
  * Where the head in `buf` ends (the index after its empty line), -1 when
  * more bytes are needed. `from` lets a caller that appends resume the scan.

@@ -17,25 +17,77 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
   maxSockets: 256,
 };
 
-/** A socket of the pool, with what the pool needs to know about it. */
-export interface PooledSocket {
-  readonly socket: Socket;
-  /** Requests sent on it so far (the current one included). */
-  requests: number;
-  /** It served a request before this one: a failure before any response byte may be a close race. */
-  readonly reused: boolean;
+/** Who hears a busy socket's events: the exchange using it now. */
+export interface SocketOwner {
+  upstreamData(b: Buffer): void;
+  upstreamEnd(): void;
+  upstreamError(err: NodeJS.ErrnoException): void;
+  upstreamClose(): void;
 }
 
 export type Acquired = (err: NodeJS.ErrnoException | undefined, s: PooledSocket | undefined) => void;
 
-class IdleSocket {
+/**
+ * A socket of the pool. Its listeners are installed once, when it connects,
+ * and hand each event to the exchange that owns it now, or, while it is
+ * idle, expire it: a request costs no listener added or removed.
+ */
+export class PooledSocket {
   readonly socket: Socket;
-  requests: number;
+  /** Requests sent on it so far (the current one included). */
+  requests = 0;
+  /** It served a request before this one: a failure before any response byte may be a close race. */
+  reused = false;
+  owner: SocketOwner | undefined;
+  idle = false;
+  /** The socket's one idle timer: refreshed at each release, a no-op when it fires on a busy socket. */
   timer: NodeJS.Timeout | undefined;
+  readonly #pool: EndpointPool;
+  /** The socket's listeners, installed once it connects (#listen). */
+  readonly #onData = (b: Buffer) => {
+    if (this.owner !== undefined) this.owner.upstreamData(b);
+    else this.#pool.expire(this);
+  };
+  readonly #onEnd = () => {
+    if (this.owner !== undefined) this.owner.upstreamEnd();
+    else this.#pool.expire(this);
+  };
+  readonly #onError = (err: NodeJS.ErrnoException) => {
+    if (this.owner !== undefined) this.owner.upstreamError(err);
+    else this.#pool.expire(this);
+  };
 
-  constructor(socket: Socket, requests: number) {
+  constructor(socket: Socket, pool: EndpointPool) {
     this.socket = socket;
-    this.requests = requests;
+    this.#pool = pool;
+  }
+
+  /** Connected: from now on every event goes to the owner, or expires the idle socket. */
+  listen(): void {
+    this.socket.on("data", this.#onData);
+    this.socket.on("end", this.#onEnd);
+    this.socket.on("error", this.#onError);
+  }
+
+  onClose(): void {
+    const owner = this.owner;
+    this.owner = undefined;
+    this.#pool.closed(this);
+    owner?.upstreamClose();
+  }
+
+  /**
+   * The socket leaves the pool for good (a WebSocket tunnel): its listeners go, the close is still counted.
+   * removeListener, not removeAllListeners: the last `data` listener removed stops the flow, so bytes put
+   * back with unshift() wait for the tunnel's pipe() (which resumes it) instead of being stranded in the buffer.
+   */
+  handOff(): void {
+    this.owner = undefined;
+    const s = this.socket;
+    s.removeListener("data", this.#onData);
+    s.removeListener("end", this.#onEnd);
+    s.removeListener("error", this.#onError);
+    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
 
@@ -49,7 +101,7 @@ export class EndpointPool {
   readonly #host: string;
   readonly #port: number;
   readonly #o: PoolOptions;
-  readonly #idle: IdleSocket[] = [];
+  readonly #idle: PooledSocket[] = [];
   readonly #waiting: Acquired[] = [];
   #open = 0;
   #closed = false;
@@ -77,8 +129,8 @@ export class EndpointPool {
     if (!fresh) {
       const idle = this.#idle.pop();
       if (idle !== undefined) {
-        this.#wake(idle);
-        cb(undefined, { socket: idle.socket, requests: idle.requests + 1, reused: true });
+        this.#busy(idle);
+        cb(undefined, idle);
         return;
       }
     }
@@ -98,6 +150,7 @@ export class EndpointPool {
   #connect(cb: Acquired): void {
     this.#open++;
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
+    const conn = new PooledSocket(socket, this);
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -105,66 +158,75 @@ export class EndpointPool {
       socket.destroy();
       cb(Object.assign(new Error("connect timeout"), { code: "UND_ERR_CONNECT_TIMEOUT" }), undefined);
     }, this.#o.connectTimeoutMs);
-    socket.once("close", () => {
-      this.#open--;
-      this.#next();
-    });
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      if (done) return;
-      done = true;
-      socket.removeListener("error", onError);
-      cb(undefined, { socket, requests: 1, reused: false });
-    });
-    const onError = (err: NodeJS.ErrnoException) => {
+    const onConnectError = (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (done) return;
       done = true;
       cb(err, undefined);
     };
-    socket.once("error", onError);
+    socket.once("error", onConnectError);
+    socket.on("close", () => conn.onClose());
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      if (done) return;
+      done = true;
+      socket.removeListener("error", onConnectError);
+      conn.listen();
+      conn.requests = 1;
+      cb(undefined, conn);
+    });
+  }
+
+  #busy(conn: PooledSocket): void {
+    conn.idle = false;
+    conn.requests++;
+    conn.reused = true;
   }
 
   /** A socket the last exchange left clean (complete response, request fully written, no close asked). */
-  release(s: PooledSocket): void {
-    const socket = s.socket;
-    if (this.#closed || s.requests >= this.#o.maxRequestsPerConnection || socket.destroyed || !socket.writable) {
+  release(conn: PooledSocket): void {
+    conn.owner = undefined;
+    const socket = conn.socket;
+    if (this.#closed || conn.requests >= this.#o.maxRequestsPerConnection || socket.destroyed || !socket.writable) {
       socket.destroy();
       return;
     }
     const waiter = this.#waiting.shift();
     if (waiter !== undefined) {
-      waiter(undefined, { socket, requests: s.requests + 1, reused: true });
+      this.#busy(conn);
+      waiter(undefined, conn);
       return;
     }
-    const idle = new IdleSocket(socket, s.requests);
-    idle.timer = setTimeout(() => this.#expire(idle), this.#o.idleTimeoutMs);
-    idle.timer.unref();
-    // An idle socket that hears anything (data, end, error) from the upstream is no longer clean.
-    socket.on("data", () => this.#expire(idle));
-    socket.on("end", () => this.#expire(idle));
-    socket.on("error", () => this.#expire(idle));
+    conn.idle = true;
+    if (conn.timer === undefined) {
+      conn.timer = setTimeout(() => {
+        if (conn.idle) this.expire(conn);
+      }, this.#o.idleTimeoutMs);
+      conn.timer.unref();
+    } else conn.timer.refresh();
+    // Flowing while idle: anything the upstream sends (data, end) means the socket is no longer clean.
     socket.resume();
-    this.#idle.push(idle);
+    this.#idle.push(conn);
   }
 
-  /** Waking an idle socket: its idle listeners go, the exchange puts its own. */
-  #wake(idle: IdleSocket): void {
-    if (idle.timer !== undefined) clearTimeout(idle.timer);
-    idle.socket.removeAllListeners("data");
-    idle.socket.removeAllListeners("end");
-    idle.socket.removeAllListeners("error");
+  /** An idle socket heard from its upstream, or stayed idle too long: it is closed. */
+  expire(conn: PooledSocket): void {
+    this.#drop(conn);
+    conn.socket.destroy();
   }
 
-  #expire(idle: IdleSocket): void {
-    const i = this.#idle.indexOf(idle);
+  #drop(conn: PooledSocket): void {
+    if (!conn.idle) return;
+    conn.idle = false;
+    const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
-    this.#wake(idle);
-    idle.socket.destroy();
   }
 
-  /** A slot opened (a socket closed): a waiting request connects. */
-  #next(): void {
+  /** A socket closed: it leaves the idle list, and its slot goes to a waiting request. */
+  closed(conn: PooledSocket): void {
+    this.#drop(conn);
+    if (conn.timer !== undefined) clearTimeout(conn.timer);
+    this.#open--;
     if (this.#closed) return;
     const waiter = this.#waiting.shift();
     if (waiter !== undefined) this.acquire(waiter);
@@ -173,9 +235,9 @@ export class EndpointPool {
   /** The endpoint left the config: idle sockets close now, busy ones after their exchange. */
   close(): void {
     this.#closed = true;
-    for (const idle of this.#idle.splice(0)) {
-      this.#wake(idle);
-      idle.socket.destroy();
+    for (const conn of this.#idle.splice(0)) {
+      conn.idle = false;
+      conn.socket.destroy();
     }
     const refused = Object.assign(new Error("endpoint removed"), { code: "ECONNREFUSED" });
     for (const w of this.#waiting.splice(0)) w(refused, undefined);

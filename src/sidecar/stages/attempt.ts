@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from "node:http2";
 import type { TimerHandle } from "../../common/clock.ts";
+import type { AttemptError, StreamEnd } from "../engine/attempt-error.ts";
 import { RawExchange, type Tap } from "../engine/exchange.ts";
 import { H2Exchange } from "../engine/h2/exchange.ts";
 import { grpcCode, grpcTimeoutMs, isGrpcServerFailure } from "../engine/h2/grpc.ts";
@@ -8,7 +9,6 @@ import type { EngineRequest } from "../engine/request.ts";
 import { ThrottledSink } from "../faults/throttle.ts";
 import { guardAttempt } from "../resilience/guard.ts";
 import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
-import type { AttemptError, StreamEnd } from "../upstream/exchange.ts";
 import type { StageEnv } from "./env.ts";
 import { downstreamFields, upstreamH2Headers, upstreamHead } from "./forward-head.ts";
 import { attemptFlag, RETRY_BODY_LIMIT, RetryState } from "./retry.ts";

@@ -1,8 +1,8 @@
+import type { AttemptError } from "../engine/attempt-error.ts";
 import { GRPC_RETRY_NAMES } from "../engine/h2/grpc.ts";
 import type { SidecarMetrics } from "../metrics.ts";
 import type { CompiledPolicy } from "../resilience/compile.ts";
 import type { RetryPlan } from "../snapshot.ts";
-import type { AttemptError } from "../upstream/exchange.ts";
 import type { ResponseFlag } from "./stage.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);

@@ -34,10 +34,13 @@ abstract class Family<S> {
   abstract readonly type: "counter" | "histogram";
   readonly aggregator = "sum";
   protected readonly series: S[] = [];
+  /** A series is rendered only once it counted something (prom-client's own children behave so). */
+  protected readonly hideEmpty: boolean;
 
-  constructor(registry: Registry, name: string, help: string) {
+  constructor(registry: Registry, name: string, help: string, hideEmpty = false) {
     this.name = name;
     this.help = help;
+    this.hideEmpty = hideEmpty;
     // prom-client takes any object with name, help, type and get(); its Metric type names only its own classes.
     registry.registerMetric(this as unknown as Metric);
   }
@@ -68,7 +71,9 @@ export class CounterFamily extends Family<CounterSeries> {
   }
 
   values(): Value[] {
-    return this.series.map((s) => ({ labels: s.labels, value: s.value }));
+    const out: Value[] = [];
+    for (const s of this.series) if (s.value !== 0 || !this.hideEmpty) out.push({ labels: s.labels, value: s.value });
+    return out;
   }
 }
 
@@ -76,8 +81,8 @@ export class HistogramFamily extends Family<HistogramSeries> {
   readonly type = "histogram";
   readonly bounds: readonly number[];
 
-  constructor(registry: Registry, name: string, help: string, bounds: readonly number[]) {
-    super(registry, name, help);
+  constructor(registry: Registry, name: string, help: string, bounds: readonly number[], hideEmpty = false) {
+    super(registry, name, help, hideEmpty);
     this.bounds = bounds;
   }
 
@@ -100,6 +105,7 @@ export class HistogramFamily extends Family<HistogramSeries> {
   values(): Value[] {
     const out: Value[] = [];
     for (const s of this.series) {
+      if (s.count === 0 && this.hideEmpty) continue;
       let cumulative = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
         cumulative += s.buckets[i] as number;

@@ -28,15 +28,25 @@ test("--escaped-slashes reject, --merge-slashes and the sidecar's own --log-leve
   assert.match(sc.logs(), /"sidecar listening"/);
 });
 
-test("--engine node still serves (the old path, for the bench comparison)", async (t) => {
-  const up = await startRawUpstream();
-  const sc = await startSidecar(service("up", [{ port: up.port }]), { args: ["--engine", "node"] });
-  t.after(async () => {
-    await sc.stop();
-    await up.close();
+test("--engine node, the deleted node:http path, is a usage error (exit 2) that names the removal", async () => {
+  const r = await runCli([
+    "sidecar",
+    "--service",
+    "a",
+    "--app-port",
+    "1",
+    "--config",
+    "/nonexistent",
+    "--engine",
+    "node",
+  ]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--engine node was removed/);
+  const byEnv = await runCli(["sidecar", "--service", "a", "--app-port", "1", "--config", "/nonexistent"], {
+    env: { MESHLET_ENGINE: "node" },
   });
-  const r = await probe(sc.outbound, "GET /x HTTP/1.1\r\nHost: up\r\n\r\n");
-  assert.equal(r.statuses[0], 200);
+  assert.equal(byEnv.code, 2, byEnv.stderr);
+  assert.match(byEnv.stderr, /--engine node was removed/);
 });
 
 test("an unknown --engine or --escaped-slashes value is a usage error (exit 2)", async () => {

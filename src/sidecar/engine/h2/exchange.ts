@@ -6,7 +6,7 @@ import {
   type OutgoingHttpHeaders,
 } from "node:http2";
 import type { Socket } from "node:net";
-import { type AttemptError, attemptErrorOf, type StreamEnd } from "../../upstream/exchange.ts";
+import { type AttemptError, attemptErrorOf, type StreamEnd } from "../attempt-error.ts";
 import type { DownstreamResponse } from "../downstream.ts";
 import type { ResponseSink, Tap } from "../exchange.ts";
 import type { Head } from "../head.ts";
