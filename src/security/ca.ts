@@ -149,6 +149,26 @@ export class CertificateAuthority {
     );
   }
 
+  /** A subordinate CA (an operator's intermediate, a rotation drill); the chain it returns ends at this CA's root. */
+  async signIntermediate(publicKey: KeyObject, name: string, o: IssueOptions): Promise<string> {
+    const cert = await X509CertificateGenerator.create({
+      serialNumber: serialHex(o.serial),
+      subject: `O=meshlet, CN=${name}`,
+      issuer: this.#cert.subject,
+      notBefore: new Date(o.now - BACKDATE_MS),
+      notAfter: new Date(Math.min(o.now + o.ttlMs, this.notAfter)),
+      publicKey: toVerifyingKey(publicKey),
+      signingKey: this.#signingKey,
+      signingAlgorithm: signingParams(this.#key),
+      extensions: [
+        new BasicConstraintsExtension(true, 0, true),
+        new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
+        await AuthorityKeyIdentifierExtension.create(this.#cert, false),
+      ],
+    });
+    return `${cert.toString("pem")}\n${this.#chain.map((c) => c.toString()).join("")}`;
+  }
+
   /** A control-plane node's server certificate for its HTTP and gRPC listeners (DNS names and IPs). */
   async signServer(publicKey: KeyObject, names: readonly string[], o: IssueOptions): Promise<string> {
     if (names.length === 0)
