@@ -5,7 +5,7 @@ import type { PoolOptions } from "./engine/pool.ts";
 import type { EngineRequest } from "./engine/request.ts";
 import type { EngineResponse } from "./engine/response.ts";
 import type { EngineHandler } from "./engine/server.ts";
-import { Upstreams } from "./engine/upstreams.ts";
+import { type ConnectorFor, Upstreams } from "./engine/upstreams.ts";
 import { inboundStages } from "./inbound.ts";
 import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { outboundStages } from "./outbound.ts";
@@ -94,6 +94,11 @@ export class DataPath {
 
   close(): void {
     this.#upstreams.close();
+  }
+
+  /** How pools reach each endpoint (plain, or mTLS to a peer sidecar): pools are remade with it. */
+  useTransports(connectorFor: ConnectorFor): void {
+    this.#upstreams.useTransports(connectorFor);
   }
 
   handler(direction: Direction): EngineHandler {

@@ -21,6 +21,7 @@ import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
+import type { MeshTls } from "./mtls/mesh-tls.ts";
 import type { DataPath as NodeDataPath } from "./proxy.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
@@ -97,6 +98,8 @@ export class Sidecar {
   #inbound: Server | EngineServer | undefined;
   #admin: Server | undefined;
   #discovery: DiscoveryStreamClient | undefined;
+  /** mTLS between sidecars: only with a control plane (it issues the certificate) and the engine data path. */
+  #mtls: MeshTls | undefined;
   #snapshot: CompiledSnapshot | undefined;
   #stale = false;
   #appliedAt: number | undefined;
@@ -344,6 +347,7 @@ export class Sidecar {
     }
     this.#snapshot = compiled;
     this.#data?.swap(compiled);
+    this.#mtls?.swap(compiled);
     this.#telemetry.swap(telemetryView(compiled));
     this.#policies.activate();
     this.#stale = false;
@@ -409,6 +413,7 @@ export class Sidecar {
       import("../common/grpc-log.ts"),
     ]);
     routeGrpcLogs(this.#log);
+    await this.#startMtls();
     const inbound = this.addresses().inbound;
     const port = Number(inbound.slice(inbound.lastIndexOf(":") + 1));
     this.#discovery = new DiscoveryStreamClient({
@@ -424,7 +429,11 @@ export class Sidecar {
         weight: 1,
         ttlSeconds: 15,
       },
-      apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
+      apply: (s) => {
+        this.#mtls?.registered(s);
+        this.apply(fromMesh(s, this.#o.controls.join(",")));
+      },
+      ...(this.#mtls === undefined ? {} : { identity: this.#mtls.identity }),
       refused: () => this.#rejected,
       status: async () => ({
         ...(await buildLoadReport(this.#metrics, this.#snapshot, REPORT_INTERVAL_MS)),
@@ -438,6 +447,25 @@ export class Sidecar {
       ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
+  }
+
+  /** Loaded only here: a static-config sidecar has no identity, stays plain and never loads the X.509 code. */
+  async #startMtls(): Promise<void> {
+    const data = this.#data;
+    const inbound = this.#inbound;
+    if (!(data instanceof DataPath) || !(inbound instanceof EngineServer)) return;
+    const { MeshTls } = await import("./mtls/mesh-tls.ts");
+    this.#mtls = new MeshTls({
+      service: this.#o.service,
+      clock: this.#clock,
+      wallNow: Date.now,
+      logger: this.#log,
+      registry: this.#o.registry,
+      send: (csr) => this.#discovery?.requestCertificate(csr) ?? false,
+      useTransports: (connectorFor) => data.useTransports(connectorFor),
+    });
+    inbound.setAcceptor(this.#mtls.inbound.accept);
+    if (this.#snapshot !== undefined) this.#mtls.swap(this.#snapshot);
   }
 
   get draining(): boolean {
@@ -457,6 +485,7 @@ export class Sidecar {
   async #drain(): Promise<void> {
     this.#draining = true;
     this.#discovery?.stop();
+    this.#mtls?.stop();
     this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
     await sleep(this.#o.drainDelayMs);
     const servers = [this.#outbound, this.#inbound].filter((s) => s !== undefined);

@@ -2,11 +2,13 @@ import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
 import { Counter } from "prom-client";
-import { errorCode, errorMessage } from "../../common/errors.ts";
+import { errorCode, errorMessage, MeshletError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import { bundlePem } from "../../security/bundle.ts";
 import { type CaMaterial, CertificateAuthority, createRootCa, DEFAULT_ROOT_TTL_MS } from "../../security/ca.ts";
+import { verifyCsr } from "../../security/csr.ts";
 import { splitPem } from "../../security/pem.ts";
+import { spiffeIdFor } from "../../security/spiffe.ts";
 import type { ControlNode } from "../node.ts";
 import { readCa, type SetCaCommand } from "./ca-state.ts";
 
@@ -27,6 +29,7 @@ export interface CurrentCa {
   bundlePem: string;
   /** Raft revision of the CA record: a sidecar's bundle is stale when its revision differs. */
   revision: number;
+  trustDomain: string;
 }
 
 const PROPOSE_DEADLINE_MS = 10_000;
@@ -43,6 +46,7 @@ export class MeshSecurity {
   readonly #node: ControlNode;
   readonly #logger: Logger;
   readonly #proposals: Counter;
+  readonly #issued: Counter;
   #current: CurrentCa | undefined;
   #loading: number | undefined;
   #proposing = false;
@@ -59,6 +63,38 @@ export class MeshSecurity {
       labelNames: ["result"],
       registers: [registry],
     });
+    this.#issued = new Counter({
+      name: "meshlet_ca_certificates_total",
+      help: "Workload certificate requests answered by this node: result issued or refused, code of the refusal",
+      labelNames: ["result", "code"],
+      registers: [registry],
+    });
+  }
+
+  /**
+   * Signs a sidecar's CSR for the identity of the service it streams for.
+   * Refusals (another identity, a bad signature, no CA yet) are counted by
+   * code and logged once here with the service, never with the CSR.
+   */
+  async issueWorkload(service: string, csrPem: string): Promise<{ certChainPem: string; bundle: CurrentCa }> {
+    const current = this.#current;
+    try {
+      if (current === undefined)
+        throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
+      const identity = spiffeIdFor(this.options.trustDomain, { service });
+      const { publicKey } = await verifyCsr(csrPem, identity);
+      const certChainPem = await current.ca.signWorkload(publicKey, identity, {
+        now: this.options.wallClock(),
+        ttlMs: this.options.certTtlMs,
+      });
+      this.#issued.inc({ result: "issued", code: "" });
+      return { certChainPem, bundle: current };
+    } catch (err) {
+      const code = errorCode(err);
+      this.#issued.inc({ result: "refused", code });
+      this.#logger.warn({ service, code, err: errorMessage(err) }, "certificate request refused");
+      throw err instanceof MeshletError ? err : new MeshletError("ERR_CSR_IDENTITY", errorMessage(err));
+    }
   }
 
   start(): void {
@@ -98,7 +134,7 @@ export class MeshSecurity {
       return;
     }
     const bundle = bundlePem([ca.rootPem, ...stored.record.previousRoots]);
-    this.#current = { ca, bundlePem: bundle, revision: stored.revision };
+    this.#current = { ca, bundlePem: bundle, revision: stored.revision, trustDomain: this.options.trustDomain };
     this.#writeBundle(bundle);
     this.#logger.info(
       { revision: stored.revision, roots: splitPem(bundle, "CERTIFICATE").length },

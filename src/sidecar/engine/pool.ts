@@ -17,6 +17,18 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
   maxSockets: 256,
 };
 
+/**
+ * The pool's transport: opens a stream to the endpoint and names the event
+ * that says it is ready to carry HTTP ("connect" for plain TCP,
+ * "secureConnect" once a TLS handshake verified the peer).
+ */
+export type Connector = (host: string, port: number) => { socket: Socket; ready: "connect" | "secureConnect" };
+
+export const plainConnector: Connector = (host, port) => ({
+  socket: connect({ host, port, noDelay: true }),
+  ready: "connect",
+});
+
 /** A socket of the pool, with what the pool needs to know about it. */
 export interface PooledSocket {
   readonly socket: Socket;
@@ -51,13 +63,15 @@ export class EndpointPool {
   readonly #o: PoolOptions;
   readonly #idle: IdleSocket[] = [];
   readonly #waiting: Acquired[] = [];
+  readonly #connector: Connector;
   #open = 0;
   #closed = false;
 
-  constructor(host: string, port: number, o: PoolOptions) {
+  constructor(host: string, port: number, o: PoolOptions, connector: Connector = plainConnector) {
     this.#host = host;
     this.#port = port;
     this.#o = o;
+    this.#connector = connector;
   }
 
   get open(): number {
@@ -97,7 +111,7 @@ export class EndpointPool {
 
   #connect(cb: Acquired): void {
     this.#open++;
-    const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
+    const { socket, ready } = this.#connector(this.#host, this.#port);
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -109,7 +123,7 @@ export class EndpointPool {
       this.#open--;
       this.#next();
     });
-    socket.once("connect", () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       if (done) return;
       done = true;
