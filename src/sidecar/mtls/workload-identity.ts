@@ -49,7 +49,7 @@ export class WorkloadIdentity {
   readonly #results: Counter;
   #bundle: { pem: string; trustDomain: string } | undefined;
   #pending: KeyPair | undefined;
-  #current: { key: KeyObject; chainPem: string; notBefore: number; notAfter: number } | undefined;
+  #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
   #material: TlsMaterial | undefined;
   #timer: TimerHandle | undefined;
   #requesting = false;
@@ -78,10 +78,10 @@ export class WorkloadIdentity {
     this.#timer = undefined;
   }
 
-  /** Renewal is due from half the lifetime on (and at once when there is no certificate). */
+  /** Renewal is due from half the remaining lifetime at receipt on (and at once when there is no certificate). */
   #due(): boolean {
     const c = this.#current;
-    return c === undefined || this.#o.wallNow() >= c.notBefore + (c.notAfter - c.notBefore) / 2;
+    return c === undefined || this.#o.wallNow() >= c.renewAt;
   }
 
   streamOpened(): void {
@@ -95,7 +95,7 @@ export class WorkloadIdentity {
     if (b.pem === "" || b.trustDomain === "") return;
     const changed = this.#bundle?.pem !== b.pem;
     this.#bundle = { pem: b.pem, trustDomain: b.trustDomain };
-    if (changed && this.#current !== undefined) this.#install(this.#current.key, this.#current.chainPem);
+    if (changed && this.#current !== undefined) this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
     if (this.#due()) void this.#request();
   }
 
@@ -130,13 +130,18 @@ export class WorkloadIdentity {
     }
   }
 
-  #install(key: KeyObject, chainPem: string): void {
+  /**
+   * Renewal at half the lifetime, counted from receipt: the CA backdates
+   * notBefore a few minutes for clock skew, which would otherwise make a
+   * short-lived certificate look half spent on arrival.
+   */
+  #install(key: KeyObject, chainPem: string, renewAt?: number): void {
     const bundle = this.#bundle;
     if (bundle === undefined) return;
-    const leaf = new X509Certificate(chainPem);
-    const notBefore = leaf.validFromDate.getTime();
-    const notAfter = leaf.validToDate.getTime();
-    this.#current = { key, chainPem, notBefore, notAfter };
+    const now = this.#o.wallNow();
+    const notAfter = new X509Certificate(chainPem).validToDate.getTime();
+    const due = renewAt ?? now + (notAfter - now) / 2;
+    this.#current = { key, chainPem, renewAt: due };
     const keyPem = key.export({ type: "pkcs8", format: "pem" }).toString();
     this.#material = {
       identity: spiffeIdFor(bundle.trustDomain, { service: this.#o.service }),
@@ -150,7 +155,7 @@ export class WorkloadIdentity {
       { identity: this.#material.identity, notAfter: new Date(notAfter).toISOString() },
       "workload certificate installed",
     );
-    this.#schedule(Math.max(0, notBefore + (notAfter - notBefore) / 2 - this.#o.wallNow()));
+    this.#schedule(Math.max(0, due - now));
     for (const l of this.#listeners) l(this.#material);
   }
 
