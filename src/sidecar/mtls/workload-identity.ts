@@ -95,7 +95,8 @@ export class WorkloadIdentity {
     if (b.pem === "" || b.trustDomain === "") return;
     const changed = this.#bundle?.pem !== b.pem;
     this.#bundle = { pem: b.pem, trustDomain: b.trustDomain };
-    if (changed && this.#current !== undefined) this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
+    if (changed && this.#current !== undefined)
+      this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
     if (this.#due()) void this.#request();
   }
 
