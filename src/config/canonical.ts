@@ -139,12 +139,17 @@ function metadata(v: unknown): boolean {
 function serviceSpec(v: unknown): boolean {
   return (
     isObject(v) &&
-    exact(v, ["ports", "loadBalancer", "endpoints"], ["ports", "loadBalancer", "endpoints", "config", "accessLog"]) &&
+    exact(
+      v,
+      ["ports", "loadBalancer", "endpoints"],
+      ["ports", "loadBalancer", "endpoints", "config", "accessLog", "mtls"],
+    ) &&
     arrayOf(servicePort, 1)(v.ports) &&
     loadBalancer(v.loadBalancer) &&
     arrayOf(endpoint)(v.endpoints) &&
     opt(v, "config", serviceConfig) &&
-    opt(v, "accessLog", accessLog)
+    opt(v, "accessLog", accessLog) &&
+    opt(v, "mtls", mtls)
   );
 }
 
@@ -208,6 +213,9 @@ const serviceConfig = (v: unknown) =>
   exact(v, ["keys", "prefixes"], ["keys", "prefixes"]) &&
   arrayOf(configKey, 0, 1000)(v.keys) &&
   arrayOf(configKey, 0, 100)(v.prefixes);
+
+const mtls = (v: unknown) =>
+  isObject(v) && exact(v, ["mode"], ["mode"]) && oneOf("STRICT", "PERMISSIVE", "DISABLE")(v.mode);
 
 const accessLog = (v: unknown) =>
   isObject(v) &&

@@ -126,6 +126,13 @@ export const accessLogSchema = z
   .refine((a) => a.mode === "sampled" || a.sampleRate === undefined, "sampleRate applies to mode: sampled only")
   .refine((a) => a.mode !== "sampled" || a.sampleRate !== undefined, "mode: sampled needs a sampleRate");
 
+/**
+ * Mutual TLS between sidecars for this Service's inbound side (docs/security.md): STRICT refuses plain text,
+ * PERMISSIVE takes both (migration), DISABLE is plain only. Without it: STRICT when the sidecar holds a
+ * certificate from the control plane, plain for a sidecar run from a static --config (it has no identity).
+ */
+export const mtlsSchema = z.strictObject({ mode: z.enum(["STRICT", "PERMISSIVE", "DISABLE"]) });
+
 export const serviceSpecSchema = z.strictObject({
   ports: z
     .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
@@ -135,6 +142,7 @@ export const serviceSpecSchema = z.strictObject({
   endpoints: z.array(endpointSchema).default([]),
   config: serviceConfigSchema.optional(),
   accessLog: accessLogSchema.optional(),
+  mtls: mtlsSchema.optional(),
 });
 
 // --- Route -----------------------------------------------------------------

@@ -12,6 +12,7 @@ import { DiskSnapshotStorage } from "../raft-node/disk-snapshot-storage.ts";
 import { Driver, type RaftCore } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
+import { DEFAULT_TRUST_DOMAIN } from "../security/spiffe.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -24,8 +25,13 @@ import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { registerRaftMetrics } from "./raft-metrics.ts";
+import { registerSecurityCommands } from "./security/ca-state.ts";
+import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
+
+/** A generated root for trust domain cluster.local, 24 h workload certificates (Istio's defaults). */
+export const DEFAULT_SECURITY = { trustDomain: DEFAULT_TRUST_DOMAIN, certTtlMs: 24 * 3_600_000 };
 
 /** How often a node checks whether its KV is large enough to favor memory (heap-mode.ts). */
 const HEAP_CHECK_MS = 1_000;
@@ -46,6 +52,8 @@ export interface ControlOptions {
   snapshotKeep: number;
   /** Size limits of applied resources (default DEFAULT_RESOURCE_LIMITS: 1 MiB each, 4 MiB per apply). */
   limits?: ResourceLimits;
+  /** The mesh CA: trust domain, workload certificate lifetime, the operator's CA if any (default DEFAULT_SECURITY). */
+  security?: Omit<MeshSecurityOptions, "dataDir" | "wallClock">;
   logger: Logger;
 }
 
@@ -72,6 +80,8 @@ export async function requestJoin(httpAddress: string, id: string, grpcAddress: 
 
 export interface RunningControl {
   node: RaftControlNode;
+  /** The mesh CA (signs workload and node certificates). */
+  security: MeshSecurity;
   grpcPort: number;
   httpPort: number;
   /** Stop serving, hand leadership over when leading, flush, close. */
@@ -104,6 +114,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
+  registerSecurityCommands(sm);
   for (const ext of EXTENSIONS) ext.register(sm);
   if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
   const node = new RaftControlNode({
@@ -169,11 +180,17 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   });
   node.attach(driver, transport);
   registerRaftMetrics(registry, node);
+  const security = new MeshSecurity(
+    node,
+    { ...(o.security ?? DEFAULT_SECURITY), dataDir: o.dataDir, wallClock: () => Date.now() },
+    logger,
+    registry,
+  );
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
-    ext.start({ node, grpcServer, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS }),
+    ext.start({ node, grpcServer, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS, security }),
   );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
@@ -200,6 +217,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const address = http.address();
   const httpPort = typeof address === "object" && address !== null ? address.port : o.http.port;
   driver.start();
+  security.start();
   const heapMode = new HeapMode();
   const heapCheck = setInterval(() => heapMode.update(node.kv.size), HEAP_CHECK_MS).unref();
   // A lone voter need not wait out an election timeout.
@@ -207,6 +225,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const shutdown = async (): Promise<void> => {
     clearInterval(heapCheck);
+    security.stop();
     for (const ext of EXTENSIONS) {
       await Promise.resolve(ext.stop()).catch((err: unknown) => {
         logger.warn({ extension: ext.name, err: errorMessage(err) }, "extension failed to stop");
@@ -230,5 +249,5 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     grpcServer.forceShutdown();
     wal.close();
   };
-  return { node, grpcPort, httpPort, shutdown };
+  return { node, security, grpcPort, httpPort, shutdown };
 }

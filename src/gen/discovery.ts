@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Ack as _meshlet_discovery_v1_Ack, Ack__Output as _meshlet_discovery_v1_Ack__Output } from './meshlet/discovery/v1/Ack.ts';
+import type { Certificate as _meshlet_discovery_v1_Certificate, Certificate__Output as _meshlet_discovery_v1_Certificate__Output } from './meshlet/discovery/v1/Certificate.ts';
+import type { CertificateRequest as _meshlet_discovery_v1_CertificateRequest, CertificateRequest__Output as _meshlet_discovery_v1_CertificateRequest__Output } from './meshlet/discovery/v1/CertificateRequest.ts';
 import type { ConfigAck as _meshlet_discovery_v1_ConfigAck, ConfigAck__Output as _meshlet_discovery_v1_ConfigAck__Output } from './meshlet/discovery/v1/ConfigAck.ts';
 import type { ConfigEntry as _meshlet_discovery_v1_ConfigEntry, ConfigEntry__Output as _meshlet_discovery_v1_ConfigEntry__Output } from './meshlet/discovery/v1/ConfigEntry.ts';
 import type { ConfigUpdate as _meshlet_discovery_v1_ConfigUpdate, ConfigUpdate__Output as _meshlet_discovery_v1_ConfigUpdate__Output } from './meshlet/discovery/v1/ConfigUpdate.ts';
@@ -22,6 +24,7 @@ import type { RenewLeasesResponse as _meshlet_discovery_v1_RenewLeasesResponse, 
 import type { Resource as _meshlet_discovery_v1_Resource, Resource__Output as _meshlet_discovery_v1_Resource__Output } from './meshlet/discovery/v1/Resource.ts';
 import type { SidecarStatus as _meshlet_discovery_v1_SidecarStatus, SidecarStatus__Output as _meshlet_discovery_v1_SidecarStatus__Output } from './meshlet/discovery/v1/SidecarStatus.ts';
 import type { Snapshot as _meshlet_discovery_v1_Snapshot, Snapshot__Output as _meshlet_discovery_v1_Snapshot__Output } from './meshlet/discovery/v1/Snapshot.ts';
+import type { TrustBundle as _meshlet_discovery_v1_TrustBundle, TrustBundle__Output as _meshlet_discovery_v1_TrustBundle__Output } from './meshlet/discovery/v1/TrustBundle.ts';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -32,6 +35,8 @@ export interface ProtoGrpcType {
     discovery: {
       v1: {
         Ack: MessageTypeDefinition<_meshlet_discovery_v1_Ack, _meshlet_discovery_v1_Ack__Output>
+        Certificate: MessageTypeDefinition<_meshlet_discovery_v1_Certificate, _meshlet_discovery_v1_Certificate__Output>
+        CertificateRequest: MessageTypeDefinition<_meshlet_discovery_v1_CertificateRequest, _meshlet_discovery_v1_CertificateRequest__Output>
         ConfigAck: MessageTypeDefinition<_meshlet_discovery_v1_ConfigAck, _meshlet_discovery_v1_ConfigAck__Output>
         ConfigEntry: MessageTypeDefinition<_meshlet_discovery_v1_ConfigEntry, _meshlet_discovery_v1_ConfigEntry__Output>
         ConfigUpdate: MessageTypeDefinition<_meshlet_discovery_v1_ConfigUpdate, _meshlet_discovery_v1_ConfigUpdate__Output>
@@ -52,6 +57,7 @@ export interface ProtoGrpcType {
         Resource: MessageTypeDefinition<_meshlet_discovery_v1_Resource, _meshlet_discovery_v1_Resource__Output>
         SidecarStatus: MessageTypeDefinition<_meshlet_discovery_v1_SidecarStatus, _meshlet_discovery_v1_SidecarStatus__Output>
         Snapshot: MessageTypeDefinition<_meshlet_discovery_v1_Snapshot, _meshlet_discovery_v1_Snapshot__Output>
+        TrustBundle: MessageTypeDefinition<_meshlet_discovery_v1_TrustBundle, _meshlet_discovery_v1_TrustBundle__Output>
       }
     }
   }

@@ -7,7 +7,7 @@ import { asGrpcReply, grpcCode, isGrpcServerFailure } from "./engine/h2/grpc.ts"
 import type { PoolOptions } from "./engine/pool.ts";
 import type { EngineRequest } from "./engine/request.ts";
 import type { EngineHandler } from "./engine/server.ts";
-import { Upstreams } from "./engine/upstreams.ts";
+import { type ConnectorFor, Upstreams } from "./engine/upstreams.ts";
 import { compileFaultPlan, countFaults, EMPTY_PLAN, type FaultPlan } from "./faults/plan.ts";
 import { FLAG_REASON } from "./flag-reply.ts";
 import { inboundStages } from "./inbound.ts";
@@ -132,6 +132,11 @@ export class DataPath {
 
   close(): void {
     this.#upstreams.close();
+  }
+
+  /** How pools reach each endpoint (plain, or mTLS to a peer sidecar): pools are remade with it. */
+  useTransports(connectorFor: ConnectorFor): void {
+    this.#upstreams.useTransports(connectorFor);
   }
 
   handler(direction: Direction): EngineHandler {

@@ -20,6 +20,7 @@ import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
+import type { MeshTls } from "./mtls/mesh-tls.ts";
 import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
@@ -100,6 +101,8 @@ export class Sidecar {
   #admin: Server | undefined;
   #discovery: DiscoveryStreamClient | undefined;
   #appHealth: AppHealth | undefined;
+  /** mTLS between sidecars: only with a control plane (it issues the certificate) and the engine data path. */
+  #mtls: MeshTls | undefined;
   #snapshot: CompiledSnapshot | undefined;
   #stale = false;
   #appliedAt: number | undefined;
@@ -335,6 +338,7 @@ export class Sidecar {
     }
     this.#snapshot = compiled;
     this.#data?.swap(compiled);
+    this.#mtls?.swap(compiled);
     this.#telemetry.swap(telemetryView(compiled));
     this.#policies.activate();
     this.#stale = false;
@@ -400,6 +404,7 @@ export class Sidecar {
       import("../common/grpc-log.ts"),
     ]);
     routeGrpcLogs(this.#log);
+    await this.#startMtls();
     const port = this.#inboundPort();
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
@@ -414,7 +419,11 @@ export class Sidecar {
         weight: 1,
         ttlSeconds: 15,
       },
-      apply: (s) => this.apply(fromMesh(s, this.#o.controls.join(","))),
+      apply: (s) => {
+        this.#mtls?.registered(s);
+        this.apply(fromMesh(s, this.#o.controls.join(",")));
+      },
+      ...(this.#mtls === undefined ? {} : { identity: this.#mtls.identity }),
       refused: () => this.#rejected,
       status: async () => ({
         ...(await buildLoadReport(this.#metrics, this.#snapshot, REPORT_INTERVAL_MS)),
@@ -452,6 +461,25 @@ export class Sidecar {
     this.#appHealth.start();
   }
 
+  /** Loaded only here: a static-config sidecar has no identity, stays plain and never loads the X.509 code. */
+  async #startMtls(): Promise<void> {
+    const data = this.#data;
+    const inbound = this.#inbound;
+    if (data === undefined || inbound === undefined) return;
+    const { MeshTls } = await import("./mtls/mesh-tls.ts");
+    this.#mtls = new MeshTls({
+      service: this.#o.service,
+      clock: this.#clock,
+      wallNow: Date.now,
+      logger: this.#log,
+      registry: this.#o.registry,
+      send: (csr) => this.#discovery?.requestCertificate(csr) ?? false,
+      useTransports: (connectorFor) => data.useTransports(connectorFor),
+    });
+    inbound.setAcceptor(this.#mtls.inbound.accept);
+    if (this.#snapshot !== undefined) this.#mtls.swap(this.#snapshot);
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
@@ -470,6 +498,7 @@ export class Sidecar {
     this.#draining = true;
     this.#appHealth?.stop();
     this.#discovery?.stop();
+    this.#mtls?.stop();
     this.#log.info({ delayMs: this.#o.drainDelayMs, timeoutMs: this.#o.drainTimeoutMs }, "draining");
     await sleep(this.#o.drainDelayMs);
     const servers = [this.#outbound, this.#inbound].filter((s) => s !== undefined);

@@ -9,6 +9,7 @@ import type { ControlNode } from "../node.ts";
 import { registerMeshCommands } from "../resources/register-commands.ts";
 import { ResourceParser } from "../resources/resource-parser.ts";
 import type { StateMachine } from "../state/machine.ts";
+import type { CertificateIssuer } from "./server.ts";
 import { DEFAULT_DEBOUNCE_MS } from "./session.ts";
 import { type DiscoveryRuntime, startDiscovery } from "./start.ts";
 
@@ -30,6 +31,8 @@ interface ExtensionContextLike {
   logger: Logger;
   registry: Registry;
   limits?: ResourceLimits;
+  /** The mesh CA (MeshSecurity) as the discovery stream uses it. */
+  security?: CertificateIssuer;
 }
 
 /** Members and their gRPC addresses. ControlNode does not expose membership; the Raft-backed node does. */
@@ -54,7 +57,7 @@ export function discoveryExtension() {
   return {
     name: "discovery",
     register: (sm: StateMachine) => registerMeshCommands(sm),
-    start({ node, grpcServer, logger, registry, limits }: ExtensionContextLike) {
+    start({ node, grpcServer, logger, registry, limits, security }: ExtensionContextLike) {
       runtime = startDiscovery(node, {
         addService: (service, implementation) => grpcServer.addService(service, implementation),
         logger,
@@ -62,6 +65,7 @@ export function discoveryExtension() {
         grpcAddressOf: (id) => memberAddress(node, id),
         members: () => membersOf(node),
         debounceMs: debounceMs(),
+        ...(security === undefined ? {} : { certificates: security }),
       });
       parser = new ResourceParser();
       const bodies = { parser, ...(limits === undefined ? {} : { limits }) };

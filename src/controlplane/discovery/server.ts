@@ -55,6 +55,14 @@ export interface DiscoveryOptions {
   helloTimeoutMs?: number;
   /** The app config sidecars get with their snapshots (Service spec.config); none when absent. */
   config?: ConfigFeed;
+  /** The mesh CA: answers CertificateRequests, pushes trust bundles. None = sidecars get no identity. */
+  certificates?: CertificateIssuer;
+}
+
+/** What the discovery stream needs of the mesh CA (controlplane/security/mesh-ca.ts). */
+export interface CertificateIssuer {
+  issueWorkload(service: string, csrPem: string): Promise<{ certChainPem: string; bundle: TrustBundle }>;
+  onChange(listener: (bundle: TrustBundle) => void): () => void;
 }
 
 const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
@@ -83,6 +91,9 @@ export class DiscoveryServer {
   readonly #unsubscribe: () => void;
   readonly #config: ConfigFeed | undefined;
   readonly #unsubscribeConfig: () => void;
+  readonly #certificates: CertificateIssuer | undefined;
+  readonly #unsubscribeBundle: () => void;
+  #bundle: TrustBundle | undefined;
   #state: PreparedState | undefined;
   #scoped = new Map<string, ScopedSnapshot>();
   readonly #encodedByScope = new WeakMap<ScopedSnapshot, EncodedSnapshot>();
@@ -168,6 +179,12 @@ export class DiscoveryServer {
     });
     this.#config = options.config;
     // A config change leaves the mesh state (and its cached snapshots) as it is: sessions only diff their config.
+    this.#certificates = options.certificates;
+    this.#unsubscribeBundle =
+      options.certificates?.onChange((bundle) => {
+        this.#bundle = bundle;
+        for (const call of this.#sessions.keys()) call.write({ trustBundle: wireBundle(bundle) });
+      }) ?? (() => {});
     this.#unsubscribeConfig =
       this.#config?.onChange(() => {
         for (const session of this.#sessions.values()) session.changed();
@@ -223,6 +240,7 @@ export class DiscoveryServer {
   close(): void {
     this.#unsubscribe();
     this.#unsubscribeConfig();
+    this.#unsubscribeBundle();
     this.#queue.close();
     for (const [call, session] of this.#sessions) {
       session.close();
@@ -332,6 +350,7 @@ export class DiscoveryServer {
         this.#sessions.set(call, session);
         this.#metrics.streams.set(this.#sessions.size);
         this.#log.info({ sidecar: hello.nodeId, service: hello.service }, "sidecar stream opened");
+        if (this.#bundle !== undefined) call.write({ trustBundle: wireBundle(this.#bundle) });
         session.start();
         return;
       }
@@ -370,6 +389,9 @@ export class DiscoveryServer {
         case "configAck":
           if (req.configAck) session.configAck(req.configAck.revision);
           return;
+        case "certificateRequest":
+          if (req.certificateRequest) this.#issue(call, session.info.service, req.certificateRequest.csrPem);
+          return;
         case "hello":
           return reject("second_hello", "hello may be sent only once per stream");
         default:
@@ -382,6 +404,21 @@ export class DiscoveryServer {
     });
     call.on("error", cleanup);
     call.on("cancelled", cleanup);
+  }
+
+  /** Refusals are counted and logged by the issuer; the sidecar gets the code and message on its stream. */
+  #issue(call: Call, service: string, csrPem: string): void {
+    const issuer = this.#certificates;
+    if (issuer === undefined) {
+      call.write({
+        certificate: { errorCode: "ERR_CA_UNAVAILABLE", error: "this control plane issues no certificates" },
+      });
+      return;
+    }
+    issuer.issueWorkload(service, csrPem).then(
+      ({ certChainPem, bundle }) => call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle) } }),
+      (err: unknown) => call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } }),
+    );
   }
 
   #recordStatus(session: SidecarSession, json: string): void {
@@ -432,6 +469,16 @@ export class DiscoveryServer {
 }
 
 /** Where a sidecar stands with the latest snapshot this node pushed it. */
+export interface TrustBundle {
+  bundlePem: string;
+  revision: number;
+  trustDomain: string;
+}
+
+function wireBundle(b: TrustBundle): { pem: string; revision: number; trustDomain: string } {
+  return { pem: b.bundlePem, revision: b.revision, trustDomain: b.trustDomain };
+}
+
 function sidecarState(info: SessionInfo): "acked" | "pending" | "rejecting" {
   if (info.lastNack !== undefined) return "rejecting";
   return info.lastAckedVersion >= info.lastPushedVersion ? "acked" : "pending";

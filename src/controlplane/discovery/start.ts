@@ -17,7 +17,7 @@ import { type Command, kvView } from "../state/machine.ts";
 import { storedText } from "../state/value.ts";
 import { attachDiscovery } from "./attach.ts";
 import { createMeshStateReader } from "./mesh-state.ts";
-import { DiscoveryServer, type MeshSource } from "./server.ts";
+import { type CertificateIssuer, DiscoveryServer, type MeshSource } from "./server.ts";
 
 export interface DiscoveryStartOptions {
   /** Adds a service to the node's gRPC server (the one serving the Raft peers). */
@@ -29,6 +29,8 @@ export interface DiscoveryStartOptions {
   /** Every member's id and gRPC address, to gather the cluster's sidecars for GET /v1/sidecars. */
   members: () => { id: string; address: string }[];
   debounceMs?: number;
+  /** The mesh CA, when this node issues sidecar certificates. */
+  certificates?: CertificateIssuer;
   clock?: Clock;
   proposeDeadlineMs?: number;
 }
@@ -147,6 +149,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     registry: options.registry,
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
     config,
+    ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
   });
   options.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, server.handlers());
   attachDiscovery(node, {

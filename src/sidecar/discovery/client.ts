@@ -8,12 +8,14 @@ import { type Finding, formatFinding } from "../../config/finding.ts";
 import { formatPath } from "../../config/format-path.ts";
 import type { Resource } from "../../config/resources.ts";
 import { resourceSchemas } from "../../config/schemas-on-demand.ts";
+import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
 import type { DiscoveryResponse__Output } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
 import type { Endpoint__Output } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Snapshot__Output } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
+import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { backoffDelay } from "./backoff.ts";
 
 /** A snapshot decoded and validated, ready for the sidecar's pipeline. */
@@ -75,6 +77,16 @@ export interface DiscoveryClientOptions {
   config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
   /** A stream came up (its first message) or went down. */
   onConnection?: (up: boolean) => void;
+  /** The workload identity (mTLS): told when a stream opens, given certificates and trust bundles. */
+  identity?: IdentityChannel;
+}
+
+/** What the stream does for the sidecar's certificate (sidecar/mtls/workload-identity.ts). */
+export interface IdentityChannel {
+  /** A stream opened (hello sent): a good moment to ask for a certificate with requestCertificate(). */
+  streamOpened(): void;
+  certificate(c: Certificate__Output): void;
+  trustBundle(b: TrustBundle__Output): void;
 }
 
 /**
@@ -208,6 +220,14 @@ export class DiscoveryStreamClient {
     c.close();
   }
 
+  /** Sends a CSR on the open stream; false when no stream is open (the next streamOpened() asks again). */
+  requestCertificate(csrPem: string): boolean {
+    const call = this.#call;
+    if (call === undefined) return false;
+    call.write({ certificateRequest: { csrPem } });
+    return true;
+  }
+
   #connect(): void {
     if (this.#stopped) return;
     const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
@@ -253,6 +273,8 @@ export class DiscoveryStreamClient {
       }
       if (res.snapshot) this.#onSnapshot(call, res.snapshot);
       else if (res.config) this.#onConfig(call, res.config);
+      else if (res.certificate) this.#o.identity?.certificate(res.certificate);
+      else if (res.trustBundle) this.#o.identity?.trustBundle(res.trustBundle);
     });
     call.on("error", (err) => onEnd(errorMessage(err)));
     call.on("end", () => onEnd("stream ended"));
@@ -267,6 +289,7 @@ export class DiscoveryStreamClient {
         labels: this.#o.labels ?? {},
       },
     });
+    this.#o.identity?.streamOpened();
     const reg = this.#o.registration;
     if (reg !== undefined && this.#serving) this.#register(call, reg);
     this.#statusSent = undefined;

@@ -1,4 +1,5 @@
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
+import { type Connector, tcpConnector } from "./connect.ts";
 
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
@@ -103,13 +104,15 @@ export class EndpointPool {
   readonly #o: PoolOptions;
   readonly #idle: PooledSocket[] = [];
   readonly #waiting: Acquired[] = [];
+  readonly #connector: Connector;
   #open = 0;
   #closed = false;
 
-  constructor(host: string, port: number, o: PoolOptions) {
+  constructor(host: string, port: number, o: PoolOptions, connector: Connector = tcpConnector) {
     this.#host = host;
     this.#port = port;
     this.#o = o;
+    this.#connector = connector;
   }
 
   get open(): number {
@@ -149,7 +152,7 @@ export class EndpointPool {
 
   #connect(cb: Acquired): void {
     this.#open++;
-    const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
+    const { socket, ready } = this.#connector(this.#host, this.#port);
     const conn = new PooledSocket(socket, this);
     let done = false;
     const timer = setTimeout(() => {
@@ -166,7 +169,7 @@ export class EndpointPool {
     };
     socket.once("error", onConnectError);
     socket.on("close", () => conn.onClose());
-    socket.once("connect", () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       if (done) return;
       done = true;

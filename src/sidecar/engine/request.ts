@@ -21,7 +21,8 @@ export class EngineRequest implements RequestView {
   readonly authority: string;
   readonly head: Head;
   #headers: Record<string, string | string[] | undefined> | undefined;
-  readonly socket: { readonly remoteAddress?: string | undefined };
+  /** The client's address, and its verified SPIFFE ID when it came over mTLS (for policies and logs). */
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly peerIdentity?: string | undefined };
   /** The client asked for `100 Continue` before it sends the body. */
   readonly expectContinue: boolean;
   /** `websocket` for a GET that asks to upgrade to it; undefined otherwise (h2c and others are ignored). */
@@ -53,6 +54,7 @@ export class EngineRequest implements RequestView {
     },
     remoteAddress: string | undefined,
     channel: RequestChannel,
+    peerIdentity?: string,
   ) {
     this.head = head;
     this.method = head.method;
@@ -63,7 +65,7 @@ export class EngineRequest implements RequestView {
     this.upgrade = parts.upgrade;
     this.h2 = parts.h2 === true;
     this.grpc = parts.grpc === true;
-    this.socket = { remoteAddress };
+    this.socket = { remoteAddress, peerIdentity };
     const expect = head.minor === 1 ? head.names.indexOf("expect") : -1;
     // One Expect field saying exactly that (two would join into a value that is not "100-continue").
     this.expectContinue =

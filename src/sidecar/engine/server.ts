@@ -33,6 +33,14 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
 /** The engine's one callback: a request whose head parsed and passed every check. */
 export type EngineHandler = (req: EngineRequest, res: DownstreamResponse) => void;
 
+/**
+ * The listener transport: what happens between accepting a socket and
+ * parsing HTTP on it (e.g. a TLS handshake, sniffing plain text from TLS).
+ * It calls `serve` with the stream to speak HTTP on and the peer's verified
+ * identity, if any; or destroys the socket.
+ */
+export type Acceptor = (socket: Socket, serve: (stream: Socket, peerIdentity?: string) => void) => void;
+
 /** A request the engine refused before any handler saw it. */
 export type RefusalListener = (err: HttpError) => void;
 
@@ -68,9 +76,12 @@ export class Connection implements RequestChannel {
   /** No request yet: the first bytes may be the HTTP/2 preface. */
   #fresh = true;
   tunnelPeer: Socket | undefined;
+  /** The SPIFFE ID of the peer's verified client certificate (mTLS), undefined on plain text. */
+  readonly peerIdentity: string | undefined;
 
-  constructor(socket: Socket, server: EngineServer, o: EngineOptions) {
+  constructor(socket: Socket, server: EngineServer, o: EngineOptions, peerIdentity?: string) {
     this.socket = socket;
+    this.peerIdentity = peerIdentity;
     this.#server = server;
     this.#o = o;
     socket.setNoDelay(true);
@@ -209,6 +220,7 @@ export class Connection implements RequestChannel {
         { path: target.path, query: target.query, authority: target.authority, upgrade },
         this.socket.remoteAddress,
         this,
+        this.peerIdentity,
       );
       if (target.absolute) req.headers.host = target.authority;
     } catch (err) {
@@ -421,7 +433,10 @@ export class EngineServer {
   readonly h2: H2Front;
   draining = false;
 
-  constructor(o: EngineOptions, handler: EngineHandler, onRefused?: RefusalListener) {
+  /** The listener transport; replaced by setAcceptor when the security mode changes (new connections only). */
+  #accept: Acceptor | undefined;
+
+  constructor(o: EngineOptions, handler: EngineHandler, onRefused?: RefusalListener, accept?: Acceptor) {
     this.handler = handler;
     this.#onRefused = onRefused;
     this.h2 = new H2Front(
@@ -434,13 +449,23 @@ export class EngineServer {
       handler,
       (err) => this.refused(err),
     );
+    this.#accept = accept;
+    const serve = (stream: Socket, peerIdentity?: string) => {
+      if (this.draining) stream.destroy();
+      else this.#conns.add(new Connection(stream, this, o, peerIdentity));
+    };
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       if (this.draining) {
         socket.destroy();
         return;
       }
-      this.#conns.add(new Connection(socket, this, o));
+      if (this.#accept === undefined) serve(socket);
+      else this.#accept(socket, serve);
     });
+  }
+
+  setAcceptor(accept: Acceptor | undefined): void {
+    this.#accept = accept;
   }
 
   refused(err: HttpError): void {

@@ -3,6 +3,9 @@ import { type Connector, tcpConnector } from "./connect.ts";
 import { DEFAULT_H2_POOL_OPTIONS, H2EndpointPool, type H2PoolOptions } from "./h2/pool.ts";
 import { EndpointPool, type PoolOptions } from "./pool.ts";
 
+/** The transport to an endpoint, chosen when its pool is made (plain, or mTLS to a peer sidecar). */
+export type ConnectorFor = (e: UpstreamEndpoint) => Connector | undefined;
+
 /** One pool of raw keep-alive sockets per endpoint, and one of HTTP/2 sessions, each made at its first request. */
 export class Upstreams {
   readonly #o: PoolOptions;
@@ -10,6 +13,7 @@ export class Upstreams {
   readonly #connect: Connector;
   readonly #pools = new Map<string, EndpointPool>();
   readonly #h2 = new Map<string, H2EndpointPool>();
+  #connectorFor: ConnectorFor = () => undefined;
 
   constructor(o: PoolOptions, connect: Connector = tcpConnector) {
     this.#o = o;
@@ -17,10 +21,16 @@ export class Upstreams {
     this.#h2o = { ...DEFAULT_H2_POOL_OPTIONS, connectTimeoutMs: o.connectTimeoutMs };
   }
 
+  /** A new transport plan (security modes, identity): every pool closes, new ones use the plan. */
+  useTransports(connectorFor: ConnectorFor): void {
+    this.#connectorFor = connectorFor;
+    this.close();
+  }
+
   pool(e: UpstreamEndpoint): EndpointPool {
     let p = this.#pools.get(e.key);
     if (p === undefined) {
-      p = new EndpointPool(e.address, e.port, this.#o);
+      p = new EndpointPool(e.address, e.port, this.#o, this.#connectorFor(e) ?? this.#connect);
       this.#pools.set(e.key, p);
     }
     return p;
@@ -29,7 +39,7 @@ export class Upstreams {
   h2(e: UpstreamEndpoint): H2EndpointPool {
     let p = this.#h2.get(e.key);
     if (p === undefined) {
-      p = new H2EndpointPool(e.address, e.port, this.#h2o, this.#connect);
+      p = new H2EndpointPool(e.address, e.port, this.#h2o, this.#connectorFor(e) ?? this.#connect);
       this.#h2.set(e.key, p);
     }
     return p;

@@ -8,6 +8,7 @@ import type { Deregister as _meshlet_discovery_v1_Deregister, Deregister__Output
 import type { Heartbeat as _meshlet_discovery_v1_Heartbeat, Heartbeat__Output as _meshlet_discovery_v1_Heartbeat__Output } from '../../../meshlet/discovery/v1/Heartbeat.ts';
 import type { SidecarStatus as _meshlet_discovery_v1_SidecarStatus, SidecarStatus__Output as _meshlet_discovery_v1_SidecarStatus__Output } from '../../../meshlet/discovery/v1/SidecarStatus.ts';
 import type { ConfigAck as _meshlet_discovery_v1_ConfigAck, ConfigAck__Output as _meshlet_discovery_v1_ConfigAck__Output } from '../../../meshlet/discovery/v1/ConfigAck.ts';
+import type { CertificateRequest as _meshlet_discovery_v1_CertificateRequest, CertificateRequest__Output as _meshlet_discovery_v1_CertificateRequest__Output } from '../../../meshlet/discovery/v1/CertificateRequest.ts';
 
 export interface DiscoveryRequest {
   'hello'?: (_meshlet_discovery_v1_Hello | null);
@@ -18,7 +19,8 @@ export interface DiscoveryRequest {
   'heartbeat'?: (_meshlet_discovery_v1_Heartbeat | null);
   'status'?: (_meshlet_discovery_v1_SidecarStatus | null);
   'configAck'?: (_meshlet_discovery_v1_ConfigAck | null);
-  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck";
+  'certificateRequest'?: (_meshlet_discovery_v1_CertificateRequest | null);
+  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck"|"certificateRequest";
 }
 
 export interface DiscoveryRequest__Output {
@@ -30,5 +32,6 @@ export interface DiscoveryRequest__Output {
   'heartbeat'?: (_meshlet_discovery_v1_Heartbeat__Output | null);
   'status'?: (_meshlet_discovery_v1_SidecarStatus__Output | null);
   'configAck'?: (_meshlet_discovery_v1_ConfigAck__Output | null);
-  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck";
+  'certificateRequest'?: (_meshlet_discovery_v1_CertificateRequest__Output | null);
+  'kind'?: "hello"|"ack"|"nack"|"register"|"deregister"|"heartbeat"|"status"|"configAck"|"certificateRequest";
 }

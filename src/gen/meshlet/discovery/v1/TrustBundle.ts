@@ -1,0 +1,15 @@
+// Original file: proto/meshlet/discovery/v1/discovery.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface TrustBundle {
+  'pem'?: (string);
+  'revision'?: (number | string | Long);
+  'trustDomain'?: (string);
+}
+
+export interface TrustBundle__Output {
+  'pem': (string);
+  'revision': (number);
+  'trustDomain': (string);
+}

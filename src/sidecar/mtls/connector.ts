@@ -1,0 +1,40 @@
+import { connect, type PeerCertificate, type TLSSocket } from "node:tls";
+import { spiffeIdFromAltNames } from "../../security/identity.ts";
+import type { Connector } from "../engine/connect.ts";
+import type { TlsMaterial } from "./workload-identity.ts";
+
+/**
+ * Originates mTLS to a peer sidecar's inbound port: TLS 1.3, this
+ * workload's certificate, the peer verified against the trust bundle and
+ * required to be the destination service's SPIFFE ID (not any mesh member).
+ * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
+ * new pooled connection resumes instead of a full handshake.
+ */
+export function mtlsConnector(material: () => TlsMaterial | undefined, expectedIdentity: string): Connector {
+  let session: Buffer | undefined;
+  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+    const peer = spiffeIdFromAltNames(cert.subjectaltname);
+    return peer === expectedIdentity
+      ? undefined
+      : Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${expectedIdentity}`), {
+          code: "ERR_TLS_PEER_IDENTITY",
+        });
+  };
+  return (host, port) => {
+    const m = material();
+    const socket: TLSSocket = connect({
+      host,
+      port,
+      ...(m === undefined ? {} : { secureContext: m.context }),
+      minVersion: "TLSv1.3",
+      rejectUnauthorized: true,
+      checkServerIdentity,
+      ...(session === undefined ? {} : { session }),
+    });
+    socket.setNoDelay(true);
+    socket.on("session", (s: Buffer) => {
+      session = s;
+    });
+    return { socket, ready: "secureConnect" };
+  };
+}

@@ -1,0 +1,105 @@
+import type { Socket } from "node:net";
+import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
+import { Counter, type Registry } from "prom-client";
+import { spiffeIdOf } from "../../security/identity.ts";
+import type { Acceptor } from "../engine/server.ts";
+import type { MtlsMode } from "./modes.ts";
+import type { TlsMaterial } from "./workload-identity.ts";
+
+/** The first byte of a TLS record carrying a handshake: how PERMISSIVE tells TLS from plain HTTP. */
+const TLS_HANDSHAKE = 0x16;
+/** A client that sends nothing for this long is dropped before a byte of it is read as HTTP or TLS. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+
+/**
+ * The inbound listener transport. With a workload certificate and a mode
+ * other than DISABLE, a connection whose first byte starts a TLS handshake
+ * goes through TLS 1.3 with a required client certificate verified against
+ * the trust bundle and carrying a SPIFFE ID (the peer identity handed to the
+ * engine); plain text is refused in STRICT and served in PERMISSIVE.
+ */
+export class InboundMtls {
+  readonly #tls: TlsServer;
+  readonly #refused: Counter<"reason">;
+  readonly #accepted: Counter<"transport">;
+  #serve: ((stream: Socket, peerIdentity?: string) => void) | undefined;
+  #mode: MtlsMode = "STRICT";
+  #material: TlsMaterial | undefined;
+
+  constructor(registry: Registry) {
+    this.#refused = new Counter({
+      name: "meshlet_inbound_tls_refused_total",
+      help: "Inbound connections refused by the mTLS transport, by reason (plaintext on STRICT, handshake failure, no SPIFFE ID)",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.#accepted = new Counter({
+      name: "meshlet_inbound_connections_total",
+      help: "Inbound connections handed to HTTP, by transport: mtls (verified peer) or plaintext (DISABLE, PERMISSIVE, or no certificate yet)",
+      labelNames: ["transport"],
+      registers: [registry],
+    });
+    this.#tls = createServer({
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.3",
+      // Replaced by setSecureContext at the first certificate: no handshake completes before.
+      SNICallback: (_name, cb) => cb(new Error("no workload certificate yet"), undefined),
+    });
+    this.#tls.on("secureConnection", (s: TLSSocket) => this.#secured(s));
+    this.#tls.on("tlsClientError", () => this.#refused.inc({ reason: "handshake" }));
+  }
+
+  /** New certificate or bundle: new handshakes use it, open connections keep theirs. */
+  use(material: TlsMaterial): void {
+    this.#material = material;
+    this.#tls.setSecureContext({
+      key: material.keyPem,
+      cert: material.certChainPem,
+      ca: material.bundlePem,
+      minVersion: "TLSv1.3",
+    });
+  }
+
+  setMode(mode: MtlsMode): void {
+    this.#mode = mode;
+  }
+
+  readonly accept: Acceptor = (socket, serve) => {
+    this.#serve = serve;
+    if (this.#material === undefined || this.#mode === "DISABLE") {
+      this.#accepted.inc({ transport: "plaintext" });
+      serve(socket);
+      return;
+    }
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+    socket.once("error", () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === TLS_HANDSHAKE) {
+        this.#tls.emit("connection", socket);
+      } else if (this.#mode === "PERMISSIVE") {
+        this.#accepted.inc({ transport: "plaintext" });
+        serve(socket);
+        socket.resume();
+      } else {
+        this.#refused.inc({ reason: "plaintext" });
+        socket.destroy();
+      }
+    });
+  };
+
+  #secured(s: TLSSocket): void {
+    const cert = s.getPeerX509Certificate();
+    const identity = cert === undefined ? undefined : spiffeIdOf(cert);
+    if (identity === undefined) {
+      this.#refused.inc({ reason: "no_identity" });
+      s.destroy();
+      return;
+    }
+    this.#accepted.inc({ transport: "mtls" });
+    this.#serve?.(s, identity);
+  }
+}

@@ -1,0 +1,95 @@
+import type { Registry } from "prom-client";
+import type { Clock } from "../../common/clock.ts";
+import type { Logger } from "../../common/logger.ts";
+import { spiffeIdFor } from "../../security/spiffe.ts";
+import type { MeshSnapshot } from "../discovery/client.ts";
+import type { Connector } from "../engine/connect.ts";
+import type { ConnectorFor } from "../engine/upstreams.ts";
+import type { CompiledSnapshot } from "../snapshot.ts";
+import type { UpstreamEndpoint } from "../upstream/balancer.ts";
+import { mtlsConnector } from "./connector.ts";
+import { InboundMtls } from "./listener.ts";
+import { type MtlsMode, mtlsModes } from "./modes.ts";
+import { WorkloadIdentity } from "./workload-identity.ts";
+
+export interface MeshTlsOptions {
+  service: string;
+  clock: Clock;
+  wallNow: () => number;
+  logger: Logger;
+  registry: Registry;
+  /** Sends a CSR on the discovery stream (false: no stream open). */
+  send: (csrPem: string) => boolean;
+  /** The upstream transport plan changed: pools must be remade with it. */
+  useTransports: (connectorFor: ConnectorFor) => void;
+}
+
+/**
+ * The sidecar's mTLS, wired from its three parts: the workload identity
+ * (certificate over the discovery stream), the inbound listener transport,
+ * and the outbound connectors. Decided once per snapshot or certificate:
+ * which endpoints are peer sidecars (registered through the control plane,
+ * so mTLS to them; static endpoints have no sidecar and stay plain) and
+ * each Service's mode.
+ */
+export class MeshTls {
+  readonly identity: WorkloadIdentity;
+  readonly inbound: InboundMtls;
+  readonly #o: MeshTlsOptions;
+  /** Endpoint key → the Service it was registered for, from the latest discovery snapshot. */
+  #sidecars = new Map<string, string>();
+  #modes = new Map<string, MtlsMode>();
+  #plan = "";
+
+  constructor(o: MeshTlsOptions) {
+    this.#o = o;
+    this.inbound = new InboundMtls(o.registry);
+    this.identity = new WorkloadIdentity({
+      service: o.service,
+      clock: o.clock,
+      wallNow: o.wallNow,
+      logger: o.logger,
+      registry: o.registry,
+      send: o.send,
+    });
+    this.identity.onChange((m) => {
+      this.inbound.use(m);
+      this.#replan();
+    });
+  }
+
+  /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot. */
+  registered(s: MeshSnapshot): void {
+    const sidecars = new Map<string, string>();
+    for (const e of s.endpoints) sidecars.set(`${e.address}:${e.port}`, e.service);
+    this.#sidecars = sidecars;
+  }
+
+  /** A compiled snapshot is going live: modes of every Service, this one's for the inbound listener. */
+  swap(snap: CompiledSnapshot): void {
+    this.#modes = mtlsModes(snap);
+    this.inbound.setMode(this.#modes.get(this.#o.service) ?? "STRICT");
+    this.#replan();
+  }
+
+  stop(): void {
+    this.identity.stop();
+  }
+
+  /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode). */
+  #replan(): void {
+    const material = this.identity.material;
+    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}`;
+    if (plan === this.#plan) return;
+    this.#plan = plan;
+    const modes = this.#modes;
+    const sidecars = () => this.#sidecars;
+    const current = () => this.identity.material;
+    this.#o.useTransports((e: UpstreamEndpoint): Connector | undefined => {
+      const m = current();
+      const service = sidecars().get(e.key);
+      if (m === undefined || service === undefined || (modes.get(service) ?? "STRICT") === "DISABLE") return undefined;
+      return mtlsConnector(current, spiffeIdFor(m.trustDomain, { service }));
+    });
+  }
+}

@@ -1,0 +1,194 @@
+import { type KeyObject, X509Certificate } from "node:crypto";
+import { createSecureContext, type SecureContext } from "node:tls";
+import { Counter, type Registry } from "prom-client";
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { errorCode, errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
+import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
+import { createCsr } from "../../security/csr.ts";
+import { generateKeyPair, type KeyPair } from "../../security/keys.ts";
+import { spiffeIdFor } from "../../security/spiffe.ts";
+import { verifyWorkloadChain } from "../../security/verify.ts";
+
+/** After a refused or failed request the sidecar asks again after this. */
+const RETRY_MS = 5_000;
+
+/** What TLS needs of the identity, rebuilt whenever the certificate or the bundle changes. */
+export interface TlsMaterial {
+  /** This workload's SPIFFE ID. */
+  identity: string;
+  trustDomain: string;
+  /** Key, chain and trust bundle, for both the inbound server and outbound clients. */
+  context: SecureContext;
+  keyPem: string;
+  certChainPem: string;
+  bundlePem: string;
+}
+
+export interface WorkloadIdentityOptions {
+  service: string;
+  clock: Clock;
+  /** Wall-clock ms (certificates carry calendar time). */
+  wallNow: () => number;
+  logger: Logger;
+  registry: Registry;
+  /** Sends a CSR on the discovery stream; false when none is open. */
+  send: (csrPem: string) => boolean;
+}
+
+/**
+ * The sidecar's workload identity: a key made in this process (it never
+ * leaves it), a CSR sent over the discovery stream, the certificate the
+ * control plane signs, renewed at half its lifetime with a new key. New TLS
+ * handshakes use the new material; open connections keep theirs.
+ */
+export class WorkloadIdentity {
+  readonly #o: WorkloadIdentityOptions;
+  readonly #listeners = new Set<(m: TlsMaterial) => void>();
+  readonly #results: Counter;
+  #bundle: { pem: string; trustDomain: string } | undefined;
+  #pending: KeyPair | undefined;
+  #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
+  #material: TlsMaterial | undefined;
+  #timer: TimerHandle | undefined;
+  #requesting = false;
+
+  constructor(o: WorkloadIdentityOptions) {
+    this.#o = o;
+    this.#results = new Counter({
+      name: "meshlet_sidecar_certificate_requests_total",
+      help: "Certificate requests of this sidecar by result: issued, refused (by the control plane, with its code) or invalid (what came back did not verify)",
+      labelNames: ["result", "code"],
+      registers: [o.registry],
+    });
+  }
+
+  /** The current TLS material; undefined until the first certificate arrived. */
+  get material(): TlsMaterial | undefined {
+    return this.#material;
+  }
+
+  onChange(listener: (m: TlsMaterial) => void): void {
+    this.#listeners.add(listener);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Renewal is due from half the remaining lifetime at receipt on (and at once when there is no certificate). */
+  #due(): boolean {
+    const c = this.#current;
+    return c === undefined || this.#o.wallNow() >= c.renewAt;
+  }
+
+  streamOpened(): void {
+    // A request sent on a stream that went down will not be answered: ask again on this one.
+    this.#requesting = false;
+    this.#pending = undefined;
+    if (this.#bundle !== undefined && this.#due()) void this.#request();
+  }
+
+  trustBundle(b: TrustBundle__Output): void {
+    if (b.pem === "" || b.trustDomain === "") return;
+    const changed = this.#bundle?.pem !== b.pem;
+    this.#bundle = { pem: b.pem, trustDomain: b.trustDomain };
+    if (changed && this.#current !== undefined)
+      this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
+    if (this.#due()) void this.#request();
+  }
+
+  certificate(c: Certificate__Output): void {
+    if (c.trustBundle !== null && c.trustBundle !== undefined)
+      this.#bundle = { pem: c.trustBundle.pem, trustDomain: c.trustBundle.trustDomain };
+    const key = this.#pending;
+    this.#pending = undefined;
+    this.#requesting = false;
+    if (c.errorCode !== "") {
+      this.#results.inc({ result: "refused", code: c.errorCode });
+      this.#o.logger.error(
+        { code: c.errorCode, err: c.error },
+        "the control plane refused this sidecar's certificate request",
+      );
+      this.#retryLater();
+      return;
+    }
+    if (key === undefined || this.#bundle === undefined) return;
+    try {
+      const expected = spiffeIdFor(this.#bundle.trustDomain, { service: this.#o.service });
+      verifyWorkloadChain(c.certChainPem, this.#bundle.pem, this.#o.wallNow(), expected);
+      this.#install(key.privateKey, c.certChainPem);
+      this.#results.inc({ result: "issued", code: "" });
+    } catch (err) {
+      this.#results.inc({ result: "invalid", code: errorCode(err) });
+      this.#o.logger.error(
+        { code: errorCode(err), err: errorMessage(err) },
+        "the certificate from the control plane does not verify",
+      );
+      this.#retryLater();
+    }
+  }
+
+  /**
+   * Renewal at half the lifetime, counted from receipt: the CA backdates
+   * notBefore a few minutes for clock skew, which would otherwise make a
+   * short-lived certificate look half spent on arrival.
+   */
+  #install(key: KeyObject, chainPem: string, renewAt?: number): void {
+    const bundle = this.#bundle;
+    if (bundle === undefined) return;
+    const now = this.#o.wallNow();
+    const notAfter = new X509Certificate(chainPem).validToDate.getTime();
+    const due = renewAt ?? now + (notAfter - now) / 2;
+    this.#current = { key, chainPem, renewAt: due };
+    const keyPem = key.export({ type: "pkcs8", format: "pem" }).toString();
+    this.#material = {
+      identity: spiffeIdFor(bundle.trustDomain, { service: this.#o.service }),
+      trustDomain: bundle.trustDomain,
+      context: createSecureContext({ key: keyPem, cert: chainPem, ca: bundle.pem, minVersion: "TLSv1.3" }),
+      keyPem,
+      certChainPem: chainPem,
+      bundlePem: bundle.pem,
+    };
+    this.#o.logger.info(
+      { identity: this.#material.identity, notAfter: new Date(notAfter).toISOString() },
+      "workload certificate installed",
+    );
+    this.#schedule(Math.max(0, due - now));
+    for (const l of this.#listeners) l(this.#material);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = undefined;
+      void this.#request();
+    }, ms);
+  }
+
+  #retryLater(): void {
+    this.#schedule(RETRY_MS);
+  }
+
+  async #request(): Promise<void> {
+    const bundle = this.#bundle;
+    if (this.#requesting || bundle === undefined) return;
+    this.#requesting = true;
+    try {
+      const keys = generateKeyPair();
+      const csr = await createCsr(keys, spiffeIdFor(bundle.trustDomain, { service: this.#o.service }));
+      this.#pending = keys;
+      if (!this.#o.send(csr)) {
+        // No stream: the next streamOpened() asks again.
+        this.#requesting = false;
+        this.#pending = undefined;
+      }
+    } catch (err) {
+      this.#requesting = false;
+      this.#o.logger.error({ err: errorMessage(err) }, "cannot build a certificate request");
+      this.#retryLater();
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { connect as netConnect } from "node:net";
+import { test } from "node:test";
+import { connect as tlsConnect } from "node:tls";
+import { makeCluster, until } from "../controlplane/harness.ts";
+import { runCli } from "../helpers/cli.ts";
+import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+
+const MESH = `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: reviews}
+spec: {}
+---
+apiVersion: meshlet.dev/v1
+kind: Route
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{destinations: [{service: reviews}], timeout: 2s}]
+`;
+
+const REVIEWS_ID = "spiffe://cluster.local/service/reviews";
+
+async function metric(admin: number, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+/** Sends a plain HTTP request to a port; resolves with what came back before the close ("" = nothing). */
+function plainExchange(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const s = netConnect(port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nhost: reviews\r\n\r\n"));
+    s.on("data", (d: Buffer) => {
+      got += d.toString();
+    });
+    s.on("error", () => {});
+    s.on("close", () => resolve(got));
+    s.setTimeout(5_000, () => s.destroy());
+  });
+}
+
+test("sidecars talk mTLS with SPIFFE identities from the control plane; plain text and cert-less clients are refused; certificates rotate under load", async (t) => {
+  const cluster = await makeCluster(1);
+  const [node] = cluster.nodes;
+  assert.ok(node);
+  const sidecars: RunningSidecar[] = [];
+  let app: Upstream | undefined;
+  t.after(async () => {
+    await Promise.all(sidecars.map((s) => s.stop()));
+    await cluster.stopAll();
+    await app?.close();
+  });
+  // A 12 s certificate lifetime: renewed every ~6 s, several times during the load phase below.
+  cluster.start(node, ["--cert-ttl", "12s"]);
+  await until("the control plane wrote its trust bundle", () =>
+    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
+      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
+      () => undefined,
+    ),
+  );
+  const bundle = await readFile(`${node.dataDir}/ca.pem`, "utf8");
+
+  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: MESH });
+  assert.equal(applied.code, 0, applied.stderr);
+  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  const control = ["--control", node.grpc, "--log-level", "warn"];
+  const reviews = await startSidecar(undefined, {
+    service: "reviews",
+    appPort: app.port,
+    staticConfig: false,
+    args: control,
+  });
+  sidecars.push(reviews);
+  const web = await startSidecar(undefined, { service: "web", staticConfig: false, args: control });
+  sidecars.push(web);
+
+  await until("web reaches reviews through both sidecars", async () => {
+    const r = await send(web.outbound, { headers: { host: "reviews" }, path: "/x" });
+    return r.status === 200 ? r : undefined;
+  }).catch((err: unknown) => {
+    throw new Error(`${String(err)}\nweb:\n${web.logs()}\nreviews:\n${reviews.logs()}`);
+  });
+  assert.ok(
+    (await metric(reviews.admin, "meshlet_inbound_connections_total", 'transport="mtls"')) >= 1,
+    "the call came over mTLS",
+  );
+  assert.equal(await metric(reviews.admin, "meshlet_inbound_connections_total", 'transport="plaintext"'), 0);
+
+  // Plain HTTP to the STRICT inbound port: closed without an HTTP answer, and counted.
+  const refusedBefore = await metric(reviews.admin, "meshlet_inbound_tls_refused_total", 'reason="plaintext"');
+  assert.equal(await plainExchange(reviews.inbound), "");
+  assert.equal(
+    await metric(reviews.admin, "meshlet_inbound_tls_refused_total", 'reason="plaintext"'),
+    refusedBefore + 1,
+  );
+
+  // TLS without a client certificate: the server's certificate is the SPIFFE identity of reviews, and the
+  // connection is refused before any HTTP.
+  const noCert = await new Promise<{ san: string | undefined; answer: string; error: string | undefined }>(
+    (resolve) => {
+      let answer = "";
+      let san: string | undefined;
+      const s = tlsConnect(
+        { host: "127.0.0.1", port: reviews.inbound, ca: bundle, checkServerIdentity: () => undefined },
+        () => {
+          san = s.getPeerCertificate().subjectaltname;
+          s.write("GET / HTTP/1.1\r\nhost: reviews\r\n\r\n");
+        },
+      );
+      let error: string | undefined;
+      s.on("data", (d: Buffer) => {
+        answer += d.toString();
+      });
+      s.on("error", (e) => {
+        error = e.message;
+      });
+      s.on("close", () => resolve({ san, answer, error }));
+    },
+  );
+  assert.equal(noCert.san, `URI:${REVIEWS_ID}`);
+  assert.equal(noCert.answer, "");
+  assert.match(String(noCert.error), /certificate required|alert/i);
+
+  // Load across several renewals: every request answered.
+  const deadline = Date.now() + 14_000;
+  let sent = 0;
+  const failures: string[] = [];
+  const worker = async () => {
+    while (Date.now() < deadline) {
+      const r = await send(web.outbound, { headers: { host: "reviews" }, path: `/load${sent++}` }).catch(
+        (e: Error) => ({ status: 0, body: e.message }),
+      );
+      if (r.status !== 200) failures.push(`${r.status} ${String(r.body).slice(0, 100)}`);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  assert.ok(sent > 100, `only ${sent} requests sent`);
+  const issued = await metric(reviews.admin, "meshlet_sidecar_certificate_requests_total", 'result="issued"');
+  assert.ok(issued >= 2, `reviews renewed its certificate during the load (issued ${issued})`);
+});
