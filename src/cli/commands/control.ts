@@ -28,6 +28,8 @@ interface ControlFlags {
   maxApplyBytes: number | string;
   maxValueSize: number | string;
   logLevel: LogLevel;
+  insecure?: boolean;
+  printAdminToken?: boolean;
 }
 
 /** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
@@ -111,6 +113,18 @@ export function registerControl(program: Command): void {
         "1MiB",
       ).argParser(byteSizeFlag("--max-value-size")),
     )
+    .addOption(
+      envOption(
+        "--insecure",
+        "plain HTTP and gRPC without TLS, for local development only (tokens are still required)",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--print-admin-token",
+        "log the admin token of a new cluster at start (it is in <data-dir>/admin-token)",
+      ),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
@@ -135,10 +149,17 @@ export function registerControl(program: Command): void {
         ]);
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
+      if (flags.insecure === true)
+        logger.warn(
+          { http: flags.http, grpc: flags.grpc },
+          "--insecure: the control plane serves plain HTTP and gRPC; tokens and data cross the network in clear text. For local development only",
+        );
+      const { controlAccess } = await import("../../common/control-access.ts");
+      const peerAccess = { ...(controlAccess().token === undefined ? {} : { token: controlAccess().token }) };
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) parseHostPort(flags.join, "--join");
       if (join && flags.join !== undefined) {
-        const cluster = await fetchCluster(flags.join).catch((err: unknown) => {
+        const cluster = await fetchCluster(flags.join, peerAccess).catch((err: unknown) => {
           throw new UsageError(`--join ${flags.join}: ${errorMessage(err)}`);
         });
         clusterId = cluster.clusterId;
@@ -161,6 +182,7 @@ export function registerControl(program: Command): void {
             snapshotEvery: Number(flags.snapshotEvery),
             snapshotKeep: Number(flags.snapshotKeep),
             limits,
+            printAdminToken: flags.printAdminToken === true,
             logger,
           },
           clusterId,
@@ -171,7 +193,7 @@ export function registerControl(program: Command): void {
       }
       if (join && flags.join !== undefined) {
         try {
-          await requestJoin(flags.join, flags.id, advertise);
+          await requestJoin(flags.join, flags.id, advertise, peerAccess);
         } catch (err) {
           process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
           await running.shutdown();
