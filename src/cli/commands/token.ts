@@ -27,6 +27,20 @@ interface TokenRow {
 }
 
 const json = { "content-type": "application/json" };
+const ROLES = ["admin", "operator", "config-writer", "read-only", "sidecar"];
+
+/** Usage errors found before calling: the role, and the binding exactly where the role has one. */
+function checkCreateFlags(o: CreateFlags): void {
+  if (!ROLES.includes(o.role)) throw new UsageError(`--role: expected one of ${ROLES.join(", ")}, got "${o.role}"`);
+  if (o.role === "sidecar" && o.service === undefined)
+    throw new UsageError("--service: a sidecar token is bound to the service it acts for");
+  if (o.role !== "sidecar" && o.service !== undefined) throw new UsageError("--service: only for --role sidecar");
+  if (o.role === "config-writer" && o.prefix === undefined)
+    throw new UsageError("--prefix: a config-writer token is bound to the config keys it may write");
+  if (o.role !== "config-writer" && o.prefix !== undefined)
+    throw new UsageError("--prefix: only for --role config-writer");
+  if (o.ttl !== undefined) durationFlag("--ttl", o.ttl);
+}
 
 function state(t: TokenRow, now: number): string {
   if (t.revokedAt !== null) return "revoked";
@@ -49,7 +63,7 @@ export function registerToken(program: Command): void {
     .addOption(envOption("--ttl <duration>", "expire after this long, e.g. 24h (default: never)"))
     .addOption(serverOption())
     .action(async (o: CreateFlags) => {
-      if (o.ttl !== undefined) durationFlag("--ttl", o.ttl);
+      checkCreateFlags(o);
       const { callApi } = await import("../../controlplane/http/client.ts");
       const body = {
         name: o.name,

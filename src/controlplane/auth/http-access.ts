@@ -11,6 +11,8 @@ const CONFIG = new Set([
   "POST /v1/config/{key*}:promote",
   "POST /v1/config/{key*}:rollback",
 ]);
+/** Reads for admins only: who holds which role is a map for an attacker. */
+const ADMIN_READS = new Set(["GET /v1/tokens"]);
 /** Reads sent as POST because they carry a body. */
 const READS_BY_POST = new Set(["POST /v1/analyze"]);
 
@@ -21,6 +23,7 @@ const READS_BY_POST = new Set(["POST /v1/analyze"]);
 export function accessFor(method: string, route: string, params: Record<string, string>): Access {
   const id = `${method} ${route}`;
   if (OPEN.has(id)) return { kind: "open" };
+  if (ADMIN_READS.has(id)) return { kind: "admin" };
   if (method === "GET" || method === "HEAD" || READS_BY_POST.has(id)) return { kind: "read" };
   if (RESOURCES.has(id)) return { kind: "resources" };
   if (CONFIG.has(id)) return { kind: "config", key: decodedKey(params.key ?? "") };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { httpRequest, rawRequest } from "../../helpers/raw-http.ts";
+import { httpRequest, rawRequest, setDefaultAuthorization } from "../../helpers/raw-http.ts";
 import { type RealNode, startRealNode } from "../real-node.ts";
 import { HOSTILE_CASES, type HostileCase } from "./hostile/cases.ts";
 
@@ -26,6 +26,7 @@ describe("hostile input against the real HTTP API", () => {
   after(() => node.stop());
   before(async () => {
     node = await startRealNode(undefined);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     before0 = node.running.node.kv.revision;
   });
   // Slow cases measure the server's deadlines: they run last, apart from the ones that load the event loop.
