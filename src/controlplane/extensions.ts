@@ -7,6 +7,7 @@ import { configCenterExtension } from "./config/extension.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
 import type { RouteModule } from "./http/router.ts";
 import type { ControlNode } from "./node.ts";
+import type { MeshSecurity } from "./security/mesh-ca.ts";
 import type { StateMachine } from "./state/machine.ts";
 
 export interface ExtensionContext {
@@ -20,6 +21,8 @@ export interface ExtensionContext {
   registry: Registry;
   /** Size limits of applied resources (meshlet control --max-resource-bytes, --max-apply-bytes). */
   limits: ResourceLimits;
+  /** The mesh CA: signs sidecar certificates, holds the trust bundle. */
+  security: MeshSecurity;
 }
 
 /**

@@ -17,6 +17,7 @@ import { guardedAddService } from "./auth/grpc-access.ts";
 import { type AuthError, Gatekeeper } from "./auth/guard.ts";
 import { accessFor } from "./auth/http-access.ts";
 import { bearerFromSubprotocols } from "./auth/token.ts";
+import { DEFAULT_TRUST_DOMAIN } from "../security/spiffe.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -30,8 +31,13 @@ import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { registerRaftMetrics } from "./raft-metrics.ts";
+import { registerSecurityCommands } from "./security/ca-state.ts";
+import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
+
+/** A generated root for trust domain cluster.local, 24 h workload certificates (Istio's defaults). */
+export const DEFAULT_SECURITY = { trustDomain: DEFAULT_TRUST_DOMAIN, certTtlMs: 24 * 3_600_000 };
 
 /** How often a node checks whether its KV is large enough to favor memory (heap-mode.ts). */
 const HEAP_CHECK_MS = 1_000;
@@ -54,6 +60,8 @@ export interface ControlOptions {
   limits?: ResourceLimits;
   /** Log the founding node's admin token at start (meshlet control --print-admin-token); never otherwise. */
   printAdminToken?: boolean;
+  /** The mesh CA: trust domain, workload certificate lifetime, the operator's CA if any (default DEFAULT_SECURITY). */
+  security?: Omit<MeshSecurityOptions, "dataDir" | "wallClock">;
   logger: Logger;
 }
 
@@ -98,6 +106,8 @@ export async function requestJoin(
 
 export interface RunningControl {
   node: RaftControlNode;
+  /** The mesh CA (signs workload and node certificates). */
+  security: MeshSecurity;
   grpcPort: number;
   httpPort: number;
   /** Stop serving, hand leadership over when leading, flush, close. */
@@ -131,6 +141,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const adminToken = ensureAdminTokenFile(o.dataDir, empty && !o.join);
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
+  registerSecurityCommands(sm);
   for (const ext of EXTENSIONS) ext.register(sm);
   if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
   const node = new RaftControlNode({
@@ -196,13 +207,26 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   });
   node.attach(driver, transport);
   registerRaftMetrics(registry, node);
+  const security = new MeshSecurity(
+    node,
+    { ...(o.security ?? DEFAULT_SECURITY), dataDir: o.dataDir, wallClock: () => Date.now() },
+    logger,
+    registry,
+  );
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
   const gate = new Gatekeeper(node.kv, registry);
   const guarded = { addService: guardedAddService(gate, (s, impl) => grpcServer.addService(s, impl)) };
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
-    ext.start({ node, grpcServer: guarded, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS }),
+    ext.start({
+      node,
+      grpcServer: guarded,
+      logger,
+      registry,
+      limits: o.limits ?? DEFAULT_RESOURCE_LIMITS,
+      security,
+    }),
   );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
@@ -242,6 +266,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const address = http.address();
   const httpPort = typeof address === "object" && address !== null ? address.port : o.http.port;
   driver.start();
+  security.start();
   const heapMode = new HeapMode();
   const heapCheck = setInterval(() => heapMode.update(node.kv.size), HEAP_CHECK_MS).unref();
   // A lone voter need not wait out an election timeout.
@@ -257,6 +282,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const shutdown = async (): Promise<void> => {
     stopping = true;
     clearInterval(heapCheck);
+    security.stop();
     for (const ext of EXTENSIONS) {
       await Promise.resolve(ext.stop()).catch((err: unknown) => {
         logger.warn({ extension: ext.name, err: errorMessage(err) }, "extension failed to stop");
@@ -280,5 +306,5 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     grpcServer.forceShutdown();
     wal.close();
   };
-  return { node, grpcPort, httpPort, shutdown };
+  return { node, security, grpcPort, httpPort, shutdown };
 }

@@ -8,7 +8,7 @@ import {
   MAX_APPLY_BYTES_CEILING,
   type ResourceLimits,
 } from "../../config/limits.ts";
-import { byteSizeFlag, envOption, logLevelOption, parsePositiveInt } from "../options.ts";
+import { byteSizeFlag, durationFlag, envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface ControlFlags {
@@ -27,6 +27,10 @@ interface ControlFlags {
   maxResourceBytes: number | string;
   maxApplyBytes: number | string;
   maxValueSize: number | string;
+  trustDomain: string;
+  certTtl: string;
+  caCert?: string;
+  caKey?: string;
   logLevel: LogLevel;
   insecure?: boolean;
   printAdminToken?: boolean;
@@ -41,6 +45,26 @@ function resourceLimits(flags: ControlFlags): ResourceLimits {
   if (maxResourceBytes > maxTotalBytes)
     throw new UsageError(`--max-resource-bytes (${maxResourceBytes}) exceeds --max-apply-bytes (${maxTotalBytes})`);
   return { maxResourceBytes, maxTotalBytes };
+}
+
+/** Workload certificates rotate at half life: below this they would churn the control plane. */
+const MIN_CERT_TTL_MS = 10_000;
+
+/** --trust-domain, --cert-ttl, --ca-cert/--ca-key, checked before anything starts (a bad CA is a usage error). */
+async function securityOptions(flags: ControlFlags) {
+  const [{ isTrustDomain }, { loadOperatorCa }] = await Promise.all([
+    import("../../security/spiffe.ts"),
+    import("../../security/operator-ca.ts"),
+  ]);
+  if (!isTrustDomain(flags.trustDomain))
+    throw new UsageError(`--trust-domain: expected a DNS-like name of [a-z0-9._-], got "${flags.trustDomain}"`);
+  const certTtlMs = durationFlag("--cert-ttl", flags.certTtl);
+  if (certTtlMs < MIN_CERT_TTL_MS) throw new UsageError(`--cert-ttl: at least ${MIN_CERT_TTL_MS / 1000}s`);
+  if ((flags.caCert === undefined) !== (flags.caKey === undefined))
+    throw new UsageError("--ca-cert and --ca-key go together");
+  const operatorCa =
+    flags.caCert === undefined || flags.caKey === undefined ? undefined : loadOperatorCa(flags.caCert, flags.caKey);
+  return { trustDomain: flags.trustDomain, certTtlMs, ...(operatorCa === undefined ? {} : { operatorCa }) };
 }
 
 function parsePeers(value: string): Map<string, string> {
@@ -125,10 +149,17 @@ export function registerControl(program: Command): void {
         "log the admin token of a new cluster at start (it is in <data-dir>/admin-token)",
       ),
     )
+    .addOption(envOption("--trust-domain <domain>", "SPIFFE trust domain of workload identities", "cluster.local"))
+    .addOption(envOption("--cert-ttl <duration>", "lifetime of sidecar certificates (renewed at half life)", "24h"))
+    .addOption(
+      envOption("--ca-cert <file>", "PEM CA certificate (e.g. an intermediate, followed by its chain up to the root)"),
+    )
+    .addOption(envOption("--ca-key <file>", "PEM private key of --ca-cert (default: the mesh generates its own root)"))
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const limits = resourceLimits(flags);
+      const security = await securityOptions(flags);
       const http = parseHostPort(flags.http, "--http");
       const advertise = flags.advertise ?? flags.grpc;
       if (flags.advertise !== undefined) parseHostPort(flags.advertise, "--advertise");
@@ -183,6 +214,7 @@ export function registerControl(program: Command): void {
             snapshotKeep: Number(flags.snapshotKeep),
             limits,
             printAdminToken: flags.printAdminToken === true,
+            security,
             logger,
           },
           clusterId,

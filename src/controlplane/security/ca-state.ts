@@ -1,0 +1,62 @@
+import { splitPem } from "../../security/pem.ts";
+import type { RevisionedKv } from "../state/kv.ts";
+import type { StateMachine } from "../state/machine.ts";
+import { BadCommandError } from "../state/machine.ts";
+import { storedFromText, storedText } from "../state/value.ts";
+
+/**
+ * The mesh CA in the Raft state, so that every node can sign: its chain and
+ * private key, and the roots it replaced (kept in the trust bundle so that
+ * certificates issued before a rotation keep verifying until renewed). The
+ * key sits in the WAL and snapshots: docs/security.md says what that means
+ * for the data dir.
+ */
+export const CA_KEY = "security/ca";
+
+export interface CaRecord {
+  certChainPem: string;
+  keyPem: string;
+  /** Roots of the CAs this one replaced, newest first (at most MAX_PREVIOUS_ROOTS). */
+  previousRoots: string[];
+}
+
+/** One previous root is enough overlap: a rotation more often than --cert-ttl is refused by nothing but sense. */
+const MAX_PREVIOUS_ROOTS = 1;
+
+export interface SetCaCommand {
+  type: "security.ca.set";
+  certChainPem: string;
+  keyPem: string;
+  /** A first leader's generated root: applied only when the state has no CA yet (two leaders may race). */
+  onlyIfAbsent: boolean;
+}
+
+export function readCa(kv: Pick<RevisionedKv, "get">): { record: CaRecord; revision: number } | undefined {
+  const stored = kv.get(CA_KEY);
+  if (stored === undefined) return undefined;
+  return { record: JSON.parse(storedText(stored.value)) as CaRecord, revision: stored.revision };
+}
+
+function rootOf(chainPem: string): string | undefined {
+  const certs = splitPem(chainPem, "CERTIFICATE");
+  return certs[certs.length - 1];
+}
+
+export function registerSecurityCommands(sm: StateMachine): void {
+  sm.register("security.ca.set", (command, { kv }) => {
+    const c = command as unknown as SetCaCommand;
+    if (typeof c.certChainPem !== "string" || typeof c.keyPem !== "string" || rootOf(c.certChainPem) === undefined)
+      throw new BadCommandError("security.ca.set needs certChainPem (PEM certificates) and keyPem");
+    const current = readCa(kv);
+    if (current !== undefined && c.onlyIfAbsent) return { applied: false };
+    const oldRoot = current === undefined ? undefined : rootOf(current.record.certChainPem);
+    const newRoot = rootOf(c.certChainPem);
+    const previousRoots =
+      oldRoot === undefined || oldRoot === newRoot
+        ? (current?.record.previousRoots ?? [])
+        : [oldRoot, ...(current?.record.previousRoots ?? [])].filter((r) => r !== newRoot).slice(0, MAX_PREVIOUS_ROOTS);
+    const record: CaRecord = { certChainPem: c.certChainPem, keyPem: c.keyPem, previousRoots };
+    kv.put(CA_KEY, storedFromText(JSON.stringify(record)));
+    return { applied: true };
+  });
+}

@@ -1,0 +1,160 @@
+import { chmodSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Registry } from "prom-client";
+import { Counter } from "prom-client";
+import { errorCode, errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import { bundlePem } from "../../security/bundle.ts";
+import { type CaMaterial, CertificateAuthority, createRootCa, DEFAULT_ROOT_TTL_MS } from "../../security/ca.ts";
+import { splitPem } from "../../security/pem.ts";
+import type { ControlNode } from "../node.ts";
+import { readCa, type SetCaCommand } from "./ca-state.ts";
+
+export interface MeshSecurityOptions {
+  trustDomain: string;
+  /** Lifetime of workload certificates (meshlet control --cert-ttl). */
+  certTtlMs: number;
+  /** The operator's CA (--ca-cert/--ca-key), already checked; undefined = generate a root. */
+  operatorCa?: CaMaterial;
+  dataDir: string;
+  /** Wall-clock ms: certificates carry calendar time. */
+  wallClock: () => number;
+}
+
+export interface CurrentCa {
+  ca: CertificateAuthority;
+  /** The trust bundle as PEM: this CA's root and the roots it replaced. */
+  bundlePem: string;
+  /** Raft revision of the CA record: a sidecar's bundle is stale when its revision differs. */
+  revision: number;
+}
+
+const PROPOSE_DEADLINE_MS = 10_000;
+
+/**
+ * The control plane as certificate authority. The first leader of a new mesh
+ * proposes a root (or the operator's CA); when a leader finds the operator's
+ * CA differs from the stored one it proposes that, which rotates the root
+ * with overlap (ca-state.ts). Every node builds its signer from the applied
+ * state and writes the trust bundle to `<data-dir>/ca.pem` when it changes.
+ */
+export class MeshSecurity {
+  readonly options: MeshSecurityOptions;
+  readonly #node: ControlNode;
+  readonly #logger: Logger;
+  readonly #proposals: Counter;
+  #current: CurrentCa | undefined;
+  #loading: number | undefined;
+  #proposing = false;
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #listeners = new Set<(ca: CurrentCa) => void>();
+
+  constructor(node: ControlNode, options: MeshSecurityOptions, logger: Logger, registry: Registry) {
+    this.#node = node;
+    this.options = options;
+    this.#logger = logger;
+    this.#proposals = new Counter({
+      name: "meshlet_ca_proposals_total",
+      help: "CA records this node proposed (a first root, or the operator's CA replacing the stored one), by result",
+      labelNames: ["result"],
+      registers: [registry],
+    });
+  }
+
+  start(): void {
+    this.#unsubscribe.push(this.#node.on("applied", () => this.#refresh()));
+    this.#unsubscribe.push(this.#node.on("leaderChange", () => this.#maybePropose()));
+    this.#refresh();
+    this.#maybePropose();
+  }
+
+  stop(): void {
+    for (const off of this.#unsubscribe.splice(0)) off();
+    this.#listeners.clear();
+  }
+
+  /** The CA to sign with; undefined until the first CA record is applied on this node. */
+  current(): CurrentCa | undefined {
+    return this.#current;
+  }
+
+  /** Called with the CA whenever it changes (and at once when one is known). */
+  onChange(listener: (ca: CurrentCa) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#current !== undefined) listener(this.#current);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #refresh(): void {
+    const stored = readCa(this.#node.kv);
+    if (stored === undefined || stored.revision === this.#current?.revision || stored.revision === this.#loading)
+      return;
+    this.#loading = stored.revision;
+    let ca: CertificateAuthority;
+    try {
+      ca = CertificateAuthority.load(stored.record);
+    } catch (err) {
+      this.#logger.error({ err: errorMessage(err), code: errorCode(err) }, "the CA in the cluster state is unusable");
+      return;
+    }
+    const bundle = bundlePem([ca.rootPem, ...stored.record.previousRoots]);
+    this.#current = { ca, bundlePem: bundle, revision: stored.revision };
+    this.#writeBundle(bundle);
+    this.#logger.info(
+      { revision: stored.revision, roots: splitPem(bundle, "CERTIFICATE").length },
+      "mesh CA loaded; trust bundle written",
+    );
+    for (const l of this.#listeners) l(this.#current);
+    this.#maybePropose();
+  }
+
+  #writeBundle(pem: string): void {
+    const path = join(this.options.dataDir, "ca.pem");
+    try {
+      const tmp = `${path}.tmp`;
+      writeFileSync(tmp, pem, { mode: 0o644 });
+      chmodSync(tmp, 0o644);
+      renameSync(tmp, path);
+    } catch (err) {
+      this.#logger.error({ path, err: errorMessage(err) }, "cannot write the trust bundle");
+    }
+  }
+
+  /** On the leader only: a mesh without a CA gets one; an operator CA that differs from the stored one replaces it. */
+  #maybePropose(): void {
+    if (this.#proposing || !this.#node.isLeader()) return;
+    const stored = readCa(this.#node.kv);
+    const operator = this.options.operatorCa;
+    if (stored !== undefined && (operator === undefined || stored.record.certChainPem === operator.certChainPem))
+      return;
+    this.#proposing = true;
+    this.#propose(stored === undefined, operator)
+      .then(
+        () => this.#proposals.inc({ result: "ok" }),
+        (err: unknown) => {
+          this.#proposals.inc({ result: "error" });
+          this.#logger.warn(
+            { err: errorMessage(err), code: errorCode(err) },
+            "proposing the mesh CA failed; retried at the next leader change or apply",
+          );
+        },
+      )
+      .finally(() => {
+        this.#proposing = false;
+      });
+  }
+
+  async #propose(absent: boolean, operator: CaMaterial | undefined): Promise<void> {
+    const material =
+      operator ??
+      (await createRootCa(this.options.trustDomain, { now: this.options.wallClock(), ttlMs: DEFAULT_ROOT_TTL_MS }));
+    const command: SetCaCommand = {
+      type: "security.ca.set",
+      certChainPem: material.certChainPem,
+      keyPem: material.keyPem,
+      onlyIfAbsent: operator === undefined && absent,
+    };
+    await this.#node.propose({ ...command }, { deadlineMs: PROPOSE_DEADLINE_MS });
+    this.#logger.info({ source: operator === undefined ? "generated root" : "--ca-cert" }, "mesh CA proposed");
+  }
+}

@@ -1,0 +1,86 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { PkiError } from "./errors.ts";
+import { type KeyPair, signingParams, toSigningKey, toVerifyingKey } from "./keys.ts";
+import {
+  Pkcs10CertificateRequest,
+  Pkcs10CertificateRequestGenerator,
+  SubjectAlternativeNameExtension,
+} from "./x509.ts";
+
+const SUBJECT_ALT_NAME_OID = "2.5.29.17";
+
+/** A P-256 CSR is under 600 bytes of PEM; anything near this is not one of ours. */
+export const MAX_CSR_PEM_BYTES = 16 * 1024;
+
+/** What a sidecar sends: its public key and the one SPIFFE ID it asks for, signed by its private key. */
+export async function createCsr(keys: KeyPair, identity: string): Promise<string> {
+  const csr = await Pkcs10CertificateRequestGenerator.create({
+    keys: { privateKey: toSigningKey(keys.privateKey), publicKey: toVerifyingKey(keys.publicKey) },
+    signingAlgorithm: signingParams(keys.privateKey),
+    extensions: [new SubjectAlternativeNameExtension([{ type: "url", value: identity }])],
+  });
+  return csr.toString("pem");
+}
+
+export interface VerifiedCsr {
+  publicKey: KeyObject;
+}
+
+function parseCsr(pem: string): Pkcs10CertificateRequest {
+  if (pem.length > MAX_CSR_PEM_BYTES)
+    throw new PkiError("ERR_CSR_MALFORMED", `CSR larger than ${MAX_CSR_PEM_BYTES} bytes`);
+  if (!/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/.test(pem))
+    throw new PkiError("ERR_CSR_MALFORMED", "not one PEM CERTIFICATE REQUEST block");
+  try {
+    return new Pkcs10CertificateRequest(pem);
+  } catch (err) {
+    throw new PkiError("ERR_CSR_MALFORMED", `cannot parse the CSR: ${(err as Error).message}`);
+  }
+}
+
+/** Only the key types the CA signs for workloads: EC P-256/P-384, RSA ≥ 2048. */
+function checkKey(key: KeyObject): void {
+  if (key.asymmetricKeyType === "ec") {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === "prime256v1" || curve === "secp384r1") return;
+    throw new PkiError("ERR_CSR_KEY", `CSR key on curve ${curve ?? "(unknown)"}: use P-256 or P-384`);
+  }
+  if (key.asymmetricKeyType === "rsa" && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return;
+  throw new PkiError("ERR_CSR_KEY", `CSR key type ${key.asymmetricKeyType ?? "(unknown)"} is refused: use EC P-256`);
+}
+
+/**
+ * Checks a CSR before the CA signs it: it parses, its key is one we accept,
+ * its signature proves possession of the private key, and it asks for
+ * exactly `expectedIdentity` as its only SAN. The CA then puts only the
+ * expected identity in the certificate; the request's subject and any other
+ * extension are ignored, never copied.
+ */
+export async function verifyCsr(pem: string, expectedIdentity: string): Promise<VerifiedCsr> {
+  const csr = parseCsr(pem);
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" });
+  } catch (err) {
+    throw new PkiError("ERR_CSR_KEY", `CSR public key unusable: ${(err as Error).message}`);
+  }
+  checkKey(publicKey);
+  let signed: boolean;
+  try {
+    signed = await csr.verify();
+  } catch (err) {
+    throw new PkiError("ERR_CSR_SIGNATURE", `CSR signature cannot be checked: ${(err as Error).message}`);
+  }
+  if (!signed) throw new PkiError("ERR_CSR_SIGNATURE", "CSR signature does not match its public key");
+  const sans = csr.getExtensions(SUBJECT_ALT_NAME_OID);
+  let names: { type: string; value: string }[];
+  try {
+    names = sans.flatMap((e) => new SubjectAlternativeNameExtension(e.rawData).names.toJSON());
+  } catch (err) {
+    throw new PkiError("ERR_CSR_MALFORMED", `CSR subjectAltName unreadable: ${(err as Error).message}`);
+  }
+  const asked = names.map((n) => `${n.type}:${n.value}`).join(", ") || "nothing";
+  if (names.length !== 1 || names[0]?.type !== "url" || names[0].value !== expectedIdentity)
+    throw new PkiError("ERR_CSR_IDENTITY", `CSR asks for ${asked}; this workload may only ask for ${expectedIdentity}`);
+  return { publicKey };
+}
