@@ -52,6 +52,9 @@ const CALLS_SERVER: Record<string, string[]> = {
   "config rollback": ["k", "--server", "{server}"],
   "config history": ["k", "--server", "{server}"],
   "config status": ["k", "--server", "{server}"],
+  "token create": ["--role", "read-only", "--name", "ci", "--server", "{server}"],
+  "token list": ["--server", "{server}"],
+  "token revoke": ["ci", "--server", "{server}"],
 };
 /** Commands that run something locally, with a usage error of their own besides unknown flags. */
 const LOCAL: Record<string, string[]> = {
@@ -158,6 +161,7 @@ describe("exit codes: 0 ok, 1 failed, 2 usage, 3 not reachable — for every sub
       "check",
       "proxy-config",
       "version",
+      "token list",
     ]);
     await eachOf(withOutput, async (path) => {
       const r = await runCli([...path.split(" "), ...fill(CALLS_SERVER[path] ?? []), "-o", "xml"]);

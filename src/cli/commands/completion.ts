@@ -16,9 +16,10 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--log-level": ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
   "--fail-on": ["error", "warning", "info"],
   "--dry-run": ["server", "client", "none"],
+  "--role": ["admin", "operator", "config-writer", "read-only", "sidecar"],
 };
 /** Flags whose value is a path. */
-const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key"]);
+const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key", "--ca-file"]);
 
 interface Node {
   /** "cluster add" */
