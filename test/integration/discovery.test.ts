@@ -10,6 +10,7 @@ import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { DiscoveryStreamClient, type MeshSnapshot } from "../../src/sidecar/discovery/client.ts";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 const SERVICES = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -32,6 +33,11 @@ interface TestSidecar {
   last(): MeshSnapshot | undefined;
 }
 
+function tokenOption(): { token?: string } {
+  const token = controlTokenEnv().MESHLET_TOKEN;
+  return token === undefined ? {} : { token };
+}
+
 /** A sidecar's discovery client in the test process, against real control-plane processes. */
 function sidecar(
   controls: ControlProc[],
@@ -42,6 +48,8 @@ function sidecar(
   const client = new DiscoveryStreamClient({
     controls: controls.map((c) => c.grpc),
     nodeId: id,
+    // The cluster's admin token (the harness's): these tests are about discovery, not about token roles.
+    ...tokenOption(),
     service: options.service ?? "productpage",
     instance: id,
     subscribe: options.subscribe ?? ["*"],
