@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { credentials } from "@grpc/grpc-js";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
@@ -147,12 +147,22 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
   const unary = new Client(node.grpc, credentials.createInsecure());
   cleanups.push(() => unary.close());
+  // As a sidecar of ratings would: with a sidecar token bound to ratings.
+  const { token } = (await (
+    await fetch(`http://${node.http}/v1/tokens`, {
+      method: "POST",
+      body: JSON.stringify({ name: "ratings-sidecar", role: "sidecar", service: "ratings" }),
+    })
+  ).json()) as { token: string };
+  const md = new Metadata();
+  md.set("authorization", `Bearer ${token}`);
   await new Promise<void>((resolve, reject) =>
     unary.RegisterInstance(
       {
         endpoint: { service: "ratings", instance: "ratings-1", address: "127.0.0.1", port: 9, weight: 1 },
         ttlSeconds: 1,
       },
+      md,
       (err) => (err ? reject(err) : resolve()),
     ),
   );
