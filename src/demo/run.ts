@@ -362,7 +362,7 @@ each behind its own sidecar, with ${o.rate} requests/s of traffic.
   Call reviews through web's sidecar, as web does:
     ${curl("")}
   The mesh from the command line:
-    npx meshlet status${serverFlag}
+    npx meshlet status${serverFlag} --token "$(cat ${files.token})"
 
 Try this:
   1. Canary by header: x-canary: true always reaches reviews v2.

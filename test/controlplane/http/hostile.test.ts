@@ -66,6 +66,7 @@ describe("hostile input against the real HTTP API", () => {
 describe("hostile input, generated", () => {
   it("If-Match: only a decimal revision is read as one (property)", async (t) => {
     const node = await startRealNode(t);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     const printable = fc.constantFrom(..."0123456789 +-.,eExX\"'W/*abc\t".split(""));
     await fc.assert(
       fc.asyncProperty(fc.string({ unit: printable, maxLength: 24 }), async (value) => {
@@ -81,6 +82,7 @@ describe("hostile input, generated", () => {
 
   it("any text posted to /v1/apply gets 200, 400 or 413 within a second, never a 5xx (property)", async (t) => {
     const node = await startRealNode(t);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     const valid = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: fuzz}\nspec: {ports: [{port: 80}]}\n";
     const yamlish = fc.constantFrom(..."&*!|>-?:,[]{}#%@`'\"\n \t0aZ.\\\u0000\u00e9".split(""));
     const body = fc.oneof(
