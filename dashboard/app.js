@@ -252,8 +252,30 @@ function showLive() {
   live.textContent = `${connected ? "live" : "reconnecting"}${age}`;
 }
 
+// The control plane's API needs a token: `meshlet demo` prints a URL carrying it in the fragment (never sent to
+// a server, so it stays out of access logs); it is kept for this tab only and taken out of the address bar.
+function readToken() {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromUrl !== null) {
+    sessionStorage.setItem("meshlet-token", fromUrl);
+    history.replaceState(null, "", location.pathname + location.search);
+    return fromUrl;
+  }
+  return (
+    sessionStorage.getItem("meshlet-token") ??
+    window.prompt("meshlet token (meshlet token create --role read-only)") ??
+    ""
+  );
+}
+const token = readToken();
+
 function connect(attempt = 0) {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/dashboard/live`);
+  // A browser cannot set headers on a WebSocket: the token travels as a second subprotocol, and the server
+  // answers with the first.
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/dashboard/live`, [
+    "meshlet.v1",
+    `meshlet.bearer.${token}`,
+  ]);
   ws.onopen = () => {
     connected = true;
     attempt = 0;
@@ -267,7 +289,7 @@ function connect(attempt = 0) {
   };
 }
 
-fetch("/v1/dashboard")
+fetch("/v1/dashboard", { headers: { authorization: `Bearer ${token}` } })
   .then((res) => (res.ok ? res.json() : undefined))
   .then((view) => {
     if (view !== undefined && lastUpdate === 0) render(view);

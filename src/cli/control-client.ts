@@ -1,3 +1,4 @@
+import { authorizationHeader, controlFetch } from "../common/control-access.ts";
 import { HttpError, UnreachableError } from "../common/errors.ts";
 import type { Finding } from "../config/finding.ts";
 import type { ErrorBody } from "../controlplane/resources/api-types.ts";
@@ -28,9 +29,10 @@ export async function request<T>(server: string, method: string, path: string, b
     const remaining = deadline - Date.now();
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await controlFetch(url, {
         method,
         headers: {
+          ...authorizationHeader(),
           accept: "application/json",
           "x-meshlet-timeout": String(Math.max(1, remaining - 500)),
           ...(body === undefined ? {} : { "content-type": "application/yaml" }),

@@ -71,3 +71,13 @@ export function durationFlag(flag: string, value: string, allowZero = false): nu
   if (ms === 0 && !allowZero) throw new UsageError(`${flag}: expected a duration greater than zero, got "${value}"`);
   return ms;
 }
+
+/** --token: the control plane's bearer token (meshlet token create); every command takes it. */
+export function tokenOption(): Option {
+  return envOption("--token <token>", "bearer token for the control plane (see meshlet token create)");
+}
+
+/** --ca-file: the mesh CA that signed the control plane's certificate (<data-dir>/ca.pem of a node). */
+export function caFileOption(): Option {
+  return envOption("--ca-file <file>", "CA certificate to trust for the control plane (PEM, e.g. <data-dir>/ca.pem)");
+}

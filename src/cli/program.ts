@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { setControlAccess } from "../common/control-access.ts";
 import { MESHLET_VERSION } from "../common/version.ts";
 import { registerAnalyze } from "./commands/analyze.ts";
 import { registerAwait } from "./commands/await.ts";
@@ -16,8 +17,9 @@ import { registerIptables } from "./commands/iptables.ts";
 import { registerProxyConfig } from "./commands/proxy-config.ts";
 import { registerResourceCommands } from "./commands/resources.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
+import { registerToken } from "./commands/token.ts";
 import { registerVersion } from "./commands/version.ts";
-import { logLevelOption } from "./options.ts";
+import { caFileOption, logLevelOption, tokenOption } from "./options.ts";
 
 /**
  * The whole command tree, built without running anything, so tests (and the
@@ -28,6 +30,13 @@ export function buildProgram(): Command {
     .description("meshlet: a service mesh for Node.js — sidecar proxy and Raft-backed control plane")
     .version(MESHLET_VERSION)
     .addOption(logLevelOption())
+    // Global: taken before or after any subcommand, and handed to every control-plane client before it runs.
+    .addOption(tokenOption())
+    .addOption(caFileOption())
+    .hook("preAction", (_root, action) => {
+      const { token, caFile } = action.optsWithGlobals<{ token?: string; caFile?: string }>();
+      setControlAccess({ ...(token === undefined ? {} : { token }), ...(caFile === undefined ? {} : { caFile }) });
+    })
     .showHelpAfterError()
     .configureOutput({ outputError: (message, write) => write(message) });
   registerControl(program);
@@ -46,6 +55,7 @@ export function buildProgram(): Command {
   registerProxyConfig(program);
   registerChaos(program);
   registerVersion(program);
+  registerToken(program);
   registerCompletion(program);
   return program;
 }

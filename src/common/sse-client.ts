@@ -20,10 +20,14 @@ export type SseOpen =
  */
 export async function openSse(
   url: string,
-  options: { headers?: Record<string, string>; signal?: AbortSignal },
+  options: {
+    headers?: Record<string, string>;
+    signal?: AbortSignal;
+    fetcher?: (url: string, init: RequestInit) => Promise<Response>;
+  },
   onMessage: (m: SseMessage) => void,
 ): Promise<SseOpen> {
-  const res = await fetch(url, {
+  const res = await (options.fetcher ?? fetch)(url, {
     headers: { accept: "text/event-stream", ...options.headers },
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });

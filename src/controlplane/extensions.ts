@@ -1,7 +1,8 @@
-import type { Server as GrpcServer } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
 import type { ResourceLimits } from "../config/limits.ts";
+import { authExtension } from "./auth/extension.ts";
+import type { AddService } from "./auth/grpc-access.ts";
 import { configCenterExtension } from "./config/extension.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
 import { faultsExtension } from "./faults/extension.ts";
@@ -12,8 +13,11 @@ import type { StateMachine } from "./state/machine.ts";
 
 export interface ExtensionContext {
   node: ControlNode;
-  /** The node's one gRPC server (peers and sidecars share --grpc); add services here, it binds after start(). */
-  grpcServer: GrpcServer;
+  /**
+   * The node's one gRPC server (peers and sidecars share --grpc); add services here, it binds after start().
+   * Every method added here checks its caller's token (auth/grpc-access.ts).
+   */
+  grpcServer: { addService: AddService };
   logger: Logger;
   registry: Registry;
   /** Size limits of applied resources (meshlet control --max-resource-bytes, --max-apply-bytes). */
@@ -36,4 +40,9 @@ export interface ControlExtension {
 }
 
 /** The extensions `meshlet control` runs; other control-plane modules append theirs here. */
-export const EXTENSIONS: ControlExtension[] = [discoveryExtension(), configCenterExtension(), faultsExtension()];
+export const EXTENSIONS: ControlExtension[] = [
+  discoveryExtension(),
+  configCenterExtension(),
+  faultsExtension(),
+  authExtension(),
+];

@@ -13,6 +13,11 @@ import { Driver, type RaftCore } from "../raft-node/driver.ts";
 import { GrpcTransport } from "../raft-node/transport.ts";
 import { Wal } from "../raft-node/wal.ts";
 import { DEFAULT_TRUST_DOMAIN } from "../security/spiffe.ts";
+import { adminTokenPath, ensureAdminTokenFile, proposeAdminToken } from "./auth/bootstrap.ts";
+import { guardedAddService } from "./auth/grpc-access.ts";
+import { type AuthError, Gatekeeper } from "./auth/guard.ts";
+import { accessFor } from "./auth/http-access.ts";
+import { bearerFromSubprotocols } from "./auth/token.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -20,6 +25,7 @@ import { dashboardSource } from "./dashboard/source.ts";
 import { EXTENSIONS } from "./extensions.ts";
 import { HeapMode } from "./heap-mode.ts";
 import { clusterApi } from "./http/cluster-api.ts";
+import { single } from "./http/headers.ts";
 import { healthApi } from "./http/health-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
@@ -52,25 +58,45 @@ export interface ControlOptions {
   snapshotKeep: number;
   /** Size limits of applied resources (default DEFAULT_RESOURCE_LIMITS: 1 MiB each, 4 MiB per apply). */
   limits?: ResourceLimits;
+  /** Log the founding node's admin token at start (meshlet control --print-admin-token); never otherwise. */
+  printAdminToken?: boolean;
   /** The mesh CA: trust domain, workload certificate lifetime, the operator's CA if any (default DEFAULT_SECURITY). */
   security?: Omit<MeshSecurityOptions, "dataDir" | "wallClock">;
   logger: Logger;
 }
 
+/** How this node reaches another member's HTTP API (joining): its bearer token. */
+export interface PeerApiAccess {
+  token?: string;
+}
+
+function authHeader(access: PeerApiAccess): Record<string, string> {
+  return access.token === undefined ? {} : { authorization: `Bearer ${access.token}` };
+}
+
 /** Asks a member (its HTTP address) for the cluster id and membership before starting empty. */
 export async function fetchCluster(
   httpAddress: string,
+  access: PeerApiAccess = {},
 ): Promise<{ clusterId: string; members: { id: string; address: string }[] }> {
-  const res = await fetch(`http://${httpAddress}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`http://${httpAddress}/v1/cluster`, {
+    headers: authHeader(access),
+    signal: AbortSignal.timeout(5_000),
+  });
   if (!res.ok) throw new MeshletError("ERR_JOIN", `GET http://${httpAddress}/v1/cluster answered ${res.status}`);
   return (await res.json()) as { clusterId: string; members: { id: string; address: string }[] };
 }
 
 /** Adds this node as a learner through the member at `httpAddress`; being a member already is fine (a restart). */
-export async function requestJoin(httpAddress: string, id: string, grpcAddress: string): Promise<void> {
+export async function requestJoin(
+  httpAddress: string,
+  id: string,
+  grpcAddress: string,
+  access: PeerApiAccess = {},
+): Promise<void> {
   const res = await fetch(`http://${httpAddress}/v1/cluster/members`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...authHeader(access) },
     body: JSON.stringify({ id, address: grpcAddress, learner: true }),
     signal: AbortSignal.timeout(10_000),
   });
@@ -112,6 +138,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     wal.save(storage.initialState().hardState, storage.entries(1, storage.lastIndex() + 1, Number.POSITIVE_INFINITY));
   }
 
+  const adminToken = ensureAdminTokenFile(o.dataDir, empty && !o.join);
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
   registerSecurityCommands(sm);
@@ -189,8 +216,17 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
+  const gate = new Gatekeeper(node.kv, registry);
+  const guarded = { addService: guardedAddService(gate, (s, impl) => grpcServer.addService(s, impl)) };
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
-    ext.start({ node, grpcServer, logger, registry, limits: o.limits ?? DEFAULT_RESOURCE_LIMITS, security }),
+    ext.start({
+      node,
+      grpcServer: guarded,
+      logger,
+      registry,
+      limits: o.limits ?? DEFAULT_RESOURCE_LIMITS,
+      security,
+    }),
   );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
@@ -203,10 +239,22 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId), healthApi(node), dashboardRoutes(dashboard)],
     registry,
     logger,
+    (call) =>
+      gate.check("http", single(call.headers.authorization), accessFor(call.method, call.route, call.params))?.name,
   );
   // The dashboard's live feed is a WebSocket: upgrades never reach the request router.
   const live = new DashboardLive(dashboard, logger);
   http.on("upgrade", (req, socket, head) => {
+    try {
+      gate.check("http", bearerFromSubprotocols(req.headers["sec-websocket-protocol"]), { kind: "read" });
+    } catch (err) {
+      const { status, code, message } = err as AuthError;
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Forbidden"}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      return;
+    }
     if (!live.upgrade(req, socket, head))
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
   });
@@ -222,8 +270,16 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const heapCheck = setInterval(() => heapMode.update(node.kv.size), HEAP_CHECK_MS).unref();
   // A lone voter need not wait out an election timeout.
   if (o.peers.size === 1 && !o.join) feed((c) => c.campaign());
+  let stopping = false;
+  if (adminToken !== undefined) {
+    if (o.printAdminToken === true) logger.info({ adminToken }, "admin token (--print-admin-token)");
+    void proposeAdminToken(node, adminToken, logger, () => stopping).then((created) => {
+      if (created) logger.info({ name: `admin-${o.id}`, file: adminTokenPath(o.dataDir) }, "admin token created");
+    });
+  }
 
   const shutdown = async (): Promise<void> => {
+    stopping = true;
     clearInterval(heapCheck);
     security.stop();
     for (const ext of EXTENSIONS) {

@@ -1,4 +1,4 @@
-import { credentials } from "@grpc/grpc-js";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { discoveryProto } from "../config/discovery-proto.ts";
 
 /**
@@ -10,10 +10,15 @@ export async function deregisterStale(
   grpc: string,
   services: readonly string[],
   current: ReadonlySet<string>,
+  token: string,
 ): Promise<number> {
+  const authorization = `Bearer ${token}`;
   const stale: { service: string; instance: string }[] = [];
   for (const service of services) {
-    const res = await fetch(`${server}/v1/endpoints/${service}`, { signal: AbortSignal.timeout(5_000) });
+    const res = await fetch(`${server}/v1/endpoints/${service}`, {
+      headers: { authorization },
+      signal: AbortSignal.timeout(5_000),
+    });
     if (!res.ok) continue;
     const body = (await res.json()) as { endpoints: { instance: string; source: string }[] };
     for (const e of body.endpoints)
@@ -22,12 +27,16 @@ export async function deregisterStale(
   if (stale.length === 0) return 0;
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
   const client = new Client(grpc, credentials.createInsecure());
+  const metadata = new Metadata();
+  metadata.set("authorization", authorization);
   try {
     await Promise.all(
       stale.map(
         (s) =>
           new Promise<void>((resolve, reject) =>
-            client.DeregisterInstance(s, { deadline: Date.now() + 5_000 }, (err) => (err ? reject(err) : resolve())),
+            client.DeregisterInstance(s, metadata, { deadline: Date.now() + 5_000 }, (err) =>
+              err ? reject(err) : resolve(),
+            ),
           ),
       ),
     );

@@ -8,6 +8,7 @@ import { createProgress, type Progress } from "../common/progress.ts";
 import { type Child, Children, logTail } from "./children.ts";
 import { deregisterStale } from "./deregister.ts";
 import {
+  controlDataDir,
   type DemoControlNode,
   type DemoInstance,
   type DemoProcess,
@@ -85,12 +86,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     stopRequested("failure");
   });
   let traffic: { stop(): void } | undefined;
+  let token = "";
   try {
     await Promise.all([portFree(o.http, "--http"), portFree(o.grpc, "--grpc"), portFree(o.outbound, "--outbound")]);
     const instances = await assignPorts(o);
     const controls = await controlNodes(o);
     const up = Promise.race([
-      startAll(o, instances, controls, children, progress),
+      startAll(o, instances, controls, children, progress).then((t) => {
+        token = t;
+      }),
       stopped.then((reason) => {
         throw new MeshletError("ERR_STOPPED", reason === "failure" ? (failure ?? reason) : `stopped by ${reason}`);
       }),
@@ -106,7 +110,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     });
     traffic = startTraffic(instances[0]?.inbound ?? "", o.rate);
     progress.close();
-    o.out.write(readyMessage(o, (performance.now() - startedAt) / 1000));
+    o.out.write(readyMessage(o, (performance.now() - startedAt) / 1000, token));
     // Its children are unref'd and --rate 0 runs no timer: without this handle the demo would exit at once.
     const keepAlive = setInterval(() => {}, 60_000);
     const reason = await stopped.finally(() => clearInterval(keepAlive));
@@ -128,13 +132,20 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   }
 }
 
+/** Where the demo's control plane keeps its admin token (n1's, a founding node's) and its CA bundle. */
+export function controlFiles(o: DemoOptions): { token: string; ca: string } {
+  const dir = controlDataDir(o.dir, o.controlNodes ?? 1, "n1");
+  return { token: path.join(dir, "admin-token"), ca: path.join(dir, "ca.pem") };
+}
+
+/** Starts everything; resolves with the admin token the demo's control plane made (its sidecars and calls use it). */
 async function startAll(
   o: DemoOptions,
   instances: DemoInstance[],
   controls: DemoControlNode[],
   children: Children,
   progress: Progress,
-) {
+): Promise<string> {
   const server = `http://${formatHostPort(o.http)}`;
   const grpc = controls.map((c) => c.grpc).join(",");
   const control = progress.step(controls.length === 1 ? "control plane" : `control plane (${controls.length} nodes)`);
@@ -146,7 +157,7 @@ async function startAll(
       "--id",
       c.id,
       "--data-dir",
-      multi ? path.join(o.dir, `control-${controls.length}`, c.id) : path.join(o.dir, "control"),
+      controlDataDir(o.dir, controls.length, c.id),
       "--grpc",
       c.grpc,
       "--http",
@@ -155,6 +166,10 @@ async function startAll(
       ...(multi ? ["--peers", controls.map((n) => `${n.id}=${n.grpc}`).join(","), "--tick-ms", "50"] : []),
     ]);
   }
+  const { readFile } = await import("node:fs/promises");
+  // Written before the node listens; on a later run of the same --dir it is already there.
+  const token = await waitFor("the admin token", async () => (await readFile(controlFiles(o).token, "utf8")).trim());
+  const auth = { authorization: `Bearer ${token}` };
   const apps = progress.step(`${instances.length} apps`);
   const appsUp = instances.map((i) => {
     children.spawn(`app-${i.name}`, [APP], {
@@ -168,21 +183,21 @@ async function startAll(
   });
   const sidecars = progress.step(`${instances.length} sidecars`);
   const sidecarsUp = instances.map((i) => {
-    spawnSidecar(children, i, grpc);
+    spawnSidecar(children, i, grpc, token);
     return waitFor(`${i.name}'s sidecar`, () => httpGet(`http://${i.admin}/ready`));
   });
   void Promise.all(appsUp).then(() => apps.done(instances.map((i) => i.name).join(", ")));
 
   const leader = await waitFor("a control-plane leader", async () => {
-    const body = JSON.parse(await httpGet(`${server}/v1/cluster`)) as { leader: string };
+    const body = JSON.parse(await httpGet(`${server}/v1/cluster`, undefined, auth)) as { leader: string };
     if (body.leader === "") throw new Error("no leader yet");
     return body.leader;
   });
   control.done(`${leader} leading, ${server}`);
   const resources = progress.step("resources");
-  const applied = await applyResources(server);
+  const applied = await applyResources(server, auth);
   resources.done(applied);
-  await deregisterStale(server, grpc, ["web", "reviews", "ratings"], new Set(instances.map((i) => i.name)));
+  await deregisterStale(server, grpc, ["web", "reviews", "ratings"], new Set(instances.map((i) => i.name)), token);
   await Promise.all([...appsUp, ...sidecarsUp]);
   // Ready means every sidecar has every endpoint: the first requests never meet a partial mesh.
   await Promise.all(
@@ -208,6 +223,7 @@ async function startAll(
     if (body.ratings?.ratings === undefined) throw new Error("no ratings in the answer");
     return body.instance;
   }).then((instance) => first.done(`web → ${instance} → ratings`));
+  return token;
 }
 
 /** n1 on --grpc/--http; the other nodes on free ports. */
@@ -245,39 +261,44 @@ function stopRestarted(dir: string, children: Children): void {
   }
 }
 
-function spawnSidecar(children: Children, i: DemoInstance, grpc: string): Child {
-  return children.spawn(`sidecar-${i.name}`, [
-    BIN,
-    "sidecar",
-    "--service",
-    i.service,
-    "--labels",
-    `version=${i.version}`,
-    "--instance",
-    i.name,
-    "--app-port",
-    String(i.appPort),
-    "--control",
-    grpc,
-    "--outbound",
-    i.outbound,
-    "--inbound",
-    i.inbound,
-    "--admin",
-    i.admin,
-    // Nothing calls the demo from outside: stop at once.
-    "--drain-delay",
-    "0",
-  ]);
+function spawnSidecar(children: Children, i: DemoInstance, grpc: string, token: string): Child {
+  // The token goes by environment, not argv: other users of the machine can read a process's arguments.
+  return children.spawn(
+    `sidecar-${i.name}`,
+    [
+      BIN,
+      "sidecar",
+      "--service",
+      i.service,
+      "--labels",
+      `version=${i.version}`,
+      "--instance",
+      i.name,
+      "--app-port",
+      String(i.appPort),
+      "--control",
+      grpc,
+      "--outbound",
+      i.outbound,
+      "--inbound",
+      i.inbound,
+      "--admin",
+      i.admin,
+      // Nothing calls the demo from outside: stop at once.
+      "--drain-delay",
+      "0",
+    ],
+    { MESHLET_TOKEN: token },
+  );
 }
 
-async function applyResources(server: string): Promise<string> {
+async function applyResources(server: string, auth: Record<string, string>): Promise<string> {
   const { readFile } = await import("node:fs/promises");
   const body = await readFile(DEMO_RESOURCES, "utf8");
   return waitFor("the resources to be applied", async () => {
     const res = await fetch(`${server}/v1/apply`, {
       method: "POST",
-      headers: { "content-type": "application/yaml" },
+      headers: { "content-type": "application/yaml", ...auth },
       body,
       signal: AbortSignal.timeout(5_000),
     });
@@ -353,9 +374,10 @@ function freePort(): Promise<number> {
 }
 
 /** GET with a Host header (fetch cannot set one); rejects unless 200. */
-export function httpGet(url: string, host?: string): Promise<string> {
+export function httpGet(url: string, host?: string, headers: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: host === undefined ? {} : { host }, timeout: 3_000 }, (res) => {
+    const all = host === undefined ? headers : { ...headers, host };
+    const req = request(url, { headers: all, timeout: 3_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -390,7 +412,8 @@ async function waitFor<T>(what: string, attempt: () => Promise<T>): Promise<T> {
 }
 
 /** The block printed once the demo is up; every command in it is meant to be copied as it is. */
-export function readyMessage(o: DemoOptions, seconds: number): string {
+export function readyMessage(o: DemoOptions, seconds: number, token: string): string {
+  const files = controlFiles(o);
   const outbound = formatHostPort(o.outbound);
   const server = formatHostPort(o.http);
   const serverFlag = server === "127.0.0.1:15014" ? "" : ` --server ${server}`;
@@ -400,11 +423,14 @@ export function readyMessage(o: DemoOptions, seconds: number): string {
 meshlet demo is up in ${seconds.toFixed(1)} s: a control-plane node, web, reviews v1 ×2 and v2 ×1 and ratings,
 each behind its own sidecar, with ${o.rate} requests/s of traffic.
 
-  Dashboard  http://${server}/
+  Dashboard  http://${server}/#token=${token}
+  Admin token ${token}
+    (also in ${files.token}; the mesh CA is ${files.ca})
+    export MESHLET_TOKEN=$(cat ${files.token})
   Call reviews through web's sidecar, as web does:
     ${curl("")}
   The mesh from the command line:
-    npx meshlet status${serverFlag}
+    npx meshlet status${serverFlag} --token "$(cat ${files.token})"
 
 Try this:
   1. Canary by header: x-canary: true always reaches reviews v2.

@@ -117,3 +117,13 @@ export function lockDemo(dir: string): () => void {
   }
   throw new MeshletError("ERR_DEMO_RUNNING", `${dir}: another demo took the lock while this one started`);
 }
+
+/** A demo control node's data dir: `control` for one node alone, `control-<n>/<id>` in a cluster of n. */
+export function controlDataDir(dir: string, nodes: number, id: string): string {
+  return nodes > 1 ? path.join(dir, `control-${nodes}`, id) : path.join(dir, "control");
+}
+
+/** The admin token a demo's control plane wrote (n1's, a founding node's): what drills and printed commands use. */
+export function adminTokenFile(dir: string, nodes: number): string {
+  return path.join(controlDataDir(dir, nodes, "n1"), "admin-token");
+}

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { authorizationHeader } from "../common/control-access.ts";
 import { errorMessage } from "../common/errors.ts";
 import { type LoadStepResult, runLoadStep } from "./load.ts";
 import type { LocalMesh } from "./mesh.ts";
@@ -40,8 +41,9 @@ const RUN_PLACEHOLDER = "$" + "{DRILL_RUN}";
 const POLL_MS = 50;
 const METRIC_NAMES = new Set(["meshlet_requests_total", "meshlet_circuit_breaker_state"]);
 
-async function getJson<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+/** A GET; `headers` carries the token for the control plane's API (never sent to a sidecar's admin port). */
+async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   const text = await res.text();
   return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
 }
@@ -162,7 +164,7 @@ export class DrillRunner {
     const live = this.#mesh.liveControls();
     const views = await Promise.all(
       live.map((c) =>
-        getJson<{ leader: string }>(`http://${c.http}/v1/cluster`).then(
+        getJson<{ leader: string }>(`http://${c.http}/v1/cluster`, authorizationHeader()).then(
           (r) => r.body.leader,
           () => undefined,
         ),
@@ -180,7 +182,11 @@ export class DrillRunner {
       try {
         const res = await fetch(`http://${c.http}${p}`, {
           method,
-          ...(body === undefined ? {} : { body, headers: { "content-type": type, "x-meshlet-user": "meshlet-drill" } }),
+          headers: {
+            ...authorizationHeader(),
+            ...(body === undefined ? {} : { "content-type": type, "x-meshlet-user": "meshlet-drill" }),
+          },
+          ...(body === undefined ? {} : { body }),
           signal: AbortSignal.timeout(5_000),
         });
         const text = await res.text();
@@ -278,9 +284,10 @@ export class DrillRunner {
 
   async #endpoints(service: string, count: number): Promise<string | undefined> {
     for (const c of this.#mesh.liveControls()) {
-      const r = await getJson<{ endpoints: unknown[] }>(`http://${c.http}/v1/endpoints/${service}`).catch(
-        () => undefined,
-      );
+      const r = await getJson<{ endpoints: unknown[] }>(
+        `http://${c.http}/v1/endpoints/${service}`,
+        authorizationHeader(),
+      ).catch(() => undefined);
       if (r?.status === 200) return r.body.endpoints.length === count ? `${count}` : undefined;
     }
     return undefined;

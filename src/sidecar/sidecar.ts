@@ -36,6 +36,8 @@ export interface SidecarOptions {
   inbound: HostPort;
   admin: HostPort;
   controls: readonly string[];
+  /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
+  token?: string | undefined;
   source: ConfigSource | undefined;
   dataDir: string | undefined;
   labels: Record<string, string>;
@@ -408,6 +410,7 @@ export class Sidecar {
     const port = this.#inboundPort();
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
+      ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
       instance: this.#instance(),

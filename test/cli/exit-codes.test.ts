@@ -55,6 +55,9 @@ const CALLS_SERVER: Record<string, string[]> = {
   "chaos start": ["--delay", "100ms", "--service", "ratings", "--for", "60s", "--server", "{server}"],
   "chaos list": ["--server", "{server}"],
   "chaos stop": ["x", "--server", "{server}"],
+  "token create": ["--role", "read-only", "--name", "ci", "--server", "{server}"],
+  "token list": ["--server", "{server}"],
+  "token revoke": ["ci", "--server", "{server}"],
 };
 /** Commands that run something locally, with a usage error of their own besides unknown flags. */
 const LOCAL: Record<string, string[]> = {
@@ -164,6 +167,7 @@ describe("exit codes: 0 ok, 1 failed, 2 usage, 3 not reachable — for every sub
       "chaos start",
       "chaos list",
       "version",
+      "token list",
     ]);
     await eachOf(withOutput, async (path) => {
       const r = await runCli([...path.split(" "), ...fill(CALLS_SERVER[path] ?? []), "-o", "xml"]);

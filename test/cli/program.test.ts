@@ -26,6 +26,7 @@ const SUBCOMMANDS = [
   "proxy-config",
   "chaos",
   "version",
+  "token",
   "completion",
 ];
 

@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { ClusterView } from "../../src/cli/commands/cluster.ts";
 import { startCli, stopProcess } from "../helpers/cli.ts";
+import { adminTokenFile, authorizeControlPlane } from "../support/control-auth.ts";
 
 /** Ports that were free a moment ago (the OS picks them; never the default ports). */
 export async function freePorts(n: number): Promise<number[]> {
@@ -98,6 +99,9 @@ export async function makeCluster(
     },
   };
   cluster.peers = nodes.map((node) => `${node.id}=${peerAddress(node)}`).join(",");
+  // Every node of the cluster takes the first founding node's admin token (one token, any member).
+  const tokenFile = adminTokenFile(nodes[0]?.dataDir ?? root);
+  for (const node of nodes) authorizeControlPlane(`http://${node.http}`, tokenFile);
   return cluster;
 }
 

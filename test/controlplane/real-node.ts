@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { silentLogger } from "../../src/common/logger.ts";
 import { type ControlOptions, clusterIdFor, type RunningControl, startControl } from "../../src/controlplane/run.ts";
+import { adminTokenFile, authorizeControlPlane, readToken } from "../support/control-auth.ts";
 import { until } from "./harness.ts";
 
 export interface RealNode {
@@ -11,6 +12,8 @@ export interface RealNode {
   dataDir: string;
   base: string;
   clusterId: string;
+  /** The node's admin token (every fetch to `base` carries it unless it sets its own Authorization). */
+  token(): string;
   stop(): Promise<void>;
 }
 
@@ -51,11 +54,28 @@ export async function startRealNode(
   };
   t?.after(stop);
   await until("the node leads", async () => (running.node.isLeader() ? true : undefined), 10_000);
+  // The node settles before a test reads its revision: the mesh CA and the admin token are its first entries.
+  await until(
+    "the mesh CA is loaded",
+    async () => (running.security.current() === undefined ? undefined : true),
+    10_000,
+  );
+  const base = `http://127.0.0.1:${running.httpPort}`;
+  authorizeControlPlane(base, adminTokenFile(dataDir));
+  await until(
+    "the admin token is applied",
+    async () => {
+      const res = await fetch(`${base}/v1/cluster?consistency=stale`, { signal: AbortSignal.timeout(2_000) });
+      return res.ok ? true : undefined;
+    },
+    10_000,
+  );
   return {
     running,
     httpPort: running.httpPort,
     dataDir,
-    base: `http://127.0.0.1:${running.httpPort}`,
+    base,
+    token: () => readToken(adminTokenFile(dataDir)) ?? "",
     clusterId: clusterIdFor(["n1"]),
     stop,
   };

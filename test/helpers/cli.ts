@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const MESHLET_BIN = fileURLToPath(new URL("../../bin/meshlet.js", import.meta.url));
@@ -16,7 +17,11 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input
     const child = execFile(
       process.execPath,
       [MESHLET_BIN, ...args],
-      { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 30_000, cwd: REPO_ROOT },
+      {
+        env: { ...process.env, ...controlTokenEnv(), ...options.env },
+        timeout: options.timeoutMs ?? 30_000,
+        cwd: REPO_ROOT,
+      },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== "number") {
           reject(err);
@@ -33,7 +38,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input
 /** Starts a long-running `meshlet` process; the caller must stop it (see stopProcess). */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, [MESHLET_BIN, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...controlTokenEnv(), ...env },
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -78,6 +78,16 @@ function complete(buf: Buffer): boolean {
 }
 
 /** A whole request with a Content-Length body (unless `headers` says otherwise) and Connection: close. */
+let defaultAuthorization: string | undefined;
+
+/**
+ * The Authorization header every httpRequest() carries unless it names its own: hostile-input tests aim at the
+ * parsing behind the control plane's token check, so their requests are authorized (undefined: none).
+ */
+export function setDefaultAuthorization(value: string | undefined): void {
+  defaultAuthorization = value;
+}
+
 export function httpRequest(
   method: string,
   target: string,
@@ -85,7 +95,8 @@ export function httpRequest(
   body: Buffer | string = "",
 ): Buffer {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
-  const all: Record<string, string> = { host: "127.0.0.1", connection: "close", ...headers };
+  const auth = defaultAuthorization === undefined ? {} : { authorization: defaultAuthorization };
+  const all: Record<string, string> = { host: "127.0.0.1", connection: "close", ...auth, ...headers };
   if (all["transfer-encoding"] === undefined && (bytes.length > 0 || method === "POST" || method === "PUT"))
     all["content-length"] ??= String(bytes.length);
   const head = Object.entries(all)

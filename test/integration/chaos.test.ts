@@ -178,8 +178,14 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
     (await flagsOf(client.outbound)) === "200 -" ? true : undefined,
   );
   const log = leader.log.join("");
-  assert.match(log, /"experiment":"abort-ratings","by":"[^"]+","reason":"game day".*"chaos experiment started"/);
-  assert.match(log, /"experiment":"abort-ratings","by":"[^"]+","reason":"seen enough".*"chaos experiment stopped"/);
+  assert.match(
+    log,
+    /"experiment":"abort-ratings","by":"token admin-[^" ]+ \(user [^"]+\)","reason":"game day".*"chaos experiment started"/,
+  );
+  assert.match(
+    log,
+    /"experiment":"abort-ratings","by":"token admin-[^" ]+ \(user [^"]+\)","reason":"seen enough".*"chaos experiment stopped"/,
+  );
 
   // --- inbound: the target's own sidecar, selected by label -----------------
   await startVia(

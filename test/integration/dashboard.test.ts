@@ -5,6 +5,7 @@ import type { Page } from "puppeteer-core";
 import { type Cluster, freePorts, leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { startCli, stopProcess } from "../helpers/cli.ts";
 import { launchChromium } from "../support/chromium.ts";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 /** The page's globals as the functions passed to Chromium use them (the tests compile without the DOM library). */
 interface PageElement {
@@ -59,7 +60,9 @@ describe("the dashboard in a real headless Chromium", () => {
     const page: Page = await chromium.browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (err) => errors.push(String(err)));
-    await page.goto(`http://${follower.http}/`, { waitUntil: "domcontentloaded" });
+    await page.goto(`http://${follower.http}/#token=${controlTokenEnv().MESHLET_TOKEN ?? ""}`, {
+      waitUntil: "domcontentloaded",
+    });
     await page.waitForFunction(
       (id) => document.querySelector("#leader")?.textContent === id && document.querySelector("#live.on") !== null,
       { timeout: 15_000 },

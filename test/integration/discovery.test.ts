@@ -3,13 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { credentials } from "@grpc/grpc-js";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { DiscoveryStreamClient, type MeshSnapshot } from "../../src/sidecar/discovery/client.ts";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 const SERVICES = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -32,6 +33,11 @@ interface TestSidecar {
   last(): MeshSnapshot | undefined;
 }
 
+function tokenOption(): { token?: string } {
+  const token = controlTokenEnv().MESHLET_TOKEN;
+  return token === undefined ? {} : { token };
+}
+
 /** A sidecar's discovery client in the test process, against real control-plane processes. */
 function sidecar(
   controls: ControlProc[],
@@ -42,6 +48,8 @@ function sidecar(
   const client = new DiscoveryStreamClient({
     controls: controls.map((c) => c.grpc),
     nodeId: id,
+    // The cluster's admin token (the harness's): these tests are about discovery, not about token roles.
+    ...tokenOption(),
     service: options.service ?? "productpage",
     instance: id,
     subscribe: options.subscribe ?? ["*"],
@@ -139,12 +147,22 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
   const unary = new Client(node.grpc, credentials.createInsecure());
   cleanups.push(() => unary.close());
+  // As a sidecar of ratings would: with a sidecar token bound to ratings.
+  const { token } = (await (
+    await fetch(`http://${node.http}/v1/tokens`, {
+      method: "POST",
+      body: JSON.stringify({ name: "ratings-sidecar", role: "sidecar", service: "ratings" }),
+    })
+  ).json()) as { token: string };
+  const md = new Metadata();
+  md.set("authorization", `Bearer ${token}`);
   await new Promise<void>((resolve, reject) =>
     unary.RegisterInstance(
       {
         endpoint: { service: "ratings", instance: "ratings-1", address: "127.0.0.1", port: 9, weight: 1 },
         ttlSeconds: 1,
       },
+      md,
       (err) => (err ? reject(err) : resolve()),
     ),
   );

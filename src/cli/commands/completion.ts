@@ -17,9 +17,18 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "--fail-on": ["error", "warning", "info"],
   "--dry-run": ["server", "client", "none"],
   "--side": ["outbound", "inbound"],
+  "--role": ["admin", "operator", "config-writer", "read-only", "sidecar"],
 };
 /** Flags whose value is a path. */
-const FILE_FLAGS = new Set(["--filename", "--config", "--data-dir", "--tls-cert", "--tls-key", "--report"]);
+const FILE_FLAGS = new Set([
+  "--filename",
+  "--config",
+  "--data-dir",
+  "--tls-cert",
+  "--tls-key",
+  "--report",
+  "--ca-file",
+]);
 
 interface Node {
   /** "cluster add" */

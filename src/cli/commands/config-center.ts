@@ -1,6 +1,7 @@
 /** What the config center's commands do (`meshlet config watch|release|promote|rollback|history|status`), loaded when one runs. */
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
+import { authorizationHeader, controlFetch } from "../../common/control-access.ts";
 import { errorMessage, MeshletError, UsageError } from "../../common/errors.ts";
 import { openSse } from "../../common/sse-client.ts";
 import { invalidKeyReason } from "../../config/config-key.ts";
@@ -91,7 +92,7 @@ export async function watch(key: string, o: WatchOptions): Promise<void> {
     const url = key === "" ? `${base}/v1/config?${query}&prefix=` : `${base}${keyPath(key)}?${query}`;
     let ended: { code: string; message: string; revision: number } | undefined;
     try {
-      const opened = await openSse(url, {}, (m) => {
+      const opened = await openSse(url, { headers: authorizationHeader(), fetcher: controlFetch }, (m) => {
         if (m.event === "start" || m.event === "progress") {
           const { revision } = JSON.parse(m.data) as { revision: number };
           if (next === undefined)

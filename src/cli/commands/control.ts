@@ -32,6 +32,8 @@ interface ControlFlags {
   caCert?: string;
   caKey?: string;
   logLevel: LogLevel;
+  insecure?: boolean;
+  printAdminToken?: boolean;
 }
 
 /** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
@@ -135,6 +137,18 @@ export function registerControl(program: Command): void {
         "1MiB",
       ).argParser(byteSizeFlag("--max-value-size")),
     )
+    .addOption(
+      envOption(
+        "--insecure",
+        "plain HTTP and gRPC without TLS, for local development only (tokens are still required)",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--print-admin-token",
+        "log the admin token of a new cluster at start (it is in <data-dir>/admin-token)",
+      ),
+    )
     .addOption(envOption("--trust-domain <domain>", "SPIFFE trust domain of workload identities", "cluster.local"))
     .addOption(envOption("--cert-ttl <duration>", "lifetime of sidecar certificates (renewed at half life)", "24h"))
     .addOption(
@@ -166,10 +180,17 @@ export function registerControl(program: Command): void {
         ]);
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
+      if (flags.insecure === true)
+        logger.warn(
+          { http: flags.http, grpc: flags.grpc },
+          "--insecure: the control plane serves plain HTTP and gRPC; tokens and data cross the network in clear text. For local development only",
+        );
+      const { controlAccess } = await import("../../common/control-access.ts");
+      const peerAccess = { ...(controlAccess().token === undefined ? {} : { token: controlAccess().token }) };
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) parseHostPort(flags.join, "--join");
       if (join && flags.join !== undefined) {
-        const cluster = await fetchCluster(flags.join).catch((err: unknown) => {
+        const cluster = await fetchCluster(flags.join, peerAccess).catch((err: unknown) => {
           throw new UsageError(`--join ${flags.join}: ${errorMessage(err)}`);
         });
         clusterId = cluster.clusterId;
@@ -192,6 +213,7 @@ export function registerControl(program: Command): void {
             snapshotEvery: Number(flags.snapshotEvery),
             snapshotKeep: Number(flags.snapshotKeep),
             limits,
+            printAdminToken: flags.printAdminToken === true,
             security,
             logger,
           },
@@ -203,7 +225,7 @@ export function registerControl(program: Command): void {
       }
       if (join && flags.join !== undefined) {
         try {
-          await requestJoin(flags.join, flags.id, advertise);
+          await requestJoin(flags.join, flags.id, advertise, peerAccess);
         } catch (err) {
           process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
           await running.shutdown();

@@ -37,6 +37,8 @@ export function registerDrill(program: Command): void {
         { drillSchema },
         { LocalMesh },
         { DrillRunner, formatReport },
+        { adminTokenFile },
+        { controlAccess, setControlAccess },
       ] = await Promise.all([
         import("node:fs"),
         import("node:path"),
@@ -44,6 +46,8 @@ export function registerDrill(program: Command): void {
         import("../../drill/spec.ts"),
         import("../../drill/mesh.ts"),
         import("../../drill/run.ts"),
+        import("../../demo/state.ts"),
+        import("../../common/control-access.ts"),
       ]);
       let text: string;
       try {
@@ -63,6 +67,15 @@ export function registerDrill(program: Command): void {
         throw new UsageError(`${file}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid drill"}`);
       }
       const mesh = new LocalMesh(flags.dir);
+      // Without --token, the admin token the demo's control plane wrote (the drill acts for the mesh's operator).
+      if (controlAccess().token === undefined) {
+        try {
+          const token = readFileSync(adminTokenFile(flags.dir, mesh.controls.length), "utf8").trim();
+          setControlAccess({ ...controlAccess(), token });
+        } catch {
+          // No token file: calls go without one and a secured control plane refuses them with 401, reported per step.
+        }
+      }
       const runner = new DrillRunner(mesh, path.dirname(file), timeScale);
       const report = await runner.run(parsed.data);
       process.stdout.write(formatReport(report));

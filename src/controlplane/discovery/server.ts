@@ -11,6 +11,7 @@ import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery
 import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
 import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
 import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
+import { serviceDenial } from "../auth/grpc-access.ts";
 import type { ConfigFeed } from "../config/feed.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
@@ -195,6 +196,8 @@ export class DiscoveryServer {
     return {
       Stream: (call) => this.#stream(call),
       RegisterInstance: (call, callback) => {
+        const forbidden = this.#forbidden(call, call.request.endpoint?.service ?? "");
+        if (forbidden !== undefined) return callback(forbidden);
         this.#register(call.request)
           .then((revision) => callback(null, { revision }))
           .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
@@ -207,6 +210,8 @@ export class DiscoveryServer {
         callback(null, { json: JSON.stringify(this.sidecars(key)), node: JSON.stringify(this.#source.describe()) });
       },
       DeregisterInstance: (call, callback) => {
+        const forbidden = this.#forbidden(call, call.request.service);
+        if (forbidden !== undefined) return callback(forbidden);
         this.#source
           .propose({ type: "mesh.deregister", service: call.request.service, instance: call.request.instance })
           .then(({ revision }) => callback(null, { revision }))
@@ -294,11 +299,17 @@ export class DiscoveryServer {
         session = undefined;
       }
     };
-    const reject = (reason: string, details: string) => {
+    const reject = (reason: string, details: string, code = status.INVALID_ARGUMENT) => {
       this.#metrics.rejected.inc({ reason });
       this.#log.warn({ reason, details }, "discovery stream rejected");
       cleanup();
-      call.emit("error", { code: status.INVALID_ARGUMENT, details });
+      call.emit("error", { code, details });
+    };
+    /** A sidecar token acts for its own service only: another one closes the stream. */
+    const wrongService = (service: string): boolean => {
+      const why = serviceDenial(call, service);
+      if (why !== undefined) reject("wrong_service", why, status.PERMISSION_DENIED);
+      return why !== undefined;
     };
 
     call.on("data", (req: DiscoveryRequest__Output) => {
@@ -308,6 +319,7 @@ export class DiscoveryServer {
         if (hello.nodeId === "" || hello.service === "") {
           return reject("no_identity", "hello needs a node id and a service");
         }
+        if (wrongService(hello.service)) return;
         if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
         helloTimer = undefined;
         const instance = hello.instance === "" ? hello.nodeId : hello.instance;
@@ -364,6 +376,7 @@ export class DiscoveryServer {
         case "register":
           if (req.register) {
             const reg = req.register;
+            if (wrongService(reg.endpoint?.service ?? "")) return;
             this.#register(reg).then(
               () => {
                 registered = { endpoint: toEndpoint(reg), ttlMs: ttlOf(reg) };
@@ -377,6 +390,7 @@ export class DiscoveryServer {
           return;
         case "deregister":
           if (req.deregister) {
+            if (wrongService(req.deregister.service)) return;
             registered = undefined;
             this.#source
               .propose({ type: "mesh.deregister", service: req.deregister.service, instance: req.deregister.instance })
@@ -419,6 +433,15 @@ export class DiscoveryServer {
       ({ certChainPem, bundle }) => call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle) } }),
       (err: unknown) => call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } }),
     );
+  }
+
+  /** The refusal of a unary call for another service than its sidecar token's, counted; undefined when allowed. */
+  #forbidden(call: object, service: string): { code: status; details: string } | undefined {
+    const why = serviceDenial(call, service);
+    if (why === undefined) return undefined;
+    this.#metrics.rejected.inc({ reason: "wrong_service" });
+    this.#log.warn({ reason: "wrong_service", details: why }, "discovery call refused");
+    return { code: status.PERMISSION_DENIED, details: why };
   }
 
   #recordStatus(session: SidecarSession, json: string): void {

@@ -37,10 +37,13 @@ export interface ExperimentListResponse {
   items: ExperimentView[];
 }
 
+/** The token's name is who acted; the user the CLI names (its OS user) is only a hint, as it can say anything. */
 function who(req: HttpRequest): string {
   const v = req.headers[USER_HEADER];
   const s = (Array.isArray(v) ? v[0] : v)?.trim() ?? "";
-  return s === "" ? "unknown" : s.slice(0, MAX_WHO);
+  const hint = s === "" ? "" : s.slice(0, MAX_WHO);
+  if (req.caller === undefined) return hint === "" ? "unknown" : hint;
+  return hint === "" ? `token ${req.caller}` : `token ${req.caller} (user ${hint})`;
 }
 
 function reasonOf(v: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import { authorizationHeader, controlFetch } from "../../common/control-access.ts";
 import { MeshletError, UnreachableError } from "../../common/errors.ts";
 
 /** The control plane answered with an error status; its code and message are passed through. */
@@ -34,9 +35,11 @@ export async function callApi(
   const url = `${server.replace(/\/+$/, "")}${path}`;
   let res: Response;
   try {
-    res = await fetch(url, {
+    // The control plane's token goes to the control plane only, never to a sidecar's admin port (options.peer).
+    const auth = options.peer === undefined ? authorizationHeader() : {};
+    res = await (options.peer === undefined ? controlFetch : fetch)(url, {
       method,
-      headers: options.headers ?? {},
+      headers: { ...auth, ...options.headers },
       ...(options.body === undefined ? {} : { body: options.body }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });

@@ -32,6 +32,8 @@ export interface HttpRequest {
   deadline: number;
   /** Milliseconds left until `deadline`, at least 1. */
   remainingMs(): number;
+  /** The name of the token that authorized the call (for audit logs); undefined on open routes or unguarded. */
+  caller?: string | undefined;
 }
 
 export interface HttpReply {
@@ -95,8 +97,20 @@ export function jsonBody(req: HttpRequest): unknown {
   }
 }
 
+/**
+ * Runs before a matched route reads its body: throws (an HttpError) to refuse the call. `route` is the pattern
+ * as mounted (e.g. `/v1/config/{key*}`), so the check does not depend on how a path is spelled.
+ */
+export type Guard = (req: {
+  method: string;
+  route: string;
+  params: Record<string, string>;
+  headers: IncomingMessage["headers"];
+}) => string | undefined;
+
 interface Route {
   method: string;
+  path: string;
   pattern: RegExp;
   names: string[];
   handler: Handler;
@@ -109,6 +123,12 @@ interface Route {
  */
 export class Router {
   readonly #routes: Route[] = [];
+  #guard: Guard | undefined;
+
+  /** Every matched call passes `guard` first (auth/guard.ts); the router itself knows nothing of tokens. */
+  guard(guard: Guard): void {
+    this.#guard = guard;
+  }
 
   route(method: string, path: string, handler: Handler, options: RouteOptions = {}): void {
     const names: string[] = [];
@@ -123,6 +143,7 @@ export class Router {
       .join("");
     this.#routes.push({
       method,
+      path,
       pattern: new RegExp(`^${source}$`),
       names,
       handler,
@@ -163,6 +184,7 @@ export class Router {
       r.names.forEach((n, i) => {
         params[n] = m[i + 1] ?? "";
       });
+      const caller = this.#guard?.({ method, route: r.path, params, headers: req.headers });
       const body = await readBody(req, r.maxBodyBytes, deadline, budgetMs);
       return r.handler({
         method,
@@ -173,6 +195,7 @@ export class Router {
         body,
         deadline,
         remainingMs: () => Math.max(1, deadline - Date.now()),
+        caller,
       });
     }
     if (pathMatched) throw new HttpError(405, "ERR_METHOD", `${method} is not allowed on ${pathname}`);

@@ -4,7 +4,14 @@ import type { Registry } from "prom-client";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import type { ControlNode } from "../node.ts";
-import { DEFAULT_DEADLINE_MS, MAX_HEADER_BYTES, MAX_URL_BYTES, type RouteModule, Router } from "./router.ts";
+import {
+  DEFAULT_DEADLINE_MS,
+  type Guard,
+  MAX_HEADER_BYTES,
+  MAX_URL_BYTES,
+  type RouteModule,
+  Router,
+} from "./router.ts";
 
 /**
  * What the HTTP parser holds before it gives up on a request line and header block. The router answers
@@ -21,8 +28,10 @@ export function createHttpServer(
   modules: readonly RouteModule[],
   registry: Registry,
   logger: Logger,
+  guard?: Guard,
 ): Server {
   const router = new Router();
+  if (guard !== undefined) router.guard(guard);
   for (const mount of modules) mount(router, node);
   router.route("GET", "/metrics", async () => ({
     status: 200,

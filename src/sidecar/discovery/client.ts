@@ -1,4 +1,4 @@
-import { type ClientDuplexStream, credentials } from "@grpc/grpc-js";
+import { type ClientDuplexStream, credentials, Metadata } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
@@ -46,6 +46,8 @@ export interface DiscoveryClientOptions {
   subscribe: readonly string[];
   /** The app instance to register, if any. */
   registration?: Registration;
+  /** Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, or admin). */
+  token?: string;
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -232,7 +234,9 @@ export class DiscoveryStreamClient {
     if (this.#stopped) return;
     const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
     this.#next++;
-    const call = this.#client(address).Stream();
+    const metadata = new Metadata();
+    if (this.#o.token !== undefined) metadata.set("authorization", `Bearer ${this.#o.token}`);
+    const call = this.#client(address).Stream(metadata);
     this.#call = call;
     let ended = false;
     const onEnd = (reason: string) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { httpRequest, rawRequest } from "../../helpers/raw-http.ts";
+import { httpRequest, rawRequest, setDefaultAuthorization } from "../../helpers/raw-http.ts";
 import { type RealNode, startRealNode } from "../real-node.ts";
 import { HOSTILE_CASES, type HostileCase } from "./hostile/cases.ts";
 
@@ -26,6 +26,7 @@ describe("hostile input against the real HTTP API", () => {
   after(() => node.stop());
   before(async () => {
     node = await startRealNode(undefined);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     before0 = node.running.node.kv.revision;
   });
   // Slow cases measure the server's deadlines: they run last, apart from the ones that load the event loop.
@@ -65,6 +66,7 @@ describe("hostile input against the real HTTP API", () => {
 describe("hostile input, generated", () => {
   it("If-Match: only a decimal revision is read as one (property)", async (t) => {
     const node = await startRealNode(t);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     const printable = fc.constantFrom(..."0123456789 +-.,eExX\"'W/*abc\t".split(""));
     await fc.assert(
       fc.asyncProperty(fc.string({ unit: printable, maxLength: 24 }), async (value) => {
@@ -80,6 +82,7 @@ describe("hostile input, generated", () => {
 
   it("any text posted to /v1/apply gets 200, 400 or 413 within a second, never a 5xx (property)", async (t) => {
     const node = await startRealNode(t);
+    setDefaultAuthorization(`Bearer ${node.token()}`);
     const valid = "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: fuzz}\nspec: {ports: [{port: 80}]}\n";
     const yamlish = fc.constantFrom(..."&*!|>-?:,[]{}#%@`'\"\n \t0aZ.\\\u0000\u00e9".split(""));
     const body = fc.oneof(

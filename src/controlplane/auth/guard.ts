@@ -1,0 +1,62 @@
+import { Counter, type Registry } from "prom-client";
+import { HttpError } from "../../common/errors.ts";
+import { METRIC_PREFIX } from "../../common/metrics.ts";
+import type { RevisionedKv } from "../state/kv.ts";
+import { kvView } from "../state/machine.ts";
+import { type Access, denial, type Principal } from "./roles.ts";
+import { authenticateHash } from "./store.ts";
+import { hashToken, parseBearer } from "./token.ts";
+
+export type Surface = "http" | "grpc";
+
+/** A refusal: 401 (who are you?) or 403 (not you), with a stable code and a message that never holds the token. */
+export class AuthError extends HttpError {
+  constructor(status: 401 | 403, code: string, message: string) {
+    super(status, code, message);
+    this.name = "AuthError";
+  }
+}
+
+/**
+ * Authentication and authorization of one control-plane node: a bearer token checked against this node's
+ * applied state (a revoke is refused here as soon as this node applies it) and the clock, then the role
+ * against what the call needs. Every refusal is counted by surface and code.
+ */
+export class Gatekeeper {
+  readonly #kv: RevisionedKv;
+  readonly #now: () => number;
+  readonly #refusals: Counter<"surface" | "code">;
+
+  constructor(kv: RevisionedKv, registry: Registry, now: () => number = Date.now) {
+    this.#kv = kv;
+    this.#now = now;
+    this.#refusals = new Counter({
+      name: `${METRIC_PREFIX}control_auth_refusals_total`,
+      help: "Control-plane API calls refused: 401 (no, malformed, unknown, expired or revoked token) or 403 (role), by surface and code",
+      labelNames: ["surface", "code"],
+      registers: [registry],
+    });
+  }
+
+  /** The principal behind `authorization`, allowed `access`; throws an AuthError (counted) otherwise. */
+  check(surface: Surface, authorization: string | undefined, access: Access): Principal | undefined {
+    if (access.kind === "open") return undefined;
+    const bearer = parseBearer(authorization);
+    if (!bearer.ok) throw this.#refuse(surface, 401, bearer.code, bearer.message);
+    const who = authenticateHash(kvView(this.#kv), hashToken(bearer.token), this.#now());
+    if (!who.ok) throw this.#refuse(surface, 401, who.code, who.message);
+    const why = denial(who.principal, access);
+    if (why !== undefined) throw this.#refuse(surface, 403, "ERR_FORBIDDEN", why);
+    return who.principal;
+  }
+
+  /** Counts a refusal decided elsewhere (a sidecar registering another service's endpoint). */
+  refuse(surface: Surface, status: 401 | 403, code: string, message: string): AuthError {
+    return this.#refuse(surface, status, code, message);
+  }
+
+  #refuse(surface: Surface, status: 401 | 403, code: string, message: string): AuthError {
+    this.#refusals.inc({ surface, code });
+    return new AuthError(status, code, message);
+  }
+}
