@@ -25,6 +25,7 @@ const SUBCOMMANDS = [
   "check",
   "proxy-config",
   "chaos",
+  "drill",
   "version",
   "token",
   "completion",

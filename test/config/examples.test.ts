@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { describe, it } from "node:test";
 import { formatFinding } from "../../src/config/finding.ts";
 import { parseResources } from "../../src/config/load.ts";
 import { checkMesh, errorsOf } from "../../src/config/mesh-check.ts";
+import { drillSchema } from "../../src/drill/spec.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
 
 function yamlFiles(dir: string): string[] {
@@ -18,7 +20,16 @@ describe("examples", () => {
   it("has resource examples", () => assert.ok(files.length > 0));
   for (const file of files) {
     it(`${relative(REPO_ROOT, file)} validates`, () => {
-      const resources = parseResources(readFileSync(file, "utf8"), file);
+      const text = readFileSync(file, "utf8");
+      // examples/drills holds scenarios (`meshlet drill FILE`) next to the resources they apply.
+      const docs = parseAllDocuments(text);
+      const doc: unknown = Array.isArray(docs) && docs.length === 1 ? docs[0]?.toJS() : undefined;
+      if (typeof doc === "object" && doc !== null && "steps" in doc) {
+        const drill = drillSchema.safeParse(doc);
+        assert.ok(drill.success, drill.success ? "" : JSON.stringify(drill.error.issues[0]));
+        return;
+      }
+      const resources = parseResources(text, file);
       assert.ok(resources.length > 0);
     });
   }
