@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { parseAllDocuments } from "yaml";
 import { describe, it } from "node:test";
+import { parseAllDocuments } from "yaml";
 import { formatFinding } from "../../src/config/finding.ts";
 import { parseResources } from "../../src/config/load.ts";
 import { checkMesh, errorsOf } from "../../src/config/mesh-check.ts";

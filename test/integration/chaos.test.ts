@@ -153,7 +153,10 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
   assert.equal(usage.code, 2);
   const listed = await runCli(["chaos", "list", "-o", "wide", ...server(leader)]);
   assert.equal(listed.code, 0, listed.stderr);
-  assert.match(listed.stdout, /abort-ratings\s+ratings\s+outbound\s+abort 503\s+100%\s+\d+s\s+\S+\s+game day/);
+  assert.match(
+    listed.stdout,
+    /abort-ratings\s+ratings\s+outbound\s+abort 503\s+100%\s+\d+s\s+token admin-\S+ \(user \S+\)\s+game day/,
+  );
   await until("the experiment reaches the caller's sidecar", async () =>
     (await flagsOf(client.outbound)) === "503 FI" ? true : undefined,
   );

@@ -17,6 +17,7 @@ import {
   until,
 } from "../controlplane/harness.ts";
 import { isRoot, type TmpfsNamespace, tmpfsNamespace } from "../helpers/tmpfs-namespace.ts";
+import { adminTokenFile, authorizeControlPlane } from "../support/control-auth.ts";
 
 const MiB = 1024 * 1024;
 const skip = isRoot() ? false : "needs root: the data dir is a small tmpfs mounted in a private mount namespace";
@@ -32,6 +33,8 @@ function startIn(ns: TmpfsNamespace, c: Cluster, node: ControlProc): void {
   proc.stdout?.on("data", (d: Buffer) => node.log.push(d.toString()));
   proc.stderr?.on("data", (d: Buffer) => node.log.push(d.toString()));
   node.proc = proc;
+  // Its admin token is written inside the namespace: calls to it read the file from outside.
+  authorizeControlPlane(`http://${node.http}`, ns.outside(adminTokenFile(node.dataDir)));
 }
 
 /** PUTs `key` until the node refuses one (the disk was full); the acknowledged ones join `acked`. */
@@ -130,6 +133,8 @@ test("disk full on the leader of three: it steps down, peers get RESOURCE_EXHAUS
   startIn(ns, c, n1);
   c.start(n2);
   c.start(n3);
+  // One token serves the whole cluster: n1's, written inside the namespace.
+  for (const n of [n2, n3]) authorizeControlPlane(`http://${n.http}`, ns.outside(adminTokenFile(n1.dataDir)));
   let lead = await leaderOf(c.nodes);
   if (lead !== n1) {
     await fetch(`http://${lead.http}/v1/cluster/leader`, { method: "POST", body: JSON.stringify({ id: "n1" }) });

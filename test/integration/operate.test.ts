@@ -10,6 +10,7 @@ import { DiscoveryStreamClient } from "../../src/sidecar/discovery/client.ts";
 import { type Cluster, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { nameServer, type RunningSidecar, startSidecar, type Upstream } from "../sidecar/helpers.ts";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 const BASE = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -147,10 +148,13 @@ test("one check for everyone: refused at the door with the sidecar's words; anal
     path: "spec.circuitBreaker",
     message: "unknown field(s): slowCallRate",
   };
+  const token = controlTokenEnv().MESHLET_TOKEN;
+  assert.ok(token !== undefined, "the cluster wrote its admin token");
   fake = new DiscoveryStreamClient({
     controls: [node.grpc],
     nodeId: "web-skewed",
     service: "web",
+    token,
     instance: "web-skewed",
     subscribe: ["*"],
     apply: () => {},
