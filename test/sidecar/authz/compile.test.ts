@@ -69,6 +69,19 @@ describe("AuthorizationPolicy matcher", () => {
     ],
     ["ALLOW rule: service, method and prefix", both, { path: "/public/a", peer: WEB }, "allow"],
     ["ALLOW rule: exact path", both, { path: "/health", peer: WEB }, "allow"],
+    [
+      "DENY before ALLOW: a request both match is denied",
+      [
+        ALLOW_WEB_READS,
+        policy("deny-web-drafts", {
+          targetService: "reviews",
+          action: "DENY",
+          rules: [{ from: { services: ["web"] }, to: { paths: [{ prefix: "/public/drafts" }] } }],
+        }),
+      ],
+      { path: "/public/drafts/1", peer: WEB },
+      "deny-rule:deny-web-drafts",
+    ],
     ["exact is not a prefix", both, { path: "/health/x", peer: WEB }, "no-allow-rule:allow-web"],
     [
       "ALLOW selected, method not listed",
