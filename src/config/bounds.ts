@@ -31,3 +31,9 @@ export const MAX_CACHE_BYTES = 1024 * 1024 * 1024;
 export function formatBound(ms: number): string {
   return ms % HOUR_MS === 0 ? `${ms / HOUR_MS}h` : `${ms}ms`;
 }
+
+/** Rules per AuthorizationPolicy: each may be checked on every request the policy selects. */
+export const MAX_AUTHZ_RULES = 1024;
+
+/** An AuthorizationPolicy identity: exact, `prefix*`, `*suffix`, or `*` (any mesh identity); one `*`, at an end. */
+export const IDENTITY_PATTERN = /^(\*|\*?[^*]+|[^*]+\*)$/;

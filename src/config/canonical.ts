@@ -1,5 +1,7 @@
 import { isPrime } from "../common/prime.ts";
 import {
+  IDENTITY_PATTERN,
+  MAX_AUTHZ_RULES,
   MAX_CACHE_BYTES,
   MAX_COOKIE_TTL_MS,
   MAX_COUNT,
@@ -35,6 +37,8 @@ export function isCanonicalResource(value: unknown): value is Resource {
       return exact(value, DOC, DOC) && metadata(value.metadata) && routeSpec(value.spec);
     case "Policy":
       return exact(value, DOC, DOC) && metadata(value.metadata) && policySpec(value.spec);
+    case "AuthorizationPolicy":
+      return exact(value, DOC, DOC) && metadata(value.metadata) && authorizationSpec(value.spec);
     default:
       // ConfigRelease is made and run on the control plane; a sidecar sees it rarely enough to use the schema.
       return false;
@@ -340,6 +344,44 @@ const retries = (v: unknown) =>
       timer(b.baseInterval) &&
       opt(b, "maxInterval", timer),
   );
+
+// --- AuthorizationPolicy ---------------------------------------------------
+
+const identity = (v: unknown) => typeof v === "string" && v.length <= 512 && IDENTITY_PATTERN.test(v);
+const serviceOrAny = (v: unknown) => v === "*" || name(v);
+const httpMethod = (v: unknown) => typeof v === "string" && METHOD.test(v);
+
+const authzPath = (v: unknown) =>
+  isObject(v) && Object.keys(v).length === 1 && (startsWithSlash(v.exact) || startsWithSlash(v.prefix));
+
+const authzHeader = (v: unknown) =>
+  isObject(v) && Object.keys(v).length === 2 && headerName(v.name) && (str(v.exact) || str(v.prefix));
+
+const authzSource = (v: unknown) =>
+  isObject(v) &&
+  exact(v, [], ["identities", "services"]) &&
+  opt(v, "identities", arrayOf(identity, 1)) &&
+  opt(v, "services", arrayOf(serviceOrAny, 1));
+
+const authzOperation = (v: unknown) =>
+  isObject(v) &&
+  exact(v, [], ["methods", "paths", "headers"]) &&
+  opt(v, "methods", arrayOf(httpMethod, 1)) &&
+  opt(v, "paths", arrayOf(authzPath, 1)) &&
+  opt(v, "headers", arrayOf(authzHeader, 1));
+
+const authzRule = (v: unknown) =>
+  isObject(v) && exact(v, [], ["from", "to"]) && opt(v, "from", authzSource) && opt(v, "to", authzOperation);
+
+function authorizationSpec(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    exact(v, ["targetService", "action", "rules"], ["targetService", "action", "rules"]) &&
+    name(v.targetService) &&
+    oneOf("ALLOW", "DENY")(v.action) &&
+    arrayOf(authzRule, 0, MAX_AUTHZ_RULES)(v.rules)
+  );
+}
 
 // --- Policy ----------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  authorizationPolicySchema,
   configReleaseSchema,
   faultExperimentSchema,
   policySchema,
@@ -16,6 +17,7 @@ export const JSON_SCHEMA_FILES = {
   "policy.schema.json": policySchema,
   "configrelease.schema.json": configReleaseSchema,
   "faultexperiment.schema.json": faultExperimentSchema,
+  "authorizationpolicy.schema.json": authorizationPolicySchema,
 } as const;
 
 /**

@@ -2,6 +2,8 @@ import { z } from "zod";
 import { isPrime } from "../common/prime.ts";
 import {
   formatBound,
+  IDENTITY_PATTERN,
+  MAX_AUTHZ_RULES,
   MAX_CACHE_BYTES,
   MAX_COOKIE_TTL_MS,
   MAX_COUNT,
@@ -419,6 +421,51 @@ export const faultExperimentSpecSchema = z
     message: "labels and instancePercent select the target's own sidecars: they need side: inbound",
   });
 
+// --- AuthorizationPolicy ---------------------------------------------------
+
+export const authorizationSourceSchema = z.strictObject({
+  identities: z
+    .array(z.string().max(512).regex(IDENTITY_PATTERN, "expected an identity, prefix* or *suffix"))
+    .min(1)
+    .optional(),
+  services: z
+    .array(z.union([name, z.literal("*")]))
+    .min(1)
+    .optional(),
+});
+
+export const authorizationPathSchema = z.union([
+  z.strictObject({ exact: z.string().startsWith("/") }),
+  z.strictObject({ prefix: z.string().startsWith("/") }),
+]);
+
+export const authorizationHeaderSchema = z.union([
+  z.strictObject({ name: headerName, exact: z.string() }),
+  z.strictObject({ name: headerName, prefix: z.string() }),
+]);
+
+export const authorizationOperationSchema = z.strictObject({
+  methods: z
+    .array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method"))
+    .min(1)
+    .optional(),
+  paths: z.array(authorizationPathSchema).min(1).optional(),
+  headers: z.array(authorizationHeaderSchema).min(1).optional(),
+});
+
+export const authorizationRuleSchema = z.strictObject({
+  from: authorizationSourceSchema.optional(),
+  to: authorizationOperationSchema.optional(),
+});
+
+export const authorizationPolicySpecSchema = z.strictObject({
+  /** The service whose inbound sidecars enforce the policy. */
+  targetService: name,
+  /** As Istio: ALLOW when not given. */
+  action: z.enum(["ALLOW", "DENY"]).default("ALLOW"),
+  rules: z.array(authorizationRuleSchema).max(MAX_AUTHZ_RULES),
+});
+
 // --- Documents ---------------------------------------------------------------
 
 const apiVersion = z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` });
@@ -463,7 +510,21 @@ export const faultExperimentSchema = z.strictObject({
   status: faultStatusSchema.optional(),
 });
 
-export const RESOURCE_KINDS = ["Service", "Route", "Policy", "ConfigRelease", "FaultExperiment"] as const;
+export const authorizationPolicySchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("AuthorizationPolicy"),
+  metadata: metadataSchema,
+  spec: authorizationPolicySpecSchema,
+});
+
+export const RESOURCE_KINDS = [
+  "Service",
+  "Route",
+  "Policy",
+  "ConfigRelease",
+  "FaultExperiment",
+  "AuthorizationPolicy",
+] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export const resourceSchema = z.discriminatedUnion("kind", [
@@ -472,6 +533,7 @@ export const resourceSchema = z.discriminatedUnion("kind", [
   policySchema,
   configReleaseSchema,
   faultExperimentSchema,
+  authorizationPolicySchema,
 ]);
 
 export type Service = z.infer<typeof serviceSchema>;
@@ -479,6 +541,9 @@ export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type ConfigRelease = z.infer<typeof configReleaseSchema>;
 export type FaultExperiment = z.infer<typeof faultExperimentSchema>;
+export type AuthorizationPolicy = z.infer<typeof authorizationPolicySchema>;
+export type AuthorizationPolicySpec = z.infer<typeof authorizationPolicySpecSchema>;
+export type AuthorizationRule = z.infer<typeof authorizationRuleSchema>;
 export type FaultExperimentSpec = z.infer<typeof faultExperimentSpecSchema>;
 export type RouteFault = z.infer<typeof routeFaultSchema>;
 export type ReleaseSelector = z.infer<typeof releaseSelectorSchema>;

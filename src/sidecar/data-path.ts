@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Clock } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import { type Authorizer, compileAuthorizer } from "./authz/compile.ts";
 import type { DownstreamResponse } from "./engine/downstream.ts";
 import { asGrpcReply, grpcCode, isGrpcServerFailure } from "./engine/h2/grpc.ts";
 import type { PoolOptions } from "./engine/pool.ts";
@@ -63,6 +64,7 @@ export class DataPath {
   readonly #attempt: ReturnType<typeof attempt>;
   #snapshot: CompiledSnapshot | undefined;
   #faults: FaultPlan = EMPTY_PLAN;
+  #authorizer: Authorizer | undefined;
   #refusalLogged = false;
 
   constructor(o: DataPathOptions) {
@@ -82,6 +84,7 @@ export class DataPath {
       localService: o.localService,
       snapshot: () => this.#snapshot,
       faults: () => this.#faults,
+      authorizer: () => this.#authorizer,
       inboundRoute: () => o.inboundRoute,
     };
     const answered = (ctx: RequestContext, a: Answer) => this.#answered(ctx, a);
@@ -105,6 +108,7 @@ export class DataPath {
   swap(snap: CompiledSnapshot): void {
     this.#snapshot = snap;
     this.#swapFaults(snap);
+    this.#authorizer = compileAuthorizer(snap.resources, this.#o.localService);
     const kept = new Set<string>();
     for (const s of snap.services.values()) for (const e of s.endpoints) kept.add(e.key);
     for (const d of this.#o.inboundRoute.destinations) for (const e of d.balancer.endpoints) kept.add(e.key);

@@ -14,6 +14,7 @@ export const FLAG_STATUS: Record<ResponseFlag, number> = {
   RL: 429,
   FB: 200,
   FI: 500,
+  AZ: 403,
 };
 export const FLAG_REASON: Record<ResponseFlag, string> = {
   NR: "no route",
@@ -26,6 +27,7 @@ export const FLAG_REASON: Record<ResponseFlag, string> = {
   RL: "rate limited",
   FB: "fallback",
   FI: "fault injected",
+  AZ: "denied by an AuthorizationPolicy",
 };
 
 export function flagReply(flag: ResponseFlag, service: string): LocalReply {

@@ -115,6 +115,34 @@ const WRITTEN: unknown[] = [
       fallback: { on: ["overflow"], service: "bare" },
     },
   },
+  {
+    apiVersion: "meshlet.dev/v1",
+    kind: "AuthorizationPolicy",
+    metadata: { name: "az" },
+    spec: {
+      targetService: "reviews",
+      rules: [
+        {
+          from: { identities: ["spiffe://td/service/web", "spiffe://td/*", "*/ops", "*"], services: ["web", "*"] },
+          to: {
+            methods: ["GET"],
+            paths: [{ exact: "/a" }, { prefix: "/b" }],
+            headers: [
+              { name: "x-a", exact: "1" },
+              { name: "x-b", prefix: "p" },
+            ],
+          },
+        },
+        {},
+      ],
+    },
+  },
+  {
+    apiVersion: "meshlet.dev/v1",
+    kind: "AuthorizationPolicy",
+    metadata: { name: "none" },
+    spec: { targetService: "s", rules: [] },
+  },
 ];
 
 function canonicalCorpus(): Resource[] {

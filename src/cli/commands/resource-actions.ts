@@ -42,12 +42,14 @@ export function validateInputs(files: readonly InputFile[]): Resource[] {
 function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
   if (kind === undefined)
-    throw new UsageError(`unknown kind "${value}" (expected service, route, policy, configrelease or faultexperiment)`);
+    throw new UsageError(
+      `unknown kind "${value}" (expected service, route, policy, configrelease, faultexperiment or authorizationpolicy)`,
+    );
   return kind;
 }
 
 function plural(kind: ResourceKind): string {
-  return kind === "Policy" ? "policies" : `${kind.toLowerCase()}s`;
+  return kind.endsWith("Policy") ? `${kind.toLowerCase().slice(0, -1)}ies` : `${kind.toLowerCase()}s`;
 }
 
 function summary(r: Resource): string[] {
@@ -72,6 +74,8 @@ function summary(r: Resource): string[] {
       return [r.spec.key, describeSelector(r.spec.selector)];
     case "FaultExperiment":
       return [describeTarget(r), r.spec.side, describeFault(r), `${r.spec.percent}%`, describeRemaining(r, Date.now())];
+    case "AuthorizationPolicy":
+      return [`service/${r.spec.targetService}`, r.spec.action, String(r.spec.rules.length)];
   }
 }
 
@@ -81,6 +85,7 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   Policy: ["NAME", "TARGET", "FEATURES", "REVISION"],
   ConfigRelease: ["NAME", "KEY", "SELECTOR", "REVISION"],
   FaultExperiment: ["NAME", "TARGET", "SIDE", "FAULT", "PERCENT", "REMAINING", "REVISION"],
+  AuthorizationPolicy: ["NAME", "TARGET", "ACTION", "RULES", "REVISION"],
 };
 
 export function renderResources(
@@ -114,6 +119,7 @@ const WIDE_COLUMN: Record<ResourceKind, string> = {
   Policy: "FALLBACK",
   ConfigRelease: "VALUE-BYTES",
   FaultExperiment: "STARTED-BY",
+  AuthorizationPolicy: "SOURCES",
 };
 
 function wideSummary(r: Resource): string {
@@ -134,6 +140,12 @@ function wideSummary(r: Resource): string {
       return r.status === undefined
         ? "-"
         : `${r.status.startedBy}${r.status.reason === undefined ? "" : `: ${r.status.reason}`}`;
+    case "AuthorizationPolicy":
+      return (
+        [...new Set(r.spec.rules.flatMap((x) => [...(x.from?.identities ?? []), ...(x.from?.services ?? [])]))].join(
+          ",",
+        ) || "*"
+      );
   }
 }
 

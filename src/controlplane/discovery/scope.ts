@@ -26,6 +26,8 @@ export interface ResourceIndex {
   policiesByRoute: Map<string, Policy[]>;
   /** FaultExperiment names by target service: they go wherever the service is in scope. */
   experimentsByService: Map<string, string[]>;
+  /** AuthorizationPolicy names by target service: only that service's own sidecars enforce (and get) them. */
+  authorizationByService: Map<string, string[]>;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -43,6 +45,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
     policiesByService: new Map(),
     policiesByRoute: new Map(),
     experimentsByService: new Map(),
+    authorizationByService: new Map(),
   };
   for (const r of resources) {
     if (r.kind === "Service") index.services.add(r.metadata.name);
@@ -55,6 +58,8 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
       if ("service" in t) push(index.policiesByService, t.service, r);
       else push(index.policiesByRoute, t.route, r);
     } else if (r.kind === "FaultExperiment") push(index.experimentsByService, r.spec.target.service, r.metadata.name);
+    else if (r.kind === "AuthorizationPolicy")
+      push(index.authorizationByService, r.spec.targetService, r.metadata.name);
   }
   return index;
 }

@@ -89,6 +89,9 @@ export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): 
   // An experiment reaches the callers of its target (outbound) and the target's own sidecars (inbound).
   for (const name of scope.services)
     for (const e of prepared.index.experimentsByService.get(name) ?? []) keys.push(`FaultExperiment/${e}`);
+  // Authorization is enforced by the target's own sidecars only: callers never see who may call whom.
+  for (const a of prepared.index.authorizationByService.get(request.service) ?? [])
+    keys.push(`AuthorizationPolicy/${a}`);
   keys.sort();
   const resources: Required<WireResource>[] = [];
   // What the digest covers: each resource's key and revision, and each service's endpoint list.

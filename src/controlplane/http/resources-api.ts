@@ -126,7 +126,7 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
     return fail(
       404,
       "ERR_UNKNOWN_KIND",
-      `unknown kind "${m[1]}" (expected services, routes, policies, configreleases or faultexperiments)`,
+      `unknown kind "${m[1]}" (expected services, routes, policies, configreleases, faultexperiments or authorizationpolicies)`,
     );
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");

@@ -362,7 +362,7 @@ export class Connection implements RequestChannel {
     s.removeAllListeners("data");
     s.removeAllListeners("end");
     s.removeAllListeners("timeout");
-    this.#server.h2.accept(s, pending);
+    this.#server.h2.accept(s, pending, this.peerIdentity);
   }
 
   /** The connection becomes a byte tunnel to `peer` (a WebSocket after its 101). */

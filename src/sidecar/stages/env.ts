@@ -1,5 +1,6 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
+import type { Authorizer } from "../authz/compile.ts";
 import type { Upstreams } from "../engine/upstreams.ts";
 import type { FaultPlan } from "../faults/plan.ts";
 import type { SidecarMetrics } from "../metrics.ts";
@@ -26,6 +27,8 @@ export interface StageEnv {
   snapshot(): CompiledSnapshot | undefined;
   /** The experiments of the running snapshot that concern this sidecar. */
   faults(): FaultPlan;
+  /** The running snapshot's AuthorizationPolicies for this sidecar's service; undefined when none (allow all). */
+  authorizer(): Authorizer | undefined;
   /** The inbound side's single route to the local app. */
   inboundRoute(): CompiledHttpRoute | undefined;
 }

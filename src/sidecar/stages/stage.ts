@@ -16,6 +16,7 @@ import type { UpstreamEndpoint } from "../upstream/balancer.ts";
  *
  *   route      match authority/path/method/headers              NR, 405 (TRACE)
  *   split      destination by weight, and with it the policy    UH when none
+ *   authorize  inbound only: the service's AuthorizationPolicies on the mTLS peer and the normalized path   AZ (403)
  *   fault      route faults and experiments (not with --no-faults): delay, abort, reset, blackhole, bandwidth   FI
  *   admission  the policy's rate limit, per key                 RL
  *   attempt    limits (UO), breaker (CB), balance (UH), forward (UF, UR, UT), retries with budget;
@@ -29,7 +30,7 @@ import type { UpstreamEndpoint } from "../upstream/balancer.ts";
  */
 
 /** Response flags (DESIGN.md); "-" means none. */
-export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB" | "FI";
+export type ResponseFlag = "NR" | "UH" | "UF" | "UT" | "UR" | "UO" | "CB" | "RL" | "FB" | "FI" | "AZ";
 
 export type Direction = "outbound" | "inbound";
 

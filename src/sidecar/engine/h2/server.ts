@@ -2,6 +2,7 @@ import {
   constants,
   createServer,
   type Http2Server,
+  type Http2Session,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
   type ServerHttp2Stream,
@@ -51,6 +52,10 @@ export class H2Front {
   readonly #handler: Handler;
   readonly #refused: (err: HttpError) => void;
   readonly #sessions = new Set<ServerHttp2Session>();
+  /** The verified SPIFFE ID of each mTLS session's peer: its streams carry it, as HTTP/1.1 requests do. */
+  readonly #identities = new WeakMap<Http2Session, string>();
+  /** Set only while `accept` hands a socket over: the http2 server makes its session synchronously. */
+  #accepting: string | undefined;
 
   constructor(o: H2Options, handler: Handler, refused: (err: HttpError) => void) {
     this.#o = o;
@@ -78,16 +83,22 @@ export class H2Front {
   }
 
   /** Takes over a connection whose first bytes (`pending`, the preface and whatever followed) were read. */
-  accept(socket: Socket, pending: Buffer): void {
+  accept(socket: Socket, pending: Buffer, peerIdentity?: string): void {
     // The listener keeps HTTP/1.1 sockets half-open (a client may end its side and still read); an HTTP/2
     // session has no half-open state, and would sit in CLOSE-WAIT after the client's FIN without this.
     socket.allowHalfOpen = false;
     socket.unshift(pending);
-    this.#server.emit("connection", socket);
+    this.#accepting = peerIdentity;
+    try {
+      this.#server.emit("connection", socket);
+    } finally {
+      this.#accepting = undefined;
+    }
   }
 
   #session(s: ServerHttp2Session): void {
     this.#sessions.add(s);
+    if (this.#accepting !== undefined) this.#identities.set(s, this.#accepting);
     s.on("error", () => s.destroy());
     s.on("close", () => this.#sessions.delete(s));
     if (s.destroyed) return;
@@ -123,6 +134,7 @@ export class H2Front {
         },
         stream.session?.socket?.remoteAddress,
         new StreamChannel(stream),
+        stream.session === undefined ? undefined : this.#identities.get(stream.session),
       );
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;

@@ -1,0 +1,278 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { type AuthorizationPolicy, authorizationPolicySchema, type Resource } from "../../../src/config/resources.ts";
+import { type AuthzRequest, compileAuthorizer, serviceOfIdentity } from "../../../src/sidecar/authz/compile.ts";
+import { DEFAULT_PATH_OPTIONS, normalizePath } from "../../../src/sidecar/engine/path.ts";
+
+const TD = "spiffe://cluster.local/service";
+const WEB = `${TD}/web`;
+const RATINGS = `${TD}/ratings`;
+
+function policy(name: string, spec: unknown): AuthorizationPolicy {
+  return authorizationPolicySchema.parse({
+    apiVersion: "meshlet.dev/v1",
+    kind: "AuthorizationPolicy",
+    metadata: { name },
+    spec,
+  });
+}
+
+/** A request as the engine hands it over: the path is what normalizePath made of the raw one. */
+function req(o: { method?: string; path?: string; headers?: [string, string][]; peer?: string }): AuthzRequest {
+  const raw = o.path ?? "/";
+  const path = normalizePath(raw, DEFAULT_PATH_OPTIONS);
+  assert.ok(path !== undefined, `the engine refuses ${raw}`);
+  const headers = o.headers ?? [];
+  return {
+    method: o.method ?? "GET",
+    path,
+    head: { names: headers.map(([n]) => n), values: headers.map(([, v]) => v) },
+    socket: { peerIdentity: o.peer },
+  };
+}
+
+const ALLOW_WEB_READS = policy("allow-web", {
+  targetService: "reviews",
+  action: "ALLOW",
+  rules: [
+    {
+      from: { services: ["web"] },
+      to: { methods: ["GET", "HEAD"], paths: [{ prefix: "/public" }, { exact: "/health" }] },
+    },
+    { from: { identities: [`${TD}/admin-*`] } },
+    { from: { identities: ["*/ops"] }, to: { headers: [{ name: "X-Role", exact: "sre" }] } },
+    { to: { paths: [{ exact: "/open" }], headers: [{ name: "x-tenant", prefix: "acme-" }] } },
+  ],
+});
+const DENY_SECRET = policy("deny-secret", {
+  targetService: "reviews",
+  action: "DENY",
+  rules: [{ to: { paths: [{ prefix: "/secret" }] } }, { from: { services: ["ratings"] } }],
+});
+
+function verdict(resources: readonly Resource[], r: AuthzRequest): string {
+  const a = compileAuthorizer(resources, "reviews");
+  const d = a?.check(r);
+  return d === undefined ? "allow" : `${d.reason}:${d.policy}`;
+}
+
+describe("AuthorizationPolicy matcher", () => {
+  const both = [ALLOW_WEB_READS, DENY_SECRET];
+  const cases: [string, readonly Resource[], Parameters<typeof req>[0], string][] = [
+    ["no policy: allow", [], { path: "/secret", peer: RATINGS }, "allow"],
+    [
+      "a policy for another service: allow",
+      [{ ...DENY_SECRET, spec: { ...DENY_SECRET.spec, targetService: "x" } }],
+      { path: "/secret" },
+      "allow",
+    ],
+    ["ALLOW rule: service, method and prefix", both, { path: "/public/a", peer: WEB }, "allow"],
+    ["ALLOW rule: exact path", both, { path: "/health", peer: WEB }, "allow"],
+    [
+      "DENY before ALLOW: a request both match is denied",
+      [
+        ALLOW_WEB_READS,
+        policy("deny-web-drafts", {
+          targetService: "reviews",
+          action: "DENY",
+          rules: [{ from: { services: ["web"] }, to: { paths: [{ prefix: "/public/drafts" }] } }],
+        }),
+      ],
+      { path: "/public/drafts/1", peer: WEB },
+      "deny-rule:deny-web-drafts",
+    ],
+    ["exact is not a prefix", both, { path: "/health/x", peer: WEB }, "no-allow-rule:allow-web"],
+    [
+      "ALLOW selected, method not listed",
+      both,
+      { method: "POST", path: "/public/a", peer: WEB },
+      "no-allow-rule:allow-web",
+    ],
+    ["ALLOW selected, path not listed", both, { path: "/private", peer: WEB }, "no-allow-rule:allow-web"],
+    ["dot segments out of the prefix", both, { path: "/public/../private", peer: WEB }, "no-allow-rule:allow-web"],
+    ["escaped dots out of the prefix", both, { path: "/public/%2e%2e/private", peer: WEB }, "no-allow-rule:allow-web"],
+    ["escaped slash out of the prefix", both, { path: "/public%2F..%2Fprivate", peer: WEB }, "no-allow-rule:allow-web"],
+    [
+      "escaped backslash out of the prefix",
+      both,
+      { path: "/public%5C..%5Cprivate", peer: WEB },
+      "no-allow-rule:allow-web",
+    ],
+    ["DENY prefix, plain", both, { path: "/secret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through ..", both, { path: "/public/../secret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through %2e%2e", both, { path: "/public/%2e%2e/secret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through %2E.", both, { path: "/public/%2E./secret/x", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through //", both, { path: "//secret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through ///./", both, { path: "///./secret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through escaped letters", both, { path: "/%73ecret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY prefix through %2F", both, { path: "/public%2F..%2Fsecret", peer: WEB }, "deny-rule:deny-secret"],
+    ["DENY before ALLOW: denied service", both, { path: "/public/a", peer: RATINGS }, "deny-rule:deny-secret"],
+    ["identity prefix wildcard", both, { method: "DELETE", path: "/x", peer: `${TD}/admin-eu` }, "allow"],
+    ["identity prefix wildcard, other", both, { path: "/x", peer: `${TD}/adm` }, "no-allow-rule:allow-web"],
+    [
+      "identity suffix wildcard + header",
+      both,
+      { path: "/x", peer: "spiffe://other/service/ops", headers: [["x-role", "sre"]] },
+      "allow",
+    ],
+    [
+      "identity suffix, header differs",
+      both,
+      { path: "/x", peer: "spiffe://other/service/ops", headers: [["x-role", "dev"]] },
+      "no-allow-rule:allow-web",
+    ],
+    [
+      "identity suffix, header absent",
+      both,
+      { path: "/x", peer: "spiffe://other/service/ops" },
+      "no-allow-rule:allow-web",
+    ],
+    [
+      "repeated header joins: no exact match",
+      both,
+      {
+        path: "/x",
+        peer: "spiffe://o/service/ops",
+        headers: [
+          ["x-role", "sre"],
+          ["x-role", "dev"],
+        ],
+      },
+      "no-allow-rule:allow-web",
+    ],
+    [
+      "header prefix, no source given: plain text ok",
+      both,
+      { path: "/open", headers: [["x-tenant", "acme-1"]] },
+      "allow",
+    ],
+    ["header prefix mismatch", both, { path: "/open", headers: [["x-tenant", "acm"]] }, "no-allow-rule:allow-web"],
+    ["plain-text caller matches no services rule", both, { path: "/public/a" }, "no-allow-rule:allow-web"],
+    [
+      "plain-text caller matches no identities rule",
+      [policy("p", { targetService: "reviews", action: "ALLOW", rules: [{ from: { identities: ["*"] } }] })],
+      { path: "/" },
+      "no-allow-rule:p",
+    ],
+    ["plain-text caller is not a denied service", [DENY_SECRET], { path: "/x" }, "allow"],
+    [
+      "identity * admits any mesh peer",
+      [policy("p", { targetService: "reviews", action: "ALLOW", rules: [{ from: { identities: ["*"] } }] })],
+      { path: "/", peer: RATINGS },
+      "allow",
+    ],
+    [
+      "a non-service SPIFFE ID is no service",
+      [policy("p", { targetService: "reviews", action: "ALLOW", rules: [{ from: { services: ["*"] } }] })],
+      { path: "/", peer: "spiffe://td/ns/a/sa/web" },
+      "no-allow-rule:p",
+    ],
+    [
+      "ALLOW with no rules denies all",
+      [policy("p", { targetService: "reviews", action: "ALLOW", rules: [] })],
+      { path: "/", peer: WEB },
+      "no-allow-rule:p",
+    ],
+    [
+      "an empty rule matches all",
+      [policy("p", { targetService: "reviews", action: "ALLOW", rules: [{}] })],
+      { path: "/", peer: WEB },
+      "allow",
+    ],
+    ["DENY only, no match: allow", [DENY_SECRET], { path: "/public", peer: WEB }, "allow"],
+  ];
+  for (const [name, resources, r, want] of cases) {
+    it(name, () => assert.equal(verdict(resources, req(r)), want));
+  }
+
+  it("returns no authorizer when no policy targets the service (nothing runs per request)", () => {
+    assert.equal(compileAuthorizer([DENY_SECRET], "web"), undefined);
+  });
+
+  it("reads the service from spiffe://<td>/service/<name> only", () => {
+    assert.equal(serviceOfIdentity("spiffe://td/service/web"), "web");
+    assert.equal(serviceOfIdentity("spiffe://td/service/"), undefined);
+    assert.equal(serviceOfIdentity("spiffe://td/service/a/b"), undefined);
+    assert.equal(serviceOfIdentity("spiffe://td/ns/x/sa/web"), undefined);
+    assert.equal(serviceOfIdentity("https://td/service/web"), undefined);
+  });
+
+  it("refuses bad identity patterns and paths in the schema", () => {
+    const bad = [
+      { identities: ["a*b"] },
+      { identities: ["**"] },
+      { identities: ["*a*"] },
+      { identities: [] },
+      { services: ["Not_A_Name"] },
+    ];
+    for (const from of bad) {
+      const r = authorizationPolicySchema.safeParse({
+        apiVersion: "meshlet.dev/v1",
+        kind: "AuthorizationPolicy",
+        metadata: { name: "p" },
+        spec: { targetService: "s", action: "ALLOW", rules: [{ from }] },
+      });
+      assert.equal(r.success, false, JSON.stringify(from));
+    }
+    for (const to of [{ paths: [{ prefix: "x" }] }, { paths: [{ exact: "/a", prefix: "/a" }] }, { methods: ["get"] }]) {
+      const r = authorizationPolicySchema.safeParse({
+        apiVersion: "meshlet.dev/v1",
+        kind: "AuthorizationPolicy",
+        metadata: { name: "p" },
+        spec: { targetService: "s", action: "DENY", rules: [{ to }] },
+      });
+      assert.equal(r.success, false, JSON.stringify(to));
+    }
+  });
+
+  /**
+   * Spellings of `/secret<tail>` by construction (the oracle is the generator, not the code under test):
+   * escaped letters, decoy segments undone by dot segments, repeated, dotted and escaped slashes.
+   */
+  // Around decoys: separators that end a segment in some reading (an empty segment, as `//`, is one more to undo).
+  const decoySeparator = fc.constantFrom("/", "/./", "%2F", "%2f", "/%2e/", "%5C", "%5c");
+  // At the edges: separators every reading agrees on.
+  const separator = fc.constantFrom("/", "//", "/./", "/%2e/", "///");
+  const secret = fc
+    .tuple(
+      fc.array(fc.constantFrom("a", "public", "x.y"), { maxLength: 3 }),
+      fc.array(fc.constantFrom("s", "e", "c", "r", "t", "z", "1"), { maxLength: 4 }),
+      fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+      fc.tuple(separator, decoySeparator, fc.oneof(separator, decoySeparator)),
+    )
+    .map(([decoys, tail, escapes, [s0, s1, s3]]) => {
+      // One spelling of the separator inside the decoys: mixing `%5C` and `/` there has no single reading.
+      const s2 = s1;
+      const letters = [..."secret"].map((ch, i) => (escapes[i] ? `%${ch.charCodeAt(0).toString(16)}` : ch)).join("");
+      const up = decoys.map((d) => `${d}${s1}`).join("") + decoys.map(() => `..${s2}`).join("");
+      return `${up}${letters}${tail.length > 0 ? `${s3}${tail.join("")}` : ""}`.replace(/^/, s0);
+    });
+  const rooted = (raw: string) => (raw.startsWith("/") ? raw : `/${raw}`);
+
+  it("property: every spelling of /secret... is denied, whatever ALLOW says", () => {
+    const open = policy("open", { targetService: "reviews", action: "ALLOW", rules: [{}] });
+    const authorizer = compileAuthorizer([open, DENY_SECRET], "reviews");
+    assert.ok(authorizer !== undefined);
+    fc.assert(
+      fc.property(secret, (raw) => {
+        assert.equal(authorizer.check(req({ path: rooted(raw), peer: WEB }))?.policy, "deny-secret", raw);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("property: under ALLOW /public, /public/<spelling> is allowed and /public/..<spelling> denied", () => {
+    const authorizer = compileAuthorizer([ALLOW_WEB_READS], "reviews");
+    assert.ok(authorizer !== undefined);
+    fc.assert(
+      fc.property(secret, decoySeparator, fc.constantFrom("..", "%2e%2e", ".%2E"), (raw, sep, dots) => {
+        const inside = `/public/${raw.replace(/^\/+/, "")}`;
+        const escaped = `/public${sep}${dots}${rooted(raw)}`;
+        assert.equal(authorizer.check(req({ path: inside, peer: WEB })), undefined, inside);
+        assert.equal(authorizer.check(req({ path: escaped, peer: WEB }))?.reason, "no-allow-rule", escaped);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
