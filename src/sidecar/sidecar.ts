@@ -26,9 +26,9 @@ import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
 import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
 import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
-import { warmUp } from "./warm-up.ts";
 import { AppHealth, httpProbe, tcpProbe } from "./upstream/app-health.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
+import { warmUp } from "./warm-up.ts";
 
 export interface SidecarOptions {
   service: string;

@@ -80,7 +80,12 @@ spec: {}
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
   const control = ["--control", node.grpc, "--log-level", "info"];
-  const reviews = await startSidecar(undefined, { service: "reviews", appPort: app.port, staticConfig: false, args: control });
+  const reviews = await startSidecar(undefined, {
+    service: "reviews",
+    appPort: app.port,
+    staticConfig: false,
+    args: control,
+  });
   sidecars.push(reviews);
   await firstReady(reviews.admin);
   await until("reviews is registered", async () => {
