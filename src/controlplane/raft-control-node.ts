@@ -167,6 +167,12 @@ export class RaftControlNode implements ControlNode, Applier {
     throw this.#fail(new NodeDegradedError(health.message));
   }
 
+  /** Ticks since this follower last heard from its leader; 0 on the leader. */
+  leaderContactTicks(): number {
+    const s = this.#drv().basicStatus();
+    return s.role === StateRole.Leader ? 0 : s.leaderContactTicks;
+  }
+
   leader(): string {
     return this.#drv().basicStatus().lead;
   }

@@ -236,7 +236,13 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   const dashboard = dashboardSource(node, clusterId);
   const http: HttpServer = createHttpServer(
     node,
-    [...ROUTE_MODULES, ...extensionRoutes, clusterApi(node, clusterId), healthApi(node), dashboardRoutes(dashboard)],
+    [
+      ...ROUTE_MODULES,
+      ...extensionRoutes,
+      clusterApi(node, clusterId, o.tickMs),
+      healthApi(node),
+      dashboardRoutes(dashboard),
+    ],
     registry,
     logger,
     (call) =>

@@ -194,7 +194,16 @@ export class Driver {
   basicStatus(): BasicStatus {
     if (this.#core !== undefined) return this.#core.basicStatus();
     const { term, vote, commit } = this.#hardState;
-    return { id: this.#id, term, vote, commit, applied: this.#applied, lead: "", role: StateRole.Follower };
+    return {
+      id: this.#id,
+      term,
+      vote,
+      commit,
+      applied: this.#applied,
+      lead: "",
+      role: StateRole.Follower,
+      leaderContactTicks: 0,
+    };
   }
 
   /** Whether the node can persist. */

@@ -88,6 +88,8 @@ export class Raft {
   pendingReadIndexMessages: Message[] = [];
 
   electionElapsed = 0;
+  /** Ticks since a message from the leader (MsgApp, MsgHeartbeat, MsgSnap); unlike electionElapsed, never reset by a timeout. */
+  leaderContactElapsed = 0;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
   readonly electionTimeout: number;
@@ -224,6 +226,7 @@ export class Raft {
 
   tickElection = (): void => {
     this.electionElapsed++;
+    this.leaderContactElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup("election");
@@ -620,16 +623,19 @@ export class Raft {
     switch (m.type) {
       case "MsgApp":
         this.electionElapsed = 0;
+        this.leaderContactElapsed = 0;
         this.lead = m.from;
         this.handleAppend(m);
         return;
       case "MsgHeartbeat":
         this.electionElapsed = 0;
+        this.leaderContactElapsed = 0;
         this.lead = m.from;
         this.handleHeartbeat(m);
         return;
       case "MsgSnap":
         this.electionElapsed = 0;
+        this.leaderContactElapsed = 0;
         this.lead = m.from;
         this.handleSnapshot(m);
         return;

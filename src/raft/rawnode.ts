@@ -57,6 +57,8 @@ export interface Status {
   applied: number;
   lead: NodeId | "";
   role: StateRole;
+  /** Ticks since this node last heard from a leader (meaningful on a follower). */
+  leaderContactTicks: number;
   confState: ConfState;
   progress?: Map<NodeId, { match: number; next: number; state: ProgressState }>;
 }
@@ -286,6 +288,7 @@ export class RawNode {
       applied: r.log.applied,
       lead: r.lead,
       role: r.role,
+      leaderContactTicks: r.leaderContactElapsed,
     };
   }
 

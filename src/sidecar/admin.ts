@@ -24,6 +24,8 @@ export interface AdminState {
   warnings(): readonly Finding[];
   appliedAt(): number | undefined;
   draining(): boolean;
+  /** Warming up after start (config, certificate, first connections; bounded): not ready yet. */
+  warming(): boolean;
   shutdown(): void;
   /** GET /config and /config/{key}: the app's config (app-config/admin.ts). */
   config: AppConfigApi;
@@ -62,6 +64,7 @@ export function createAdminServer(state: AdminState, registry: Registry): Server
       case "/ready": {
         if (snap === undefined) return json(res, 503, { ready: false, reason: "no config yet" });
         if (state.draining()) return json(res, 503, { ready: false, reason: "draining", version: snap.version });
+        if (state.warming()) return json(res, 503, { ready: false, reason: "warming up", version: snap.version });
         // Stale or with refused resources the sidecar still routes: readiness must not drop traffic for either.
         const at = state.appliedAt();
         const cp = state.controlPlane();

@@ -27,6 +27,7 @@ import { RetryBudget } from "./stages/retry.ts";
 import { type Answer, type Direction, forwardedFlags, RequestContext, type ResponseFlag } from "./stages/stage.ts";
 import type { CounterSeries } from "./telemetry/series.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
+import type { UpstreamEndpoint } from "./upstream/balancer.ts";
 
 export interface DataPathOptions {
   clock: Clock;
@@ -136,6 +137,21 @@ export class DataPath {
 
   close(): void {
     this.#upstreams.close();
+  }
+
+  /**
+   * Opens one connection to the endpoint through its pool (its transport: plain or mTLS, handshake done) and
+   * leaves it idle there for the first request: the cold-start warm-up. Resolves false when it failed.
+   */
+  warm(e: UpstreamEndpoint): Promise<boolean> {
+    const pool = this.#upstreams.pool(e);
+    return new Promise((resolve) => {
+      pool.acquire((err, conn) => {
+        if (err !== undefined || conn === undefined) return resolve(false);
+        pool.release(conn);
+        resolve(true);
+      }, true);
+    });
   }
 
   /** How pools reach each endpoint (plain, or mTLS to a peer sidecar): pools are remade with it. */

@@ -28,6 +28,7 @@ import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
 import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
 import { AppHealth, httpProbe, tcpProbe } from "./upstream/app-health.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
+import { warmUp } from "./warm-up.ts";
 
 export interface SidecarOptions {
   service: string;
@@ -83,6 +84,11 @@ export interface SidecarOptions {
   onShutdownRequest?: () => void;
 }
 
+/** Readiness waits at most this long for the config, the certificate and the warm connections (issue 25, 5 f). */
+const WARM_UP_CAP_MS = 2_000;
+/** Endpoints warmed at start, at most: a big mesh must not open a flood of connections from every new sidecar. */
+const WARM_UP_MAX_ENDPOINTS = 64;
+
 /** Findings sent in a status report: enough to act on, well under the control plane's 64 KiB per report. */
 const MAX_REPORTED_FINDINGS = 20;
 
@@ -112,6 +118,8 @@ export class Sidecar {
   #rejected: readonly Finding[] = [];
   #warnings: readonly Finding[] = [];
   #draining = false;
+  /** True from start until the warm-up ended (done or capped): `/ready` says 503 meanwhile. */
+  #warming = true;
   #stopped: Promise<void> | undefined;
   /** The last snapshot-cache write; drain waits for it so a stop right after an update keeps that update. */
   #saving: Promise<void> = Promise.resolve();
@@ -200,6 +208,7 @@ export class Sidecar {
         warnings: () => this.#warnings,
         appliedAt: () => this.#appliedAt,
         draining: () => this.#draining,
+        warming: () => this.#warming,
         shutdown: () => (this.#o.onShutdownRequest === undefined ? void this.stop() : this.#o.onShutdownRequest()),
         config: this.#appConfig.api,
       },
@@ -214,9 +223,28 @@ export class Sidecar {
       await this.#startDiscovery();
       this.#startAppHealth();
     }
+    void this.#warmUp();
     // The addresses bound (ports from 0 included) are announced whatever the log level: supervisors read them.
     const announce = this.#log.level === "silent" ? this.#log : this.#log.child({}, { level: "info" });
     announce.info({ ...this.addresses(), version: this.#snapshot?.version }, "sidecar listening");
+  }
+
+  /** Cold start: the config, the certificate (with mTLS) and one connection per reachable endpoint before `/ready`. */
+  async #warmUp(): Promise<void> {
+    const data = this.#data;
+    const r = await warmUp({
+      clock: this.#clock,
+      capMs: WARM_UP_CAP_MS,
+      maxEndpoints: WARM_UP_MAX_ENDPOINTS,
+      pollMs: 10,
+      snapshot: () => this.#snapshot,
+      identityReady: () => this.#mtls === undefined || this.#mtls.identity.material !== undefined,
+      connect: (e) => data?.warm(e) ?? Promise.resolve(false),
+    });
+    this.#warming = false;
+    const fields = { endpoints: r.endpoints, warmed: r.warmed, tookMs: r.tookMs };
+    if (r.complete) this.#log.info(fields, "warm-up done: ready");
+    else this.#log.warn({ ...fields, missing: r.missing, capMs: WARM_UP_CAP_MS }, "warm-up capped: ready anyway");
   }
 
   #inboundPort(): number {

@@ -110,7 +110,11 @@ describe("CLI startup", () => {
         return r.status === 200 ? r : undefined;
       });
       assert.equal(reply.body, "app");
-      const ready = (await (await fetch(`http://127.0.0.1:${sc.admin}/ready`)).json()) as { rejected: string[] };
+      // Ready once its warm-up ended (docs/sidecar.md: config, certificate, first connections), at most 2 s on.
+      const ready = await until("the sidecar is ready", async () => {
+        const r = await fetch(`http://127.0.0.1:${sc.admin}/ready`);
+        return r.status === 200 ? ((await r.json()) as { rejected: string[] }) : undefined;
+      });
       assert.deepEqual(ready.rejected, []);
     } finally {
       await sc.stop();

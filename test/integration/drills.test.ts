@@ -74,8 +74,9 @@ describe("shipped drills pass against the demo mesh", () => {
   });
 
   for (const name of DRILLS) {
-    it(`${name} passes`, async () => {
+    it(`${name} passes`, async (t) => {
       const report = join(dir, `${name}.json`);
+      const started = performance.now();
       const r = await runCli(
         [
           "drill",
@@ -90,6 +91,8 @@ describe("shipped drills pass against the demo mesh", () => {
         { timeoutMs: 60_000 },
       );
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+      // The step table with each step's time: where a drill spends it (the suite's time budget, docs/drills.md).
+      t.diagnostic(`${Math.round(performance.now() - started)} ms\n${r.stdout}`);
       const json = JSON.parse(readFileSync(report, "utf8")) as { drill: string; passed: boolean; steps: unknown[] };
       assert.equal(json.drill, name);
       assert.equal(json.passed, true);

@@ -70,6 +70,8 @@ test("a version-skewed resource is refused alone: its last good version runs, ot
   const running = sidecar;
   const hit = (host: string) => send(running.outbound, { headers: { host } });
   await until("both services routed", async () => ((await hit("ratings")).status === 200 ? true : undefined));
+  // This control plane issues no certificates: the sidecar is ready when its warm-up gives up waiting (2 s).
+  await until("ready", async () => ((await fetch(`${admin}/ready`)).status === 200 ? true : undefined));
 
   // The newer control plane's ratings: the old sidecar cannot read `spec.mirror`, and a new service beside it.
   const newer = {

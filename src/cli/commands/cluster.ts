@@ -15,6 +15,10 @@ export interface ClusterView {
   commitIndex: number;
   appliedIndex: number;
   members: { id: string; address: string; role: string; matchIndex: number }[];
+  /** Ms since this node last heard from its leader (0 on the leader). */
+  leaderContactMs?: number;
+  /** No leader, or none heard from lately: `leader` may name a node that is gone. */
+  stale?: boolean;
   /** "degraded" while the node cannot write its data dir (then `storage` says why). */
   health?: "ok" | "degraded";
   storage?: { writable: boolean; code?: string; error?: string; since?: string };
@@ -46,6 +50,8 @@ export function registerCluster(program: Command): void {
       process.stdout.write(
         `node ${v.id}  leader ${v.leader || "(none)"}  term ${v.term}  commit ${v.commitIndex}  applied ${v.appliedIndex}\n`,
       );
+      if (v.stale === true && v.leader !== "")
+        process.stdout.write(`(stale: no word from leader ${v.leader} for ${v.leaderContactMs ?? "?"} ms)\n`);
       if (v.health === "degraded")
         process.stdout.write(
           `DEGRADED: writes refused (${v.storage?.code}) since ${v.storage?.since}: ${v.storage?.error}\n`,

@@ -28,10 +28,21 @@ function pathId(req: HttpRequest): string {
 }
 
 /** GET /v1/cluster and the membership/leadership operations of DESIGN.md. */
-export function clusterApi(node: RaftControlNode, clusterId: string): RouteModule {
+export function clusterApi(node: RaftControlNode, clusterId: string, tickMs: number): RouteModule {
+  // The leader sends a heartbeat every tick: a follower that missed a few no longer knows its leader is alive.
+  const staleAfterMs = Math.max(3 * tickMs, 300);
   return (router) => {
     router.route("GET", "/v1/cluster", () => {
-      const status = { id: node.id, leader: node.leader(), term: node.term };
+      const leader = node.leader();
+      const leaderContactMs = node.leaderContactTicks() * tickMs;
+      const status = {
+        id: node.id,
+        leader,
+        term: node.term,
+        // Answered from this node's view, never by asking the others: a follower may name a leader that died.
+        leaderContactMs,
+        stale: leader === "" || leaderContactMs > staleAfterMs,
+      };
       const raft = node.raftStatus();
       const storage = node.storageHealth();
       return json(200, {

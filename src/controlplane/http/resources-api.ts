@@ -44,7 +44,7 @@ export interface MeshApiDeps {
     options: { consistency: "linearizable" | "stale"; deadlineMs: number },
   ): Promise<{ value: T; revision: number }>;
   /** Sidecars with a stream open on this node. */
-  sidecars(): Promise<SidecarsResponse>;
+  sidecars(): Promise<Omit<SidecarsResponse, "stale">>;
   /** Size limits of an apply or PUT body (default: DEFAULT_RESOURCE_LIMITS). */
   limits?: ResourceLimits;
   /** How bodies are parsed (default: on the calling thread; the node uses a worker, see ResourceParser). */
@@ -108,7 +108,10 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
   if (req.path === "/v1/sidecars") {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
     const { sidecars, unreachable } = await deps.sidecars();
-    return { status: 200, body: { sidecars, unreachable } satisfies SidecarsResponse };
+    return {
+      status: 200,
+      body: { sidecars, unreachable, stale: unreachable.length > 0 } satisfies SidecarsResponse,
+    };
   }
   const ep = ENDPOINTS.exec(req.path);
   if (ep !== null) {

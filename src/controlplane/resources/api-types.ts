@@ -90,8 +90,10 @@ export interface NodeView {
 export interface SidecarsResponse {
   /** Every sidecar connected to any node of the cluster, by node then id. */
   sidecars: SidecarView[];
-  /** Nodes that did not answer within a second: their sidecars are missing from the list. */
+  /** Nodes that did not answer within the per-node deadline (500 ms): their sidecars are missing from the list. */
   unreachable: string[];
+  /** True when some node did not answer: the list may miss sidecars (or name some that left). */
+  stale: boolean;
 }
 
 export interface ErrorBody {
