@@ -7,7 +7,6 @@ import {
 } from "node:http2";
 import type { Socket } from "node:net";
 import { type AttemptError, attemptErrorOf, type StreamEnd } from "../attempt-error.ts";
-import type { DownstreamResponse } from "../downstream.ts";
 import type { ResponseSink, Tap } from "../exchange.ts";
 import type { Head } from "../head.ts";
 import type { EngineRequest } from "../request.ts";
