@@ -9,8 +9,26 @@ import { callApi } from "../../controlplane/http/client.ts";
 import { readInputs } from "../input-files.ts";
 import { byteSizeFlag } from "../options.ts";
 import { type OutputFormat, renderTable, structured } from "../output.ts";
-import type { ChaosStartFlags } from "./chaos.ts";
 import { describeFault, describeRemaining, describeTarget } from "./chaos-view.ts";
+
+export interface ChaosStartFlags {
+  server: string;
+  filename?: string;
+  delay?: string;
+  abort?: string;
+  reset?: boolean;
+  blackhole?: boolean;
+  bandwidth?: string;
+  service?: string;
+  percent?: string;
+  side?: string;
+  labels?: string;
+  instancePercent?: string;
+  for?: string;
+  name?: string;
+  reason?: string;
+  output?: OutputFormat;
+}
 
 /** Who starts or stops an experiment, until API tokens name the caller: the OS user. */
 function whoAmI(): string {

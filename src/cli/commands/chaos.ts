@@ -1,28 +1,10 @@
 import { type Command, Option } from "commander";
 import { serverOption } from "../options.ts";
 import { type OutputFormat, outputOption } from "../output.ts";
+import type { ChaosStartFlags } from "./chaos-actions.ts";
 
 /** The implementation is loaded when a chaos command runs (start-up stays light). */
 const actions = () => import("./chaos-actions.ts");
-
-export interface ChaosStartFlags {
-  server: string;
-  filename?: string;
-  delay?: string;
-  abort?: string;
-  reset?: boolean;
-  blackhole?: boolean;
-  bandwidth?: string;
-  service?: string;
-  percent?: string;
-  side?: string;
-  labels?: string;
-  instancePercent?: string;
-  for?: string;
-  name?: string;
-  reason?: string;
-  output?: OutputFormat;
-}
 
 export function registerChaos(program: Command): void {
   const chaos = program
