@@ -35,8 +35,10 @@ interface SidecarView {
   status: { version?: string; breakers: { target: string; state: number }[] } | null;
 }
 
+/** Throws unless 200: "ready" means the node answers with the cluster's token, which it applies after it leads. */
 async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
 
