@@ -315,8 +315,8 @@ const retries = (v: unknown) =>
   isObject(v) &&
   exact(
     v,
-    ["attempts", "retryOn", "retryNonIdempotent"],
-    ["attempts", "retryOn", "perTryTimeout", "retryNonIdempotent", "backoff"],
+    ["attempts", "retryOn", "retryNonIdempotent", "idempotent"],
+    ["attempts", "retryOn", "perTryTimeout", "retryNonIdempotent", "idempotent", "backoff"],
   ) &&
   int(0, 10)(v.attempts) &&
   arrayOf(
@@ -335,6 +335,7 @@ const retries = (v: unknown) =>
   )(v.retryOn) &&
   opt(v, "perTryTimeout", timer) &&
   bool(v.retryNonIdempotent) &&
+  bool(v.idempotent) &&
   opt(
     v,
     "backoff",

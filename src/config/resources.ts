@@ -196,6 +196,11 @@ export const retriesSchema = z.strictObject({
   perTryTimeout: timer.optional(),
   /** Retry POST/PATCH too; off by default because they may not be idempotent. */
   retryNonIdempotent: z.boolean().default(false),
+  /**
+   * The route's calls are idempotent: any method may be retried, and a body streamed without a length (a gRPC
+   * call's) is copied as it goes upstream, up to 64 KiB, so a call may be sent again after it reached the upstream.
+   */
+  idempotent: z.boolean().default(false),
   backoff: z.strictObject({ baseInterval: timer, maxInterval: timer.optional() }).optional(),
 });
 

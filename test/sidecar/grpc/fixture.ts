@@ -44,8 +44,11 @@ export interface EchoBackend {
   close: () => Promise<void>;
 }
 
-/** A grpc-js Echo server answering with its name. */
-export async function startEchoBackend(name: string): Promise<EchoBackend> {
+/**
+ * A grpc-js Echo server answering with its name. `unavailable`: every call answers UNAVAILABLE once it read
+ * the whole request (so the call was sent: only a copy of it can go again).
+ */
+export async function startEchoBackend(name: string, opts: { unavailable?: boolean } = {}): Promise<EchoBackend> {
   const server = new Server({ "grpc.max_receive_message_length": 8 << 20 });
   const b: EchoBackend = {
     name,
@@ -56,7 +59,7 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
   server.addService(pkg.meshlet.test.Echo.service, {
     Unary: (call: ServerUnaryCall<Msg, Msg>, cb: sendUnaryData<Msg>) => {
       b.calls++;
-      if (call.request.text === "fail") {
+      if (call.request.text === "fail" || opts.unavailable === true) {
         cb(Object.assign(new Error("told to fail"), { code: status.UNAVAILABLE, details: "told to fail" }));
         return;
       }
@@ -73,7 +76,11 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
         text += m.text ?? "";
         bytes += m.blob?.length ?? 0;
       });
-      call.on("end", () => cb(null, { text, backend: name, n: bytes }));
+      call.on("end", () =>
+        opts.unavailable === true
+          ? cb(Object.assign(new Error("unavailable"), { code: status.UNAVAILABLE, details: "unavailable" }))
+          : cb(null, { text, backend: name, n: bytes }),
+      );
     },
     Repeat: (call: ServerWritableStream<Msg, Msg>) => {
       b.calls++;

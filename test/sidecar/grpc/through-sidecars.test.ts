@@ -11,7 +11,7 @@ let servers: RunningSidecar[] = [];
 let client: RunningSidecar;
 
 before(async () => {
-  backends = await Promise.all(["b0", "b1", "b2"].map(startEchoBackend));
+  backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
   servers = await Promise.all(
     backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
   );

@@ -113,6 +113,14 @@ export function grpcCode(value: string | undefined): number | undefined {
   return n;
 }
 
+/**
+ * The body is exactly one length-prefixed gRPC message (a flag byte, a 4-byte big-endian length, the message):
+ * what a unary call sends. A client-streaming or bidi call sends any number.
+ */
+export function isOneGrpcMessage(body: Buffer): boolean {
+  return body.length >= 5 && body.readUInt32BE(1) === body.length - 5;
+}
+
 /** Statuses that say the server side failed: the breaker and outlier detection count them as a 5xx. */
 export function isGrpcServerFailure(code: number | undefined): boolean {
   return (
