@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { isPrime } from "../common/prime.ts";
 import {
+  BASE64_PATTERN,
   formatBound,
   IDENTITY_PATTERN,
   MAX_AUTHZ_RULES,
@@ -8,6 +9,8 @@ import {
   MAX_COOKIE_TTL_MS,
   MAX_COUNT,
   MAX_RATE_PER_SECOND,
+  MAX_STATIC_GRPC_BASE64,
+  MAX_STATIC_GRPC_RESPONSE,
   MAX_TABLE_ENTRIES,
   MAX_TIMER_MS,
   MIN_RATE_PER_SECOND,
@@ -279,6 +282,24 @@ export const rateLimitSchema = z
 
 export const fallbackTriggerSchema = z.enum(["circuitOpen", "rateLimited", "noHealthyUpstream", "timeout", "overflow"]);
 
+/** A static fallback's answer to a gRPC call: grpc-status and grpc-message, or status 0 with a fixed message. */
+export const staticGrpcSchema = z
+  .strictObject({
+    /** 0 OK .. 16 UNAUTHENTICATED. */
+    status: z.number().int().min(0).max(16),
+    message: z.string().max(1024).optional(),
+    /** A serialized protobuf message, base64 (standard alphabet, padded): the call's response with status 0. */
+    response: z
+      .string()
+      .max(MAX_STATIC_GRPC_BASE64, `expected at most ${MAX_STATIC_GRPC_RESPONSE} bytes of message`)
+      .regex(BASE64_PATTERN, "expected base64 (A-Z a-z 0-9 + /, padded with =)")
+      .optional(),
+  })
+  .refine((g) => g.response === undefined || g.status === 0, {
+    path: ["response"],
+    message: "a response message goes with status 0 (OK) only; a failed call has no message",
+  });
+
 export const fallbackSchema = z
   .strictObject({
     on: z.array(fallbackTriggerSchema).min(1),
@@ -287,6 +308,8 @@ export const fallbackSchema = z
         status: z.number().int().min(100).max(599).default(200),
         headers: z.record(headerName, z.string()).optional(),
         body: z.string().default(""),
+        /** What a gRPC call gets instead (docs/grpc.md): a status and message, or with status 0 a fixed message. */
+        grpc: staticGrpcSchema.optional(),
       })
       .optional(),
     service: name.optional(),
