@@ -513,10 +513,17 @@ const healthCheck = (v: unknown) =>
   isObject(v) &&
   exact(
     v,
-    ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
-    ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
+    ["interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
+    ["path", "grpc", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
   ) &&
-  startsWithSlash(v.path) &&
+  one(v, ["path", "grpc"]) &&
+  opt(v, "path", startsWithSlash) &&
+  opt(
+    v,
+    "grpc",
+    (g) =>
+      isObject(g) && exact(g, ["service"], ["service"]) && typeof g.service === "string" && g.service.length <= 253,
+  ) &&
   timer(v.interval) &&
   timer(v.timeout) &&
   positiveInt(v.healthyThreshold) &&

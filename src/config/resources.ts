@@ -340,13 +340,20 @@ export const outlierDetectionSchema = z.strictObject({
   successRateMinimumHosts: positiveInt.optional(),
 });
 
-export const healthCheckSchema = z.strictObject({
-  path: z.string().startsWith("/"),
-  interval: timer.default("10s"),
-  timeout: timer.default("1s"),
-  healthyThreshold: positiveInt.default(2),
-  unhealthyThreshold: positiveInt.default(3),
-});
+export const healthCheckSchema = z
+  .strictObject({
+    /** An HTTP/1.1 GET of this path; a 2xx passes. */
+    path: z.string().startsWith("/").optional(),
+    /** grpc.health.v1.Health/Check over h2c; SERVING passes. `service` "" asks about the whole server. */
+    grpc: z.strictObject({ service: z.string().max(253).default("") }).optional(),
+    interval: timer.default("10s"),
+    timeout: timer.default("1s"),
+    healthyThreshold: positiveInt.default(2),
+    unhealthyThreshold: positiveInt.default(3),
+  })
+  .refine((h) => (h.path === undefined) !== (h.grpc === undefined), {
+    message: "set exactly one of path (an HTTP check) and grpc (a grpc.health.v1 check)",
+  });
 
 export const policySpecSchema = z
   .strictObject({

@@ -266,6 +266,7 @@ export class PolicyCompiler {
             const checker = new HealthChecker(
               {
                 path: hc.path,
+                grpc: hc.grpc,
                 intervalMs: durationMs(hc.interval),
                 timeoutMs: durationMs(hc.timeout),
                 healthyThreshold: hc.healthyThreshold,

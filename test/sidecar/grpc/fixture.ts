@@ -31,6 +31,17 @@ const definition = loadSync(join(dirname(fileURLToPath(import.meta.url)), "echo.
 });
 // biome-ignore lint/suspicious/noExplicitAny: the loaded package is untyped by nature.
 const pkg = loadPackageDefinition(definition) as any;
+const healthDefinition = loadSync(join(dirname(fileURLToPath(import.meta.url)), "health.proto"), {
+  keepCase: true,
+  defaults: true,
+  enums: Number,
+});
+// biome-ignore lint/suspicious/noExplicitAny: as pkg.
+const healthPkg = loadPackageDefinition(healthDefinition) as any;
+
+/** grpc.health.v1 serving statuses. */
+export const SERVING = 1;
+export const NOT_SERVING = 2;
 const EchoClient = pkg.meshlet.test.Echo as new (
   target: string,
   creds: ReturnType<typeof credentials.createInsecure>,
@@ -41,6 +52,8 @@ export interface EchoBackend {
   name: string;
   port: number;
   calls: number;
+  /** What grpc.health.v1.Health/Check answers, by service name ("" = the server); an absent one is NOT_FOUND. */
+  health: Map<string, number>;
   close: () => Promise<void>;
 }
 
@@ -54,6 +67,10 @@ export async function startEchoBackend(name: string, opts: { unavailable?: boole
     name,
     port: 0,
     calls: 0,
+    health: new Map([
+      ["", SERVING],
+      ["meshlet.test.Echo", SERVING],
+    ]),
     close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
   };
   server.addService(pkg.meshlet.test.Echo.service, {
@@ -93,6 +110,13 @@ export async function startEchoBackend(name: string, opts: { unavailable?: boole
       b.calls++;
       call.on("data", (m: Msg) => call.write({ text: `re:${m.text}`, backend: name, blob: m.blob }));
       call.on("end", () => call.end());
+    },
+  });
+  server.addService(healthPkg.grpc.health.v1.Health.service, {
+    Check: (call: ServerUnaryCall<{ service: string }, unknown>, cb: sendUnaryData<unknown>) => {
+      const s = b.health.get(call.request.service);
+      if (s === undefined) cb(Object.assign(new Error("unknown service"), { code: status.NOT_FOUND }));
+      else cb(null, { status: s });
     },
   });
   b.port = await new Promise<number>((resolve, reject) =>
