@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import { type RunningSidecar, startSidecar, waitFor } from "../helpers.ts";
 import { type EchoBackend, echoClient, grpcService, NOT_SERVING, SERVING, startEchoBackend, unary } from "./fixture.ts";
 
-// A client sidecar in front of two server sidecars, each before a grpc-js backend that serves grpc.health.v1.
+// A client sidecar in front of three server sidecars, each before a grpc-js backend that serves grpc.health.v1.
 // The client sidecar's Policy checks each endpoint with Health/Check over h2c (through the server sidecar to the
 // app), and takes one out of the balancer while its backend says NOT_SERVING.
 let backends: EchoBackend[] = [];
@@ -11,7 +11,7 @@ let servers: RunningSidecar[] = [];
 let client: RunningSidecar;
 
 before(async () => {
-  backends = await Promise.all(["b0", "b1"].map((n) => startEchoBackend(n)));
+  backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
   servers = await Promise.all(
     backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
   );
@@ -37,20 +37,26 @@ after(async () => {
   await Promise.all(backends.map((b) => b.close()));
 });
 
-/** Which backends answered `n` calls on one channel. */
-async function spread(n: number): Promise<Set<string>> {
+/** How many of `n` calls on one channel each backend answered. */
+async function tally(n: number): Promise<Map<string, number>> {
   const c = echoClient(client.outbound, "echo");
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   try {
     for (let i = 0; i < n; i++) {
       const r = await unary(c, { text: "hi" });
       assert.equal(r.err, undefined, r.err?.message);
-      seen.add(r.msg?.backend ?? "");
+      const b = r.msg?.backend ?? "";
+      seen.set(b, (seen.get(b) ?? 0) + 1);
     }
   } finally {
     c.close();
   }
   return seen;
+}
+
+/** Which backends answered `n` calls on one channel. */
+async function spread(n: number): Promise<Set<string>> {
+  return new Set((await tally(n)).keys());
 }
 
 const endpointHealth = async () => {
@@ -59,11 +65,11 @@ const endpointHealth = async () => {
 };
 
 test("an endpoint whose backend says NOT_SERVING leaves the balancer, and returns once it says SERVING", async () => {
-  assert.deepEqual([...(await spread(6))].sort(), ["b0", "b1"]);
+  assert.deepEqual([...(await spread(6))].sort(), ["b0", "b1", "b2"]);
 
   backends[1]?.health.set("meshlet.test.Echo", NOT_SERVING);
   await waitFor("b1 out of the balancer", async () => ((await spread(6)).has("b1") ? undefined : true), 15_000);
-  assert.deepEqual([...(await spread(10))], ["b0"]);
+  assert.deepEqual([...(await spread(10))].sort(), ["b0", "b2"]);
   assert.match(await endpointHealth(), /"healthy":false/);
 
   backends[1]?.health.set("meshlet.test.Echo", SERVING);
@@ -78,4 +84,21 @@ test("a backend that stops answering the health service (NOT_FOUND for it) is un
     backends[0]?.health.set("meshlet.test.Echo", SERVING);
   }
   await waitFor("b0 back", async () => ((await spread(6)).has("b0") ? true : undefined), 15_000);
+});
+
+test("an endpoint back after a failed health check gets its share at once, not a burst (round robin credit)", async () => {
+  backends[2]?.health.set("meshlet.test.Echo", NOT_SERVING);
+  await waitFor("b2 out of the balancer", async () => ((await spread(6)).has("b2") ? undefined : true), 15_000);
+  // Calls while it is out: the two left share them.
+  const during = await tally(90);
+  assert.deepEqual([...during.keys()].sort(), ["b0", "b1"]);
+  backends[2]?.health.set("meshlet.test.Echo", SERVING);
+  await waitFor("b2 back", async () => ((await spread(3)).has("b2") ? true : undefined), 15_000);
+  // From then on, one connection's calls spread within 10 % of even over the three.
+  const n = 90;
+  const after = await tally(n);
+  for (const b of ["b0", "b1", "b2"]) {
+    const k = after.get(b) ?? 0;
+    assert.ok(Math.abs(k - n / 3) <= n / 30, `${b}: ${k} of ${n} (${JSON.stringify([...after])})`);
+  }
 });
