@@ -155,8 +155,8 @@ describe("round robin while the usable set changes", () => {
   function counts(b: RoundRobinBalancer, n: number, usable?: (k: string) => boolean): number[] {
     const out = b.endpoints.map(() => 0);
     for (let i = 0; i < n; i++) {
-      const e = b.pick(undefined, usable);
-      out[b.endpoints.indexOf(e as UpstreamEndpoint)]++;
+      const at = b.endpoints.indexOf(b.pick(undefined, usable) as UpstreamEndpoint);
+      out[at] = (out[at] ?? 0) + 1;
     }
     return out;
   }
