@@ -8,7 +8,8 @@
  *   - the HTTP/2 client choice: node:http2 against undici's H2CClient, gRPC-framed POSTs to the same app.
  * Pinned the same way for both paths: the app and the sidecars on CPU 0, h2load and this process on CPU 1. So
  * "direct" is the app alone on a core and "two sidecars" is the app and both sidecars sharing it.
- * The app runs in its own process; sidecars are started through the CLI. Medians of BENCH_ROUNDS rounds.
+ * The app runs in its own process; sidecars are started through the CLI with the container image's
+ * NODE_OPTIONS. Medians of BENCH_ROUNDS rounds.
  *
  * Env: BENCH_SECONDS (one measurement, default 3), BENCH_ROUNDS (default 3), BENCH_PROFILE=1 (run the sidecars
  * under node --cpu-prof, which adds its own cost, and print their self time by layer after the rounds).
@@ -34,6 +35,8 @@ const SERVER_CPU = "0";
 const LOAD_CPU = "1";
 const FIXTURE = fileURLToPath(new URL("../sidecar/grpc/fixture.ts", import.meta.url));
 const PATH = "/meshlet.test.Echo/Unary";
+/** The container image's NODE_OPTIONS (Dockerfile), as bench:proxy and bench:engine run the sidecars. */
+const NODE_FLAGS = "--max-semi-space-size=8";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const pct = (xs: number[], p: number) =>
@@ -186,7 +189,9 @@ async function main(): Promise<void> {
   await writeFile(msgFile, MSG);
   const app = await startApp();
   const profileDirs = { client: join(dir, "prof-client"), server: join(dir, "prof-server") };
-  const profEnv = (d: string) => (PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${d}` } : {});
+  const profEnv = (d: string) => ({
+    NODE_OPTIONS: PROFILE ? `${NODE_FLAGS} --cpu-prof --cpu-prof-dir=${d}` : NODE_FLAGS,
+  });
   const server = await startSidecar(grpcService("echo", []), {
     service: "echo",
     appPort: app.port,
