@@ -37,3 +37,9 @@ export const MAX_AUTHZ_RULES = 1024;
 
 /** An AuthorizationPolicy identity: exact, `prefix*`, `*suffix`, or `*` (any mesh identity); one `*`, at an end. */
 export const IDENTITY_PATTERN = /^(\*|\*?[^*]+|[^*]+\*)$/;
+
+/** The largest serialized message a static gRPC fallback answers with, and its base64 form's length. */
+export const MAX_STATIC_GRPC_RESPONSE = 64 * 1024;
+export const MAX_STATIC_GRPC_BASE64 = Math.ceil(MAX_STATIC_GRPC_RESPONSE / 3) * 4;
+/** Standard base64, padded (RFC 4648 §4). */
+export const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

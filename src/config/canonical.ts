@@ -1,11 +1,13 @@
 import { isPrime } from "../common/prime.ts";
 import {
+  BASE64_PATTERN,
   IDENTITY_PATTERN,
   MAX_AUTHZ_RULES,
   MAX_CACHE_BYTES,
   MAX_COOKIE_TTL_MS,
   MAX_COUNT,
   MAX_RATE_PER_SECOND,
+  MAX_STATIC_GRPC_BASE64,
   MAX_TABLE_ENTRIES,
   MAX_TIMER_MS,
   MIN_RATE_PER_SECOND,
@@ -315,8 +317,8 @@ const retries = (v: unknown) =>
   isObject(v) &&
   exact(
     v,
-    ["attempts", "retryOn", "retryNonIdempotent"],
-    ["attempts", "retryOn", "perTryTimeout", "retryNonIdempotent", "backoff"],
+    ["attempts", "retryOn", "retryNonIdempotent", "idempotent"],
+    ["attempts", "retryOn", "perTryTimeout", "retryNonIdempotent", "idempotent", "backoff"],
   ) &&
   int(0, 10)(v.attempts) &&
   arrayOf(
@@ -335,6 +337,7 @@ const retries = (v: unknown) =>
   )(v.retryOn) &&
   opt(v, "perTryTimeout", timer) &&
   bool(v.retryNonIdempotent) &&
+  bool(v.idempotent) &&
   opt(
     v,
     "backoff",
@@ -453,6 +456,17 @@ const rateLimit = (v: unknown) =>
   tableSize(v.queueSize) &&
   (v.scope !== "global" || v.key === undefined);
 
+const staticGrpc = (g: unknown) =>
+  isObject(g) &&
+  exact(g, ["status"], ["status", "message", "response"]) &&
+  int(0, 16)(g.status) &&
+  opt(g, "message", (m) => typeof m === "string" && m.length <= 1024) &&
+  opt(
+    g,
+    "response",
+    (r) => typeof r === "string" && r.length <= MAX_STATIC_GRPC_BASE64 && BASE64_PATTERN.test(r) && g.status === 0,
+  );
+
 const fallback = (v: unknown) =>
   isObject(v) &&
   exact(v, ["on"], ["on", "static", "service", "staleCache"]) &&
@@ -462,10 +476,11 @@ const fallback = (v: unknown) =>
     "static",
     (s) =>
       isObject(s) &&
-      exact(s, ["status", "body"], ["status", "headers", "body"]) &&
+      exact(s, ["status", "body"], ["status", "headers", "body", "grpc"]) &&
       int(100, 599)(s.status) &&
       opt(s, "headers", recordOf(headerName, str)) &&
-      str(s.body),
+      str(s.body) &&
+      opt(s, "grpc", staticGrpc),
   ) &&
   opt(v, "service", name) &&
   opt(
@@ -498,10 +513,17 @@ const healthCheck = (v: unknown) =>
   isObject(v) &&
   exact(
     v,
-    ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
-    ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
+    ["interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
+    ["path", "grpc", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"],
   ) &&
-  startsWithSlash(v.path) &&
+  one(v, ["path", "grpc"]) &&
+  opt(v, "path", startsWithSlash) &&
+  opt(
+    v,
+    "grpc",
+    (g) =>
+      isObject(g) && exact(g, ["service"], ["service"]) && typeof g.service === "string" && g.service.length <= 253,
+  ) &&
   timer(v.interval) &&
   timer(v.timeout) &&
   positiveInt(v.healthyThreshold) &&

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { isPrime } from "../common/prime.ts";
 import {
+  BASE64_PATTERN,
   formatBound,
   IDENTITY_PATTERN,
   MAX_AUTHZ_RULES,
@@ -8,6 +9,8 @@ import {
   MAX_COOKIE_TTL_MS,
   MAX_COUNT,
   MAX_RATE_PER_SECOND,
+  MAX_STATIC_GRPC_BASE64,
+  MAX_STATIC_GRPC_RESPONSE,
   MAX_TABLE_ENTRIES,
   MAX_TIMER_MS,
   MIN_RATE_PER_SECOND,
@@ -196,6 +199,11 @@ export const retriesSchema = z.strictObject({
   perTryTimeout: timer.optional(),
   /** Retry POST/PATCH too; off by default because they may not be idempotent. */
   retryNonIdempotent: z.boolean().default(false),
+  /**
+   * The route's calls are idempotent: any method may be retried, and a body streamed without a length (a gRPC
+   * call's) is copied as it goes upstream, up to 64 KiB, so a call may be sent again after it reached the upstream.
+   */
+  idempotent: z.boolean().default(false),
   backoff: z.strictObject({ baseInterval: timer, maxInterval: timer.optional() }).optional(),
 });
 
@@ -274,6 +282,24 @@ export const rateLimitSchema = z
 
 export const fallbackTriggerSchema = z.enum(["circuitOpen", "rateLimited", "noHealthyUpstream", "timeout", "overflow"]);
 
+/** A static fallback's answer to a gRPC call: grpc-status and grpc-message, or status 0 with a fixed message. */
+export const staticGrpcSchema = z
+  .strictObject({
+    /** 0 OK .. 16 UNAUTHENTICATED. */
+    status: z.number().int().min(0).max(16),
+    message: z.string().max(1024).optional(),
+    /** A serialized protobuf message, base64 (standard alphabet, padded): the call's response with status 0. */
+    response: z
+      .string()
+      .max(MAX_STATIC_GRPC_BASE64, `expected at most ${MAX_STATIC_GRPC_RESPONSE} bytes of message`)
+      .regex(BASE64_PATTERN, "expected base64 (A-Z a-z 0-9 + /, padded with =)")
+      .optional(),
+  })
+  .refine((g) => g.response === undefined || g.status === 0, {
+    path: ["response"],
+    message: "a response message goes with status 0 (OK) only; a failed call has no message",
+  });
+
 export const fallbackSchema = z
   .strictObject({
     on: z.array(fallbackTriggerSchema).min(1),
@@ -282,6 +308,8 @@ export const fallbackSchema = z
         status: z.number().int().min(100).max(599).default(200),
         headers: z.record(headerName, z.string()).optional(),
         body: z.string().default(""),
+        /** What a gRPC call gets instead (docs/grpc.md): a status and message, or with status 0 a fixed message. */
+        grpc: staticGrpcSchema.optional(),
       })
       .optional(),
     service: name.optional(),
@@ -312,13 +340,20 @@ export const outlierDetectionSchema = z.strictObject({
   successRateMinimumHosts: positiveInt.optional(),
 });
 
-export const healthCheckSchema = z.strictObject({
-  path: z.string().startsWith("/"),
-  interval: timer.default("10s"),
-  timeout: timer.default("1s"),
-  healthyThreshold: positiveInt.default(2),
-  unhealthyThreshold: positiveInt.default(3),
-});
+export const healthCheckSchema = z
+  .strictObject({
+    /** An HTTP/1.1 GET of this path; a 2xx passes. */
+    path: z.string().startsWith("/").optional(),
+    /** grpc.health.v1.Health/Check over h2c; SERVING passes. `service` "" asks about the whole server. */
+    grpc: z.strictObject({ service: z.string().max(253).default("") }).optional(),
+    interval: timer.default("10s"),
+    timeout: timer.default("1s"),
+    healthyThreshold: positiveInt.default(2),
+    unhealthyThreshold: positiveInt.default(3),
+  })
+  .refine((h) => (h.path === undefined) !== (h.grpc === undefined), {
+    message: "set exactly one of path (an HTTP check) and grpc (a grpc.health.v1 check)",
+  });
 
 export const policySpecSchema = z
   .strictObject({

@@ -19,7 +19,7 @@ import type { ResilienceMetrics } from "./resilience/metrics.ts";
 import { FLAGS_HEADER } from "./resilience/replies.ts";
 import { hostOf } from "./routing.ts";
 import type { CompiledHttpRoute, CompiledSnapshot } from "./snapshot.ts";
-import { attempt } from "./stages/attempt.ts";
+import { attempt, grpcStatusIn } from "./stages/attempt.ts";
 import type { StageEnv } from "./stages/env.ts";
 import { fallback } from "./stages/fallback.ts";
 import { chain } from "./stages/pipeline.ts";
@@ -210,7 +210,8 @@ export class DataPath {
     let out = reply;
     if (ctx.req.grpc) {
       out = asGrpcReply(reply, flags, reasonOf(flags, reply.status));
-      ctx.record.grpcStatus = String(out.headers["grpc-status"]);
+      const code = out.headers["grpc-status"];
+      ctx.record.grpcStatus = code === undefined ? (grpcStatusIn(out.trailers ?? "") ?? "") : String(code);
     }
     ctx.status = out.status;
     ctx.flags = flags;
@@ -227,7 +228,7 @@ export class DataPath {
       }
       ctx.headAt = this.#o.clock.now();
       res.writeHead(out.status, undefined, fields, out.body.length);
-      res.end(out.body);
+      res.end(out.body, out.trailers);
     }
     this.complete(ctx);
   }

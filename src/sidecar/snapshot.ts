@@ -36,6 +36,8 @@ export interface RetryPlan {
   readonly on: ReadonlySet<RetryOn>;
   readonly perTryTimeoutMs: number | undefined;
   readonly nonIdempotent: boolean;
+  /** Retry any method, and copy a streamed body (up to 64 KiB) so a sent call can go again. */
+  readonly idempotent: boolean;
   readonly baseMs: number;
   readonly maxMs: number;
 }
@@ -109,6 +111,7 @@ function retryPlan(r: HttpRoute["retries"]): RetryPlan | undefined {
     on: new Set(r.retryOn),
     perTryTimeoutMs: r.perTryTimeout === undefined ? undefined : durationMs(r.perTryTimeout),
     nonIdempotent: r.retryNonIdempotent,
+    idempotent: r.idempotent,
     baseMs,
     maxMs,
   };

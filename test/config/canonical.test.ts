@@ -67,6 +67,7 @@ const WRITTEN: unknown[] = [
             retryOn: ["5xx", "reset"],
             perTryTimeout: "500ms",
             retryNonIdempotent: true,
+            idempotent: true,
             backoff: { baseInterval: "25ms", maxInterval: "250ms" },
           },
         },

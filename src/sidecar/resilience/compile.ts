@@ -5,6 +5,7 @@ import { durationMs } from "../../config/duration.ts";
 import { formatPath } from "../../config/format-path.ts";
 import type { Policy, PolicySpec } from "../../config/resources.ts";
 import { resourceSchemas } from "../../config/schemas-on-demand.ts";
+import { grpcStaticReply } from "../engine/h2/grpc.ts";
 import { HealthChecker, type Probe } from "../upstream/health-check.ts";
 import { OutlierDetector } from "../upstream/outlier.ts";
 import { Breaker, type BreakerState, defaultFailureStatuses } from "./breaker.ts";
@@ -265,6 +266,7 @@ export class PolicyCompiler {
             const checker = new HealthChecker(
               {
                 path: hc.path,
+                grpc: hc.grpc,
                 intervalMs: durationMs(hc.interval),
                 timeoutMs: durationMs(hc.timeout),
                 healthyThreshold: hc.healthyThreshold,
@@ -350,7 +352,12 @@ export class PolicyCompiler {
   #fallback(f: NonNullable<PolicySpec["fallback"]>, target: string): Fallback {
     let action: FallbackAction;
     if (f.static !== undefined) {
-      action = { kind: "static", reply: staticReply(f.static.status, f.static.headers, f.static.body) };
+      const g = f.static.grpc;
+      action = {
+        kind: "static",
+        reply: staticReply(f.static.status, f.static.headers, f.static.body),
+        grpc: g === undefined ? undefined : grpcStaticReply(g),
+      };
     } else if (f.service !== undefined) {
       action = { kind: "service", service: f.service };
     } else {

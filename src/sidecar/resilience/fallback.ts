@@ -8,10 +8,13 @@ export interface LocalReply {
   status: number;
   headers: Record<string, string | string[]>;
   body: Buffer;
+  /** Trailer lines ("name: value" + CRLF each), sent after the body: a gRPC answer's grpc-status. */
+  trailers?: string;
 }
 
 export type FallbackAction =
-  | { kind: "static"; reply: LocalReply }
+  /** `grpc`: what a gRPC call gets instead of `reply`, when the policy says (fallback.static.grpc). */
+  | { kind: "static"; reply: LocalReply; grpc?: LocalReply | undefined }
   | { kind: "service"; service: string }
   | { kind: "stale-cache"; cache: StaleCache };
 
@@ -45,10 +48,14 @@ export class Fallback {
     url: string,
     headers: Record<string, string | string[] | undefined>,
     now: number,
+    grpc = false,
   ): LocalReply | undefined {
     const action = this.action;
     if (action.kind === "static") {
-      return { status: action.reply.status, headers: { ...action.reply.headers }, body: action.reply.body };
+      const r = grpc && action.grpc !== undefined ? action.grpc : action.reply;
+      return r.trailers === undefined
+        ? { status: r.status, headers: { ...r.headers }, body: r.body }
+        : { status: r.status, headers: { ...r.headers }, body: r.body, trailers: r.trailers };
     }
     if (action.kind !== "stale-cache") return undefined;
     const key = action.cache.keyFor(method, url, headers);

@@ -59,13 +59,13 @@ export const TRIGGER_OF_FLAG: Readonly<Record<ResilienceFlag, FallbackTrigger>> 
 export function fallbackReply(
   fallback: Fallback | undefined,
   flag: ResilienceFlag,
-  request: { method: string; url: string; headers: Record<string, string | string[] | undefined> },
+  request: { method: string; url: string; headers: Record<string, string | string[] | undefined>; grpc?: boolean },
   now: number,
   metrics: ResilienceMetrics,
 ): LocalReply | undefined {
   const trigger = TRIGGER_OF_FLAG[flag];
   if (fallback === undefined || !fallback.handles(trigger)) return undefined;
-  const reply = fallback.reply(request.method, request.url, request.headers, now);
+  const reply = fallback.reply(request.method, request.url, request.headers, now, request.grpc === true);
   if (reply === undefined) return undefined;
   reply.headers[FLAGS_HEADER] = `${flag},FB`;
   metrics.fallbacks.labels(trigger, fallback.action.kind).inc();

@@ -1,11 +1,12 @@
 import type { OutgoingHttpHeaders } from "node:http2";
 import type { TimerHandle } from "../../common/clock.ts";
 import type { AttemptError, StreamEnd } from "../engine/attempt-error.ts";
+import { BodyCopy, type BodySource } from "../engine/body-copy.ts";
 import { RawExchange, type Tap } from "../engine/exchange.ts";
 import { H2Exchange } from "../engine/h2/exchange.ts";
-import { grpcCode, grpcTimeoutMs, isGrpcServerFailure } from "../engine/h2/grpc.ts";
+import { grpcCode, grpcTimeoutMs, isGrpcServerFailure, isOneGrpcMessage } from "../engine/h2/grpc.ts";
 import type { Head } from "../engine/head.ts";
-import type { EngineRequest } from "../engine/request.ts";
+import { EngineRequest } from "../engine/request.ts";
 import { ThrottledSink } from "../faults/throttle.ts";
 import { guardAttempt } from "../resilience/guard.ts";
 import { circuitOpenReply, overflowReply } from "../resilience/replies.ts";
@@ -121,7 +122,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
 
   const tryOnce = (
     ctx: RequestContext,
-    body: Buffer | EngineRequest | null,
+    body: Buffer | BodySource | null,
     head: string | OutgoingHttpHeaders,
     retry: RetryState,
     timedOut: () => boolean,
@@ -169,7 +170,13 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
         typeof head === "string"
           ? new RawExchange(
               env.upstreams.pool(endpoint),
-              { head, headRequest: ctx.req.method === "HEAD", body, upgrade: ctx.req.upgrade !== undefined },
+              {
+                head,
+                headRequest: ctx.req.method === "HEAD",
+                // An HTTP/1.1 upstream gets the held body or the request itself, never a copy (see `copy` below).
+                body: body instanceof EngineRequest || Buffer.isBuffer(body) ? body : null,
+                upgrade: ctx.req.upgrade !== undefined,
+              },
               settle,
             )
           : new H2Exchange(env.upstreams.h2(endpoint), { headers: head, body }, settle);
@@ -202,6 +209,17 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     // HTTP/2 to the endpoints when the Service says so; inbound, to the app in the protocol the caller used
     // (a peer sidecar sends HTTP/2 only for a Service that declared it).
     const h2 = dest.h2 === true || (ctx.direction === "inbound" && req.h2);
+    // An idempotent route's streamed body (a gRPC call's: no content-length) is copied on its way, up to 64 KiB,
+    // so the call can go again after it was sent. Only to an HTTP/2 upstream, whose head does not depend on the
+    // body's framing (an HTTP/1.1 head already said chunked).
+    const copy =
+      h2 && framing === "chunked" && route.retry?.idempotent === true ? new BodyCopy(req, RETRY_BODY_LIMIT) : undefined;
+    if (copy !== undefined) retry.resendable = () => copiedWhole(copy, req.grpc) !== undefined;
+    const bodyOf = (): Buffer | BodySource | null => {
+      if (held !== undefined) return held;
+      if (copy?.started) return copiedWhole(copy, req.grpc) ?? null;
+      return framing !== "none" && req.sink === undefined ? (copy ?? req) : null;
+    };
     const head = h2
       ? upstreamH2Headers(req, ctx.record, env.telemetry)
       : upstreamHead(req, held, ctx.record, env.telemetry);
@@ -241,7 +259,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           () =>
             tryOnce(
               ctx,
-              held ?? (framing !== "none" && req.sink === undefined ? req : null),
+              bodyOf(),
               head,
               retry,
               () => timedOut,
@@ -268,7 +286,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
         }
         const flag = attemptFlag(timedOut, out.error);
         // A gRPC call whose connection failed was never sent (its body not read yet): it may go again whatever
-        // its method, as Envoy's reset-before-request; once sent, only a held body on a route that resends.
+        // its method, as Envoy's reset-before-request; once sent, only a held or copied body on a route that resends.
         const unsent = req.grpc && out.error === "connect" && req.sink === undefined;
         const canRetry =
           !timedOut &&
@@ -302,6 +320,12 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       if (retry.inRetry) budget.give(policy);
     }
   };
+}
+
+/** A copied body that can go again: whole, and for a gRPC call one message (unary; a streaming call is not resent). */
+function copiedWhole(copy: BodyCopy, grpc: boolean): Buffer | undefined {
+  const whole = copy.whole;
+  return whole !== undefined && (!grpc || isOneGrpcMessage(whole)) ? whole : undefined;
 }
 
 /** The response's fields as the stale cache records them (lower-cased names, repeated ones as lists). */

@@ -28,7 +28,7 @@ export function fallback(env: StageEnv): (ctx: RequestContext, a: Answer) => Res
       const fb = fallbackReply(
         policy.fallback,
         flag,
-        { method: ctx.req.method, url: ctx.req.url, headers: ctx.req.headers },
+        { method: ctx.req.method, url: ctx.req.url, headers: ctx.req.headers, grpc: ctx.req.grpc },
         env.clock.now(),
         env.resilience,
       );

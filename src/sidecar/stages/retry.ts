@@ -74,6 +74,8 @@ export class RetryState {
   readonly methodRetriable: boolean;
   /** The request can be sent again: retriable method, and no body or a held one. */
   retriable = false;
+  /** A streamed body copied on its way (retries.idempotent): the request can be sent again once this says so. */
+  resendable: (() => boolean) | undefined;
   attempt = 0;
   /** A retry slot of the budget is held. */
   inRetry = false;
@@ -88,7 +90,7 @@ export class RetryState {
   constructor(plan: RetryPlan | undefined, method: string, random: () => number) {
     this.#plan = plan;
     this.#random = random;
-    this.methodRetriable = plan !== undefined && (plan.nonIdempotent || IDEMPOTENT.has(method));
+    this.methodRetriable = plan !== undefined && (plan.nonIdempotent || plan.idempotent || IDEMPOTENT.has(method));
   }
 
   get perTryTimeoutMs(): number | undefined {
@@ -98,7 +100,7 @@ export class RetryState {
   /** Another attempt may follow one that ended with this status or error. */
   wouldRetry(status: number | undefined, error: AttemptError | undefined, grpc?: number, unsent = false): boolean {
     return (
-      (this.retriable || unsent) &&
+      (this.retriable || unsent || this.resendable?.() === true) &&
       this.attempt < (this.#plan?.attempts ?? 0) &&
       shouldRetry(this.#plan?.on, status, error, grpc)
     );

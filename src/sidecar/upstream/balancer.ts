@@ -159,33 +159,41 @@ export class MaglevBalancer implements Balancer {
   }
 }
 
-/** Smooth weighted round robin (nginx's): even interleaving, exact weight ratios per cycle. */
+/**
+ * Smooth weighted round robin (nginx's): even interleaving, exact weight ratios per cycle. Only the usable
+ * endpoints take part in a pick: each gains its weight, the chosen one gives back their total. An endpoint out
+ * of the balancer (ejected, failing its health check) keeps the credit it had, so when it comes back it gets its
+ * share from the next pick on. Letting it gain credit while out (and charging the others for it) sent it every
+ * request until that credit was spent: after a 300-pick absence, 300 picks in a row.
+ */
 export class RoundRobinBalancer implements Balancer {
   readonly endpoints: readonly UpstreamEndpoint[];
   readonly #current: Float64Array;
-  readonly #total: number;
 
   constructor(endpoints: readonly UpstreamEndpoint[]) {
     this.endpoints = endpoints;
     this.#current = new Float64Array(endpoints.length);
-    this.#total = endpoints.reduce((s, e) => s + e.weight, 0);
   }
 
   pick(_hash: number | undefined, usable: ((key: string) => boolean) | undefined): UpstreamEndpoint | undefined {
     const eps = this.endpoints;
+    const current = this.#current;
     let best = -1;
     let bestValue = Number.NEGATIVE_INFINITY;
+    let total = 0;
     for (let i = 0; i < eps.length; i++) {
       const e = eps[i] as UpstreamEndpoint;
-      const v = (this.#current[i] ?? 0) + e.weight;
-      this.#current[i] = v;
-      if (v > bestValue && (usable === undefined || usable(e.key))) {
+      if (usable !== undefined && !usable(e.key)) continue;
+      const v = (current[i] ?? 0) + e.weight;
+      current[i] = v;
+      total += e.weight;
+      if (v > bestValue) {
         best = i;
         bestValue = v;
       }
     }
     if (best < 0) return undefined;
-    this.#current[best] = (this.#current[best] ?? 0) - this.#total;
+    current[best] = bestValue - total;
     return eps[best];
   }
 }

@@ -1,8 +1,12 @@
 import { request } from "node:http";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { grpcHealthProbe } from "./grpc-health.ts";
 
 export interface HealthCheckSpec {
-  path: string;
+  /** An HTTP check's path; unset for a gRPC check. */
+  path?: string | undefined;
+  /** A grpc.health.v1 check of this service ("" = the server); unset for an HTTP check. */
+  grpc?: { service: string } | undefined;
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
@@ -15,8 +19,11 @@ export interface CheckTarget {
   port: number;
 }
 
-/** One probe: resolves true for a 2xx within the timeout. Injected so tests need no sockets. */
-export type Probe = (target: CheckTarget, path: string, timeoutMs: number) => Promise<boolean>;
+/**
+ * One probe of `what` (an HTTP check's path, a gRPC check's service name): resolves true when it passed within
+ * the timeout. Injected so tests need no sockets.
+ */
+export type Probe = (target: CheckTarget, what: string, timeoutMs: number) => Promise<boolean>;
 
 interface TargetState {
   target: CheckTarget;
@@ -27,7 +34,7 @@ interface TargetState {
 }
 
 /**
- * Active HTTP health checks (off unless a policy asks): each endpoint is
+ * Active health checks, HTTP or grpc.health.v1 (off unless a policy asks): each endpoint is
  * probed every interval; unhealthyThreshold failures in a row take it out of
  * the balancer, healthyThreshold passes in a row bring it back. Endpoints
  * start healthy, so turning checks on never drops traffic before the first
@@ -37,19 +44,16 @@ export class HealthChecker {
   readonly spec: HealthCheckSpec;
   readonly #clock: Clock;
   readonly #probe: Probe;
+  readonly #what: string;
   readonly #targets = new Map<string, TargetState>();
   readonly #onChange: (key: string, healthy: boolean) => void;
   #stopped = false;
 
-  constructor(
-    spec: HealthCheckSpec,
-    clock: Clock,
-    probe: Probe = httpProbe,
-    onChange?: (key: string, healthy: boolean) => void,
-  ) {
+  constructor(spec: HealthCheckSpec, clock: Clock, probe?: Probe, onChange?: (key: string, healthy: boolean) => void) {
     this.spec = spec;
     this.#clock = clock;
-    this.#probe = probe;
+    this.#probe = probe ?? (spec.grpc === undefined ? httpProbe : grpcHealthProbe);
+    this.#what = spec.grpc === undefined ? (spec.path ?? "/") : spec.grpc.service;
     this.#onChange = onChange ?? (() => {});
   }
 
@@ -90,7 +94,7 @@ export class HealthChecker {
   async #check(state: TargetState): Promise<void> {
     let ok = false;
     try {
-      ok = await this.#probe(state.target, this.spec.path, this.spec.timeoutMs);
+      ok = await this.#probe(state.target, this.#what, this.spec.timeoutMs);
     } catch {
       ok = false;
     }

@@ -31,6 +31,17 @@ const definition = loadSync(join(dirname(fileURLToPath(import.meta.url)), "echo.
 });
 // biome-ignore lint/suspicious/noExplicitAny: the loaded package is untyped by nature.
 const pkg = loadPackageDefinition(definition) as any;
+const healthDefinition = loadSync(join(dirname(fileURLToPath(import.meta.url)), "health.proto"), {
+  keepCase: true,
+  defaults: true,
+  enums: Number,
+});
+// biome-ignore lint/suspicious/noExplicitAny: as pkg.
+const healthPkg = loadPackageDefinition(healthDefinition) as any;
+
+/** grpc.health.v1 serving statuses. */
+export const SERVING = 1;
+export const NOT_SERVING = 2;
 const EchoClient = pkg.meshlet.test.Echo as new (
   target: string,
   creds: ReturnType<typeof credentials.createInsecure>,
@@ -41,22 +52,31 @@ export interface EchoBackend {
   name: string;
   port: number;
   calls: number;
+  /** What grpc.health.v1.Health/Check answers, by service name ("" = the server); an absent one is NOT_FOUND. */
+  health: Map<string, number>;
   close: () => Promise<void>;
 }
 
-/** A grpc-js Echo server answering with its name. */
-export async function startEchoBackend(name: string): Promise<EchoBackend> {
+/**
+ * A grpc-js Echo server answering with its name. `unavailable`: every call answers UNAVAILABLE once it read
+ * the whole request (so the call was sent: only a copy of it can go again).
+ */
+export async function startEchoBackend(name: string, opts: { unavailable?: boolean } = {}): Promise<EchoBackend> {
   const server = new Server({ "grpc.max_receive_message_length": 8 << 20 });
   const b: EchoBackend = {
     name,
     port: 0,
     calls: 0,
+    health: new Map([
+      ["", SERVING],
+      ["meshlet.test.Echo", SERVING],
+    ]),
     close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
   };
   server.addService(pkg.meshlet.test.Echo.service, {
     Unary: (call: ServerUnaryCall<Msg, Msg>, cb: sendUnaryData<Msg>) => {
       b.calls++;
-      if (call.request.text === "fail") {
+      if (call.request.text === "fail" || opts.unavailable === true) {
         cb(Object.assign(new Error("told to fail"), { code: status.UNAVAILABLE, details: "told to fail" }));
         return;
       }
@@ -73,7 +93,11 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
         text += m.text ?? "";
         bytes += m.blob?.length ?? 0;
       });
-      call.on("end", () => cb(null, { text, backend: name, n: bytes }));
+      call.on("end", () =>
+        opts.unavailable === true
+          ? cb(Object.assign(new Error("unavailable"), { code: status.UNAVAILABLE, details: "unavailable" }))
+          : cb(null, { text, backend: name, n: bytes }),
+      );
     },
     Repeat: (call: ServerWritableStream<Msg, Msg>) => {
       b.calls++;
@@ -86,6 +110,13 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
       b.calls++;
       call.on("data", (m: Msg) => call.write({ text: `re:${m.text}`, backend: name, blob: m.blob }));
       call.on("end", () => call.end());
+    },
+  });
+  server.addService(healthPkg.grpc.health.v1.Health.service, {
+    Check: (call: ServerUnaryCall<{ service: string }, unknown>, cb: sendUnaryData<unknown>) => {
+      const s = b.health.get(call.request.service);
+      if (s === undefined) cb(Object.assign(new Error("unknown service"), { code: status.NOT_FOUND }));
+      else cb(null, { status: s });
     },
   });
   b.port = await new Promise<number>((resolve, reject) =>

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
 import { Metadata, status } from "@grpc/grpc-js";
-import { type RunningSidecar, startSidecar } from "../helpers.ts";
+import { type RunningSidecar, startSidecar, waitFor } from "../helpers.ts";
 import { type EchoBackend, echoClient, grpcService, type Msg, startEchoBackend, unary } from "./fixture.ts";
 
 // One client sidecar; three server sidecars, each in front of one grpc-js backend; the client sidecar's
@@ -11,7 +12,7 @@ let servers: RunningSidecar[] = [];
 let client: RunningSidecar;
 
 before(async () => {
-  backends = await Promise.all(["b0", "b1", "b2"].map(startEchoBackend));
+  backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
   servers = await Promise.all(
     backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
   );
@@ -21,14 +22,19 @@ before(async () => {
         "echo",
         servers.map((s) => s.inbound),
       ),
-      grpcService(
-        "hashed",
-        servers.map((s) => s.inbound),
-        "consistentHash: {header: x-user}",
-      ),
+      hashed(),
     ].join("---\n"),
   );
 });
+
+/** The consistent-hash Service over the three server sidecars. */
+function hashed(): string {
+  return grpcService(
+    "hashed",
+    servers.map((s) => s.inbound),
+    "consistentHash: {header: x-user}",
+  );
+}
 
 after(async () => {
   await Promise.all([client, ...servers].filter((s) => s !== undefined).map((s) => s.stop()));
@@ -92,6 +98,41 @@ test("one client connection's calls spread over 3 backends within 10 % of even (
     for (const [b, k] of counts) assert.ok(Math.abs(k - n / 3) <= n / 30, `${b}: ${k} of ${n}`);
   } finally {
     c.close();
+  }
+});
+
+test("after the endpoint set changes (one removed, then back first in the list), calls still spread within 10 %", async () => {
+  const c = echoClient(client.outbound, "echo");
+  const tally = async (n: number) => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const r = await unary(c, { text: "x" });
+      assert.equal(r.err, undefined, String(r.err?.message));
+      const b = r.msg?.backend ?? "?";
+      counts.set(b, (counts.get(b) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const reload = async (ports: number[]) => {
+    await writeFile(client.configFile, [grpcService("echo", ports), hashed()].join("---\n"));
+    client.proc.kill("SIGHUP");
+  };
+  const [s0, s1, s2] = servers.map((s) => s.inbound) as [number, number, number];
+  try {
+    await reload([s0, s1]);
+    await waitFor("b2 gone", async () => ((await tally(6)).has("b2") ? undefined : true), 15_000);
+    await tally(30);
+    await reload([s2, s0, s1]);
+    await waitFor("b2 back", async () => ((await tally(3)).has("b2") ? true : undefined), 15_000);
+    const n = 90;
+    const counts = await tally(n);
+    for (const b of ["b0", "b1", "b2"]) {
+      const k = counts.get(b) ?? 0;
+      assert.ok(Math.abs(k - n / 3) <= n / 30, `${b}: ${k} of ${n} (${JSON.stringify([...counts])})`);
+    }
+  } finally {
+    c.close();
+    await reload([s0, s1, s2]);
   }
 });
 

@@ -150,6 +150,56 @@ describe("weights are honoured within 5 %", () => {
   });
 });
 
+describe("round robin while the usable set changes", () => {
+  /** Counts per endpoint over `n` picks with `usable`. */
+  function counts(b: RoundRobinBalancer, n: number, usable?: (k: string) => boolean): number[] {
+    const out = b.endpoints.map(() => 0);
+    for (let i = 0; i < n; i++) {
+      const at = b.endpoints.indexOf(b.pick(undefined, usable) as UpstreamEndpoint);
+      out[at] = (out[at] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  test("an endpoint back after an absence gets its share, not a burst of the credit it missed", () => {
+    const eps = endpoints(3);
+    const b = new RoundRobinBalancer(eps);
+    const out = eps[2]?.key;
+    // 300 picks while the third is unusable (ejected, failing its health check): the other two share them.
+    assert.deepEqual(
+      counts(b, 300, (k) => k !== out),
+      [150, 150, 0],
+    );
+    // Back: every window of 30 picks is within 10 % of even (9..11 each), from the first one on.
+    for (let w = 0; w < 5; w++) {
+      const c = counts(b, 30);
+      for (const n of c) assert.ok(n >= 9 && n <= 11, `window ${w}: ${c}`);
+    }
+  });
+
+  test("the usable endpoints keep exact weight ratios while another is out", () => {
+    const b = new RoundRobinBalancer(endpoints(3, (i) => i + 1));
+    const out = b.endpoints[0]?.key;
+    // Weights 2 and 3 of the two left: 40 and 60 of 100, exactly.
+    assert.deepEqual(
+      counts(b, 100, (k) => k !== out),
+      [0, 40, 60],
+    );
+    assert.deepEqual(counts(b, 60), [10, 20, 30]);
+  });
+
+  test("no usable endpoint: nothing picked, and no credit kept for later", () => {
+    const b = new RoundRobinBalancer(endpoints(3));
+    assert.deepEqual(counts(b, 0), [0, 0, 0]);
+    for (let i = 0; i < 50; i++)
+      assert.equal(
+        b.pick(undefined, () => false),
+        undefined,
+      );
+    assert.deepEqual(counts(b, 30), [10, 10, 10]);
+  });
+});
+
 describe("least request (power of two choices)", () => {
   test("prefers the endpoint with fewer requests in flight", () => {
     const eps = endpoints(2);

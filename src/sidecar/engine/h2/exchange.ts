@@ -7,17 +7,17 @@ import {
 } from "node:http2";
 import type { Socket } from "node:net";
 import { type AttemptError, attemptErrorOf, type StreamEnd } from "../attempt-error.ts";
+import type { BodySource } from "../body-copy.ts";
 import type { ResponseSink, Tap } from "../exchange.ts";
 import type { Head } from "../head.ts";
-import type { EngineRequest } from "../request.ts";
 import { h2Head } from "./head.ts";
 import type { H2EndpointPool, PooledSession, SessionAcquired } from "./pool.ts";
 
 /** What goes upstream on a stream: the header block (pseudo-headers included) and the body. */
 export interface H2OutgoingRequest {
   readonly headers: OutgoingHttpHeaders;
-  /** A held body, the client's request (streamed as it arrives), or null. */
-  readonly body: Buffer | EngineRequest | null;
+  /** A held body, the client's request or a copy on its way (streamed as it arrives), or null. */
+  readonly body: Buffer | BodySource | null;
 }
 
 /**
@@ -87,10 +87,10 @@ export class H2Exchange {
     });
     stream.once("close", () => this.#closed(stream));
     if (Buffer.isBuffer(body)) stream.end(body);
-    else if (body !== null) this.#streamBody(body as EngineRequest, stream);
+    else if (body !== null) this.#streamBody(body, stream);
   }
 
-  #streamBody(req: EngineRequest, stream: ClientHttp2Stream): void {
+  #streamBody(req: BodySource, stream: ClientHttp2Stream): void {
     const drained = () => req.resume();
     req.readBody({
       data: (c) => {

@@ -113,6 +113,14 @@ export function grpcCode(value: string | undefined): number | undefined {
   return n;
 }
 
+/**
+ * The body is exactly one length-prefixed gRPC message (a flag byte, a 4-byte big-endian length, the message):
+ * what a unary call sends. A client-streaming or bidi call sends any number.
+ */
+export function isOneGrpcMessage(body: Buffer): boolean {
+  return body.length >= 5 && body.readUInt32BE(1) === body.length - 5;
+}
+
 /** Statuses that say the server side failed: the breaker and outlier detection count them as a 5xx. */
 export function isGrpcServerFailure(code: number | undefined): boolean {
   return (
@@ -125,15 +133,42 @@ export function isGrpcServerFailure(code: number | undefined): boolean {
 }
 
 /**
- * A local answer as a gRPC client must see it: a reply that already carries grpc-status (a static fallback
- * that sets one) is sent trailers-only as it is; any other becomes the gRPC status of its flag (or of its HTTP
+ * A static fallback's answer to a gRPC call (fallback.static.grpc), built once per snapshot: a failure status
+ * is trailers-only; status 0 is one message (the decoded `response`, empty when none) and then trailers.
+ */
+export function grpcStaticReply(g: { status: number; message?: string | undefined; response?: string | undefined }): {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  trailers?: string;
+} {
+  const headers: Record<string, string> = { "content-type": "application/grpc", "x-meshlet-fallback": "static" };
+  const message = g.message === undefined ? undefined : encodeGrpcMessage(g.message);
+  if (g.status !== GRPC.OK) {
+    headers["grpc-status"] = String(g.status);
+    if (message !== undefined) headers["grpc-message"] = message;
+    return { status: 200, headers, body: Buffer.alloc(0) };
+  }
+  const msg = Buffer.from(g.response ?? "", "base64");
+  const body = Buffer.allocUnsafe(5 + msg.length);
+  body[0] = 0; // not compressed
+  body.writeUInt32BE(msg.length, 1);
+  msg.copy(body, 5);
+  const trailers = `grpc-status: 0\r\n${message === undefined ? "" : `grpc-message: ${message}\r\n`}`;
+  return { status: 200, headers, body, trailers };
+}
+
+/**
+ * A local answer as a gRPC client must see it: a reply that already is a gRPC answer (a static fallback's
+ * grpc, or one whose headers set grpc-status) is sent as it is (trailers-only unless it has trailers); any other becomes the gRPC status of its flag (or of its HTTP
  * status), with grpc-message naming the flag. The HTTP status is always 200.
  */
 export function asGrpcReply(
-  out: { status: number; headers: Record<string, string | string[]>; body: Buffer },
+  out: { status: number; headers: Record<string, string | string[]>; body: Buffer; trailers?: string },
   flags: string,
   reason: string,
-): { status: number; headers: Record<string, string | string[]>; body: Buffer } {
+): { status: number; headers: Record<string, string | string[]>; body: Buffer; trailers?: string } {
+  if (out.trailers !== undefined) return { ...out, status: 200 };
   if (out.headers["grpc-status"] !== undefined) {
     return { status: 200, headers: { "content-type": "application/grpc", ...out.headers }, body: Buffer.alloc(0) };
   }
