@@ -3,7 +3,7 @@
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
  * fsync on, 1 s election timeout) on loopback, both running at once and loaded
  * in turn: every point is ROUNDS interleaved rounds (meshlet, etcd gRPC, etcd
- * gateway, meshlet, ...) and the table shows medians, because this machine's
+ * gateway, then the reverse, ...) and the table shows medians, because this machine's
  * speed drifts by tens of percent within minutes. meshlet is driven through
  * its native API (HTTP /v1/config, undici, one connection per client) as an
  * admin, with the token its first node wrote to <data-dir>/admin-token; etcd
@@ -444,6 +444,14 @@ function median(values: number[]): number {
   return pct(sorted, 50);
 }
 
+/**
+ * The systems in round `r`'s order: reversed every other round (A B C, C B A, ...), so none always runs right
+ * after another's load (a follower still catching up, a GC it left behind) or always first.
+ */
+function inTurn<T>(systems: readonly T[], r: number): readonly T[] {
+  return r % 2 === 0 ? systems : [...systems].reverse();
+}
+
 /** Per system, per metric: one value per round. */
 type Samples = Map<System, Map<string, number[]>>;
 
@@ -505,7 +513,7 @@ try {
       `versions: node ${process.version}, meshlet ${pkg("package.json")}, ${firstLine("etcd", ["--version"])}, etcd3 ${pkg("node_modules/etcd3/package.json")}`,
       `both clusters: 3 nodes on loopback, fsync on every commit, 1 s election timeout, 64-byte values over ${KEYS} keys; clients in this process`,
       ...systems.map((s) => `${s.name}: ${s.driver}`),
-      `each point: ${ROUNDS} rounds of ${DURATION_MS / 1000} s, interleaved (${systems.map((s) => s.name).join(", ")}, ...); medians; after ${WARMUP_MS / 1000} s of writes from 64 clients each`,
+      `each point: ${ROUNDS} rounds of ${DURATION_MS / 1000} s, interleaved (${systems.map((s) => s.name).join(", ")}, then the reverse, ...); medians; after ${WARMUP_MS / 1000} s of writes from 64 clients each`,
       "",
     ].join("\n"),
   );
@@ -526,7 +534,7 @@ try {
     [16, "get"],
   ] as const) {
     for (let r = 0; r < ROUNDS; r++) {
-      for (const sys of systems) {
+      for (const sys of inTurn(systems, r)) {
         const w = await point(samples, sys, leads.get(sys) ?? 0, clients, op);
         note(
           `${sys.name} ${op} c=${clients} round ${r + 1}: ${w === undefined ? "" : `${w.perSec.toFixed(0)}/s p99 ${w.p99.toFixed(1)} ms`}`,
@@ -548,7 +556,7 @@ try {
     ["freeze", FREEZES],
   ] as const) {
     for (let r = 0; r < rounds; r++) {
-      for (const sys of [mesh, ec.grpc]) {
+      for (const sys of inTurn([mesh, ec.grpc], r)) {
         note(`${sys.name}: failover (${how}) round ${r + 1}`);
         const label = how === "kill" ? "failover ms, leader kill -9" : "failover ms, leader frozen by SIGSTOP";
         record(samples, sys, `${label} (median of ${rounds})`, await failover(sys, 1, how));
