@@ -12,7 +12,8 @@
  * its JSON gateway (undici) as before. Points: writes/s and p50/p99 with
  * 1/16/64 clients (64-byte values), the leader's CPU per write and GC pause
  * time per second at 64 clients, linearizable reads/s, the leader changes seen
- * meanwhile (0 for a valid run), failover (leader kill -9 → first acknowledged
+ * meanwhile (0 for a valid run), the leader changes over SOAK_S (60) s of
+ * writes from 64 clients (spurious elections), failover (leader kill -9 → first acknowledged
  * write, and leader frozen by SIGSTOP; rounds alternate between the systems),
  * and the largest node's RSS 5 s and 15 s after writing FILL_KEYS more keys.
  * A failed request during a point or the fill ends the run with what it was
@@ -40,6 +41,8 @@ const WARMUP_MS = 3000;
 const VALUE = "v".repeat(64);
 const KEYS = 1000;
 const FILL_KEYS = Number(process.env.FILL_KEYS ?? 100_000);
+/** Seconds of writes from 64 clients per system, counting the leader changes meanwhile (spurious elections). */
+const SOAK_S = Number(process.env.SOAK_S ?? 60);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -474,7 +477,7 @@ async function point(samples: Samples, sys: System, lead: number, clients: numbe
   const w = await load(sys, lead, clients, op);
   if (op === "get") {
     record(samples, sys, `lin. reads/s c=${clients}`, w.perSec);
-    return;
+    return w;
   }
   record(samples, sys, `writes/s c=${clients}`, w.perSec);
   record(samples, sys, `write p50 ms c=${clients}`, w.p50);
@@ -550,6 +553,16 @@ try {
       "leader changes seen during the points above",
       (await sys.leaderChanges()) - (changesBefore.get(sys) ?? 0),
     );
+  // A live leader under load must keep its place: leader changes over SOAK_S s of writes from 64 clients are
+  // spurious elections (a failure detector that took a busy leader for a dead one).
+  if (SOAK_S > 0)
+    for (const sys of [mesh, ec.grpc]) {
+      note(`${sys.name}: ${SOAK_S} s of writes from 64 clients, counting leader changes`);
+      const before = await sys.leaderChanges();
+      const w = await load(sys, leads.get(sys) ?? 0, 64, "put", SOAK_S * 1000);
+      record(samples, sys, `leader changes in ${SOAK_S} s of writes at c=64`, (await sys.leaderChanges()) - before);
+      record(samples, sys, `writes/s over those ${SOAK_S} s`, w.perSec);
+    }
   // Failover rounds alternate too; the gateway column shares etcd's cluster, so it has none of its own.
   for (const [how, rounds] of [
     ["kill", KILLS],
@@ -557,9 +570,10 @@ try {
   ] as const) {
     for (let r = 0; r < rounds; r++) {
       for (const sys of inTurn([mesh, ec.grpc], r)) {
-        note(`${sys.name}: failover (${how}) round ${r + 1}`);
         const label = how === "kill" ? "failover ms, leader kill -9" : "failover ms, leader frozen by SIGSTOP";
-        record(samples, sys, `${label} (median of ${rounds})`, await failover(sys, 1, how));
+        const ms = await failover(sys, 1, how);
+        note(`${sys.name}: failover (${how}) round ${r + 1}: ${ms.toFixed(0)} ms`);
+        record(samples, sys, `${label} (median of ${rounds})`, ms);
       }
     }
   }
