@@ -11,7 +11,9 @@
  * (taskset lists; by default the load generators and this process get the
  * last core, the nodes the others). Ends with a connection storm: the leader
  * is killed and the time until every sidecar streams again is reported, with
- * the other nodes' memory against their idle figure.
+ * the other nodes' memory against their idle figure. In cluster mode each
+ * simulated sidecar streams with a `sidecar` token bound to its service (made
+ * through POST /v1/tokens first); a refused stream ends the run at once.
  */
 import { cpus } from "node:os";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -31,6 +33,7 @@ import {
   pin,
   pinning,
   printTable,
+  sidecarTokens,
   sleep,
   type Target,
 } from "./load-generators.ts";
@@ -96,6 +99,8 @@ interface Report {
   cpuMs: number;
   /** Sidecars with a stream that has delivered a snapshot. */
   connected: number;
+  /** Streams the nodes refused for their token: any is a broken run. */
+  refusals: { count: number; first: string };
 }
 
 type Worker = LoadGenerator<Report>;
@@ -105,11 +110,16 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
   for (;;) {
     const reports = await Promise.all(workers.map((w) => w.report()));
     if (reports.every((r) => r.min >= version)) return reports;
-    if (Date.now() > deadline) {
+    const refused = reports.find((r) => r.refusals.count > 0)?.refusals;
+    if (refused !== undefined || Date.now() > deadline) {
       // Nothing is left running: the load generators and the nodes go before the error is reported.
       for (const w of workers) w.child.kill();
       await target.stop();
-      throw new Error(`sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}`);
+      if (refused !== undefined) throw new Error(`the nodes refused sidecar streams (${refused.first})`);
+      const connected = reports.reduce((n, r) => n + r.connected, 0);
+      throw new Error(
+        `sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}, ${connected} of ${SIDECARS} streaming`,
+      );
     }
     await sleep(100);
   }
@@ -133,6 +143,13 @@ let version = await applyAll(everything).catch(async (err: unknown) => {
   throw err;
 });
 const addresses = target.addresses;
+const tokensFile =
+  "cluster" in target
+    ? await sidecarTokens(
+        target as ClusterTarget,
+        Array.from({ length: Math.min(SERVICES, SIDECARS) }, (_, i) => `svc-${i}`),
+      )
+    : undefined;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
   { length: WORKERS },
@@ -142,6 +159,7 @@ const workers = Array.from(
       first: w * per,
       count: Math.max(0, Math.min(per, SIDECARS - w * per)),
       services: SERVICES,
+      ...(tokensFile === undefined ? {} : { tokensFile }),
     }),
 );
 await Promise.all(workers.map((w) => w.next()));
