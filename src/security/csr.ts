@@ -1,26 +1,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { PkiError } from "./errors.ts";
-import { type KeyPair, signingParams, toSigningKey, toVerifyingKey } from "./keys.ts";
-import {
-  Pkcs10CertificateRequest,
-  Pkcs10CertificateRequestGenerator,
-  SubjectAlternativeNameExtension,
-} from "./x509.ts";
+import { Pkcs10CertificateRequest, SubjectAlternativeNameExtension } from "./x509.ts";
 
 const SUBJECT_ALT_NAME_OID = "2.5.29.17";
 
 /** A P-256 CSR is under 600 bytes of PEM; anything near this is not one of ours. */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
-
-/** What a sidecar sends: its public key and the one SPIFFE ID it asks for, signed by its private key. */
-export async function createCsr(keys: KeyPair, identity: string): Promise<string> {
-  const csr = await Pkcs10CertificateRequestGenerator.create({
-    keys: { privateKey: toSigningKey(keys.privateKey), publicKey: toVerifyingKey(keys.publicKey) },
-    signingAlgorithm: signingParams(keys.privateKey),
-    extensions: [new SubjectAlternativeNameExtension([{ type: "url", value: identity }])],
-  });
-  return csr.toString("pem");
-}
 
 export interface VerifiedCsr {
   publicKey: KeyObject;
