@@ -1,4 +1,4 @@
-import { sign } from "node:crypto";
+import { type KeyObject, sign } from "node:crypto";
 import {
   bitString,
   contextConstructed,
@@ -38,16 +38,21 @@ export function createCsr(keys: KeyPair, identity: string): string {
     throw new PkiError("ERR_CSR_KEY", `a sidecar's CSR needs an EC P-256 or P-384 key, not ${curve ?? "(unknown)"}`);
   // IA5String: 7-bit ASCII; a SPIFFE ID is narrower still.
   if (!/^[\x20-\x7e]+$/.test(identity)) throw new PkiError("ERR_CSR_IDENTITY", "identity is not printable ASCII");
-  const san = sequence(contextPrimitive(URI_NAME_TAG, Buffer.from(identity, "ascii")));
-  const extensions = sequence(sequence(objectIdentifier(SUBJECT_ALT_NAME_OID), octetString(san)));
-  const info = sequence(
-    integer(0),
-    sequence(),
-    keys.publicKey.export({ type: "spki", format: "der" }),
-    contextConstructed(0, sequence(objectIdentifier(EXTENSION_REQUEST_OID), setOf(extensions))),
-  );
+  const info = requestInfo(keys.publicKey, identity);
   const signature = sign(alg.hash, info, { key: keys.privateKey, dsaEncoding: "der" });
   const der = sequence(info, sequence(objectIdentifier(alg.oid)), bitString(signature));
   const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
   return `-----BEGIN CERTIFICATE REQUEST-----\n${lines.join("\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+/** CertificationRequestInfo (version 0, empty subject, the key, one extension request with the URI SAN): what is signed. */
+export function requestInfo(publicKey: KeyObject, identity: string): Buffer {
+  const san = sequence(contextPrimitive(URI_NAME_TAG, Buffer.from(identity, "ascii")));
+  const extensions = sequence(sequence(objectIdentifier(SUBJECT_ALT_NAME_OID), octetString(san)));
+  return sequence(
+    integer(0),
+    sequence(),
+    publicKey.export({ type: "spki", format: "der" }),
+    contextConstructed(0, sequence(objectIdentifier(EXTENSION_REQUEST_OID), setOf(extensions))),
+  );
 }
