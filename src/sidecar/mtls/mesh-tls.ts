@@ -24,6 +24,9 @@ export interface MeshTlsOptions {
   useTransports: (connectorFor: ConnectorFor) => void;
 }
 
+/** The instance id prefix the control plane gives a Service's static endpoints. */
+const STATIC_INSTANCE_PREFIX = "static-";
+
 /**
  * The sidecar's mTLS, wired from its three parts: the workload identity
  * (certificate over the discovery stream), the inbound listener transport,
@@ -58,10 +61,16 @@ export class MeshTls {
     });
   }
 
-  /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot. */
+  /**
+   * The registered (sidecar) endpoints of a discovery snapshot, before it
+   * becomes a config snapshot. The snapshot also lists a Service's static
+   * endpoints (instance "static-N", controlplane/discovery/snapshot.ts): instances outside
+   * the mesh, with no sidecar to terminate mTLS, so they stay plain.
+   */
   registered(s: MeshSnapshot): void {
     const sidecars = new Map<string, string>();
-    for (const e of s.endpoints) sidecars.set(`${e.address}:${e.port}`, e.service);
+    for (const e of s.endpoints)
+      if (!e.instance.startsWith(STATIC_INSTANCE_PREFIX)) sidecars.set(`${e.address}:${e.port}`, e.service);
     this.#sidecars = sidecars;
   }
 
