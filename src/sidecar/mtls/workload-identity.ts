@@ -1,9 +1,9 @@
 import { type KeyObject, X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
-import { Counter, type Registry } from "prom-client";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { createCsr } from "../../security/csr-request.ts";
