@@ -3,7 +3,8 @@
  * way) against the same calls made directly to the app, in one run, rounds alternating which path goes first.
  * The load is h2load (Debian's nghttp2-client) posting a gRPC-framed Echo/Unary message on one connection:
  *   - calls/s at saturation (32 streams in flight), and the CPU both sidecars spent per call;
- *   - p50/p99 latency at a fixed 1,000 calls/s (h2load --rps, per-request log);
+ *   - p50/p99 latency at a fixed 1,000 calls/s (h2load --rps, per-request log), and of one call at a time (the
+ *     path's own latency, without queueing behind other calls);
  *   - the HTTP/2 client choice: node:http2 against undici's H2CClient, gRPC-framed POSTs to the same app.
  * Pinned the same way for both paths: the app and the sidecars on CPU 0, h2load and this process on CPU 1. So
  * "direct" is the app alone on a core and "two sidecars" is the app and both sidecars sharing it.
@@ -71,7 +72,7 @@ interface H2loadResult {
   rps: number;
   done: number;
   failed: number;
-  /** Per-request latencies (µs), with `rps` set: from h2load's log. */
+  /** Per-request latencies (µs) from h2load's log, for a fixed rate or one call at a time. */
   latencyUs: number[];
 }
 
@@ -80,11 +81,19 @@ interface H2loadResult {
  * failures and errors are counted; a gRPC failure would come as a 200 with grpc-status in trailers, which
  * h2load does not read, so each path is checked with a real gRPC call around the runs (main).
  */
-async function h2load(port: number, dir: string, msgFile: string, rate?: number): Promise<H2loadResult> {
+async function h2load(
+  port: number,
+  dir: string,
+  msgFile: string,
+  load: { rate?: number; sequential?: boolean } = {},
+): Promise<H2loadResult> {
   const log = join(dir, `h2load-${port}-${Date.now()}.log`);
-  const args = ["-c", "1", "-m", String(INFLIGHT), "-D", String(SECONDS), "-d", msgFile];
+  const logged = load.rate !== undefined || load.sequential === true;
+  const streams = load.sequential === true ? 1 : INFLIGHT;
+  const args = ["-c", "1", "-m", String(streams), "-D", String(SECONDS), "-d", msgFile];
   args.push("-H", "content-type: application/grpc", "-H", "te: trailers", "-H", ":authority: echo");
-  if (rate !== undefined) args.push("--rps", String(rate), "--log-file", log);
+  if (load.rate !== undefined) args.push("--rps", String(load.rate));
+  if (logged) args.push("--log-file", log);
   args.push(`http://127.0.0.1:${port}${PATH}`);
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn("taskset", ["-c", LOAD_CPU, "h2load", ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -102,7 +111,7 @@ async function h2load(port: number, dir: string, msgFile: string, rate?: number)
   const req = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
   if (fin === null || req === null) throw new Error(`unexpected h2load output:\n${out}`);
   const latencyUs: number[] = [];
-  if (rate !== undefined) {
+  if (logged) {
     for (const line of (await readFile(log, "utf8")).split("\n")) {
       const cols = line.split("\t");
       if (cols.length >= 3 && cols[1] === "200") latencyUs.push(Number(cols[2]));
@@ -199,8 +208,21 @@ async function main(): Promise<void> {
     for (const port of Object.values(paths)) await h2load(port, dir, msgFile);
     const loadFromUs = Number(process.hrtime.bigint() / 1000n);
     const rows = {
-      direct: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
-      mesh: { rps: [] as number[], p50: [] as number[], p99: [] as number[], cpu: [] as number[] },
+      direct: {
+        rps: [] as number[],
+        p50: [] as number[],
+        p99: [] as number[],
+        s50: [] as number[],
+        s99: [] as number[],
+      },
+      mesh: {
+        rps: [] as number[],
+        p50: [] as number[],
+        p99: [] as number[],
+        s50: [] as number[],
+        s99: [] as number[],
+        cpu: [] as number[],
+      },
     };
     const clients = { nodeH2: [] as number[], undici: [] as number[] };
     let failed = 0;
@@ -216,10 +238,16 @@ async function main(): Promise<void> {
         if (name === "mesh") rows.mesh.cpu.push(((cpu1 - cpu0) * 1000) / Math.max(1, sat.done));
       }
       for (const name of order) {
-        const fixed = await h2load(paths[name], dir, msgFile, RATE);
+        const fixed = await h2load(paths[name], dir, msgFile, { rate: RATE });
         failed += fixed.failed;
         rows[name].p50.push(pct(fixed.latencyUs, 0.5) / 1000);
         rows[name].p99.push(pct(fixed.latencyUs, 0.99) / 1000);
+      }
+      for (const name of order) {
+        const one = await h2load(paths[name], dir, msgFile, { sequential: true });
+        failed += one.failed;
+        rows[name].s50.push(pct(one.latencyUs, 0.5) / 1000);
+        rows[name].s99.push(pct(one.latencyUs, 0.99) / 1000);
       }
       clients.nodeH2.push((await nodeH2(app.port, SECONDS)) / SECONDS);
       clients.undici.push((await undiciH2(app.port, SECONDS)) / SECONDS);
@@ -237,6 +265,12 @@ async function main(): Promise<void> {
     say(`  two sidecars        p50 ${f(median(rows.mesh.p50))}  p99 ${f(median(rows.mesh.p99))}`);
     say(
       `  added by the mesh   p50 ${f(median(rows.mesh.p50) - median(rows.direct.p50))}  p99 ${f(median(rows.mesh.p99) - median(rows.direct.p99))}`,
+    );
+    say("latency of one call at a time (ms):");
+    say(`  direct              p50 ${f(median(rows.direct.s50))}  p99 ${f(median(rows.direct.s99))}`);
+    say(`  two sidecars        p50 ${f(median(rows.mesh.s50))}  p99 ${f(median(rows.mesh.s99))}`);
+    say(
+      `  added by the mesh   p50 ${f(median(rows.mesh.s50) - median(rows.direct.s50))}  p99 ${f(median(rows.mesh.s99) - median(rows.direct.s99))}`,
     );
     say(
       `per round: direct ${rows.direct.rps.map((x) => x.toFixed(0)).join(" ")}; mesh ${rows.mesh.rps.map((x) => x.toFixed(0)).join(" ")} calls/s; mesh p99 ${rows.mesh.p99.map(f).join(" ")} ms`,

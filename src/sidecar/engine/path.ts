@@ -66,7 +66,9 @@ function decodeEscapes(path: string, slashes: EscapedSlashes): string | undefine
 
 /** RFC 3986 §5.2.4 remove_dot_segments, on an absolute path. */
 export function removeDotSegments(path: string): string {
-  if (path.indexOf(".") < 0) return path;
+  // A dot segment follows a slash: a path with dots only inside names (every gRPC path: /pkg.Service/Method)
+  // is returned as it is, without the split.
+  if (path.indexOf("/.") < 0) return path;
   const segments = path.split("/");
   const out: string[] = [];
   // segments[0] is "" (the path starts with "/").
