@@ -63,6 +63,15 @@ async function sumSeries(url: string, name: string): Promise<number> {
   return sum;
 }
 
+/** A Prometheus histogram's count and sum of seconds. */
+async function fsyncsOf(url: string, histogram: string): Promise<{ count: number; seconds: number }> {
+  const [count, seconds] = await Promise.all([
+    sumSeries(url, `${histogram}_count`),
+    sumSeries(url, `${histogram}_sum`),
+  ]);
+  return { count, seconds };
+}
+
 /** The sum over `urls` (Prometheus endpoints) of a counter. */
 async function sumCounter(urls: string[], name: string): Promise<number> {
   const values = await Promise.all(urls.map((u) => sumSeries(u, name)));
@@ -90,6 +99,8 @@ interface System {
   pid(node: number): number | undefined;
   /** Seconds one node's runtime has stopped its program for garbage collection so far, from its own metrics. */
   gcPauseSeconds(node: number): Promise<number>;
+  /** One node's WAL fsyncs so far: how many, and the seconds they took, from its own metrics. */
+  fsyncs(node: number): Promise<{ count: number; seconds: number }>;
   stop(): Promise<void>;
 }
 
@@ -173,6 +184,7 @@ async function meshlet(): Promise<System> {
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
     gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    fsyncs: (i) => fsyncsOf(`http://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -303,6 +315,7 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
     pid: (i: number) => procs[i]?.pid,
     // Go's stop-the-world pauses (its marking runs concurrently with the program).
     gcPauseSeconds: (i: number) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
+    fsyncs: (i: number) => fsyncsOf(`${members[i]?.client}/metrics`, "etcd_disk_wal_fsync_duration_seconds"),
   };
   const grpc: System = {
     ...shared,
@@ -474,6 +487,7 @@ async function point(samples: Samples, sys: System, lead: number, clients: numbe
   const pid = sys.pid(lead);
   const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
   const gcBefore = await sys.gcPauseSeconds(lead);
+  const fsyncBefore = await sys.fsyncs(lead);
   const w = await load(sys, lead, clients, op);
   if (op === "get") {
     record(samples, sys, `lin. reads/s c=${clients}`, w.perSec);
@@ -482,6 +496,13 @@ async function point(samples: Samples, sys: System, lead: number, clients: numbe
   record(samples, sys, `writes/s c=${clients}`, w.perSec);
   record(samples, sys, `write p50 ms c=${clients}`, w.p50);
   record(samples, sys, `write p99 ms c=${clients}`, w.p99);
+  if (clients === 1) {
+    // Where one write's time goes: the leader's own fsync is on its path (in parallel with the follower's).
+    const f = await sys.fsyncs(lead);
+    const count = f.count - fsyncBefore.count;
+    record(samples, sys, "leader fsync ms (mean) c=1", ((f.seconds - fsyncBefore.seconds) * 1000) / count);
+    record(samples, sys, "leader fsyncs per write c=1", count / ((w.perSec * DURATION_MS) / 1000));
+  }
   if (clients === 64) {
     // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
     // hold every in-flight write at once.

@@ -39,12 +39,16 @@ const tokens = (start.tokensFile === undefined ? {} : JSON.parse(fs.readFileSync
  * a bench whose sidecars are refused measures reconnect loops, so the parent stops it with this reason.
  */
 const refusals = { count: 0, first: "" };
+const lost = new Map<string, number>();
 // Only the stream-loss warnings are written (never per snapshot), so parsing them costs nothing per push.
 const logger = pino(
   { level: "warn" },
   {
     write(line: string) {
       const reason = (JSON.parse(line) as { reason?: string }).reason ?? "";
+      // Why streams end, by the reason's first words: what a run that cannot connect reports.
+      const kind = reason.slice(0, 60);
+      lost.set(kind, (lost.get(kind) ?? 0) + 1);
       if (!/UNAUTHENTICATED|PERMISSION_DENIED/.test(reason)) return;
       refusals.count++;
       if (refusals.first === "") refusals.first = reason;
@@ -140,6 +144,7 @@ process.on("message", (cmd: Command) => {
       rssMb: process.memoryUsage().rss / 2 ** 20,
       cpuMs: (cpu.user + cpu.system) / 1000,
       refusals,
+      lost: Object.fromEntries(lost),
       connected: clients.reduce((n, c) => n + (c.connectedTo === undefined ? 0 : 1), 0),
       instances: Array.from({ length: start.count }, (_, i) => `i${start.first + i}`),
       values: apps.values,
