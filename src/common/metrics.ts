@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { collectProcessMetrics, Registry } from "./prom.ts";
 
 export const METRIC_PREFIX = "meshlet_";
 
@@ -8,6 +8,6 @@ export const METRIC_PREFIX = "meshlet_";
  */
 export function createRegistry(options: { processMetrics: boolean } = { processMetrics: true }): Registry {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (options.processMetrics) collectProcessMetrics(registry, METRIC_PREFIX);
   return registry;
 }

@@ -246,7 +246,7 @@ export const circuitBreakerSchema = z.strictObject({
   volumeThreshold: positiveInt.default(20),
   rollingWindow: timer.default("10s"),
   resetTimeout: timer.default("5s"),
-  /** opossum lets exactly one probe through while half-open. */
+  /** The breaker lets exactly one probe through while half-open (docs/resilience.md). */
   halfOpenRequests: z.literal(1, { error: "half-open admits one probe at a time; expected 1" }).default(1),
   /** Statuses counted as failures; default: every 5xx except 501. */
   failureStatuses: z.array(z.number().int().min(100).max(599)).optional(),

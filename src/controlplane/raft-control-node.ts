@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { Counter, type Registry } from "prom-client";
 import { errorCode, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Counter, type Registry } from "../common/prom.ts";
 import {
   type ConfChange,
   ConfChangeType,

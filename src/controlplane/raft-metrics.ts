@@ -1,5 +1,5 @@
-import { Gauge, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Gauge, type Registry } from "../common/prom.ts";
 
 /** What the Raft gauges read from the node, at scrape time. */
 export interface RaftView {

@@ -29,6 +29,7 @@ import { single } from "./http/headers.ts";
 import { healthApi } from "./http/health-api.ts";
 import { ROUTE_MODULES } from "./http/modules.ts";
 import { createHttpServer } from "./http/server.ts";
+import { leaderLossTicks } from "./leader-loss.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { registerRaftMetrics } from "./raft-metrics.ts";
 import { registerSecurityCommands } from "./security/ca-state.ts";
@@ -161,6 +162,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       storage: s,
       random: { intn: (n) => randomInt(n) },
       applied,
+      ...leaderLossTicks(o.tickMs, o.electionTicks),
     });
   const core = newCore(storage, recovered.snapshot?.metadata.index ?? 0);
   let driver: Driver | undefined;

@@ -1,9 +1,9 @@
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import { Counter, type Registry } from "prom-client";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import { Counter, type Registry } from "../common/prom.ts";
 import { type ReviewAnswer, review } from "./admission.ts";
 import type { InjectOptions } from "./pod-injection.ts";
 

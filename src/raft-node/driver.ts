@@ -1,7 +1,7 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Counter, Gauge, Histogram, type Registry } from "../common/prom.ts";
 import type { BasicStatus, Status } from "../raft/index.ts";
 import {
   type ConfChange,

@@ -8,10 +8,10 @@ import {
   type sendUnaryData,
   status,
 } from "@grpc/grpc-js";
-import { Counter, type Registry } from "prom-client";
 import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Counter, type Registry } from "../common/prom.ts";
 import type { ForwardRequest__Output } from "../gen/meshlet/raft/v1/ForwardRequest.ts";
 import type { ForwardResponse } from "../gen/meshlet/raft/v1/ForwardResponse.ts";
 import type { Message__Output as PbMessageOut } from "../gen/meshlet/raft/v1/Message.ts";

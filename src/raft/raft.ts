@@ -41,6 +41,10 @@ export interface RaftOptions {
   maxCommittedSizePerReady: number;
   checkQuorum: boolean;
   preVote: boolean;
+  /** Ticks of silence from a known leader after which a follower runs a pre-vote early; 0 = off (see tickElection). */
+  leaderLossTick: number;
+  /** The early pre-vote waits a further random [0, leaderLossJitterTick) ticks, drawn per leader from `random`. */
+  leaderLossJitterTick: number;
 }
 
 export function message(type: MessageType, to: NodeId, from: NodeId, fields: Partial<Message> = {}): Message {
@@ -92,7 +96,12 @@ export class Raft {
   leaderContactElapsed = 0;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
+  /** leaderLossTimeout plus this follower's jitter; drawn again at each reset, so per leader and term. */
+  randomizedLeaderLossTimeout = 0;
   readonly electionTimeout: number;
+  /** 0 when the leader-loss rule is off. */
+  readonly leaderLossTimeout: number;
+  readonly leaderLossJitter: number;
   readonly heartbeatTimeout: number;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
@@ -109,6 +118,8 @@ export class Raft {
     this.heartbeatTimeout = o.heartbeatTick;
     this.checkQuorum = o.checkQuorum;
     this.preVote = o.preVote;
+    this.leaderLossTimeout = o.leaderLossTick;
+    this.leaderLossJitter = o.leaderLossJitterTick;
     this.maxMsgSize = o.maxSizePerMsg;
     this.maxInflight = o.maxInflightMsgs;
     this.random = o.random;
@@ -180,6 +191,10 @@ export class Raft {
 
   resetRandomizedElectionTimeout(): void {
     this.randomizedElectionTimeout = this.electionTimeout + this.random.intn(this.electionTimeout);
+    if (this.leaderLossTimeout > 0) {
+      this.randomizedLeaderLossTimeout =
+        this.leaderLossTimeout + (this.leaderLossJitter > 0 ? this.random.intn(this.leaderLossJitter) : 0);
+    }
   }
 
   becomeFollower(term: number, lead: NodeId | ""): void {
@@ -187,6 +202,8 @@ export class Raft {
     this.reset(term);
     this.tickFn = this.tickElection;
     this.lead = lead;
+    // A leader named here has just been heard from (its MsgApp, heartbeat or snapshot is being handled).
+    if (lead !== "") this.leaderContactElapsed = 0;
     this.role = "follower";
   }
 
@@ -229,6 +246,21 @@ export class Raft {
     this.leaderContactElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      this.hup("election");
+      return;
+    }
+    // Leader loss: a follower that has heard nothing from the leader it knows for leaderLossTimeout (plus its
+    // jitter, so two followers that lost it at once ask at different ticks) runs a pre-vote before its election
+    // timeout, once: the pre-vote forgets the leader. The lease is untouched: a voter that still remembers the
+    // leader ignores the pre-vote (step), so it wins only when a quorum has each given up on the leader this way
+    // (or timed out); a leader that a majority still hears cannot be deposed by it.
+    if (
+      this.leaderLossTimeout > 0 &&
+      this.role === "follower" &&
+      this.lead !== "" &&
+      this.leaderContactElapsed >= this.randomizedLeaderLossTimeout &&
+      this.promotable()
+    ) {
       this.hup("election");
     }
   };

@@ -47,6 +47,14 @@ export interface RaftConfig {
   maxCommittedSizePerReady?: number;
   checkQuorum?: boolean;
   preVote?: boolean;
+  /**
+   * Leader loss (default 0, off): a follower that has heard nothing from its leader for this many ticks runs a
+   * pre-vote then, before its election timeout; voters refuse it while they heard the leader within as many
+   * ticks. More than heartbeatTick, less than electionTick; needs preVote and checkQuorum.
+   */
+  leaderLossTick?: number;
+  /** A random [0, leaderLossJitterTick) more ticks per follower and leader (default 0), from `random`. */
+  leaderLossJitterTick?: number;
 }
 
 export interface Status {
@@ -66,6 +74,22 @@ export interface Status {
 /** Status without the membership and progress copies: for callers that ask on every request. */
 export type BasicStatus = Omit<Status, "confState" | "progress">;
 
+/**
+ * The leader-loss ticks must leave room for missed heartbeats (more than heartbeatTick) and come before the
+ * election timeout; without pre-vote and check-quorum an early campaign would raise the term and depose a live
+ * leader.
+ */
+function checkLeaderLoss(config: RaftConfig, tick: number, jitter: number, guarded: boolean): void {
+  if (!Number.isInteger(jitter) || jitter < 0) throw new RangeError("leaderLossJitterTick must be an integer >= 0");
+  if (tick === 0) {
+    if (jitter > 0) throw new RangeError("leaderLossJitterTick needs leaderLossTick");
+    return;
+  }
+  if (!Number.isInteger(tick) || tick <= config.heartbeatTick || tick >= config.electionTick)
+    throw new RangeError("leaderLossTick must be an integer greater than heartbeatTick and less than electionTick");
+  if (!guarded) throw new RangeError("leaderLossTick needs preVote and checkQuorum");
+}
+
 export class RawNode {
   readonly #raft: Raft;
   #prevSoft: SoftState;
@@ -76,6 +100,11 @@ export class RawNode {
     if (!(config.electionTick > config.heartbeatTick && config.heartbeatTick > 0)) {
       throw new RangeError("electionTick must be greater than heartbeatTick, and heartbeatTick positive");
     }
+    const checkQuorum = config.checkQuorum ?? true;
+    const preVote = config.preVote ?? true;
+    const leaderLossTick = config.leaderLossTick ?? 0;
+    const leaderLossJitterTick = config.leaderLossJitterTick ?? 0;
+    checkLeaderLoss(config, leaderLossTick, leaderLossJitterTick, checkQuorum && preVote);
     this.#raft = new Raft({
       id: config.id,
       electionTick: config.electionTick,
@@ -86,8 +115,10 @@ export class RawNode {
       maxSizePerMsg: config.maxSizePerMsg ?? 1024 * 1024,
       maxInflightMsgs: config.maxInflightMsgs ?? 256,
       maxCommittedSizePerReady: config.maxCommittedSizePerReady ?? 64 * 1024 * 1024,
-      checkQuorum: config.checkQuorum ?? true,
-      preVote: config.preVote ?? true,
+      checkQuorum,
+      preVote,
+      leaderLossTick,
+      leaderLossJitterTick,
     });
     this.#replayAppliedConfChanges();
     this.#prevSoft = this.#softState();

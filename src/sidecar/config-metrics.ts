@@ -1,5 +1,5 @@
-import { Gauge, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Gauge, type Registry } from "../common/prom.ts";
 
 /** What the config gauges read at scrape time. */
 export interface ConfigState {

@@ -1,5 +1,5 @@
-import { Counter, Gauge, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Counter, Gauge, type Registry } from "../common/prom.ts";
 import type { Direction } from "./stages/stage.ts";
 import { CounterFamily, type CounterSeries, HistogramFamily, type HistogramSeries } from "./telemetry/series.ts";
 

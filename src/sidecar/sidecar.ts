@@ -16,6 +16,7 @@ import { registerConfigMetrics } from "./config-metrics.ts";
 import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import { DataPath } from "./data-path.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
+import { registeredEndpoints } from "./discovery/registered.ts";
 import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
@@ -583,11 +584,12 @@ function localAppRoute(service: string, appPort: number, labels: Record<string, 
   };
 }
 
-/** A discovery snapshot as a config snapshot: registered endpoints join their Service's static ones. */
+/** A discovery snapshot as a config snapshot: registered endpoints join their Service's static ones (which the snapshot also lists). */
 function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
+  const sidecarEndpoints = registeredEndpoints(s);
   const resources: Resource[] = s.resources.map((r) => {
     if (r.kind !== "Service") return r;
-    const registered = s.endpoints
+    const registered = sidecarEndpoints
       .filter((e) => e.service === r.metadata.name)
       .map((e) => ({ address: e.address, port: e.port, labels: e.labels, weight: e.weight > 0 ? e.weight : 1 }));
     return registered.length === 0 ? r : { ...r, spec: { ...r.spec, endpoints: [...r.spec.endpoints, ...registered] } };

@@ -1,8 +1,8 @@
 import type { EventEmitter } from "node:events";
-import { Counter, type Registry } from "prom-client";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { METRIC_PREFIX } from "../common/metrics.ts";
+import { Counter, type Registry } from "../common/prom.ts";
 
 /** Distinct messages logged; past this many, rejections are only counted. */
 const MAX_LOGGED = 100;

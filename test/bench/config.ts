@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from "node:os";
 import { selects } from "../../src/controlplane/config/selection.ts";
-import { clusterTarget, LoadGenerator, now, percentile, printTable, sleep } from "./load-generators.ts";
+import { clusterTarget, LoadGenerator, now, percentile, printTable, sidecarTokens, sleep } from "./load-generators.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
@@ -29,6 +29,8 @@ interface Report {
   seen: string[][];
   rssMb: number;
   cpuMs: number;
+  /** Streams the nodes refused for their token: any is a broken run. */
+  refusals: { count: number; first: string };
 }
 
 const target = await clusterTarget();
@@ -42,6 +44,7 @@ await target.apply(
   `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: app}\nspec: {config: {keys: [${KEY}]}}\n`,
 );
 await put("v0");
+const tokensFile = await sidecarTokens(target, ["app"]);
 
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
@@ -53,6 +56,7 @@ const workers = Array.from(
       count: Math.max(0, Math.min(per, SIDECARS - w * per)),
       services: 1,
       config: { service: "app", key: KEY },
+      tokensFile,
     }),
 );
 await Promise.all(workers.map((w) => w.next()));
@@ -63,6 +67,8 @@ async function until(what: string, ok: (rs: Report[]) => boolean, timeoutMs = 12
   for (;;) {
     const rs = await reports();
     if (ok(rs)) return rs;
+    const refused = rs.find((r) => r.refusals.count > 0)?.refusals;
+    if (refused !== undefined) throw new Error(`the nodes refused sidecar streams (${refused.first})`);
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await sleep(100);
   }

@@ -3,17 +3,21 @@
  * election timeout) side by side with a 3-member etcd (Debian etcd-server,
  * fsync on, 1 s election timeout) on loopback, both running at once and loaded
  * in turn: every point is ROUNDS interleaved rounds (meshlet, etcd gRPC, etcd
- * gateway, meshlet, ...) and the table shows medians, because this machine's
+ * gateway, then the reverse, ...) and the table shows medians, because this machine's
  * speed drifts by tens of percent within minutes. meshlet is driven through
- * its native API (HTTP /v1/config, undici, one connection per client); etcd
+ * its native API (HTTP /v1/config, undici, one connection per client) as an
+ * admin, with the token its first node wrote to <data-dir>/admin-token; etcd
  * through its native gRPC KV API (the `etcd3` client, one HTTP/2 connection,
  * as etcd's own benchmark tool with --conns=1) and, for one release, through
  * its JSON gateway (undici) as before. Points: writes/s and p50/p99 with
  * 1/16/64 clients (64-byte values), the leader's CPU per write and GC pause
  * time per second at 64 clients, linearizable reads/s, the leader changes seen
- * meanwhile (0 for a valid run), failover (leader kill -9 → first acknowledged
+ * meanwhile (0 for a valid run), the leader changes over SOAK_S (60) s of
+ * writes from 64 clients (spurious elections), failover (leader kill -9 → first acknowledged
  * write, and leader frozen by SIGSTOP; rounds alternate between the systems),
  * and the largest node's RSS 5 s and 15 s after writing FILL_KEYS more keys.
+ * A failed request during a point or the fill ends the run with what it was
+ * answered, and a 401/403 anywhere does: no figure may count refusals.
  * Needs a built dist/; installs Debian's etcd-server when `etcd` is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -26,6 +30,7 @@ import { Etcd3 } from "etcd3";
 import { request } from "undici";
 import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
+import { adminTokenFile, readToken } from "../support/control-auth.ts";
 import { ensureSystemPackage } from "../support/system-package.ts";
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -36,6 +41,8 @@ const WARMUP_MS = 3000;
 const VALUE = "v".repeat(64);
 const KEYS = 1000;
 const FILL_KEYS = Number(process.env.FILL_KEYS ?? 100_000);
+/** Seconds of writes from 64 clients per system, counting the leader changes meanwhile (spurious elections). */
+const SOAK_S = Number(process.env.SOAK_S ?? 60);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -56,6 +63,15 @@ async function sumSeries(url: string, name: string): Promise<number> {
   return sum;
 }
 
+/** A Prometheus histogram's count and sum of seconds. */
+async function fsyncsOf(url: string, histogram: string): Promise<{ count: number; seconds: number }> {
+  const [count, seconds] = await Promise.all([
+    sumSeries(url, `${histogram}_count`),
+    sumSeries(url, `${histogram}_sum`),
+  ]);
+  return { count, seconds };
+}
+
 /** The sum over `urls` (Prometheus endpoints) of a counter. */
 async function sumCounter(urls: string[], name: string): Promise<number> {
   const values = await Promise.all(urls.map((u) => sumSeries(u, name)));
@@ -67,8 +83,10 @@ interface System {
   /** How the bench talks to it, for the table's header. */
   driver: string;
   nodes: number;
-  put(node: number, key: string, value: string, timeoutMs?: number): Promise<boolean>;
-  get(node: number, key: string): Promise<boolean>;
+  /** Resolves once the write is acknowledged; rejects with what the system answered otherwise. */
+  put(node: number, key: string, value: string, timeoutMs?: number): Promise<void>;
+  /** A linearizable read; resolves on an answer (found or not), rejects otherwise. */
+  get(node: number, key: string): Promise<void>;
   leader(): Promise<number>;
   kill9(node: number): Promise<void>;
   /** SIGSTOP: the process hangs with its connections open, as a host that went silent. */
@@ -81,7 +99,22 @@ interface System {
   pid(node: number): number | undefined;
   /** Seconds one node's runtime has stopped its program for garbage collection so far, from its own metrics. */
   gcPauseSeconds(node: number): Promise<number>;
+  /** One node's WAL fsyncs so far: how many, and the seconds they took, from its own metrics. */
+  fsyncs(node: number): Promise<{ count: number; seconds: number }>;
   stop(): Promise<void>;
+}
+
+/**
+ * A refusal no retry can fix (a missing or unknown token, a forbidden call): it ends the bench at once, even where
+ * failures are expected (a failover), since every figure after it would time refusals instead of writes.
+ */
+class Refused extends Error {}
+
+/** Throws unless `status` is 2xx: a failed request must never be counted as a served one. */
+function expect2xx(what: string, r: { status: number; text: string }): void {
+  if (r.status >= 200 && r.status < 300) return;
+  const message = `${what} answered ${r.status}: ${r.text.slice(0, 200)}`;
+  throw r.status === 401 || r.status === 403 ? new Refused(message) : new Error(message);
 }
 
 function rssOf(pid: number | undefined): number {
@@ -97,19 +130,31 @@ async function meshlet(): Promise<System> {
     if (n === undefined) throw new Error(`no node ${i}`);
     return n;
   };
+  // The control plane refuses an API call without a token: the bench is an admin, with the token the first
+  // founding node wrote to <data-dir>/admin-token, once every node has applied it.
+  const token = await waitFor("n1's admin token", async () => readToken(adminTokenFile(node(0).dataDir)));
+  const auth = { authorization: `Bearer ${token}` };
+  await waitFor("every node to accept the admin token", async () => {
+    for (const n of c.nodes) {
+      const r = await call(`http://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
+      if (r.status !== 200 && r.status !== 404) return undefined;
+    }
+    return true;
+  });
   const sys: System = {
     name: "meshlet",
     driver: "native HTTP API /v1/config (undici request, a connection per client)",
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
       const r = await call(`http://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
+        ...auth,
         "x-meshlet-timeout": String(timeoutMs),
       });
-      return r.status === 200;
+      expect2xx(`meshlet PUT /v1/config/${key}`, r);
     },
     async get(i, key) {
-      const r = await call(`http://${node(i).http}/v1/config/${key}`, "GET", null, 5000);
-      return r.status === 200 || r.status === 404;
+      const r = await call(`http://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
+      if (r.status !== 404) expect2xx(`meshlet GET /v1/config/${key}`, r);
     },
     async leader() {
       const live = c.nodes.filter((n) => n.proc !== undefined);
@@ -139,6 +184,7 @@ async function meshlet(): Promise<System> {
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
     gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    fsyncs: (i) => fsyncsOf(`http://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -208,7 +254,12 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
   const post = async (i: number, p: string, body: unknown, timeoutMs = 5000) => {
     const r = await call(`${members[i]?.client}${p}`, "POST", JSON.stringify(body), timeoutMs);
     const j = JSON.parse(r.text) as Record<string, unknown>;
-    return { ok: r.status === 200 && j.error === undefined, json: j };
+    return { ok: r.status === 200 && j.error === undefined, json: j, status: r.status, text: r.text };
+  };
+  /** A gateway call that must succeed: a 200 with no error in its body. */
+  const mustPost = async (i: number, p: string, body: unknown, timeoutMs?: number) => {
+    const r = await post(i, p, body, timeoutMs);
+    if (!r.ok) expect2xx(`etcd gateway POST ${p}`, { status: r.status === 200 ? 500 : r.status, text: r.text });
   };
   const kill9 = async (i: number) => {
     const p = procs[i];
@@ -264,6 +315,7 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
     pid: (i: number) => procs[i]?.pid,
     // Go's stop-the-world pauses (its marking runs concurrently with the program).
     gcPauseSeconds: (i: number) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
+    fsyncs: (i: number) => fsyncsOf(`${members[i]?.client}/metrics`, "etcd_disk_wal_fsync_duration_seconds"),
   };
   const grpc: System = {
     ...shared,
@@ -274,7 +326,6 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
         .put(key)
         .value(value)
         .options({ deadline: Date.now() + timeoutMs });
-      return true;
     },
     async get(i, key) {
       // etcd3's range is linearizable unless asked for serializable, as meshlet's default read.
@@ -282,7 +333,6 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
         .get(key)
         .options({ deadline: Date.now() + 5000 })
         .buffer();
-      return true;
     },
     async stop() {
       for (const c of clients) c.close();
@@ -294,18 +344,11 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
     ...shared,
     name: "etcd gateway",
     driver: "JSON gateway /v3/kv (undici request, a connection per client); dropped next release",
-    async put(i, key, value, timeoutMs) {
-      return (await post(i, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs)).ok;
-    },
-    async get(i, key) {
-      return (await post(i, "/v3/kv/range", { key: b64(key) })).ok;
-    },
+    put: (i, key, value, timeoutMs) => mustPost(i, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs),
+    get: (i, key) => mustPost(i, "/v3/kv/range", { key: b64(key) }),
     stop: async () => undefined,
   };
-  for (;;) {
-    if (await grpc.put(0, "k0", VALUE).catch(() => false)) break;
-    await sleep(200);
-  }
+  await waitFor("etcd to take a write", () => grpc.put(0, "k0", VALUE).then(() => true));
   return { grpc, gateway };
 }
 
@@ -313,24 +356,60 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 }
 
+/**
+ * `clients` closed loops against one node for `durationMs`. Any failed request ends the bench (a throughput
+ * point measures served requests; a refused or timed-out one means the run is not what the table says).
+ */
 async function load(sys: System, node: number, clients: number, op: "put" | "get", durationMs = DURATION_MS) {
   const lat: number[] = [];
-  let errors = 0;
   const end = performance.now() + durationMs;
   let n = 0;
+  let failed: unknown;
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
+      while (performance.now() < end && failed === undefined) {
         const key = `k${n++ % KEYS}`;
         const t = performance.now();
-        const ok = await (op === "put" ? sys.put(node, key, VALUE) : sys.get(node, key)).catch(() => false);
-        if (ok) lat.push(performance.now() - t);
-        else errors++;
+        try {
+          await (op === "put" ? sys.put(node, key, VALUE) : sys.get(node, key));
+          lat.push(performance.now() - t);
+        } catch (err) {
+          failed ??= err;
+        }
       }
     }),
   );
+  if (failed !== undefined)
+    throw new Error(`${sys.name} ${op} c=${clients}: a request failed: ${String(failed)}`, { cause: failed });
   lat.sort((a, b) => a - b);
-  return { perSec: (lat.length * 1000) / durationMs, p50: pct(lat, 50), p99: pct(lat, 99), errors };
+  return { perSec: (lat.length * 1000) / durationMs, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+/** A failover's probe write: false while no node takes writes yet; a Refused is rethrown. */
+async function accepted(p: Promise<void>): Promise<boolean> {
+  try {
+    await p;
+    return true;
+  } catch (err) {
+    if (err instanceof Refused) throw err;
+    return false;
+  }
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const v = await fn().catch((err: unknown) => {
+      if (err instanceof Refused) throw err;
+      last = err;
+      return undefined;
+    });
+    if (v !== undefined) return v;
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${what}${last === undefined ? "" : `: ${String(last)}`}`);
+    await sleep(200);
+  }
 }
 
 /**
@@ -347,7 +426,7 @@ async function failover(sys: System, rounds: number, how: "kill" | "freeze"): Pr
     let i = 0;
     for (;;) {
       const target = (lead + 1 + (i++ % (sys.nodes - 1))) % sys.nodes;
-      if (await sys.put(target, "failover", VALUE, 300).catch(() => false)) break;
+      if (await accepted(sys.put(target, "failover", VALUE, 300))) break;
     }
     times.push(performance.now() - t);
     if (how === "freeze") await sys.kill9(lead);
@@ -364,7 +443,7 @@ async function fill(sys: System, node: number, count: number, clients: number): 
     Array.from({ length: clients }, async () => {
       while (next < count) {
         const key = `fill/k${next++}`;
-        while (!(await sys.put(node, key, VALUE).catch(() => false))) await sleep(100);
+        await sys.put(node, key, VALUE);
       }
     }),
   );
@@ -379,6 +458,14 @@ function note(what: string): void {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return pct(sorted, 50);
+}
+
+/**
+ * The systems in round `r`'s order: reversed every other round (A B C, C B A, ...), so none always runs right
+ * after another's load (a follower still catching up, a GC it left behind) or always first.
+ */
+function inTurn<T>(systems: readonly T[], r: number): readonly T[] {
+  return r % 2 === 0 ? systems : [...systems].reverse();
 }
 
 /** Per system, per metric: one value per round. */
@@ -400,15 +487,22 @@ async function point(samples: Samples, sys: System, lead: number, clients: numbe
   const pid = sys.pid(lead);
   const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
   const gcBefore = await sys.gcPauseSeconds(lead);
+  const fsyncBefore = await sys.fsyncs(lead);
   const w = await load(sys, lead, clients, op);
   if (op === "get") {
     record(samples, sys, `lin. reads/s c=${clients}`, w.perSec);
-    return;
+    return w;
   }
   record(samples, sys, `writes/s c=${clients}`, w.perSec);
   record(samples, sys, `write p50 ms c=${clients}`, w.p50);
   record(samples, sys, `write p99 ms c=${clients}`, w.p99);
-  record(samples, sys, `write errors c=${clients}`, w.errors);
+  if (clients === 1) {
+    // Where one write's time goes: the leader's own fsync is on its path (in parallel with the follower's).
+    const f = await sys.fsyncs(lead);
+    const count = f.count - fsyncBefore.count;
+    record(samples, sys, "leader fsync ms (mean) c=1", ((f.seconds - fsyncBefore.seconds) * 1000) / count);
+    record(samples, sys, "leader fsyncs per write c=1", count / ((w.perSec * DURATION_MS) / 1000));
+  }
   if (clients === 64) {
     // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
     // hold every in-flight write at once.
@@ -443,7 +537,7 @@ try {
       `versions: node ${process.version}, meshlet ${pkg("package.json")}, ${firstLine("etcd", ["--version"])}, etcd3 ${pkg("node_modules/etcd3/package.json")}`,
       `both clusters: 3 nodes on loopback, fsync on every commit, 1 s election timeout, 64-byte values over ${KEYS} keys; clients in this process`,
       ...systems.map((s) => `${s.name}: ${s.driver}`),
-      `each point: ${ROUNDS} rounds of ${DURATION_MS / 1000} s, interleaved (${systems.map((s) => s.name).join(", ")}, ...); medians; after ${WARMUP_MS / 1000} s of writes from 64 clients each`,
+      `each point: ${ROUNDS} rounds of ${DURATION_MS / 1000} s, interleaved (${systems.map((s) => s.name).join(", ")}, then the reverse, ...); medians; after ${WARMUP_MS / 1000} s of writes from 64 clients each`,
       "",
     ].join("\n"),
   );
@@ -464,7 +558,7 @@ try {
     [16, "get"],
   ] as const) {
     for (let r = 0; r < ROUNDS; r++) {
-      for (const sys of systems) {
+      for (const sys of inTurn(systems, r)) {
         const w = await point(samples, sys, leads.get(sys) ?? 0, clients, op);
         note(
           `${sys.name} ${op} c=${clients} round ${r + 1}: ${w === undefined ? "" : `${w.perSec.toFixed(0)}/s p99 ${w.p99.toFixed(1)} ms`}`,
@@ -480,16 +574,27 @@ try {
       "leader changes seen during the points above",
       (await sys.leaderChanges()) - (changesBefore.get(sys) ?? 0),
     );
+  // A live leader under load must keep its place: leader changes over SOAK_S s of writes from 64 clients are
+  // spurious elections (a failure detector that took a busy leader for a dead one).
+  if (SOAK_S > 0)
+    for (const sys of [mesh, ec.grpc]) {
+      note(`${sys.name}: ${SOAK_S} s of writes from 64 clients, counting leader changes`);
+      const before = await sys.leaderChanges();
+      const w = await load(sys, leads.get(sys) ?? 0, 64, "put", SOAK_S * 1000);
+      record(samples, sys, `leader changes in ${SOAK_S} s of writes at c=64`, (await sys.leaderChanges()) - before);
+      record(samples, sys, `writes/s over those ${SOAK_S} s`, w.perSec);
+    }
   // Failover rounds alternate too; the gateway column shares etcd's cluster, so it has none of its own.
   for (const [how, rounds] of [
     ["kill", KILLS],
     ["freeze", FREEZES],
   ] as const) {
     for (let r = 0; r < rounds; r++) {
-      for (const sys of [mesh, ec.grpc]) {
-        note(`${sys.name}: failover (${how}) round ${r + 1}`);
+      for (const sys of inTurn([mesh, ec.grpc], r)) {
         const label = how === "kill" ? "failover ms, leader kill -9" : "failover ms, leader frozen by SIGSTOP";
-        record(samples, sys, `${label} (median of ${rounds})`, await failover(sys, 1, how));
+        const ms = await failover(sys, 1, how);
+        note(`${sys.name}: failover (${how}) round ${r + 1}: ${ms.toFixed(0)} ms`);
+        record(samples, sys, `${label} (median of ${rounds})`, ms);
       }
     }
   }

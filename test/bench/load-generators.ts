@@ -4,7 +4,9 @@
  * the simulated sidecars and answer over IPC.
  */
 import { type ChildProcess, fork, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Cluster, type ControlProc, FAST_FLAGS, leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
@@ -63,6 +65,38 @@ export async function clusterTarget(): Promise<ClusterTarget> {
 }
 
 /**
+ * A `sidecar` token bound to each of `services`, made through POST /v1/tokens (the harness sends the cluster's
+ * admin token), written to a file the load generators read: service name → token. Each simulated sidecar then
+ * opens its stream as a real one does, with a token that may speak for its own service only. Resolves once
+ * every node has applied the last one, so no sidecar meets a node that does not know its token yet.
+ */
+export async function sidecarTokens(c: ClusterTarget, services: readonly string[]): Promise<string> {
+  const tokens: Record<string, string> = {};
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < services.length; i = next++) {
+        const service = services[i] ?? "";
+        const res = await fetch(`http://${c.leader.http}/v1/tokens`, {
+          method: "POST",
+          body: JSON.stringify({ name: `bench-${service}`, role: "sidecar", service }),
+        });
+        if (res.status !== 201) throw new Error(`POST /v1/tokens answered ${res.status}: ${await res.text()}`);
+        tokens[service] = ((await res.json()) as { token: string }).token;
+      }
+    }),
+  );
+  // A linearizable read on each node waits until that node has applied everything committed before it.
+  for (const n of c.cluster.nodes) {
+    const res = await fetch(`http://${n.http}/v1/tokens`);
+    if (res.status !== 200) throw new Error(`GET /v1/tokens on ${n.id} answered ${res.status}: ${await res.text()}`);
+  }
+  const file = path.join(c.cluster.root, "sidecar-tokens.json");
+  fs.writeFileSync(file, JSON.stringify(tokens), { mode: 0o600 });
+  return file;
+}
+
+/**
  * Which cores the load generators and the nodes run on (taskset lists), so the nodes' CPU is what a bench
  * measures rather than a share of cores the simulated sidecars also use. LOADGEN_CPUS / NODE_CPUS override;
  * by default the load generators get the last core and the nodes the others; none on a single core.
@@ -88,6 +122,8 @@ export interface LoadStart {
   first: number;
   count: number;
   services: number;
+  /** A JSON file of service name → sidecar token (sidecarTokens); absent when the nodes check no tokens (in-process). */
+  tokensFile?: string;
   /** bench:config: every sidecar serves its app this key, and an app watches it over SSE. */
   config?: { service: string; key: string };
 }

@@ -8,10 +8,11 @@
  * `meshlet sidecar` does, and an app watches the key there over SSE; the
  * arrival is when the app has the watched value.
  */
+import * as fs from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { pino } from "pino";
 import { systemClock } from "../../src/common/clock.ts";
-import { silentLogger } from "../../src/common/logger.ts";
 import { openSse } from "../../src/common/sse-client.ts";
 import { AppConfigApi } from "../../src/sidecar/app-config/admin.ts";
 import { AppConfigStore } from "../../src/sidecar/app-config/store.ts";
@@ -29,6 +30,31 @@ let backwards = 0;
 let watched = Number.POSITIVE_INFINITY;
 let arrivals: number[] = [];
 const clients: DiscoveryStreamClient[] = [];
+const tokens = (start.tokensFile === undefined ? {} : JSON.parse(fs.readFileSync(start.tokensFile, "utf8"))) as Record<
+  string,
+  string
+>;
+/**
+ * Streams the nodes refused (a token they do not know, or one bound to another service), and the first reason:
+ * a bench whose sidecars are refused measures reconnect loops, so the parent stops it with this reason.
+ */
+const refusals = { count: 0, first: "" };
+const lost = new Map<string, number>();
+// Only the stream-loss warnings are written (never per snapshot), so parsing them costs nothing per push.
+const logger = pino(
+  { level: "warn" },
+  {
+    write(line: string) {
+      const reason = (JSON.parse(line) as { reason?: string }).reason ?? "";
+      // Why streams end, by the reason's first words: what a run that cannot connect reports.
+      const kind = reason.slice(0, 60);
+      lost.set(kind, (lost.get(kind) ?? 0) + 1);
+      if (!/UNAUTHENTICATED|PERMISSION_DENIED/.test(reason)) return;
+      refusals.count++;
+      if (refusals.first === "") refusals.first = reason;
+    },
+  },
+);
 const closers: (() => void)[] = [];
 
 /** bench:config: what each app last read, and when it first read the watched value. */
@@ -74,10 +100,14 @@ for (let i = 0; i < start.count; i++) {
   const n = start.first + i;
   const address = start.addresses[n % start.addresses.length] ?? "";
   const store = start.config === undefined ? undefined : new AppConfigStore();
+  const service = start.config?.service ?? `svc-${n % start.services}`;
+  const token = tokens[service];
+  if (start.tokensFile !== undefined && token === undefined) throw new Error(`no sidecar token for ${service}`);
   const client = new DiscoveryStreamClient({
     controls: [address, ...start.addresses.filter((a) => a !== address)],
     nodeId: `bench-${n}`,
-    service: start.config?.service ?? `svc-${n % start.services}`,
+    service,
+    ...(token === undefined ? {} : { token }),
     instance: `i${n}`,
     subscribe: ["shared"],
     apply: (s) => {
@@ -87,7 +117,7 @@ for (let i = 0; i < start.count; i++) {
     },
     ...(store === undefined ? {} : { config: { revision: () => store.revision, apply: (u) => store.apply(u) } }),
     clock: systemClock,
-    logger: silentLogger(),
+    logger,
     channelOptions: { "grpc.use_local_subchannel_pool": 1 },
   });
   clients.push(client);
@@ -113,6 +143,8 @@ process.on("message", (cmd: Command) => {
       arrivals,
       rssMb: process.memoryUsage().rss / 2 ** 20,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      refusals,
+      lost: Object.fromEntries(lost),
       connected: clients.reduce((n, c) => n + (c.connectedTo === undefined ? 0 : 1), 0),
       instances: Array.from({ length: start.count }, (_, i) => `i${start.first + i}`),
       values: apps.values,

@@ -11,7 +11,9 @@
  * (taskset lists; by default the load generators and this process get the
  * last core, the nodes the others). Ends with a connection storm: the leader
  * is killed and the time until every sidecar streams again is reported, with
- * the other nodes' memory against their idle figure.
+ * the other nodes' memory against their idle figure. In cluster mode each
+ * simulated sidecar streams with a `sidecar` token bound to its service (made
+ * through POST /v1/tokens first); a refused stream ends the run at once.
  */
 import { cpus } from "node:os";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -31,6 +33,7 @@ import {
   pin,
   pinning,
   printTable,
+  sidecarTokens,
   sleep,
   type Target,
 } from "./load-generators.ts";
@@ -96,20 +99,51 @@ interface Report {
   cpuMs: number;
   /** Sidecars with a stream that has delivered a snapshot. */
   connected: number;
+  /** Streams the nodes refused for their token: any is a broken run. */
+  refusals: { count: number; first: string };
+  /** Streams that ended, by reason (its first 60 characters). */
+  lost: Record<string, number>;
 }
 
 type Worker = LoadGenerator<Report>;
 
+/** The load generators' lost streams summed by reason, most frequent first. */
+function lostByReason(reports: Report[]): string {
+  const lost = new Map<string, number>();
+  for (const r of reports) for (const [k, n] of Object.entries(r.lost)) lost.set(k, (lost.get(k) ?? 0) + n);
+  return lost.size === 0 ? "none" : JSON.stringify(Object.fromEntries([...lost].sort((a, b) => b[1] - a[1])));
+}
+
 async function waitAll(workers: Worker[], version: number, timeoutMs: number): Promise<Report[]> {
   const deadline = Date.now() + timeoutMs;
+  let progressAt = Date.now() + 5000;
   for (;;) {
     const reports = await Promise.all(workers.map((w) => w.report()));
     if (reports.every((r) => r.min >= version)) return reports;
-    if (Date.now() > deadline) {
+    if (Date.now() > progressAt) {
+      // A long wait (thousands of sidecars connecting) says how far it got, on stderr beside the results.
+      progressAt = Date.now() + 5000;
+      const streaming = reports.reduce((n, r) => n + r.connected, 0);
+      process.stderr.write(
+        `bench:push: waiting for version ${version}: ${streaming} of ${SIDECARS} streaming; streams lost so far: ${lostByReason(reports)}\n`,
+      );
+    }
+    const refused = reports.find((r) => r.refusals.count > 0)?.refusals;
+    if (refused !== undefined || Date.now() > deadline) {
       // Nothing is left running: the load generators and the nodes go before the error is reported.
       for (const w of workers) w.child.kill();
       await target.stop();
-      throw new Error(`sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}`);
+      if (refused !== undefined) throw new Error(`the nodes refused sidecar streams (${refused.first})`);
+      const connected = reports.reduce((n, r) => n + r.connected, 0);
+      process.stderr.write(`bench:push: streams lost, by reason: ${lostByReason(reports)}\n`);
+      if ("cluster" in target)
+        for (const n of (target as ClusterTarget).cluster.nodes)
+          process.stderr.write(
+            `bench:push: ${n.id} (exit ${n.proc?.exitCode ?? "none"}) last log lines:\n${n.log.join("").split("\n").slice(-6).join("\n")}\n`,
+          );
+      throw new Error(
+        `sidecars did not reach version ${version}: min ${Math.min(...reports.map((r) => r.min))}, ${connected} of ${SIDECARS} streaming`,
+      );
     }
     await sleep(100);
   }
@@ -133,6 +167,13 @@ let version = await applyAll(everything).catch(async (err: unknown) => {
   throw err;
 });
 const addresses = target.addresses;
+const tokensFile =
+  "cluster" in target
+    ? await sidecarTokens(
+        target as ClusterTarget,
+        Array.from({ length: Math.min(SERVICES, SIDECARS) }, (_, i) => `svc-${i}`),
+      )
+    : undefined;
 const per = Math.ceil(SIDECARS / WORKERS);
 const workers = Array.from(
   { length: WORKERS },
@@ -142,6 +183,7 @@ const workers = Array.from(
       first: w * per,
       count: Math.max(0, Math.min(per, SIDECARS - w * per)),
       services: SERVICES,
+      ...(tokensFile === undefined ? {} : { tokensFile }),
     }),
 );
 await Promise.all(workers.map((w) => w.next()));
@@ -295,6 +337,7 @@ const rows: [string, string][] = [
   [`sustained ${SUSTAIN_S} s at 10 changes/s`, `${changes} changes, ${refused} refused`],
   ["every sidecar at the last version", `yes, within ${settleMs.toFixed(0)} ms of the last change`],
   ["versions that went backwards", String(backwards)],
+  ["streams lost before the storm, by reason", lostByReason(final)],
   ...stormRows,
 ];
 printTable(rows);

@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { rssMb } from "../helpers/proc.ts";
+import { controlTokenEnv } from "../support/control-auth.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PEER = process.env.BENCH_PEER;
@@ -59,6 +60,8 @@ spec:
 interface Started {
   proc: ChildProcess;
   outbound: number;
+  /** Its stderr so far (the JSON log). */
+  log: () => string;
 }
 
 async function startSidecar(tree: string, source: string[], dataDir: string): Promise<Started> {
@@ -86,7 +89,8 @@ async function startSidecar(tree: string, source: string[], dataDir: string): Pr
   ];
   const proc = spawn("taskset", args, {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, NODE_OPTIONS: NODE_FLAGS },
+    // The cluster's token: a control plane refuses a discovery stream without one (zero trust).
+    env: { ...process.env, ...controlTokenEnv(), NODE_OPTIONS: NODE_FLAGS },
   });
   let log = "";
   return new Promise((resolve, reject) => {
@@ -97,17 +101,22 @@ async function startSidecar(tree: string, source: string[], dataDir: string): Pr
       if (line === undefined) return;
       clearTimeout(deadline);
       const outbound = String((JSON.parse(line) as { outbound: string }).outbound);
-      resolve({ proc, outbound: Number(outbound.slice(outbound.lastIndexOf(":") + 1)) });
+      resolve({ proc, outbound: Number(outbound.slice(outbound.lastIndexOf(":") + 1)), log: () => log });
     });
     proc.once("exit", (code) => reject(new Error(`sidecar exited with ${code}:\n${log}`)));
   });
 }
+
+/** Answers by status (and response flags) of the last paced run, for the error when a sidecar never routes. */
+const lastAnswers = new Map<string, number>();
 
 /** 1,000 req/s over 10 keep-alive connections for `seconds`; returns the count of 200 answers. */
 async function paced(port: number, agent: Agent, seconds: number): Promise<number> {
   const total = 1000 * seconds;
   const startedAt = performance.now();
   let ok = 0;
+  lastAnswers.clear();
+  const count = (what: string) => lastAnswers.set(what, (lastAnswers.get(what) ?? 0) + 1);
   await new Promise<void>((resolve) => {
     let sent = 0;
     let done = 0;
@@ -121,11 +130,15 @@ async function paced(port: number, agent: Agent, seconds: number): Promise<numbe
           { host: "127.0.0.1", port, headers: { host: "bench", "x-user-id": String(sent % 1000) }, agent },
           (res) => {
             if (res.statusCode === 200) ok++;
+            count(`${res.statusCode} ${res.headers["x-meshlet-flags"] ?? ""}`.trim());
             res.resume();
             res.on("end", finish);
           },
         );
-        req.on("error", finish);
+        req.on("error", (err: NodeJS.ErrnoException) => {
+          count(err.code ?? err.message);
+          finish();
+        });
         req.end();
       }
       if (sent === total) clearInterval(tick);
@@ -148,7 +161,8 @@ async function measure(tree: string, source: string[]): Promise<Sample> {
   const agent = new Agent({ keepAlive: true, maxSockets: 10 });
   try {
     // Routed (the snapshot has arrived) before anything is sampled.
-    for (let i = 0; (await paced(sc.outbound, agent, 1)) < 900; i++) if (i > 20) throw new Error("never routed");
+    for (let i = 0; (await paced(sc.outbound, agent, 1)) < 900; i++)
+      if (i > 20) throw new Error(`never routed: ${JSON.stringify(Object.fromEntries(lastAnswers))}\n${sc.log()}`);
     await sleep(3_000);
     const idleRss = rssMb(pid);
     const idlePrivate = await privateMb(pid);

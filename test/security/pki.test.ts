@@ -3,7 +3,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { before, describe, it } from "node:test";
 import fc from "fast-check";
 import { CertificateAuthority, createRootCa } from "../../src/security/ca.ts";
-import { createCsr, verifyCsr } from "../../src/security/csr.ts";
+import { verifyCsr } from "../../src/security/csr.ts";
+import { createCsr } from "../../src/security/csr-request.ts";
 import { spiffeIdFromAltNames } from "../../src/security/identity.ts";
 import { generateKeyPair, signingParams, toSigningKey, toVerifyingKey } from "../../src/security/keys.ts";
 import { parseSpiffeId, spiffeIdFor } from "../../src/security/spiffe.ts";
@@ -37,7 +38,7 @@ describe("mesh CA", () => {
 
   it("issues a leaf with the SPIFFE ID that verifies against the bundle", async () => {
     const keys = generateKeyPair();
-    const { publicKey } = await verifyCsr(await createCsr(keys, REVIEWS), REVIEWS);
+    const { publicKey } = await verifyCsr(createCsr(keys, REVIEWS), REVIEWS);
     const chain = await ca.signWorkload(publicKey, REVIEWS, { now: NOW, ttlMs: HOUR });
     assert.equal(verifyWorkloadChain(chain, ca.rootPem, NOW + 1000, REVIEWS), REVIEWS);
   });
@@ -112,17 +113,17 @@ describe("mesh CA", () => {
 
 describe("CSR verification (hostile CSRs)", () => {
   it("refuses each hostile CSR with its code", async () => {
-    const valid = await createCsr(generateKeyPair(), REVIEWS);
+    const valid = createCsr(generateKeyPair(), REVIEWS);
     const tampered = valid.replace(/[A-Za-z0-9+/]{8}(?=[A-Za-z0-9+/]*=*\n-----END)/, "AAAAAAAA");
     const cases: [string, string, string][] = [
       [
         "another service's identity",
-        await createCsr(generateKeyPair(), "spiffe://cluster.local/service/ratings"),
+        createCsr(generateKeyPair(), "spiffe://cluster.local/service/ratings"),
         "ERR_CSR_IDENTITY",
       ],
       [
         "another trust domain",
-        await createCsr(generateKeyPair(), "spiffe://evil.example/service/reviews"),
+        createCsr(generateKeyPair(), "spiffe://evil.example/service/reviews"),
         "ERR_CSR_IDENTITY",
       ],
       [
@@ -143,7 +144,7 @@ describe("CSR verification (hostile CSRs)", () => {
       ],
       ["no SAN", await csrWith([]), "ERR_CSR_IDENTITY"],
       ["a DNS name only", await csrWith([{ type: "dns", value: "reviews" }]), "ERR_CSR_IDENTITY"],
-      ["identity with a suffix", await createCsr(generateKeyPair(), `${REVIEWS}/x`), "ERR_CSR_IDENTITY"],
+      ["identity with a suffix", createCsr(generateKeyPair(), `${REVIEWS}/x`), "ERR_CSR_IDENTITY"],
       ["signature does not match", tampered, "ERR_CSR_SIGNATURE"],
       ["not PEM", "hello", "ERR_CSR_MALFORMED"],
       [
@@ -181,12 +182,12 @@ describe("CSR verification (hostile CSRs)", () => {
 
   it("property: a CSR is accepted only for exactly the identity it names; mangled bytes never crash", async () => {
     const keys = generateKeyPair();
-    const valid = await createCsr(keys, REVIEWS);
+    const valid = createCsr(keys, REVIEWS);
     const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== "." && s !== "..");
     await fc.assert(
       fc.asyncProperty(segment, async (name) => {
         const asked = spiffeIdFor("cluster.local", { service: name });
-        const csr = await createCsr(keys, asked);
+        const csr = createCsr(keys, asked);
         const ok = await verifyCsr(csr, REVIEWS).then(
           () => true,
           (err: { code?: string }) => {

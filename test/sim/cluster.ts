@@ -29,6 +29,8 @@ export interface SimOptions {
   livenessTicks: number;
   checkQuorum: boolean;
   preVote: boolean;
+  /** The leader-loss rule (RaftConfig.leaderLossTick, with its jitter); needs checkQuorum and preVote. */
+  leaderLoss: boolean;
   trace?: (line: string) => void;
 }
 
@@ -138,6 +140,8 @@ export class Simulator {
       maxInflightMsgs: 4,
       checkQuorum: this.opts.checkQuorum,
       preVote: this.opts.preVote,
+      // As the control plane sets it: half the election timeout, then a jitter.
+      ...(this.opts.leaderLoss ? { leaderLossTick: 5, leaderLossJitterTick: 3 } : {}),
     });
     return n;
   }
@@ -616,16 +620,20 @@ export class Simulator {
 }
 
 export function runSeed(seed: number, trace?: (line: string) => void): SimResult {
-  // Seeds cycle through cluster sizes and through the election options, so the
-  // runs without check-quorum (where stale leaders live long) are covered too.
-  const variant = Math.floor(seed / 2) % 3;
+  // Seeds cycle through cluster sizes and through the election options: half run as the control plane does
+  // (check-quorum, pre-vote and the leader-loss rule), the other half cycle through check-quorum and pre-vote
+  // without the rule, pre-vote alone, and neither, so the runs without check-quorum (where stale leaders live
+  // long) are covered too.
+  const variant = Math.floor(seed / 2) % 6;
+  const leaderLoss = variant < 3;
   const opts: SimOptions = {
     seed,
     nodes: seed % 2 === 0 ? 3 : 5,
     faultTicks: 300,
     livenessTicks: 400,
-    checkQuorum: variant === 0,
-    preVote: variant !== 2,
+    checkQuorum: leaderLoss || variant === 3,
+    preVote: leaderLoss || variant !== 5,
+    leaderLoss,
   };
   if (trace !== undefined) opts.trace = trace;
   return new Simulator(opts).run();

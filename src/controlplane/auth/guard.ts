@@ -1,6 +1,6 @@
-import { Counter, type Registry } from "prom-client";
 import { HttpError } from "../../common/errors.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import type { RevisionedKv } from "../state/kv.ts";
 import { kvView } from "../state/machine.ts";
 import { type Access, denial, type Principal } from "./roles.ts";

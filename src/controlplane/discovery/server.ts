@@ -1,10 +1,10 @@
 import { type ServerDuplexStream, status } from "@grpc/grpc-js";
-import { Counter, Gauge, type Registry } from "prom-client";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import { fingerprint } from "../../common/hash.ts";
 import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import { Counter, Gauge, type Registry } from "../../common/prom.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";

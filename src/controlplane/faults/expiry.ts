@@ -1,6 +1,7 @@
-import type { Clock, TimerHandle } from "../../common/clock.ts";
+import type { Clock } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { LeaderSweep } from "../leader-sweep.ts";
 import type { KvView } from "../registry/kv-ops.ts";
 import { type FaultCommand, storedExperiments } from "./commands.ts";
 
@@ -25,64 +26,44 @@ export interface FaultExpiryDeps {
  * so a new leader expires an experiment exactly when the old one would have:
  * a failover neither extends nor loses it (unlike leases, which restart on
  * takeover because their renewals are not in the log). One proposal at a
- * time; a failed one is tried again at the next check.
+ * time (LeaderSweep); a failed one is tried again at the next check.
  */
 export class FaultExpiryLoop {
-  readonly #d: FaultExpiryDeps;
-  #timer: TimerHandle | undefined;
-  #inFlight = false;
-  #running = false;
+  readonly #sweep: LeaderSweep;
 
-  constructor(deps: FaultExpiryDeps) {
-    this.#d = deps;
+  constructor(d: FaultExpiryDeps) {
+    this.#sweep = new LeaderSweep(d.clock, d.checkMs ?? FAULT_EXPIRY_CHECK_MS, () => {
+      if (!d.isLeader()) return undefined;
+      const at = d.wallNow();
+      const due: string[] = [];
+      for (const [name, s] of storedExperiments(d.view())) {
+        if ((s.experiment.status?.deadline ?? 0) <= at) due.push(name);
+      }
+      if (due.length === 0) return undefined;
+      return d.propose({ type: "mesh.fault.expire", names: due.sort(), at }).then(
+        ({ removed }) => {
+          for (const name of removed)
+            d.logger.info({ experiment: name, by: "control-plane" }, "chaos experiment expired");
+        },
+        (err: unknown) =>
+          d.logger.warn(
+            { code: errorCode(err), err: errorMessage(err) },
+            "experiment expiry not committed; will retry",
+          ),
+      );
+    });
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#schedule();
+    this.#sweep.start();
   }
 
   stop(): void {
-    this.#running = false;
-    if (this.#timer !== undefined) this.#d.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    if (!this.#running) return;
-    this.#timer = this.#d.clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.check();
-      this.#schedule();
-    }, this.#d.checkMs ?? FAULT_EXPIRY_CHECK_MS);
+    this.#sweep.stop();
   }
 
   /** One check (the timer calls it; tests may too). */
   check(): void {
-    if (this.#inFlight || !this.#d.isLeader()) return;
-    const at = this.#d.wallNow();
-    const due: string[] = [];
-    for (const [name, s] of storedExperiments(this.#d.view())) {
-      if ((s.experiment.status?.deadline ?? 0) <= at) due.push(name);
-    }
-    if (due.length === 0) return;
-    this.#inFlight = true;
-    this.#d
-      .propose({ type: "mesh.fault.expire", names: due.sort(), at })
-      .then(
-        ({ removed }) => {
-          for (const name of removed)
-            this.#d.logger.info({ experiment: name, by: "control-plane" }, "chaos experiment expired");
-        },
-        (err: unknown) =>
-          this.#d.logger.warn(
-            { code: errorCode(err), err: errorMessage(err) },
-            "experiment expiry not committed; will retry",
-          ),
-      )
-      .finally(() => {
-        this.#inFlight = false;
-      });
+    this.#sweep.run();
   }
 }

@@ -1,6 +1,7 @@
-import type { Clock, TimerHandle } from "../../common/clock.ts";
+import type { Clock } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { LeaderSweep } from "../leader-sweep.ts";
 import type { RegistryCommand } from "./commands.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
 
@@ -17,61 +18,31 @@ export interface ExpiryDeps {
 
 /**
  * The leader's expiry loop: every check, the leases past their deadline are
- * expired by ONE Raft entry. While a proposal is in flight no other is made,
- * so a slow quorum cannot pile up duplicate expiries; a failed proposal (lost
- * leadership, timeout) is simply retried at the next check if still due.
+ * expired by ONE Raft entry (one proposal in flight at a time: LeaderSweep).
  */
 export class LeaseExpiryLoop {
-  readonly #d: ExpiryDeps;
-  #timer: TimerHandle | undefined;
-  #inFlight = false;
-  #running = false;
+  readonly #sweep: LeaderSweep;
 
-  constructor(deps: ExpiryDeps) {
-    this.#d = deps;
+  constructor(d: ExpiryDeps) {
+    this.#sweep = new LeaderSweep(d.clock, d.checkMs ?? EXPIRY_CHECK_MS, () => {
+      const due = d.keeper.due();
+      if (due.length === 0) return undefined;
+      d.logger.info({ leases: due.length }, "expiring leases");
+      return d.propose({ type: "mesh.lease.expire", leaseIds: due }).then(
+        () => {
+          for (const id of due) d.keeper.removed(id);
+        },
+        (err: unknown) =>
+          d.logger.warn({ code: errorCode(err), err: errorMessage(err) }, "lease expiry not committed; will retry"),
+      );
+    });
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#schedule();
+    this.#sweep.start();
   }
 
   stop(): void {
-    this.#running = false;
-    if (this.#timer !== undefined) this.#d.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    if (!this.#running) return;
-    this.#timer = this.#d.clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#check();
-      this.#schedule();
-    }, this.#d.checkMs ?? EXPIRY_CHECK_MS);
-  }
-
-  #check(): void {
-    if (this.#inFlight) return;
-    const due = this.#d.keeper.due();
-    if (due.length === 0) return;
-    this.#inFlight = true;
-    this.#d.logger.info({ leases: due.length }, "expiring leases");
-    this.#d
-      .propose({ type: "mesh.lease.expire", leaseIds: due })
-      .then(
-        () => {
-          for (const id of due) this.#d.keeper.removed(id);
-        },
-        (err: unknown) =>
-          this.#d.logger.warn(
-            { code: errorCode(err), err: errorMessage(err) },
-            "lease expiry not committed; will retry",
-          ),
-      )
-      .finally(() => {
-        this.#inFlight = false;
-      });
+    this.#sweep.stop();
   }
 }

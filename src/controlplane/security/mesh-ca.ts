@@ -1,9 +1,9 @@
 import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
-import { Counter } from "prom-client";
 import { errorCode, errorMessage, MeshletError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { Counter } from "../../common/prom.ts";
 import { bundlePem } from "../../security/bundle.ts";
 import { type CaMaterial, CertificateAuthority, createRootCa, DEFAULT_ROOT_TTL_MS } from "../../security/ca.ts";
 import { verifyCsr } from "../../security/csr.ts";

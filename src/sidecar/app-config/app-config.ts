@@ -1,8 +1,8 @@
-import { Counter, Gauge, type Registry } from "prom-client";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import { Counter, Gauge, type Registry } from "../../common/prom.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import { AppConfigApi } from "./admin.ts";
 import { ConfigCache } from "./cache.ts";

@@ -63,7 +63,9 @@ export interface DiscoveryClientOptions {
   /**
    * How long a new stream may stay silent before its node counts as hung and
    * the next one is tried (default 3 s): a frozen process still accepts TCP
-   * connections, so only the missing first snapshot tells it apart.
+   * connections, so only the missing first snapshot tells it apart. It doubles
+   * after each stream that timed out so, up to 8 times, and is back at this
+   * after a first message (see FIRST_MESSAGE_TIMEOUT_GROWTH).
    */
   firstMessageTimeoutMs?: number;
   /** What the sidecar reports about itself (its load report); sent as `status` when it changed since the last. */
@@ -99,6 +101,14 @@ export interface IdentityChannel {
  */
 const DEFAULT_BACKOFF = { baseMs: 100, maxMs: 1_000 };
 const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 3_000;
+/**
+ * The first-message timeout doubles after each consecutive timeout, up to 2^3 = 8 times (24 s by default).
+ * A node busy with thousands of streams opening at once (all sidecars reconnecting after a restart) may need
+ * longer than 3 s for each first snapshot; with a fixed timeout every sidecar gave up on its stream and opened
+ * another, so the node's work was thrown away and none got through (bench:push at 6,000 sidecars: 0 streaming,
+ * ~29,000 abandoned streams in 45 s). A frozen node is still left after 3 s the first time.
+ */
+const FIRST_MESSAGE_TIMEOUT_GROWTH = 3;
 const DEFAULT_STATUS_INTERVAL_MS = 2_000;
 /**
  * Long enough for a node to finish a push round to a thousand streams before
@@ -138,6 +148,8 @@ export class DiscoveryStreamClient {
   #call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output> | undefined;
   #next = 0;
   #attempt = 0;
+  /** Streams in a row that timed out waiting for their first message. */
+  #slowStarts = 0;
   #retryTimer: TimerHandle | undefined;
   #firstMessageTimer: TimerHandle | undefined;
   #heartbeatTimer: TimerHandle | undefined;
@@ -261,11 +273,15 @@ export class DiscoveryStreamClient {
         this.#connect();
       }, delay);
     };
+    const firstMessageMs =
+      (this.#o.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS) *
+      2 ** Math.min(this.#slowStarts, FIRST_MESSAGE_TIMEOUT_GROWTH);
     this.#firstMessageTimer = this.#o.clock.setTimeout(() => {
       this.#firstMessageTimer = undefined;
-      onEnd("no snapshot within the first-message timeout (node hung?)");
+      this.#slowStarts++;
+      onEnd(`no snapshot within the first-message timeout of ${firstMessageMs} ms (node hung or overloaded?)`);
       call.cancel();
-    }, this.#o.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
+    }, firstMessageMs);
     call.on("data", (res: DiscoveryResponse__Output) => {
       if (this.#connectedTo !== address) {
         if (this.#firstMessageTimer !== undefined) this.#o.clock.clearTimeout(this.#firstMessageTimer);
@@ -273,6 +289,7 @@ export class DiscoveryStreamClient {
         this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
         this.#attempt = 0;
+        this.#slowStarts = 0;
         this.#o.onConnection?.(true);
       }
       if (res.snapshot) this.#onSnapshot(call, res.snapshot);

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
-import { Counter, type Registry } from "prom-client";
+import { Counter, type Registry } from "../../common/prom.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
 import type { Acceptor } from "../engine/server.ts";
 import type { MtlsMode } from "./modes.ts";

@@ -3,6 +3,7 @@ import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
 import { spiffeIdFor } from "../../security/spiffe.ts";
 import type { MeshSnapshot } from "../discovery/client.ts";
+import { registeredEndpoints } from "../discovery/registered.ts";
 import type { Connector } from "../engine/connect.ts";
 import type { ConnectorFor } from "../engine/upstreams.ts";
 import type { CompiledSnapshot } from "../snapshot.ts";
@@ -58,10 +59,10 @@ export class MeshTls {
     });
   }
 
-  /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot. */
+  /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot: only they speak mTLS. */
   registered(s: MeshSnapshot): void {
     const sidecars = new Map<string, string>();
-    for (const e of s.endpoints) sidecars.set(`${e.address}:${e.port}`, e.service);
+    for (const e of registeredEndpoints(s)) sidecars.set(`${e.address}:${e.port}`, e.service);
     this.#sidecars = sidecars;
   }
 

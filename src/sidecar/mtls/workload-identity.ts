@@ -1,12 +1,12 @@
 import { type KeyObject, X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
-import { Counter, type Registry } from "prom-client";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
-import { createCsr } from "../../security/csr.ts";
+import { createCsr } from "../../security/csr-request.ts";
 import { generateKeyPair, type KeyPair } from "../../security/keys.ts";
 import { spiffeIdFor } from "../../security/spiffe.ts";
 import { verifyWorkloadChain } from "../../security/verify.ts";
@@ -88,7 +88,7 @@ export class WorkloadIdentity {
     // A request sent on a stream that went down will not be answered: ask again on this one.
     this.#requesting = false;
     this.#pending = undefined;
-    if (this.#bundle !== undefined && this.#due()) void this.#request();
+    if (this.#bundle !== undefined && this.#due()) this.#request();
   }
 
   trustBundle(b: TrustBundle__Output): void {
@@ -97,7 +97,7 @@ export class WorkloadIdentity {
     this.#bundle = { pem: b.pem, trustDomain: b.trustDomain };
     if (changed && this.#current !== undefined)
       this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
-    if (this.#due()) void this.#request();
+    if (this.#due()) this.#request();
   }
 
   certificate(c: Certificate__Output): void {
@@ -164,7 +164,7 @@ export class WorkloadIdentity {
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
-      void this.#request();
+      this.#request();
     }, ms);
   }
 
@@ -172,13 +172,13 @@ export class WorkloadIdentity {
     this.#schedule(RETRY_MS);
   }
 
-  async #request(): Promise<void> {
+  #request(): void {
     const bundle = this.#bundle;
     if (this.#requesting || bundle === undefined) return;
     this.#requesting = true;
     try {
       const keys = generateKeyPair();
-      const csr = await createCsr(keys, spiffeIdFor(bundle.trustDomain, { service: this.#o.service }));
+      const csr = createCsr(keys, spiffeIdFor(bundle.trustDomain, { service: this.#o.service }));
       this.#pending = keys;
       if (!this.#o.send(csr)) {
         // No stream: the next streamOpened() asks again.

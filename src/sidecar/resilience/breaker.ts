@@ -1,5 +1,5 @@
-import CircuitBreaker from "opossum";
-import { errorCode } from "../../common/errors.ts";
+import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { RollingCounts } from "./rolling-counts.ts";
 
 export const BREAKER_CLOSED = 0;
 export const BREAKER_HALF_OPEN = 1;
@@ -36,72 +36,66 @@ export function defaultFailureStatuses(): Set<number> {
 /** Returned instead of running the attempt when the breaker is open (or its half-open probe is taken). */
 export const CIRCUIT_OPEN: unique symbol = Symbol("circuit-open");
 
-/** Carries a failed outcome through opossum's rejection path so it counts, then hands it back. */
-class FailedAttempt<T> {
-  readonly outcome: T;
-  constructor(outcome: T) {
-    this.outcome = outcome;
-  }
-}
-
 function isFailure(outcome: AttemptOutcome, statuses: ReadonlySet<number>): boolean {
   return outcome.error !== undefined || (outcome.status !== undefined && statuses.has(outcome.status));
 }
 
-/** Opossum's rolling window needs a bucket count that divides it. */
+/** The rolling window's slot count: a slot rolls off every window/10, as before with opossum. */
 const ROLLING_BUCKETS = 10;
 
 /**
- * An error-rate circuit breaker per destination (opossum): a rolling window
- * of attempts; once at least volumeThreshold attempts were seen in it and the
+ * An error-rate circuit breaker per destination: a rolling window of
+ * attempts; once at least volumeThreshold attempts were seen in it and the
  * failure percentage exceeds the threshold, it opens for resetTimeout, then
  * lets one probe through (half-open) whose result closes or reopens it.
- * Timeouts are the route's job (they arrive as an outcome), so opossum's own
- * timer is off.
+ * Timeouts are the route's job (they arrive as an outcome). The behaviour of
+ * opossum, which this replaces on the hot path (docs/resilience.md), with two
+ * differences: attempts refused while open do not count in the window, and
+ * closing starts a fresh window (as Hystrix), so failures from before the
+ * outage cannot reopen it at once. Time comes from the injected clock; the
+ * only timer is the one that half-opens it.
  */
 export class Breaker {
   readonly name: string;
   readonly spec: BreakerSpec;
-  readonly #cb: CircuitBreaker<[() => Promise<AttemptOutcome>], AttemptOutcome>;
-  #state: BreakerState = BREAKER_CLOSED;
+  readonly #clock: Clock;
+  readonly #window: RollingCounts;
   readonly #listeners = new Set<(state: BreakerState) => void>();
+  #state: BreakerState = BREAKER_CLOSED;
+  #probing = false;
+  #timer: TimerHandle | undefined;
+  #stopped = false;
 
-  constructor(name: string, spec: BreakerSpec) {
+  constructor(name: string, spec: BreakerSpec, clock: Clock) {
     this.name = name;
     this.spec = spec;
-    const statuses = spec.failureStatuses;
-    const action = (attempt: () => Promise<AttemptOutcome>): Promise<AttemptOutcome> =>
-      attempt().then((o) => (isFailure(o, statuses) ? Promise.reject(new FailedAttempt(o)) : o));
-    this.#cb = new CircuitBreaker(action, {
-      name,
-      timeout: false,
-      errorThresholdPercentage: spec.errorThresholdPercentage,
-      volumeThreshold: spec.volumeThreshold,
-      resetTimeout: spec.resetTimeoutMs,
-      rollingCountTimeout: spec.rollingWindowMs,
-      rollingCountBuckets: ROLLING_BUCKETS,
-      rollingPercentilesEnabled: false,
-      enableSnapshots: false,
-    });
-    this.#cb.on("open", () => this.#set(BREAKER_OPEN));
-    this.#cb.on("halfOpen", () => this.#set(BREAKER_HALF_OPEN));
-    this.#cb.on("close", () => this.#set(BREAKER_CLOSED));
+    this.#clock = clock;
+    this.#window = new RollingCounts(spec.rollingWindowMs, ROLLING_BUCKETS);
   }
 
   /**
    * Runs one upstream attempt through the breaker; CIRCUIT_OPEN when refused.
-   * A failed outcome is returned (not thrown) after it has been counted.
+   * A failed outcome is returned (not thrown) after it has been counted; an
+   * exception of the attempt counts as a failure and is rethrown.
    */
   async run<T extends AttemptOutcome>(attempt: () => Promise<T>): Promise<T | typeof CIRCUIT_OPEN> {
+    // A request that started on a snapshot whose breaker was since replaced finishes unguarded.
+    if (this.#stopped) return attempt();
+    let probe = false;
+    if (this.#state === BREAKER_OPEN) return CIRCUIT_OPEN;
+    if (this.#state === BREAKER_HALF_OPEN) {
+      if (this.#probing) return CIRCUIT_OPEN;
+      this.#probing = probe = true;
+    }
+    let outcome: T;
     try {
-      return (await this.#cb.fire(attempt)) as T;
+      outcome = await attempt();
     } catch (err) {
-      if (err instanceof FailedAttempt) return err.outcome as T;
-      if (isOpenRejection(err)) return CIRCUIT_OPEN;
-      // A request that started on a snapshot whose breaker was since replaced finishes unguarded.
-      if (errorCode(err) === "ESHUTDOWN") return attempt();
+      this.#settle(true, probe);
       throw err;
     }
+    this.#settle(isFailure(outcome, this.spec.failureStatuses), probe);
+    return outcome;
   }
 
   get state(): BreakerState {
@@ -113,10 +107,42 @@ export class Breaker {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Stops opossum's window timer; the breaker must not be used afterwards. */
+  /** Stops the half-open timer; attempts still running or started later go unguarded. */
   shutdown(): void {
+    this.#stopped = true;
     this.#listeners.clear();
-    this.#cb.shutdown();
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #settle(failed: boolean, probe: boolean): void {
+    if (this.#stopped) return;
+    if (probe) {
+      this.#probing = false;
+      if (failed) this.#open();
+      else this.#close();
+      return;
+    }
+    const now = this.#clock.now();
+    this.#window.record(failed, now);
+    // Attempts that started before the breaker opened still count, but only a closed breaker opens on them.
+    if (!failed || this.#state !== BREAKER_CLOSED) return;
+    const { attempts, failures } = this.#window.totals(now);
+    if (attempts >= this.spec.volumeThreshold && failures * 100 > this.spec.errorThresholdPercentage * attempts)
+      this.#open();
+  }
+
+  #open(): void {
+    this.#set(BREAKER_OPEN);
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#set(BREAKER_HALF_OPEN);
+    }, this.spec.resetTimeoutMs);
+  }
+
+  #close(): void {
+    this.#window.reset();
+    this.#set(BREAKER_CLOSED);
   }
 
   #set(state: BreakerState): void {
@@ -124,8 +150,4 @@ export class Breaker {
     this.#state = state;
     for (const fn of this.#listeners) fn(state);
   }
-}
-
-function isOpenRejection(err: unknown): boolean {
-  return err instanceof Error && "code" in err && (err.code === "EOPENBREAKER" || err.code === "ESEMLOCKED");
 }

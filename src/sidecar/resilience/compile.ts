@@ -190,14 +190,18 @@ export class PolicyCompiler {
       cb === undefined
         ? undefined
         : this.#part(`${target}#breaker`, cb, () => {
-            const b = new Breaker(target, {
-              errorThresholdPercentage: cb.errorThresholdPercentage,
-              volumeThreshold: cb.volumeThreshold,
-              rollingWindowMs: durationMs(cb.rollingWindow),
-              resetTimeoutMs: durationMs(cb.resetTimeout),
-              failureStatuses:
-                cb.failureStatuses === undefined ? defaultFailureStatuses() : new Set(cb.failureStatuses),
-            });
+            const b = new Breaker(
+              target,
+              {
+                errorThresholdPercentage: cb.errorThresholdPercentage,
+                volumeThreshold: cb.volumeThreshold,
+                rollingWindowMs: durationMs(cb.rollingWindow),
+                resetTimeoutMs: durationMs(cb.resetTimeout),
+                failureStatuses:
+                  cb.failureStatuses === undefined ? defaultFailureStatuses() : new Set(cb.failureStatuses),
+              },
+              clock,
+            );
             return { value: b, stop: () => b.shutdown() };
           });
 

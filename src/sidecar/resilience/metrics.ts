@@ -1,5 +1,5 @@
-import { Counter, Gauge, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
+import { Counter, Gauge, type Registry } from "../../common/prom.ts";
 
 /**
  * The resilience metrics of one sidecar. Labels are bounded by the config:

@@ -1,10 +1,18 @@
-import Bottleneck from "bottleneck";
+import type Bottleneck from "bottleneck";
 import type { Clock } from "../../common/clock.ts";
 
 export type Reserve = (remainingMs: number) => number | "poll" | undefined;
 
 /** How long a waiter sleeps before looking again for a token that arrives in the background. */
 const POLL_MS = 10;
+
+let loading: Promise<typeof Bottleneck> | undefined;
+
+/** bottleneck is loaded by the first queue a snapshot asks for (a rate limit with maxWait), not at sidecar start. */
+function loadBottleneck(): Promise<typeof Bottleneck> {
+  loading ??= import("bottleneck").then((m) => m.default);
+  return loading;
+}
 
 /**
  * The bounded FIFO where a request that found no token may wait up to
@@ -14,18 +22,19 @@ const POLL_MS = 10;
  * many wait, and one more is refused at once (bottleneck's OVERFLOW).
  */
 export class WaitQueue {
-  readonly #limiter: Bottleneck;
+  readonly #limiter: Promise<Bottleneck>;
   readonly #clock: Clock;
 
   constructor(queueSize: number, clock: Clock) {
     this.#clock = clock;
-    this.#limiter = new Bottleneck({
-      maxConcurrent: 1,
-      highWater: queueSize,
-      strategy: Bottleneck.strategy.OVERFLOW,
+    this.#limiter = loadBottleneck().then((B) => {
+      const limiter = new B({ maxConcurrent: 1, highWater: queueSize, strategy: B.strategy.OVERFLOW });
+      // Dropped jobs reject their own promise; without a listener bottleneck also reports them as errors.
+      limiter.on("error", () => {});
+      return limiter;
     });
-    // Dropped jobs reject their own promise; without a listener bottleneck also reports them as errors.
-    this.#limiter.on("error", () => {});
+    // A failed load refuses each waiter (wait() resolves false); it is no unhandled rejection.
+    this.#limiter.catch(() => {});
   }
 
   /**
@@ -37,7 +46,8 @@ export class WaitQueue {
   async wait(maxWaitMs: number, reserve: Reserve): Promise<boolean> {
     const deadline = this.#clock.now() + maxWaitMs;
     try {
-      return await this.#limiter.schedule(
+      const limiter = await this.#limiter;
+      return await limiter.schedule(
         () =>
           new Promise<boolean>((resolve) => {
             const attempt = (): void => {
@@ -56,11 +66,7 @@ export class WaitQueue {
     }
   }
 
-  get waiting(): number {
-    return this.#limiter.counts().QUEUED + this.#limiter.counts().RUNNING;
-  }
-
   stop(): void {
-    void this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    void this.#limiter.then((l) => l.stop({ dropWaitingJobs: true })).catch(() => {});
   }
 }

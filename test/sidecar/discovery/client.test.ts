@@ -88,6 +88,44 @@ async function freezableProxy(target: string) {
   };
 }
 
+/**
+ * A TCP relay to `target` that holds back everything the node sends on each new connection for `delayMs`, as a
+ * node busy with thousands of streams opening at once answers each one late.
+ */
+async function slowStartProxy(target: string, delayMs: number) {
+  const [host, port] = target.split(":");
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((down) => {
+    connections++;
+    const up = net.connect(Number(port), host);
+    sockets.add(down).add(up);
+    const held: Buffer[] = [];
+    let holding = true;
+    setTimeout(() => {
+      holding = false;
+      for (const d of held.splice(0)) down.write(d);
+    }, delayMs);
+    down.on("data", (d) => up.write(d));
+    up.on("data", (d) => (holding ? held.push(d) : down.write(d)));
+    const end = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.on("error", end).on("close", end);
+    up.on("error", end).on("close", end);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: () => connections,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
 describe("sidecar discovery client", () => {
   const cleanups: (() => void)[] = [];
   after(() => {
@@ -183,6 +221,37 @@ describe("sidecar discovery client", () => {
     await until("reconnected", () => client.connectedTo === back.address, 5_000);
     const took = performance.now() - t0;
     assert.ok(took < 1_000, `reconnected ${Math.round(took)} ms after the node came back`);
+  });
+
+  it("waits longer after each stream that timed out, so a node that answers slower than the timeout is reached", async () => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: svc("web") });
+    const node = await startNode(source);
+    cleanups.push(node.kill);
+    // Every stream's first answer comes after 700 ms: a fixed 400 ms timeout would give up on every one.
+    const slow = await slowStartProxy(node.address, 700);
+    cleanups.push(slow.close);
+    const client = new DiscoveryStreamClient({
+      controls: [slow.address],
+      nodeId: "sc-slow",
+      service: "web",
+      instance: "i-slow",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      logger: silentLogger(),
+      backoff: { baseMs: 10, maxMs: 20 },
+      firstMessageTimeoutMs: 400,
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    // 400 ms times out; then 800 ms, past the 700 ms the node takes.
+    await until(
+      "connected through the slow node",
+      () => client.connectedTo === slow.address && client.version === 1,
+      10_000,
+    );
+    assert.equal(slow.connections(), 2, "one timed-out stream, then the one that got through");
   });
 
   it("leaves a frozen node within 5 s and gets a change applied meanwhile from another", async () => {

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Registry } from "prom-client";
+import { FakeClock } from "../../../src/common/clock.ts";
+import { silentLogger } from "../../../src/common/logger.ts";
+import { parseResources } from "../../../src/config/load.ts";
+import type { Endpoint__Output } from "../../../src/gen/meshlet/discovery/v1/Endpoint.ts";
+import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
+import { verifyCsr } from "../../../src/security/csr.ts";
+import type { ConnectorFor } from "../../../src/sidecar/engine/upstreams.ts";
+import { MeshTls } from "../../../src/sidecar/mtls/mesh-tls.ts";
+import type { UpstreamEndpoint } from "../../../src/sidecar/upstream/balancer.ts";
+
+const TD = "cluster.local";
+
+const endpoint = (service: string, instance: string, port: number): Endpoint__Output => ({
+  service,
+  instance,
+  address: "127.0.0.1",
+  port,
+  labels: {},
+  weight: 1,
+});
+const upstream = (port: number): UpstreamEndpoint => ({
+  key: `127.0.0.1:${port}`,
+  address: "127.0.0.1",
+  port,
+  weight: 1,
+  labels: {},
+  active: 0,
+});
+
+describe("MeshTls transport plan", () => {
+  it("dials registered sidecars with mTLS and a Service's static endpoints in plain text", async () => {
+    const ca = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 3_600_000 }));
+    let csr = "";
+    let plan: ConnectorFor | undefined;
+    const mtls = new MeshTls({
+      service: "web",
+      clock: new FakeClock(),
+      wallNow: () => Date.now(),
+      logger: silentLogger(),
+      registry: new Registry(),
+      send: (pem) => {
+        csr = pem;
+        return true;
+      },
+      useTransports: (c) => {
+        plan = c;
+      },
+    });
+    try {
+      mtls.registered({
+        version: 1,
+        // The static endpoint is the one its Service declares, whatever its instance id.
+        resources: parseResources(
+          "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: app}\nspec:\n  ports: [{port: 80}]\n  endpoints: [{address: 127.0.0.1, port: 9001}]\n",
+          "mesh.yaml",
+        ),
+        rejected: [],
+        endpoints: [endpoint("app", "static-0", 9001), endpoint("reviews", "reviews-1", 9002)],
+      });
+      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1 });
+      const identity = `spiffe://${TD}/service/web`;
+      const { publicKey } = await verifyCsr(csr, identity);
+      const certChainPem = await ca.signWorkload(publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });
+      mtls.identity.certificate({ certChainPem, trustBundle: null, errorCode: "", error: "" });
+      assert.ok(plan !== undefined, "a certificate makes a transport plan");
+      assert.equal(plan(upstream(9001)), undefined, "a static endpoint has no sidecar: plain");
+      assert.notEqual(plan(upstream(9002)), undefined, "a registered sidecar: mTLS");
+      assert.equal(plan(upstream(9003)), undefined, "an endpoint the snapshot does not list: plain");
+    } finally {
+      mtls.stop();
+    }
+  });
+});
