@@ -52,7 +52,10 @@ export async function clusterTarget(): Promise<ClusterTarget> {
       const node = c.nodes[0];
       const res = await fetch(`http://${node?.http}/v1/sidecars`);
       const { sidecars, unreachable } = (await res.json()) as { sidecars: { node: string }[]; unreachable: string[] };
-      if (unreachable.length > 0) throw new Error(`nodes did not answer: ${unreachable.join(", ")}`);
+      // A node too busy to answer its peer in time (thousands of streams opening) is said, not fatal: the count
+      // is informative, the push latencies are what the bench measures.
+      if (unreachable.length > 0)
+        process.stdout.write(`streams: nodes that did not answer: ${unreachable.join(", ")}\n`);
       const perNode = new Map<string, number>();
       for (const s of sidecars) perNode.set(s.node, (perNode.get(s.node) ?? 0) + 1);
       process.stdout.write(`streams per node: ${[...perNode].map(([id, n]) => `${id} ${n}`).join(", ")}\n`);
