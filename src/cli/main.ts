@@ -1,12 +1,21 @@
 import { type Command, CommanderError } from "commander";
 import { errorMessage } from "../common/errors.ts";
 import { EXIT, exitCodeFor } from "./exit-codes.ts";
-import { buildProgram } from "./program.ts";
 
 /** Commander exits the process itself unless told not to, and each subcommand must be told separately. */
 function throwInsteadOfExit(command: Command): void {
   command.exitOverride();
   for (const sub of command.commands) throwInsteadOfExit(sub);
+}
+
+/**
+ * The command tree a command line needs: `meshlet sidecar …` only the
+ * sidecar's (the other commands' modules are not loaded in the process that
+ * runs next to every app), anything else the whole program.
+ */
+async function programFor(argv: string[]): Promise<Command> {
+  if (argv[0] === "sidecar") return (await import("./sidecar-program.ts")).buildSidecarProgram();
+  return (await import("./program.ts")).buildProgram();
 }
 
 /** Runs one command line; resolves with the exit code of exit-codes.ts (0 ok, 1 failed, 2 usage, 3 not reachable). */
@@ -16,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw err;
   });
-  const program = buildProgram();
+  const program = await programFor(argv);
   throwInsteadOfExit(program);
   try {
     await program.parseAsync(argv, { from: "user" });

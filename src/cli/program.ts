@@ -1,6 +1,4 @@
-import { Command } from "commander";
-import { setControlAccess } from "../common/control-access.ts";
-import { MESHLET_VERSION } from "../common/version.ts";
+import type { Command } from "commander";
 import { registerAnalyze } from "./commands/analyze.ts";
 import { registerAwait } from "./commands/await.ts";
 import { registerChaos } from "./commands/chaos.ts";
@@ -19,26 +17,14 @@ import { registerResourceCommands } from "./commands/resources.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
 import { registerToken } from "./commands/token.ts";
 import { registerVersion } from "./commands/version.ts";
-import { caFileOption, logLevelOption, tokenOption } from "./options.ts";
+import { rootCommand } from "./root.ts";
 
 /**
  * The whole command tree, built without running anything, so tests (and the
  * deploy checks) can parse real command lines through the real parser.
  */
 export function buildProgram(): Command {
-  const program = new Command("meshlet")
-    .description("meshlet: a service mesh for Node.js — sidecar proxy and Raft-backed control plane")
-    .version(MESHLET_VERSION)
-    .addOption(logLevelOption())
-    // Global: taken before or after any subcommand, and handed to every control-plane client before it runs.
-    .addOption(tokenOption())
-    .addOption(caFileOption())
-    .hook("preAction", (_root, action) => {
-      const { token, caFile } = action.optsWithGlobals<{ token?: string; caFile?: string }>();
-      setControlAccess({ ...(token === undefined ? {} : { token }), ...(caFile === undefined ? {} : { caFile }) });
-    })
-    .showHelpAfterError()
-    .configureOutput({ outputError: (message, write) => write(message) });
+  const program = rootCommand();
   registerControl(program);
   registerSidecar(program);
   registerAwait(program);

@@ -96,3 +96,33 @@ describe("meshlet CLI", () => {
     assert.equal(envName("--log-level <level>"), "MESHLET_LOG_LEVEL");
   });
 });
+
+describe("meshlet sidecar's own program (the sidecar's fast path)", () => {
+  it("has the root's flags and exactly the sidecar subcommand of the whole program", async () => {
+    const { buildSidecarProgram } = await import("../../src/cli/sidecar-program.ts");
+    const lean = buildSidecarProgram();
+    const full = buildProgram();
+    const flags = (c: { options: readonly { flags: string; defaultValue?: unknown }[] }) =>
+      c.options.map((o) => `${o.flags}=${JSON.stringify(o.defaultValue)}`);
+    assert.deepEqual(flags(lean), flags(full));
+    assert.deepEqual(
+      lean.commands.map((c) => c.name()),
+      ["sidecar"],
+    );
+    const sidecar = (p: typeof lean) => p.commands.find((c) => c.name() === "sidecar");
+    const a = sidecar(lean);
+    const b = sidecar(full);
+    assert.ok(a !== undefined && b !== undefined);
+    assert.deepEqual(flags(a), flags(b));
+    assert.equal(a.helpInformation(), b.helpInformation());
+  });
+
+  it("runs `meshlet sidecar --help` and refuses a bad flag as the whole program does", async () => {
+    const help = await runCli(["sidecar", "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--app-port/);
+    const bad = await runCli(["sidecar", "--no-such-flag"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown option '--no-such-flag'/);
+  });
+});
