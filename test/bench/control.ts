@@ -102,13 +102,13 @@ async function meshlet(): Promise<System> {
     driver: "native HTTP API /v1/config (undici request, a connection per client)",
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
-      const r = await call(`http://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
+      const r = await call(`https://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
         "x-meshlet-timeout": String(timeoutMs),
       });
       return r.status === 200;
     },
     async get(i, key) {
-      const r = await call(`http://${node(i).http}/v1/config/${key}`, "GET", null, 5000);
+      const r = await call(`https://${node(i).http}/v1/config/${key}`, "GET", null, 5000);
       return r.status === 200 || r.status === 404;
     },
     async leader() {
@@ -133,12 +133,12 @@ async function meshlet(): Promise<System> {
     rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
     leaderChanges: () =>
       sumCounter(
-        c.nodes.map((n) => `http://${n.http}/metrics`),
+        c.nodes.map((n) => `https://${n.http}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
-    gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    gcPauseSeconds: (i) => sumSeries(`https://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
     stop: () => c.stopAll(),
   };
   return sys;

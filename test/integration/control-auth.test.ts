@@ -12,7 +12,7 @@ const TOKEN = /^mlt_[A-Za-z0-9_-]{43}$/;
 
 /** A call with exactly this Authorization (or none): the harness adds the admin token only where none is given. */
 async function call(node: ControlProc, method: string, path: string, token: string | undefined, body?: string) {
-  const res = await fetch(`http://${node.http}${path}`, {
+  const res = await fetch(`https://${node.http}${path}`, {
     method,
     headers: { authorization: token === undefined ? "" : `Bearer ${token}` },
     ...(body === undefined ? {} : { body }),
@@ -24,7 +24,7 @@ async function call(node: ControlProc, method: string, path: string, token: stri
 }
 
 async function cli(node: ControlProc, args: string[], token: string) {
-  return runCli([...args, "--server", `http://${node.http}`], { env: { MESHLET_TOKEN: token } });
+  return runCli([...args, "--server", `https://${node.http}`], { env: { MESHLET_TOKEN: token } });
 }
 
 async function createToken(node: ControlProc, admin: string, args: string[]): Promise<string> {

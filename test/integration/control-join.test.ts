@@ -4,7 +4,7 @@ import { type ControlProc, leaderOf, makeCluster, put, status, until } from "../
 import { runCli } from "../helpers/cli.ts";
 
 const probe = async (node: ControlProc, path: string) => {
-  const r = await fetch(`http://${node.http}${path}`).catch(() => undefined);
+  const r = await fetch(`https://${node.http}${path}`).catch(() => undefined);
   return r === undefined
     ? { status: 0, body: {} }
     : { status: r.status, body: (await r.json()) as Record<string, unknown> };
@@ -49,7 +49,7 @@ test("StatefulSet bootstrap: founders by DNS name, a scaled-up pod joins, probes
     const s = await status(leader);
     return s.members.some((m) => m.id === "n4" && m.role === "learner" && m.address === dns(n4)) ? true : undefined;
   });
-  const promoted = await runCli(["cluster", "promote", "n4", "--server", `http://${leader.http}`]);
+  const promoted = await runCli(["cluster", "promote", "n4", "--server", `https://${leader.http}`]);
   assert.equal(promoted.code, 0, promoted.stderr);
   await until("n4 ready as a voter", async () => {
     const s = await status(leader);

@@ -69,7 +69,7 @@ function sidecar(
 }
 
 async function json<T>(node: ControlProc, path: string): Promise<T> {
-  const res = await fetch(`http://${node.http}${path}`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`https://${node.http}${path}`, { signal: AbortSignal.timeout(5_000) });
   return (await res.json()) as T;
 }
 
@@ -91,7 +91,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   });
   c.start(node);
   await leaderOf([node]);
-  const server = ["--server", `http://${node.http}`];
+  const server = ["--server", `https://${node.http}`];
 
   const good = sidecar([node], "sc-good");
   const picky = sidecar([node], "sc-picky", { reject: (s) => s.resources.some((r) => r.kind === "Route") });
@@ -133,7 +133,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   const rejected = await runCli(["apply", "-f", bad.file, ...server]);
   assert.equal(rejected.code, 1);
   assert.match(rejected.stderr, /mesh\.yaml:18:\d+ Route\/ratings spec\.http\[0\]\.timeout: expected a duration/);
-  const posted = await fetch(`http://${node.http}/v1/apply`, {
+  const posted = await fetch(`https://${node.http}/v1/apply`, {
     method: "POST",
     body: `${SERVICES}---\nkind: Widget\n`,
   });
@@ -149,7 +149,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   cleanups.push(() => unary.close());
   // As a sidecar of ratings would: with a sidecar token bound to ratings.
   const { token } = (await (
-    await fetch(`http://${node.http}/v1/tokens`, {
+    await fetch(`https://${node.http}/v1/tokens`, {
       method: "POST",
       body: JSON.stringify({ name: "ratings-sidecar", role: "sidecar", service: "ratings" }),
     })
@@ -226,7 +226,7 @@ test("3 nodes: endpoints survive a leader kill -9; a sidecar of a killed followe
   c.start(leader);
   // f1 may have been the new leader: the apply waits out the election (503 + Retry-After meanwhile).
   const revision = await until("apply accepted", async () => {
-    const res = await fetch(`http://${f2.http}/v1/apply`, { method: "POST", body: SERVICES });
+    const res = await fetch(`https://${f2.http}/v1/apply`, { method: "POST", body: SERVICES });
     return res.status === 200 ? ((await res.json()) as { revision: number }).revision : undefined;
   });
   await until(

@@ -44,7 +44,7 @@ interface ClusterJson {
 }
 
 async function clusterOf(http: string): Promise<ClusterJson> {
-  const res = await fetch(`http://${http}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`https://${http}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
   return (await res.json()) as ClusterJson;
 }
 
@@ -88,7 +88,7 @@ test("one check for everyone: refused at the door with the sidecar's words; anal
   }
   const after = await clusterOf(node.http);
   assert.equal(after.commitIndex, before.commitIndex, "no entry was proposed");
-  const details = await fetch(`http://${node.http}/v1/resources/services/details`);
+  const details = await fetch(`https://${node.http}/v1/resources/services/details`);
   assert.equal(details.status, 404, "nothing of the refused apply was stored, not even its valid part");
   // The files alone conflict with nothing: a client dry run cannot know better, and says what it checked.
   const client = await runCli(["apply", "-f", conflict, "--dry-run=client"], { env });

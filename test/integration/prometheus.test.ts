@@ -149,7 +149,7 @@ test("a real Prometheus scrapes a running control plane and sidecar with the shi
 
   // The metric names the rules and the dashboard read exist in what the processes export (HELP lines).
   const exported = new Set<string>();
-  for (const url of [`http://${node.http}/metrics`, `http://127.0.0.1:${sidecar.admin}/metrics`]) {
+  for (const url of [`https://${node.http}/metrics`, `http://127.0.0.1:${sidecar.admin}/metrics`]) {
     const text = await (await fetch(url)).text();
     for (const m of text.matchAll(/^# HELP (meshlet_[a-z0-9_]+) /gm)) exported.add(m[1] ?? "");
   }

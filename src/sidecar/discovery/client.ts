@@ -8,6 +8,7 @@ import { type Finding, formatFinding } from "../../config/finding.ts";
 import { formatPath } from "../../config/format-path.ts";
 import type { Resource } from "../../config/resources.ts";
 import { resourceSchemas } from "../../config/schemas-on-demand.ts";
+import { controlPlaneCredentials } from "../../security/control-plane-tls.ts";
 import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
@@ -48,6 +49,8 @@ export interface DiscoveryClientOptions {
   registration?: Registration;
   /** Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, or admin). */
   token?: string;
+  /** The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. */
+  caPem?: Buffer;
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -209,7 +212,8 @@ export class DiscoveryStreamClient {
     let c = this.#clients.get(address);
     if (c === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      c = new Client(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
+      const creds = this.#o.caPem === undefined ? credentials.createInsecure() : controlPlaneCredentials(this.#o.caPem);
+      c = new Client(address, creds, { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
       this.#clients.set(address, c);
     }
     return c;
