@@ -2,7 +2,7 @@ import { createHash, randomInt } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createNetServer, isIP } from "node:net";
 import { hostname } from "node:os";
-import { credentials as grpcCredentials, Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
+import { Server as GrpcServer, credentials as grpcCredentials, ServerCredentials } from "@grpc/grpc-js";
 import { parseHostPort } from "../common/address.ts";
 import { controlFetch } from "../common/control-access.ts";
 import { errorMessage, MeshletError } from "../common/errors.ts";
@@ -97,7 +97,8 @@ function certificateNames(o: ControlOptions): string[] {
   if (advertised !== undefined) hosts.push(parseHostPort(advertised, "--advertise").host);
   const names = new Set(["127.0.0.1", "::1", "localhost", hostname()]);
   // A wildcard listener is reached at some other address; the host name and loopback cover local use.
-  for (const h of hosts) if (h !== "" && h !== "0.0.0.0" && h !== "::" && (isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h))) names.add(h);
+  for (const h of hosts)
+    if (h !== "" && h !== "0.0.0.0" && h !== "::" && (isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h))) names.add(h);
   return [...names];
 }
 

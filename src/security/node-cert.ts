@@ -28,7 +28,10 @@ export interface NodeName {
 
 export function nodeSubject(name: NodeName): string {
   if (!NAME_PART.test(name.nodeId) || !NAME_PART.test(name.clusterId))
-    throw new PkiError("ERR_CSR_IDENTITY", `a node id and cluster id are 1-128 of [A-Za-z0-9._-], got "${name.nodeId}"`);
+    throw new PkiError(
+      "ERR_CSR_IDENTITY",
+      `a node id and cluster id are 1-128 of [A-Za-z0-9._-], got "${name.nodeId}"`,
+    );
   return `O=${NODE_ORGANIZATION}, OU=${name.clusterId}, CN=${name.nodeId}`;
 }
 

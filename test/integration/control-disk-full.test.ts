@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { credentials, status as grpcStatus } from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 import { clusterIdFor } from "../../src/controlplane/run.ts";
 import { raftProto } from "../../src/raft-node/raft-proto.ts";
 import {
@@ -18,6 +18,7 @@ import {
 } from "../controlplane/harness.ts";
 import { isRoot, type TmpfsNamespace, tmpfsNamespace } from "../helpers/tmpfs-namespace.ts";
 import { adminTokenFile, authorizeControlPlane } from "../support/control-auth.ts";
+import { peerCredentials } from "../support/control-grpc.ts";
 
 const MiB = 1024 * 1024;
 const skip = isRoot() ? false : "needs root: the data dir is a small tmpfs mounted in a private mount namespace";
@@ -155,7 +156,8 @@ test("disk full on the leader of three: it steps down, peers get RESOURCE_EXHAUS
 
   // A peer forwarding a proposal to n1 is told RESOURCE_EXHAUSTED.
   const Raft = raftProto().meshlet.raft.v1.Raft;
-  const client = new Raft(n1.grpc, credentials.createInsecure());
+  // As a peer would: with a node certificate of the cluster (from n2, which can still write).
+  const client = new Raft(n1.grpc, await peerCredentials(n2.http, clusterIdFor(["n1", "n2", "n3"])));
   t.after(() => client.close());
   const code = await new Promise<number | undefined>((resolve) =>
     client.Forward(

@@ -1,14 +1,25 @@
 import assert from "node:assert/strict";
+import { get as httpsGet } from "node:https";
 import { test } from "node:test";
 import { type ControlProc, leaderOf, makeCluster, put, status, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const probe = async (node: ControlProc, path: string) => {
-  const r = await fetch(`https://${node.http}${path}`).catch(() => undefined);
-  return r === undefined
-    ? { status: 0, body: {} }
-    : { status: r.status, body: (await r.json()) as Record<string, unknown> };
-};
+/**
+ * A probe as the kubelet makes it (httpGet, scheme HTTPS): TLS without checking the certificate, which is
+ * self-signed until the founders have a leader and the mesh CA.
+ */
+const probe = (node: ControlProc, path: string) =>
+  new Promise<{ status: number; body: Record<string, unknown> }>((resolve) => {
+    const req = httpsGet(`https://${node.http}${path}`, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || "{}") }),
+      );
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve({ status: 0, body: {} }));
+  });
 
 /**
  * The control plane as a StatefulSet runs it: every pod gets the same flags (the founding members by stable DNS

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
@@ -11,6 +11,7 @@ import { DiscoveryStreamClient, type MeshSnapshot } from "../../src/sidecar/disc
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { controlTokenEnv } from "../support/control-auth.ts";
+import { controlCredentials } from "../support/control-grpc.ts";
 
 const SERVICES = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -145,7 +146,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   // An instance registered once and never renewed (its sidecar died without deregistering) disappears
   // when its lease expires, and watchers get the push.
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-  const unary = new Client(node.grpc, credentials.createInsecure());
+  const unary = new Client(node.grpc, controlCredentials(node.dataDir));
   cleanups.push(() => unary.close());
   // As a sidecar of ratings would: with a sidecar token bound to ratings.
   const { token } = (await (

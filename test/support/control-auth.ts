@@ -57,7 +57,11 @@ export function trustCaFile(file: string): boolean {
  * Calls to `origin` (e.g. https://127.0.0.1:PORT) carry the token in `tokenFile` unless they set their own, and
  * trust the CA in `caFile` (default: ca.pem next to the token file).
  */
-export function authorizeControlPlane(origin: string, tokenFile: string, caFile = path.join(path.dirname(tokenFile), "ca.pem")): void {
+export function authorizeControlPlane(
+  origin: string,
+  tokenFile: string,
+  caFile = path.join(path.dirname(tokenFile), "ca.pem"),
+): void {
   tokenFiles.set(new URL(origin).origin, tokenFile);
   caFiles.set(new URL(origin).origin, caFile);
   lastTokenFile = tokenFile;
@@ -88,5 +92,8 @@ export function authorizeControlPlane(origin: string, tokenFile: string, caFile 
 export function controlTokenEnv(): NodeJS.ProcessEnv {
   const token = lastTokenFile === undefined ? undefined : readToken(lastTokenFile);
   const ca = lastCaFile !== undefined && fs.existsSync(lastCaFile) ? lastCaFile : undefined;
-  return { ...(token === undefined ? {} : { MESHLET_TOKEN: token }), ...(ca === undefined ? {} : { MESHLET_CA_FILE: ca }) };
+  return {
+    ...(token === undefined ? {} : { MESHLET_TOKEN: token }),
+    ...(ca === undefined ? {} : { MESHLET_CA_FILE: ca }),
+  };
 }

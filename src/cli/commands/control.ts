@@ -181,12 +181,15 @@ export function registerControl(program: Command): void {
       const join = flags.join !== undefined && !(flags.peers !== undefined && peers.has(flags.id));
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
-      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, requestNodeCertificate, startControl }, valueLimit] =
-        await Promise.all([
-          import("../../common/logger.ts"),
-          import("../../controlplane/run.ts"),
-          import("../../controlplane/config/limits.ts"),
-        ]);
+      const [
+        { createLogger },
+        { clusterIdFor, fetchCluster, requestJoin, requestNodeCertificate, startControl },
+        valueLimit,
+      ] = await Promise.all([
+        import("../../common/logger.ts"),
+        import("../../controlplane/run.ts"),
+        import("../../controlplane/config/limits.ts"),
+      ]);
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       if (flags.insecure === true)

@@ -2,7 +2,12 @@ import type { Server as HttpServer } from "node:http";
 import { createServer as createH2Server, constants as h2 } from "node:http2";
 import type { Server as NetServer, Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket, type Server as TlsServer } from "node:tls";
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from "node:tls";
 import { Counter, type Registry } from "prom-client";
 
 /** The first byte of a TLS record carrying a handshake. */

@@ -18,7 +18,11 @@ function parse(body: unknown): { id: string; publicKey: KeyObject; names: string
   if (r === null || typeof r !== "object" || typeof r.id !== "string" || typeof r.publicKeyPem !== "string")
     throw new HttpError(400, "ERR_BAD_REQUEST", "expected {id, publicKeyPem, names}");
   const names = r.names ?? [];
-  if (!Array.isArray(names) || names.length > MAX_NAMES || !names.every((n) => typeof n === "string" && n.length <= 253))
+  if (
+    !Array.isArray(names) ||
+    names.length > MAX_NAMES ||
+    !names.every((n) => typeof n === "string" && n.length <= 253)
+  )
     throw new HttpError(400, "ERR_BAD_REQUEST", `names: at most ${MAX_NAMES} DNS names or IPs`);
   let publicKey: KeyObject;
   try {
@@ -39,13 +43,19 @@ export function nodeCertificatesApi(security: MeshSecurity, clusterId: string): 
     router.route("POST", "/v1/cluster/node-certificates", async (req) => {
       const { id, publicKey, names } = parse(jsonBody(req));
       const current = security.current();
-      if (current === undefined) throw new HttpError(503, "ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
+      if (current === undefined)
+        throw new HttpError(503, "ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
       let certChainPem: string;
       try {
-        certChainPem = await current.ca.signNode(publicKey, { nodeId: id, clusterId }, names.length === 0 ? [id] : names, {
-          now: Date.now(),
-          ttlMs: NODE_CERT_TTL_MS,
-        });
+        certChainPem = await current.ca.signNode(
+          publicKey,
+          { nodeId: id, clusterId },
+          names.length === 0 ? [id] : names,
+          {
+            now: Date.now(),
+            ttlMs: NODE_CERT_TTL_MS,
+          },
+        );
       } catch (err) {
         throw new HttpError(400, "ERR_BAD_REQUEST", (err as Error).message);
       }

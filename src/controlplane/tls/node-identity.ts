@@ -50,7 +50,13 @@ export class NodeIdentity {
   readonly #listeners = new Set<(m: NodeTlsMaterial) => void>();
   #material: NodeTlsMaterial;
 
-  private constructor(dataDir: string, name: NodeName, names: readonly string[], material: NodeTlsMaterial, logger: Logger) {
+  private constructor(
+    dataDir: string,
+    name: NodeName,
+    names: readonly string[],
+    material: NodeTlsMaterial,
+    logger: Logger,
+  ) {
     this.#dataDir = dataDir;
     this.name = name;
     this.#names = names;

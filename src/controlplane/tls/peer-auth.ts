@@ -18,7 +18,9 @@ export const PEER_RPCS: ReadonlyMap<string, string> = new Map([
 
 export type PeerRefusal = "no_certificate" | "not_node_certificate" | "other_cluster" | "untrusted_issuer";
 
-export type PeerVerdict = { ok: true; nodeId: string; via: "mesh_ca" | "founding" } | { ok: false; reason: PeerRefusal };
+export type PeerVerdict =
+  | { ok: true; nodeId: string; via: "mesh_ca" | "founding" }
+  | { ok: false; reason: PeerRefusal };
 
 export interface PeerAuthOptions {
   identity: NodeIdentity;
@@ -137,7 +139,10 @@ export class PeerAuth {
       this.#refusals.inc({ rpc, reason: verdict.reason });
       if (!this.#logged.has(peer)) {
         this.#logged.add(peer);
-        this.#o.logger.warn({ peer, rpc, reason: verdict.reason }, "peer call refused: no node certificate of this cluster");
+        this.#o.logger.warn(
+          { peer, rpc, reason: verdict.reason },
+          "peer call refused: no node certificate of this cluster",
+        );
       }
       const refusal = peerRefusal(rpc, verdict.reason);
       if (callback !== undefined) callback(refusal);

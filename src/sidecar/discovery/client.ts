@@ -8,7 +8,6 @@ import { type Finding, formatFinding } from "../../config/finding.ts";
 import { formatPath } from "../../config/format-path.ts";
 import type { Resource } from "../../config/resources.ts";
 import { resourceSchemas } from "../../config/schemas-on-demand.ts";
-import { controlPlaneCredentials } from "../../security/control-plane-tls.ts";
 import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certificate.ts";
 import type { ConfigUpdate__Output } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryClient } from "../../gen/meshlet/discovery/v1/Discovery.ts";
@@ -17,6 +16,7 @@ import type { DiscoveryResponse__Output } from "../../gen/meshlet/discovery/v1/D
 import type { Endpoint__Output } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Snapshot__Output } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
+import { controlPlaneCredentials } from "../../security/control-plane-tls.ts";
 import { backoffDelay } from "./backoff.ts";
 
 /** A snapshot decoded and validated, ready for the sidecar's pipeline. */
