@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -34,9 +34,10 @@ interface TestSidecar {
   last(): MeshSnapshot | undefined;
 }
 
-function tokenOption(): { token?: string } {
-  const token = controlTokenEnv().MESHLET_TOKEN;
-  return token === undefined ? {} : { token };
+/** The cluster's admin token and mesh CA (the harness's), as `meshlet sidecar` takes them from the environment. */
+function accessOptions(): { token?: string; caPem?: Buffer } {
+  const { MESHLET_TOKEN: token, MESHLET_CA_FILE: ca } = controlTokenEnv();
+  return { ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { caPem: readFileSync(ca) }) };
 }
 
 /** A sidecar's discovery client in the test process, against real control-plane processes. */
@@ -50,7 +51,7 @@ function sidecar(
     controls: controls.map((c) => c.grpc),
     nodeId: id,
     // The cluster's admin token (the harness's): these tests are about discovery, not about token roles.
-    ...tokenOption(),
+    ...accessOptions(),
     service: options.service ?? "productpage",
     instance: id,
     subscribe: options.subscribe ?? ["*"],
