@@ -204,8 +204,9 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     const issued = await o.obtainNodeCertificate(identity.request());
     identity.install(issued.certChainPem, issued.bundlePem);
   }
-  // Only a new cluster opens the window: a restarted node has its certificate from the CA (node-cert.pem).
-  const founding = empty && !o.join && identity?.material().fromMeshCa === false;
+  // Only a founding node without a certificate from the CA opens the window: a new cluster, or a founder killed
+  // before it applied the CA. Any other restarted node has its CA certificate (node-cert.pem) and opens none.
+  const founding = !o.join && identity?.material().fromMeshCa === false;
   const peerAuth =
     identity === undefined
       ? undefined
