@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -148,13 +148,14 @@ test("one check for everyone: refused at the door with the sidecar's words; anal
     path: "spec.circuitBreaker",
     message: "unknown field(s): slowCallRate",
   };
-  const token = controlTokenEnv().MESHLET_TOKEN;
-  assert.ok(token !== undefined, "the cluster wrote its admin token");
+  const { MESHLET_TOKEN: token, MESHLET_CA_FILE: caFile } = controlTokenEnv();
+  assert.ok(token !== undefined && caFile !== undefined, "the cluster wrote its admin token and CA");
   fake = new DiscoveryStreamClient({
     controls: [node.grpc],
     nodeId: "web-skewed",
     service: "web",
     token,
+    caPem: await readFile(caFile),
     instance: "web-skewed",
     subscribe: ["*"],
     apply: () => {},
