@@ -26,10 +26,17 @@ export function logLevelOption(): Option {
   );
 }
 
+/** The control plane's API serves TLS by default (`meshlet control --insecure` is the exception). */
+export const DEFAULT_SERVER = "https://127.0.0.1:15014";
+
+/** A bare HOST:PORT is https; http:// is kept for a control plane started with --insecure. */
+export function serverUrl(value: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
+}
+
 export function serverOption(): Option {
-  // `--server 127.0.0.1:15014` is taken as the host:port flags are: plain HTTP.
-  return envOption("--server <url>", "control-plane HTTP address", "http://127.0.0.1:15014").argParser((value) =>
-    /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`,
+  return envOption("--server <url>", "control-plane HTTPS address (http:// for --insecure)", DEFAULT_SERVER).argParser(
+    serverUrl,
   );
 }
 

@@ -28,6 +28,11 @@ export function authorizationHeader(): Record<string, string> {
   return access.token === undefined || access.token === "" ? {} : { authorization: `Bearer ${access.token}` };
 }
 
+/** The bytes of --ca-file (read once), or undefined without one; a file that cannot be read is a usage error. */
+export function controlCaPem(): Buffer | undefined {
+  return caBytes();
+}
+
 function caBytes(): Buffer | undefined {
   if (access.caFile === undefined || access.caFile === "") return undefined;
   if (ca === undefined) {

@@ -1,3 +1,4 @@
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
 import type { ResourceLimits } from "../config/limits.ts";
@@ -24,6 +25,8 @@ export interface ExtensionContext {
   limits: ResourceLimits;
   /** The mesh CA: signs sidecar certificates, holds the trust bundle. */
   security: MeshSecurity;
+  /** How this node dials its peers' gRPC port: mTLS with its node certificate, or plain with --insecure. */
+  peerCredentials: () => ChannelCredentials;
 }
 
 /**

@@ -1,6 +1,10 @@
 import { createHash, randomInt } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
-import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
+import { createServer as createNetServer, isIP } from "node:net";
+import { hostname } from "node:os";
+import { Server as GrpcServer, credentials as grpcCredentials, ServerCredentials } from "@grpc/grpc-js";
+import { parseHostPort } from "../common/address.ts";
+import { controlFetch } from "../common/control-access.ts";
 import { errorMessage, MeshletError } from "../common/errors.ts";
 import { routeGrpcLogs } from "../common/grpc-log.ts";
 import type { Logger } from "../common/logger.ts";
@@ -36,9 +40,16 @@ import { registerSecurityCommands } from "./security/ca-state.ts";
 import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
+import { TlsFrontDoor } from "./tls/front-door.ts";
+import { nodeCertificatesApi } from "./tls/node-certs-api.ts";
+import { NodeIdentity } from "./tls/node-identity.ts";
+import { PeerAuth } from "./tls/peer-auth.ts";
 
 /** A generated root for trust domain cluster.local, 24 h workload certificates (Istio's defaults). */
 export const DEFAULT_SECURITY = { trustDomain: DEFAULT_TRUST_DOMAIN, certTtlMs: 24 * 3_600_000 };
+
+/** How long founding members of a new cluster accept each other's self-signed node certificates (--founding-window). */
+export const DEFAULT_FOUNDING_WINDOW_MS = 60_000;
 
 /** How often a node checks whether its KV is large enough to favor memory (heap-mode.ts). */
 const HEAP_CHECK_MS = 1_000;
@@ -63,12 +74,43 @@ export interface ControlOptions {
   printAdminToken?: boolean;
   /** The mesh CA: trust domain, workload certificate lifetime, the operator's CA if any (default DEFAULT_SECURITY). */
   security?: Omit<MeshSecurityOptions, "dataDir" | "wallClock">;
+  /** Plain HTTP and gRPC, peers unauthenticated (meshlet control --insecure, local development). Default: TLS. */
+  insecure?: boolean;
+  /** Founding window of a new cluster in ms (default DEFAULT_FOUNDING_WINDOW_MS). */
+  foundingWindowMs?: number;
+  /** Extra DNS names or IPs for the node certificate (--advertise's host is added by itself). */
+  certificateNames?: string[];
+  /** A joiner: how it gets a node certificate from a member (POST /v1/cluster/node-certificates). */
+  obtainNodeCertificate?: (request: NodeCertificateRequest) => Promise<{ certChainPem: string; bundlePem: string }>;
   logger: Logger;
 }
 
-/** How this node reaches another member's HTTP API (joining): its bearer token. */
+export interface NodeCertificateRequest {
+  id: string;
+  publicKeyPem: string;
+  names: readonly string[];
+}
+
+/** The names a node's certificate carries: its listeners' and advertised hosts, loopback, the host name. */
+function certificateNames(o: ControlOptions): string[] {
+  const hosts = [o.http.host, o.grpc.host, ...(o.certificateNames ?? [])];
+  const advertised = o.peers.get(o.id);
+  if (advertised !== undefined) hosts.push(parseHostPort(advertised, "--advertise").host);
+  const names = new Set(["127.0.0.1", "::1", "localhost", hostname()]);
+  // A wildcard listener is reached at some other address; the host name and loopback cover local use.
+  for (const h of hosts)
+    if (h !== "" && h !== "0.0.0.0" && h !== "::" && (isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h))) names.add(h);
+  return [...names];
+}
+
+/** How this node reaches another member's HTTP API (joining): its bearer token, and https unless --insecure. */
 export interface PeerApiAccess {
   token?: string;
+  insecure?: boolean;
+}
+
+function memberUrl(httpAddress: string, path: string, access: PeerApiAccess): string {
+  return `${access.insecure === true ? "http" : "https"}://${httpAddress}${path}`;
 }
 
 function authHeader(access: PeerApiAccess): Record<string, string> {
@@ -80,11 +122,9 @@ export async function fetchCluster(
   httpAddress: string,
   access: PeerApiAccess = {},
 ): Promise<{ clusterId: string; members: { id: string; address: string }[] }> {
-  const res = await fetch(`http://${httpAddress}/v1/cluster`, {
-    headers: authHeader(access),
-    signal: AbortSignal.timeout(5_000),
-  });
-  if (!res.ok) throw new MeshletError("ERR_JOIN", `GET http://${httpAddress}/v1/cluster answered ${res.status}`);
+  const url = memberUrl(httpAddress, "/v1/cluster", access);
+  const res = await controlFetch(url, { headers: authHeader(access), signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new MeshletError("ERR_JOIN", `GET ${url} answered ${res.status}`);
   return (await res.json()) as { clusterId: string; members: { id: string; address: string }[] };
 }
 
@@ -95,7 +135,7 @@ export async function requestJoin(
   grpcAddress: string,
   access: PeerApiAccess = {},
 ): Promise<void> {
-  const res = await fetch(`http://${httpAddress}/v1/cluster/members`, {
+  const res = await controlFetch(memberUrl(httpAddress, "/v1/cluster/members", access), {
     method: "POST",
     headers: { "content-type": "application/json", ...authHeader(access) },
     body: JSON.stringify({ id, address: grpcAddress, learner: true }),
@@ -103,6 +143,23 @@ export async function requestJoin(
   });
   if (!res.ok && res.status !== 409)
     throw new MeshletError("ERR_JOIN", `joining through ${httpAddress} failed: ${res.status} ${await res.text()}`);
+}
+
+/** Asks a member to sign this joining node's certificate (admin token). */
+export async function requestNodeCertificate(
+  httpAddress: string,
+  request: NodeCertificateRequest,
+  access: PeerApiAccess = {},
+): Promise<{ certChainPem: string; bundlePem: string }> {
+  const res = await controlFetch(memberUrl(httpAddress, "/v1/cluster/node-certificates", access), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...authHeader(access) },
+    body: JSON.stringify(request),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok)
+    throw new MeshletError("ERR_JOIN", `node certificate from ${httpAddress}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { certChainPem: string; bundlePem: string };
 }
 
 export interface RunningControl {
@@ -140,6 +197,29 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   }
 
   const adminToken = ensureAdminTokenFile(o.dataDir, empty && !o.join);
+  const tlsOn = o.insecure !== true;
+  const identity = tlsOn
+    ? await NodeIdentity.open(o.dataDir, { nodeId: o.id, clusterId }, certificateNames(o), Date.now(), logger)
+    : undefined;
+  if (identity !== undefined && o.join && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
+    const issued = await o.obtainNodeCertificate(identity.request());
+    identity.install(issued.certChainPem, issued.bundlePem);
+  }
+  // Only a founding node without a certificate from the CA opens the window: a new cluster, or a founder killed
+  // before it applied the CA. Any other restarted node has its CA certificate (node-cert.pem) and opens none.
+  const founding = !o.join && identity?.material().fromMeshCa === false;
+  const peerAuth =
+    identity === undefined
+      ? undefined
+      : new PeerAuth({
+          identity,
+          founders: new Set(o.peers.keys()),
+          foundingUntil: founding ? Date.now() + (o.foundingWindowMs ?? DEFAULT_FOUNDING_WINDOW_MS) : 0,
+          now: () => Date.now(),
+          registry,
+          logger,
+        });
+  const peerCredentials = peerAuth?.credentials();
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
   registerSecurityCommands(sm);
@@ -180,6 +260,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     clusterId,
     logger,
     registry,
+    ...(peerCredentials === undefined ? {} : { credentials: () => peerCredentials }),
     sink: {
       receive: (m) => feed((c) => c.step(m)),
       unreachable: (id) => feed((c) => c.reportUnreachable(id)),
@@ -215,11 +296,16 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     logger,
     registry,
   );
+  if (identity !== undefined)
+    security.onChange((current) => identity.adoptCa(current.ca, current.bundlePem, Date.now()));
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
-  transport.serve(grpcServer);
+  const addService = (s: Parameters<GrpcServer["addService"]>[0], impl: Parameters<GrpcServer["addService"]>[1]) =>
+    grpcServer.addService(s, impl);
+  const peerGuarded = peerAuth === undefined ? addService : peerAuth.guard(addService);
+  transport.serve({ addService: peerGuarded });
   const gate = new Gatekeeper(node.kv, registry);
-  const guarded = { addService: guardedAddService(gate, (s, impl) => grpcServer.addService(s, impl)) };
+  const guarded = { addService: guardedAddService(gate, peerGuarded) };
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
     ext.start({
       node,
@@ -228,13 +314,38 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       registry,
       limits: o.limits ?? DEFAULT_RESOURCE_LIMITS,
       security,
+      peerCredentials: () => peerCredentials ?? grpcCredentials.createInsecure(),
     }),
   );
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),
-    ),
-  );
+  const front = identity === undefined ? undefined : new TlsFrontDoor(registry);
+  let grpcListener: ReturnType<typeof createNetServer> | undefined;
+  let grpcPort: number;
+  if (identity === undefined || front === undefined || peerAuth === undefined) {
+    grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(grpcAddress, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)) : resolve(port),
+      ),
+    );
+  } else {
+    // TLS is ours (front-door.ts), not grpc-js's: the certificate changes, and plain clients get a readable refusal.
+    const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+    const listener = createNetServer();
+    grpcListener = listener;
+    front.serveGrpc(listener, identity.serverContext(), (socket) => {
+      peerAuth.remember(socket);
+      injector.injectConnection(socket);
+    });
+    grpcPort = await new Promise<number>((resolve, reject) => {
+      listener.once("error", (err) =>
+        reject(new MeshletError("ERR_LISTEN", `gRPC listener ${grpcAddress}: ${err.message}`)),
+      );
+      listener.listen(o.grpc.port, o.grpc.host, () => {
+        const a = listener.address();
+        resolve(typeof a === "object" && a !== null ? a.port : o.grpc.port);
+      });
+    });
+    identity.onChange(() => front.update(identity.serverContext()));
+  }
   const dashboard = dashboardSource(node, clusterId);
   const http: HttpServer = createHttpServer(
     node,
@@ -244,6 +355,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       clusterApi(node, clusterId, o.tickMs),
       healthApi(node),
       dashboardRoutes(dashboard),
+      nodeCertificatesApi(security, clusterId),
     ],
     registry,
     logger,
@@ -266,6 +378,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     if (!live.upgrade(req, socket, head))
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
   });
+  if (identity !== undefined) front?.wrapHttp(http, identity.serverContext());
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(o.http.port, o.http.host, () => resolve());
@@ -296,6 +409,8 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       });
     }
     live.close();
+    front?.close();
+    grpcListener?.close();
     http.close();
     http.closeAllConnections();
     if (node.isLeader()) {

@@ -1,5 +1,8 @@
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { Metadata } from "@grpc/grpc-js";
+import { controlFetch } from "../common/control-access.ts";
 import { discoveryProto } from "../config/discovery-proto.ts";
+import { controlPlaneCredentials } from "../security/control-plane-tls.ts";
 
 /**
  * Removes instances a previous demo registered under other names (its ports were taken this time) and
@@ -11,11 +14,12 @@ export async function deregisterStale(
   services: readonly string[],
   current: ReadonlySet<string>,
   token: string,
+  caFile: string,
 ): Promise<number> {
   const authorization = `Bearer ${token}`;
   const stale: { service: string; instance: string }[] = [];
   for (const service of services) {
-    const res = await fetch(`${server}/v1/endpoints/${service}`, {
+    const res = await controlFetch(`${server}/v1/endpoints/${service}`, {
       headers: { authorization },
       signal: AbortSignal.timeout(5_000),
     });
@@ -26,7 +30,7 @@ export async function deregisterStale(
   }
   if (stale.length === 0) return 0;
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-  const client = new Client(grpc, credentials.createInsecure());
+  const client = new Client(grpc, controlPlaneCredentials(readFileSync(caFile)));
   const metadata = new Metadata();
   metadata.set("authorization", authorization);
   try {

@@ -3,6 +3,7 @@ import { createServer } from "node:net";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatHostPort, type HostPort } from "../common/address.ts";
+import { controlAccess, controlFetch, setControlAccess } from "../common/control-access.ts";
 import { errorMessage, MeshletError } from "../common/errors.ts";
 import { createProgress, type Progress } from "../common/progress.ts";
 import { type Child, Children, logTail } from "./children.ts";
@@ -61,7 +62,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   } catch (err) {
     if (!(err instanceof DemoRunningError)) throw err;
     const running = readState(o.dir);
-    const dashboard = running === undefined ? "" : `, dashboard http://${running.http}/`;
+    const dashboard = running === undefined ? "" : `, dashboard https://${running.http}/`;
     process.stderr.write(`meshlet demo is already running (pid ${err.pid}${dashboard}); Ctrl-C there stops it\n`);
     return 1;
   }
@@ -106,6 +107,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       grpc: formatHostPort(o.grpc),
       instances,
       controls,
+      caFile: path.resolve(controlFiles(o).ca),
       processes: processesOf(children),
     });
     traffic = startTraffic(instances[0]?.inbound ?? "", o.rate);
@@ -146,7 +148,7 @@ async function startAll(
   children: Children,
   progress: Progress,
 ): Promise<string> {
-  const server = `http://${formatHostPort(o.http)}`;
+  const server = `https://${formatHostPort(o.http)}`;
   const grpc = controls.map((c) => c.grpc).join(",");
   const control = progress.step(controls.length === 1 ? "control plane" : `control plane (${controls.length} nodes)`);
   for (const c of controls) {
@@ -170,6 +172,10 @@ async function startAll(
   // Written before the node listens; on a later run of the same --dir it is already there.
   const token = await waitFor("the admin token", async () => (await readFile(controlFiles(o).token, "utf8")).trim());
   const auth = { authorization: `Bearer ${token}` };
+  // The control plane serves TLS under the mesh CA, whose bundle a node writes once the CA is applied.
+  const caFile = path.resolve(controlFiles(o).ca);
+  await waitFor("the mesh CA (ca.pem)", async () => readFile(caFile, "utf8"));
+  setControlAccess({ ...controlAccess(), caFile });
   const apps = progress.step(`${instances.length} apps`);
   const appsUp = instances.map((i) => {
     children.spawn(`app-${i.name}`, [APP], {
@@ -183,13 +189,15 @@ async function startAll(
   });
   const sidecars = progress.step(`${instances.length} sidecars`);
   const sidecarsUp = instances.map((i) => {
-    spawnSidecar(children, i, grpc, token);
+    spawnSidecar(children, i, grpc, token, caFile);
     return waitFor(`${i.name}'s sidecar`, () => httpGet(`http://${i.admin}/ready`));
   });
   void Promise.all(appsUp).then(() => apps.done(instances.map((i) => i.name).join(", ")));
 
   const leader = await waitFor("a control-plane leader", async () => {
-    const body = JSON.parse(await httpGet(`${server}/v1/cluster`, undefined, auth)) as { leader: string };
+    const res = await controlFetch(`${server}/v1/cluster`, { headers: auth, signal: AbortSignal.timeout(3_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const body = (await res.json()) as { leader: string };
     if (body.leader === "") throw new Error("no leader yet");
     return body.leader;
   });
@@ -197,7 +205,14 @@ async function startAll(
   const resources = progress.step("resources");
   const applied = await applyResources(server, auth);
   resources.done(applied);
-  await deregisterStale(server, grpc, ["web", "reviews", "ratings"], new Set(instances.map((i) => i.name)), token);
+  await deregisterStale(
+    server,
+    grpc,
+    ["web", "reviews", "ratings"],
+    new Set(instances.map((i) => i.name)),
+    token,
+    caFile,
+  );
   await Promise.all([...appsUp, ...sidecarsUp]);
   // Ready means every sidecar has every endpoint: the first requests never meet a partial mesh.
   await Promise.all(
@@ -261,7 +276,7 @@ function stopRestarted(dir: string, children: Children): void {
   }
 }
 
-function spawnSidecar(children: Children, i: DemoInstance, grpc: string, token: string): Child {
+function spawnSidecar(children: Children, i: DemoInstance, grpc: string, token: string, caFile: string): Child {
   // The token goes by environment, not argv: other users of the machine can read a process's arguments.
   return children.spawn(
     `sidecar-${i.name}`,
@@ -288,7 +303,7 @@ function spawnSidecar(children: Children, i: DemoInstance, grpc: string, token: 
       "--drain-delay",
       "0",
     ],
-    { MESHLET_TOKEN: token },
+    { MESHLET_TOKEN: token, MESHLET_CA_FILE: caFile },
   );
 }
 
@@ -296,7 +311,7 @@ async function applyResources(server: string, auth: Record<string, string>): Pro
   const { readFile } = await import("node:fs/promises");
   const body = await readFile(DEMO_RESOURCES, "utf8");
   return waitFor("the resources to be applied", async () => {
-    const res = await fetch(`${server}/v1/apply`, {
+    const res = await controlFetch(`${server}/v1/apply`, {
       method: "POST",
       headers: { "content-type": "application/yaml", ...auth },
       body,
@@ -416,21 +431,24 @@ export function readyMessage(o: DemoOptions, seconds: number, token: string): st
   const files = controlFiles(o);
   const outbound = formatHostPort(o.outbound);
   const server = formatHostPort(o.http);
-  const serverFlag = server === "127.0.0.1:15014" ? "" : ` --server ${server}`;
+  const serverFlag = server === "127.0.0.1:15014" ? "" : ` --server https://${server}`;
   const dirFlag = o.dir === ".meshlet/demo" ? "" : ` --dir ${o.dir}`;
   const curl = (headers: string) => `curl -s -H 'Host: reviews'${headers} http://${outbound}/api/reviews/1`;
   return `
 meshlet demo is up in ${seconds.toFixed(1)} s: a control-plane node, web, reviews v1 ×2 and v2 ×1 and ratings,
 each behind its own sidecar, with ${o.rate} requests/s of traffic.
 
-  Dashboard  http://${server}/#token=${token}
+  Dashboard  https://${server}/#token=${token}
+    (the browser does not know the mesh CA: accept its certificate, or import ${files.ca})
   Admin token ${token}
-    (also in ${files.token}; the mesh CA is ${files.ca})
+    (also in ${files.token})
+  Mesh CA ${files.ca}
     export MESHLET_TOKEN=$(cat ${files.token})
+    export MESHLET_CA_FILE=${files.ca}
   Call reviews through web's sidecar, as web does:
     ${curl("")}
   The mesh from the command line:
-    npx meshlet status${serverFlag} --token "$(cat ${files.token})"
+    npx meshlet status${serverFlag} --token "$(cat ${files.token})" --ca-file ${files.ca}
 
 Try this:
   1. Canary by header: x-canary: true always reaches reviews v2.

@@ -41,6 +41,8 @@ export interface DemoState {
   instances: DemoInstance[];
   /** Every control-plane node (absent in a state file of an older demo: one node at http/grpc). */
   controls?: DemoControlNode[];
+  /** The mesh CA the control plane's TLS certificate chains to (absent: an older demo, plain HTTP). */
+  caFile?: string;
   /** Control-plane nodes (by node id) and apps (by instance name): what drills kill and heal. */
   processes?: DemoProcess[];
 }

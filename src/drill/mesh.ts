@@ -29,6 +29,16 @@ export class LocalMesh {
     return this.#state.controls ?? [{ id: "n1", grpc: this.#state.grpc, http: this.#state.http }];
   }
 
+  /** The base URL of a node's API: https under the demo's mesh CA (plain http for an older demo). */
+  controlBase(c: DemoControlNode): string {
+    return `${this.#state.caFile === undefined ? "http" : "https"}://${c.http}`;
+  }
+
+  /** The demo's mesh CA bundle, when its control plane serves TLS. */
+  get caFile(): string | undefined {
+    return this.#state.caFile;
+  }
+
   get instances(): DemoInstance[] {
     return this.#state.instances;
   }

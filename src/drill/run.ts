@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { authorizationHeader } from "../common/control-access.ts";
+import { authorizationHeader, controlFetch } from "../common/control-access.ts";
 import { errorMessage } from "../common/errors.ts";
 import { type LoadStepResult, runLoadStep } from "./load.ts";
 import type { LocalMesh } from "./mesh.ts";
@@ -43,7 +43,7 @@ const METRIC_NAMES = new Set(["meshlet_requests_total", "meshlet_circuit_breaker
 
 /** A GET; `headers` carries the token for the control plane's API (never sent to a sidecar's admin port). */
 async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  const res = await controlFetch(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   const text = await res.text();
   return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
 }
@@ -164,7 +164,7 @@ export class DrillRunner {
     const live = this.#mesh.liveControls();
     const views = await Promise.all(
       live.map((c) =>
-        getJson<{ leader: string }>(`http://${c.http}/v1/cluster`, authorizationHeader()).then(
+        getJson<{ leader: string }>(`${this.#mesh.controlBase(c)}/v1/cluster`, authorizationHeader()).then(
           (r) => r.body.leader,
           () => undefined,
         ),
@@ -180,7 +180,7 @@ export class DrillRunner {
     let last = "no live control-plane node";
     for (const c of this.#mesh.liveControls()) {
       try {
-        const res = await fetch(`http://${c.http}${p}`, {
+        const res = await controlFetch(`${this.#mesh.controlBase(c)}${p}`, {
           method,
           headers: {
             ...authorizationHeader(),
@@ -285,7 +285,7 @@ export class DrillRunner {
   async #endpoints(service: string, count: number): Promise<string | undefined> {
     for (const c of this.#mesh.liveControls()) {
       const r = await getJson<{ endpoints: unknown[] }>(
-        `http://${c.http}/v1/endpoints/${service}`,
+        `${this.#mesh.controlBase(c)}/v1/endpoints/${service}`,
         authorizationHeader(),
       ).catch(() => undefined);
       if (r?.status === 200) return r.body.endpoints.length === count ? `${count}` : undefined;

@@ -1,4 +1,5 @@
 import {
+  type ChannelCredentials,
   type ClientWritableStream,
   credentials,
   Metadata,
@@ -82,6 +83,8 @@ export interface GrpcTransportOptions {
   /** Messages queued for one peer beyond this are dropped (Raft retransmits). */
   maxQueue?: number;
   snapshotChunkBytes?: number;
+  /** How to dial peers (default plain); read for each new peer channel. */
+  credentials?: () => ChannelCredentials;
 }
 
 const MIN_BACKOFF_MS = 50;
@@ -137,7 +140,7 @@ export class GrpcTransport implements Transport {
   }
 
   /** Adds meshlet.raft.v1.Raft to `server`; incoming batches of another cluster are refused. */
-  serve(server: Server): void {
+  serve(server: Pick<Server, "addService">): void {
     const { clusterId, sink, logger } = this.#o;
     /** A message of a type this version does not know (a newer peer) is dropped, counted, logged once per type. */
     const unknownTypes = new Set<string>();
@@ -313,7 +316,7 @@ class PeerSender {
     this.#o = o;
     this.#failures = failures;
     const Client = raftProto().meshlet.raft.v1.Raft;
-    this.#client = new Client(address, credentials.createInsecure(), {
+    this.#client = new Client(address, o.credentials?.() ?? credentials.createInsecure(), {
       "grpc.initial_reconnect_backoff_ms": MIN_BACKOFF_MS,
       "grpc.max_reconnect_backoff_ms": MAX_BACKOFF_MS,
       "grpc.max_send_message_length": 64 * 1024 * 1024,

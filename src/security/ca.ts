@@ -1,5 +1,4 @@
 import { type KeyObject, X509Certificate as NodeCertificate, randomBytes } from "node:crypto";
-import { isIP } from "node:net";
 import { PkiError } from "./errors.ts";
 import {
   type CryptoKey,
@@ -10,6 +9,7 @@ import {
   toSigningKey,
   toVerifyingKey,
 } from "./keys.ts";
+import { type NodeName, nodeSubject, serverSans } from "./node-cert.ts";
 import { splitPem } from "./pem.ts";
 import {
   AuthorityKeyIdentifierExtension,
@@ -121,6 +121,11 @@ export class CertificateAuthority {
     return new CertificateAuthority(new X509Certificate(first.raw), chain, key);
   }
 
+  /** This CA's own certificate (the first of its chain): the issuer of every certificate it signs. */
+  get certPem(): string {
+    return (this.#chain[0] as NodeCertificate).toString();
+  }
+
   /** The root certificate(s) peers anchor on: the last of the chain. */
   get rootPem(): string {
     return (this.#chain[this.#chain.length - 1] as NodeCertificate).toString();
@@ -169,14 +174,18 @@ export class CertificateAuthority {
     return `${cert.toString("pem")}\n${this.#chain.map((c) => c.toString()).join("")}`;
   }
 
-  /** A control-plane node's server certificate for its HTTP and gRPC listeners (DNS names and IPs). */
-  async signServer(publicKey: KeyObject, names: readonly string[], o: IssueOptions): Promise<string> {
-    if (names.length === 0)
-      throw new PkiError("ERR_CSR_IDENTITY", "a server certificate needs at least one DNS name or IP");
-    const sans = names.map((n) =>
-      isIP(n) !== 0 ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n },
+  /**
+   * A control-plane node's certificate, for its HTTP and gRPC listeners (DNS names and IPs as SANs) and as the
+   * client certificate it presents to its peers: the subject names the node (node-cert.ts).
+   */
+  async signNode(publicKey: KeyObject, node: NodeName, names: readonly string[], o: IssueOptions): Promise<string> {
+    return this.#sign(
+      publicKey,
+      serverSans(names),
+      o,
+      [ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth],
+      nodeSubject(node),
     );
-    return this.#sign(publicKey, sans, o, [ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth], `CN=${names[0]}`);
   }
 
   async #sign(

@@ -40,6 +40,8 @@ export interface SidecarOptions {
   controls: readonly string[];
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
+  /** The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. */
+  caPem?: Buffer | undefined;
   source: ConfigSource | undefined;
   dataDir: string | undefined;
   labels: Record<string, string>;
@@ -440,6 +442,7 @@ export class Sidecar {
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
       ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
+      ...(this.#o.caPem === undefined ? {} : { caPem: this.#o.caPem }),
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
       instance: this.#instance(),

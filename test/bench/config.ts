@@ -36,7 +36,7 @@ interface Report {
 const target = await clusterTarget();
 const leader = target.leader.http;
 const put = async (value: string): Promise<number> => {
-  const res = await fetch(`http://${leader}/v1/config/${KEY}`, { method: "PUT", body: value });
+  const res = await fetch(`https://${leader}/v1/config/${KEY}`, { method: "PUT", body: value });
   if (res.status !== 200) throw new Error(`PUT answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { revision: number }).revision;
 };
@@ -135,7 +135,7 @@ const wrong = settled.filter((a) => !selected.has(a.instance) && a.seen.includes
 const missing = settled.filter((a) => selected.has(a.instance) && a.release !== RELEASE);
 
 const promotedAt = await timed("canary", async () => {
-  const res = await fetch(`http://${leader}/v1/config/${KEY}:promote`, { method: "POST" });
+  const res = await fetch(`https://${leader}/v1/config/${KEY}:promote`, { method: "POST" });
   if (res.status !== 200) throw new Error(`promote answered ${res.status}`);
 });
 await Promise.all(workers.map((w) => w.ask({ watchValue: "canary" })));

@@ -136,7 +136,7 @@ async function meshlet(): Promise<System> {
   const auth = { authorization: `Bearer ${token}` };
   await waitFor("every node to accept the admin token", async () => {
     for (const n of c.nodes) {
-      const r = await call(`http://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
+      const r = await call(`https://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
       if (r.status !== 200 && r.status !== 404) return undefined;
     }
     return true;
@@ -146,14 +146,14 @@ async function meshlet(): Promise<System> {
     driver: "native HTTP API /v1/config (undici request, a connection per client)",
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
-      const r = await call(`http://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
+      const r = await call(`https://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
         ...auth,
         "x-meshlet-timeout": String(timeoutMs),
       });
       expect2xx(`meshlet PUT /v1/config/${key}`, r);
     },
     async get(i, key) {
-      const r = await call(`http://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
+      const r = await call(`https://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
       if (r.status !== 404) expect2xx(`meshlet GET /v1/config/${key}`, r);
     },
     async leader() {
@@ -178,13 +178,13 @@ async function meshlet(): Promise<System> {
     rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
     leaderChanges: () =>
       sumCounter(
-        c.nodes.map((n) => `http://${n.http}/metrics`),
+        c.nodes.map((n) => `https://${n.http}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
-    gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
-    fsyncs: (i) => fsyncsOf(`http://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
+    gcPauseSeconds: (i) => sumSeries(`https://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    fsyncs: (i) => fsyncsOf(`https://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
     stop: () => c.stopAll(),
   };
   return sys;

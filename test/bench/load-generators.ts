@@ -43,14 +43,14 @@ export async function clusterTarget(): Promise<ClusterTarget> {
     label: "3 meshlet control processes (Raft)",
     addresses: c.nodes.map((n) => n.grpc),
     async apply(yaml) {
-      const res = await fetch(`http://${leader.http}/v1/apply`, { method: "POST", body: yaml });
+      const res = await fetch(`https://${leader.http}/v1/apply`, { method: "POST", body: yaml });
       if (res.status !== 200) throw new Error(`apply answered ${res.status}: ${await res.text()}`);
       return ((await res.json()) as { revision: number }).revision;
     },
     async streams() {
       // Any node lists the whole cluster's sidecars; one per node shows they are spread.
       const node = c.nodes[0];
-      const res = await fetch(`http://${node?.http}/v1/sidecars`);
+      const res = await fetch(`https://${node?.http}/v1/sidecars`);
       const { sidecars, unreachable } = (await res.json()) as { sidecars: { node: string }[]; unreachable: string[] };
       // A node too busy to answer its peer in time (thousands of streams opening) is said, not fatal: the count
       // is informative, the push latencies are what the bench measures.

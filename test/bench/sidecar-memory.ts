@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     if (node === undefined) throw new Error("no node");
     cluster.start(node);
     await leaderOf([node]);
-    const applied = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+    const applied = await runCli(["apply", "-f", file, "--server", `https://${node.http}`]);
     if (applied.code !== 0) throw new Error(applied.stderr);
     const trees = [{ name: "this", tree: ROOT }, ...(PEER === undefined ? [] : [{ name: "peer", tree: PEER }])];
     const paths = trees.flatMap((t) => [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { byteSizeFlag } from "../../src/cli/options.ts";
+import { describe, it, test } from "node:test";
+import { byteSizeFlag, DEFAULT_SERVER, serverUrl } from "../../src/cli/options.ts";
 import { UsageError } from "../../src/common/errors.ts";
 
 describe("size flags (--max-resource-bytes, --max-apply-bytes, --max-value-size)", () => {
@@ -26,4 +26,11 @@ describe("size flags (--max-resource-bytes, --max-apply-bytes, --max-value-size)
         text,
       );
   });
+});
+
+test("--server: https by default, a bare HOST:PORT means https, an explicit http:// (an --insecure node) is kept", () => {
+  assert.equal(DEFAULT_SERVER, "https://127.0.0.1:15014");
+  assert.equal(serverUrl("10.0.0.1:15014"), "https://10.0.0.1:15014");
+  assert.equal(serverUrl("http://10.0.0.1:15014"), "http://10.0.0.1:15014");
+  assert.equal(serverUrl("https://control.example:443"), "https://control.example:443");
 });

@@ -118,7 +118,7 @@ describe("CLI startup", () => {
         " outlierDetection: {consecutiveErrors: 3}, fallback: {on: [circuitOpen], static: {status: 503}}}\n",
       ].join(""),
     );
-    const applied = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+    const applied = await runCli(["apply", "-f", file, "--server", `https://${node.http}`]);
     assert.equal(applied.code, 0, applied.stderr);
 
     const sc = await startSidecar(undefined, { staticConfig: false, args: ["--control", node.grpc], env });

@@ -101,7 +101,7 @@ export async function makeCluster(
   cluster.peers = nodes.map((node) => `${node.id}=${peerAddress(node)}`).join(",");
   // Every node of the cluster takes the first founding node's admin token (one token, any member).
   const tokenFile = adminTokenFile(nodes[0]?.dataDir ?? root);
-  for (const node of nodes) authorizeControlPlane(`http://${node.http}`, tokenFile);
+  for (const node of nodes) authorizeControlPlane(`https://${node.http}`, tokenFile);
   return cluster;
 }
 
@@ -124,7 +124,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, m
 export type ClusterStatus = ClusterView;
 
 export async function status(node: ControlProc): Promise<ClusterStatus> {
-  const res = await fetch(`http://${node.http}/v1/cluster`, { signal: AbortSignal.timeout(2_000) });
+  const res = await fetch(`https://${node.http}/v1/cluster`, { signal: AbortSignal.timeout(2_000) });
   return (await res.json()) as ClusterStatus;
 }
 
@@ -148,7 +148,7 @@ export function put(
   value: string,
   headers: Record<string, string> = {},
 ): Promise<Response> {
-  return fetch(`http://${node.http}/v1/config/${key}`, {
+  return fetch(`https://${node.http}/v1/config/${key}`, {
     method: "PUT",
     body: value,
     headers,
@@ -157,7 +157,7 @@ export function put(
 }
 
 export function get(node: ControlProc, key: string, stale = false): Promise<Response> {
-  return fetch(`http://${node.http}/v1/config/${key}${stale ? "?consistency=stale" : ""}`, {
+  return fetch(`https://${node.http}/v1/config/${key}${stale ? "?consistency=stale" : ""}`, {
     signal: AbortSignal.timeout(10_000),
   });
 }

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { silentLogger } from "../../src/common/logger.ts";
 import { type ControlOptions, clusterIdFor, type RunningControl, startControl } from "../../src/controlplane/run.ts";
+import { setRawTlsCa } from "../helpers/raw-http.ts";
 import { adminTokenFile, authorizeControlPlane, readToken } from "../support/control-auth.ts";
 import { until } from "./harness.ts";
 
@@ -56,12 +57,15 @@ export async function startRealNode(
   await until("the node leads", async () => (running.node.isLeader() ? true : undefined), 10_000);
   // The node settles before a test reads its revision: the mesh CA and the admin token are its first entries.
   await until(
-    "the mesh CA is loaded",
-    async () => (running.security.current() === undefined ? undefined : true),
+    "the mesh CA is loaded and its bundle written",
+    async () =>
+      running.security.current() !== undefined && fs.existsSync(path.join(dataDir, "ca.pem")) ? true : undefined,
     10_000,
   );
-  const base = `http://127.0.0.1:${running.httpPort}`;
+  const base = `https://127.0.0.1:${running.httpPort}`;
   authorizeControlPlane(base, adminTokenFile(dataDir));
+  // Raw requests (hostile clients) speak TLS to it too.
+  setRawTlsCa(fs.readFileSync(path.join(dataDir, "ca.pem")));
   await until(
     "the admin token is applied",
     async () => {

@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 
 /** A piece of a raw request: bytes to write, or a pause (ms) before the next piece. */
 export type RawPiece = string | Buffer | { pauseMs: number };
@@ -23,7 +24,10 @@ export interface RawResponse {
 export function rawRequest(port: number, pieces: RawPiece[], waitMs = 15_000): Promise<RawResponse> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const socket = connect(port, "127.0.0.1");
+    const socket =
+      trustedCa === undefined
+        ? connect(port, "127.0.0.1")
+        : tlsConnect({ port, host: "127.0.0.1", ca: trustedCa, servername: "localhost" });
     const chunks: Buffer[] = [];
     let closed = false;
     let completeAt: number | undefined;
@@ -84,6 +88,13 @@ let defaultAuthorization: string | undefined;
  * The Authorization header every httpRequest() carries unless it names its own: hostile-input tests aim at the
  * parsing behind the control plane's token check, so their requests are authorized (undefined: none).
  */
+let trustedCa: Buffer | undefined;
+
+/** Raw requests go over TLS trusting `ca` (a control plane's ca.pem), or plain without one. */
+export function setRawTlsCa(ca: Buffer | undefined): void {
+  trustedCa = ca;
+}
+
 export function setDefaultAuthorization(value: string | undefined): void {
   defaultAuthorization = value;
 }

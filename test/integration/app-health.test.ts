@@ -41,7 +41,7 @@ test("a sidecar deregisters its app within 2 s of the app dying, and registers i
   const file = join(dir, "mesh.yaml");
   await writeFile(file, MESH);
   await until("applied", async () => {
-    const r = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+    const r = await runCli(["apply", "-f", file, "--server", `https://${node.http}`]);
     return r.code === 0 ? r : undefined;
   });
   const port = await listen(server);
@@ -52,7 +52,7 @@ test("a sidecar deregisters its app within 2 s of the app dying, and registers i
     args: ["--control", node.grpc, "--log-level", "warn"],
   });
   const endpoints = async () => {
-    const res = await fetch(`http://${node.http}/v1/endpoints/ratings`, { signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(`https://${node.http}/v1/endpoints/ratings`, { signal: AbortSignal.timeout(2_000) });
     return ((await res.json()) as { endpoints: unknown[] }).endpoints.length;
   };
   await until("registered", async () => ((await endpoints()) === 1 ? true : undefined));

@@ -62,7 +62,7 @@ test("AuthorizationPolicy applied live: web may read /public on reviews, ratings
       () => undefined,
     ),
   );
-  const server = ["--server", `http://${node.http}`];
+  const server = ["--server", `https://${node.http}`];
   const applied = await runCli(["apply", "-f", "-", ...server], { input: MESH });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));

@@ -30,7 +30,7 @@ async function flagsOf(port: number): Promise<string> {
 
 /** Starts an experiment through the API (faster than a CLI process where the test measures time). */
 async function startVia(node: ControlProc, experiment: object): Promise<number> {
-  const r = await fetch(`http://${node.http}/v1/chaos/experiments`, {
+  const r = await fetch(`https://${node.http}/v1/chaos/experiments`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-meshlet-user": "test" },
     body: JSON.stringify({ experiment }),
@@ -53,7 +53,7 @@ function experiment(name: string, duration: string, fault: object): object {
 const TIMED_S = 8;
 
 async function list(node: ControlProc): Promise<ExperimentListResponse> {
-  const r = await fetch(`http://${node.http}/v1/chaos/experiments?consistency=stale`, {
+  const r = await fetch(`https://${node.http}/v1/chaos/experiments?consistency=stale`, {
     signal: AbortSignal.timeout(2_000),
   });
   return (await r.json()) as ExperimentListResponse;
@@ -71,7 +71,7 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
   });
   for (const n of c.nodes) c.start(n);
   let leader = await leaderOf(c.nodes);
-  const server = (n: ControlProc) => ["--server", `http://${n.http}`];
+  const server = (n: ControlProc) => ["--server", `https://${n.http}`];
 
   const mesh = tempFile(
     [
@@ -206,7 +206,7 @@ test("chaos: CLI round trip, --no-faults, expiry across a leader kill and with t
   await until("the inbound experiment reaches ratings' sidecar", async () =>
     (await flagsOf(target.inbound)) === "418 FI" ? true : undefined,
   );
-  const stopped = await fetch(`http://${leader.http}/v1/chaos/experiments/inbound-abort`, { method: "DELETE" });
+  const stopped = await fetch(`https://${leader.http}/v1/chaos/experiments/inbound-abort`, { method: "DELETE" });
   assert.equal(stopped.status, 200);
   await until("ratings' sidecar forwards again", async () =>
     (await flagsOf(target.inbound)) === "200 -" ? true : undefined,

@@ -76,7 +76,7 @@ kind: Service
 metadata: {name: reviews}
 spec: {}
 `;
-  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: mesh });
+  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: mesh });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
   const control = ["--control", node.grpc, "--log-level", "info"];
@@ -89,7 +89,7 @@ spec: {}
   sidecars.push(reviews);
   await firstReady(reviews.admin);
   await until("reviews is registered", async () => {
-    const r = await fetch(`http://${node.http}/v1/endpoints/reviews`).catch(() => undefined);
+    const r = await fetch(`https://${node.http}/v1/endpoints/reviews`).catch(() => undefined);
     const body = r?.ok === true ? ((await r.json()) as { endpoints?: unknown[] }) : undefined;
     return (body?.endpoints?.length ?? 0) >= 1 ? true : undefined;
   });

@@ -75,7 +75,7 @@ test("gray release by labels and by a growing percentage, promote and rollback c
     await c.stopAll();
     await rm(root, { recursive: true, force: true });
   });
-  await until("control plane up", async () => ((await fetch(`http://${node.http}/v1/cluster`)).ok ? true : undefined));
+  await until("control plane up", async () => ((await fetch(`https://${node.http}/v1/cluster`)).ok ? true : undefined));
   await writeFile(join(root, "web.yaml"), SERVICE);
   await cli(node, "apply", "-f", join(root, "web.yaml"));
   const first = Number((await cli(node, "config", "put", "app/flag", "off")).trim());

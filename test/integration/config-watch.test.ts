@@ -58,7 +58,7 @@ class ModelWriter {
 
   async #call(path: string, init: RequestInit = {}): Promise<Response | undefined> {
     try {
-      return await fetch(`http://${this.#node().http}${path}`, {
+      return await fetch(`https://${this.#node().http}${path}`, {
         ...init,
         headers: { "x-meshlet-timeout": "1500", ...(init.headers as Record<string, string>) },
         signal: AbortSignal.timeout(3_000),
@@ -173,10 +173,10 @@ test("meshlet config watch misses nothing across leader changes: on the leader t
   // A second change of leader, by transfer to the node that came back.
   const current = await leaderOf(followers);
   await until("the restarted node caught up", async () => {
-    const r = await fetch(`http://${leader.http}/v1/cluster`).catch(() => undefined);
+    const r = await fetch(`https://${leader.http}/v1/cluster`).catch(() => undefined);
     return r?.ok ? true : undefined;
   });
-  const moved = await fetch(`http://${current.http}/v1/cluster/leader`, {
+  const moved = await fetch(`https://${current.http}/v1/cluster/leader`, {
     method: "POST",
     body: JSON.stringify({ id: leader.id }),
   });
@@ -259,7 +259,7 @@ test("apps watching their sidecars miss no change when the sidecar's node dies: 
   writer.down(first);
   await spaced(8, 30);
   await until("web-1's stream is on another node", async () => {
-    const r = await fetch(`http://${rest[0]?.http}/v1/sidecars`).catch(() => undefined);
+    const r = await fetch(`https://${rest[0]?.http}/v1/sidecars`).catch(() => undefined);
     const list = r?.ok ? ((await r.json()) as SidecarsResponse) : undefined;
     return list?.sidecars.some((s) => s.instance === "web-1" && s.node !== first.id) ? true : undefined;
   });

@@ -1,18 +1,20 @@
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
 import { test } from "node:test";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
-import { httpRequest, rawRequest } from "../helpers/raw-http.ts";
+import { httpRequest, rawRequest, setRawTlsCa } from "../helpers/raw-http.ts";
 import { adminTokenFile, readToken } from "../support/control-auth.ts";
+import { controlCredentials } from "../support/control-grpc.ts";
 
 const TOKEN = /^mlt_[A-Za-z0-9_-]{43}$/;
 
 /** A call with exactly this Authorization (or none): the harness adds the admin token only where none is given. */
 async function call(node: ControlProc, method: string, path: string, token: string | undefined, body?: string) {
-  const res = await fetch(`http://${node.http}${path}`, {
+  const res = await fetch(`https://${node.http}${path}`, {
     method,
     headers: { authorization: token === undefined ? "" : `Bearer ${token}` },
     ...(body === undefined ? {} : { body }),
@@ -24,7 +26,7 @@ async function call(node: ControlProc, method: string, path: string, token: stri
 }
 
 async function cli(node: ControlProc, args: string[], token: string) {
-  return runCli([...args, "--server", `http://${node.http}`], { env: { MESHLET_TOKEN: token } });
+  return runCli([...args, "--server", `https://${node.http}`], { env: { MESHLET_TOKEN: token } });
 }
 
 async function createToken(node: ControlProc, admin: string, args: string[]): Promise<string> {
@@ -42,6 +44,7 @@ test("one node through the real CLI: 401 without a token, 403 for a role, the to
   c.start(n1);
   await leaderOf([n1]);
   const file = adminTokenFile(n1.dataDir);
+  setRawTlsCa(readFileSync(path.join(n1.dataDir, "ca.pem")));
   assert.equal(statSync(file).mode & 0o777, 0o600, "admin-token is readable by its owner only");
   const admin = readToken(file) ?? "";
   assert.match(admin, TOKEN);
@@ -171,7 +174,7 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   const admin = readToken(adminTokenFile(n1.dataDir)) ?? "";
   const web = await createToken(n1, admin, ["--role", "sidecar", "--name", "web-sidecar", "--service", "web"]);
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-  const client = new Client(n1.grpc, credentials.createInsecure());
+  const client = new Client(n1.grpc, controlCredentials(n1.dataDir));
   t.after(() => client.close());
 
   /** Opens a stream with `token`, sends `messages`, resolves with how it ended (a gRPC status code, or "open"). */

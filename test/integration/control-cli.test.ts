@@ -10,7 +10,7 @@ test("meshlet config get|put|delete|list and meshlet cluster status against a ru
   assert.ok(n1);
   c.start(n1);
   await leaderOf([n1]);
-  const env = { MESHLET_SERVER: `http://${n1.http}` };
+  const env = { MESHLET_SERVER: `https://${n1.http}` };
 
   const put = await runCli(["config", "put", "app/greeting", "hello"], { env });
   assert.equal(put.code, 0, put.stderr);
@@ -19,7 +19,7 @@ test("meshlet config get|put|delete|list and meshlet cluster status against a ru
   const got = await runCli(["config", "get", "app/greeting"], { env });
   assert.equal(got.stdout, "hello");
   assert.match(got.stderr, new RegExp(`revision ${revision}`));
-  const piped = await runCli(["config", "put", "app/piped", "--server", `http://${n1.http}`], { input: "from stdin" });
+  const piped = await runCli(["config", "put", "app/piped", "--server", `https://${n1.http}`], { input: "from stdin" });
   assert.equal(piped.code, 0, piped.stderr);
   assert.equal((await runCli(["config", "get", "app/piped", "--stale"], { env })).stdout, "from stdin");
 

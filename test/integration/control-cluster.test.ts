@@ -47,7 +47,7 @@ test("3 nodes: replicated writes, reads on followers, failover, restart catch-up
     return r.status === 200 ? r.text() : undefined;
   });
   assert.equal(last, "v119");
-  const metrics = await (await fetch(`http://${lagging.http}/metrics`)).text();
+  const metrics = await (await fetch(`https://${lagging.http}/metrics`)).text();
   assert.match(metrics, /meshlet_raft_snapshots_total\{origin="received"\} [1-9]/);
 });
 
@@ -74,18 +74,18 @@ test("membership: add a learner with --join, promote it, remove a voter, transfe
     "before-join",
   );
 
-  const dup = await fetch(`http://${leader.http}/v1/cluster/members`, {
+  const dup = await fetch(`https://${leader.http}/v1/cluster/members`, {
     method: "POST",
     body: JSON.stringify({ id: "n4", address: n4.grpc, learner: true }),
   });
   assert.equal(dup.status, 409);
-  const badJson = await fetch(`http://${leader.http}/v1/cluster/members`, { method: "POST", body: "{nope" });
+  const badJson = await fetch(`https://${leader.http}/v1/cluster/members`, { method: "POST", body: "{nope" });
   assert.equal(badJson.status, 400);
 
-  const promote = await fetch(`http://${n3.http}/v1/cluster/members/n4/promote`, { method: "POST" });
+  const promote = await fetch(`https://${n3.http}/v1/cluster/members/n4/promote`, { method: "POST" });
   assert.equal(promote.status, 200, await promote.text());
   const removed = leader.id === "n1" ? n3 : n1;
-  const del = await fetch(`http://${leader.http}/v1/cluster/members/${removed.id}`, { method: "DELETE" });
+  const del = await fetch(`https://${leader.http}/v1/cluster/members/${removed.id}`, { method: "DELETE" });
   assert.equal(del.status, 200, await del.text());
   const members = (await status(leader)).members.map((m) => `${m.id}:${m.role}`).sort();
   assert.deepEqual(
@@ -94,7 +94,7 @@ test("membership: add a learner with --join, promote it, remove a voter, transfe
   );
 
   const target = "n4";
-  const transfer = await fetch(`http://${leader.http}/v1/cluster/leader`, {
+  const transfer = await fetch(`https://${leader.http}/v1/cluster/leader`, {
     method: "POST",
     body: JSON.stringify({ id: target }),
   });

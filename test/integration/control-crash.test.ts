@@ -38,7 +38,7 @@ test("kill -9 during a write burst: every acknowledged write survives the restar
   await Promise.all(writers);
   c.start(n1);
   await leaderOf([n1]);
-  const listed = (await (await fetch(`http://${n1.http}/v1/config?prefix=burst/`)).json()) as { key: string }[];
+  const listed = (await (await fetch(`https://${n1.http}/v1/config?prefix=burst/`)).json()) as { key: string }[];
   const have = new Set(listed.map((e) => e.key));
   const lost = acked.filter((k) => !have.has(k));
   assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acknowledged writes lost`);

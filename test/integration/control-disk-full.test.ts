@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { credentials, status as grpcStatus } from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 import { clusterIdFor } from "../../src/controlplane/run.ts";
 import { raftProto } from "../../src/raft-node/raft-proto.ts";
 import {
@@ -18,6 +18,7 @@ import {
 } from "../controlplane/harness.ts";
 import { isRoot, type TmpfsNamespace, tmpfsNamespace } from "../helpers/tmpfs-namespace.ts";
 import { adminTokenFile, authorizeControlPlane } from "../support/control-auth.ts";
+import { peerCredentials } from "../support/control-grpc.ts";
 
 const MiB = 1024 * 1024;
 const skip = isRoot() ? false : "needs root: the data dir is a small tmpfs mounted in a private mount namespace";
@@ -34,7 +35,7 @@ function startIn(ns: TmpfsNamespace, c: Cluster, node: ControlProc): void {
   proc.stderr?.on("data", (d: Buffer) => node.log.push(d.toString()));
   node.proc = proc;
   // Its admin token is written inside the namespace: calls to it read the file from outside.
-  authorizeControlPlane(`http://${node.http}`, ns.outside(adminTokenFile(node.dataDir)));
+  authorizeControlPlane(`https://${node.http}`, ns.outside(adminTokenFile(node.dataDir)));
 }
 
 /** PUTs `key` until the node refuses one (the disk was full); the acknowledged ones join `acked`. */
@@ -53,7 +54,7 @@ interface Health {
   leader: string;
   storage: { writable: boolean; code?: string; error?: string };
 }
-const health = async (node: ControlProc) => (await (await fetch(`http://${node.http}/v1/cluster`)).json()) as Health;
+const health = async (node: ControlProc) => (await (await fetch(`https://${node.http}/v1/cluster`)).json()) as Health;
 
 async function assertAllPresent(node: ControlProc, acked: Map<string, string>, stale = false): Promise<void> {
   for (const [key, value] of acked) {
@@ -98,7 +99,7 @@ test("disk full on a single node: 507, reads served, recovery by itself, every a
   assert.equal(h.health, "degraded");
   assert.equal(h.storage.code, "ERR_NO_SPACE");
   assert.equal(h.leader, "");
-  assert.match(await (await fetch(`http://${n1.http}/metrics`)).text(), /^meshlet_storage_degraded 1$/m);
+  assert.match(await (await fetch(`https://${n1.http}/metrics`)).text(), /^meshlet_storage_degraded 1$/m);
   assert.equal(n1.proc?.exitCode, null, "the node is still running");
 
   fs.rmSync(ns.outside(filler));
@@ -134,10 +135,10 @@ test("disk full on the leader of three: it steps down, peers get RESOURCE_EXHAUS
   c.start(n2);
   c.start(n3);
   // One token serves the whole cluster: n1's, written inside the namespace.
-  for (const n of [n2, n3]) authorizeControlPlane(`http://${n.http}`, ns.outside(adminTokenFile(n1.dataDir)));
+  for (const n of [n2, n3]) authorizeControlPlane(`https://${n.http}`, ns.outside(adminTokenFile(n1.dataDir)));
   let lead = await leaderOf(c.nodes);
   if (lead !== n1) {
-    await fetch(`http://${lead.http}/v1/cluster/leader`, { method: "POST", body: JSON.stringify({ id: "n1" }) });
+    await fetch(`https://${lead.http}/v1/cluster/leader`, { method: "POST", body: JSON.stringify({ id: "n1" }) });
     lead = await until("n1 leads", async () => ((await status(n1)).leader === "n1" ? n1 : undefined));
   }
   const acked = new Map<string, string>();
@@ -155,7 +156,8 @@ test("disk full on the leader of three: it steps down, peers get RESOURCE_EXHAUS
 
   // A peer forwarding a proposal to n1 is told RESOURCE_EXHAUSTED.
   const Raft = raftProto().meshlet.raft.v1.Raft;
-  const client = new Raft(n1.grpc, credentials.createInsecure());
+  // As a peer would: with a node certificate of the cluster (from n2, which can still write).
+  const client = new Raft(n1.grpc, await peerCredentials(n2.http, clusterIdFor(["n1", "n2", "n3"])));
   t.after(() => client.close());
   const code = await new Promise<number | undefined>((resolve) =>
     client.Forward(

@@ -1,14 +1,25 @@
 import assert from "node:assert/strict";
+import { get as httpsGet } from "node:https";
 import { test } from "node:test";
 import { type ControlProc, leaderOf, makeCluster, put, status, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const probe = async (node: ControlProc, path: string) => {
-  const r = await fetch(`http://${node.http}${path}`).catch(() => undefined);
-  return r === undefined
-    ? { status: 0, body: {} }
-    : { status: r.status, body: (await r.json()) as Record<string, unknown> };
-};
+/**
+ * A probe as the kubelet makes it (httpGet, scheme HTTPS): TLS without checking the certificate, which is
+ * self-signed until the founders have a leader and the mesh CA.
+ */
+const probe = (node: ControlProc, path: string) =>
+  new Promise<{ status: number; body: Record<string, unknown> }>((resolve) => {
+    const req = httpsGet(`https://${node.http}${path}`, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || "{}") }),
+      );
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve({ status: 0, body: {} }));
+  });
 
 /**
  * The control plane as a StatefulSet runs it: every pod gets the same flags (the founding members by stable DNS
@@ -49,7 +60,7 @@ test("StatefulSet bootstrap: founders by DNS name, a scaled-up pod joins, probes
     const s = await status(leader);
     return s.members.some((m) => m.id === "n4" && m.role === "learner" && m.address === dns(n4)) ? true : undefined;
   });
-  const promoted = await runCli(["cluster", "promote", "n4", "--server", `http://${leader.http}`]);
+  const promoted = await runCli(["cluster", "promote", "n4", "--server", `https://${leader.http}`]);
   assert.equal(promoted.code, 0, promoted.stderr);
   await until("n4 ready as a voter", async () => {
     const s = await status(leader);

@@ -8,13 +8,13 @@ const service = (name: string, annotations: string) =>
   `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata:\n  name: ${name}\n  annotations:\n${annotations}`;
 
 async function apply(http: string, body: string): Promise<{ status: number; code?: string; message?: string }> {
-  const res = await fetch(`http://${http}/v1/apply`, { method: "POST", body, signal: AbortSignal.timeout(20_000) });
+  const res = await fetch(`https://${http}/v1/apply`, { method: "POST", body, signal: AbortSignal.timeout(20_000) });
   const json = (await res.json()) as { error?: { code: string; message: string } };
   return { status: res.status, ...(json.error ?? {}) };
 }
 
 async function serviceNames(http: string): Promise<string[]> {
-  const res = await fetch(`http://${http}/v1/resources/services`);
+  const res = await fetch(`https://${http}/v1/resources/services`);
   const body = (await res.json()) as { items: { resource: { metadata: { name: string } } }[] };
   return body.items.map((i) => i.resource.metadata.name).sort();
 }

@@ -48,7 +48,7 @@ test("a member with an unreadable WAL is restored from its peers as the docs des
   assert.match(refused.stderr, /is corrupt at offset \d+, after entry \d+ \(checksum mismatch\).*Recovering a node/);
 
   const lead = await leaderOf([n1, n2]);
-  const server = `http://${lead.http}`;
+  const server = `https://${lead.http}`;
   const removed = await runCli(["cluster", "remove", "n3", "--server", server]);
   assert.equal(removed.code, 0, removed.stderr);
   fs.renameSync(n3.dataDir, `${n3.dataDir}.broken`);

@@ -25,7 +25,7 @@ spec:
 `;
 
 async function apply(http: string, yaml: string): Promise<void> {
-  const res = await fetch(`http://${http}/v1/apply`, {
+  const res = await fetch(`https://${http}/v1/apply`, {
     method: "POST",
     headers: { "content-type": "application/yaml" },
     body: yaml,
@@ -60,7 +60,7 @@ describe("the dashboard in a real headless Chromium", () => {
     const page: Page = await chromium.browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (err) => errors.push(String(err)));
-    await page.goto(`http://${follower.http}/#token=${controlTokenEnv().MESHLET_TOKEN ?? ""}`, {
+    await page.goto(`https://${follower.http}/#token=${controlTokenEnv().MESHLET_TOKEN ?? ""}`, {
       waitUntil: "domcontentloaded",
     });
     await page.waitForFunction(

@@ -153,7 +153,7 @@ describe("meshlet demo", () => {
     assert.match(
       second.stderr,
       new RegExp(
-        `^meshlet demo is already running \\(pid ${demo.proc.pid}, dashboard http://127.0.0.1:${ports[0]}/\\)[^\\n]*\\n$`,
+        `^meshlet demo is already running \\(pid ${demo.proc.pid}, dashboard https://127.0.0.1:${ports[0]}/\\)[^\\n]*\\n$`,
       ),
     );
 

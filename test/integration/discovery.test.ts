@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
@@ -11,6 +11,7 @@ import { DiscoveryStreamClient, type MeshSnapshot } from "../../src/sidecar/disc
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { controlTokenEnv } from "../support/control-auth.ts";
+import { controlCredentials } from "../support/control-grpc.ts";
 
 const SERVICES = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -33,9 +34,10 @@ interface TestSidecar {
   last(): MeshSnapshot | undefined;
 }
 
-function tokenOption(): { token?: string } {
-  const token = controlTokenEnv().MESHLET_TOKEN;
-  return token === undefined ? {} : { token };
+/** The cluster's admin token and mesh CA (the harness's), as `meshlet sidecar` takes them from the environment. */
+function accessOptions(): { token?: string; caPem?: Buffer } {
+  const { MESHLET_TOKEN: token, MESHLET_CA_FILE: ca } = controlTokenEnv();
+  return { ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { caPem: readFileSync(ca) }) };
 }
 
 /** A sidecar's discovery client in the test process, against real control-plane processes. */
@@ -49,7 +51,7 @@ function sidecar(
     controls: controls.map((c) => c.grpc),
     nodeId: id,
     // The cluster's admin token (the harness's): these tests are about discovery, not about token roles.
-    ...tokenOption(),
+    ...accessOptions(),
     service: options.service ?? "productpage",
     instance: id,
     subscribe: options.subscribe ?? ["*"],
@@ -69,7 +71,7 @@ function sidecar(
 }
 
 async function json<T>(node: ControlProc, path: string): Promise<T> {
-  const res = await fetch(`http://${node.http}${path}`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`https://${node.http}${path}`, { signal: AbortSignal.timeout(5_000) });
   return (await res.json()) as T;
 }
 
@@ -91,7 +93,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   });
   c.start(node);
   await leaderOf([node]);
-  const server = ["--server", `http://${node.http}`];
+  const server = ["--server", `https://${node.http}`];
 
   const good = sidecar([node], "sc-good");
   const picky = sidecar([node], "sc-picky", { reject: (s) => s.resources.some((r) => r.kind === "Route") });
@@ -133,7 +135,7 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   const rejected = await runCli(["apply", "-f", bad.file, ...server]);
   assert.equal(rejected.code, 1);
   assert.match(rejected.stderr, /mesh\.yaml:18:\d+ Route\/ratings spec\.http\[0\]\.timeout: expected a duration/);
-  const posted = await fetch(`http://${node.http}/v1/apply`, {
+  const posted = await fetch(`https://${node.http}/v1/apply`, {
     method: "POST",
     body: `${SERVICES}---\nkind: Widget\n`,
   });
@@ -145,11 +147,11 @@ test("single node: apply reaches a sidecar which ACKs; invalid apply changes not
   // An instance registered once and never renewed (its sidecar died without deregistering) disappears
   // when its lease expires, and watchers get the push.
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-  const unary = new Client(node.grpc, credentials.createInsecure());
+  const unary = new Client(node.grpc, controlCredentials(node.dataDir));
   cleanups.push(() => unary.close());
   // As a sidecar of ratings would: with a sidecar token bound to ratings.
   const { token } = (await (
-    await fetch(`http://${node.http}/v1/tokens`, {
+    await fetch(`https://${node.http}/v1/tokens`, {
       method: "POST",
       body: JSON.stringify({ name: "ratings-sidecar", role: "sidecar", service: "ratings" }),
     })
@@ -226,7 +228,7 @@ test("3 nodes: endpoints survive a leader kill -9; a sidecar of a killed followe
   c.start(leader);
   // f1 may have been the new leader: the apply waits out the election (503 + Retry-After meanwhile).
   const revision = await until("apply accepted", async () => {
-    const res = await fetch(`http://${f2.http}/v1/apply`, { method: "POST", body: SERVICES });
+    const res = await fetch(`https://${f2.http}/v1/apply`, { method: "POST", body: SERVICES });
     return res.status === 200 ? ((await res.json()) as { revision: number }).revision : undefined;
   });
   await until(

@@ -56,11 +56,11 @@ test("control plane + sidecars over the discovery stream: registration, routing,
     await rm(dir, { recursive: true, force: true });
   });
   cluster.start(node, []);
-  await until("control plane ready", () => getJson(`http://${node.http}/v1/cluster`).then((c) => c));
+  await until("control plane ready", () => getJson(`https://${node.http}/v1/cluster`).then((c) => c));
 
   const file = join(dir, "mesh.yaml");
   await writeFile(file, MESH);
-  const applied = await runCli(["apply", "-f", file, "--server", `http://${node.http}`]);
+  const applied = await runCli(["apply", "-f", file, "--server", `https://${node.http}`]);
   assert.equal(applied.code, 0, applied.stderr);
 
   app = await startFaultUpstream("reviews-app");
@@ -83,7 +83,7 @@ test("control plane + sidecars over the discovery stream: registration, routing,
   assert.match(first.body, /"upstream":"reviews-app"/);
 
   const eps = await getJson<{ endpoints: { port: number; labels: Record<string, string> }[] }>(
-    `http://${node.http}/v1/endpoints/reviews`,
+    `https://${node.http}/v1/endpoints/reviews`,
   );
   assert.deepEqual(
     eps.endpoints.map((e) => [e.port, e.labels.version]),
@@ -95,7 +95,7 @@ test("control plane + sidecars over the discovery stream: registration, routing,
   const open = await send(web.outbound, { headers: { host: "reviews" } });
   assert.equal(open.headers["x-meshlet-flags"], "CB");
   const reported = await until("the open breaker is visible in /v1/sidecars", async () => {
-    const { sidecars: views } = await getJson<{ sidecars: SidecarView[] }>(`http://${node.http}/v1/sidecars`);
+    const { sidecars: views } = await getJson<{ sidecars: SidecarView[] }>(`https://${node.http}/v1/sidecars`);
     const view = views.find((v) => v.service === "web");
     return view?.status?.breakers.some((b) => b.target === "service/reviews" && b.state === 2) ? views : undefined;
   });
@@ -108,7 +108,7 @@ test("control plane + sidecars over the discovery stream: registration, routing,
   await until(
     "the stopped instance is deregistered at once",
     async () => {
-      const now = await getJson<{ endpoints: unknown[] }>(`http://${node.http}/v1/endpoints/reviews`);
+      const now = await getJson<{ endpoints: unknown[] }>(`https://${node.http}/v1/endpoints/reviews`);
       return now.endpoints.length === 0 ? true : undefined;
     },
     5_000,

@@ -63,7 +63,7 @@ test("sidecars talk mTLS with SPIFFE identities from the control plane; plain te
   );
   const bundle = await readFile(`${node.dataDir}/ca.pem`, "utf8");
 
-  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: MESH });
+  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
   const control = ["--control", node.grpc, "--log-level", "warn"];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -44,7 +44,7 @@ interface ClusterJson {
 }
 
 async function clusterOf(http: string): Promise<ClusterJson> {
-  const res = await fetch(`http://${http}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`https://${http}/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
   return (await res.json()) as ClusterJson;
 }
 
@@ -88,7 +88,7 @@ test("one check for everyone: refused at the door with the sidecar's words; anal
   }
   const after = await clusterOf(node.http);
   assert.equal(after.commitIndex, before.commitIndex, "no entry was proposed");
-  const details = await fetch(`http://${node.http}/v1/resources/services/details`);
+  const details = await fetch(`https://${node.http}/v1/resources/services/details`);
   assert.equal(details.status, 404, "nothing of the refused apply was stored, not even its valid part");
   // The files alone conflict with nothing: a client dry run cannot know better, and says what it checked.
   const client = await runCli(["apply", "-f", conflict, "--dry-run=client"], { env });
@@ -148,13 +148,14 @@ test("one check for everyone: refused at the door with the sidecar's words; anal
     path: "spec.circuitBreaker",
     message: "unknown field(s): slowCallRate",
   };
-  const token = controlTokenEnv().MESHLET_TOKEN;
-  assert.ok(token !== undefined, "the cluster wrote its admin token");
+  const { MESHLET_TOKEN: token, MESHLET_CA_FILE: caFile } = controlTokenEnv();
+  assert.ok(token !== undefined && caFile !== undefined, "the cluster wrote its admin token and CA");
   fake = new DiscoveryStreamClient({
     controls: [node.grpc],
     nodeId: "web-skewed",
     service: "web",
     token,
+    caPem: await readFile(caFile),
     instance: "web-skewed",
     subscribe: ["*"],
     apply: () => {},

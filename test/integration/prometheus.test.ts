@@ -9,6 +9,7 @@ import { freePorts, makeCluster, until } from "../controlplane/harness.ts";
 import { REPO_ROOT, runCli, stopProcess } from "../helpers/cli.ts";
 import { ensureDebianPackage } from "../helpers/debian.ts";
 import { nameServer, send, startSidecar } from "../sidecar/helpers.ts";
+import { caFileOf } from "../support/control-auth.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -28,7 +29,11 @@ interface PromConfig {
   global: Record<string, string>;
   rule_files: string[];
   alerting?: unknown;
-  scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+  scrape_configs: {
+    job_name: string;
+    tls_config?: { ca_file: string };
+    static_configs: { targets: string[] }[];
+  }[];
 }
 
 /** Metric names an expression reads (histogram series by their family name). */
@@ -80,6 +85,7 @@ test("a real Prometheus scrapes a running control plane and sidecar with the shi
     global: { ...shipped.global, scrape_interval: "1s", evaluation_interval: "1s" },
     scrape_configs: shipped.scrape_configs.map((s) => ({
       ...s,
+      ...(s.tls_config === undefined ? {} : { tls_config: { ...s.tls_config, ca_file: caFileOf(node.dataDir) } }),
       static_configs: [{ targets: [targets[s.job_name] ?? ""] }],
     })),
   };
@@ -149,7 +155,7 @@ test("a real Prometheus scrapes a running control plane and sidecar with the shi
 
   // The metric names the rules and the dashboard read exist in what the processes export (HELP lines).
   const exported = new Set<string>();
-  for (const url of [`http://${node.http}/metrics`, `http://127.0.0.1:${sidecar.admin}/metrics`]) {
+  for (const url of [`https://${node.http}/metrics`, `http://127.0.0.1:${sidecar.admin}/metrics`]) {
     const text = await (await fetch(url)).text();
     for (const m of text.matchAll(/^# HELP (meshlet_[a-z0-9_]+) /gm)) exported.add(m[1] ?? "");
   }

@@ -20,7 +20,7 @@ interface SidecarsBody {
 
 async function get<T>(http: string, path: string): Promise<{ ms: number; status: number; body: T }> {
   const start = performance.now();
-  const r = await fetch(`http://${http}${path}`, { signal: AbortSignal.timeout(10_000) });
+  const r = await fetch(`https://${http}${path}`, { signal: AbortSignal.timeout(10_000) });
   const body = (await r.json()) as T;
   return { ms: performance.now() - start, status: r.status, body };
 }

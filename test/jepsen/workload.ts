@@ -106,7 +106,7 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenReport> {
     let counter = 0;
 
     const request = async (node: ControlProc, key: string, init: RequestInit = {}) =>
-      fetch(`http://${node.http}/v1/config/${key}`, {
+      fetch(`https://${node.http}/v1/config/${key}`, {
         ...init,
         headers: { "x-meshlet-timeout": "1500", ...(init.headers as Record<string, string>) },
         signal: AbortSignal.timeout(3_000),

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import { UsageError } from "../../common/errors.ts";
 import { callApi } from "../../controlplane/http/client.ts";
-import { envName, envOption, serverOption } from "../options.ts";
+import { envName, envOption, serverOption, serverUrl } from "../options.ts";
 import { type OutputFormat, outputOption, structured } from "../output.ts";
 
 interface Common {
@@ -101,7 +101,7 @@ export function registerConfig(program: Command): void {
         throw new UsageError(`--revision: expected a revision, got "${o.revision}"`);
       const server = o.server
         .split(",")
-        .map((s) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(s.trim()) ? s.trim() : `http://${s.trim()}`))
+        .map((s) => serverUrl(s.trim()))
         .join(",");
       await (await center()).watch(key, {
         server,

@@ -33,6 +33,7 @@ interface ControlFlags {
   caKey?: string;
   logLevel: LogLevel;
   insecure?: boolean;
+  foundingWindow: string;
   printAdminToken?: boolean;
 }
 
@@ -140,7 +141,14 @@ export function registerControl(program: Command): void {
     .addOption(
       envOption(
         "--insecure",
-        "plain HTTP and gRPC without TLS, for local development only (tokens are still required)",
+        "plain HTTP and gRPC without TLS, peers unauthenticated: local development only (tokens are still required)",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--founding-window <duration>",
+        "how long the founding members of a new cluster accept each other's self-signed node certificates (0: never)",
+        "60s",
       ),
     )
     .addOption(
@@ -159,6 +167,7 @@ export function registerControl(program: Command): void {
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const limits = resourceLimits(flags);
+      const foundingWindowMs = durationFlag("--founding-window", flags.foundingWindow, true);
       const security = await securityOptions(flags);
       const http = parseHostPort(flags.http, "--http");
       const advertise = flags.advertise ?? flags.grpc;
@@ -172,21 +181,28 @@ export function registerControl(program: Command): void {
       const join = flags.join !== undefined && !(flags.peers !== undefined && peers.has(flags.id));
       if (!join && !peers.has(flags.id)) throw new UsageError(`--peers must include this node (${flags.id})`);
       // Loaded here, not at the top: the other commands (a sidecar above all) never pay for the control plane.
-      const [{ createLogger }, { clusterIdFor, fetchCluster, requestJoin, startControl }, valueLimit] =
-        await Promise.all([
-          import("../../common/logger.ts"),
-          import("../../controlplane/run.ts"),
-          import("../../controlplane/config/limits.ts"),
-        ]);
+      const [
+        { createLogger },
+        { clusterIdFor, fetchCluster, requestJoin, requestNodeCertificate, startControl },
+        valueLimit,
+      ] = await Promise.all([
+        import("../../common/logger.ts"),
+        import("../../controlplane/run.ts"),
+        import("../../controlplane/config/limits.ts"),
+      ]);
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
       const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
       if (flags.insecure === true)
         logger.warn(
           { http: flags.http, grpc: flags.grpc },
-          "--insecure: the control plane serves plain HTTP and gRPC; tokens and data cross the network in clear text. For local development only",
+          "--insecure: the control plane serves plain HTTP and gRPC and does not authenticate its peers; tokens and data cross the network in clear text. For local development only",
         );
       const { controlAccess } = await import("../../common/control-access.ts");
-      const peerAccess = { ...(controlAccess().token === undefined ? {} : { token: controlAccess().token }) };
+      const insecure = flags.insecure === true;
+      const peerAccess = {
+        ...(controlAccess().token === undefined ? {} : { token: controlAccess().token }),
+        insecure,
+      };
       let clusterId = clusterIdFor(peers.keys());
       if (flags.join !== undefined) parseHostPort(flags.join, "--join");
       if (join && flags.join !== undefined) {
@@ -215,6 +231,14 @@ export function registerControl(program: Command): void {
             limits,
             printAdminToken: flags.printAdminToken === true,
             security,
+            insecure,
+            foundingWindowMs,
+            ...(join && flags.join !== undefined
+              ? {
+                  obtainNodeCertificate: (request: Parameters<typeof requestNodeCertificate>[1]) =>
+                    requestNodeCertificate(flags.join as string, request, peerAccess),
+                }
+              : {}),
             logger,
           },
           clusterId,

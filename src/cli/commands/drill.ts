@@ -76,6 +76,9 @@ export function registerDrill(program: Command): void {
           // No token file: calls go without one and a secured control plane refuses them with 401, reported per step.
         }
       }
+      // Without --ca-file, the mesh CA of the demo (its control plane serves TLS under it).
+      if (controlAccess().caFile === undefined && mesh.caFile !== undefined)
+        setControlAccess({ ...controlAccess(), caFile: mesh.caFile });
       const runner = new DrillRunner(mesh, path.dirname(file), timeScale);
       const report = await runner.run(parsed.data);
       process.stdout.write(formatReport(report));

@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
-import { controlAccess } from "../../common/control-access.ts";
+import { controlAccess, controlCaPem } from "../../common/control-access.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
@@ -257,6 +257,7 @@ export function registerSidecar(program: Command): void {
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
         token: controlAccess().token,
+        caPem: controlCaPem(),
         source,
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),

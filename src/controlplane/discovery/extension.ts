@@ -1,4 +1,4 @@
-import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { ChannelCredentials, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { UsageError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
@@ -33,6 +33,7 @@ interface ExtensionContextLike {
   limits?: ResourceLimits;
   /** The mesh CA (MeshSecurity) as the discovery stream uses it. */
   security?: CertificateIssuer;
+  peerCredentials?: () => ChannelCredentials;
 }
 
 /** Members and their gRPC addresses. ControlNode does not expose membership; the Raft-backed node does. */
@@ -57,7 +58,7 @@ export function discoveryExtension() {
   return {
     name: "discovery",
     register: (sm: StateMachine) => registerMeshCommands(sm),
-    start({ node, grpcServer, logger, registry, limits, security }: ExtensionContextLike) {
+    start({ node, grpcServer, logger, registry, limits, security, peerCredentials }: ExtensionContextLike) {
       runtime = startDiscovery(node, {
         addService: (service, implementation) => grpcServer.addService(service, implementation),
         logger,
@@ -66,6 +67,7 @@ export function discoveryExtension() {
         members: () => membersOf(node),
         debounceMs: debounceMs(),
         ...(security === undefined ? {} : { certificates: security }),
+        ...(peerCredentials === undefined ? {} : { peerCredentials }),
       });
       parser = new ResourceParser();
       const bodies = { parser, ...(limits === undefined ? {} : { limits }) };

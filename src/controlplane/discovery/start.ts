@@ -1,4 +1,9 @@
-import { credentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  credentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { compareStrings } from "../../common/compare.ts";
@@ -33,6 +38,8 @@ export interface DiscoveryStartOptions {
   certificates?: CertificateIssuer;
   clock?: Clock;
   proposeDeadlineMs?: number;
+  /** How to dial another node for RenewLeases and ListSidecars (default plain: --insecure, unit tests). */
+  peerCredentials?: () => ChannelCredentials;
 }
 
 export interface DiscoveryRuntime {
@@ -68,7 +75,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     let client = peers.get(address);
     if (client === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      client = new Client(address, credentials.createInsecure());
+      client = new Client(address, options.peerCredentials?.() ?? credentials.createInsecure());
       peers.set(address, client);
     }
     return client;

@@ -60,12 +60,18 @@ export function createHttpServer(
   return server;
 }
 
+/** Sockets whose parser error has been answered. */
+const answered = new WeakSet<Duplex>();
+
 /**
  * The parser refused a request before the router saw it: answer as the router would (a JSON error), close.
  * A header overflow is 414 when it happened on the request line (no line end before the point where the
  * parser stopped), 431 otherwise.
  */
 function answerClientError(err: NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer }, socket: Duplex) {
+  // Over TLS the parser keeps being fed what follows the refused bytes and errs again: the answer already being
+  // sent must not be cut off by destroying the socket now (it closes a second after the answer anyway).
+  if (answered.has(socket)) return;
   if (!socket.writable || err.code === "ECONNRESET") {
     socket.destroy();
     return;
@@ -84,6 +90,7 @@ function answerClientError(err: NodeJS.ErrnoException & { bytesParsed?: number; 
     [status, code, message] = [408, "ERR_REQUEST_TIMEOUT", "the request did not arrive within its deadline"];
   }
   const body = JSON.stringify({ error: { code, message } });
+  answered.add(socket);
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );

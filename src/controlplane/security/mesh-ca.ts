@@ -51,7 +51,7 @@ export class MeshSecurity {
   #loading: number | undefined;
   #proposing = false;
   readonly #unsubscribe: (() => void)[] = [];
-  readonly #listeners = new Set<(ca: CurrentCa) => void>();
+  readonly #listeners = new Set<(ca: CurrentCa) => void | Promise<void>>();
 
   constructor(node: ControlNode, options: MeshSecurityOptions, logger: Logger, registry: Registry) {
     this.#node = node;
@@ -115,7 +115,7 @@ export class MeshSecurity {
   }
 
   /** Called with the CA whenever it changes (and at once when one is known). */
-  onChange(listener: (ca: CurrentCa) => void): () => void {
+  onChange(listener: (ca: CurrentCa) => void | Promise<void>): () => void {
     this.#listeners.add(listener);
     if (this.#current !== undefined) listener(this.#current);
     return () => this.#listeners.delete(listener);
@@ -134,13 +134,21 @@ export class MeshSecurity {
       return;
     }
     const bundle = bundlePem([ca.rootPem, ...stored.record.previousRoots]);
-    this.#current = { ca, bundlePem: bundle, revision: stored.revision, trustDomain: this.options.trustDomain };
-    this.#writeBundle(bundle);
-    this.#logger.info(
-      { revision: stored.revision, roots: splitPem(bundle, "CERTIFICATE").length },
-      "mesh CA loaded; trust bundle written",
-    );
-    for (const l of this.#listeners) l(this.#current);
+    const current = { ca, bundlePem: bundle, revision: stored.revision, trustDomain: this.options.trustDomain };
+    this.#current = current;
+    // ca.pem is written once the listeners are done: the node's own certificate is then signed by this CA, so a
+    // client that waits for ca.pem and trusts it finds the listeners serving a certificate it verifies.
+    void Promise.allSettled([...this.#listeners].map(async (l) => l(current))).then((results) => {
+      for (const r of results)
+        if (r.status === "rejected")
+          this.#logger.error({ err: errorMessage(r.reason) }, "applying the mesh CA on this node failed");
+      if (this.#current !== current) return;
+      this.#writeBundle(bundle);
+      this.#logger.info(
+        { revision: stored.revision, roots: splitPem(bundle, "CERTIFICATE").length },
+        "mesh CA loaded; trust bundle written",
+      );
+    });
     this.#maybePropose();
   }
 

@@ -16,6 +16,7 @@ import type { DiscoveryResponse__Output } from "../../gen/meshlet/discovery/v1/D
 import type { Endpoint__Output } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Snapshot__Output } from "../../gen/meshlet/discovery/v1/Snapshot.ts";
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
+import { controlPlaneCredentials } from "../../security/control-plane-tls.ts";
 import { backoffDelay } from "./backoff.ts";
 
 /** A snapshot decoded and validated, ready for the sidecar's pipeline. */
@@ -48,6 +49,8 @@ export interface DiscoveryClientOptions {
   registration?: Registration;
   /** Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, or admin). */
   token?: string;
+  /** The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. */
+  caPem?: Buffer;
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -221,7 +224,8 @@ export class DiscoveryStreamClient {
     let c = this.#clients.get(address);
     if (c === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      c = new Client(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
+      const creds = this.#o.caPem === undefined ? credentials.createInsecure() : controlPlaneCredentials(this.#o.caPem);
+      c = new Client(address, creds, { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
       this.#clients.set(address, c);
     }
     return c;

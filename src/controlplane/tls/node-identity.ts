@@ -1,0 +1,178 @@
+import { createPublicKey, X509Certificate as NodeCertificate } from "node:crypto";
+import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SecureContextOptions } from "node:tls";
+import { errorMessage } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
+import type { CertificateAuthority } from "../../security/ca.ts";
+import { generateKeyPair, loadPrivateKey, privateKeyPem } from "../../security/keys.ts";
+import { isSelfSigned, type NodeName, nodeNameOf, selfSignedNodeCertificate } from "../../security/node-cert.ts";
+import { splitPem } from "../../security/pem.ts";
+
+/** Node certificates live a year and are re-signed once past half of it (at a CA change or a restart). */
+export const NODE_CERT_TTL_MS = 365 * 24 * 3_600_000;
+
+export interface NodeTlsMaterial {
+  keyPem: string;
+  certChainPem: string;
+  /** The mesh CA's trust bundle; undefined before this node knows it (a founding node's first seconds). */
+  bundlePem: string | undefined;
+  /** Signed by the mesh CA, not self-signed. */
+  fromMeshCa: boolean;
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(path: string, text: string, mode: number): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/**
+ * This node's key and certificate: what its HTTPS and gRPC listeners serve and what it presents to its peers.
+ * Kept in `<data-dir>/node-key.pem` (0600) and `node-cert.pem`, so a restarted node can talk to its peers
+ * before it has replayed the Raft log that holds the CA. A founding node's first certificate is self-signed;
+ * once the mesh CA is applied the node signs its own with it (every node holds the CA).
+ */
+export class NodeIdentity {
+  readonly name: NodeName;
+  readonly #dataDir: string;
+  readonly #names: readonly string[];
+  readonly #logger: Logger;
+  readonly #listeners = new Set<(m: NodeTlsMaterial) => void>();
+  #material: NodeTlsMaterial;
+
+  private constructor(
+    dataDir: string,
+    name: NodeName,
+    names: readonly string[],
+    material: NodeTlsMaterial,
+    logger: Logger,
+  ) {
+    this.#dataDir = dataDir;
+    this.name = name;
+    this.#names = names;
+    this.#material = material;
+    this.#logger = logger;
+  }
+
+  /** The stored identity when it is this node's and still valid; a new self-signed one otherwise. */
+  static async open(
+    dataDir: string,
+    name: NodeName,
+    names: readonly string[],
+    now: number,
+    logger: Logger,
+  ): Promise<NodeIdentity> {
+    const keyPem = readOptional(join(dataDir, "node-key.pem"));
+    const certChainPem = readOptional(join(dataDir, "node-cert.pem"));
+    const bundlePem = readOptional(join(dataDir, "ca.pem"));
+    if (keyPem !== undefined && certChainPem !== undefined) {
+      try {
+        const leaf = new NodeCertificate(splitPem(certChainPem, "CERTIFICATE")[0] ?? "");
+        const named = nodeNameOf(leaf);
+        const selfSigned = isSelfSigned(leaf);
+        if (
+          named?.nodeId === name.nodeId &&
+          named.clusterId === name.clusterId &&
+          Date.parse(leaf.validTo) > now &&
+          leaf.checkPrivateKey(loadPrivateKey(keyPem))
+        )
+          return new NodeIdentity(
+            dataDir,
+            name,
+            names,
+            { keyPem, certChainPem, bundlePem, fromMeshCa: !selfSigned },
+            logger,
+          );
+      } catch (err) {
+        logger.warn({ err: errorMessage(err) }, "the stored node certificate is unusable; making a new one");
+      }
+    }
+    const keys = generateKeyPair();
+    const self = await selfSignedNodeCertificate(keys, name, names, { now, ttlMs: NODE_CERT_TTL_MS });
+    const identity = new NodeIdentity(
+      dataDir,
+      name,
+      names,
+      { keyPem: privateKeyPem(keys.privateKey), certChainPem: self, bundlePem, fromMeshCa: false },
+      logger,
+    );
+    identity.#persist();
+    return identity;
+  }
+
+  material(): NodeTlsMaterial {
+    return this.#material;
+  }
+
+  /** The listeners' TLS options: this certificate, and the bundle to verify the client certificates of peers. */
+  serverContext(): SecureContextOptions {
+    const m = this.#material;
+    return { key: m.keyPem, cert: m.certChainPem, ...(m.bundlePem === undefined ? {} : { ca: m.bundlePem }) };
+  }
+
+  /** Called at each change of certificate or bundle. */
+  onChange(listener: (m: NodeTlsMaterial) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * The mesh CA is known (applied, or rotated): trust its bundle, and sign this node's certificate with it
+   * unless the current one is already its and not past half its life.
+   */
+  async adoptCa(ca: CertificateAuthority, bundlePem: string, now: number): Promise<void> {
+    const current = this.#material;
+    const leaf = new NodeCertificate(splitPem(current.certChainPem, "CERTIFICATE")[0] ?? "");
+    const caCert = new NodeCertificate(ca.certPem);
+    const issued = current.fromMeshCa && leaf.checkIssued(caCert) && leaf.verify(caCert.publicKey);
+    const from = Date.parse(leaf.validFrom);
+    const halfLife = from + (Date.parse(leaf.validTo) - from) / 2;
+    if (issued && now < halfLife) {
+      if (current.bundlePem !== bundlePem) this.#set({ ...current, bundlePem });
+      return;
+    }
+    const key = loadPrivateKey(current.keyPem);
+    const certChainPem = await ca.signNode(createPublicKey(key), this.name, this.#names, {
+      now,
+      ttlMs: NODE_CERT_TTL_MS,
+    });
+    this.#set({ keyPem: current.keyPem, certChainPem, bundlePem, fromMeshCa: true });
+    this.#logger.info({ node: this.name.nodeId }, "node certificate issued by the mesh CA");
+  }
+
+  /** A certificate a member issued to this node (a joiner), for the key this identity holds. */
+  install(certChainPem: string, bundlePem: string): void {
+    this.#set({ ...this.#material, certChainPem, bundlePem, fromMeshCa: true });
+  }
+
+  /** What `POST /v1/cluster/node-certificates` is asked to sign for this node. */
+  request(): { id: string; publicKeyPem: string; names: readonly string[] } {
+    const publicKeyPem = createPublicKey(loadPrivateKey(this.#material.keyPem)).export({ type: "spki", format: "pem" });
+    return { id: this.name.nodeId, publicKeyPem: publicKeyPem.toString(), names: this.#names };
+  }
+
+  #set(next: NodeTlsMaterial): void {
+    this.#material = next;
+    this.#persist();
+    for (const l of this.#listeners) l(next);
+  }
+
+  #persist(): void {
+    try {
+      writeAtomic(join(this.#dataDir, "node-key.pem"), this.#material.keyPem, 0o600);
+      writeAtomic(join(this.#dataDir, "node-cert.pem"), this.#material.certChainPem, 0o644);
+    } catch (err) {
+      this.#logger.error({ err: errorMessage(err) }, "cannot write the node certificate to the data dir");
+    }
+  }
+}

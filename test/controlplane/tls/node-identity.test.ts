@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { silentLogger } from "../../../src/common/logger.ts";
+import { NodeIdentity } from "../../../src/controlplane/tls/node-identity.ts";
+import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
+import { generateKeyPair } from "../../../src/security/keys.ts";
+import { isSelfSigned, nodeNameOf } from "../../../src/security/node-cert.ts";
+import { splitPem } from "../../../src/security/pem.ts";
+
+const NOW = Date.UTC(2026, 11, 3);
+const NAME = { nodeId: "n1", clusterId: "c-0123456789abcdef" };
+
+function leaf(pem: string): X509Certificate {
+  return new X509Certificate(splitPem(pem, "CERTIFICATE")[0] ?? "");
+}
+
+test("a new node starts self-signed; the mesh CA re-signs it; a restart keeps the CA's certificate", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "meshlet-node-id-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const first = await NodeIdentity.open(dir, NAME, ["127.0.0.1", "localhost"], NOW, silentLogger());
+  const self = leaf(first.material().certChainPem);
+  assert.equal(first.material().fromMeshCa, false);
+  assert.ok(isSelfSigned(self));
+  assert.deepEqual(nodeNameOf(self), NAME);
+  assert.match(self.subjectAltName ?? "", /IP Address:127\.0\.0\.1/);
+  assert.equal(statSync(path.join(dir, "node-key.pem")).mode & 0o777, 0o600, "the key is its owner's only");
+
+  const ca = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: 10 * 365 * 86_400_000 }));
+  const changes: boolean[] = [];
+  first.onChange((m) => changes.push(m.fromMeshCa));
+  await first.adoptCa(ca, ca.rootPem, NOW);
+  const issued = leaf(first.material().certChainPem);
+  assert.deepEqual(changes, [true]);
+  assert.ok(!isSelfSigned(issued));
+  assert.ok(issued.checkIssued(new X509Certificate(ca.certPem)));
+  assert.deepEqual(nodeNameOf(issued), NAME, "the CA's certificate names the same node");
+  // Adopting the same CA again changes nothing (no churn at every CA record applied).
+  await first.adoptCa(ca, ca.rootPem, NOW + 1_000);
+  assert.deepEqual(changes, [true]);
+
+  const restarted = await NodeIdentity.open(dir, NAME, ["127.0.0.1"], NOW + 60_000, silentLogger());
+  assert.equal(restarted.material().fromMeshCa, true);
+  assert.equal(restarted.material().certChainPem, readFileSync(path.join(dir, "node-cert.pem"), "utf8"));
+  // Another node id in the same data dir does not take this node's certificate.
+  const other = await NodeIdentity.open(dir, { ...NAME, nodeId: "n2" }, ["127.0.0.1"], NOW, silentLogger());
+  assert.equal(other.material().fromMeshCa, false);
+  assert.deepEqual(nodeNameOf(leaf(other.material().certChainPem)), { ...NAME, nodeId: "n2" });
+});
+
+test("a workload certificate of the same CA is not a node certificate", async () => {
+  const ca = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: 86_400_000 }));
+  const workload = await ca.signWorkload(generateKeyPair().publicKey, "spiffe://cluster.local/service/web", {
+    now: NOW,
+    ttlMs: 3_600_000,
+  });
+  assert.equal(nodeNameOf(leaf(workload)), undefined);
+  assert.equal(nodeNameOf(new X509Certificate(ca.rootPem)), undefined);
+  await assert.rejects(
+    ca.signNode(generateKeyPair().publicKey, { nodeId: "n1,O=x", clusterId: "c" }, ["127.0.0.1"], {
+      now: NOW,
+      ttlMs: 1,
+    }),
+    /node id/,
+  );
+});

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
+import * as path from "node:path";
+import { test } from "node:test";
+import { type ChannelCredentials, credentials, type ServiceError } from "@grpc/grpc-js";
+import { Registry } from "prom-client";
+import { silentLogger } from "../../src/common/logger.ts";
+import { discoveryProto } from "../../src/config/discovery-proto.ts";
+import { NodeIdentity } from "../../src/controlplane/tls/node-identity.ts";
+import { PeerAuth } from "../../src/controlplane/tls/peer-auth.ts";
+import { raftProto } from "../../src/raft-node/raft-proto.ts";
+import { createRootCa } from "../../src/security/ca.ts";
+import { controlPlaneCredentials } from "../../src/security/control-plane-tls.ts";
+import { FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
+import { runCli } from "../helpers/cli.ts";
+import { caFileOf } from "../support/control-auth.ts";
+
+/** The cluster id of a node, from its certificate (the harness does not know it). */
+function clusterIdOf(dataDir: string): string {
+  const pem = readFileSync(path.join(dataDir, "node-cert.pem"), "utf8");
+  return /OU=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1] ?? "";
+}
+
+/**
+ * A would-be peer with a self-signed certificate naming `nodeId` of `clusterId`. It knows the mesh CA (ca.pem
+ * copied into its dir), so it accepts the node's certificate: what is under test is the node's verdict on it.
+ */
+async function selfSignedPeer(root: string, name: string, ca: string, nodeId: string, clusterId: string) {
+  const dir = path.join(root, name);
+  mkdirSync(dir);
+  copyFileSync(ca, path.join(dir, "ca.pem"));
+  const identity = await NodeIdentity.open(dir, { nodeId, clusterId }, ["127.0.0.1"], Date.now(), silentLogger());
+  return new PeerAuth({
+    identity,
+    founders: new Set([nodeId]),
+    foundingUntil: 0,
+    now: () => Date.now(),
+    registry: new Registry(),
+    logger: silentLogger(),
+  }).credentials();
+}
+
+/** Raft's Forward on `address`: the gRPC status code and message it answered with. */
+function forward(
+  address: string,
+  creds: ChannelCredentials,
+  clusterId: string,
+): Promise<{ code: number; details: string }> {
+  const Raft = raftProto().meshlet.raft.v1.Raft;
+  const client = new Raft(address, creds);
+  return new Promise((resolve) => {
+    client.Forward(
+      { clusterId, data: Buffer.from("x"), confChange: false },
+      { deadline: Date.now() + 5_000 },
+      (err) => {
+        client.close();
+        resolve({ code: err === null ? 0 : (err as ServiceError).code, details: err === null ? "" : err.details });
+      },
+    );
+  });
+}
+
+function rawHttp(address: string): Promise<string> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(Number(port), host ?? "127.0.0.1", () =>
+      socket.write("GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    );
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+  });
+}
+
+test("the control plane serves TLS: plain HTTP and gRPC are told so, the CLI trusts --ca-file, a wrong CA fails, peers need a node certificate", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--founding-window", "0s"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const ca = caFileOf(n1.dataDir);
+
+  // Plain HTTP on the HTTPS port: a 400 a person can read, not a TLS alert.
+  const plain = await rawHttp(n1.http);
+  assert.match(plain, /^HTTP\/1\.1 400 /);
+  assert.match(plain, /"code":"ERR_TLS_REQUIRED"/);
+
+  // Plain gRPC (h2c) on the TLS gRPC port: UNAVAILABLE, saying why.
+  const Discovery = discoveryProto().meshlet.discovery.v1.Discovery;
+  const plainClient = new Discovery(n1.grpc, credentials.createInsecure());
+  const plainErr = await new Promise<ServiceError>((resolve) =>
+    plainClient.ListSidecars({ configKey: "" }, { deadline: Date.now() + 5_000 }, (err) =>
+      resolve(err as ServiceError),
+    ),
+  );
+  plainClient.close();
+  assert.equal(plainErr.code, 14);
+  assert.match(plainErr.details, /serves TLS only/);
+
+  // The CLI with the mesh CA (bare HOST:PORT means https).
+  const ok = await runCli(["cluster", "status", "--server", n1.http, "--ca-file", ca, "-o", "json"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((JSON.parse(ok.stdout) as { leader: string }).leader, "n1");
+
+  // Another CA: the server's certificate is not trusted, the command fails as "not reachable" and says why.
+  const other = await createRootCa("other.local", { now: Date.now(), ttlMs: 3_600_000 });
+  const otherFile = path.join(c.root, "other-ca.pem");
+  writeFileSync(otherFile, other.certChainPem);
+  const wrong = await runCli(["cluster", "status", "--server", `https://${n1.http}`, "--ca-file", otherFile]);
+  assert.equal(wrong.code, 3, wrong.stderr);
+  assert.match(wrong.stderr, /certificate/i);
+
+  // A sidecar-like client with the right CA but no node certificate: peer calls are refused.
+  const clusterId = clusterIdOf(n1.dataDir);
+  const asClient = await forward(n1.grpc, controlPlaneCredentials(readFileSync(ca)), clusterId);
+  assert.equal(asClient.code, 16, asClient.details);
+  assert.match(asClient.details, /node certificate/);
+
+  // A self-signed node certificate naming a founding member, after the founding window (0s here): refused.
+  const impostor = await selfSignedPeer(c.root, "impostor", ca, "n1", clusterId);
+  const selfSigned = await forward(n1.grpc, impostor, clusterId);
+  assert.equal(selfSigned.code, 16, selfSigned.details);
+  assert.match(selfSigned.details, /untrusted_issuer/);
+
+  const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
+  assert.match(metrics, /meshlet_control_tls_refused_total\{surface="http",reason="plaintext"\} [1-9]/);
+  assert.match(metrics, /meshlet_control_tls_refused_total\{surface="grpc",reason="plaintext"\} [1-9]/);
+  assert.match(metrics, /meshlet_control_peer_refusals_total\{rpc="raft_forward",reason="no_certificate"\} 1/);
+  assert.match(metrics, /meshlet_control_peer_refusals_total\{rpc="raft_forward",reason="untrusted_issuer"\} 1/);
+});
+
+test("founding window: a founding member's self-signed certificate is accepted while it is open, and a node certificate from the mesh CA always", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--founding-window", "10m"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const clusterId = clusterIdOf(n1.dataDir);
+  const founder = await selfSignedPeer(c.root, "founder", caFileOf(n1.dataDir), "n1", clusterId);
+  // Accepted as a peer: Forward runs (whatever the proposal's fate), no UNAUTHENTICATED.
+  const res = await forward(n1.grpc, founder, clusterId);
+  assert.notEqual(res.code, 16, res.details);
+  assert.notEqual(res.code, 14, res.details);
+});
+
+test("--insecure keeps plain HTTP and gRPC and warns at every start", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--insecure", "--log-level", "warn"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  const token = await until("the admin token", async () => {
+    try {
+      return readFileSync(path.join(n1.dataDir, "admin-token"), "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const view = await until("a leader over plain HTTP", async () => {
+    const r = await fetch(`http://${n1.http}/v1/cluster`, { headers: { authorization: `Bearer ${token}` } }).catch(
+      () => undefined,
+    );
+    return r?.ok === true ? ((await r.json()) as { leader: string }) : undefined;
+  });
+  assert.equal(view.leader, "n1");
+  assert.match(n1.log.join(""), /--insecure: the control plane serves plain HTTP and gRPC/);
+});
