@@ -9,7 +9,8 @@ import {
   toSigningKey,
   toVerifyingKey,
 } from "./keys.ts";
-import { type NodeName, nodeSubject, serverSans } from "./node-cert.ts";
+import { nodeSubject, serverSans } from "./node-cert.ts";
+import type { NodeName } from "./node-name.ts";
 import { splitPem } from "./pem.ts";
 import {
   AuthorityKeyIdentifierExtension,

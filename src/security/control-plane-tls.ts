@@ -1,6 +1,6 @@
 import { createSecureContext } from "node:tls";
 import { TlsChannelCredentials } from "../common/grpc-tls.ts";
-import { nodeNameOf } from "./node-cert.ts";
+import { nodeNameOf } from "./node-name.ts";
 
 /**
  * gRPC credentials for a client of the control plane (a sidecar, `meshlet demo`): TLS verified against the mesh

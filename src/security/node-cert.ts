@@ -2,6 +2,7 @@ import { type KeyObject, type X509Certificate as NodeCertificate, randomBytes } 
 import { isIP } from "node:net";
 import { PkiError } from "./errors.ts";
 import { signingParams, toSigningKey, toVerifyingKey } from "./keys.ts";
+import { NAME_PART, NODE_ORGANIZATION, type NodeName } from "./node-name.ts";
 import {
   BasicConstraintsExtension,
   ExtendedKeyUsage,
@@ -11,20 +12,6 @@ import {
   SubjectAlternativeNameExtension,
   X509CertificateGenerator,
 } from "./x509.ts";
-
-/**
- * A control-plane node certificate names its node in the subject, not in a SPIFFE URI: O is this constant, OU
- * the cluster id, CN the node id. The mesh CA sets subjects itself (a workload's is `CN=spiffe://...`), so no
- * sidecar can obtain a certificate that reads as a node's, and a node's certificate is never a workload identity.
- */
-export const NODE_ORGANIZATION = "meshlet control plane";
-
-const NAME_PART = /^[A-Za-z0-9._-]{1,128}$/;
-
-export interface NodeName {
-  nodeId: string;
-  clusterId: string;
-}
 
 export function nodeSubject(name: NodeName): string {
   if (!NAME_PART.test(name.nodeId) || !NAME_PART.test(name.clusterId))
@@ -40,21 +27,6 @@ export function serverSans(names: readonly string[]): { type: "dns" | "ip"; valu
   if (names.length === 0)
     throw new PkiError("ERR_CSR_IDENTITY", "a server certificate needs at least one DNS name or IP");
   return names.map((n) => (isIP(n) !== 0 ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }));
-}
-
-/** The node a certificate names (subject O, OU, CN), or undefined for any other certificate. */
-export function nodeNameOf(cert: NodeCertificate): NodeName | undefined {
-  const fields = new Map<string, string[]>();
-  for (const line of cert.subject.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq <= 0) continue;
-    const key = line.slice(0, eq);
-    fields.set(key, [...(fields.get(key) ?? []), line.slice(eq + 1)]);
-  }
-  const [o, ou, cn] = (["O", "OU", "CN"] as const).map((k) => fields.get(k));
-  if (o?.length !== 1 || ou?.length !== 1 || cn?.length !== 1 || o[0] !== NODE_ORGANIZATION) return undefined;
-  const name = { clusterId: ou[0] as string, nodeId: cn[0] as string };
-  return NAME_PART.test(name.nodeId) && NAME_PART.test(name.clusterId) ? name : undefined;
 }
 
 /**

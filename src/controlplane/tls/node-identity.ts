@@ -6,7 +6,8 @@ import { errorMessage } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import type { CertificateAuthority } from "../../security/ca.ts";
 import { generateKeyPair, loadPrivateKey, privateKeyPem } from "../../security/keys.ts";
-import { isSelfSigned, type NodeName, nodeNameOf, selfSignedNodeCertificate } from "../../security/node-cert.ts";
+import { isSelfSigned, selfSignedNodeCertificate } from "../../security/node-cert.ts";
+import { type NodeName, nodeNameOf } from "../../security/node-name.ts";
 import { splitPem } from "../../security/pem.ts";
 
 /** Node certificates live a year and are re-signed once past half of it (at a CA change or a restart). */

@@ -3,7 +3,8 @@ import { Metadata, type ServerErrorResponse, status, type UntypedHandleCall } fr
 import { Counter, type Registry } from "prom-client";
 import { TlsChannelCredentials } from "../../common/grpc-tls.ts";
 import type { Logger } from "../../common/logger.ts";
-import { isSelfSigned, nodeNameOf } from "../../security/node-cert.ts";
+import { isSelfSigned } from "../../security/node-cert.ts";
+import { nodeNameOf } from "../../security/node-name.ts";
 import type { AddService } from "../auth/grpc-access.ts";
 import type { NodeIdentity } from "./node-identity.ts";
 

@@ -8,7 +8,8 @@ import { silentLogger } from "../../../src/common/logger.ts";
 import { NodeIdentity } from "../../../src/controlplane/tls/node-identity.ts";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { generateKeyPair } from "../../../src/security/keys.ts";
-import { isSelfSigned, nodeNameOf } from "../../../src/security/node-cert.ts";
+import { isSelfSigned } from "../../../src/security/node-cert.ts";
+import { nodeNameOf } from "../../../src/security/node-name.ts";
 import { splitPem } from "../../../src/security/pem.ts";
 
 const NOW = Date.UTC(2026, 11, 3);
