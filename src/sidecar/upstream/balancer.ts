@@ -165,14 +165,20 @@ export class MaglevBalancer implements Balancer {
  * of the balancer (ejected, failing its health check) keeps the credit it had, so when it comes back it gets its
  * share from the next pick on. Letting it gain credit while out (and charging the others for it) sent it every
  * request until that credit was spent: after a 300-pick absence, 300 picks in a row.
+ *
+ * Ties go to the first endpoint from a random start, chosen when the balancer is built (each snapshot builds
+ * it anew), as Envoy randomizes its first pick: otherwise every sidecar given the same endpoints at the same push
+ * sent its first requests to the same endpoint.
  */
 export class RoundRobinBalancer implements Balancer {
   readonly endpoints: readonly UpstreamEndpoint[];
   readonly #current: Float64Array;
+  readonly #start: number;
 
-  constructor(endpoints: readonly UpstreamEndpoint[]) {
+  constructor(endpoints: readonly UpstreamEndpoint[], random: () => number = Math.random) {
     this.endpoints = endpoints;
     this.#current = new Float64Array(endpoints.length);
+    this.#start = Math.floor(random() * endpoints.length);
   }
 
   pick(_hash: number | undefined, usable: ((key: string) => boolean) | undefined): UpstreamEndpoint | undefined {
@@ -181,7 +187,8 @@ export class RoundRobinBalancer implements Balancer {
     let best = -1;
     let bestValue = Number.NEGATIVE_INFINITY;
     let total = 0;
-    for (let i = 0; i < eps.length; i++) {
+    const n = eps.length;
+    for (let j = 0, i = this.#start; j < n; j++, i = i + 1 === n ? 0 : i + 1) {
       const e = eps[i] as UpstreamEndpoint;
       if (usable !== undefined && !usable(e.key)) continue;
       const v = (current[i] ?? 0) + e.weight;

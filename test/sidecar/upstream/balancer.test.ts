@@ -163,7 +163,7 @@ describe("round robin while the usable set changes", () => {
 
   test("an endpoint back after an absence gets its share, not a burst of the credit it missed", () => {
     const eps = endpoints(3);
-    const b = new RoundRobinBalancer(eps);
+    const b = new RoundRobinBalancer(eps, () => 0.5);
     const out = eps[2]?.key;
     // 300 picks while the third is unusable (ejected, failing its health check): the other two share them.
     assert.deepEqual(
@@ -178,7 +178,10 @@ describe("round robin while the usable set changes", () => {
   });
 
   test("the usable endpoints keep exact weight ratios while another is out", () => {
-    const b = new RoundRobinBalancer(endpoints(3, (i) => i + 1));
+    const b = new RoundRobinBalancer(
+      endpoints(3, (i) => i + 1),
+      () => 0.5,
+    );
     const out = b.endpoints[0]?.key;
     // Weights 2 and 3 of the two left: 40 and 60 of 100, exactly.
     assert.deepEqual(
@@ -188,8 +191,30 @@ describe("round robin while the usable set changes", () => {
     assert.deepEqual(counts(b, 60), [10, 20, 30]);
   });
 
+  test("each build starts at a random endpoint, and the cycle stays exact from there", () => {
+    const eps = endpoints(3);
+    const firsts = [0, 0.34, 0.67, 0.99].map((r) => {
+      const b = new RoundRobinBalancer(eps, () => r);
+      const order = Array.from({ length: 6 }, () =>
+        b.endpoints.indexOf(b.pick(undefined, undefined) as UpstreamEndpoint),
+      );
+      assert.deepEqual([...order.slice(0, 3)].sort(), [0, 1, 2], `one cycle visits each once: ${order}`);
+      assert.deepEqual(order.slice(3), order.slice(0, 3), "and repeats");
+      return order[0];
+    });
+    assert.deepEqual(firsts, [0, 1, 2, 2]);
+    // Weights still hold exactly per cycle from any start.
+    for (const r of [0, 0.5, 0.9]) {
+      const b = new RoundRobinBalancer(
+        endpoints(3, (i) => i + 1),
+        () => r,
+      );
+      assert.deepEqual(counts(b, 60), [10, 20, 30]);
+    }
+  });
+
   test("no usable endpoint: nothing picked, and no credit kept for later", () => {
-    const b = new RoundRobinBalancer(endpoints(3));
+    const b = new RoundRobinBalancer(endpoints(3), () => 0);
     assert.deepEqual(counts(b, 0), [0, 0, 0]);
     for (let i = 0; i < 50; i++)
       assert.equal(
