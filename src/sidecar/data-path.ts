@@ -3,6 +3,7 @@ import type { Clock } from "../common/clock.ts";
 import { errorMessage } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { type Authorizer, compileAuthorizer } from "./authz/compile.ts";
+import type { Connector } from "./engine/connect.ts";
 import type { DownstreamResponse } from "./engine/downstream.ts";
 import { asGrpcReply, grpcCode, isGrpcServerFailure } from "./engine/h2/grpc.ts";
 import type { PoolOptions } from "./engine/pool.ts";
@@ -155,6 +156,10 @@ export class DataPath {
   }
 
   /** How pools reach each endpoint (plain, or mTLS to a peer sidecar): pools are remade with it. */
+  transportFor(key: string): Connector {
+    return this.#upstreams.transportFor(key);
+  }
+
   useTransports(connectorFor: ConnectorFor): void {
     this.#upstreams.useTransports(connectorFor);
   }

@@ -17,6 +17,7 @@ import { type ConfigSource, SnapshotCache } from "./config-source.ts";
 import { DataPath } from "./data-path.ts";
 import type { DiscoveryStreamClient, MeshSnapshot } from "./discovery/client.ts";
 import { registeredEndpoints } from "./discovery/registered.ts";
+import { tcpConnector } from "./engine/connect.ts";
 import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
@@ -155,6 +156,8 @@ export class Sidecar {
       logger: options.logger,
       metrics: resilience,
       localService: options.service,
+      // Checks dial an endpoint as its pool does: a peer sidecar's STRICT inbound port takes only mTLS.
+      transport: (key) => this.#data?.transportFor(key) ?? tcpConnector,
     });
     this.#cache = options.dataDir === undefined ? undefined : new SnapshotCache(options.dataDir);
     this.#appConfig = new AppConfig({

@@ -18,6 +18,15 @@ metadata: {name: reviews}
 spec:
   hosts: [reviews]
   http: [{destinations: [{service: reviews}], timeout: 2s}]
+---
+# Active checks dial the endpoint as requests do: over mTLS to the STRICT inbound port (plain probes would be
+# refused there and take every endpoint out).
+apiVersion: meshlet.dev/v1
+kind: Policy
+metadata: {name: reviews-health}
+spec:
+  target: {service: reviews}
+  healthCheck: {path: /healthz, interval: 200ms, timeout: 1s, unhealthyThreshold: 2}
 `;
 
 const REVIEWS_ID = "spiffe://cluster.local/service/reviews";
@@ -88,6 +97,14 @@ test("sidecars talk mTLS with SPIFFE identities from the control plane; plain te
     "the call came over mTLS",
   );
   assert.equal(await metric(reviews.admin, "meshlet_inbound_connections_total", 'transport="plaintext"'), 0);
+  await until("the app saw web's health checks, through reviews' sidecar", async () =>
+    (await metric(reviews.admin, "meshlet_requests_total", 'direction="inbound"')) >= 3 ? true : undefined,
+  );
+  assert.equal(
+    await metric(web.admin, "meshlet_health_check_transitions_total", 'result="unhealthy"'),
+    0,
+    "no health check failed",
+  );
 
   // Plain HTTP to the STRICT inbound port: closed without an HTTP answer, and counted.
   const refusedBefore = await metric(reviews.admin, "meshlet_inbound_tls_refused_total", 'reason="plaintext"');

@@ -4,7 +4,7 @@ import { DEFAULT_H2_POOL_OPTIONS, H2EndpointPool, type H2PoolOptions } from "./h
 import { EndpointPool, type PoolOptions } from "./pool.ts";
 
 /** The transport to an endpoint, chosen when its pool is made (plain, or mTLS to a peer sidecar). */
-export type ConnectorFor = (e: UpstreamEndpoint) => Connector | undefined;
+export type ConnectorFor = (e: Pick<UpstreamEndpoint, "key">) => Connector | undefined;
 
 /** One pool of raw keep-alive sockets per endpoint, and one of HTTP/2 sessions, each made at its first request. */
 export class Upstreams {
@@ -25,6 +25,11 @@ export class Upstreams {
   useTransports(connectorFor: ConnectorFor): void {
     this.#connectorFor = connectorFor;
     this.close();
+  }
+
+  /** How this endpoint is dialled under the current plan (health checks use it too). */
+  transportFor(key: string): Connector {
+    return this.#connectorFor({ key }) ?? this.#connect;
   }
 
   pool(e: UpstreamEndpoint): EndpointPool {

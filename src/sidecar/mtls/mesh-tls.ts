@@ -86,7 +86,7 @@ export class MeshTls {
     const modes = this.#modes;
     const sidecars = () => this.#sidecars;
     const current = () => this.identity.material;
-    this.#o.useTransports((e: UpstreamEndpoint): Connector | undefined => {
+    this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
       const service = sidecars().get(e.key);
       if (m === undefined || service === undefined || (modes.get(service) ?? "STRICT") === "DISABLE") return undefined;

@@ -6,7 +6,7 @@ import { formatPath } from "../../config/format-path.ts";
 import type { Policy, PolicySpec } from "../../config/resources.ts";
 import { resourceSchemas } from "../../config/schemas-on-demand.ts";
 import { grpcStaticReply } from "../engine/h2/grpc.ts";
-import { HealthChecker, type Probe } from "../upstream/health-check.ts";
+import { HealthChecker, type Probe, type TransportFor } from "../upstream/health-check.ts";
 import { OutlierDetector } from "../upstream/outlier.ts";
 import { Breaker, type BreakerState, defaultFailureStatuses } from "./breaker.ts";
 import { ConcurrencyLimits } from "./concurrency.ts";
@@ -97,6 +97,8 @@ export interface CompilerDeps {
   redis?: { address: RedisAddress; Reservoir: typeof GlobalReservoir };
   /** Replaces the HTTP probe of active health checks (tests). */
   healthProbe?: Probe;
+  /** How health checks reach an endpoint: the transport its pool uses (plain TCP when unset). */
+  transport?: TransportFor;
 }
 
 /** A runtime part kept across snapshots while its spec stays the same. */
@@ -282,6 +284,7 @@ export class PolicyCompiler {
                 metrics.healthChecks.labels(label, healthy ? "healthy" : "unhealthy").inc();
                 this.#deps.logger.info({ service: label, endpoint: key, healthy }, "health check verdict changed");
               },
+              this.#deps.transport,
             );
             return { value: checker, stop: () => checker.stop() };
           });

@@ -1,4 +1,5 @@
-import { connect, constants } from "node:http2";
+import { constants, connect as h2connect } from "node:http2";
+import { type Connector, tcpConnector } from "../engine/connect.ts";
 
 const CHECK_PATH = "/grpc.health.v1.Health/Check";
 /** grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING. */
@@ -82,11 +83,14 @@ export function grpcHealthProbe(
   target: { host: string; port: number },
   service: string,
   timeoutMs: number,
+  connect: Connector = tcpConnector,
 ): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     let done = false;
     const authority = `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
-    const session = connect(`http://${authority}`);
+    const session = h2connect(`http://${authority}`, {
+      createConnection: () => connect(target.host, target.port).socket,
+    });
     const finish = (ok: boolean) => {
       if (done) return;
       done = true;

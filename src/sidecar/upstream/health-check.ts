@@ -1,5 +1,6 @@
 import { request } from "node:http";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
+import { type Connector, tcpConnector } from "../engine/connect.ts";
 import { grpcHealthProbe } from "./grpc-health.ts";
 
 export interface HealthCheckSpec {
@@ -20,10 +21,13 @@ export interface CheckTarget {
 }
 
 /**
- * One probe of `what` (an HTTP check's path, a gRPC check's service name): resolves true when it passed within
- * the timeout. Injected so tests need no sockets.
+ * One probe of `what` (an HTTP check's path, a gRPC check's service name) over `connect`: resolves true when it
+ * passed within the timeout. Injected so tests need no sockets.
  */
-export type Probe = (target: CheckTarget, what: string, timeoutMs: number) => Promise<boolean>;
+export type Probe = (target: CheckTarget, what: string, timeoutMs: number, connect: Connector) => Promise<boolean>;
+
+/** The transport to an endpoint, as its pool dials it (mTLS to a peer sidecar's STRICT inbound port). */
+export type TransportFor = (key: string) => Connector;
 
 interface TargetState {
   target: CheckTarget;
@@ -47,11 +51,19 @@ export class HealthChecker {
   readonly #what: string;
   readonly #targets = new Map<string, TargetState>();
   readonly #onChange: (key: string, healthy: boolean) => void;
+  readonly #transport: TransportFor;
   #stopped = false;
 
-  constructor(spec: HealthCheckSpec, clock: Clock, probe?: Probe, onChange?: (key: string, healthy: boolean) => void) {
+  constructor(
+    spec: HealthCheckSpec,
+    clock: Clock,
+    probe?: Probe,
+    onChange?: (key: string, healthy: boolean) => void,
+    transport: TransportFor = () => tcpConnector,
+  ) {
     this.spec = spec;
     this.#clock = clock;
+    this.#transport = transport;
     this.#probe = probe ?? (spec.grpc === undefined ? httpProbe : grpcHealthProbe);
     this.#what = spec.grpc === undefined ? (spec.path ?? "/") : spec.grpc.service;
     this.#onChange = onChange ?? (() => {});
@@ -94,7 +106,7 @@ export class HealthChecker {
   async #check(state: TargetState): Promise<void> {
     let ok = false;
     try {
-      ok = await this.#probe(state.target, this.#what, this.spec.timeoutMs);
+      ok = await this.#probe(state.target, this.#what, this.spec.timeoutMs, this.#transport(state.target.key));
     } catch {
       ok = false;
     }
@@ -117,8 +129,11 @@ export class HealthChecker {
   }
 }
 
-/** GET path on a fresh connection (a pooled one could hide a dead listener); 2xx within the timeout passes. */
-export const httpProbe: Probe = (target, path, timeoutMs) =>
+/**
+ * GET path on a fresh connection made by the transport (a pooled one could hide a dead listener; no agent, as
+ * an agent would dial by itself); 2xx within the timeout passes.
+ */
+export const httpProbe: Probe = (target, path, timeoutMs, connect) =>
   new Promise<boolean>((resolve) => {
     const req = request(
       {
@@ -126,7 +141,7 @@ export const httpProbe: Probe = (target, path, timeoutMs) =>
         port: target.port,
         path,
         method: "GET",
-        agent: false,
+        createConnection: () => connect(target.host, target.port).socket,
         timeout: timeoutMs,
         headers: { "user-agent": "meshlet-health-check" },
       },

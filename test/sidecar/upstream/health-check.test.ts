@@ -3,6 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../../src/common/clock.ts";
+import { type Connector, tcpConnector } from "../../../src/sidecar/engine/connect.ts";
 import { HealthChecker, type HealthCheckSpec, httpProbe } from "../../../src/sidecar/upstream/health-check.ts";
 
 const spec: HealthCheckSpec = {
@@ -80,13 +81,21 @@ describe("HealthChecker", () => {
     });
     const port = (server.address() as AddressInfo).port;
     const target = { key: "x", host: "127.0.0.1", port };
-    assert.equal(await httpProbe(target, "/ok", 1000), true);
-    assert.equal(await httpProbe(target, "/bad", 1000), false);
-    assert.equal(await httpProbe(target, "/hang", 100), false);
+    assert.equal(await httpProbe(target, "/ok", 1000, tcpConnector), true);
+    assert.equal(await httpProbe(target, "/bad", 1000, tcpConnector), false);
+    assert.equal(await httpProbe(target, "/hang", 100, tcpConnector), false);
+    // The probe dials through the transport it is given (the endpoint's: mTLS to a peer sidecar), not its own.
+    const dialled: string[] = [];
+    const counting: Connector = (host, p) => {
+      dialled.push(`${host}:${p}`);
+      return tcpConnector(host, p);
+    };
+    assert.equal(await httpProbe(target, "/ok", 1000, counting), true);
+    assert.deepEqual(dialled, [`127.0.0.1:${port}`]);
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    assert.equal(await httpProbe({ key: "y", host: "127.0.0.1", port: closedPort }, "/", 1000), false);
+    assert.equal(await httpProbe({ key: "y", host: "127.0.0.1", port: closedPort }, "/", 1000, tcpConnector), false);
   });
 });
