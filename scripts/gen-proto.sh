@@ -11,6 +11,7 @@ rm -rf "${out:?}/meshlet" "$out"/*.ts 2>/dev/null || true
 mapfile -t protos < <(find proto -name '*.proto' | sort)
 proto-loader-gen-types --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs \
   --importFileExtension=.ts --outDir="$out" "${protos[@]}"
+node scripts/gen-descriptor.ts "$out"
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -r "$out" src/gen >/dev/null; then
     diff -r "$out" src/gen | head -40

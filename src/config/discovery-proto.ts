@@ -1,11 +1,19 @@
 import type { ProtoGrpcType } from "../gen/discovery.ts";
-import { protoLoader } from "./proto-loader.ts";
+import { DISCOVERY_DESCRIPTOR } from "../gen/discovery-descriptor.ts";
+import { loadDescriptor } from "./proto-light.ts";
+
+let loaded: ProtoGrpcType | undefined;
 
 /**
  * The Discovery service definition, shared by the control plane (server) and
- * the sidecar (client), which must not import each other.
+ * the sidecar (client), which must not import each other. Read from the
+ * generated JSON descriptor with protobufjs/light (proto-light.ts), so a
+ * sidecar never loads the .proto parser.
  */
-export const discoveryProto = passEncodedResponses(protoLoader<ProtoGrpcType>("meshlet/discovery/v1/discovery.proto"));
+export const discoveryProto = passEncodedResponses(() => {
+  loaded ??= loadDescriptor(DISCOVERY_DESCRIPTOR) as unknown as ProtoGrpcType;
+  return loaded;
+});
 
 /**
  * Lets the server write a DiscoveryResponse it encoded already (bytes) on the Stream method: a snapshot is

@@ -26,6 +26,7 @@ const CONTROL_FED_UNUSED = [
   "@opentelemetry/api",
   "tdigest",
   "bintrees",
+  "@grpc/proto-loader",
 ];
 
 /** Records every module the process loads and prints the list to stderr at exit. */
@@ -141,7 +142,8 @@ describe("CLI startup", () => {
     assert.ok(packages.has("@grpc/grpc-js"), [...packages].join(", "));
     assert.match(sc.logs(), /workload certificate installed/, "the sidecar built a CSR and got its certificate");
     // Schemas and YAML are the control plane's; the CSR is built without @peculiar/x509 (docs/security.md); the
-    // breaker is meshlet's own; bottleneck only comes with a rate limit that has a maxWait (none here).
+    // breaker is meshlet's own; bottleneck only comes with a rate limit that has a maxWait (none here); the
+    // discovery service is read from its JSON descriptor (config/proto-light.ts). docs/sidecar.md lists them.
     for (const p of CONTROL_FED_UNUSED) assert.ok(!packages.has(p), `${p} loaded: ${[...packages].join(", ")}`);
   });
 
