@@ -13,7 +13,7 @@ import { PeerAuth } from "../../src/controlplane/tls/peer-auth.ts";
 import { raftProto } from "../../src/raft-node/raft-proto.ts";
 import { createRootCa } from "../../src/security/ca.ts";
 import { controlPlaneCredentials } from "../../src/security/control-plane-tls.ts";
-import { FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
+import { FAST_FLAGS, get, leaderOf, makeCluster, put, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { caFileOf } from "../support/control-auth.ts";
 
@@ -169,4 +169,34 @@ test("--insecure keeps plain HTTP and gRPC and warns at every start", async (t) 
   });
   assert.equal(view.leader, "n1");
   assert.match(n1.log.join(""), /--insecure: the control plane serves plain HTTP and gRPC/);
+});
+
+test("after the founding window members keep talking: a leader killed and restarted reconnects with its CA certificate", async (t) => {
+  const c = await makeCluster(3, [...FAST_FLAGS, "--founding-window", "2s"]);
+  t.after(() => c.stopAll());
+  for (const n of c.nodes) c.start(n);
+  const leader = await leaderOf(c.nodes);
+  // Every node has the CA's certificate, then the window closes: self-signed certificates are refused from now on.
+  await until("every node holds a certificate from the mesh CA", async () =>
+    c.nodes.every((n) => {
+      const cert = new X509Certificate(readFileSync(path.join(n.dataDir, "node-cert.pem"), "utf8"));
+      return cert.issuer !== cert.subject;
+    })
+      ? true
+      : undefined,
+  );
+  await new Promise((r) => setTimeout(r, 2_500));
+  assert.equal((await put(leader, "app/a", "one")).status, 200);
+  await c.kill9(leader);
+  const others = c.nodes.filter((n) => n !== leader);
+  const next = await leaderOf(others, 15_000);
+  assert.equal((await put(next, "app/b", "two")).status, 200);
+  c.start(leader);
+  const caughtUp = await until("the restarted node catches up", async () => {
+    const r = await get(leader, "app/b", true);
+    return r.status === 200 ? r.text() : undefined;
+  });
+  assert.equal(caughtUp, "two");
+  const metrics = await (await fetch(`https://${next.http}/metrics`)).text();
+  assert.doesNotMatch(metrics, /meshlet_control_peer_refusals_total\{[^}]*\} [1-9]/, "no member was refused");
 });
