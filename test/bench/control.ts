@@ -96,8 +96,13 @@ interface System {
   restart(node: number): Promise<void>;
   /** Resident memory of each running node. */
   rssMb(): number[];
-  /** Changes of the known leader all nodes have seen, from their Prometheus counters. */
+  /**
+   * Changes of the known leader all nodes have seen, from their Prometheus counters. A follower that forgets
+   * its leader and hears it again counts twice without any election; term() tells the two apart.
+   */
   leaderChanges(): Promise<number>;
+  /** The highest Raft term any running node reports: it rises by one per election. */
+  term(): Promise<number>;
   pid(node: number): number | undefined;
   /** Seconds one node's runtime has stopped its program for garbage collection so far, from its own metrics. */
   gcPauseSeconds(node: number): Promise<number>;
@@ -183,6 +188,11 @@ async function meshlet(): Promise<System> {
         c.nodes.map((n) => `http://${n.http}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
+    async term() {
+      const live = c.nodes.filter((n) => n.proc !== undefined);
+      const terms = await Promise.all(live.map((n) => status(n).then((v) => v.term)));
+      return Math.max(...terms);
+    },
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
     gcPauseSeconds: (i) => sumSeries(`http://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
@@ -314,6 +324,15 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
         members.map((m) => `${m.client}/metrics`),
         "etcd_server_leader_changes_seen_total",
       ),
+    async term() {
+      let max = 0;
+      for (const i of [0, 1, 2]) {
+        if (procs[i] === undefined) continue;
+        const st = await post(i, "/v3/maintenance/status", {}, 2000);
+        max = Math.max(max, Number(st.json.raftTerm ?? 0));
+      }
+      return max;
+    },
     pid: (i: number) => procs[i]?.pid,
     // Go's stop-the-world pauses (its marking runs concurrently with the program).
     gcPauseSeconds: (i: number) => sumSeries(`${members[i]?.client}/metrics`, "go_gc_duration_seconds_sum"),
@@ -566,7 +585,11 @@ try {
     await load(sys, leads.get(sys) ?? 0, 64, "put", WARMUP_MS);
   }
   const changesBefore = new Map<System, number>();
-  for (const sys of systems) changesBefore.set(sys, await sys.leaderChanges());
+  const termsBefore = new Map<System, number>();
+  for (const sys of systems) {
+    changesBefore.set(sys, await sys.leaderChanges());
+    termsBefore.set(sys, await sys.term());
+  }
   for (const [clients, op] of [
     [1, "put"],
     [16, "put"],
@@ -590,14 +613,23 @@ try {
       "leader changes seen during the points above",
       (await sys.leaderChanges()) - (changesBefore.get(sys) ?? 0),
     );
+  for (const sys of systems)
+    record(
+      samples,
+      sys,
+      "elections (term rises) during the points above",
+      (await sys.term()) - (termsBefore.get(sys) ?? 0),
+    );
   // A live leader under load must keep its place: leader changes over SOAK_S s of writes from 64 clients are
   // spurious elections (a failure detector that took a busy leader for a dead one).
   if (SOAK_S > 0)
     for (const sys of [mesh, ec.grpc]) {
       note(`${sys.name}: ${SOAK_S} s of writes from 64 clients, counting leader changes`);
       const before = await sys.leaderChanges();
+      const termBefore = await sys.term();
       const w = await load(sys, leads.get(sys) ?? 0, 64, "put", SOAK_S * 1000);
       record(samples, sys, `leader changes in ${SOAK_S} s of writes at c=64`, (await sys.leaderChanges()) - before);
+      record(samples, sys, `elections in ${SOAK_S} s of writes at c=64`, (await sys.term()) - termBefore);
       record(samples, sys, `writes/s over those ${SOAK_S} s`, w.perSec);
     }
   // Failover rounds alternate too; the gateway column shares etcd's cluster, so it has none of its own.
