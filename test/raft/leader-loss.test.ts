@@ -1,7 +1,7 @@
 /**
  * The leader-loss rule (RaftConfig.leaderLossTick / leaderLossJitterTick): a follower that has heard nothing
- * from its leader for leaderLossTick (+ its jitter) runs a pre-vote before its election timeout, and the pre-vote
- * wins only among voters that have missed the leader as long.
+ * from its leader for leaderLossTick (+ its jitter) runs a pre-vote before its election timeout; voters that still
+ * hold the leader's lease ignore it, so it wins only once a quorum has each given up on the leader.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
