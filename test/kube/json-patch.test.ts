@@ -13,7 +13,10 @@ const apply = (doc: Json, ops: ReturnType<typeof diff>): Json =>
 const same = (actual: Json, expected: Json) =>
   assert.deepEqual(JSON.parse(JSON.stringify(actual)), JSON.parse(JSON.stringify(expected)));
 
-const json = fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<Json>;
+// Without "__proto__" keys: the reference applier refuses to write one (its guard against prototype pollution).
+const json = fc
+  .jsonValue({ maxDepth: 4 })
+  .filter((v) => !JSON.stringify(v).includes('"__proto__"')) as fc.Arbitrary<Json>;
 const named = fc.uniqueArray(fc.record({ name: fc.constantFrom("a", "b", "c", "d", "e"), v: fc.integer() }), {
   selector: (x) => x.name,
   maxLength: 5,
