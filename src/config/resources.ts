@@ -14,6 +14,7 @@ import {
 } from "./bounds.ts";
 import { CONFIG_KEY_HINT, CONFIG_KEY_PATTERN, MAX_VALUE_BYTES_CEILING } from "./config-key.ts";
 import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
+import { isServiceAccountName, NAMESPACE_PATTERN } from "./kube-names.ts";
 
 /**
  * The one source of the mesh's resource types, their validation and the JSON
@@ -135,6 +136,18 @@ export const accessLogSchema = z
  */
 export const mtlsSchema = z.strictObject({ mode: z.enum(["STRICT", "PERMISSIVE", "DISABLE"]) });
 
+/**
+ * A Kubernetes service account whose workloads may act as this Service: the control plane signs
+ * spiffe://<td>/ns/<namespace>/sa/<name> for a sidecar of this Service only when it is listed (docs/security.md).
+ */
+export const serviceAccountSchema = z.strictObject({
+  namespace: z.string().regex(new RegExp(NAMESPACE_PATTERN), "expected a Kubernetes namespace (a DNS-1123 label)"),
+  name: z
+    .string()
+    .max(253)
+    .refine(isServiceAccountName, "expected a Kubernetes service account name (a DNS-1123 subdomain)"),
+});
+
 export const serviceSpecSchema = z.strictObject({
   ports: z
     .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
@@ -145,6 +158,7 @@ export const serviceSpecSchema = z.strictObject({
   config: serviceConfigSchema.optional(),
   accessLog: accessLogSchema.optional(),
   mtls: mtlsSchema.optional(),
+  serviceAccounts: z.array(serviceAccountSchema).max(100).optional(),
 });
 
 // --- Route -----------------------------------------------------------------

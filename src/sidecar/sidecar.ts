@@ -37,6 +37,8 @@ export interface SidecarOptions {
   inbound: HostPort;
   admin: HostPort;
   controls: readonly string[];
+  /** The workload's Kubernetes service account (--namespace/--service-account): its identity is then the account's. */
+  account?: { namespace: string; name: string } | undefined;
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
   source: ConfigSource | undefined;
@@ -465,6 +467,7 @@ export class Sidecar {
       clock: this.#clock,
       logger: this.#log,
       labels: this.#o.labels,
+      account: this.#o.account,
       ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
@@ -500,6 +503,7 @@ export class Sidecar {
     const { MeshTls } = await import("./mtls/mesh-tls.ts");
     this.#mtls = new MeshTls({
       service: this.#o.service,
+      account: this.#o.account,
       clock: this.#clock,
       wallNow: Date.now,
       logger: this.#log,

@@ -75,6 +75,8 @@ export interface DiscoveryClientOptions {
   channelOptions?: Record<string, number | string>;
   /** The instance's labels, sent in the hello (ConfigRelease label selectors). */
   labels?: Record<string, string>;
+  /** The workload's Kubernetes service account (--namespace/--service-account), sent in the hello. */
+  account?: { namespace: string; name: string } | undefined;
   /** The app config: the revision held (sent in each hello), and where updates go; acknowledged once applied. */
   config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
   /** A stream came up (its first message) or went down. */
@@ -291,6 +293,8 @@ export class DiscoveryStreamClient {
         subscribe: [...this.#o.subscribe],
         configRevision: this.#o.config?.revision() ?? 0,
         labels: this.#o.labels ?? {},
+        namespace: this.#o.account?.namespace ?? "",
+        serviceAccount: this.#o.account?.name ?? "",
       },
     });
     this.#o.identity?.streamOpened();
