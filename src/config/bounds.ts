@@ -37,3 +37,16 @@ export const MAX_AUTHZ_RULES = 1024;
 
 /** An AuthorizationPolicy identity: exact, `prefix*`, `*suffix`, or `*` (any mesh identity); one `*`, at an end. */
 export const IDENTITY_PATTERN = /^(\*|\*?[^*]+|[^*]+\*)$/;
+
+/**
+ * An AuthorizationPolicy principal: `*` (any mesh identity), an exact SPIFFE ID, or a SPIFFE ID prefix ending
+ * in `/*` (whole path segments only, so `.../ns/prod/*` cannot match `.../ns/prod-evil/...`). SPIFFE's
+ * characters, no `.`/`..` segment: a spelling no certificate can carry would be a rule that never matches.
+ */
+export const PRINCIPAL_PATTERN = /^(\*|spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*(\/\*)?)$/;
+
+export function isPrincipalPattern(value: string): boolean {
+  if (!PRINCIPAL_PATTERN.test(value) || /\/\.{1,2}(\/|$)/.test(value)) return false;
+  // An exact ID needs a path; a bare trust domain names no workload.
+  return value === "*" || value.endsWith("/*") || value.indexOf("/", "spiffe://".length) > 0;
+}

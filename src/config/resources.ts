@@ -3,6 +3,7 @@ import { isPrime } from "../common/prime.ts";
 import {
   formatBound,
   IDENTITY_PATTERN,
+  isPrincipalPattern,
   MAX_AUTHZ_RULES,
   MAX_CACHE_BYTES,
   MAX_COOKIE_TTL_MS,
@@ -444,6 +445,21 @@ export const authorizationSourceSchema = z.strictObject({
     .optional(),
   services: z
     .array(z.union([name, z.literal("*")]))
+    .min(1)
+    .optional(),
+  /** SPIFFE IDs: exact, `spiffe://<td>/<segments>/*`, or `*`. */
+  principals: z
+    .array(
+      z
+        .string()
+        .max(2048)
+        .refine(isPrincipalPattern, "expected a SPIFFE ID (spiffe://<td>/...), one ending in /* for a prefix, or *"),
+    )
+    .min(1)
+    .optional(),
+  /** Namespaces of `spiffe://<td>/ns/<namespace>/sa/<account>` identities, exact. */
+  namespaces: z
+    .array(z.string().regex(new RegExp(NAMESPACE_PATTERN), "expected a Kubernetes namespace (a DNS-1123 label)"))
     .min(1)
     .optional(),
 });
