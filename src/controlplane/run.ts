@@ -17,6 +17,7 @@ import { adminTokenPath, ensureAdminTokenFile, proposeAdminToken } from "./auth/
 import { guardedAddService } from "./auth/grpc-access.ts";
 import { type AuthError, Gatekeeper } from "./auth/guard.ts";
 import { accessFor } from "./auth/http-access.ts";
+import type { K8sTokenVerifier } from "./auth/k8s-token.ts";
 import { bearerFromSubprotocols } from "./auth/token.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
@@ -62,6 +63,8 @@ export interface ControlOptions {
   printAdminToken?: boolean;
   /** The mesh CA: trust domain, workload certificate lifetime, the operator's CA if any (default DEFAULT_SECURITY). */
   security?: Omit<MeshSecurityOptions, "dataDir" | "wallClock">;
+  /** Verifies Kubernetes service-account tokens of sidecars (--k8s-token-keys); none: only meshlet tokens. */
+  kubernetesTokens?: K8sTokenVerifier;
   logger: Logger;
 }
 
@@ -216,7 +219,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   transport.serve(grpcServer);
-  const gate = new Gatekeeper(node.kv, registry);
+  const gate = new Gatekeeper(node.kv, registry, Date.now, o.kubernetesTokens);
   const guarded = { addService: guardedAddService(gate, (s, impl) => grpcServer.addService(s, impl)) };
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
     ext.start({

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { hostname } from "node:os";
@@ -41,6 +42,8 @@ export interface SidecarOptions {
   account?: { namespace: string; name: string } | undefined;
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
+  /** Or a file holding it, read at every (re)connect (--token-file: a projected Kubernetes token, rotated). */
+  tokenFile?: string | undefined;
   source: ConfigSource | undefined;
   dataDir: string | undefined;
   labels: Record<string, string>;
@@ -440,7 +443,7 @@ export class Sidecar {
     const port = this.#inboundPort();
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
-      ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
+      ...this.#tokenOption(),
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
       instance: this.#instance(),
@@ -471,6 +474,22 @@ export class Sidecar {
       ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
+  }
+
+  /** A --token-file is read at each connect: the kubelet rotates a projected token in place. */
+  #tokenOption(): { token?: string | (() => string | undefined) } {
+    const file = this.#o.tokenFile;
+    if (file === undefined) return this.#o.token === undefined ? {} : { token: this.#o.token };
+    return {
+      token: () => {
+        try {
+          return readFileSync(file, "utf8").trim();
+        } catch (err) {
+          this.#log.error({ file, err: errorMessage(err) }, "cannot read --token-file; connecting without a token");
+          return undefined;
+        }
+      },
+    };
   }
 
   /** Probes the app behind this sidecar; a change of verdict (de)registers the instance. */

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { controlAccess } from "../../common/control-access.ts";
@@ -12,6 +13,7 @@ interface SidecarFlags {
   service?: string;
   namespace?: string;
   serviceAccount?: string;
+  tokenFile?: string;
   appPort?: string;
   outbound: string;
   inbound: string;
@@ -122,6 +124,12 @@ export function registerSidecar(program: Command): void {
         "Kubernetes service account of the workload; the Service must list it in spec.serviceAccounts",
       ),
     )
+    .addOption(
+      envOption(
+        "--token-file <file>",
+        "read the control-plane token from this file at every (re)connect (a projected Kubernetes token)",
+      ),
+    )
     .addOption(envOption("--app-port <port>", "the local app's port (inbound traffic goes to 127.0.0.1:PORT)"))
     .addOption(envOption("--outbound <host:port>", "listener for the app's outgoing calls", "127.0.0.1:15001"))
     .addOption(envOption("--inbound <host:port>", "listener for calls to this app", "0.0.0.0:15006"))
@@ -202,6 +210,7 @@ export function registerSidecar(program: Command): void {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
       if (flags.appPort === undefined || flags.appPort === "") throw new UsageError("--app-port is required");
       const account = accountFlags(flags.namespace, flags.serviceAccount);
+      const token = tokenSource(flags.tokenFile);
       const appPort = Number(flags.appPort);
       if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
         throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);
@@ -273,7 +282,7 @@ export function registerSidecar(program: Command): void {
         inbound: parseHostPort(flags.inbound, "--inbound"),
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
-        token: controlAccess().token,
+        ...token,
         source,
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
@@ -307,6 +316,21 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** --token-file (checked readable and not empty at start) or --token; not both. */
+function tokenSource(file: string | undefined): { token?: string; tokenFile?: string } {
+  const fixed = controlAccess().token;
+  if (file === undefined || file === "") return fixed === undefined ? {} : { token: fixed };
+  if (fixed !== undefined && fixed !== "") throw new UsageError("give --token or --token-file, not both");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--token-file ${file}: ${(err as Error).message}`);
+  }
+  if (text.trim() === "") throw new UsageError(`--token-file ${file}: the file is empty`);
+  return { tokenFile: file };
 }
 
 /** --namespace and --service-account: both or neither, each a Kubernetes name. */

@@ -46,8 +46,12 @@ export interface DiscoveryClientOptions {
   subscribe: readonly string[];
   /** The app instance to register, if any. */
   registration?: Registration;
-  /** Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, or admin). */
-  token?: string;
+  /**
+   * Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, admin, or a Kubernetes
+   * service-account token). A function is called at every (re)connect: a projected token file is read anew, so
+   * the kubelet's rotation reaches the next stream.
+   */
+  token?: string | (() => string | undefined);
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -237,7 +241,8 @@ export class DiscoveryStreamClient {
     const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
     this.#next++;
     const metadata = new Metadata();
-    if (this.#o.token !== undefined) metadata.set("authorization", `Bearer ${this.#o.token}`);
+    const token = typeof this.#o.token === "function" ? this.#o.token() : this.#o.token;
+    if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
     const call = this.#client(address).Stream(metadata);
     this.#call = call;
     let ended = false;
