@@ -43,3 +43,15 @@ export const MAX_STATIC_GRPC_RESPONSE = 64 * 1024;
 export const MAX_STATIC_GRPC_BASE64 = Math.ceil(MAX_STATIC_GRPC_RESPONSE / 3) * 4;
 /** Standard base64, padded (RFC 4648 §4). */
 export const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * An AuthorizationPolicy principal: `*` (any mesh identity), an exact SPIFFE ID, or a SPIFFE ID prefix ending
+ * in `/*` (whole path segments only, so `.../ns/prod/*` cannot match `.../ns/prod-evil/...`). SPIFFE's
+ * characters, no `.`/`..` segment: a spelling no certificate can carry would be a rule that never matches.
+ */
+export const PRINCIPAL_PATTERN = /^(\*|spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*(\/\*)?)$/;
+
+export function isPrincipalPattern(value: string): boolean {
+  if (!PRINCIPAL_PATTERN.test(value) || /\/\.{1,2}(\/|$)/.test(value)) return false;
+  // An exact ID needs a path; a bare trust domain names no workload.
+  return value === "*" || value.endsWith("/*") || value.indexOf("/", "spiffe://".length) > 0;
+}

@@ -4,6 +4,7 @@ import {
   BASE64_PATTERN,
   formatBound,
   IDENTITY_PATTERN,
+  isPrincipalPattern,
   MAX_AUTHZ_RULES,
   MAX_CACHE_BYTES,
   MAX_COOKIE_TTL_MS,
@@ -17,6 +18,7 @@ import {
 } from "./bounds.ts";
 import { CONFIG_KEY_HINT, CONFIG_KEY_PATTERN, MAX_VALUE_BYTES_CEILING } from "./config-key.ts";
 import { DURATION_HINT, DURATION_PATTERN, parseDuration } from "./duration.ts";
+import { isServiceAccountName, NAMESPACE_PATTERN } from "./kube-names.ts";
 
 /**
  * The one source of the mesh's resource types, their validation and the JSON
@@ -138,6 +140,18 @@ export const accessLogSchema = z
  */
 export const mtlsSchema = z.strictObject({ mode: z.enum(["STRICT", "PERMISSIVE", "DISABLE"]) });
 
+/**
+ * A Kubernetes service account whose workloads may act as this Service: the control plane signs
+ * spiffe://<td>/ns/<namespace>/sa/<name> for a sidecar of this Service only when it is listed (docs/security.md).
+ */
+export const serviceAccountSchema = z.strictObject({
+  namespace: z.string().regex(new RegExp(NAMESPACE_PATTERN), "expected a Kubernetes namespace (a DNS-1123 label)"),
+  name: z
+    .string()
+    .max(253)
+    .refine(isServiceAccountName, "expected a Kubernetes service account name (a DNS-1123 subdomain)"),
+});
+
 export const serviceSpecSchema = z.strictObject({
   ports: z
     .array(z.strictObject({ port, protocol: protocolSchema.default("http"), name: z.string().optional() }))
@@ -148,6 +162,7 @@ export const serviceSpecSchema = z.strictObject({
   config: serviceConfigSchema.optional(),
   accessLog: accessLogSchema.optional(),
   mtls: mtlsSchema.optional(),
+  serviceAccounts: z.array(serviceAccountSchema).max(100).optional(),
 });
 
 // --- Route -----------------------------------------------------------------
@@ -465,6 +480,21 @@ export const authorizationSourceSchema = z.strictObject({
     .optional(),
   services: z
     .array(z.union([name, z.literal("*")]))
+    .min(1)
+    .optional(),
+  /** SPIFFE IDs: exact, `spiffe://<td>/<segments>/*`, or `*`. */
+  principals: z
+    .array(
+      z
+        .string()
+        .max(2048)
+        .refine(isPrincipalPattern, "expected a SPIFFE ID (spiffe://<td>/...), one ending in /* for a prefix, or *"),
+    )
+    .min(1)
+    .optional(),
+  /** Namespaces of `spiffe://<td>/ns/<namespace>/sa/<account>` identities, exact. */
+  namespaces: z
+    .array(z.string().regex(new RegExp(NAMESPACE_PATTERN), "expected a Kubernetes namespace (a DNS-1123 label)"))
     .min(1)
     .optional(),
 });

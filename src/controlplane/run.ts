@@ -21,6 +21,7 @@ import { adminTokenPath, ensureAdminTokenFile, proposeAdminToken } from "./auth/
 import { guardedAddService } from "./auth/grpc-access.ts";
 import { type AuthError, Gatekeeper } from "./auth/guard.ts";
 import { accessFor } from "./auth/http-access.ts";
+import type { K8sTokenVerifier } from "./auth/k8s-token.ts";
 import { bearerFromSubprotocols } from "./auth/token.ts";
 import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
@@ -82,6 +83,8 @@ export interface ControlOptions {
   certificateNames?: string[];
   /** A joiner: how it gets a node certificate from a member (POST /v1/cluster/node-certificates). */
   obtainNodeCertificate?: (request: NodeCertificateRequest) => Promise<{ certChainPem: string; bundlePem: string }>;
+  /** Verifies Kubernetes service-account tokens of sidecars (--k8s-token-keys); none: only meshlet tokens. */
+  kubernetesTokens?: K8sTokenVerifier;
   logger: Logger;
 }
 
@@ -304,7 +307,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     grpcServer.addService(s, impl);
   const peerGuarded = peerAuth === undefined ? addService : peerAuth.guard(addService);
   transport.serve({ addService: peerGuarded });
-  const gate = new Gatekeeper(node.kv, registry);
+  const gate = new Gatekeeper(node.kv, registry, Date.now, o.kubernetesTokens);
   const guarded = { addService: guardedAddService(gate, peerGuarded) };
   const extensionRoutes = EXTENSIONS.flatMap((ext) =>
     ext.start({

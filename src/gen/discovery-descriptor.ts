@@ -40,6 +40,14 @@ const descriptor = {
                       "keyType": "string",
                       "type": "string",
                       "id": 7
+                    },
+                    "namespace": {
+                      "type": "string",
+                      "id": 8
+                    },
+                    "serviceAccount": {
+                      "type": "string",
+                      "id": 9
                     }
                   }
                 },
@@ -326,6 +334,10 @@ const descriptor = {
                     "trustDomain": {
                       "type": "string",
                       "id": 3
+                    },
+                    "identity": {
+                      "type": "string",
+                      "id": 4
                     }
                   }
                 },

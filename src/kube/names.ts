@@ -19,6 +19,12 @@ export const PROXY_CONTAINER = "meshlet-proxy";
 export const INIT_CONTAINER = "meshlet-init";
 export const DATA_VOLUME = "meshlet-data";
 export const DATA_DIR = "/var/lib/meshlet";
+/** The projected service-account token the sidecar joins with (control plane: --k8s-token-keys). */
+export const TOKEN_VOLUME = "meshlet-token";
+export const TOKEN_DIR = "/var/run/secrets/meshlet";
+export const TOKEN_AUDIENCE = "meshlet";
+/** The kubelet rewrites the file at 80 % of this; the sidecar reads it at every reconnect. */
+export const TOKEN_EXPIRATION_SECONDS = 3600;
 export const DEFAULT_PROXY_UID = 1337;
 export const DEFAULT_CONTROL = "meshlet-control.meshlet-system.svc:15010";
 export const OUTBOUND_PORT = 15001;

@@ -9,6 +9,10 @@ import {
   INIT_CONTAINER,
   OUTBOUND_PORT,
   PROXY_CONTAINER,
+  TOKEN_AUDIENCE,
+  TOKEN_DIR,
+  TOKEN_EXPIRATION_SECONDS,
+  TOKEN_VOLUME,
 } from "./names.ts";
 import { isObject, type Json, type JsonObject } from "./workloads.ts";
 
@@ -162,10 +166,14 @@ function proxyContainer(
       drain.timeout,
       ...(labels === "" ? [] : ["--labels", labels]),
     ],
-    // The instance registers under its pod's name (a flag's env var, filled by the downward API).
+    // The instance registers under its pod's name (a flag's env var, filled by the downward API). It joins with
+    // the pod's projected service-account token, whose namespace and account become its identity.
     env: [
       { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
       { name: "MESHLET_INSTANCE", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      { name: "MESHLET_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+      { name: "MESHLET_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      { name: "MESHLET_SERVICE_ACCOUNT", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } },
     ],
     ports: [
       { name: "meshlet-inbound", containerPort: INBOUND_PORT, protocol: "TCP" },
@@ -182,7 +190,10 @@ function proxyContainer(
       allowPrivilegeEscalation: false,
       capabilities: { drop: ["ALL"] },
     },
-    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_DIR }],
+    volumeMounts: [
+      { name: DATA_VOLUME, mountPath: DATA_DIR },
+      { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+    ],
   };
   if (opts.nativeSidecar) container.restartPolicy = "Always";
   return container;
@@ -278,7 +289,24 @@ export function injectTemplate(input: JsonObject, opts: InjectOptions, name: str
     spec.initContainers = [...inits, ...arrayAt(spec, "initContainers")];
   }
   if (spec.volumes === undefined) marker.created.push("volumes");
-  spec.volumes = [...arrayAt(spec, "volumes"), { name: DATA_VOLUME, emptyDir: {} }];
+  spec.volumes = [
+    ...arrayAt(spec, "volumes"),
+    { name: DATA_VOLUME, emptyDir: {} },
+    {
+      name: TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: TOKEN_AUDIENCE,
+              expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+              path: "token",
+            },
+          },
+        ],
+      },
+    },
+  ];
   if (!isObject(meta.annotations)) {
     meta.annotations = {};
     marker.created.push("annotations");
@@ -340,7 +368,7 @@ export function uninjectTemplate(input: JsonObject): { changed: boolean; templat
     else spec[key] = rest;
   };
   cleaned("initContainers", (c) => !isMeshletContainer(c));
-  cleaned("volumes", (v) => v.name !== DATA_VOLUME);
+  cleaned("volumes", (v) => v.name !== DATA_VOLUME && v.name !== TOKEN_VOLUME);
   if (isObject(meta.annotations)) {
     const out = meta.annotations;
     for (const k of [ANNOTATION.injected, ...marker.annotations]) delete out[k];

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { hostname } from "node:os";
@@ -39,10 +40,14 @@ export interface SidecarOptions {
   inbound: HostPort;
   admin: HostPort;
   controls: readonly string[];
+  /** The workload's Kubernetes service account (--namespace/--service-account): its identity is then the account's. */
+  account?: { namespace: string; name: string } | undefined;
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
   /** The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. */
   caPem?: Buffer | undefined;
+  /** Or a file holding it, read at every (re)connect (--token-file: a projected Kubernetes token, rotated). */
+  tokenFile?: string | undefined;
   source: ConfigSource | undefined;
   dataDir: string | undefined;
   labels: Record<string, string>;
@@ -444,7 +449,7 @@ export class Sidecar {
     const port = this.#inboundPort();
     this.#discovery = new DiscoveryStreamClient({
       controls: this.#o.controls,
-      ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
+      ...this.#tokenOption(),
       ...(this.#o.caPem === undefined ? {} : { caPem: this.#o.caPem }),
       nodeId: `${this.#o.service}-${hostname()}-${process.pid}`,
       service: this.#o.service,
@@ -472,9 +477,26 @@ export class Sidecar {
       clock: this.#clock,
       logger: this.#log,
       labels: this.#o.labels,
+      account: this.#o.account,
       ...this.#appConfig.discovery(),
     });
     this.#discovery.start();
+  }
+
+  /** A --token-file is read at each connect: the kubelet rotates a projected token in place. */
+  #tokenOption(): { token?: string | (() => string | undefined) } {
+    const file = this.#o.tokenFile;
+    if (file === undefined) return this.#o.token === undefined ? {} : { token: this.#o.token };
+    return {
+      token: () => {
+        try {
+          return readFileSync(file, "utf8").trim();
+        } catch (err) {
+          this.#log.error({ file, err: errorMessage(err) }, "cannot read --token-file; connecting without a token");
+          return undefined;
+        }
+      },
+    };
   }
 
   /** Probes the app behind this sidecar; a change of verdict (de)registers the instance. */
@@ -507,6 +529,7 @@ export class Sidecar {
     const { MeshTls } = await import("./mtls/mesh-tls.ts");
     this.#mtls = new MeshTls({
       service: this.#o.service,
+      account: this.#o.account,
       clock: this.#clock,
       wallNow: Date.now,
       logger: this.#log,

@@ -146,6 +146,24 @@ describe("meshlet inject over a corpus of manifests", () => {
     );
   });
 
+  it("joins with the pod's projected service-account token, read from MESHLET_TOKEN_FILE, and names its account", () => {
+    const [d] = templates(docs(inject(read("deployment-multi-container.yaml")).text));
+    const t = d?.template as Obj;
+    const volume = t.spec.volumes.find((v: Obj) => v.name === "meshlet-token");
+    assert.deepEqual(volume.projected.sources, [
+      { serviceAccountToken: { audience: "meshlet", expirationSeconds: 3600, path: "token" } },
+    ]);
+    const proxy = named(t, "meshlet-proxy") as Obj;
+    assert.deepEqual(
+      proxy.volumeMounts.find((m: Obj) => m.name === "meshlet-token"),
+      { name: "meshlet-token", mountPath: "/var/run/secrets/meshlet", readOnly: true },
+    );
+    const env = Object.fromEntries(proxy.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]));
+    assert.equal(env.MESHLET_TOKEN_FILE, "/var/run/secrets/meshlet/token");
+    assert.equal(env.MESHLET_NAMESPACE, "metadata.namespace");
+    assert.equal(env.MESHLET_SERVICE_ACCOUNT, "spec.serviceAccountName");
+  });
+
   it("with --no-intercept adds no init container", () => {
     const [d] = templates(docs(inject(read("deployment-multi-container.yaml"), MODES["no-intercept"]).text));
     assert.equal(named(d?.template as Obj, "meshlet-init"), undefined);

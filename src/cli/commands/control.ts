@@ -31,6 +31,9 @@ interface ControlFlags {
   certTtl: string;
   caCert?: string;
   caKey?: string;
+  k8sTokenKeys?: string;
+  k8sTokenIssuer?: string;
+  k8sTokenAudience: string;
   logLevel: LogLevel;
   insecure?: boolean;
   foundingWindow: string;
@@ -46,6 +49,20 @@ function resourceLimits(flags: ControlFlags): ResourceLimits {
   if (maxResourceBytes > maxTotalBytes)
     throw new UsageError(`--max-resource-bytes (${maxResourceBytes}) exceeds --max-apply-bytes (${maxTotalBytes})`);
   return { maxResourceBytes, maxTotalBytes };
+}
+
+/** --k8s-token-*: a verifier when --k8s-token-keys is given; the issuer is then required. */
+async function kubernetesTokenOptions(flags: ControlFlags) {
+  if (flags.k8sTokenKeys === undefined || flags.k8sTokenKeys === "") {
+    if (flags.k8sTokenIssuer !== undefined) throw new UsageError("--k8s-token-issuer needs --k8s-token-keys");
+    return undefined;
+  }
+  const { K8sTokenVerifier } = await import("../../controlplane/auth/k8s-token.ts");
+  return K8sTokenVerifier.load({
+    keysFile: flags.k8sTokenKeys,
+    issuer: flags.k8sTokenIssuer ?? "",
+    audience: flags.k8sTokenAudience,
+  });
 }
 
 /** Workload certificates rotate at half life: below this they would churn the control plane. */
@@ -163,12 +180,21 @@ export function registerControl(program: Command): void {
       envOption("--ca-cert <file>", "PEM CA certificate (e.g. an intermediate, followed by its chain up to the root)"),
     )
     .addOption(envOption("--ca-key <file>", "PEM private key of --ca-cert (default: the mesh generates its own root)"))
+    .addOption(
+      envOption(
+        "--k8s-token-keys <file>",
+        "verify Kubernetes service-account tokens of sidecars with these keys (PEM or JWKS; off without it)",
+      ),
+    )
+    .addOption(envOption("--k8s-token-issuer <iss>", "the issuer Kubernetes service-account tokens must name"))
+    .addOption(envOption("--k8s-token-audience <aud>", "the audience those tokens must be for", "meshlet"))
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const limits = resourceLimits(flags);
       const foundingWindowMs = durationFlag("--founding-window", flags.foundingWindow, true);
       const security = await securityOptions(flags);
+      const kubernetesTokens = await kubernetesTokenOptions(flags);
       const http = parseHostPort(flags.http, "--http");
       const advertise = flags.advertise ?? flags.grpc;
       if (flags.advertise !== undefined) parseHostPort(flags.advertise, "--advertise");
@@ -239,6 +265,7 @@ export function registerControl(program: Command): void {
                     requestNodeCertificate(flags.join as string, request, peerAccess),
                 }
               : {}),
+            ...(kubernetesTokens === undefined ? {} : { kubernetesTokens }),
             logger,
           },
           clusterId,

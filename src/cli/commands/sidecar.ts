@@ -1,14 +1,19 @@
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { controlAccess, controlCaPem } from "../../common/control-access.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
+import { isNamespace, isServiceAccountName } from "../../config/kube-names.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { durationFlag, envName, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface SidecarFlags {
   service?: string;
+  namespace?: string;
+  serviceAccount?: string;
+  tokenFile?: string;
   appPort?: string;
   outbound: string;
   inbound: string;
@@ -107,6 +112,24 @@ export function registerSidecar(program: Command): void {
     .command("sidecar")
     .description("run the sidecar proxy next to one app instance")
     .addOption(envOption("--service <name>", "the service this app instance belongs to"))
+    .addOption(
+      envOption(
+        "--namespace <name>",
+        "Kubernetes namespace of the workload (with --service-account: identity spiffe://TD/ns/NS/sa/SA)",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--service-account <name>",
+        "Kubernetes service account of the workload; the Service must list it in spec.serviceAccounts",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--token-file <file>",
+        "read the control-plane token from this file at every (re)connect (a projected Kubernetes token)",
+      ),
+    )
     .addOption(envOption("--app-port <port>", "the local app's port (inbound traffic goes to 127.0.0.1:PORT)"))
     .addOption(envOption("--outbound <host:port>", "listener for the app's outgoing calls", "127.0.0.1:15001"))
     .addOption(envOption("--inbound <host:port>", "listener for calls to this app", "0.0.0.0:15006"))
@@ -186,6 +209,8 @@ export function registerSidecar(program: Command): void {
     .action(async (flags: SidecarFlags, cmd: Command) => {
       if (flags.service === undefined || flags.service === "") throw new UsageError("--service is required");
       if (flags.appPort === undefined || flags.appPort === "") throw new UsageError("--app-port is required");
+      const account = accountFlags(flags.namespace, flags.serviceAccount);
+      const token = tokenSource(flags.tokenFile);
       const appPort = Number(flags.appPort);
       if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
         throw new UsageError(`--app-port: expected a port, got "${flags.appPort ?? ""}"`);
@@ -251,12 +276,13 @@ export function registerSidecar(program: Command): void {
       survivesUnhandledRejections(logger, registry);
       const sidecar: Sidecar = new Sidecar({
         service: flags.service,
+        account,
         appPort,
         outbound: parseHostPort(flags.outbound, "--outbound"),
         inbound: parseHostPort(flags.inbound, "--inbound"),
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
-        token: controlAccess().token,
+        ...token,
         caPem: controlCaPem(),
         source,
         dataDir: flags.dataDir,
@@ -291,6 +317,38 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** --token-file (checked readable and not empty at start) or --token; not both. */
+function tokenSource(file: string | undefined): { token?: string; tokenFile?: string } {
+  const fixed = controlAccess().token;
+  if (file === undefined || file === "") return fixed === undefined ? {} : { token: fixed };
+  if (fixed !== undefined && fixed !== "") throw new UsageError("give --token or --token-file, not both");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--token-file ${file}: ${(err as Error).message}`);
+  }
+  if (text.trim() === "") throw new UsageError(`--token-file ${file}: the file is empty`);
+  return { tokenFile: file };
+}
+
+/** --namespace and --service-account: both or neither, each a Kubernetes name. */
+function accountFlags(
+  namespace: string | undefined,
+  serviceAccount: string | undefined,
+): { namespace: string; name: string } | undefined {
+  const ns = namespace ?? "";
+  const sa = serviceAccount ?? "";
+  if (ns === "" && sa === "") return undefined;
+  if (ns === "" || sa === "")
+    throw new UsageError("--namespace and --service-account go together: give both or neither");
+  if (!isNamespace(ns))
+    throw new UsageError(`--namespace: "${ns}" is not a Kubernetes namespace name (a DNS-1123 label)`);
+  if (!isServiceAccountName(sa))
+    throw new UsageError(`--service-account: "${sa}" is not a Kubernetes service account name (a DNS-1123 subdomain)`);
+  return { namespace: ns, name: sa };
 }
 
 /** An origin-form path, as the probe sends it: anything else is a typo that would fail every probe. */

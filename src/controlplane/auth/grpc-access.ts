@@ -65,17 +65,30 @@ function guard(gate: Gatekeeper, access: Access, handler: UntypedHandleCall): Un
     callback?: (e: unknown) => void,
   ) => {
     const raw = call.metadata.get("authorization")[0];
-    let principal: Principal | undefined;
-    try {
-      principal = gate.check("grpc", typeof raw === "string" ? raw : undefined, access);
-    } catch (err) {
+    const header = typeof raw === "string" ? raw : undefined;
+    const refuse = (err: unknown) => {
       const refusal = grpcRefusal(err as AuthError);
       if (callback !== undefined) callback(refusal);
       else call.emit("error", refusal);
+    };
+    const run = (principal: Principal | undefined) => {
+      if (principal !== undefined) principals.set(call, principal);
+      (handler as (c: unknown, cb?: unknown) => void)(call, callback);
+    };
+    // A Kubernetes token is verified asynchronously; a stream's messages wait in its buffer meanwhile.
+    const kubernetes = gate.kubernetesToken(header, access);
+    if (kubernetes !== undefined) {
+      gate.checkKubernetes("grpc", kubernetes).then(run, refuse);
       return;
     }
-    if (principal !== undefined) principals.set(call, principal);
-    (handler as (c: unknown, cb?: unknown) => void)(call, callback);
+    let principal: Principal | undefined;
+    try {
+      principal = gate.check("grpc", header, access);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    run(principal);
   };
   return wrapped as unknown as UntypedHandleCall;
 }

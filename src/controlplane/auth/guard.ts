@@ -3,6 +3,7 @@ import { METRIC_PREFIX } from "../../common/metrics.ts";
 import { Counter, type Registry } from "../../common/prom.ts";
 import type { RevisionedKv } from "../state/kv.ts";
 import { kvView } from "../state/machine.ts";
+import { type K8sTokenVerifier, looksLikeJwt } from "./k8s-token.ts";
 import { type Access, denial, type Principal } from "./roles.ts";
 import { authenticateHash } from "./store.ts";
 import { hashToken, parseBearer } from "./token.ts";
@@ -26,10 +27,13 @@ export class Gatekeeper {
   readonly #kv: RevisionedKv;
   readonly #now: () => number;
   readonly #refusals: Counter<"surface" | "code">;
+  readonly #kubernetes: K8sTokenVerifier | undefined;
 
-  constructor(kv: RevisionedKv, registry: Registry, now: () => number = Date.now) {
+  /** `kubernetes`: verifies Kubernetes service-account tokens for sidecars (--k8s-token-keys); none = refused. */
+  constructor(kv: RevisionedKv, registry: Registry, now: () => number = Date.now, kubernetes?: K8sTokenVerifier) {
     this.#kv = kv;
     this.#now = now;
+    this.#kubernetes = kubernetes;
     this.#refusals = new Counter({
       name: `${METRIC_PREFIX}control_auth_refusals_total`,
       help: "Control-plane API calls refused: 401 (no, malformed, unknown, expired or revoked token) or 403 (role), by surface and code",
@@ -48,6 +52,27 @@ export class Gatekeeper {
     const why = denial(who.principal, access);
     if (why !== undefined) throw this.#refuse(surface, 403, "ERR_FORBIDDEN", why);
     return who.principal;
+  }
+
+  /**
+   * The JWT of `Authorization: Bearer <jwt>` when it should be checked as a Kubernetes service-account token:
+   * only to attach a sidecar, and only when this node verifies such tokens. Anything else goes to check().
+   */
+  kubernetesToken(authorization: string | undefined, access: Access): string | undefined {
+    if (this.#kubernetes === undefined || access.kind !== "attach" || authorization === undefined) return undefined;
+    if (!authorization.startsWith("Bearer ")) return undefined;
+    const token = authorization.slice("Bearer ".length);
+    return looksLikeJwt(token) ? token : undefined;
+  }
+
+  /** A sidecar principal for the token's service account; throws a counted 401 AuthError (ERR_K8S_TOKEN_*). */
+  async checkKubernetes(surface: Surface, token: string): Promise<Principal> {
+    const verifier = this.#kubernetes;
+    if (verifier === undefined) throw this.#refuse(surface, 401, "ERR_TOKEN_MALFORMED", "not a meshlet token");
+    const result = await verifier.verify(token, this.#now());
+    if (!result.ok) throw this.#refuse(surface, 401, result.code, result.message);
+    const { namespace, name } = result.account;
+    return { name: `k8s:${namespace}/${name}`, role: "sidecar", account: result.account };
   }
 
   /** Counts a refusal decided elsewhere (a sidecar registering another service's endpoint). */

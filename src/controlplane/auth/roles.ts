@@ -1,3 +1,5 @@
+import type { ServiceAccountRef } from "../../config/kube-names.ts";
+
 /**
  * Roles of control-plane tokens and what each may do. The order of trust: read-only < config-writer, operator <
  * admin; a sidecar token is apart (its own service on the gRPC streams, nothing on the HTTP API).
@@ -17,6 +19,11 @@ export interface Principal {
   service?: string;
   /** role config-writer: the config keys (a prefix, "" for all) it may write. */
   prefix?: string;
+  /**
+   * A Kubernetes service-account token (role sidecar, no `service`): it acts for the Services that list this
+   * account in spec.serviceAccounts, which the discovery stream checks against the state (entitlement.ts).
+   */
+  account?: ServiceAccountRef;
 }
 
 /** What a request needs. */

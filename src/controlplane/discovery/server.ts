@@ -6,12 +6,15 @@ import type { Logger } from "../../common/logger.ts";
 import { METRIC_PREFIX } from "../../common/metrics.ts";
 import { Counter, Gauge, type Registry } from "../../common/prom.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
+import { isNamespace, isServiceAccountName, type ServiceAccountRef } from "../../config/kube-names.ts";
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
 import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
+import type { Hello__Output } from "../../gen/meshlet/discovery/v1/Hello.ts";
 import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
-import { serviceDenial } from "../auth/grpc-access.ts";
+import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
+import { principalOf, serviceDenial } from "../auth/grpc-access.ts";
 import type { ConfigFeed } from "../config/feed.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
@@ -21,6 +24,7 @@ import {
   validateEndpoint,
 } from "../registry/commands.ts";
 import type { NodeView, SidecarConfigView, SidecarView } from "../resources/api-types.ts";
+import { entitle, type IdentityClaim } from "../security/entitlement.ts";
 import { storedBytes } from "../state/value.ts";
 import { ConfigDelivery } from "./config-delivery.ts";
 import { EncodedSnapshot } from "./encoded-snapshot.ts";
@@ -62,7 +66,8 @@ export interface DiscoveryOptions {
 
 /** What the discovery stream needs of the mesh CA (controlplane/security/mesh-ca.ts). */
 export interface CertificateIssuer {
-  issueWorkload(service: string, csrPem: string): Promise<{ certChainPem: string; bundle: TrustBundle }>;
+  /** Signs `name`'s SPIFFE ID; the stream already checked the sidecar is entitled to it (entitlement.ts). */
+  issueWorkload(name: WorkloadName, csrPem: string): Promise<{ certChainPem: string; bundle: TrustBundle }>;
   onChange(listener: (bundle: TrustBundle) => void): () => void;
 }
 
@@ -85,6 +90,8 @@ export class DiscoveryServer {
   readonly #queue: PushQueue;
   readonly #helloTimeoutMs: number;
   readonly #sessions = new Map<Call, SidecarSession>();
+  /** The identity each stream's certificate carries, decided at its hello; told to the sidecar with each bundle. */
+  readonly #identities = new WeakMap<Call, WorkloadName>();
   /** Each stream's last status as sent, and its load reports; in memory only, gone with the stream. */
   readonly #status = new WeakMap<SidecarSession, { raw: unknown; load: SidecarLoad }>();
   /** When each session's latest push was sent (clock ms), for the age of what is still unanswered. */
@@ -184,7 +191,8 @@ export class DiscoveryServer {
     this.#unsubscribeBundle =
       options.certificates?.onChange((bundle) => {
         this.#bundle = bundle;
-        for (const call of this.#sessions.keys()) call.write({ trustBundle: wireBundle(bundle) });
+        for (const call of this.#sessions.keys())
+          call.write({ trustBundle: wireBundle(bundle, this.#identities.get(call)) });
       }) ?? (() => {});
     this.#unsubscribeConfig =
       this.#config?.onChange(() => {
@@ -255,8 +263,17 @@ export class DiscoveryServer {
     this.#metrics.streams.set(0);
   }
 
-  #current(request: ScopeRequest): ScopedSnapshot {
+  #prepared(): PreparedState {
     this.#state ??= prepareState(this.#source.state());
+    return this.#state;
+  }
+
+  /** The accounts a Service lists, from this node's applied state. */
+  readonly #accountsOf = (service: string): readonly ServiceAccountRef[] | undefined =>
+    this.#prepared().serviceAccounts.get(service);
+
+  #current(request: ScopeRequest): ScopedSnapshot {
+    const state = this.#prepared();
     let key = this.#scopeKeys.get(request);
     if (key === undefined) {
       key = `${request.service}\n${[...request.subscribe].sort().join(",")}`;
@@ -264,7 +281,7 @@ export class DiscoveryServer {
     }
     let scoped = this.#scoped.get(key);
     if (scoped === undefined) {
-      scoped = scopedSnapshot(this.#state, request);
+      scoped = scopedSnapshot(state, request);
       this.#scoped.set(key, scoped);
     }
     return scoped;
@@ -305,9 +322,20 @@ export class DiscoveryServer {
       cleanup();
       call.emit("error", { code, details });
     };
-    /** A sidecar token acts for its own service only: another one closes the stream. */
+    /** A Kubernetes service-account token (--k8s-token-keys) names the account; it decides the identity. */
+    const tokenAccount = principalOf(call)?.account;
+    let claim: IdentityClaim | undefined;
+    /**
+     * A sidecar token acts for its own service only, a Kubernetes token for the service its hello was entitled to:
+     * another one closes the stream.
+     */
     const wrongService = (service: string): boolean => {
-      const why = serviceDenial(call, service);
+      const why =
+        tokenAccount === undefined
+          ? serviceDenial(call, service)
+          : service === claim?.service
+            ? undefined
+            : `a Kubernetes service-account token acts for the service of its hello ("${claim?.service ?? ""}"), not "${service}"`;
       if (why !== undefined) reject("wrong_service", why, status.PERMISSION_DENIED);
       return why !== undefined;
     };
@@ -319,7 +347,13 @@ export class DiscoveryServer {
         if (hello.nodeId === "" || hello.service === "") {
           return reject("no_identity", "hello needs a node id and a service");
         }
-        if (wrongService(hello.service)) return;
+        const account = helloAccount(hello);
+        if (typeof account === "string") return reject("bad_hello", account);
+        if (tokenAccount === undefined && wrongService(hello.service)) return;
+        claim = { service: hello.service, account };
+        const entitled = entitle(claim, tokenAccount, this.#accountsOf);
+        if (!entitled.ok) return reject("wrong_identity", entitled.message, status.PERMISSION_DENIED);
+        this.#identities.set(call, entitled.name);
         if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
         helloTimer = undefined;
         const instance = hello.instance === "" ? hello.nodeId : hello.instance;
@@ -362,7 +396,7 @@ export class DiscoveryServer {
         this.#sessions.set(call, session);
         this.#metrics.streams.set(this.#sessions.size);
         this.#log.info({ sidecar: hello.nodeId, service: hello.service }, "sidecar stream opened");
-        if (this.#bundle !== undefined) call.write({ trustBundle: wireBundle(this.#bundle) });
+        if (this.#bundle !== undefined) call.write({ trustBundle: wireBundle(this.#bundle, entitled.name) });
         session.start();
         return;
       }
@@ -404,7 +438,8 @@ export class DiscoveryServer {
           if (req.configAck) session.configAck(req.configAck.revision);
           return;
         case "certificateRequest":
-          if (req.certificateRequest) this.#issue(call, session.info.service, req.certificateRequest.csrPem);
+          if (req.certificateRequest && claim !== undefined)
+            this.#issue(call, claim, tokenAccount, req.certificateRequest.csrPem);
           return;
         case "hello":
           return reject("second_hello", "hello may be sent only once per stream");
@@ -420,8 +455,12 @@ export class DiscoveryServer {
     call.on("cancelled", cleanup);
   }
 
-  /** Refusals are counted and logged by the issuer; the sidecar gets the code and message on its stream. */
-  #issue(call: Call, service: string, csrPem: string): void {
+  /**
+   * Refusals are counted and logged by the issuer; the sidecar gets the code and message on its stream. The
+   * entitlement is checked again against the state of now: an operator who removed an account from a Service's
+   * spec.serviceAccounts stops its renewals, whatever the hello was allowed.
+   */
+  #issue(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, csrPem: string): void {
     const issuer = this.#certificates;
     if (issuer === undefined) {
       call.write({
@@ -429,15 +468,26 @@ export class DiscoveryServer {
       });
       return;
     }
-    issuer.issueWorkload(service, csrPem).then(
-      ({ certChainPem, bundle }) => call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle) } }),
+    const entitled = entitle(claim, tokenAccount, this.#accountsOf);
+    if (!entitled.ok) {
+      this.#metrics.rejected.inc({ reason: "wrong_identity" });
+      this.#log.warn({ reason: "wrong_identity", details: entitled.message }, "certificate request refused");
+      call.write({ certificate: { errorCode: "ERR_CSR_IDENTITY", error: entitled.message } });
+      return;
+    }
+    const name = entitled.name;
+    issuer.issueWorkload(name, csrPem).then(
+      ({ certChainPem, bundle }) =>
+        call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle, name) } }),
       (err: unknown) => call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } }),
     );
   }
 
   /** The refusal of a unary call for another service than its sidecar token's, counted; undefined when allowed. */
   #forbidden(call: object, service: string): { code: status; details: string } | undefined {
-    const why = serviceDenial(call, service);
+    const account = principalOf(call)?.account;
+    const entitled = account === undefined ? undefined : entitle({ service }, account, this.#accountsOf);
+    const why = entitled === undefined ? serviceDenial(call, service) : entitled.ok ? undefined : entitled.message;
     if (why === undefined) return undefined;
     this.#metrics.rejected.inc({ reason: "wrong_service" });
     this.#log.warn({ reason: "wrong_service", details: why }, "discovery call refused");
@@ -498,8 +548,24 @@ export interface TrustBundle {
   trustDomain: string;
 }
 
-function wireBundle(b: TrustBundle): { pem: string; revision: number; trustDomain: string } {
-  return { pem: b.bundlePem, revision: b.revision, trustDomain: b.trustDomain };
+function wireBundle(
+  b: TrustBundle,
+  name: WorkloadName | undefined,
+): { pem: string; revision: number; trustDomain: string; identity: string } {
+  const identity = name === undefined ? "" : spiffeIdFor(b.trustDomain, name);
+  return { pem: b.bundlePem, revision: b.revision, trustDomain: b.trustDomain, identity };
+}
+
+/** The hello's account: both fields or neither, each a valid Kubernetes name; a message when not. */
+function helloAccount(hello: Hello__Output): ServiceAccountRef | undefined | string {
+  const { namespace, serviceAccount } = hello;
+  if (namespace === "" && serviceAccount === "") return undefined;
+  if (namespace === "" || serviceAccount === "")
+    return "hello names a namespace without a service account, or the other way round: give both or neither";
+  if (!isNamespace(namespace)) return `hello namespace "${namespace}" is not a Kubernetes namespace name`;
+  if (!isServiceAccountName(serviceAccount))
+    return `hello service account "${serviceAccount}" is not a Kubernetes service account name`;
+  return { namespace, name: serviceAccount };
 }
 
 function sidecarState(info: SessionInfo): "acked" | "pending" | "rejecting" {

@@ -1,5 +1,6 @@
 import { compareStrings } from "../../common/compare.ts";
 import { fingerprint } from "../../common/hash.ts";
+import type { ServiceAccountRef } from "../../config/kube-names.ts";
 import type { Resource } from "../../config/resources.ts";
 import type { Endpoint } from "../../gen/meshlet/discovery/v1/Endpoint.ts";
 import type { Resource as WireResource } from "../../gen/meshlet/discovery/v1/Resource.ts";
@@ -31,6 +32,8 @@ export interface PreparedState {
   endpointsByService: Map<string, Required<Endpoint>[]>;
   /** Canonical JSON of a service's endpoint list, made at the first sidecar that needs it. */
   endpointsJson: Map<string, string>;
+  /** Each applied Service's spec.serviceAccounts ([] when it lists none), for the identity a sidecar may carry. */
+  serviceAccounts: Map<string, readonly ServiceAccountRef[]>;
 }
 
 export function prepareState(state: MeshState): PreparedState {
@@ -45,9 +48,11 @@ export function prepareState(state: MeshState): PreparedState {
     if (list === undefined) endpointsByService.set(e.service, [e]);
     else list.push(e);
   };
+  const serviceAccounts = new Map<string, readonly ServiceAccountRef[]>();
   // Static endpoints (Service spec.endpoints) are for instances outside the mesh; their ids are "static-N".
   for (const { resource: r } of state.resources) {
     if (r.kind !== "Service") continue;
+    serviceAccounts.set(r.metadata.name, r.spec.serviceAccounts ?? []);
     r.spec.endpoints.forEach((e, i) => {
       add({
         service: r.metadata.name,
@@ -76,6 +81,7 @@ export function prepareState(state: MeshState): PreparedState {
     wire,
     endpointsByService,
     endpointsJson: new Map(),
+    serviceAccounts,
   };
 }
 

@@ -8,7 +8,7 @@ import { bundlePem } from "../../security/bundle.ts";
 import { type CaMaterial, CertificateAuthority, createRootCa, DEFAULT_ROOT_TTL_MS } from "../../security/ca.ts";
 import { verifyCsr } from "../../security/csr.ts";
 import { splitPem } from "../../security/pem.ts";
-import { spiffeIdFor } from "../../security/spiffe.ts";
+import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import type { ControlNode } from "../node.ts";
 import { readCa, type SetCaCommand } from "./ca-state.ts";
 
@@ -72,16 +72,17 @@ export class MeshSecurity {
   }
 
   /**
-   * Signs a sidecar's CSR for the identity of the service it streams for.
-   * Refusals (another identity, a bad signature, no CA yet) are counted by
-   * code and logged once here with the service, never with the CSR.
+   * Signs a sidecar's CSR for the identity its stream is entitled to (the
+   * service's, or a service account's the Service lists). Refusals (another
+   * identity, a bad signature, no CA yet) are counted by code and logged once
+   * here with the workload, never with the CSR.
    */
-  async issueWorkload(service: string, csrPem: string): Promise<{ certChainPem: string; bundle: CurrentCa }> {
+  async issueWorkload(name: WorkloadName, csrPem: string): Promise<{ certChainPem: string; bundle: CurrentCa }> {
     const current = this.#current;
     try {
       if (current === undefined)
         throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
-      const identity = spiffeIdFor(this.options.trustDomain, { service });
+      const identity = spiffeIdFor(this.options.trustDomain, name);
       const { publicKey } = await verifyCsr(csrPem, identity);
       const certChainPem = await current.ca.signWorkload(publicKey, identity, {
         now: this.options.wallClock(),
@@ -92,7 +93,7 @@ export class MeshSecurity {
     } catch (err) {
       const code = errorCode(err);
       this.#issued.inc({ result: "refused", code });
-      this.#logger.warn({ service, code, err: errorMessage(err) }, "certificate request refused");
+      this.#logger.warn({ workload: name, code, err: errorMessage(err) }, "certificate request refused");
       throw err instanceof MeshletError ? err : new MeshletError("ERR_CSR_IDENTITY", errorMessage(err));
     }
   }

@@ -47,7 +47,31 @@ function identityTest(pattern: string): (id: string) => boolean {
   return (id) => id === pattern;
 }
 
+/** A principal: `*` any mesh identity, `spiffe://…/*` whole segments under a prefix, or exact. */
+function principalTest(pattern: string): (id: string) => boolean {
+  if (pattern === "*") return () => true;
+  if (pattern.endsWith("/*")) {
+    const prefix = pattern.slice(0, -1);
+    return (id) => id.length > prefix.length && id.startsWith(prefix);
+  }
+  return (id) => id === pattern;
+}
+
 const SERVICE_SEGMENT = "/service/";
+const NS_SEGMENT = "/ns/";
+const SA_SEGMENT = "/sa/";
+
+/** The namespace of `spiffe://<trust-domain>/ns/<namespace>/sa/<account>`; undefined for any other form. */
+export function namespaceOfIdentity(id: string): string | undefined {
+  if (!id.startsWith("spiffe://")) return undefined;
+  const at = id.indexOf("/", 9);
+  if (at < 0 || !id.startsWith(NS_SEGMENT, at)) return undefined;
+  const from = at + NS_SEGMENT.length;
+  const end = id.indexOf("/", from);
+  if (end <= from || !id.startsWith(SA_SEGMENT, end)) return undefined;
+  const account = end + SA_SEGMENT.length;
+  return account < id.length && id.indexOf("/", account) < 0 ? id.slice(from, end) : undefined;
+}
 
 /** The service of `spiffe://<trust-domain>/service/<name>`; undefined for any other form. */
 export function serviceOfIdentity(id: string): string | undefined {
@@ -99,6 +123,21 @@ function compileRule(rule: AuthorizationRule): Test {
       const id = r.socket.peerIdentity;
       const service = id === undefined ? undefined : serviceOfIdentity(id);
       return service !== undefined && (any || names.has(service));
+    });
+  }
+  if (from?.principals !== undefined) {
+    const principals = from.principals.map(principalTest);
+    tests.push((r) => {
+      const id = r.socket.peerIdentity;
+      return id !== undefined && principals.some((t) => t(id));
+    });
+  }
+  if (from?.namespaces !== undefined) {
+    const namespaces = new Set(from.namespaces);
+    tests.push((r) => {
+      const id = r.socket.peerIdentity;
+      const ns = id === undefined ? undefined : namespaceOfIdentity(id);
+      return ns !== undefined && namespaces.has(ns);
     });
   }
   const to = rule.to;

@@ -47,8 +47,12 @@ export interface DiscoveryClientOptions {
   subscribe: readonly string[];
   /** The app instance to register, if any. */
   registration?: Registration;
-  /** Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, or admin). */
-  token?: string;
+  /**
+   * Bearer token sent as `authorization` metadata (a sidecar token bound to `service`, admin, or a Kubernetes
+   * service-account token). A function is called at every (re)connect: a projected token file is read anew, so
+   * the kubelet's rotation reaches the next stream.
+   */
+  token?: string | (() => string | undefined);
   /** The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. */
   caPem?: Buffer;
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
@@ -80,6 +84,8 @@ export interface DiscoveryClientOptions {
   channelOptions?: Record<string, number | string>;
   /** The instance's labels, sent in the hello (ConfigRelease label selectors). */
   labels?: Record<string, string>;
+  /** The workload's Kubernetes service account (--namespace/--service-account), sent in the hello. */
+  account?: { namespace: string; name: string } | undefined;
   /** The app config: the revision held (sent in each hello), and where updates go; acknowledged once applied. */
   config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
   /** A stream came up (its first message) or went down. */
@@ -251,7 +257,8 @@ export class DiscoveryStreamClient {
     const address = this.#o.controls[this.#next % this.#o.controls.length] ?? "";
     this.#next++;
     const metadata = new Metadata();
-    if (this.#o.token !== undefined) metadata.set("authorization", `Bearer ${this.#o.token}`);
+    const token = typeof this.#o.token === "function" ? this.#o.token() : this.#o.token;
+    if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
     const call = this.#client(address).Stream(metadata);
     this.#call = call;
     let ended = false;
@@ -312,6 +319,8 @@ export class DiscoveryStreamClient {
         subscribe: [...this.#o.subscribe],
         configRevision: this.#o.config?.revision() ?? 0,
         labels: this.#o.labels ?? {},
+        namespace: this.#o.account?.namespace ?? "",
+        serviceAccount: this.#o.account?.name ?? "",
       },
     });
     this.#o.identity?.streamOpened();

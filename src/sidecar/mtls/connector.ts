@@ -6,17 +6,22 @@ import type { TlsMaterial } from "./workload-identity.ts";
 /**
  * Originates mTLS to a peer sidecar's inbound port: TLS 1.3, this
  * workload's certificate, the peer verified against the trust bundle and
- * required to be the destination service's SPIFFE ID (not any mesh member).
+ * required to carry one of the destination service's SPIFFE IDs (its
+ * `/service/` ID or an account its Service lists; not any mesh member).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
  * new pooled connection resumes instead of a full handshake.
  */
-export function mtlsConnector(material: () => TlsMaterial | undefined, expectedIdentity: string): Connector {
+export function mtlsConnector(
+  material: () => TlsMaterial | undefined,
+  expected: string | ReadonlySet<string>,
+): Connector {
   let session: Buffer | undefined;
+  const ids = typeof expected === "string" ? new Set([expected]) : expected;
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     const peer = spiffeIdFromAltNames(cert.subjectaltname);
-    return peer === expectedIdentity
+    return peer !== undefined && ids.has(peer)
       ? undefined
-      : Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${expectedIdentity}`), {
+      : Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${[...ids].join(" or ")}`), {
           code: "ERR_TLS_PEER_IDENTITY",
         });
   };

@@ -10,11 +10,13 @@ import type { CompiledSnapshot } from "../snapshot.ts";
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
 import { mtlsConnector } from "./connector.ts";
 import { InboundMtls } from "./listener.ts";
-import { type MtlsMode, mtlsModes } from "./modes.ts";
+import { type MtlsMode, mtlsModes, peerIdentities } from "./modes.ts";
 import { WorkloadIdentity } from "./workload-identity.ts";
 
 export interface MeshTlsOptions {
   service: string;
+  /** --namespace/--service-account, when given. */
+  account?: { namespace: string; name: string } | undefined;
   clock: Clock;
   wallNow: () => number;
   logger: Logger;
@@ -40,6 +42,9 @@ export class MeshTls {
   /** Endpoint key → the Service it was registered for, from the latest discovery snapshot. */
   #sidecars = new Map<string, string>();
   #modes = new Map<string, MtlsMode>();
+  /** The Services' accounts as written, part of the transport plan: a listed account changes whom a pool accepts. */
+  #accounts = "";
+  #snap: CompiledSnapshot | undefined;
   #plan = "";
 
   constructor(o: MeshTlsOptions) {
@@ -47,6 +52,7 @@ export class MeshTls {
     this.inbound = new InboundMtls(o.registry);
     this.identity = new WorkloadIdentity({
       service: o.service,
+      account: o.account,
       clock: o.clock,
       wallNow: o.wallNow,
       logger: o.logger,
@@ -69,6 +75,8 @@ export class MeshTls {
   /** A compiled snapshot is going live: modes of every Service, this one's for the inbound listener. */
   swap(snap: CompiledSnapshot): void {
     this.#modes = mtlsModes(snap);
+    this.#snap = snap;
+    this.#accounts = serviceAccountsKey(snap);
     this.inbound.setMode(this.#modes.get(this.#o.service) ?? "STRICT");
     this.#replan();
   }
@@ -80,17 +88,30 @@ export class MeshTls {
   /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode). */
   #replan(): void {
     const material = this.identity.material;
-    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}`;
+    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${this.#accounts}`;
     if (plan === this.#plan) return;
     this.#plan = plan;
     const modes = this.#modes;
+    const snap = this.#snap;
+    const identities =
+      material === undefined || snap === undefined
+        ? new Map<string, ReadonlySet<string>>()
+        : peerIdentities(snap, material.trustDomain);
     const sidecars = () => this.#sidecars;
     const current = () => this.identity.material;
     this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
       const service = sidecars().get(e.key);
       if (m === undefined || service === undefined || (modes.get(service) ?? "STRICT") === "DISABLE") return undefined;
-      return mtlsConnector(current, spiffeIdFor(m.trustDomain, { service }));
+      return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }));
     });
   }
+}
+
+function serviceAccountsKey(snap: CompiledSnapshot): string {
+  const parts: string[] = [];
+  for (const r of snap.resources)
+    if (r.kind === "Service" && r.spec.serviceAccounts !== undefined && r.spec.serviceAccounts.length > 0)
+      parts.push(`${r.metadata.name}=${r.spec.serviceAccounts.map((a) => `${a.namespace}/${a.name}`).join(";")}`);
+  return parts.join(",");
 }

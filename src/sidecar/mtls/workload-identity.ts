@@ -8,7 +8,7 @@ import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certifi
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { createCsr } from "../../security/csr-request.ts";
 import { generateKeyPair, type KeyPair } from "../../security/keys.ts";
-import { spiffeIdFor } from "../../security/spiffe.ts";
+import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import { verifyWorkloadChain } from "../../security/verify.ts";
 
 /** After a refused or failed request the sidecar asks again after this. */
@@ -28,6 +28,8 @@ export interface TlsMaterial {
 
 export interface WorkloadIdentityOptions {
   service: string;
+  /** --namespace/--service-account: the identity asked for when the control plane names none. */
+  account?: { namespace: string; name: string } | undefined;
   clock: Clock;
   /** Wall-clock ms (certificates carry calendar time). */
   wallNow: () => number;
@@ -47,7 +49,8 @@ export class WorkloadIdentity {
   readonly #o: WorkloadIdentityOptions;
   readonly #listeners = new Set<(m: TlsMaterial) => void>();
   readonly #results: Counter;
-  #bundle: { pem: string; trustDomain: string } | undefined;
+  /** `identity`: what the control plane said this stream's certificate carries ("" from older nodes). */
+  #bundle: { pem: string; trustDomain: string; identity: string } | undefined;
   #pending: KeyPair | undefined;
   #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
   #material: TlsMaterial | undefined;
@@ -94,7 +97,10 @@ export class WorkloadIdentity {
   trustBundle(b: TrustBundle__Output): void {
     if (b.pem === "" || b.trustDomain === "") return;
     const changed = this.#bundle?.pem !== b.pem;
-    this.#bundle = { pem: b.pem, trustDomain: b.trustDomain };
+    const renamed = this.#bundle !== undefined && this.#bundle.identity !== b.identity;
+    this.#bundle = { pem: b.pem, trustDomain: b.trustDomain, identity: b.identity };
+    // Another identity (a node that decides otherwise, an account added to the Service): a new certificate now.
+    if (renamed && this.#current !== undefined) this.#current.renewAt = 0;
     if (changed && this.#current !== undefined)
       this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
     if (this.#due()) this.#request();
@@ -102,7 +108,11 @@ export class WorkloadIdentity {
 
   certificate(c: Certificate__Output): void {
     if (c.trustBundle !== null && c.trustBundle !== undefined)
-      this.#bundle = { pem: c.trustBundle.pem, trustDomain: c.trustBundle.trustDomain };
+      this.#bundle = {
+        pem: c.trustBundle.pem,
+        trustDomain: c.trustBundle.trustDomain,
+        identity: c.trustBundle.identity,
+      };
     const key = this.#pending;
     this.#pending = undefined;
     this.#requesting = false;
@@ -117,7 +127,7 @@ export class WorkloadIdentity {
     }
     if (key === undefined || this.#bundle === undefined) return;
     try {
-      const expected = spiffeIdFor(this.#bundle.trustDomain, { service: this.#o.service });
+      const expected = this.#identity(this.#bundle);
       verifyWorkloadChain(c.certChainPem, this.#bundle.pem, this.#o.wallNow(), expected);
       this.#install(key.privateKey, c.certChainPem);
       this.#results.inc({ result: "issued", code: "" });
@@ -145,7 +155,7 @@ export class WorkloadIdentity {
     this.#current = { key, chainPem, renewAt: due };
     const keyPem = key.export({ type: "pkcs8", format: "pem" }).toString();
     this.#material = {
-      identity: spiffeIdFor(bundle.trustDomain, { service: this.#o.service }),
+      identity: this.#identity(bundle),
       trustDomain: bundle.trustDomain,
       context: createSecureContext({ key: keyPem, cert: chainPem, ca: bundle.pem, minVersion: "TLSv1.3" }),
       keyPem,
@@ -158,6 +168,15 @@ export class WorkloadIdentity {
     );
     this.#schedule(Math.max(0, due - now));
     for (const l of this.#listeners) l(this.#material);
+  }
+
+  /** The control plane's word when it gave one; else the account of the flags, else the service. */
+  #identity(bundle: { trustDomain: string; identity: string }): string {
+    if (bundle.identity !== "") return bundle.identity;
+    const a = this.#o.account;
+    const name: WorkloadName =
+      a === undefined ? { service: this.#o.service } : { namespace: a.namespace, serviceAccount: a.name };
+    return spiffeIdFor(bundle.trustDomain, name);
   }
 
   #schedule(ms: number): void {
@@ -178,7 +197,7 @@ export class WorkloadIdentity {
     this.#requesting = true;
     try {
       const keys = generateKeyPair();
-      const csr = createCsr(keys, spiffeIdFor(bundle.trustDomain, { service: this.#o.service }));
+      const csr = createCsr(keys, this.#identity(bundle));
       this.#pending = keys;
       if (!this.#o.send(csr)) {
         // No stream: the next streamOpened() asks again.

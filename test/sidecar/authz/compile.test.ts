@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type AuthorizationPolicy, authorizationPolicySchema, type Resource } from "../../../src/config/resources.ts";
-import { type AuthzRequest, compileAuthorizer, serviceOfIdentity } from "../../../src/sidecar/authz/compile.ts";
+import {
+  type AuthzRequest,
+  compileAuthorizer,
+  namespaceOfIdentity,
+  serviceOfIdentity,
+} from "../../../src/sidecar/authz/compile.ts";
 import { DEFAULT_PATH_OPTIONS, normalizePath } from "../../../src/sidecar/engine/path.ts";
 
 const TD = "spiffe://cluster.local/service";
@@ -274,5 +279,93 @@ describe("AuthorizationPolicy matcher", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("AuthorizationPolicy: principals and namespaces", () => {
+  const SA = "spiffe://cluster.local/ns/bookinfo/sa";
+  const ALLOW = policy("allow-accounts", {
+    targetService: "reviews",
+    rules: [
+      { from: { principals: [`${SA}/productpage`] } },
+      { from: { principals: ["spiffe://cluster.local/ns/ops/*"] }, to: { methods: ["GET"] } },
+      { from: { namespaces: ["monitoring"] }, to: { paths: [{ exact: "/metrics" }] } },
+    ],
+  });
+  const DENY_NS = policy("deny-sandbox", {
+    targetService: "reviews",
+    action: "DENY",
+    rules: [{ from: { namespaces: ["sandbox"] } }],
+  });
+  const allowed = (peer: string | undefined, o: { method?: string; path?: string } = {}) =>
+    verdict([ALLOW, DENY_NS], req({ ...o, ...(peer === undefined ? {} : { peer }) }));
+
+  it("allows the exact principal, a principal under a /* prefix, and a namespace", () => {
+    assert.equal(allowed(`${SA}/productpage`), "allow");
+    assert.equal(allowed("spiffe://cluster.local/ns/ops/sa/oncall"), "allow");
+    assert.equal(
+      allowed("spiffe://cluster.local/ns/ops/sa/oncall", { method: "POST" }),
+      "no-allow-rule:allow-accounts",
+    );
+    assert.equal(allowed("spiffe://cluster.local/ns/monitoring/sa/prometheus", { path: "/metrics" }), "allow");
+  });
+
+  it("matches no spelling that is not the identity", () => {
+    for (const peer of [
+      `${SA}/productpage2`,
+      `${SA}/productpag`,
+      `${SA}/productpage/x`,
+      "spiffe://cluster.local/ns/Bookinfo/sa/productpage",
+      "spiffe://other.domain/ns/bookinfo/sa/productpage",
+      "spiffe://cluster.local/ns/ops-evil/sa/oncall",
+      "spiffe://cluster.local/ns/ops",
+      "spiffe://cluster.local/service/productpage",
+      "spiffe://cluster.local/ns/monitoring-x/sa/prometheus",
+      "spiffe://cluster.local/ns/monitoring/ab/prometheus",
+      "spiffe://cluster.local/service/monitoring",
+    ])
+      assert.equal(allowed(peer, { path: "/metrics" }), "no-allow-rule:allow-accounts", peer);
+    assert.equal(allowed(undefined, { path: "/metrics" }), "no-allow-rule:allow-accounts", "plain text");
+  });
+
+  it("a DENY on a namespace holds for every account of it, and only it", () => {
+    assert.equal(allowed("spiffe://cluster.local/ns/sandbox/sa/productpage"), "deny-rule:deny-sandbox");
+    assert.equal(allowed("spiffe://cluster.local/ns/sandbox2/sa/x"), "no-allow-rule:allow-accounts");
+  });
+
+  it("reads the namespace from /ns/<namespace>/sa/<account> only", () => {
+    assert.equal(namespaceOfIdentity("spiffe://td/ns/a/sa/b"), "a");
+    for (const id of [
+      "spiffe://td/ns/a/sa/",
+      "spiffe://td/ns/a/sa/b/c",
+      "spiffe://td/ns//sa/b",
+      "spiffe://td/ns/a/b",
+      "spiffe://td/ns/a/ab/cd",
+      "spiffe://td/x/ns/a/sa/b",
+      "spiffe://td/service/a",
+      "http://td/ns/a/sa/b",
+    ])
+      assert.equal(namespaceOfIdentity(id), undefined, id);
+  });
+
+  it("refuses principal and namespace spellings no certificate carries", () => {
+    const bad: unknown[] = [
+      { principals: ["spiffe://cluster.local/ns/ops*"] },
+      { principals: ["cluster.local/ns/ops/sa/x"] },
+      { principals: ["spiffe://cluster.local"] },
+      { principals: ["spiffe://cluster.local/ns/../sa/x"] },
+      { principals: ["*/sa/x"] },
+      { principals: ["spiffe://Cluster.local/ns/a/sa/b"] },
+      { principals: [] },
+      { namespaces: ["Bookinfo"] },
+      { namespaces: ["a/b"] },
+      { namespaces: [] },
+    ];
+    for (const from of bad)
+      assert.throws(() => policy("p", { targetService: "reviews", rules: [{ from }] }), JSON.stringify(from));
+    policy("ok", {
+      targetService: "reviews",
+      rules: [{ from: { principals: ["*", "spiffe://td/*", `${SA}/x`], namespaces: ["default"] } }],
+    });
   });
 });

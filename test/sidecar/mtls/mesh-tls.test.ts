@@ -60,7 +60,7 @@ describe("MeshTls transport plan", () => {
         rejected: [],
         endpoints: [endpoint("app", "static-0", 9001), endpoint("reviews", "reviews-1", 9002)],
       });
-      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1 });
+      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity: "" });
       const identity = `spiffe://${TD}/service/web`;
       const { publicKey } = await verifyCsr(csr, identity);
       const certChainPem = await ca.signWorkload(publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });

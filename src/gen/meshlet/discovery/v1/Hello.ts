@@ -10,6 +10,8 @@ export interface Hello {
   'subscribe'?: (string)[];
   'configRevision'?: (number | string | Long);
   'labels'?: ({[key: string]: string});
+  'namespace'?: (string);
+  'serviceAccount'?: (string);
 }
 
 export interface Hello__Output {
@@ -20,4 +22,6 @@ export interface Hello__Output {
   'subscribe': (string)[];
   'configRevision': (number);
   'labels': ({[key: string]: string});
+  'namespace': (string);
+  'serviceAccount': (string);
 }

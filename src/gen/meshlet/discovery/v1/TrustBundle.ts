@@ -6,10 +6,12 @@ export interface TrustBundle {
   'pem'?: (string);
   'revision'?: (number | string | Long);
   'trustDomain'?: (string);
+  'identity'?: (string);
 }
 
 export interface TrustBundle__Output {
   'pem': (string);
   'revision': (number);
   'trustDomain': (string);
+  'identity': (string);
 }
