@@ -66,7 +66,7 @@ test("service-account identities: signed when the Service lists the account, acc
       () => undefined,
     ),
   );
-  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: MESH });
+  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
   const control = ["--control", node.grpc, "--log-level", "warn"];
@@ -119,6 +119,6 @@ test("service-account identities: signed when the Service lists the account, acc
       ? true
       : undefined,
   );
-  const metrics = await (await fetch(`http://${node.http}/metrics`)).text();
+  const metrics = await (await fetch(`https://${node.http}/metrics`)).text();
   assert.match(metrics, /meshlet_discovery_rejected_total\{reason="wrong_identity"\} [1-9]/);
 });

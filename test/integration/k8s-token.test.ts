@@ -66,7 +66,7 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
       () => undefined,
     ),
   );
-  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: MESH });
+  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
 
@@ -121,7 +121,7 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
   proc?.kill("SIGTERM");
   await new Promise((r) => proc?.once("exit", r));
   cluster.start(node, k8s);
-  const metricsUrl = `http://${node.http}/metrics`;
+  const metricsUrl = `https://${node.http}/metrics`;
   await until(
     "reviews streams again from the restarted node",
     async () => {
