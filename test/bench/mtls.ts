@@ -61,6 +61,8 @@ async function transports(admin: number): Promise<{ mtls: number; plaintext: num
   return { mtls: count("mtls"), plaintext: count("plaintext") };
 }
 
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
@@ -152,7 +154,7 @@ async function handshakes(
 }
 
 async function main(): Promise<void> {
-  console.log(
+  say(
     `bench:mtls — ${availableParallelism()} cores, Node ${process.version}, ${RATE} req/s, ${ROUNDS} rounds of ${ROUND_MS} ms per mode`,
   );
   const cluster = await makeCluster(1);
@@ -221,7 +223,7 @@ async function main(): Promise<void> {
         if ((name === "mtls") !== (opened === "mtls"))
           throw new Error(`round ${name}: reviews accepted ${opened} connections (the mode did not apply)`);
         results[name]?.push(r);
-        console.log(
+        say(
           `  round ${i + 1} ${name.padEnd(5)} ${r.cpuUsPerReq.toFixed(0)} µs CPU/req (both sidecars), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.done} ok, ${r.errors} errors`,
         );
       }
@@ -236,19 +238,19 @@ async function main(): Promise<void> {
     };
     const plain = summary("plain");
     const mtls = summary("mtls");
-    console.log("\nmedians:");
+    say("\nmedians:");
     for (const [name, s] of [
       ["plain", plain],
       ["mTLS", mtls],
     ] as const)
-      console.log(
+      say(
         `  ${name.padEnd(5)} ${s.cpu.toFixed(0)} µs CPU/req both sidecars = ${(((s.cpu / 2) * 1000) / 1e6).toFixed(2)} vCPU per 1k req/s per sidecar; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms`,
       );
-    console.log(
+    say(
       `  mTLS / plain: CPU ${(mtls.cpu / plain.cpu).toFixed(2)}x, p50 ${(mtls.p50 / plain.p50).toFixed(2)}x, p99 ${(mtls.p99 / plain.p99).toFixed(2)}x`,
     );
     const perSidecar = ((mtls.cpu / 2) * 1000) / 1e6;
-    console.log(
+    say(
       `  Istio 1.24 publishes 0.20 vCPU per 1k req/s per sidecar with mTLS: meshlet ${perSidecar.toFixed(2)} (${perSidecar <= 0.2 ? "meets" : "misses"} it)`,
     );
 
@@ -268,7 +270,7 @@ async function main(): Promise<void> {
       full.push(await handshakes(reviews.inbound, tls, false));
       resumed.push(await handshakes(reviews.inbound, tls, true));
     }
-    console.log(
+    say(
       `\nhandshakes/s on reviews' inbound port (4 clients, new connections): full ${median(full).toFixed(0)}, resumed ${median(resumed).toFixed(0)} (${(median(resumed) / median(full)).toFixed(2)}x)`,
     );
   } finally {
