@@ -91,6 +91,25 @@ describe("meshlet CLI", () => {
     assert.match(stderr, /--app-port is required/);
   });
 
+  it("refuses half a service account, names Kubernetes would refuse, and --token with --token-file", async () => {
+    const base = ["sidecar", "--service", "web", "--app-port", "8080", "--control", "127.0.0.1:1"];
+    for (const [args, message] of [
+      [["--namespace", "bookinfo"], /--namespace and --service-account go together/],
+      [["--service-account", "web"], /--namespace and --service-account go together/],
+      [
+        ["--namespace", "Bookinfo", "--service-account", "web"],
+        /--namespace: "Bookinfo" is not a Kubernetes namespace/,
+      ],
+      [["--namespace", "bookinfo", "--service-account", "a..b"], /--service-account: "a..b" is not/],
+      [["--token-file", "/nonexistent/token"], /--token-file \/nonexistent\/token: ENOENT/],
+      [["--token", "mlt_x", "--token-file", "package.json"], /give --token or --token-file, not both/],
+    ] as const) {
+      const { code, stderr } = await runCli([...base, ...args]);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assert.match(stderr, message);
+    }
+  });
+
   it("maps long flags to MESHLET_* environment variables", () => {
     assert.equal(envName("--app-port <port>"), "MESHLET_APP_PORT");
     assert.equal(envName("--log-level <level>"), "MESHLET_LOG_LEVEL");

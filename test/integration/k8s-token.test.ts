@@ -70,9 +70,9 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
 
-  // A token that expires soon: good for the first stream only.
+  // A token that expires soon (3 s, and 5 s of tolerance): good for the first stream only.
   const tokenFile = join(cluster.root, "token");
-  await writeFile(tokenFile, await token(signer.privateKey, { expInS: 8 }));
+  await writeFile(tokenFile, await token(signer.privateKey, { expInS: 3 }));
   const noMeshletToken = { MESHLET_TOKEN: "" };
   const reviews = await startSidecar(undefined, {
     service: "reviews",
@@ -116,7 +116,8 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
   // The kubelet rotates the token; the old one expires; the control plane restarts: the sidecar's next stream
   // must carry the new token (the old one would be ERR_K8S_TOKEN_EXPIRED).
   await writeFile(tokenFile, await token(signer.privateKey, { expInS: 3600 }));
-  await new Promise((r) => setTimeout(r, 9_000));
+  // Past its exp and the verifier's 5 s of clock tolerance.
+  await new Promise((r) => setTimeout(r, 10_000));
   const proc = node.proc;
   proc?.kill("SIGTERM");
   await new Promise((r) => proc?.once("exit", r));
