@@ -172,13 +172,13 @@ async function main(): Promise<void> {
     await until(
       "control plane",
       () =>
-        fetch(`http://${node.http}/readyz`).then(
+        fetch(`https://${node.http}/readyz`).then(
           (r) => (r.ok ? true : undefined),
           () => undefined,
         ),
       30_000,
     );
-    const server = ["--server", `http://${node.http}`];
+    const server = ["--server", `https://${node.http}`];
     const apply = async (mode: string) => {
       const r = await runCli(["apply", "-f", "-", ...server], { input: mesh(mode) });
       if (r.code !== 0) throw new Error(r.stderr);

@@ -64,7 +64,7 @@ test("root rotation under load: the bundle carries both roots, certificates are 
       () => undefined,
     ),
   );
-  const applied = await runCli(["apply", "-f", "-", "--server", `http://${node.http}`], { input: MESH });
+  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
   assert.equal(applied.code, 0, applied.stderr);
   app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
   const control = ["--control", node.grpc, "--log-level", "warn"];
