@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { makeCluster, until } from "../controlplane/harness.ts";
+import { until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { type RunningSidecar, send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode, untilReaches } from "../support/mesh-node.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -45,51 +45,22 @@ async function metric(admin: number, name: string, labels: string[]): Promise<nu
 }
 
 test("AuthorizationPolicy applied live: web may read /public on reviews, ratings is denied 403 AZ over mTLS, spellings cannot escape the prefix", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
-  cluster.start(node);
-  await until("the control plane wrote its trust bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
+  const mesh = await startMeshNode(t);
+  const { node } = mesh;
   const server = ["--server", `https://${node.http}`];
-  const applied = await runCli(["apply", "-f", "-", ...server], { input: MESH });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  await mesh.apply(MESH);
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "warn"];
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: control,
-  });
-  sidecars.push(reviews);
-  const web = await startSidecar(undefined, { service: "web", staticConfig: false, args: control });
-  sidecars.push(web);
-  const ratings = await startSidecar(undefined, { service: "ratings", staticConfig: false, args: control });
-  sidecars.push(ratings);
+  const reviews = mesh.own(
+    await startSidecar(undefined, { service: "reviews", appPort: app.port, staticConfig: false, args: control }),
+  );
+  const web = mesh.own(await startSidecar(undefined, { service: "web", staticConfig: false, args: control }));
+  const ratings = mesh.own(await startSidecar(undefined, { service: "ratings", staticConfig: false, args: control }));
   const call = (from: RunningSidecar, path: string, method = "GET") =>
     send(from.outbound, { method, headers: { host: "reviews" }, path });
 
   // No policy yet: both callers get through, over mTLS.
-  for (const caller of [web, ratings]) {
-    await until("a caller reaches reviews with mTLS", async () => {
-      const r = await call(caller, "/secret");
-      return r.status === 200 ? r : undefined;
-    }).catch((err: unknown) => {
-      throw new Error(`${String(err)}\ncaller:\n${caller.logs()}\nreviews:\n${reviews.logs()}`);
-    });
-  }
+  for (const caller of [web, ratings]) await untilReaches(caller, "reviews", "/secret", reviews);
   assert.ok((await metric(reviews.admin, "meshlet_inbound_connections_total", ['transport="mtls"'])) >= 2);
 
   const policies = await runCli(["apply", "-f", "-", ...server], { input: POLICIES });

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { makeCluster, until } from "../controlplane/harness.ts";
-import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { until } from "../controlplane/harness.ts";
+import { type RunningSidecar, send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode } from "../support/mesh-node.ts";
 
 // Issue 25, 5 (f): a sidecar says ready only once its first requests will find their connections open (and,
 // with mTLS, its certificate there): no 504 UT / UR in the first 100 ms.
@@ -54,39 +53,14 @@ spec: {endpoints: [{address: 127.0.0.1, port: ${app.port}}, {address: 127.0.0.1,
 });
 
 test("with mTLS a sidecar is ready only with its certificate and an mTLS connection open to its peers", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
-  cluster.start(node);
-  await until("the control plane wrote its trust bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
-  const mesh = `apiVersion: meshlet.dev/v1
-kind: Service
-metadata: {name: reviews}
-spec: {}
-`;
-  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: mesh });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  const mesh = await startMeshNode(t);
+  const { node } = mesh;
+  await mesh.apply("apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: reviews}\nspec: {}\n");
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "info"];
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: control,
-  });
-  sidecars.push(reviews);
+  const reviews = mesh.own(
+    await startSidecar(undefined, { service: "reviews", appPort: app.port, staticConfig: false, args: control }),
+  );
   await firstReady(reviews.admin);
   await until("reviews is registered", async () => {
     const r = await fetch(`https://${node.http}/v1/endpoints/reviews`).catch(() => undefined);
@@ -95,8 +69,7 @@ spec: {}
   });
   const mtlsBefore = await metric(reviews.admin, "meshlet_inbound_connections_total", 'transport="mtls"');
 
-  const web = await startSidecar(undefined, { service: "web", staticConfig: false, args: control });
-  sidecars.push(web);
+  const web = mesh.own(await startSidecar(undefined, { service: "web", staticConfig: false, args: control }));
   const ready = await firstReady(web.admin);
   // At the first 200, before web sent any request: its certificate is there and a connection to reviews is open.
   assert.ok(

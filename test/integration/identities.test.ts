@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { makeCluster, until } from "../controlplane/harness.ts";
-import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { until } from "../controlplane/harness.ts";
+import { type RunningSidecar, send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode } from "../support/mesh-node.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -49,51 +48,37 @@ function inboundSan(port: number, ca: string): Promise<string | undefined> {
 }
 
 test("service-account identities: signed when the Service lists the account, accepted by callers, matched by principals and namespaces; an unlisted account is refused", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
-  cluster.start(node);
-  const bundle = await until("the control plane wrote its trust bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
-  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  const mesh = await startMeshNode(t);
+  const { node, bundle } = mesh;
+  await mesh.apply(MESH);
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "warn"];
   const account = (ns: string, sa: string) => ["--namespace", ns, "--service-account", sa];
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: [...control, ...account("bookinfo", "reviews")],
-  });
-  sidecars.push(reviews);
-  const web = await startSidecar(undefined, {
-    service: "web",
-    staticConfig: false,
-    args: [...control, ...account("bookinfo", "web")],
-  });
-  sidecars.push(web);
+  const reviews = mesh.own(
+    await startSidecar(undefined, {
+      service: "reviews",
+      appPort: app.port,
+      staticConfig: false,
+      args: [...control, ...account("bookinfo", "reviews")],
+    }),
+  );
+  const web = mesh.own(
+    await startSidecar(undefined, {
+      service: "web",
+      staticConfig: false,
+      args: [...control, ...account("bookinfo", "web")],
+    }),
+  );
   // Its Service lists no account: the /service/ form, which the policy does not name.
-  const ratings = await startSidecar(undefined, { service: "ratings", staticConfig: false, args: control });
-  sidecars.push(ratings);
+  const ratings = mesh.own(await startSidecar(undefined, { service: "ratings", staticConfig: false, args: control }));
   // An ops workload that claims to be web's account but runs as ops/oncall: web lists no such account.
-  const impostor = await startSidecar(undefined, {
-    service: "web",
-    staticConfig: false,
-    args: [...control, ...account("ops", "oncall")],
-  });
-  sidecars.push(impostor);
+  const impostor = mesh.own(
+    await startSidecar(undefined, {
+      service: "web",
+      staticConfig: false,
+      args: [...control, ...account("ops", "oncall")],
+    }),
+  );
 
   const call = (from: RunningSidecar, path: string) => send(from.outbound, { headers: { host: "reviews" }, path });
   const ok = await until("web reaches reviews over mTLS with account identities", async () => {

@@ -6,9 +6,9 @@ import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { SignJWT } from "jose";
 import { kubernetesKeyId } from "../../src/controlplane/auth/k8s-token.ts";
-import { makeCluster, until } from "../controlplane/harness.ts";
-import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { until } from "../controlplane/harness.ts";
+import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode } from "../support/mesh-node.ts";
 
 const ISSUER = "https://kubernetes.default.svc.cluster.local";
 const MESH = `apiVersion: meshlet.dev/v1
@@ -45,49 +45,38 @@ async function metric(url: string, name: string, label: string): Promise<number>
 }
 
 test("a sidecar joins with a Kubernetes service-account token: its account is its identity, a rotated token file is read at reconnect, bad tokens are refused by code", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
   const signer = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const keysFile = join(cluster.root, "sa-keys.pem");
-  await writeFile(keysFile, signer.publicKey.export({ type: "spki", format: "pem" }));
-  const k8s = ["--k8s-token-keys", keysFile, "--k8s-token-issuer", ISSUER];
-  cluster.start(node, k8s);
-  await until("the control plane wrote its trust bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
-  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  let k8s: string[] = [];
+  const mesh = await startMeshNode(t, async (root) => {
+    const keysFile = join(root, "sa-keys.pem");
+    await writeFile(keysFile, signer.publicKey.export({ type: "spki", format: "pem" }));
+    k8s = ["--k8s-token-keys", keysFile, "--k8s-token-issuer", ISSUER];
+    return k8s;
+  });
+  const { node, cluster } = mesh;
+  await mesh.apply(MESH);
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
 
   // A token that expires soon (3 s, and 5 s of tolerance): good for the first stream only.
   const tokenFile = join(cluster.root, "token");
   await writeFile(tokenFile, await token(signer.privateKey, { expInS: 3 }));
   const noMeshletToken = { MESHLET_TOKEN: "" };
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: ["--control", node.grpc, "--log-level", "warn", "--token-file", tokenFile],
-    env: noMeshletToken,
-  });
-  sidecars.push(reviews);
-  const web = await startSidecar(undefined, {
-    service: "web",
-    staticConfig: false,
-    args: ["--control", node.grpc, "--log-level", "warn"],
-  });
-  sidecars.push(web);
+  const reviews = mesh.own(
+    await startSidecar(undefined, {
+      service: "reviews",
+      appPort: app.port,
+      staticConfig: false,
+      args: ["--control", node.grpc, "--log-level", "warn", "--token-file", tokenFile],
+      env: noMeshletToken,
+    }),
+  );
+  const web = mesh.own(
+    await startSidecar(undefined, {
+      service: "web",
+      staticConfig: false,
+      args: ["--control", node.grpc, "--log-level", "warn"],
+    }),
+  );
   const call = () => send(web.outbound, { headers: { host: "reviews" }, path: "/x" });
   await until("web reaches reviews, whose certificate names its service account", async () => {
     const r = await call();
@@ -152,7 +141,7 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
       args: ["--control", node.grpc, "--log-level", "warn", "--token-file", file],
       env: noMeshletToken,
     });
-    sidecars.push(s);
+    mesh.own(s);
     await until(`${code} refused and counted`, async () =>
       (await metric(metricsUrl, "meshlet_control_auth_refusals_total", `code="${code}"`)) > 0 ? true : undefined,
     );
@@ -162,13 +151,14 @@ test("a sidecar joins with a Kubernetes service-account token: its account is it
   // A valid token of an account the Service does not list: refused as the wrong identity.
   const file = join(cluster.root, "other-account");
   await writeFile(file, await token(signer.privateKey, { expInS: 60, sa: "ratings" }));
-  const ratings = await startSidecar(undefined, {
-    service: "reviews",
-    staticConfig: false,
-    args: ["--control", node.grpc, "--log-level", "warn", "--token-file", file],
-    env: noMeshletToken,
-  });
-  sidecars.push(ratings);
+  const ratings = mesh.own(
+    await startSidecar(undefined, {
+      service: "reviews",
+      staticConfig: false,
+      args: ["--control", node.grpc, "--log-level", "warn", "--token-file", file],
+      env: noMeshletToken,
+    }),
+  );
   await until("the unlisted account is refused", async () =>
     /bookinfo\/ratings may not act as service/.test(ratings.logs()) ? true : undefined,
   );

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { connect as netConnect } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { makeCluster, until } from "../controlplane/harness.ts";
-import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { until } from "../controlplane/harness.ts";
+import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode, untilReaches } from "../support/mesh-node.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -52,46 +51,17 @@ function plainExchange(port: number): Promise<string> {
 }
 
 test("sidecars talk mTLS with SPIFFE identities from the control plane; plain text and cert-less clients are refused; certificates rotate under load", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
   // A 12 s certificate lifetime: renewed every ~6 s, several times during the load phase below.
-  cluster.start(node, ["--cert-ttl", "12s"]);
-  await until("the control plane wrote its trust bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
-  const bundle = await readFile(`${node.dataDir}/ca.pem`, "utf8");
-
-  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  const mesh = await startMeshNode(t, () => ["--cert-ttl", "12s"]);
+  const { node, bundle } = mesh;
+  await mesh.apply(MESH);
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "warn"];
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: control,
-  });
-  sidecars.push(reviews);
-  const web = await startSidecar(undefined, { service: "web", staticConfig: false, args: control });
-  sidecars.push(web);
-
-  await until("web reaches reviews through both sidecars", async () => {
-    const r = await send(web.outbound, { headers: { host: "reviews" }, path: "/x" });
-    return r.status === 200 ? r : undefined;
-  }).catch((err: unknown) => {
-    throw new Error(`${String(err)}\nweb:\n${web.logs()}\nreviews:\n${reviews.logs()}`);
-  });
+  const reviews = mesh.own(
+    await startSidecar(undefined, { service: "reviews", appPort: app.port, staticConfig: false, args: control }),
+  );
+  const web = mesh.own(await startSidecar(undefined, { service: "web", staticConfig: false, args: control }));
+  await untilReaches(web, "reviews", "/x", reviews);
   assert.ok(
     (await metric(reviews.admin, "meshlet_inbound_connections_total", 'transport="mtls"')) >= 1,
     "the call came over mTLS",

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { createRootCa } from "../../src/security/ca.ts";
-import { makeCluster, until } from "../controlplane/harness.ts";
-import { runCli } from "../helpers/cli.ts";
-import { type RunningSidecar, send, startSidecar, startUpstream, type Upstream } from "../sidecar/helpers.ts";
+import { until } from "../controlplane/harness.ts";
+import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
+import { startMeshNode } from "../support/mesh-node.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -35,48 +35,33 @@ function inboundCert(port: number, ca: string): Promise<X509Certificate | undefi
 }
 
 test("root rotation under load: the bundle carries both roots, certificates are re-issued under the new one, no request fails", async (t) => {
-  const cluster = await makeCluster(1);
-  const [node] = cluster.nodes;
-  assert.ok(node);
-  const sidecars: RunningSidecar[] = [];
-  let app: Upstream | undefined;
-  t.after(async () => {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await cluster.stopAll();
-    await app?.close();
-  });
   const now = Date.now();
   const [oldCa, newCa] = await Promise.all([
     createRootCa("cluster.local", { now, ttlMs: 86_400_000 }),
     createRootCa("cluster.local", { now, ttlMs: 86_400_000 }),
   ]);
-  const files = async (name: string, m: { certChainPem: string; keyPem: string }) => {
-    const cert = join(cluster.root, `${name}.pem`);
-    const key = join(cluster.root, `${name}-key.pem`);
+  const files = async (root: string, name: string, m: { certChainPem: string; keyPem: string }) => {
+    const cert = join(root, `${name}.pem`);
+    const key = join(root, `${name}-key.pem`);
     await writeFile(cert, m.certChainPem);
     await writeFile(key, m.keyPem, { mode: 0o600 });
     return ["--ca-cert", cert, "--ca-key", key, "--cert-ttl", "12s"];
   };
-  cluster.start(node, await files("old", oldCa));
-  await until("the old root's bundle", () =>
-    readFile(`${node.dataDir}/ca.pem`, "utf8").then(
-      (pem) => (pem.includes("BEGIN CERTIFICATE") ? pem : undefined),
-      () => undefined,
-    ),
-  );
-  const applied = await runCli(["apply", "-f", "-", "--server", `https://${node.http}`], { input: MESH });
-  assert.equal(applied.code, 0, applied.stderr);
-  app = await startUpstream((req, res) => res.end(`app saw ${req.url}`));
+  // The old root's bundle first.
+  const mesh = await startMeshNode(t, (root) => files(root, "old", oldCa));
+  const { node, cluster } = mesh;
+  await mesh.apply(MESH);
+  const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "warn"];
-  const reviews = await startSidecar(undefined, {
-    service: "reviews",
-    appPort: app.port,
-    staticConfig: false,
-    args: control,
-  });
-  sidecars.push(reviews);
-  const web = await startSidecar(undefined, { service: "web", staticConfig: false, args: control });
-  sidecars.push(web);
+  const reviews = mesh.own(
+    await startSidecar(undefined, {
+      service: "reviews",
+      appPort: app.port,
+      staticConfig: false,
+      args: control,
+    }),
+  );
+  const web = mesh.own(await startSidecar(undefined, { service: "web", staticConfig: false, args: control }));
   await until("web reaches reviews over mTLS", async () => {
     const r = await send(web.outbound, { headers: { host: "reviews" }, path: "/warm" });
     return r.status === 200 ? r : undefined;
@@ -99,7 +84,7 @@ test("root rotation under load: the bundle carries both roots, certificates are 
     const proc = node.proc;
     proc?.kill("SIGTERM");
     await new Promise((r) => proc?.once("exit", r));
-    cluster.start(node, await files("new", newCa));
+    cluster.start(node, await files(cluster.root, "new", newCa));
     const bundle = await until(
       "a bundle with both roots",
       () =>
