@@ -10,11 +10,15 @@ const accountsOf = (s: string) => lists.get(s);
 const reviews = { namespace: "bookinfo", name: "reviews" };
 
 describe("entitle", () => {
-  it("gives the service form without an account, whatever the Service lists", () => {
-    assert.deepEqual(entitle({ service: "reviews" }, undefined, accountsOf), {
+  it("gives the service form without an account unless the Service lists accounts", () => {
+    assert.deepEqual(entitle({ service: "ratings" }, undefined, accountsOf), {
       ok: true,
-      name: { service: "reviews" },
+      name: { service: "ratings" },
     });
+    // A sidecar of a Service that lists accounts may not take the form no namespace/principal rule names.
+    const bare = entitle({ service: "reviews" }, undefined, accountsOf);
+    assert.equal(bare.ok, false);
+    assert.match(bare.ok ? "" : bare.message, /lists service accounts/);
     assert.deepEqual(entitle({ service: "nowhere" }, undefined, accountsOf), {
       ok: true,
       name: { service: "nowhere" },
