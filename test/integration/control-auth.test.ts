@@ -4,6 +4,8 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { Metadata } from "@grpc/grpc-js";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
+import { createCsr } from "../../src/security/csr-request.ts";
+import { generateKeyPair } from "../../src/security/keys.ts";
 import { type ControlProc, FAST_FLAGS, leaderOf, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { httpRequest, rawRequest, setRawTlsCa } from "../helpers/raw-http.ts";
@@ -226,4 +228,49 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_UNAUTHENTICATED"\} 1/);
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_TOKEN_UNKNOWN"\} 1/);
   assert.equal((await call(n1, "GET", "/v1/cluster", web)).status, 403, "a sidecar token cannot use the HTTP API");
+});
+
+test("a discovery stream whose token is revoked after it opened gets no certificate, and is closed", async (t) => {
+  const c = await makeCluster(1);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const admin = readToken(adminTokenFile(n1.dataDir)) ?? "";
+  const web = await createToken(n1, admin, ["--role", "sidecar", "--name", "web-sidecar", "--service", "web"]);
+  const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+  const client = new Client(n1.grpc, controlCredentials(n1.dataDir));
+  t.after(() => client.close());
+  const md = new Metadata();
+  md.set("authorization", `Bearer ${web}`);
+  const stream = client.Stream(md);
+  t.after(() => stream.cancel());
+  const certificates: { certChainPem?: string; errorCode?: string }[] = [];
+  let ended: { code: number; details: string } | undefined;
+  stream.on("data", (m: { certificate?: { certChainPem?: string; errorCode?: string } }) => {
+    if (m.certificate !== undefined && m.certificate !== null) certificates.push(m.certificate);
+  });
+  stream.on("error", (err: { code: number; details: string }) => {
+    ended = err;
+  });
+  const identity = "spiffe://cluster.local/service/web";
+  const csr = () => ({ certificateRequest: { csrPem: createCsr(generateKeyPair(), identity) } });
+  stream.write({ hello: { nodeId: "web-1", service: "web", instance: "web-1", subscribe: ["*"] } });
+  stream.write(csr());
+  await until("a certificate while the token is good", async () =>
+    certificates.some((x) => (x.certChainPem ?? "") !== "") ? true : undefined,
+  );
+
+  const revoke = await cli(n1, ["token", "revoke", "web-sidecar"], admin);
+  assert.equal(revoke.code, 0, revoke.stderr);
+  stream.write(csr());
+  const UNAUTHENTICATED = 16;
+  const end = await until("the stream is closed", async () => ended);
+  assert.equal(end.code, UNAUTHENTICATED, end.details);
+  assert.equal(certificates.filter((x) => (x.certChainPem ?? "") !== "").length, 1, "no certificate after the revoke");
+  assert.ok(
+    certificates.some((x) => x.errorCode === "ERR_TOKEN_REVOKED"),
+    JSON.stringify(certificates),
+  );
 });

@@ -29,6 +29,17 @@ const ACCESS: Record<string, Access> = {
 };
 
 const principals = new WeakMap<object, Principal>();
+/** How a call's credential is checked again (its token may have expired or been revoked since it opened). */
+const rechecks = new WeakMap<object, () => Promise<unknown>>();
+
+/**
+ * Checks the credential `call` opened with against the state and the clock of now: a long-lived stream is
+ * allowed only what its token still allows. Rejects with the counted AuthError; resolves when the call had no
+ * credential to check (no gatekeeper, open access).
+ */
+export function reauthenticate(call: object): Promise<unknown> {
+  return rechecks.get(call)?.() ?? Promise.resolve();
+}
 
 /** Who opened `call` (undefined when no gatekeeper guards the server, as in unit tests). */
 export function principalOf(call: object): Principal | undefined {
@@ -78,9 +89,11 @@ function guard(gate: Gatekeeper, access: Access, handler: UntypedHandleCall): Un
     // A Kubernetes token is verified asynchronously; a stream's messages wait in its buffer meanwhile.
     const kubernetes = gate.kubernetesToken(header, access);
     if (kubernetes !== undefined) {
+      rechecks.set(call, () => gate.checkKubernetes("grpc", kubernetes));
       gate.checkKubernetes("grpc", kubernetes).then(run, refuse);
       return;
     }
+    rechecks.set(call, async () => gate.check("grpc", header, access));
     let principal: Principal | undefined;
     try {
       principal = gate.check("grpc", header, access);

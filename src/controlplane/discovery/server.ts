@@ -14,7 +14,7 @@ import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/Discovery
 import type { Hello__Output } from "../../gen/meshlet/discovery/v1/Hello.ts";
 import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
 import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
-import { principalOf, serviceDenial } from "../auth/grpc-access.ts";
+import { principalOf, reauthenticate, serviceDenial } from "../auth/grpc-access.ts";
 import type { ConfigFeed } from "../config/feed.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
@@ -458,9 +458,21 @@ export class DiscoveryServer {
   /**
    * Refusals are counted and logged by the issuer; the sidecar gets the code and message on its stream. The
    * entitlement is checked again against the state of now: an operator who removed an account from a Service's
-   * spec.serviceAccounts stops its renewals, whatever the hello was allowed.
+   * spec.serviceAccounts stops its renewals, whatever the hello was allowed. So is the stream's token: one
+   * expired or revoked since the stream opened gets no certificate, and the stream is closed.
    */
   #issue(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, csrPem: string): void {
+    reauthenticate(call).then(
+      () => this.#issueEntitled(call, claim, tokenAccount, csrPem),
+      (err: unknown) => {
+        this.#log.warn({ code: errorCode(err), details: errorMessage(err) }, "certificate request refused");
+        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } });
+        call.emit("error", { code: status.UNAUTHENTICATED, details: errorMessage(err) });
+      },
+    );
+  }
+
+  #issueEntitled(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, csrPem: string): void {
     const issuer = this.#certificates;
     if (issuer === undefined) {
       call.write({
