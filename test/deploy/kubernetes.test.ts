@@ -181,6 +181,7 @@ describe("deploy/kubernetes", () => {
     assert.equal(sts.spec.template.spec.securityContext.runAsNonRoot, true);
     assert.ok(c.resources.requests.cpu && c.resources.requests.memory);
     assert.equal(sts.spec.template.metadata.annotations["prometheus.io/port"], "15014");
+    assert.equal(sts.spec.template.metadata.annotations["prometheus.io/scheme"], "https");
   });
 
   it("the control plane serves TLS and verifies service-account tokens with the cluster's keys and issuer", () => {
@@ -197,7 +198,9 @@ describe("deploy/kubernetes", () => {
     // The operator step that makes that ConfigMap, with both keys, from the API server's own endpoints.
     documented(/kubectl get --raw \/openid\/v1\/jwks/);
     documented(/kubectl get --raw \/\.well-known\/openid-configuration/);
-    documented(/-n meshlet-system create configmap meshlet-k8s-token --from-file=jwks\.json=\S+ --from-literal=issuer=/);
+    documented(
+      /-n meshlet-system create configmap meshlet-k8s-token --from-file=jwks\.json=\S+ --from-literal=issuer=/,
+    );
   });
 
   it("every meshlet client in the sample app trusts the mesh CA from the meshlet-ca ConfigMap, over https", () => {
