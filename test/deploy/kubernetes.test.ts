@@ -195,12 +195,14 @@ describe("deploy/kubernetes", () => {
     assert.deepEqual(envEntry(c, "MESHLET_K8S_TOKEN_ISSUER")?.valueFrom, {
       configMapKeyRef: { name: "meshlet-k8s-token", key: "issuer" },
     });
-    // The operator step that makes that ConfigMap, with both keys, from the API server's own endpoints.
-    documented(/kubectl get --raw \/openid\/v1\/jwks/);
-    documented(/kubectl get --raw \/\.well-known\/openid-configuration/);
-    documented(
-      /-n meshlet-system create configmap meshlet-k8s-token --from-file=jwks\.json=\S+ --from-literal=issuer=/,
-    );
+    // The operator step that makes that ConfigMap: the keys file the API server serves, and its issuer.
+    const keysFile = /kubectl get --raw \/openid\/v1\/jwks > (\S+)/.exec(KUBERNETES_DOC)?.[1];
+    assert.ok(keysFile !== undefined, "docs/kubernetes.md lacks the step that fetches the cluster's JWKS");
+    const issuer = /(\w+)=\$\(kubectl get --raw \/\.well-known\/openid-configuration \| jq -r \.issuer\)/;
+    const issuerVar = issuer.exec(KUBERNETES_DOC)?.[1];
+    assert.ok(issuerVar !== undefined, "docs/kubernetes.md lacks the step that reads the issuer");
+    const create = `-n meshlet-system create configmap meshlet-k8s-token --from-file=jwks.json=${keysFile} --from-literal=issuer="$${issuerVar}"`;
+    assert.ok(KUBERNETES_DOC.includes(create), `docs/kubernetes.md lacks the step ${create}`);
   });
 
   it("every meshlet client in the sample app trusts the mesh CA from the meshlet-ca ConfigMap, over https", () => {
