@@ -205,6 +205,25 @@ describe("deploy/kubernetes", () => {
     assert.ok(KUBERNETES_DOC.includes(create), `docs/kubernetes.md lacks the step ${create}`);
   });
 
+  it("a scaled-up member joins member 0 by a name in its certificate, with the CA and an admin token", () => {
+    const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
+    const spec = sts.spec.template.spec;
+    const c = spec.containers[0];
+    const join = c.args[c.args.indexOf("--join") + 1] as string;
+    const peerHost = `${sts.metadata.name}-0.${sts.spec.serviceName}.${sts.metadata.namespace}.svc`;
+    assert.equal(parseHostPort(join, "--join").host, peerHost, "the client Service's name is in no node certificate");
+    const caFile = envEntry(c, "MESHLET_CA_FILE")?.value;
+    assert.ok(caFile !== undefined, "a joining member needs MESHLET_CA_FILE");
+    assert.deepEqual(configMapFileOf(spec, c, caFile), { name: "meshlet-ca", key: "ca.pem" });
+    // Optional: the CA exists only once the founders have made it.
+    assert.equal(spec.volumes.find((v: Obj) => v.configMap?.name === "meshlet-ca").configMap.optional, true);
+    assert.deepEqual(envEntry(c, "MESHLET_TOKEN")?.valueFrom, {
+      secretKeyRef: { name: "meshlet-join-token", key: "token", optional: true },
+    });
+    documented(/-n meshlet-system create configmap meshlet-ca --from-file=ca\.pem=/);
+    documented(/-n meshlet-system create secret generic meshlet-join-token --from-literal=token=/);
+  });
+
   it("every meshlet client in the sample app trusts the mesh CA from the meshlet-ca ConfigMap, over https", () => {
     const objs = docs(read("sample-app.yaml"));
     const ns = (objs.find((o) => o.kind === "Namespace") as Obj).metadata.name;
