@@ -25,6 +25,14 @@ export const TOKEN_DIR = "/var/run/secrets/meshlet";
 export const TOKEN_AUDIENCE = "meshlet";
 /** The kubelet rewrites the file at 80 % of this; the sidecar reads it at every reconnect. */
 export const TOKEN_EXPIRATION_SECONDS = 3600;
+/**
+ * The mesh CA (a control-plane node's ca.pem), from a ConfigMap the operator publishes in each meshed namespace
+ * (docs/kubernetes.md): the sidecar verifies the control plane with it (MESHLET_CA_FILE).
+ */
+export const CA_VOLUME = "meshlet-ca";
+export const CA_CONFIG_MAP = "meshlet-ca";
+export const CA_DIR = "/etc/meshlet/ca";
+export const CA_FILE = "ca.pem";
 export const DEFAULT_PROXY_UID = 1337;
 export const DEFAULT_CONTROL = "meshlet-control.meshlet-system.svc:15010";
 export const OUTBOUND_PORT = 15001;

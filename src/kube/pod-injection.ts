@@ -3,6 +3,10 @@ import { MESHLET_VERSION } from "../common/version.ts";
 import {
   ADMIN_PORT,
   ANNOTATION,
+  CA_CONFIG_MAP,
+  CA_DIR,
+  CA_FILE,
+  CA_VOLUME,
   DATA_DIR,
   DATA_VOLUME,
   INBOUND_PORT,
@@ -172,6 +176,7 @@ function proxyContainer(
       { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
       { name: "MESHLET_INSTANCE", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
       { name: "MESHLET_TOKEN_FILE", value: `${TOKEN_DIR}/token` },
+      { name: "MESHLET_CA_FILE", value: `${CA_DIR}/${CA_FILE}` },
       { name: "MESHLET_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       { name: "MESHLET_SERVICE_ACCOUNT", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } },
     ],
@@ -193,6 +198,7 @@ function proxyContainer(
     volumeMounts: [
       { name: DATA_VOLUME, mountPath: DATA_DIR },
       { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+      { name: CA_VOLUME, mountPath: CA_DIR, readOnly: true },
     ],
   };
   if (opts.nativeSidecar) container.restartPolicy = "Always";
@@ -306,6 +312,9 @@ export function injectTemplate(input: JsonObject, opts: InjectOptions, name: str
         ],
       },
     },
+    // Not optional: without the CA the sidecar could not verify the control plane, so the kubelet holds the pod
+    // (an event names the missing ConfigMap) rather than start a proxy that cannot join.
+    { name: CA_VOLUME, configMap: { name: CA_CONFIG_MAP, items: [{ key: CA_FILE, path: CA_FILE }] } },
   ];
   if (!isObject(meta.annotations)) {
     meta.annotations = {};
@@ -368,7 +377,7 @@ export function uninjectTemplate(input: JsonObject): { changed: boolean; templat
     else spec[key] = rest;
   };
   cleaned("initContainers", (c) => !isMeshletContainer(c));
-  cleaned("volumes", (v) => v.name !== DATA_VOLUME && v.name !== TOKEN_VOLUME);
+  cleaned("volumes", (v) => ![DATA_VOLUME, TOKEN_VOLUME, CA_VOLUME].includes(String(v.name)));
   if (isObject(meta.annotations)) {
     const out = meta.annotations;
     for (const k of [ANNOTATION.injected, ...marker.annotations]) delete out[k];

@@ -9,6 +9,7 @@ import { DEFAULT_IMAGE } from "../../src/cli/commands/kube-flags.ts";
 import { envName } from "../../src/cli/options.ts";
 import { buildProgram } from "../../src/cli/program.ts";
 import { parseHostPort } from "../../src/common/address.ts";
+import { parseResources } from "../../src/config/load.ts";
 import { mutateManifest } from "../../src/kube/manifests.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
 import { ensureDebianPackage } from "../helpers/debian.ts";
@@ -54,6 +55,25 @@ function podSpecOf(o: Obj): Obj | undefined {
 const podLabelsOf = (o: Obj): Obj =>
   o.kind === "Pod" ? o.metadata.labels : (o.spec?.template?.metadata?.labels ?? {});
 const containersOf = (spec: Obj): Obj[] => [...(spec.initContainers ?? []), ...spec.containers];
+
+/**
+ * The ConfigMap (name, key) a file path in a container comes from: the volume mounted at the path's directory,
+ * and the item that puts the file there (or the key of that name when the volume lists no items).
+ */
+function configMapFileOf(spec: Obj, c: Obj, file: string): { name: string; key: string } | undefined {
+  const dir = file.slice(0, file.lastIndexOf("/"));
+  const base = file.slice(file.lastIndexOf("/") + 1);
+  const mount = (c.volumeMounts ?? []).find((m: Obj) => m.mountPath === dir);
+  const volume = (spec.volumes ?? []).find((v: Obj) => v.name === mount?.name);
+  if (volume?.configMap === undefined) return undefined;
+  const items: Obj[] | undefined = volume.configMap.items;
+  const key = items === undefined ? base : items.find((i) => i.path === base)?.key;
+  return key === undefined ? undefined : { name: volume.configMap.name, key };
+}
+const envEntry = (c: Obj, name: string): Obj | undefined => (c.env ?? []).find((e: Obj) => e.name === name);
+/** Where the operator steps that make the ConfigMaps and Secrets the manifests need are written. */
+const KUBERNETES_DOC = readFileSync(join(REPO_ROOT, "docs/kubernetes.md"), "utf8");
+const documented = (step: RegExp) => assert.ok(step.test(KUBERNETES_DOC), `docs/kubernetes.md lacks the step ${step}`);
 
 const flagEnvs = (() => {
   const out = new Set<string>();
@@ -161,6 +181,101 @@ describe("deploy/kubernetes", () => {
     assert.equal(sts.spec.template.spec.securityContext.runAsNonRoot, true);
     assert.ok(c.resources.requests.cpu && c.resources.requests.memory);
     assert.equal(sts.spec.template.metadata.annotations["prometheus.io/port"], "15014");
+    assert.equal(sts.spec.template.metadata.annotations["prometheus.io/scheme"], "https");
+  });
+
+  it("the control plane serves TLS and verifies service-account tokens with the cluster's keys and issuer", () => {
+    const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
+    const spec = sts.spec.template.spec;
+    const c = spec.containers[0];
+    assert.ok(!c.args.includes("--insecure"), "the control plane must not run --insecure");
+    const keys = c.args[c.args.indexOf("--k8s-token-keys") + 1];
+    assert.ok(c.args.includes("--k8s-token-keys"), "no --k8s-token-keys");
+    assert.deepEqual(configMapFileOf(spec, c, keys), { name: "meshlet-k8s-token", key: "jwks.json" });
+    assert.deepEqual(envEntry(c, "MESHLET_K8S_TOKEN_ISSUER")?.valueFrom, {
+      configMapKeyRef: { name: "meshlet-k8s-token", key: "issuer" },
+    });
+    // The operator step that makes that ConfigMap: the keys file the API server serves, and its issuer.
+    const keysFile = /kubectl get --raw \/openid\/v1\/jwks > (\S+)/.exec(KUBERNETES_DOC)?.[1];
+    assert.ok(keysFile !== undefined, "docs/kubernetes.md lacks the step that fetches the cluster's JWKS");
+    const issuer = /(\w+)=\$\(kubectl get --raw \/\.well-known\/openid-configuration \| jq -r \.issuer\)/;
+    const issuerVar = issuer.exec(KUBERNETES_DOC)?.[1];
+    assert.ok(issuerVar !== undefined, "docs/kubernetes.md lacks the step that reads the issuer");
+    const create = `-n meshlet-system create configmap meshlet-k8s-token --from-file=jwks.json=${keysFile} --from-literal=issuer="$${issuerVar}"`;
+    assert.ok(KUBERNETES_DOC.includes(create), `docs/kubernetes.md lacks the step ${create}`);
+  });
+
+  it("a scaled-up member joins member 0 by a name in its certificate, with the CA and an admin token", () => {
+    const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
+    const spec = sts.spec.template.spec;
+    const c = spec.containers[0];
+    const join = c.args[c.args.indexOf("--join") + 1] as string;
+    const peerHost = `${sts.metadata.name}-0.${sts.spec.serviceName}.${sts.metadata.namespace}.svc`;
+    assert.equal(parseHostPort(join, "--join").host, peerHost, "the client Service's name is in no node certificate");
+    const caFile = envEntry(c, "MESHLET_CA_FILE")?.value;
+    assert.ok(caFile !== undefined, "a joining member needs MESHLET_CA_FILE");
+    assert.deepEqual(configMapFileOf(spec, c, caFile), { name: "meshlet-ca", key: "ca.pem" });
+    // Optional: the CA exists only once the founders have made it.
+    assert.equal(spec.volumes.find((v: Obj) => v.configMap?.name === "meshlet-ca").configMap.optional, true);
+    assert.deepEqual(envEntry(c, "MESHLET_TOKEN")?.valueFrom, {
+      secretKeyRef: { name: "meshlet-join-token", key: "token", optional: true },
+    });
+    documented(/-n meshlet-system create configmap meshlet-ca --from-file=ca\.pem=/);
+    documented(/-n meshlet-system create secret generic meshlet-join-token --from-literal=token=/);
+  });
+
+  it("every meshlet client in the sample app trusts the mesh CA from the meshlet-ca ConfigMap, over https", () => {
+    const objs = docs(read("sample-app.yaml"));
+    const ns = (objs.find((o) => o.kind === "Namespace") as Obj).metadata.name;
+    let clients = 0;
+    for (const o of objs) {
+      const spec = podSpecOf(o);
+      if (spec === undefined) continue;
+      for (const c of containersOf(spec).filter((x) => x.name === "meshlet-proxy" || x.name === "apply")) {
+        const caFile = envEntry(c, "MESHLET_CA_FILE")?.value;
+        assert.ok(caFile !== undefined, `${o.metadata.name}/${c.name}: no MESHLET_CA_FILE`);
+        assert.deepEqual(configMapFileOf(spec, c, caFile), { name: "meshlet-ca", key: "ca.pem" }, o.metadata.name);
+        clients++;
+      }
+    }
+    assert.equal(clients, 5, "four sidecars and the apply Job");
+    const job = (objs.find((o) => o.kind === "Job") as Obj).spec.template.spec.containers[0];
+    const server = job.args[job.args.indexOf("--server") + 1] as string;
+    assert.match(server, /^https:\/\//);
+    // The name it dials is one the node certificate carries: a member's advertised (peer) host.
+    const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
+    const peerHost = `${sts.metadata.name}-0.${sts.spec.serviceName}.${sts.metadata.namespace}.svc`;
+    assert.equal(new URL(server).hostname, peerHost);
+    assert.deepEqual(envEntry(job, "MESHLET_TOKEN")?.valueFrom, {
+      secretKeyRef: { name: "meshlet-demo-token", key: "token" },
+    });
+    // The operator steps that make the CA ConfigMap and the token Secret in the demo's namespace.
+    documented(new RegExp(`-n ${ns} create configmap meshlet-ca --from-file=ca\\.pem=`));
+    documented(new RegExp(`-n ${ns} create secret generic meshlet-demo-token --from-literal=token=`));
+  });
+
+  it("each sample Deployment runs as its own ServiceAccount, which its mesh Service lists", () => {
+    const objs = docs(read("sample-app.yaml"));
+    const mesh = parseResources(readFileSync(join(REPO_ROOT, "examples/demo/mesh.yaml"), "utf8"), "mesh.yaml");
+    const accounts = new Set(objs.filter((o) => o.kind === "ServiceAccount").map((o) => o.metadata.name));
+    const deployments = objs.filter((o) => o.kind === "Deployment");
+    assert.equal(deployments.length, 4);
+    for (const d of deployments) {
+      const spec = d.spec.template.spec;
+      const account = spec.serviceAccountName as string | undefined;
+      assert.ok(account !== undefined && account !== "default", `${d.metadata.name} runs as the default account`);
+      assert.ok(accounts.has(account), `no ServiceAccount ${account}`);
+      const proxy = containersOf(spec).find((c) => c.name === "meshlet-proxy") as Obj;
+      const service = proxy.args[proxy.args.indexOf("--service") + 1];
+      const listed = mesh.find((r) => r.kind === "Service" && r.metadata.name === service) as Obj | undefined;
+      assert.ok(listed !== undefined, `mesh.yaml has no Service ${service}`);
+      assert.ok(
+        (listed.spec.serviceAccounts ?? []).some(
+          (a: Obj) => a.namespace === d.metadata.namespace && a.name === account,
+        ),
+        `mesh.yaml Service ${service} does not list ${d.metadata.namespace}/${account}`,
+      );
+    }
   });
 
   it("the webhook calls the injector's Service at /inject, with the certificate cert-manager makes for it", () => {

@@ -5,7 +5,11 @@
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string } };
+  valueFrom?: {
+    fieldRef?: { fieldPath: string };
+    configMapKeyRef?: { name: string; key: string };
+    secretKeyRef?: { name: string; key: string };
+  };
 }
 
 const SAMPLE_FIELDS: Record<string, string> = {
@@ -19,7 +23,13 @@ export function containerEnv(env: readonly EnvVar[] = []): Map<string, string> {
   const values = new Map<string, string>();
   for (const e of env) {
     const field = e.valueFrom?.fieldRef?.fieldPath;
-    const raw = field !== undefined ? (SAMPLE_FIELDS[field] ?? `sample-${field}`) : (e.value ?? "");
+    const ref = e.valueFrom?.configMapKeyRef ?? e.valueFrom?.secretKeyRef;
+    const raw =
+      field !== undefined
+        ? (SAMPLE_FIELDS[field] ?? `sample-${field}`)
+        : ref !== undefined
+          ? `sample-${ref.name}-${ref.key}`
+          : (e.value ?? "");
     values.set(e.name, expand(raw, values));
   }
   return values;

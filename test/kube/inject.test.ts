@@ -164,6 +164,23 @@ describe("meshlet inject over a corpus of manifests", () => {
     assert.equal(env.MESHLET_SERVICE_ACCOUNT, "spec.serviceAccountName");
   });
 
+  it("trusts the mesh CA from the meshlet-ca ConfigMap (MESHLET_CA_FILE), and uninject takes it away", () => {
+    const text = read("deployment-multi-container.yaml");
+    const [d] = templates(docs(inject(text).text));
+    const t = d?.template as Obj;
+    assert.deepEqual(
+      t.spec.volumes.find((v: Obj) => v.name === "meshlet-ca"),
+      { name: "meshlet-ca", configMap: { name: "meshlet-ca", items: [{ key: "ca.pem", path: "ca.pem" }] } },
+    );
+    const proxy = named(t, "meshlet-proxy") as Obj;
+    assert.deepEqual(
+      proxy.volumeMounts.find((m: Obj) => m.name === "meshlet-ca"),
+      { name: "meshlet-ca", mountPath: "/etc/meshlet/ca", readOnly: true },
+    );
+    assert.equal(proxy.env.find((e: Obj) => e.name === "MESHLET_CA_FILE")?.value, "/etc/meshlet/ca/ca.pem");
+    assert.deepEqual(docs(uninject(inject(text).text).text), docs(text));
+  });
+
   it("with --no-intercept adds no init container", () => {
     const [d] = templates(docs(inject(read("deployment-multi-container.yaml"), MODES["no-intercept"]).text));
     assert.equal(named(d?.template as Obj, "meshlet-init"), undefined);
