@@ -25,6 +25,9 @@ const BIN = path.join(ROOT, "bin", "meshlet.js");
 const APP = path.join(ROOT, "examples", "demo", "app.ts");
 export const DEMO_RESOURCES = path.join(ROOT, "examples", "demo", "mesh.yaml");
 
+/** The namespace of the accounts examples/demo/mesh.yaml lists (the Kubernetes sample app's namespace). */
+const DEMO_NAMESPACE = "meshlet-demo";
+
 /** The demo's app instances: a caller, three instances of reviews in two versions, and their dependency. */
 const TOPOLOGY = [
   { name: "web", service: "web", version: "v1" },
@@ -289,6 +292,11 @@ function spawnSidecar(children: Children, i: DemoInstance, grpc: string, token: 
       `version=${i.version}`,
       "--instance",
       i.name,
+      // The account examples/demo/mesh.yaml lists for the service (as in the Kubernetes sample app): its identity.
+      "--namespace",
+      DEMO_NAMESPACE,
+      "--service-account",
+      i.service,
       "--app-port",
       String(i.appPort),
       "--control",
