@@ -264,6 +264,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     logger,
     registry,
     ...(peerCredentials === undefined ? {} : { credentials: () => peerCredentials }),
+    ...(peerAuth === undefined ? {} : { senderOf: (call: { getPeer(): string }) => peerAuth.senderOf(call) }),
     sink: {
       receive: (m) => feed((c) => c.step(m)),
       unreachable: (id) => feed((c) => c.reportUnreachable(id)),

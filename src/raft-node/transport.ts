@@ -85,6 +85,12 @@ export interface GrpcTransportOptions {
   snapshotChunkBytes?: number;
   /** How to dial peers (default plain); read for each new peer channel. */
   credentials?: () => ChannelCredentials;
+  /**
+   * The node an incoming call's connection authenticated as (its node certificate), or undefined when peers are
+   * not authenticated (--insecure). When set, a message whose `from` is another node is dropped: a certificate
+   * speaks for its own node only.
+   */
+  senderOf?: (call: { getPeer(): string }) => string | undefined;
 }
 
 const MIN_BACKOFF_MS = 50;
@@ -101,6 +107,7 @@ export class GrpcTransport implements Transport {
   readonly #peers = new Map<NodeId, PeerSender>();
   readonly #failures: Counter<"peer">;
   readonly #unknown: Counter<"type">;
+  readonly #impersonations: Counter;
   /** Why peers are refused (this node cannot persist), or undefined. */
   #refusal: string | undefined;
   /** Ends each open incoming stream with RESOURCE_EXHAUSTED. */
@@ -112,6 +119,11 @@ export class GrpcTransport implements Transport {
       name: `${METRIC_PREFIX}raft_peer_send_failures_total`,
       help: "Messages to a peer that were dropped or whose stream broke",
       labelNames: ["peer"],
+      registers: [o.registry],
+    });
+    this.#impersonations = new Counter({
+      name: `${METRIC_PREFIX}raft_impersonated_messages_total`,
+      help: "Raft messages dropped because their sender is not the node the connection's certificate names",
       registers: [o.registry],
     });
     this.#unknown = new Counter({
@@ -144,6 +156,18 @@ export class GrpcTransport implements Transport {
     const { clusterId, sink, logger } = this.#o;
     /** A message of a type this version does not know (a newer peer) is dropped, counted, logged once per type. */
     const unknownTypes = new Set<string>();
+    /** Whether `from` may be the sender on `call`'s connection; a mismatch is counted and logged once per call. */
+    const senderCheck = (call: { getPeer(): string }) => {
+      const sender = this.#o.senderOf === undefined ? undefined : (this.#o.senderOf(call) ?? "");
+      let logged = false;
+      return (from: string): boolean => {
+        if (sender === undefined || from === sender) return true;
+        this.#impersonations.inc();
+        if (!logged) logger.warn({ from, certificate: sender }, "dropping Raft messages sent in another node's name");
+        logged = true;
+        return false;
+      };
+    };
     const decoded = (m: PbMessageOut, snapshotData?: Uint8Array): Message | undefined => {
       try {
         return fromPb(m, snapshotData);
@@ -159,6 +183,7 @@ export class GrpcTransport implements Transport {
         // Headers at once: until its peer has seen them, grpc-js keeps every message written on the stream for a
         // retry, and a follower's small replies pinned 64 KiB buffers (47 MB of 180 with 100,000 keys).
         call.sendMetadata(new Metadata());
+        const mayBe = senderCheck(call);
         let received = 0;
         let refused = false;
         let ended = false;
@@ -182,6 +207,7 @@ export class GrpcTransport implements Transport {
             refused = true;
             return;
           }
+          if (batch.messages.some((m) => !mayBe(m.from))) return;
           if (batch.fromAddress !== "" && batch.messages[0] !== undefined && !this.#peers.has(batch.messages[0].from)) {
             this.setPeer(batch.messages[0].from, batch.fromAddress);
           }
@@ -202,6 +228,7 @@ export class GrpcTransport implements Transport {
         done: sendUnaryData<SnapshotAck>,
       ) => {
         const parts: Buffer[] = [];
+        const mayBe = senderCheck(call);
         let size = 0;
         let finished = false;
         call.on("data", (chunk: SnapshotChunk__Output) => {
@@ -220,6 +247,10 @@ export class GrpcTransport implements Transport {
           size += chunk.data.length;
           if (chunk.last && chunk.message !== null) {
             finished = true;
+            if (!mayBe(chunk.message.from)) {
+              done({ code: status.PERMISSION_DENIED, details: "a snapshot sent in another node's name" });
+              return;
+            }
             const message = decoded(chunk.message, new Uint8Array(Buffer.concat(parts)));
             if (message === undefined) done({ code: status.INVALID_ARGUMENT, details: "unknown message type" });
             else {

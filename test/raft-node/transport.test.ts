@@ -44,7 +44,12 @@ function recorder(): Recorder {
   return r;
 }
 
-async function node(id: string, t: { after: (fn: () => void) => void }, clusterId = "c1") {
+async function node(
+  id: string,
+  t: { after: (fn: () => void) => void },
+  clusterId = "c1",
+  senderOf?: (call: { getPeer(): string }) => string | undefined,
+) {
   const sink = recorder();
   const registry = createRegistry({ processMetrics: false });
   const transport = new GrpcTransport({
@@ -55,6 +60,7 @@ async function node(id: string, t: { after: (fn: () => void) => void }, clusterI
     logger: silentLogger(),
     registry,
     snapshotChunkBytes: 1000,
+    ...(senderOf === undefined ? {} : { senderOf }),
   });
   const server = new Server();
   transport.serve(server);
@@ -244,4 +250,23 @@ test("a message of a type this version does not know is dropped and counted; the
     counted?.values.map((v) => [v.labels.type, v.value]),
     [["99", 1]],
   );
+});
+
+test("with authenticated peers, a message sent in another node's name is dropped and counted", async (t) => {
+  // Every connection to b authenticated as node "a" (what PeerAuth tells from the node certificate).
+  const b = await node("b", t, "c1", () => "a");
+  const a = await node("a", t);
+  const c = await node("c", t);
+  a.transport.setPeer("b", b.address);
+  c.transport.setPeer("b", b.address);
+  c.transport.send([msg("c", "b", 1)]);
+  a.transport.send([msg("a", "b", 2)]);
+  await until(() => b.sink.got.length === 1, "a's message at b");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(
+    b.sink.got.map((m) => [m.from, m.index]),
+    [["a", 2]],
+  );
+  const metrics = await b.registry.metrics();
+  assert.match(metrics, /meshlet_raft_impersonated_messages_total 1/);
 });

@@ -76,6 +76,12 @@ export class PeerAuth {
     return { ok: false, reason: "untrusted_issuer" };
   }
 
+  /** The node a call's connection authenticated as (the guard already refused calls without a verdict). */
+  senderOf(call: { getPeer(): string }): string | undefined {
+    const verdict = this.#verdicts.get(call.getPeer());
+    return verdict?.ok === true ? verdict.nodeId : undefined;
+  }
+
   /** A client connected to the gRPC port: its verdict is kept until it closes (peer calls are checked on it). */
   remember(socket: TLSSocket): void {
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
