@@ -1,3 +1,4 @@
+import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
@@ -41,6 +42,8 @@ export class MeshTls {
   readonly #o: MeshTlsOptions;
   /** Endpoint key → the Service it was registered for, from the latest discovery snapshot. */
   #sidecars = new Map<string, string>();
+  /** Endpoint keys registered for more than one Service (never dialled: see #replan). */
+  #conflicts = new Set<string>();
   #modes = new Map<string, MtlsMode>();
   /** The Services' accounts as written, part of the transport plan: a listed account changes whom a pool accepts. */
   #accounts = "";
@@ -68,8 +71,15 @@ export class MeshTls {
   /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot: only they speak mTLS. */
   registered(s: MeshSnapshot): void {
     const sidecars = new Map<string, string>();
-    for (const e of registeredEndpoints(s)) sidecars.set(`${e.address}:${e.port}`, e.service);
+    const conflicts = new Set<string>();
+    for (const e of registeredEndpoints(s)) {
+      const key = `${e.address}:${e.port}`;
+      const claimed = sidecars.get(key);
+      if (claimed !== undefined && claimed !== e.service) conflicts.add(key);
+      sidecars.set(key, e.service);
+    }
     this.#sidecars = sidecars;
+    this.#conflicts = conflicts;
   }
 
   /** A compiled snapshot is going live: modes of every Service, this one's for the inbound listener. */
@@ -88,7 +98,7 @@ export class MeshTls {
   /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode). */
   #replan(): void {
     const material = this.identity.material;
-    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${this.#accounts}`;
+    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${this.#accounts}|${[...this.#conflicts].sort().join(",")}`;
     if (plan === this.#plan) return;
     this.#plan = plan;
     const modes = this.#modes;
@@ -98,14 +108,33 @@ export class MeshTls {
         ? new Map<string, ReadonlySet<string>>()
         : peerIdentities(snap, material.trustDomain);
     const sidecars = () => this.#sidecars;
+    const conflicts = this.#conflicts;
     const current = () => this.identity.material;
     this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
       const service = sidecars().get(e.key);
+      // Two services' sidecars at one address: which transport and identity is not decidable, and a guess
+      // would let one service downgrade or impersonate the other (a sidecar token may register any address).
+      if (m !== undefined && conflicts.has(e.key)) return refusingConnector(e.key);
       if (m === undefined || service === undefined || (modes.get(service) ?? "STRICT") === "DISABLE") return undefined;
       return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }));
     });
   }
+}
+
+/** A transport that fails every connection at once (pools count it as a connect failure, UF). */
+function refusingConnector(key: string): Connector {
+  return () => {
+    const socket = new Socket();
+    process.nextTick(() =>
+      socket.destroy(
+        Object.assign(new Error(`${key} is registered by sidecars of two services: not dialled`), {
+          code: "ERR_ENDPOINT_CONFLICT",
+        }),
+      ),
+    );
+    return { socket, ready: "connect" };
+  };
 }
 
 function serviceAccountsKey(snap: CompiledSnapshot): string {

@@ -58,7 +58,13 @@ describe("MeshTls transport plan", () => {
           "mesh.yaml",
         ),
         rejected: [],
-        endpoints: [endpoint("app", "static-0", 9001), endpoint("reviews", "reviews-1", 9002)],
+        endpoints: [
+          endpoint("app", "static-0", 9001),
+          endpoint("reviews", "reviews-1", 9002),
+          // Another service's sidecar registered at a reviews address (any sidecar token may name any address).
+          endpoint("reviews", "reviews-2", 9004),
+          endpoint("legacy", "legacy-1", 9004),
+        ],
       });
       mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity: "" });
       const identity = `spiffe://${TD}/service/web`;
@@ -69,6 +75,12 @@ describe("MeshTls transport plan", () => {
       assert.equal(plan(upstream(9001)), undefined, "a static endpoint has no sidecar: plain");
       assert.notEqual(plan(upstream(9002)), undefined, "a registered sidecar: mTLS");
       assert.equal(plan(upstream(9003)), undefined, "an endpoint the snapshot does not list: plain");
+      // Claimed by two services: neither plain nor either identity, not dialled at all.
+      const conflicted = plan(upstream(9004));
+      assert.ok(conflicted !== undefined, "an endpoint two services claim is not dialled in plain text");
+      const { socket } = conflicted("127.0.0.1", 9004);
+      const code = await new Promise((resolve) => socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code)));
+      assert.equal(code, "ERR_ENDPOINT_CONFLICT");
     } finally {
       mtls.stop();
     }
