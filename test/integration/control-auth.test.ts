@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { Metadata } from "@grpc/grpc-js";
 import { discoveryProto } from "../../src/config/discovery-proto.ts";
 import { createCsr } from "../../src/security/csr-request.ts";
@@ -166,7 +166,8 @@ test("3 nodes: a token revoked through one member is refused by every member", a
   }
 });
 
-test("a sidecar token opens a discovery stream for its own service only", async (t) => {
+/** One node, its admin token, a sidecar token `web-sidecar` bound to web, and a discovery client of the node. */
+async function nodeWithSidecarToken(t: TestContext) {
   const c = await makeCluster(1);
   t.after(() => c.stopAll());
   const [n1] = c.nodes;
@@ -178,6 +179,11 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   const Client = discoveryProto().meshlet.discovery.v1.Discovery;
   const client = new Client(n1.grpc, controlCredentials(n1.dataDir));
   t.after(() => client.close());
+  return { n1, admin, web, client };
+}
+
+test("a sidecar token opens a discovery stream for its own service only", async (t) => {
+  const { n1, admin, web, client } = await nodeWithSidecarToken(t);
 
   /** Opens a stream with `token`, sends `messages`, resolves with how it ended (a gRPC status code, or "open"). */
   const attempt = (token: string | undefined, messages: object[]) =>
@@ -231,17 +237,7 @@ test("a sidecar token opens a discovery stream for its own service only", async 
 });
 
 test("a discovery stream whose token is revoked after it opened gets no certificate, and is closed", async (t) => {
-  const c = await makeCluster(1);
-  t.after(() => c.stopAll());
-  const [n1] = c.nodes;
-  assert.ok(n1);
-  c.start(n1);
-  await leaderOf([n1]);
-  const admin = readToken(adminTokenFile(n1.dataDir)) ?? "";
-  const web = await createToken(n1, admin, ["--role", "sidecar", "--name", "web-sidecar", "--service", "web"]);
-  const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-  const client = new Client(n1.grpc, controlCredentials(n1.dataDir));
-  t.after(() => client.close());
+  const { n1, admin, web, client } = await nodeWithSidecarToken(t);
   const md = new Metadata();
   md.set("authorization", `Bearer ${web}`);
   const stream = client.Stream(md);
