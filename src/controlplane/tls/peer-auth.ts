@@ -69,9 +69,12 @@ export class PeerAuth {
     const name = nodeNameOf(cert);
     if (name === undefined) return { ok: false, reason: "not_node_certificate" };
     if (name.clusterId !== this.#o.identity.name.clusterId) return { ok: false, reason: "other_cluster" };
-    const trusted = this.#o.identity.material().bundlePem !== undefined && socket.authorized;
-    if (trusted) return { ok: true, nodeId: name.nodeId, via: "mesh_ca" };
-    if (this.foundingOpen() && this.#o.founders.has(name.nodeId) && isSelfSigned(cert))
+    const knowsCa = this.#o.identity.material().bundlePem !== undefined;
+    if (knowsCa && socket.authorized) return { ok: true, nodeId: name.nodeId, via: "mesh_ca" };
+    // A founder that already applied the CA presents the CA's certificate; a founder that has not yet cannot
+    // verify it, and would refuse the very leader whose log carries the CA (the cluster never formed). In the
+    // window that certificate is taken as a self-signed one is: anyone can make either for a founder's name.
+    if (this.foundingOpen() && this.#o.founders.has(name.nodeId) && (isSelfSigned(cert) || !knowsCa))
       return { ok: true, nodeId: name.nodeId, via: "founding" };
     return { ok: false, reason: "untrusted_issuer" };
   }

@@ -58,10 +58,14 @@ test("peer verdicts: node certificates of this cluster under the mesh CA; founde
   assert.deepEqual(auth.judge(socket(n9Self, false)), { ok: false, reason: "untrusted_issuer" }, "not a founder");
   // Before this node knows the CA, "authorized" means nothing (Node's default roots): a CA-signed joiner waits.
   assert.deepEqual(auth.judge(socket(n4, true)), { ok: false, reason: "untrusted_issuer" });
+  // A founder that applied the CA before this node did: taken in the window, or this node never gets the log.
+  const n3 = await ca.signNode(key().publicKey, { nodeId: "n3", clusterId: CLUSTER }, ["127.0.0.1"], o);
+  assert.deepEqual(auth.judge(socket(n3, false)), { ok: true, nodeId: "n3", via: "founding" });
 
   await identity.adoptCa(ca, ca.rootPem, NOW);
   assert.deepEqual(auth.judge(socket(n4, true)), { ok: true, nodeId: "n4", via: "mesh_ca" });
   assert.deepEqual(auth.judge(socket(n4, false)), { ok: false, reason: "untrusted_issuer" }, "not chained to the CA");
+  assert.deepEqual(auth.judge(socket(n3, true)), { ok: true, nodeId: "n3", via: "mesh_ca" });
 
   now = NOW + 60_000;
   assert.equal(auth.foundingOpen(), false);
