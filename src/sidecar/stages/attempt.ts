@@ -215,11 +215,6 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
     const copy =
       h2 && framing === "chunked" && route.retry?.idempotent === true ? new BodyCopy(req, RETRY_BODY_LIMIT) : undefined;
     if (copy !== undefined) retry.resendable = () => copiedWhole(copy, req.grpc) !== undefined;
-    const bodyOf = (): Buffer | BodySource | null => {
-      if (held !== undefined) return held;
-      if (copy?.started) return copiedWhole(copy, req.grpc) ?? null;
-      return framing !== "none" && req.sink === undefined ? (copy ?? req) : null;
-    };
     const head = h2
       ? upstreamH2Headers(req, ctx.record, env.telemetry)
       : upstreamHead(req, held, ctx.record, env.telemetry);
@@ -259,7 +254,7 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
           () =>
             tryOnce(
               ctx,
-              bodyOf(),
+              bodyFor(req, held, copy),
               head,
               retry,
               () => timedOut,
@@ -320,6 +315,13 @@ export function attempt(env: StageEnv, complete: Completion): (ctx: RequestConte
       if (retry.inRetry) budget.give(policy);
     }
   };
+}
+
+/** What an attempt sends: the held body, the copy once the first attempt read the request, or the request. */
+function bodyFor(req: EngineRequest, held: Buffer | undefined, copy: BodyCopy | undefined): Buffer | BodySource | null {
+  if (held !== undefined) return held;
+  if (copy?.started === true) return copiedWhole(copy, req.grpc) ?? null;
+  return req.head.framing !== "none" && req.sink === undefined ? (copy ?? req) : null;
 }
 
 /** A copied body that can go again: whole, and for a gRPC call one message (unary; a streaming call is not resent). */
