@@ -1,74 +1,50 @@
 import { constants, connect as h2connect } from "node:http2";
+import { createRequire } from "node:module";
+import type * as Protobuf from "protobufjs";
 import { type Connector, tcpConnector } from "../engine/connect.ts";
 
 const CHECK_PATH = "/grpc.health.v1.Health/Check";
 /** grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING. */
 const SERVING = 1;
 
-/** HealthCheckRequest{service} as a length-prefixed gRPC message (field 1, length-delimited). */
-export function healthCheckRequest(service: string): Buffer {
-  const name = Buffer.from(service, "utf8");
-  const len = varint(name.length);
-  const msgLength = name.length === 0 ? 0 : 1 + len.length + name.length;
-  const out = Buffer.alloc(5 + msgLength);
-  out.writeUInt32BE(msgLength, 1);
-  if (msgLength > 0) {
-    out[5] = 0x0a;
-    len.copy(out, 6);
-    name.copy(out, 6 + len.length);
+const require = createRequire(import.meta.url);
+
+/** grpc.health.v1's two messages, made at the first check (a sidecar without gRPC checks never loads protobufjs). */
+let messages: { request: Protobuf.Type; response: Protobuf.Type } | undefined;
+function healthMessages(): { request: Protobuf.Type; response: Protobuf.Type } {
+  if (messages === undefined) {
+    const { Field, Type } = require("protobufjs/light") as typeof Protobuf;
+    messages = {
+      request: new Type("HealthCheckRequest").add(new Field("service", 1, "string")),
+      response: new Type("HealthCheckResponse").add(new Field("status", 1, "int32")),
+    };
   }
-  return out;
+  return messages;
 }
 
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  let v = n;
-  while (v > 0x7f) {
-    bytes.push((v & 0x7f) | 0x80);
-    v >>>= 7;
-  }
-  bytes.push(v);
-  return Buffer.from(bytes);
+/** HealthCheckRequest{service} as a length-prefixed gRPC message (the empty name, the default, is not sent). */
+export function healthCheckRequest(service: string): Buffer {
+  const msg = healthMessages()
+    .request.encode(service === "" ? {} : { service })
+    .finish();
+  const out = Buffer.alloc(5 + msg.length);
+  out.writeUInt32BE(msg.length, 1);
+  out.set(msg, 5);
+  return out;
 }
 
 /**
  * The serving status in a HealthCheckResponse body (one length-prefixed message); 0 (UNKNOWN) when the body is
- * not one uncompressed message or has no status field. Fields other than `status` are skipped by wire type.
+ * not one uncompressed message, cannot be decoded, or has no status field.
  */
 export function servingStatus(body: Buffer): number {
   if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) return 0;
-  let i = 5;
-  let status = 0;
-  while (i < body.length) {
-    const key = readVarint(body, i);
-    if (key === undefined) return 0;
-    i = key.next;
-    const field = key.value >>> 3;
-    const wire = key.value & 7;
-    if (wire === 0) {
-      const v = readVarint(body, i);
-      if (v === undefined) return 0;
-      if (field === 1) status = v.value;
-      i = v.next;
-    } else if (wire === 2) {
-      const len = readVarint(body, i);
-      if (len === undefined) return 0;
-      i = len.next + len.value;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else return 0;
+  try {
+    const status = (healthMessages().response.decode(body.subarray(5)) as { status?: number }).status;
+    return typeof status === "number" ? status : 0;
+  } catch {
+    return 0;
   }
-  return i === body.length ? status : 0;
-}
-
-function readVarint(b: Buffer, from: number): { value: number; next: number } | undefined {
-  let value = 0;
-  for (let i = from, shift = 0; i < b.length && shift < 35; i++, shift += 7) {
-    const byte = b[i] as number;
-    value += (byte & 0x7f) * 2 ** shift;
-    if (byte < 0x80) return { value, next: i + 1 };
-  }
-  return undefined;
 }
 
 /** The most a health answer may carry: a HealthCheckResponse is a few bytes. */
