@@ -16,6 +16,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
+import { type RunningSidecar, startSidecar } from "../helpers.ts";
 
 export interface Msg {
   text?: string | undefined;
@@ -163,4 +164,32 @@ spec:
   endpoints:
 ${eps || "    []"}
 `;
+}
+
+export interface EchoMesh {
+  backends: EchoBackend[];
+  /** One sidecar of Service "echo" in front of each backend. */
+  servers: RunningSidecar[];
+  /** A caller's sidecar: Service "echo" over the servers' inbound ports, and `extra(inbound ports)`. */
+  client: RunningSidecar;
+  stop(): Promise<void>;
+}
+
+/** Three grpc-js backends b0..b2, each behind its own sidecar, and one client sidecar in front of them. */
+export async function startEchoMesh(extra: (inbound: number[]) => string[] = () => []): Promise<EchoMesh> {
+  const backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
+  const servers = await Promise.all(
+    backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
+  );
+  const inbound = servers.map((s) => s.inbound);
+  const client = await startSidecar([grpcService("echo", inbound), ...extra(inbound)].join("---\n"));
+  return {
+    backends,
+    servers,
+    client,
+    async stop() {
+      await Promise.all([client, ...servers].map((s) => s.stop()));
+      await Promise.all(backends.map((b) => b.close()));
+    },
+  };
 }

@@ -1,41 +1,29 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type RunningSidecar, startSidecar, waitFor } from "../helpers.ts";
-import { type EchoBackend, echoClient, grpcService, NOT_SERVING, SERVING, startEchoBackend, unary } from "./fixture.ts";
+import { type RunningSidecar, waitFor } from "../helpers.ts";
+import { type EchoBackend, type EchoMesh, echoClient, NOT_SERVING, SERVING, startEchoMesh, unary } from "./fixture.ts";
 
 // A client sidecar in front of three server sidecars, each before a grpc-js backend that serves grpc.health.v1.
 // The client sidecar's Policy checks each endpoint with Health/Check over h2c (through the server sidecar to the
 // app), and takes one out of the balancer while its backend says NOT_SERVING.
-let backends: EchoBackend[] = [];
-let servers: RunningSidecar[] = [];
+let mesh: EchoMesh;
+let backends: EchoBackend[];
 let client: RunningSidecar;
 
 before(async () => {
-  backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
-  servers = await Promise.all(
-    backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
-  );
-  client = await startSidecar(
-    [
-      grpcService(
-        "echo",
-        servers.map((s) => s.inbound),
-      ),
-      `apiVersion: meshlet.dev/v1
+  mesh = await startEchoMesh(() => [
+    `apiVersion: meshlet.dev/v1
 kind: Policy
 metadata: {name: echo-health}
 spec:
   target: {service: echo}
   healthCheck: {grpc: {service: meshlet.test.Echo}, interval: 100ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 2}
 `,
-    ].join("---\n"),
-  );
+  ]);
+  ({ backends, client } = mesh);
 });
 
-after(async () => {
-  await Promise.all([client, ...servers].filter((s) => s !== undefined).map((s) => s.stop()));
-  await Promise.all(backends.map((b) => b.close()));
-});
+after(() => mesh?.stop());
 
 /** How many of `n` calls on one channel each backend answered. */
 async function tally(n: number): Promise<Map<string, number>> {

@@ -2,44 +2,26 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
 import { Metadata, status } from "@grpc/grpc-js";
-import { type RunningSidecar, startSidecar, waitFor } from "../helpers.ts";
-import { type EchoBackend, echoClient, grpcService, type Msg, startEchoBackend, unary } from "./fixture.ts";
+import { type RunningSidecar, waitFor } from "../helpers.ts";
+import { type EchoMesh, echoClient, grpcService, type Msg, startEchoMesh, unary } from "./fixture.ts";
 
 // One client sidecar; three server sidecars, each in front of one grpc-js backend; the client sidecar's
 // Service "echo" lists the three inbound ports with protocol grpc, so sidecar to sidecar is HTTP/2.
-let backends: EchoBackend[] = [];
-let servers: RunningSidecar[] = [];
+let mesh: EchoMesh;
+let servers: RunningSidecar[];
 let client: RunningSidecar;
 
 before(async () => {
-  backends = await Promise.all(["b0", "b1", "b2"].map((n) => startEchoBackend(n)));
-  servers = await Promise.all(
-    backends.map((b) => startSidecar(grpcService("echo", []), { service: "echo", appPort: b.port })),
-  );
-  client = await startSidecar(
-    [
-      grpcService(
-        "echo",
-        servers.map((s) => s.inbound),
-      ),
-      hashed(),
-    ].join("---\n"),
-  );
+  mesh = await startEchoMesh((inbound) => [hashed(inbound)]);
+  ({ servers, client } = mesh);
 });
 
 /** The consistent-hash Service over the three server sidecars. */
-function hashed(): string {
-  return grpcService(
-    "hashed",
-    servers.map((s) => s.inbound),
-    "consistentHash: {header: x-user}",
-  );
+function hashed(inbound: number[] = servers.map((s) => s.inbound)): string {
+  return grpcService("hashed", inbound, "consistentHash: {header: x-user}");
 }
 
-after(async () => {
-  await Promise.all([client, ...servers].filter((s) => s !== undefined).map((s) => s.stop()));
-  await Promise.all(backends.map((b) => b.close()));
-});
+after(() => mesh?.stop());
 
 test("unary, client-, server- and bidi-streaming calls pass through two sidecars", async () => {
   const c = echoClient(client.outbound, "echo");
