@@ -58,7 +58,8 @@ test("root rotation under load: the bundle carries both roots, certificates are 
       service: "reviews",
       appPort: app.port,
       staticConfig: false,
-      args: control,
+      // info: its certificate installs are in the logs a failure prints.
+      args: [...control, "--log-level", "info"],
     }),
   );
   const web = mesh.own(await startSidecar(undefined, { service: "web", staticConfig: false, args: control }));
@@ -99,8 +100,10 @@ test("root rotation under load: the bundle carries both roots, certificates are 
     await until(
       "reviews' certificate re-issued under the new root",
       async () => ((await inboundCert(reviews.inbound, bundle))?.verify(newRoot.publicKey) === true ? true : undefined),
-      30_000,
-    );
+      45_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\nreviews:\n${reviews.logs()}\nnode:\n${node.log.join("").slice(-8000)}`);
+    });
     // Keep the load on past one more renewal, so web's renewed certificate is used too.
     await new Promise((r) => setTimeout(r, 7_000));
   } finally {

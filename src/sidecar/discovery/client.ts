@@ -294,6 +294,9 @@ export class DiscoveryStreamClient {
       call.cancel();
     }, firstMessageMs);
     call.on("data", (res: DiscoveryResponse__Output) => {
+      // A stream given up on (first-message timeout) may still deliver what was in flight: an answer to a
+      // certificate request made on it would be taken for the one made on its successor.
+      if (call !== this.#call) return;
       if (this.#connectedTo !== address) {
         if (this.#firstMessageTimer !== undefined) this.#o.clock.clearTimeout(this.#firstMessageTimer);
         this.#firstMessageTimer = undefined;

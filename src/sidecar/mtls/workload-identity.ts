@@ -13,6 +13,12 @@ import { verifyWorkloadChain } from "../../security/verify.ts";
 
 /** After a refused or failed request the sidecar asks again after this. */
 const RETRY_MS = 5_000;
+/**
+ * A request with no answer by then is sent again with a new key: the stream it went on may look open but lead
+ * nowhere (a node that went down without a FIN, a request the node dropped), and nothing else would ask again
+ * until the stream is replaced.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 /** What TLS needs of the identity, rebuilt whenever the certificate or the bundle changes. */
 export interface TlsMaterial {
@@ -55,13 +61,14 @@ export class WorkloadIdentity {
   #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
   #material: TlsMaterial | undefined;
   #timer: TimerHandle | undefined;
+  #requestTimer: TimerHandle | undefined;
   #requesting = false;
 
   constructor(o: WorkloadIdentityOptions) {
     this.#o = o;
     this.#results = new Counter({
       name: "meshlet_sidecar_certificate_requests_total",
-      help: "Certificate requests of this sidecar by result: issued, refused (by the control plane, with its code) or invalid (what came back did not verify)",
+      help: "Certificate requests of this sidecar by result: issued, refused (by the control plane, with its code), invalid (what came back did not verify) unanswered (asked again after the request timeout) or stale (the answer to a request given up on, ignored)",
       labelNames: ["result", "code"],
       registers: [o.registry],
     });
@@ -79,6 +86,7 @@ export class WorkloadIdentity {
   stop(): void {
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#settled();
   }
 
   /** Renewal is due from half the remaining lifetime at receipt on (and at once when there is no certificate). */
@@ -89,8 +97,7 @@ export class WorkloadIdentity {
 
   streamOpened(): void {
     // A request sent on a stream that went down will not be answered: ask again on this one.
-    this.#requesting = false;
-    this.#pending = undefined;
+    this.#settled();
     if (this.#bundle !== undefined && this.#due()) this.#request();
   }
 
@@ -114,8 +121,13 @@ export class WorkloadIdentity {
         identity: c.trustBundle.identity,
       };
     const key = this.#pending;
-    this.#pending = undefined;
-    this.#requesting = false;
+    if (c.errorCode === "" && key !== undefined && !issuedFor(c.certChainPem, key)) {
+      // The answer to a request given up on (timed out, or made on a stream since replaced): the one in flight
+      // is still to be answered.
+      this.#results.inc({ result: "stale", code: "" });
+      return;
+    }
+    this.#settled();
     if (c.errorCode !== "") {
       this.#results.inc({ result: "refused", code: c.errorCode });
       this.#o.logger.error(
@@ -191,6 +203,14 @@ export class WorkloadIdentity {
     this.#schedule(RETRY_MS);
   }
 
+  /** No request in flight any more (answered, or given up): an answer that still comes for it is ignored. */
+  #settled(): void {
+    this.#requesting = false;
+    this.#pending = undefined;
+    if (this.#requestTimer !== undefined) this.#o.clock.clearTimeout(this.#requestTimer);
+    this.#requestTimer = undefined;
+  }
+
   #request(): void {
     const bundle = this.#bundle;
     if (this.#requesting || bundle === undefined) return;
@@ -201,13 +221,32 @@ export class WorkloadIdentity {
       this.#pending = keys;
       if (!this.#o.send(csr)) {
         // No stream: the next streamOpened() asks again.
-        this.#requesting = false;
-        this.#pending = undefined;
+        this.#settled();
+        return;
       }
+      this.#requestTimer = this.#o.clock.setTimeout(() => {
+        this.#requestTimer = undefined;
+        this.#results.inc({ result: "unanswered", code: "" });
+        this.#o.logger.warn(
+          { timeoutMs: REQUEST_TIMEOUT_MS },
+          "no answer to this sidecar's certificate request; asking again",
+        );
+        this.#settled();
+        this.#request();
+      }, REQUEST_TIMEOUT_MS);
     } catch (err) {
-      this.#requesting = false;
+      this.#settled();
       this.#o.logger.error({ err: errorMessage(err) }, "cannot build a certificate request");
       this.#retryLater();
     }
+  }
+}
+
+/** Whether the chain's leaf carries this key pair's public key; a chain that does not parse counts as the answer (it fails verification next). */
+function issuedFor(chainPem: string, key: KeyPair): boolean {
+  try {
+    return new X509Certificate(chainPem).publicKey.equals(key.publicKey);
+  } catch {
+    return true;
   }
 }
