@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { cpuMs } from "../helpers/proc.ts";
+import { NODE_FLAGS } from "./node-flags.ts";
 import { summaryTable } from "./profile-summary.ts";
 
 const run = promisify(execFile);
@@ -32,7 +33,6 @@ const BASELINE = process.env.BENCH_BASELINE;
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
-const NODE_FLAGS = "--max-semi-space-size=8";
 const UPSTREAMS = [19_301, 19_302, 19_303, 19_304] as const;
 const APP = UPSTREAMS[0];
 const FAIL_EVERY = 200;

@@ -24,6 +24,7 @@ import { H2CClient } from "undici";
 import { cpuMs } from "../helpers/proc.ts";
 import { echoClient, grpcService, unary } from "../sidecar/grpc/fixture.ts";
 import { startSidecar } from "../sidecar/helpers.ts";
+import { NODE_FLAGS } from "./node-flags.ts";
 import { summaryTable } from "./profile-summary.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -36,7 +37,6 @@ const LOAD_CPU = "1";
 const FIXTURE = fileURLToPath(new URL("../sidecar/grpc/fixture.ts", import.meta.url));
 const PATH = "/meshlet.test.Echo/Unary";
 /** The container image's NODE_OPTIONS (Dockerfile), as bench:proxy and bench:engine run the sidecars. */
-const NODE_FLAGS = "--max-semi-space-size=8";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const pct = (xs: number[], p: number) =>

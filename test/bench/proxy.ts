@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
+import { NODE_FLAGS } from "./node-flags.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -32,7 +33,6 @@ const CLIENT_WARMUP_RUNS = Math.ceil(15 / RATE_SECONDS);
 const PROXY_CPU = "0";
 const LOAD_CPU = "1";
 /** Every Node proxy runs with these V8 flags, as the container image runs it. */
-const NODE_FLAGS = "--max-semi-space-size=8";
 const UPSTREAMS = [19_101, 19_102, 19_103, 19_104] as const;
 const APP = UPSTREAMS[0];
 /** One endpoint of the full stack fails once in this many requests. */

@@ -20,12 +20,12 @@ import { leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { rssMb } from "../helpers/proc.ts";
 import { controlTokenEnv } from "../support/control-auth.ts";
+import { NODE_FLAGS } from "./node-flags.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PEER = process.env.BENCH_PEER;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 8);
-const NODE_FLAGS = "--max-semi-space-size=8";
 
 async function privateMb(pid: number): Promise<number> {
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
