@@ -172,8 +172,12 @@ test("--insecure keeps plain HTTP and gRPC and warns at every start", async (t) 
 });
 
 test("after the founding window members keep talking: a leader killed and restarted reconnects with its CA certificate", async (t) => {
-  const c = await makeCluster(3, [...FAST_FLAGS, "--founding-window", "2s"]);
+  // 8 s: three nodes starting on a loaded 2-core CI machine took longer than 2 s to exchange certificates, and a
+  // window that closes before that leaves the founders refusing each other (no leader).
+  const windowMs = 8_000;
+  const c = await makeCluster(3, [...FAST_FLAGS, "--founding-window", `${windowMs}ms`]);
   t.after(() => c.stopAll());
+  const startedAt = Date.now();
   for (const n of c.nodes) c.start(n);
   const leader = await leaderOf(c.nodes);
   // Every node has the CA's certificate, then the window closes: self-signed certificates are refused from now on.
@@ -185,7 +189,7 @@ test("after the founding window members keep talking: a leader killed and restar
       ? true
       : undefined,
   );
-  await new Promise((r) => setTimeout(r, 2_500));
+  await new Promise((r) => setTimeout(r, Math.max(0, startedAt + windowMs + 500 - Date.now())));
   assert.equal((await put(leader, "app/a", "one")).status, 200);
   await c.kill9(leader);
   const others = c.nodes.filter((n) => n !== leader);
