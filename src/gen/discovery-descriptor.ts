@@ -338,6 +338,10 @@ const descriptor = {
                     "identity": {
                       "type": "string",
                       "id": 4
+                    },
+                    "issuersPem": {
+                      "type": "string",
+                      "id": 5
                     }
                   }
                 },

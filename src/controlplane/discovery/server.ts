@@ -13,6 +13,7 @@ import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/Di
 import type { DiscoveryResponse } from "../../gen/meshlet/discovery/v1/DiscoveryResponse.ts";
 import type { Hello__Output } from "../../gen/meshlet/discovery/v1/Hello.ts";
 import type { Register__Output } from "../../gen/meshlet/discovery/v1/Register.ts";
+import type { TrustBundle as TrustBundleWire } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import { principalOf, reauthenticate, serviceDenial } from "../auth/grpc-access.ts";
 import type { ConfigFeed } from "../config/feed.ts";
@@ -556,16 +557,15 @@ export class DiscoveryServer {
 /** Where a sidecar stands with the latest snapshot this node pushed it. */
 export interface TrustBundle {
   bundlePem: string;
+  /** The CA certificates that issue workload certificates (mesh-ca.ts CurrentCa). */
+  issuersPem: string;
   revision: number;
   trustDomain: string;
 }
 
-function wireBundle(
-  b: TrustBundle,
-  name: WorkloadName | undefined,
-): { pem: string; revision: number; trustDomain: string; identity: string } {
+function wireBundle(b: TrustBundle, name: WorkloadName | undefined): TrustBundleWire {
   const identity = name === undefined ? "" : spiffeIdFor(b.trustDomain, name);
-  return { pem: b.bundlePem, revision: b.revision, trustDomain: b.trustDomain, identity };
+  return { pem: b.bundlePem, revision: b.revision, trustDomain: b.trustDomain, identity, issuersPem: b.issuersPem };
 }
 
 /** The hello's account: both fields or neither, each a valid Kubernetes name; a message when not. */

@@ -18,6 +18,11 @@ export interface CaRecord {
   keyPem: string;
   /** Roots of the CAs this one replaced, newest first (at most MAX_PREVIOUS_ROOTS). */
   previousRoots: string[];
+  /**
+   * The CA certificates this one replaced (each chain's first certificate: the one that signed workloads),
+   * newest first, at most MAX_PREVIOUS_ROOTS; absent from records written before it was kept.
+   */
+  previousIssuers?: string[];
 }
 
 /** One previous root is enough overlap: a rotation more often than --cert-ttl is refused by nothing but sense. */
@@ -42,6 +47,17 @@ function rootOf(chainPem: string): string | undefined {
   return certs[certs.length - 1];
 }
 
+/** The chain's first certificate: the CA that signs. */
+export function issuerOf(chainPem: string): string | undefined {
+  return splitPem(chainPem, "CERTIFICATE")[0];
+}
+
+/** The newest `max` of `[replaced, ...kept]` without `current` (a CA set again is not its own predecessor). */
+function previous(replaced: string | undefined, kept: string[], current: string | undefined): string[] {
+  if (replaced === undefined || replaced === current) return kept;
+  return [replaced, ...kept].filter((r) => r !== current).slice(0, MAX_PREVIOUS_ROOTS);
+}
+
 export function registerSecurityCommands(sm: StateMachine): void {
   sm.register("security.ca.set", (command, { kv }) => {
     const c = command as unknown as SetCaCommand;
@@ -49,13 +65,18 @@ export function registerSecurityCommands(sm: StateMachine): void {
       throw new BadCommandError("security.ca.set needs certChainPem (PEM certificates) and keyPem");
     const current = readCa(kv);
     if (current !== undefined && c.onlyIfAbsent) return { applied: false };
-    const oldRoot = current === undefined ? undefined : rootOf(current.record.certChainPem);
-    const newRoot = rootOf(c.certChainPem);
-    const previousRoots =
-      oldRoot === undefined || oldRoot === newRoot
-        ? (current?.record.previousRoots ?? [])
-        : [oldRoot, ...(current?.record.previousRoots ?? [])].filter((r) => r !== newRoot).slice(0, MAX_PREVIOUS_ROOTS);
-    const record: CaRecord = { certChainPem: c.certChainPem, keyPem: c.keyPem, previousRoots };
+    const old = current?.record;
+    const previousRoots = previous(
+      old === undefined ? undefined : rootOf(old.certChainPem),
+      old?.previousRoots ?? [],
+      rootOf(c.certChainPem),
+    );
+    const previousIssuers = previous(
+      old === undefined ? undefined : issuerOf(old.certChainPem),
+      old?.previousIssuers ?? [],
+      issuerOf(c.certChainPem),
+    );
+    const record: CaRecord = { certChainPem: c.certChainPem, keyPem: c.keyPem, previousRoots, previousIssuers };
     kv.put(CA_KEY, storedFromText(JSON.stringify(record)));
     return { applied: true };
   });

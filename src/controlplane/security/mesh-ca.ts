@@ -27,6 +27,8 @@ export interface CurrentCa {
   ca: CertificateAuthority;
   /** The trust bundle as PEM: this CA's root and the roots it replaced. */
   bundlePem: string;
+  /** The CA certificates a workload certificate must be issued by: this CA's and the one it replaced. */
+  issuersPem: string;
   /** Raft revision of the CA record: a sidecar's bundle is stale when its revision differs. */
   revision: number;
   trustDomain: string;
@@ -135,7 +137,15 @@ export class MeshSecurity {
       return;
     }
     const bundle = bundlePem([ca.rootPem, ...stored.record.previousRoots]);
-    const current = { ca, bundlePem: bundle, revision: stored.revision, trustDomain: this.options.trustDomain };
+    // A record from before previousIssuers was kept: its predecessors' roots stand in (a generated root is both).
+    const issuers = bundlePem([ca.certPem, ...(stored.record.previousIssuers ?? stored.record.previousRoots)]);
+    const current = {
+      ca,
+      bundlePem: bundle,
+      issuersPem: issuers,
+      revision: stored.revision,
+      trustDomain: this.options.trustDomain,
+    };
     this.#current = current;
     // ca.pem is written once the listeners are done: the node's own certificate is then signed by this CA, so a
     // client that waits for ca.pem and trusts it finds the listeners serving a certificate it verifies.

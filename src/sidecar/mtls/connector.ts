@@ -1,13 +1,16 @@
+import { X509Certificate } from "node:crypto";
 import { connect, type PeerCertificate, type TLSSocket } from "node:tls";
 import { spiffeIdFromAltNames } from "../../security/identity.ts";
 import type { Connector } from "../engine/connect.ts";
+import { issuedByMesh } from "./peer-issuer.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
 
 /**
  * Originates mTLS to a peer sidecar's inbound port: TLS 1.3, this
  * workload's certificate, the peer verified against the trust bundle and
  * required to carry one of the destination service's SPIFFE IDs (its
- * `/service/` ID or an account its Service lists; not any mesh member).
+ * `/service/` ID or an account its Service lists; not any mesh member),
+ * and issued by the mesh CA (not another CA under the same root).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
  * new pooled connection resumes instead of a full handshake.
  */
@@ -17,16 +20,23 @@ export function mtlsConnector(
 ): Connector {
   let session: Buffer | undefined;
   const ids = typeof expected === "string" ? new Set([expected]) : expected;
-  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-    const peer = spiffeIdFromAltNames(cert.subjectaltname);
-    return peer !== undefined && ids.has(peer)
-      ? undefined
-      : Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${[...ids].join(" or ")}`), {
+  const identityCheck =
+    (issuers: readonly X509Certificate[] | undefined) =>
+    (_host: string, cert: PeerCertificate): Error | undefined => {
+      const peer = spiffeIdFromAltNames(cert.subjectaltname);
+      if (peer === undefined || !ids.has(peer))
+        return Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${[...ids].join(" or ")}`), {
           code: "ERR_TLS_PEER_IDENTITY",
         });
-  };
+      if (!issuedByMesh(new X509Certificate(cert.raw), issuers))
+        return Object.assign(new Error(`peer ${peer} holds a certificate the mesh CA did not issue`), {
+          code: "ERR_TLS_PEER_ISSUER",
+        });
+      return undefined;
+    };
   return (host, port) => {
     const m = material();
+    const checkServerIdentity = identityCheck(m?.issuers);
     const socket: TLSSocket = connect({
       host,
       port,

@@ -2,8 +2,10 @@ import type { Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { Counter, type Registry } from "../../common/prom.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
+import { parseSpiffeId } from "../../security/spiffe.ts";
 import type { Acceptor } from "../engine/server.ts";
 import type { MtlsMode } from "./modes.ts";
+import { issuedByMesh } from "./peer-issuer.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
 
 /** The first byte of a TLS record carrying a handshake: how PERMISSIVE tells TLS from plain HTTP. */
@@ -17,6 +19,9 @@ const FIRST_BYTE_TIMEOUT_MS = 10_000;
  * goes through TLS 1.3 with a required client certificate verified against
  * the trust bundle and carrying a SPIFFE ID (the peer identity handed to the
  * engine); plain text is refused in STRICT and served in PERMISSIVE.
+ * Until its first certificate arrives the sidecar cannot speak mTLS, and
+ * STRICT still means what it says: every connection is refused (a
+ * control-fed sidecar always gets one; its control plane is a CA).
  */
 export class InboundMtls {
   readonly #tls: TlsServer;
@@ -29,13 +34,13 @@ export class InboundMtls {
   constructor(registry: Registry) {
     this.#refused = new Counter({
       name: "meshlet_inbound_tls_refused_total",
-      help: "Inbound connections refused by the mTLS transport, by reason (plaintext on STRICT, handshake failure, no SPIFFE ID)",
+      help: "Inbound connections refused by the mTLS transport, by reason (plaintext on STRICT, no_certificate yet on STRICT, handshake failure, no SPIFFE ID, foreign_trust_domain, foreign_issuer: a certificate under the bundle's root not issued by the mesh CA)",
       labelNames: ["reason"],
       registers: [registry],
     });
     this.#accepted = new Counter({
       name: "meshlet_inbound_connections_total",
-      help: "Inbound connections handed to HTTP, by transport: mtls (verified peer) or plaintext (DISABLE, PERMISSIVE, or no certificate yet)",
+      help: "Inbound connections handed to HTTP, by transport: mtls (verified peer) or plaintext (DISABLE, or PERMISSIVE)",
       labelNames: ["transport"],
       registers: [registry],
     });
@@ -67,9 +72,14 @@ export class InboundMtls {
 
   readonly accept: Acceptor = (socket, serve) => {
     this.#serve = serve;
-    if (this.#material === undefined || this.#mode === "DISABLE") {
+    if (this.#mode === "DISABLE" || (this.#material === undefined && this.#mode === "PERMISSIVE")) {
       this.#accepted.inc({ transport: "plaintext" });
       serve(socket);
+      return;
+    }
+    if (this.#material === undefined) {
+      this.#refused.inc({ reason: "no_certificate" });
+      socket.destroy();
       return;
     }
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
@@ -92,14 +102,24 @@ export class InboundMtls {
   };
 
   #secured(s: TLSSocket): void {
-    const cert = s.getPeerX509Certificate();
-    const identity = cert === undefined ? undefined : spiffeIdOf(cert);
-    if (identity === undefined) {
-      this.#refused.inc({ reason: "no_identity" });
+    const verdict = this.#verdict(s);
+    if (verdict.refused !== undefined) {
+      this.#refused.inc({ reason: verdict.refused });
       s.destroy();
       return;
     }
     this.#accepted.inc({ transport: "mtls" });
-    this.#serve?.(s, identity);
+    this.#serve?.(s, verdict.identity);
+  }
+
+  /** The verified peer's SPIFFE ID, or why it is not a workload of this mesh. */
+  #verdict(s: TLSSocket): { identity: string; refused?: undefined } | { refused: string } {
+    const cert = s.getPeerX509Certificate();
+    const identity = cert === undefined ? undefined : spiffeIdOf(cert);
+    if (cert === undefined || identity === undefined) return { refused: "no_identity" };
+    if (parseSpiffeId(identity)?.trustDomain !== this.#material?.trustDomain)
+      return { refused: "foreign_trust_domain" };
+    if (!issuedByMesh(cert, this.#material?.issuers)) return { refused: "foreign_issuer" };
+    return { identity };
   }
 }

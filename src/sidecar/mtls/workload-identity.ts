@@ -8,6 +8,7 @@ import type { Certificate__Output } from "../../gen/meshlet/discovery/v1/Certifi
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { createCsr } from "../../security/csr-request.ts";
 import { generateKeyPair, type KeyPair } from "../../security/keys.ts";
+import { splitPem } from "../../security/pem.ts";
 import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import { verifyWorkloadChain } from "../../security/verify.ts";
 
@@ -30,6 +31,22 @@ export interface TlsMaterial {
   keyPem: string;
   certChainPem: string;
   bundlePem: string;
+  /**
+   * The CAs a peer's certificate must be issued by (peer-issuer.ts); undefined when the control plane named
+   * none (an older node): the chain to a root is then all.
+   */
+  issuers: readonly X509Certificate[] | undefined;
+}
+
+interface Bundle {
+  pem: string;
+  trustDomain: string;
+  identity: string;
+  issuersPem: string;
+}
+
+function bundleOf(b: TrustBundle__Output): Bundle {
+  return { pem: b.pem, trustDomain: b.trustDomain, identity: b.identity, issuersPem: b.issuersPem };
 }
 
 export interface WorkloadIdentityOptions {
@@ -56,7 +73,7 @@ export class WorkloadIdentity {
   readonly #listeners = new Set<(m: TlsMaterial) => void>();
   readonly #results: Counter;
   /** `identity`: what the control plane said this stream's certificate carries ("" from older nodes). */
-  #bundle: { pem: string; trustDomain: string; identity: string } | undefined;
+  #bundle: Bundle | undefined;
   #pending: KeyPair | undefined;
   #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
   #material: TlsMaterial | undefined;
@@ -103,9 +120,9 @@ export class WorkloadIdentity {
 
   trustBundle(b: TrustBundle__Output): void {
     if (b.pem === "" || b.trustDomain === "") return;
-    const changed = this.#bundle?.pem !== b.pem;
+    const changed = this.#bundle?.pem !== b.pem || this.#bundle.issuersPem !== b.issuersPem;
     const renamed = this.#bundle !== undefined && this.#bundle.identity !== b.identity;
-    this.#bundle = { pem: b.pem, trustDomain: b.trustDomain, identity: b.identity };
+    this.#bundle = bundleOf(b);
     // Another identity (a node that decides otherwise, an account added to the Service): a new certificate now.
     if (renamed && this.#current !== undefined) this.#current.renewAt = 0;
     if (changed && this.#current !== undefined)
@@ -114,12 +131,7 @@ export class WorkloadIdentity {
   }
 
   certificate(c: Certificate__Output): void {
-    if (c.trustBundle !== null && c.trustBundle !== undefined)
-      this.#bundle = {
-        pem: c.trustBundle.pem,
-        trustDomain: c.trustBundle.trustDomain,
-        identity: c.trustBundle.identity,
-      };
+    if (c.trustBundle !== null && c.trustBundle !== undefined) this.#bundle = bundleOf(c.trustBundle);
     const key = this.#pending;
     if (c.errorCode === "" && key !== undefined && !issuedFor(c.certChainPem, key)) {
       // The answer to a request given up on (timed out, or made on a stream since replaced): the one in flight
@@ -173,6 +185,7 @@ export class WorkloadIdentity {
       keyPem,
       certChainPem: chainPem,
       bundlePem: bundle.pem,
+      issuers: certificates(bundle.issuersPem),
     };
     this.#o.logger.info(
       { identity: this.#material.identity, notAfter: new Date(notAfter).toISOString() },
@@ -249,4 +262,22 @@ function issuedFor(chainPem: string, key: KeyPair): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * The PEM certificates, parsed; undefined for none. One that does not parse is left out: with none left the
+ * list is empty and no peer passes (closed, not open).
+ */
+function certificates(pem: string): X509Certificate[] | undefined {
+  const certs = splitPem(pem, "CERTIFICATE");
+  if (certs.length === 0) return undefined;
+  const out: X509Certificate[] = [];
+  for (const c of certs) {
+    try {
+      out.push(new X509Certificate(c));
+    } catch {
+      // left out (above)
+    }
+  }
+  return out;
 }

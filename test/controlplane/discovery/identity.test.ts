@@ -29,7 +29,7 @@ metadata: {name: ratings}
 spec: {}
 `;
 
-const BUNDLE: TrustBundle = { bundlePem: "ROOTS", revision: 1, trustDomain: "cluster.local" };
+const BUNDLE: TrustBundle = { bundlePem: "ROOTS", issuersPem: "ISSUERS", revision: 1, trustDomain: "cluster.local" };
 
 /** One stream: what came back (bundles, certificates) and how it ended. */
 class Stream {

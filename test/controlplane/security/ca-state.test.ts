@@ -36,12 +36,15 @@ describe("the mesh CA in the Raft state", () => {
     assert.ok(stored);
     assert.equal(stored.record.certChainPem, next.certChainPem);
     assert.deepEqual(stored.record.previousRoots, splitPem(old.certChainPem, "CERTIFICATE"));
+    // The CA that signed workloads before (here the root itself): peers' certificates from it stay accepted.
+    assert.deepEqual(stored.record.previousIssuers, splitPem(old.certChainPem, "CERTIFICATE"));
     const bundle = splitPem(bundlePem([next.certChainPem, ...stored.record.previousRoots]), "CERTIFICATE");
     assert.equal(bundle.length, 2);
     // A third rotation drops the oldest root: one previous root is kept.
     const third = await createRootCa("cluster.local", { now: NOW, ttlMs: 3_600_000 });
     sm.apply(3, 1, encodeCommand({ type: "security.ca.set", ...third, onlyIfAbsent: false }));
     assert.deepEqual(readCa(sm.kv)?.record.previousRoots, splitPem(next.certChainPem, "CERTIFICATE"));
+    assert.deepEqual(readCa(sm.kv)?.record.previousIssuers, splitPem(next.certChainPem, "CERTIFICATE"));
   });
 
   it("refuses a command without certificates, writing nothing", () => {

@@ -1,27 +1,14 @@
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { createSecureContext, createServer } from "node:tls";
+import { createServer } from "node:tls";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
-import { generateKeyPair } from "../../../src/security/keys.ts";
 import { mtlsConnector } from "../../../src/sidecar/mtls/connector.ts";
 import type { TlsMaterial } from "../../../src/sidecar/mtls/workload-identity.ts";
-
-const TD = "cluster.local";
+import { operatorPki, TD, workloadMaterial } from "./pki-fixture.ts";
 
 async function material(ca: CertificateAuthority, service: string): Promise<TlsMaterial> {
-  const keys = generateKeyPair();
-  const identity = `spiffe://${TD}/service/${service}`;
-  const certChainPem = await ca.signWorkload(keys.publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });
-  const keyPem = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  return {
-    identity,
-    trustDomain: TD,
-    keyPem,
-    certChainPem,
-    bundlePem: ca.rootPem,
-    context: createSecureContext({ key: keyPem, cert: certChainPem, ca: ca.rootPem, minVersion: "TLSv1.3" }),
-  };
+  return workloadMaterial(ca, `spiffe://${TD}/service/${service}`, ca, [ca]);
 }
 
 /** Connects with the connector to a TLS server presenting `server`; resolves "ok" or the error code. */
@@ -64,5 +51,18 @@ describe("outbound mTLS connector", () => {
     assert.equal(await dial(ratings, web, reviewsId), "ERR_TLS_PEER_IDENTITY", "another service of the mesh");
     // The right name under another CA: refused by chain verification (OpenSSL's code for an untrusted issuer).
     assert.match(await dial(foreign, web, reviewsId), /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+  });
+
+  it("connects only to a peer whose certificate the mesh CA issued, not another intermediate under the same root", async () => {
+    const { root, mesh, other } = await operatorPki();
+    const reviewsId = `spiffe://${TD}/service/reviews`;
+    const web = await workloadMaterial(mesh, `spiffe://${TD}/service/web`, root, [mesh]);
+    const reviews = await workloadMaterial(mesh, reviewsId, root, [mesh]);
+    const impostor = await workloadMaterial(other, reviewsId, root, [mesh]);
+    assert.equal(await dial(reviews, web, reviewsId), "ok");
+    assert.equal(await dial(impostor, web, reviewsId), "ERR_TLS_PEER_ISSUER");
+    // Without a list (an older control plane) the root check stands alone: the impostor gets through.
+    const webUnpinned = await workloadMaterial(mesh, `spiffe://${TD}/service/web`, root);
+    assert.equal(await dial(impostor, webUnpinned, reviewsId), "ok");
   });
 });

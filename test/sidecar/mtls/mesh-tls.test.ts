@@ -66,7 +66,7 @@ describe("MeshTls transport plan", () => {
           endpoint("legacy", "legacy-1", 9004),
         ],
       });
-      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity: "" });
+      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity: "", issuersPem: "" });
       const identity = `spiffe://${TD}/service/web`;
       const { publicKey } = await verifyCsr(csr, identity);
       const certChainPem = await ca.signWorkload(publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });

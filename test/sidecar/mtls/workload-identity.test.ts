@@ -27,7 +27,7 @@ async function setUp() {
       return true;
     },
   });
-  const bundle = { pem: ca.rootPem, trustDomain: "cluster.local", identity: IDENTITY, revision: 1 };
+  const bundle = { pem: ca.rootPem, trustDomain: "cluster.local", identity: IDENTITY, revision: 1, issuersPem: "" };
   /** The control plane's answer to the CSR sent n-th (from 0). */
   const answer = async (n: number) => {
     const { publicKey } = await verifyCsr(sent[n] ?? "", IDENTITY);

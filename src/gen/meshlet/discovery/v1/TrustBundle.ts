@@ -7,6 +7,7 @@ export interface TrustBundle {
   'revision'?: (number | string | Long);
   'trustDomain'?: (string);
   'identity'?: (string);
+  'issuersPem'?: (string);
 }
 
 export interface TrustBundle__Output {
@@ -14,4 +15,5 @@ export interface TrustBundle__Output {
   'revision': (number);
   'trustDomain': (string);
   'identity': (string);
+  'issuersPem': (string);
 }
