@@ -1,0 +1,188 @@
+/**
+ * Whether bytes are exactly one value in DER (X.690 §10–11), checked on the
+ * raw encoding because that is where DER differs from BER: the ASN.1
+ * libraries read BER leniently and re-emit what they kept raw (attribute
+ * values, extension values) as it came, so a re-encoding comparison alone
+ * cannot see inside those. Structure is checked here without a schema;
+ * what a value means is left to @peculiar/x509.
+ */
+
+/** Deeper than any certificate request or extension we read; bounds the recursion. */
+const MAX_DEPTH = 32;
+/** Four length bytes already exceed the 16 KiB a CSR may have. */
+const MAX_LENGTH_BYTES = 4;
+
+const UNIVERSAL = {
+  boolean: 1,
+  integer: 2,
+  bitString: 3,
+  octetString: 4,
+  null: 5,
+  oid: 6,
+  enumerated: 10,
+  utf8String: 12,
+  sequence: 16,
+  set: 17,
+  numericString: 18,
+  printableString: 19,
+  teletexString: 20,
+  ia5String: 22,
+  utcTime: 23,
+  generalizedTime: 24,
+  visibleString: 26,
+  universalString: 28,
+  bmpString: 30,
+} as const;
+const KNOWN_UNIVERSAL = new Set<number>(Object.values(UNIVERSAL));
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+const NUMERIC = /^[0-9 ]*$/;
+/** X.690 §11.8: UTC, seconds present, "Z". */
+const UTC_TIME = /^[0-9]{12}Z$/;
+/** X.690 §11.7: UTC, seconds present, a fraction without trailing zeros, "Z". */
+const GENERALIZED_TIME = /^[0-9]{14}(\.[0-9]*[1-9])?Z$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+class NotDer extends Error {}
+
+function fail(at: number, why: string): never {
+  throw new NotDer(`${why} (byte ${at})`);
+}
+
+/** Why `bytes` is not exactly one DER value, or undefined when it is. */
+export function derProblem(bytes: Uint8Array): string | undefined {
+  try {
+    const end = element(bytes, 0, bytes.length, 0);
+    return end === bytes.length ? undefined : `${bytes.length - end} bytes after the value (byte ${end})`;
+  } catch (err) {
+    if (err instanceof NotDer) return err.message;
+    throw err;
+  }
+}
+
+/** Checks the element at `at`, which must end by `end`; returns the offset after it. */
+function element(b: Uint8Array, at: number, end: number, depth: number): number {
+  if (depth > MAX_DEPTH) fail(at, `nested deeper than ${MAX_DEPTH}`);
+  const id = byteAt(b, at, end);
+  const tagClass = id >> 6;
+  const constructed = (id & 0x20) !== 0;
+  let p = at + 1;
+  let tag = id & 0x1f;
+  if (tag === 0x1f) {
+    // X.690 §8.1.2.4: base 128 with no leading zero group, and only for numbers from 31 up.
+    if (byteAt(b, p, end) === 0x80) fail(at, "tag number with a leading zero group");
+    tag = 0;
+    for (let more = true; more; p++) {
+      const c = byteAt(b, p, end);
+      tag = tag * 128 + (c & 0x7f);
+      if (tag > 0x1fffff) fail(at, "tag number too large");
+      more = (c & 0x80) !== 0;
+    }
+    if (tag < 31) fail(at, `tag number ${tag} in the long form`);
+  }
+  const first = byteAt(b, p++, end);
+  let length = first;
+  if (first === 0x80) fail(at, "indefinite length (BER)");
+  if (first > 0x80) {
+    const count = first & 0x7f;
+    if (count > MAX_LENGTH_BYTES) fail(at, `length in ${count} bytes`);
+    if (byteAt(b, p, end) === 0) fail(at, "length with a leading zero byte");
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + byteAt(b, p++, end);
+    if (length < 0x80) fail(at, `length ${length} in the long form`);
+  }
+  const contentEnd = p + length;
+  if (contentEnd > end) fail(at, "length runs past the enclosing value");
+  if (tagClass === 0) universal(b, at, tag, constructed, b.subarray(p, contentEnd));
+  if (constructed) children(b, p, contentEnd, depth, tagClass === 0 && tag === UNIVERSAL.set);
+  return contentEnd;
+}
+
+function byteAt(b: Uint8Array, at: number, end: number): number {
+  if (at >= end) fail(at, "truncated");
+  return b[at] as number;
+}
+
+/** X.690 §11.6: a SET OF's elements in ascending order of their encodings (equal ones allowed). */
+function children(b: Uint8Array, from: number, end: number, depth: number, sorted: boolean): void {
+  let previous: Buffer | undefined;
+  for (let at = from; at < end; ) {
+    const next = element(b, at, end, depth + 1);
+    if (sorted) {
+      const current = Buffer.from(b.buffer, b.byteOffset + at, next - at);
+      if (previous !== undefined && Buffer.compare(previous, current) > 0) fail(at, "SET OF elements out of order");
+      previous = current;
+    }
+    at = next;
+  }
+}
+
+/** The form and content rules DER adds for the universal types X.509 uses. */
+function universal(b: Uint8Array, at: number, tag: number, constructed: boolean, v: Uint8Array): void {
+  if (!KNOWN_UNIVERSAL.has(tag)) fail(at, `universal tag ${tag} is not used here`);
+  const mustConstruct = tag === UNIVERSAL.sequence || tag === UNIVERSAL.set;
+  // §10.2: definite lengths only, and §8.7/§10.2 strings never in the constructed (segmented) form.
+  if (constructed !== mustConstruct) fail(at, `universal tag ${tag} ${constructed ? "constructed" : "primitive"}`);
+  const text = () => Buffer.from(v).toString("latin1");
+  switch (tag) {
+    case UNIVERSAL.boolean:
+      // §11.1: TRUE is 0xFF.
+      if (v.length !== 1 || (v[0] !== 0x00 && v[0] !== 0xff)) fail(at, "BOOLEAN not one byte 0x00 or 0xFF");
+      return;
+    case UNIVERSAL.integer:
+    case UNIVERSAL.enumerated: {
+      // §8.3.2: the first nine bits are not all equal.
+      const [a, c] = [v[0], v[1]];
+      if (a === undefined) fail(at, "empty INTEGER");
+      if (c !== undefined && ((a === 0 && c < 0x80) || (a === 0xff && c >= 0x80))) fail(at, "INTEGER not minimal");
+      return;
+    }
+    case UNIVERSAL.bitString: {
+      // §8.6.2 and §11.2.1: an unused-bits count of 0–7, 0 when empty, and the unused bits zero.
+      const unused = v[0];
+      if (unused === undefined || unused > 7 || (v.length === 1 && unused !== 0))
+        fail(at, "BIT STRING unused-bits count invalid");
+      if (((v[v.length - 1] as number) & ((1 << unused) - 1)) !== 0) fail(at, "BIT STRING unused bits not zero");
+      return;
+    }
+    case UNIVERSAL.null:
+      if (v.length !== 0) fail(at, "NULL with content");
+      return;
+    case UNIVERSAL.oid:
+      // §8.19.2: each arc in base 128 without a leading 0x80, the last byte ending an arc.
+      if (v.length === 0 || ((v[v.length - 1] as number) & 0x80) !== 0) fail(at, "OBJECT IDENTIFIER truncated");
+      for (let i = 0; i < v.length; i++)
+        if (v[i] === 0x80 && (i === 0 || ((v[i - 1] as number) & 0x80) === 0))
+          fail(at, "OBJECT IDENTIFIER arc not minimal");
+      return;
+    case UNIVERSAL.utf8String:
+      try {
+        utf8.decode(v);
+      } catch {
+        fail(at, "UTF8String not UTF-8");
+      }
+      return;
+    case UNIVERSAL.printableString:
+      if (!PRINTABLE.test(text())) fail(at, "PrintableString with a character outside its set");
+      return;
+    case UNIVERSAL.numericString:
+      if (!NUMERIC.test(text())) fail(at, "NumericString with a character outside its set");
+      return;
+    case UNIVERSAL.ia5String:
+    case UNIVERSAL.visibleString:
+      if (v.some((c) => c > 0x7f)) fail(at, "IA5String/VisibleString not 7-bit");
+      return;
+    case UNIVERSAL.utcTime:
+      if (!UTC_TIME.test(text())) fail(at, "UTCTime not YYMMDDHHMMSSZ");
+      return;
+    case UNIVERSAL.generalizedTime:
+      if (!GENERALIZED_TIME.test(text())) fail(at, "GeneralizedTime not YYYYMMDDHHMMSS[.f]Z");
+      return;
+    case UNIVERSAL.bmpString:
+      if (v.length % 2 !== 0) fail(at, "BMPString of an odd length");
+      return;
+    case UNIVERSAL.universalString:
+      if (v.length % 4 !== 0) fail(at, "UniversalString length not a multiple of 4");
+      return;
+  }
+}
