@@ -88,7 +88,25 @@ function parseCsr(pem: string): ReceivedCsr {
   if (!canonical.equals(der)) throw new PkiError("ERR_CSR_MALFORMED", "CSR is not DER (or has bytes after it)");
   // RFC 2986 §4.1: version 0 is the only one.
   if (csr.version() !== 0) throw new PkiError("ERR_CSR_MALFORMED", `CSR version ${csr.version()}`);
+  checkAttributeOrder(csr);
   return csr;
+}
+
+/**
+ * The attributes are a SET OF under an implicit [0] tag, so the DER walk
+ * cannot tell it apart from a sequence: their order is checked here, on
+ * encodings that are the received bytes (the request re-encoded equal).
+ */
+function checkAttributeOrder(csr: ReceivedCsr): void {
+  let encodings: Buffer[];
+  try {
+    encodings = csr.attributes.map((a) => Buffer.from(a.rawData));
+  } catch (err) {
+    throw new PkiError("ERR_CSR_MALFORMED", `CSR attributes unreadable: ${(err as Error).message}`);
+  }
+  for (let i = 1; i < encodings.length; i++)
+    if (Buffer.compare(encodings[i - 1] as Buffer, encodings[i] as Buffer) > 0)
+      throw new PkiError("ERR_CSR_MALFORMED", "CSR attributes are not in DER (SET OF) order");
 }
 
 /**
