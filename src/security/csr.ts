@@ -47,6 +47,13 @@ class ReceivedCsr extends Pkcs10CertificateRequest {
     return this.asn.certificationRequestInfo.version;
   }
 
+  /** Each subject attribute's value as the schema read it: a string choice, or raw bytes for anything else. */
+  subjectValues(): { type: string; raw: ArrayBuffer | undefined }[] {
+    return this.asn.certificationRequestInfo.subject.flatMap((rdn) =>
+      rdn.map((atv) => ({ type: atv.type, raw: atv.value.anyValue })),
+    );
+  }
+
   /** The values of each extensionRequest attribute, as they arrived. */
   extensionRequests(): Buffer[][] {
     return this.asn.certificationRequestInfo.attributes
@@ -89,7 +96,23 @@ function parseCsr(pem: string): ReceivedCsr {
   // RFC 2986 §4.1: version 0 is the only one.
   if (csr.version() !== 0) throw new PkiError("ERR_CSR_MALFORMED", `CSR version ${csr.version()}`);
   checkAttributeOrder(csr);
+  checkSubject(csr);
   return csr;
+}
+
+/** NumericString and VisibleString: the strings X.520 allows that the schema's choice does not name. */
+const OTHER_STRING_TAGS = new Set([0x12, 0x1a]);
+
+/**
+ * A subject attribute's value is a string (X.520's DirectoryString, IA5String
+ * for e-mail and domain components, or the two above). The CA never copies
+ * the subject, but a request whose name other readers (OpenSSL) refuse is
+ * not one to sign.
+ */
+function checkSubject(csr: ReceivedCsr): void {
+  for (const { type, raw } of csr.subjectValues())
+    if (raw !== undefined && !OTHER_STRING_TAGS.has(new Uint8Array(raw)[0] ?? -1))
+      throw new PkiError("ERR_CSR_MALFORMED", `CSR subject attribute ${type} is not a string`);
 }
 
 /**
@@ -132,14 +155,16 @@ function checkExtensions(csr: ReceivedCsr): readonly Extension[] {
   } catch (err) {
     throw new PkiError("ERR_CSR_MALFORMED", `CSR extension request unreadable: ${(err as Error).message}`);
   }
-  if (!canonical.equals(values[0] as Buffer)) throw new PkiError("ERR_CSR_MALFORMED", "CSR extension request is not DER");
+  if (!canonical.equals(values[0] as Buffer))
+    throw new PkiError("ERR_CSR_MALFORMED", "CSR extension request is not DER");
   const seen = new Set<string>();
   for (const e of extensions) {
     if (seen.has(e.type)) throw new PkiError("ERR_CSR_MALFORMED", `CSR requests extension ${e.type} twice`);
     seen.add(e.type);
     // RFC 5280 §4.2: extnValue holds the DER encoding of the extension's value.
     const problem = derProblem(new Uint8Array(e.value));
-    if (problem !== undefined) throw new PkiError("ERR_CSR_MALFORMED", `CSR extension ${e.type} is not DER: ${problem}`);
+    if (problem !== undefined)
+      throw new PkiError("ERR_CSR_MALFORMED", `CSR extension ${e.type} is not DER: ${problem}`);
     if (e.critical && !KNOWN_EXTENSIONS.has(e.type))
       throw new PkiError("ERR_CSR_EXTENSION", `CSR marks extension ${e.type} critical, which the CA does not support`);
   }

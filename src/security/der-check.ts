@@ -93,7 +93,7 @@ function element(b: Uint8Array, at: number, end: number, depth: number): number 
   }
   const contentEnd = p + length;
   if (contentEnd > end) fail(at, "length runs past the enclosing value");
-  if (tagClass === 0) universal(b, at, tag, constructed, b.subarray(p, contentEnd));
+  if (tagClass === 0) universal(at, tag, constructed, b.subarray(p, contentEnd));
   if (constructed) children(b, p, contentEnd, depth, tagClass === 0 && tag === UNIVERSAL.set);
   return contentEnd;
 }
@@ -118,7 +118,7 @@ function children(b: Uint8Array, from: number, end: number, depth: number, sorte
 }
 
 /** The form and content rules DER adds for the universal types X.509 uses. */
-function universal(b: Uint8Array, at: number, tag: number, constructed: boolean, v: Uint8Array): void {
+function universal(at: number, tag: number, constructed: boolean, v: Uint8Array): void {
   if (!KNOWN_UNIVERSAL.has(tag)) fail(at, `universal tag ${tag} is not used here`);
   const mustConstruct = tag === UNIVERSAL.sequence || tag === UNIVERSAL.set;
   // §10.2: definite lengths only, and §8.7/§10.2 strings never in the constructed (segmented) form.

@@ -406,6 +406,12 @@ describe("verifyCsr refuses non-DER and ambiguous content inside a signed reques
       () => info({ subject: sequence(rdn(CN, printable("a@b"))) }),
       "ERR_CSR_MALFORMED",
     ],
+    [
+      "a subject value that is not a string (a context tag)",
+      () => info({ subject: sequence(rdn(CN, contextPrimitive(0, Buffer.from("reviews")))) }),
+      "ERR_CSR_MALFORMED",
+    ],
+    ["a subject value that is a SEQUENCE", () => info({ subject: sequence(rdn(CN, sequence())) }), "ERR_CSR_MALFORMED"],
     ["version 1 (RFC 2986 knows only 0)", () => info({ version: integer(1) }), "ERR_CSR_MALFORMED"],
   ];
 
@@ -413,4 +419,164 @@ describe("verifyCsr refuses non-DER and ambiguous content inside a signed reques
     it(`refuses ${name}`, async () => {
       assert.equal(await verdict(signedPem(mutant())), code);
     });
+});
+
+/** A TLV tree of our own valid DER, with each extension value's OCTET STRING opened, for re-encoding with one change. */
+interface Node {
+  tag: Buffer;
+  constructed: boolean;
+  content: Buffer;
+  children?: Node[];
+  /** An OCTET STRING whose content is DER: its children are that content. */
+  wraps?: boolean;
+}
+
+function readTree(b: Buffer): Node[] {
+  const nodes: Node[] = [];
+  for (let at = 0; at < b.length; ) {
+    let p = at + 1;
+    // A high tag number continues while the top bit is set.
+    if (((b[at] as number) & 0x1f) === 0x1f) while (((b[p++] as number) & 0x80) !== 0);
+    const tag = b.subarray(at, p);
+    const first = b[p] as number;
+    const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
+    const length = lengthBytes === 0 ? first : b.readUIntBE(p + 1, lengthBytes);
+    const start = p + 1 + lengthBytes;
+    const content = b.subarray(start, start + length);
+    const node: Node = { tag, constructed: ((tag[0] as number) & 0x20) !== 0, content };
+    if (node.constructed) node.children = readTree(content);
+    else if (tag[0] === 0x04 && content[0] === 0x30) {
+      node.children = readTree(content);
+      node.wraps = true;
+    }
+    nodes.push(node);
+    at = start + length;
+  }
+  return nodes;
+}
+
+type Change = "long length" | "indefinite length" | "padded INTEGER" | "BOOLEAN TRUE as 0x01";
+
+function changesFor(node: Node): Change[] {
+  const changes: Change[] = ["long length"];
+  if (node.constructed) changes.push("indefinite length");
+  if (node.tag[0] === 0x02) changes.push("padded INTEGER");
+  if (node.tag[0] === 0x01 && node.content[0] === 0xff) changes.push("BOOLEAN TRUE as 0x01");
+  return changes;
+}
+
+/** Encodes `nodes` again, minimally, except `target` gets `change`: the same abstract value in BER, not DER. */
+function write(nodes: Node[], target: Node, change: Change): Buffer {
+  return Buffer.concat(
+    nodes.map((n) => {
+      let content = n.children === undefined ? n.content : write(n.children, target, change);
+      if (n !== target) return n.wraps ? octetString(content) : tlvMinimal(n.tag, content);
+      if (change === "indefinite length")
+        return Buffer.concat([n.tag, Buffer.from([0x80]), content, Buffer.from([0, 0])]);
+      if (change === "padded INTEGER")
+        content = Buffer.concat([Buffer.from([(content[0] as number) < 0x80 ? 0 : 0xff]), content]);
+      if (change === "BOOLEAN TRUE as 0x01") content = Buffer.from([1]);
+      if (change !== "long length") return tlvMinimal(n.tag, content);
+      const n2 = content.length;
+      return Buffer.concat([
+        n.tag,
+        Buffer.from(n2 < 0x80 ? [0x81, n2] : n2 < 0x100 ? [0x82, 0, n2] : [0x83, 0, n2 >> 8, n2 & 0xff]),
+        content,
+      ]);
+    }),
+  );
+}
+
+function tlvMinimal(tag: Buffer, content: Buffer): Buffer {
+  const n = content.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([tag, Buffer.from(length), content]);
+}
+
+function preorder(nodes: Node[], out: Node[] = []): Node[] {
+  for (const n of nodes) {
+    out.push(n);
+    if (n.children !== undefined) preorder(n.children, out);
+  }
+  return out;
+}
+
+/** A request using every part verifyCsr reads: subject, two attributes, known, unknown and critical extensions. */
+function richInfo(): Buffer {
+  const subject = sequence(rdn(O, printable("Acme Inc")), rdn(CN, utf8("reviews")));
+  return info({
+    subject,
+    attributes: [
+      extensionRequest(
+        san(),
+        ext(BASIC_CONSTRAINTS, sequence(TRUE, integer(200)), TRUE),
+        ext(KEY_USAGE, bitString(Buffer.from([0x80]))),
+        ext(UNKNOWN, sequence(tlv([0x02, 0x02, 0xff, 0x7f]), Buffer.from([0x01, 0x01, 0x00]), tlv([0x9f, 0x1f, 0x00]))),
+      ),
+      attribute(CHALLENGE_PASSWORD, utf8("secret")),
+    ].sort(Buffer.compare),
+  });
+}
+
+/** What openssl, a second and independent reader, makes of an accepted request. */
+function opensslView(pem: string): { verified: boolean; uris: string[] } {
+  const text = execFileSync("openssl", ["req", "-noout", "-verify", "-text"], { input: pem, stdio: "pipe" }).toString();
+  return { verified: true, uris: [...text.matchAll(/URI:([^\s,]+)/g)].map((m) => m[1] as string) };
+}
+
+describe("verifyCsr under systematic and random mutation", () => {
+  it("accepts the rich request it is mutated from, as openssl does", async () => {
+    const pem = signedPem(richInfo());
+    assert.equal(await verdict(pem), "accepted");
+    assert.deepEqual(opensslView(pem).uris, [REVIEWS]);
+  });
+
+  it("refuses every BER-only re-encoding of every element, inside extension values too (each re-signed)", async () => {
+    const tree = readTree(richInfo());
+    assert.deepEqual(write(tree, {} as Node, "long length"), richInfo(), "the tree writes back to the request");
+    const nodes = preorder(tree);
+    const outcomes: string[] = [];
+    let tried = 0;
+    for (const [i, node] of nodes.entries())
+      for (const change of changesFor(node)) {
+        const got = await verdict(signedPem(write(tree, node, change)));
+        tried++;
+        if (got !== "ERR_CSR_MALFORMED")
+          outcomes.push(`element ${i} (tag ${node.tag.toString("hex")}), ${change}: ${got}`);
+      }
+    assert.ok(nodes.length > 40 && tried > 70, `${nodes.length} elements, ${tried} re-encodings`);
+    assert.deepEqual(outcomes, []);
+  });
+
+  it("property: random edits to the signed bytes never crash or hang, and an accepted one names only the signed identity", async () => {
+    const base = richInfo();
+    const edit = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), byte: fc.constant(0) }),
+    );
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 3 }), async (edits) => {
+        let b = Buffer.from(base);
+        for (const { kind, at, byte } of edits) {
+          const i = at % (b.length + (kind === "insert" ? 1 : 0));
+          if (kind === "set") b[i] = byte;
+          else if (kind === "insert") b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i)]);
+          else b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
+        }
+        const pem = signedPem(b);
+        const started = performance.now();
+        const got = await verdict(pem);
+        assert.ok(performance.now() - started < 2000, "verifyCsr took over 2 s");
+        assert.match(got, /^(accepted|ERR_CSR_[A-Z]+)$/);
+        if (got !== "accepted") return;
+        accepted++;
+        assert.deepEqual(opensslView(pem).uris, [REVIEWS], "openssl reads another identity");
+      }),
+      { numRuns: 400 },
+    );
+    // Most edits break the structure; a few (a letter of the subject, say) leave a valid request.
+    assert.ok(accepted < 400);
+  });
 });
