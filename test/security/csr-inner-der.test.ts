@@ -307,9 +307,32 @@ describe("verifyCsr refuses non-DER and ambiguous content inside a signed reques
       "ERR_CSR_MALFORMED",
     ],
     [
-      "the URI next to a name the library cannot read (and skips)",
+      "the URI next to a malformed otherName",
       () =>
         info({ attributes: [extensionRequest(ext(SAN, sequence(uri(REVIEWS), contextConstructed(0, integer(1)))))] }),
+      "ERR_CSR_MALFORMED",
+    ],
+    [
+      // @peculiar/x509 drops GeneralNames it has no type for, so only the exact bytes show this.
+      "the URI next to an otherName the library skips",
+      () =>
+        info({
+          attributes: [
+            extensionRequest(
+              ext(
+                SAN,
+                sequence(
+                  uri(REVIEWS),
+                  contextConstructed(
+                    0,
+                    objectIdentifier("1.3.6.1.4.1.55555.2"),
+                    contextConstructed(0, utf8("admin@corp")),
+                  ),
+                ),
+              ),
+            ),
+          ],
+        }),
       "ERR_CSR_MALFORMED",
     ],
     [
