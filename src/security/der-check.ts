@@ -186,3 +186,54 @@ function universal(at: number, tag: number, constructed: boolean, v: Uint8Array)
       return;
   }
 }
+
+/**
+ * Why a certificate (already parsed by OpenSSL, so X.509 in shape) is not
+ * DER, looking inside each extension's OCTET STRING too, where RFC 5280 puts
+ * the DER of the extension's value, or repeats an extension; undefined when
+ * none of that.
+ */
+export function certificateDerProblem(raw: Uint8Array): string | undefined {
+  const problem = derProblem(raw);
+  if (problem !== undefined) return problem;
+  const tbs = elementsIn(contentOf(raw))[0];
+  // TBSCertificate's extensions: [3] EXPLICIT SEQUENCE OF Extension.
+  const tagged = tbs === undefined ? undefined : elementsIn(contentOf(tbs)).find((e) => e[0] === 0xa3);
+  const list = tagged === undefined ? undefined : elementsIn(contentOf(tagged))[0];
+  const seen = new Set<string>();
+  for (const extension of list === undefined ? [] : elementsIn(contentOf(list))) {
+    const parts = elementsIn(contentOf(extension));
+    // RFC 5280 §4.2: one instance of an extension; Node's rendering would show the first of two SANs only.
+    const oid = Buffer.from(parts[0] ?? []).toString("hex");
+    if (seen.has(oid)) return "an extension twice";
+    seen.add(oid);
+    const value = parts.at(-1);
+    if (value?.[0] !== UNIVERSAL.octetString) return "an extension without an OCTET STRING value";
+    const inner = derProblem(contentOf(value));
+    if (inner !== undefined) return `an extension value: ${inner}`;
+  }
+  return undefined;
+}
+
+/** The content of one element that derProblem accepted (so its header is well formed). */
+function contentOf(der: Uint8Array): Uint8Array {
+  let p = 1;
+  if (((der[0] as number) & 0x1f) === 0x1f) while (((der[p++] as number) & 0x80) !== 0);
+  const first = der[p++] as number;
+  if (first < 0x80) return der.subarray(p, p + first);
+  let length = 0;
+  for (let i = 0; i < (first & 0x7f); i++) length = length * 256 + (der[p++] as number);
+  return der.subarray(p, p + length);
+}
+
+/** The elements one after another in content that derProblem accepted. */
+function elementsIn(content: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < content.length; ) {
+    const inner = contentOf(content.subarray(at));
+    const end = inner.byteOffset - content.byteOffset + inner.length;
+    out.push(content.subarray(at, end));
+    at = end;
+  }
+  return out;
+}
