@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import fc from "fast-check";
 import { CertificateAuthority, createRootCa } from "../../src/security/ca.ts";
 import { bitString, contextPrimitive, integer, objectIdentifier, sequence } from "../../src/security/der.ts";
 import { certificateDerProblem } from "../../src/security/der-check.ts";
@@ -17,7 +18,12 @@ import {
   toVerifyingKey,
 } from "../../src/security/keys.ts";
 import { verifyWorkloadChain } from "../../src/security/verify.ts";
-import { Extension, X509Certificate as ParsedCertificate, X509CertificateGenerator } from "../../src/security/x509.ts";
+import {
+  Extension,
+  X509Certificate as ParsedCertificate,
+  SubjectAlternativeNameExtension,
+  X509CertificateGenerator,
+} from "../../src/security/x509.ts";
 
 const NOW = Date.UTC(2026, 11, 3, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -168,5 +174,57 @@ describe("peer certificates: the SPIFFE ID only from a DER certificate with one 
     assert.match(certificateDerProblem(cert.raw) ?? "DER", /BOOLEAN/);
     assert.equal(spiffeIdOf(cert), undefined);
     assert.throws(() => verifyWorkloadChain(cert.toString(), ca.rootPem, NOW), { code: "ERR_CERT_IDENTITY" });
+  });
+});
+
+describe("peer certificates under random edits (re-signed by the trusted CA)", () => {
+  it("property: an identity is read only from a DER certificate, and it is the one URI @peculiar/x509 reads too", async () => {
+    const material = await createRootCa("cluster.local", { now: NOW, ttlMs: 24 * HOUR });
+    const key = loadPrivateKey(material.keyPem);
+    const generated = await X509CertificateGenerator.create({
+      serialNumber: "01",
+      subject: "CN=leaf",
+      issuer: new ParsedCertificate(material.certChainPem).subject,
+      notBefore: new Date(NOW - HOUR),
+      notAfter: new Date(NOW + HOUR),
+      publicKey: toVerifyingKey(generateKeyPair().publicKey),
+      signingKey: toSigningKey(key),
+      signingAlgorithm: signingParams(key),
+      // The SAN only: @peculiar/x509, the second reader here, refuses a whole certificate over one bad extension.
+      extensions: [new Extension(SAN, true, sequence(uri(REVIEWS)))],
+    });
+    const der = Buffer.from(generated.rawData);
+    const tbs = der.subarray(4, 8 + der.readUInt16BE(6));
+    let identified = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(tbs.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 2 }),
+        async (edits) => {
+          const mutated = Buffer.from(tbs);
+          for (const [at, byte] of edits) mutated[at] = byte;
+          const signature = sign("sha256", mutated, { key, dsaEncoding: "der" });
+          let cert: X509Certificate;
+          try {
+            cert = new X509Certificate(
+              sequence(mutated, sequence(objectIdentifier("1.2.840.10045.4.3.2")), bitString(signature)),
+            );
+          } catch {
+            return; // OpenSSL refuses to parse it: nothing is read from it
+          }
+          const id = spiffeIdOf(cert);
+          if (id === undefined) return;
+          identified++;
+          assert.equal(certificateDerProblem(cert.raw), undefined);
+          const sans = [...new ParsedCertificate(cert.raw).getExtensions(SAN)];
+          const names = sans.flatMap((e) => [...new SubjectAlternativeNameExtension(e.rawData).names.toJSON()]);
+          assert.deepEqual(
+            names.filter((n) => n.type === "url").map((n) => n.value),
+            [id],
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.ok(identified > 0, "some edits (outside the SAN) keep the identity");
   });
 });
