@@ -29,9 +29,10 @@ export interface VerifiedCsr {
 }
 
 /**
- * @peculiar/x509's request with the two parts the strict checks need, which
- * the library keeps protected: its own DER for what it read, and the signed
- * bytes as they arrived.
+ * @peculiar/x509's request with the parts the strict checks need, which the
+ * library keeps protected: its own DER for what it read, the signed bytes as
+ * they arrived, and the schema's reading of the version, subject values and
+ * attributes.
  */
 class ReceivedCsr extends Pkcs10CertificateRequest {
   reencoded(): Buffer {
@@ -133,11 +134,11 @@ function checkAttributeOrder(csr: ReceivedCsr): void {
 }
 
 /**
- * The requested extensions, each once, each value DER, no unknown critical
- * one. The library keeps the extension request attribute as raw bytes and
- * reads only its first value, and each extension's value is an OCTET STRING
- * it does not look into: the whole-request checks of parseCsr cannot see
- * a non-DER encoding (or a second request) there, so these do.
+ * The requested extensions: one request with one value, each extension once,
+ * each value DER, no unknown critical one. The library reads only the first
+ * request's first value, and the DER walk of parseCsr sees neither a FALSE
+ * written out for a DEFAULT nor a repeated extension nor inside an
+ * extension's OCTET STRING: these checks do.
  */
 function checkExtensions(csr: ReceivedCsr): readonly Extension[] {
   const requests = csr.extensionRequests();
