@@ -33,6 +33,7 @@ import {
   Pkcs10CertificateRequestGenerator,
   SubjectAlternativeNameExtension,
 } from "../../src/security/x509.ts";
+import { changesFor, type Node, preorder, readTree, write } from "./ber-variants.ts";
 
 const REVIEWS = "spiffe://cluster.local/service/reviews";
 const EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
@@ -443,86 +444,6 @@ describe("verifyCsr refuses non-DER and ambiguous content inside a signed reques
       assert.equal(await verdict(signedPem(mutant())), code);
     });
 });
-
-/** A TLV tree of our own valid DER, with each extension value's OCTET STRING opened, for re-encoding with one change. */
-interface Node {
-  tag: Buffer;
-  constructed: boolean;
-  content: Buffer;
-  children?: Node[];
-  /** An OCTET STRING whose content is DER: its children are that content. */
-  wraps?: boolean;
-}
-
-function readTree(b: Buffer): Node[] {
-  const nodes: Node[] = [];
-  for (let at = 0; at < b.length; ) {
-    let p = at + 1;
-    // A high tag number continues while the top bit is set.
-    if (((b[at] as number) & 0x1f) === 0x1f) while (((b[p++] as number) & 0x80) !== 0);
-    const tag = b.subarray(at, p);
-    const first = b[p] as number;
-    const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
-    const length = lengthBytes === 0 ? first : b.readUIntBE(p + 1, lengthBytes);
-    const start = p + 1 + lengthBytes;
-    const content = b.subarray(start, start + length);
-    const node: Node = { tag, constructed: ((tag[0] as number) & 0x20) !== 0, content };
-    if (node.constructed) node.children = readTree(content);
-    else if (tag[0] === 0x04 && content[0] === 0x30) {
-      node.children = readTree(content);
-      node.wraps = true;
-    }
-    nodes.push(node);
-    at = start + length;
-  }
-  return nodes;
-}
-
-type Change = "long length" | "indefinite length" | "padded INTEGER" | "BOOLEAN TRUE as 0x01";
-
-function changesFor(node: Node): Change[] {
-  const changes: Change[] = ["long length"];
-  if (node.constructed) changes.push("indefinite length");
-  if (node.tag[0] === 0x02) changes.push("padded INTEGER");
-  if (node.tag[0] === 0x01 && node.content[0] === 0xff) changes.push("BOOLEAN TRUE as 0x01");
-  return changes;
-}
-
-/** Encodes `nodes` again, minimally, except `target` gets `change`: the same abstract value in BER, not DER. */
-function write(nodes: Node[], target: Node, change: Change): Buffer {
-  return Buffer.concat(
-    nodes.map((n) => {
-      let content = n.children === undefined ? n.content : write(n.children, target, change);
-      if (n !== target) return n.wraps ? octetString(content) : tlvMinimal(n.tag, content);
-      if (change === "indefinite length")
-        return Buffer.concat([n.tag, Buffer.from([0x80]), content, Buffer.from([0, 0])]);
-      if (change === "padded INTEGER")
-        content = Buffer.concat([Buffer.from([(content[0] as number) < 0x80 ? 0 : 0xff]), content]);
-      if (change === "BOOLEAN TRUE as 0x01") content = Buffer.from([1]);
-      if (change !== "long length") return tlvMinimal(n.tag, content);
-      const n2 = content.length;
-      return Buffer.concat([
-        n.tag,
-        Buffer.from(n2 < 0x80 ? [0x81, n2] : n2 < 0x100 ? [0x82, 0, n2] : [0x83, 0, n2 >> 8, n2 & 0xff]),
-        content,
-      ]);
-    }),
-  );
-}
-
-function tlvMinimal(tag: Buffer, content: Buffer): Buffer {
-  const n = content.length;
-  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return Buffer.concat([tag, Buffer.from(length), content]);
-}
-
-function preorder(nodes: Node[], out: Node[] = []): Node[] {
-  for (const n of nodes) {
-    out.push(n);
-    if (n.children !== undefined) preorder(n.children, out);
-  }
-  return out;
-}
 
 /** A request using every part verifyCsr reads: subject, two attributes, known, unknown and critical extensions. */
 function richInfo(): Buffer {
