@@ -1,3 +1,5 @@
+import { isUtf8 } from "node:buffer";
+
 /**
  * Whether bytes are exactly one value in DER (X.690 §10–11), checked on the
  * raw encoding because that is where DER differs from BER: the ASN.1
@@ -35,13 +37,10 @@ const UNIVERSAL = {
 } as const;
 const KNOWN_UNIVERSAL = new Set<number>(Object.values(UNIVERSAL));
 
-const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-const NUMERIC = /^[0-9 ]*$/;
-/** X.690 §11.8: UTC, seconds present, "Z". */
-const UTC_TIME = /^[0-9]{12}Z$/;
-/** X.690 §11.7: UTC, seconds present, a fraction without trailing zeros, "Z". */
-const GENERALIZED_TIME = /^[0-9]{14}(\.[0-9]*[1-9])?Z$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const DIGITS = charset("0123456789");
+const NUMERIC = charset("0123456789 ");
+const PRINTABLE = charset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?");
+const ASCII = charset(String.fromCharCode(...Array.from({ length: 128 }, (_, i) => i)));
 
 class NotDer extends Error {}
 
@@ -93,7 +92,7 @@ function element(b: Uint8Array, at: number, end: number, depth: number): number 
   }
   const contentEnd = p + length;
   if (contentEnd > end) fail(at, "length runs past the enclosing value");
-  if (tagClass === 0) universal(at, tag, constructed, b.subarray(p, contentEnd));
+  if (tagClass === 0) universal(at, tag, constructed, b, p, contentEnd);
   if (constructed) children(b, p, contentEnd, depth, tagClass === 0 && tag === UNIVERSAL.set);
   return contentEnd;
 }
@@ -117,74 +116,92 @@ function children(b: Uint8Array, from: number, end: number, depth: number, sorte
   }
 }
 
-/** The form and content rules DER adds for the universal types X.509 uses. */
-function universal(at: number, tag: number, constructed: boolean, v: Uint8Array): void {
+/** The form and content rules DER adds for the universal types X.509 uses, on content b[s, e). */
+function universal(at: number, tag: number, constructed: boolean, b: Uint8Array, s: number, e: number): void {
   if (!KNOWN_UNIVERSAL.has(tag)) fail(at, `universal tag ${tag} is not used here`);
   const mustConstruct = tag === UNIVERSAL.sequence || tag === UNIVERSAL.set;
   // §10.2: definite lengths only, and §8.7/§10.2 strings never in the constructed (segmented) form.
   if (constructed !== mustConstruct) fail(at, `universal tag ${tag} ${constructed ? "constructed" : "primitive"}`);
-  const text = () => Buffer.from(v).toString("latin1");
+  const length = e - s;
   switch (tag) {
     case UNIVERSAL.boolean:
       // §11.1: TRUE is 0xFF.
-      if (v.length !== 1 || (v[0] !== 0x00 && v[0] !== 0xff)) fail(at, "BOOLEAN not one byte 0x00 or 0xFF");
+      if (length !== 1 || (b[s] !== 0x00 && b[s] !== 0xff)) fail(at, "BOOLEAN not one byte 0x00 or 0xFF");
       return;
     case UNIVERSAL.integer:
     case UNIVERSAL.enumerated: {
       // §8.3.2: the first nine bits are not all equal.
-      const [a, c] = [v[0], v[1]];
-      if (a === undefined) fail(at, "empty INTEGER");
-      if (c !== undefined && ((a === 0 && c < 0x80) || (a === 0xff && c >= 0x80))) fail(at, "INTEGER not minimal");
+      if (length === 0) fail(at, "empty INTEGER");
+      const first = b[s] as number;
+      const second = b[s + 1] as number;
+      if (length > 1 && ((first === 0 && second < 0x80) || (first === 0xff && second >= 0x80)))
+        fail(at, "INTEGER not minimal");
       return;
     }
     case UNIVERSAL.bitString: {
       // §8.6.2 and §11.2.1: an unused-bits count of 0–7, 0 when empty, and the unused bits zero.
-      const unused = v[0];
-      if (unused === undefined || unused > 7 || (v.length === 1 && unused !== 0))
+      const unused = b[s] as number;
+      if (length === 0 || unused > 7 || (length === 1 && unused !== 0))
         fail(at, "BIT STRING unused-bits count invalid");
-      if (((v[v.length - 1] as number) & ((1 << unused) - 1)) !== 0) fail(at, "BIT STRING unused bits not zero");
+      if (((b[e - 1] as number) & ((1 << unused) - 1)) !== 0) fail(at, "BIT STRING unused bits not zero");
       return;
     }
     case UNIVERSAL.null:
-      if (v.length !== 0) fail(at, "NULL with content");
+      if (length !== 0) fail(at, "NULL with content");
       return;
     case UNIVERSAL.oid:
       // §8.19.2: each arc in base 128 without a leading 0x80, the last byte ending an arc.
-      if (v.length === 0 || ((v[v.length - 1] as number) & 0x80) !== 0) fail(at, "OBJECT IDENTIFIER truncated");
-      for (let i = 0; i < v.length; i++)
-        if (v[i] === 0x80 && (i === 0 || ((v[i - 1] as number) & 0x80) === 0))
+      if (length === 0 || ((b[e - 1] as number) & 0x80) !== 0) fail(at, "OBJECT IDENTIFIER truncated");
+      for (let i = s; i < e; i++)
+        if (b[i] === 0x80 && (i === s || ((b[i - 1] as number) & 0x80) === 0))
           fail(at, "OBJECT IDENTIFIER arc not minimal");
       return;
     case UNIVERSAL.utf8String:
-      try {
-        utf8.decode(v);
-      } catch {
-        fail(at, "UTF8String not UTF-8");
-      }
+      if (!isUtf8(b.subarray(s, e))) fail(at, "UTF8String not UTF-8");
       return;
     case UNIVERSAL.printableString:
-      if (!PRINTABLE.test(text())) fail(at, "PrintableString with a character outside its set");
+      if (!allIn(b, s, e, PRINTABLE)) fail(at, "PrintableString with a character outside its set");
       return;
     case UNIVERSAL.numericString:
-      if (!NUMERIC.test(text())) fail(at, "NumericString with a character outside its set");
+      if (!allIn(b, s, e, NUMERIC)) fail(at, "NumericString with a character outside its set");
       return;
     case UNIVERSAL.ia5String:
     case UNIVERSAL.visibleString:
-      if (v.some((c) => c > 0x7f)) fail(at, "IA5String/VisibleString not 7-bit");
+      if (!allIn(b, s, e, ASCII)) fail(at, "IA5String/VisibleString not 7-bit");
       return;
     case UNIVERSAL.utcTime:
-      if (!UTC_TIME.test(text())) fail(at, "UTCTime not YYMMDDHHMMSSZ");
+      // X.690 §11.8: UTC, seconds present, "Z".
+      if (length !== 13 || !allIn(b, s, e - 1, DIGITS) || b[e - 1] !== 0x5a) fail(at, "UTCTime not YYMMDDHHMMSSZ");
       return;
     case UNIVERSAL.generalizedTime:
-      if (!GENERALIZED_TIME.test(text())) fail(at, "GeneralizedTime not YYYYMMDDHHMMSS[.f]Z");
+      if (!generalizedTime(b, s, e)) fail(at, "GeneralizedTime not YYYYMMDDHHMMSS[.f]Z");
       return;
     case UNIVERSAL.bmpString:
-      if (v.length % 2 !== 0) fail(at, "BMPString of an odd length");
+      if (length % 2 !== 0) fail(at, "BMPString of an odd length");
       return;
     case UNIVERSAL.universalString:
-      if (v.length % 4 !== 0) fail(at, "UniversalString length not a multiple of 4");
-      return;
+      if (length % 4 !== 0) fail(at, "UniversalString length not a multiple of 4");
   }
+}
+
+/** A character set as a table of the bytes in it. */
+function charset(chars: string): Uint8Array {
+  const table = new Uint8Array(256);
+  for (const c of chars) table[c.charCodeAt(0)] = 1;
+  return table;
+}
+
+function allIn(b: Uint8Array, s: number, e: number, set: Uint8Array): boolean {
+  for (let i = s; i < e; i++) if (set[b[i] as number] !== 1) return false;
+  return true;
+}
+
+/** X.690 §11.7: UTC, seconds present, a fraction without trailing zeros, "Z". */
+function generalizedTime(b: Uint8Array, s: number, e: number): boolean {
+  if (e - s < 15 || b[e - 1] !== 0x5a || !allIn(b, s, s + 14, DIGITS)) return false;
+  if (e - s === 15) return true;
+  // ".d…dZ": at least one digit, the last not 0.
+  return e - s >= 17 && b[s + 14] === 0x2e && allIn(b, s + 15, e - 1, DIGITS) && b[e - 2] !== 0x30;
 }
 
 /**
