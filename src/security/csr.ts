@@ -101,18 +101,18 @@ function parseCsr(pem: string): ReceivedCsr {
   return csr;
 }
 
-/** NumericString and VisibleString: the strings X.520 allows that the schema's choice does not name. */
-const OTHER_STRING_TAGS = new Set([0x12, 0x1a]);
+/** NumericString: a string X.520 allows (for some attributes) that the schema's choice does not name. */
+const NUMERIC_STRING_TAG = 0x12;
 
 /**
  * A subject attribute's value is a string (X.520's DirectoryString, IA5String
- * for e-mail and domain components, or the two above). The CA never copies
+ * for e-mail and domain components, or NumericString). The CA never copies
  * the subject, but a request whose name other readers (OpenSSL) refuse is
  * not one to sign.
  */
 function checkSubject(csr: ReceivedCsr): void {
   for (const { type, raw } of csr.subjectValues())
-    if (raw !== undefined && !OTHER_STRING_TAGS.has(new Uint8Array(raw)[0] ?? -1))
+    if (raw !== undefined && new Uint8Array(raw)[0] !== NUMERIC_STRING_TAG)
       throw new PkiError("ERR_CSR_MALFORMED", `CSR subject attribute ${type} is not a string`);
 }
 

@@ -518,9 +518,10 @@ describe("verifyCsr under systematic and random mutation", () => {
         accepted++;
         assert.deepEqual(opensslView(pem).uris, [REVIEWS], "openssl reads another identity");
       }),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
-    // Most edits break the structure; a few (a letter of the subject, say) leave a valid request.
-    assert.ok(accepted < 400);
+    // Most edits break the structure; some 1-2 % (a letter of the subject, say) leave a valid request, which
+    // openssl then read: none at all would mean the comparison above never ran.
+    assert.ok(accepted > 0 && accepted < 1000, `${accepted} accepted`);
   });
 });
