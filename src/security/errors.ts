@@ -9,6 +9,7 @@ export type PkiErrorCode =
   | "ERR_CSR_SIGNATURE"
   | "ERR_CSR_IDENTITY"
   | "ERR_CSR_KEY"
+  | "ERR_CSR_EXTENSION"
   | "ERR_CA_INVALID"
   | "ERR_CERT_MALFORMED"
   | "ERR_CERT_EXPIRED"

@@ -1,4 +1,5 @@
 import type { X509Certificate } from "node:crypto";
+import { certificateDerProblem } from "./der-check.ts";
 import { parseSpiffeId } from "./spiffe.ts";
 
 /**
@@ -6,9 +7,13 @@ import { parseSpiffeId } from "./spiffe.ts";
  * ("DNS:a, URI:spiffe://…"). A workload certificate carries exactly one URI
  * SAN and it must be a valid SPIFFE ID; Node quotes values with special
  * characters (`URI:"…"`), which fail the SPIFFE check, so a crafted SAN
- * cannot smuggle a second identity through a comma. Undefined otherwise.
+ * cannot smuggle a second identity through a comma. Undefined otherwise,
+ * and for a certificate that is not DER: OpenSSL reads some BER, Go and
+ * BoringSSL (Envoy) peers do not, and the mesh CA only writes DER, so such a
+ * certificate was not made by it.
  */
 export function spiffeIdOf(cert: X509Certificate): string | undefined {
+  if (certificateDerProblem(cert.raw) !== undefined) return undefined;
   return spiffeIdFromAltNames(cert.subjectAltName);
 }
 

@@ -1,4 +1,5 @@
 import type { X509Certificate as NodeCertificate } from "node:crypto";
+import { certificateDerProblem } from "./der-check.ts";
 
 /**
  * How a control-plane node certificate is named, apart from how one is made (node-cert.ts), so that a
@@ -17,8 +18,13 @@ export interface NodeName {
   clusterId: string;
 }
 
-/** The node a certificate names (subject O, OU, CN), or undefined for any other certificate. */
+/**
+ * The node a certificate names (subject O, OU, CN), or undefined for any other certificate, and for one that
+ * is not DER: node certificates are made here (DER), and in the founding window a self-signed one is taken from
+ * the network on its name alone, read through OpenSSL, which accepts some BER.
+ */
 export function nodeNameOf(cert: NodeCertificate): NodeName | undefined {
+  if (certificateDerProblem(cert.raw) !== undefined) return undefined;
   const fields = new Map<string, string[]>();
   for (const line of cert.subject.split("\n")) {
     const eq = line.indexOf("=");
