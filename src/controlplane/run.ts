@@ -42,8 +42,10 @@ import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
 import { TlsFrontDoor } from "./tls/front-door.ts";
+import { memberCheck } from "./tls/membership.ts";
 import { nodeCertificatesApi } from "./tls/node-certs-api.ts";
 import { NodeIdentity } from "./tls/node-identity.ts";
+import { claimableNames } from "./tls/node-names.ts";
 import { PeerAuth } from "./tls/peer-auth.ts";
 
 /** A generated root for trust domain cluster.local, 24 h workload certificates (Istio's defaults). */
@@ -205,12 +207,16 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     ? await NodeIdentity.open(o.dataDir, { nodeId: o.id, clusterId }, certificateNames(o), Date.now(), logger)
     : undefined;
   if (identity !== undefined && o.join && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
-    const issued = await o.obtainNodeCertificate(identity.request());
+    // Only the names a member may sign for this node (node-names.ts); the rest come at its next re-signing.
+    const claimable = claimableNames(o.id, o.peers.get(o.id) ?? "", o.certificateNames ?? []);
+    const issued = await o.obtainNodeCertificate(identity.request((n) => claimable.has(n)));
     identity.install(issued.certChainPem, issued.bundlePem);
   }
   // Only a founding node without a certificate from the CA opens the window: a new cluster, or a founder killed
   // before it applied the CA. Any other restarted node has its CA certificate (node-cert.pem) and opens none.
   const founding = !o.join && identity?.material().fromMeshCa === false;
+  // Who may make peer calls follows the applied Raft configuration, read from the driver once it exists.
+  let isMember: (id: NodeId) => boolean = (id) => o.peers.has(id);
   const peerAuth =
     identity === undefined
       ? undefined
@@ -219,6 +225,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
           founders: new Set(o.peers.keys()),
           foundingUntil: founding ? Date.now() + (o.foundingWindowMs ?? DEFAULT_FOUNDING_WINDOW_MS) : 0,
           now: () => Date.now(),
+          isMember: (id) => isMember(id),
           registry,
           logger,
         });
@@ -263,7 +270,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     clusterId,
     logger,
     registry,
-    ...(peerCredentials === undefined ? {} : { credentials: () => peerCredentials }),
+    ...(peerAuth === undefined ? {} : { credentials: (id: NodeId) => peerAuth.credentials(id) }),
     ...(peerAuth === undefined ? {} : { senderOf: (call: { getPeer(): string }) => peerAuth.senderOf(call) }),
     sink: {
       receive: (m) => feed((c) => c.step(m)),
@@ -293,6 +300,16 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);
+  const raft = driver;
+  isMember = memberCheck(o.id, () => raft.confState, new Set(o.peers.keys()));
+  if (peerAuth !== undefined) {
+    let seen = raft.confState;
+    node.on("applied", () => {
+      if (raft.confState === seen) return;
+      seen = raft.confState;
+      peerAuth.enforceMembership();
+    });
+  }
   registerRaftMetrics(registry, node);
   const security = new MeshSecurity(
     node,
@@ -359,7 +376,14 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       clusterApi(node, clusterId, o.tickMs),
       healthApi(node),
       dashboardRoutes(dashboard),
-      nodeCertificatesApi(security, clusterId),
+      nodeCertificatesApi({
+        security,
+        clusterId,
+        members: () => node.members(),
+        extraNames: o.certificateNames ?? [],
+        registry,
+        logger,
+      }),
     ],
     registry,
     logger,

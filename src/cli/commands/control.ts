@@ -240,6 +240,15 @@ export function registerControl(program: Command): void {
         for (const m of cluster.members) if (m.address !== "") peers.set(m.id, m.address);
         peers.set(flags.id, advertise);
       }
+      // A joiner is added as a learner first: the members sign node certificates for members only.
+      if (join && flags.join !== undefined) {
+        try {
+          await requestJoin(flags.join, flags.id, advertise, peerAccess);
+        } catch (err) {
+          process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
+          process.exit(2);
+        }
+      }
       let running: Awaited<ReturnType<typeof startControl>>;
       try {
         running = await startControl(
@@ -273,15 +282,6 @@ export function registerControl(program: Command): void {
       } catch (err) {
         process.stderr.write(`meshlet control: ${errorMessage(err)} (${errorCode(err)})\n`);
         process.exit(2);
-      }
-      if (join && flags.join !== undefined) {
-        try {
-          await requestJoin(flags.join, flags.id, advertise, peerAccess);
-        } catch (err) {
-          process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
-          await running.shutdown();
-          process.exit(2);
-        }
       }
       logger.info(
         { grpc: running.grpcPort, http: running.httpPort, peers: Object.fromEntries(peers) },

@@ -156,10 +156,10 @@ export class NodeIdentity {
     this.#set({ ...this.#material, certChainPem, bundlePem, fromMeshCa: true });
   }
 
-  /** What `POST /v1/cluster/node-certificates` is asked to sign for this node. */
-  request(): { id: string; publicKeyPem: string; names: readonly string[] } {
+  /** What `POST /v1/cluster/node-certificates` is asked to sign for this node: its names that `claim` keeps. */
+  request(claim: (name: string) => boolean = () => true): { id: string; publicKeyPem: string; names: string[] } {
     const publicKeyPem = createPublicKey(loadPrivateKey(this.#material.keyPem)).export({ type: "spki", format: "pem" });
-    return { id: this.name.nodeId, publicKeyPem: publicKeyPem.toString(), names: this.#names };
+    return { id: this.name.nodeId, publicKeyPem: publicKeyPem.toString(), names: this.#names.filter(claim) };
   }
 
   #set(next: NodeTlsMaterial): void {
