@@ -292,3 +292,38 @@ test("POST /v1/cluster/node-certificates signs for members only, and only the na
   assert.match(metrics, /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NAMES"\} 1/);
   assert.match(metrics, /meshlet_control_node_certificates_total\{result="issued",code=""\} 1/);
 });
+
+test("a node of a running cluster that lost its certificate opens no founding window and re-signs it with the CA of its Raft state", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--founding-window", "10m"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const certFile = path.join(n1.dataDir, "node-cert.pem");
+  const fromCa = async () => {
+    try {
+      const cert = new X509Certificate(readFileSync(certFile, "utf8"));
+      return cert.issuer !== cert.subject ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  await until("n1 holds a certificate from the mesh CA", fromCa);
+  const clusterId = clusterIdOf(n1.dataDir);
+  await c.kill9(n1);
+  writeFileSync(certFile, "not a certificate\n");
+  c.start(n1);
+  await leaderOf([n1]);
+  await until("the lost certificate is reported", async () =>
+    /ERR_NODE_CERT_UNUSABLE/.test(n1.log.join("")) ? true : undefined,
+  );
+  // --founding-window 10m, yet a self-signed certificate in a founder's name is refused: the window is shut.
+  const impostor = await selfSignedPeer(c.root, "impostor", caFileOf(n1.dataDir), "n1", clusterId);
+  const res = await forward(n1.grpc, impostor, clusterId);
+  assert.equal(res.code, 16, res.details);
+  assert.match(res.details, /untrusted_issuer/);
+  await until("n1 re-signed its certificate with the mesh CA", fromCa);
+  const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
+  assert.match(metrics, /meshlet_control_node_certificate_lost_total\{reason="unreadable"\} 1/);
+});
