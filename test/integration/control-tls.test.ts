@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { connect as netConnect } from "node:net";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -326,4 +327,42 @@ test("a node of a running cluster that lost its certificate opens no founding wi
   await until("n1 re-signed its certificate with the mesh CA", fromCa);
   const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
   assert.match(metrics, /meshlet_control_node_certificate_lost_total\{reason="unreadable"\} 1/);
+});
+
+/** GET /healthz over HTTPS at `address` as a client that dialled `name`: "ok", or the TLS error's code. */
+function healthzAs(address: string, name: string, ca: Buffer): Promise<string> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve) => {
+    const req = httpsGet(
+      { host, port: Number(port), path: "/healthz", servername: name, ca, timeout: 5_000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200 ? "ok" : `status ${res.statusCode}`);
+      },
+    );
+    req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+test("--certificate-names puts the client Service's name in the node certificate, so HTTPS clients dialling it verify", async (t) => {
+  const service = "meshlet-control.meshlet-system.svc";
+  const c = await makeCluster(1, [...FAST_FLAGS, "--certificate-names", `${service},10.96.0.10`]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const cert = await until("n1 holds a certificate from the mesh CA", async () => {
+    const x = new X509Certificate(readFileSync(path.join(n1.dataDir, "node-cert.pem"), "utf8"));
+    return x.issuer !== x.subject ? x : undefined;
+  });
+  assert.match(cert.subjectAltName ?? "", new RegExp(`DNS:${service.replaceAll(".", "\\.")}`));
+  assert.match(cert.subjectAltName ?? "", /IP Address:10\.96\.0\.10/);
+  const ca = readFileSync(caFileOf(n1.dataDir));
+  assert.equal(await healthzAs(n1.http, service, ca), "ok");
+  assert.equal(await healthzAs(n1.http, "elsewhere.meshlet-system.svc", ca), "ERR_TLS_CERT_ALTNAME_INVALID");
+
+  const bad = await runCli(["control", "--certificate-names", `${service},*.svc`]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--certificate-names: "\*\.svc" is not a DNS name or an IP address/);
 });
