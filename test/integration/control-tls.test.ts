@@ -289,7 +289,10 @@ test("POST /v1/cluster/node-certificates signs for members only, and only the na
   });
   assert.equal(anonymous.status, 401, "an admin token is required");
   const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
-  assert.match(metrics, /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NOT_MEMBER"\} 1/);
+  assert.match(
+    metrics,
+    /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NOT_MEMBER"\} 1/,
+  );
   assert.match(metrics, /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NAMES"\} 1/);
   assert.match(metrics, /meshlet_control_node_certificates_total\{result="issued",code=""\} 1/);
 });

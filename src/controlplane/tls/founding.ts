@@ -13,7 +13,5 @@ const SET_CA = Buffer.from('"type":"security.ca.set"');
  */
 export function raftStateHoldsCa(kv: Pick<RevisionedKv, "get">, entries: readonly Entry[], commit: number): boolean {
   if (readCa(kv) !== undefined) return true;
-  return entries.some(
-    (e) => e.index <= commit && e.type === EntryType.Normal && Buffer.from(e.data).includes(SET_CA),
-  );
+  return entries.some((e) => e.index <= commit && e.type === EntryType.Normal && Buffer.from(e.data).includes(SET_CA));
 }

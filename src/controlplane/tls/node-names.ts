@@ -8,8 +8,7 @@ export const LOOPBACK_NAMES: readonly string[] = ["127.0.0.1", "::1", "localhost
 export function isCertificateName(name: string): boolean {
   if (isIP(name) !== 0) return true;
   return (
-    name.length <= 253 &&
-    name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label))
+    name.length <= 253 && name.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label))
   );
 }
 

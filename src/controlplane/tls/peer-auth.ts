@@ -136,7 +136,10 @@ export class PeerAuth {
       if (!verdict.ok || this.#o.isMember(verdict.nodeId)) continue;
       this.#connections.delete(key);
       this.#refusals.inc({ rpc: "connection", reason: "not_member" });
-      this.#o.logger.warn({ peer: key, node: verdict.nodeId }, "closing the connection of a node that is no longer a member");
+      this.#o.logger.warn(
+        { peer: key, node: verdict.nodeId },
+        "closing the connection of a node that is no longer a member",
+      );
       socket.destroy();
     }
   }

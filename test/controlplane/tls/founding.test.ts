@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CA_KEY } from "../../../src/controlplane/security/ca-state.ts";
-import { encodeCommand } from "../../../src/controlplane/state/machine.ts";
 import { RevisionedKv } from "../../../src/controlplane/state/kv.ts";
+import { encodeCommand } from "../../../src/controlplane/state/machine.ts";
 import { storedFromText } from "../../../src/controlplane/state/value.ts";
 import { raftStateHoldsCa } from "../../../src/controlplane/tls/founding.ts";
 import { type Entry, EntryType } from "../../../src/raft/types.ts";

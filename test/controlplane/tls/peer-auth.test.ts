@@ -97,7 +97,13 @@ async function meshNode(t: { after(fn: () => void): void }, members: Set<string>
   const dir = mkdtempSync(path.join(os.tmpdir(), "meshlet-peer-auth-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const ca = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: 86_400_000 }));
-  const identity = await NodeIdentity.open(dir, { nodeId: "n1", clusterId: CLUSTER }, ["127.0.0.1"], NOW, silentLogger());
+  const identity = await NodeIdentity.open(
+    dir,
+    { nodeId: "n1", clusterId: CLUSTER },
+    ["127.0.0.1"],
+    NOW,
+    silentLogger(),
+  );
   await identity.adoptCa(ca, ca.rootPem, NOW);
   const registry = new Registry();
   const auth = new PeerAuth({
