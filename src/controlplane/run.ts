@@ -136,6 +136,35 @@ function reportLostCertificate(
   );
 }
 
+/**
+ * This node's TLS identity at start: the stored one, or a new self-signed one; a joiner whose state holds no CA
+ * yet has it signed by its --join member.
+ */
+async function openIdentity(
+  o: ControlOptions,
+  clusterId: string,
+  state: { holdsCa: boolean; founding: boolean; empty: boolean },
+  registry: Registry,
+): Promise<NodeIdentity> {
+  const identity = await NodeIdentity.open(
+    o.dataDir,
+    { nodeId: o.id, clusterId },
+    certificateNames(o),
+    Date.now(),
+    o.logger,
+  );
+  // A new joiner has no certificate yet, as a new founder has not: only a node with Raft state lost one.
+  if (!state.founding && !state.empty && identity.stored !== "usable")
+    reportLostCertificate(identity.stored, state.holdsCa, o, registry);
+  if (o.join && !state.holdsCa && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
+    // Only the names a member may sign for this node (node-names.ts); the rest come at its next re-signing.
+    const claimable = claimableNames(o.id, o.peers.get(o.id) ?? "", o.certificateNames ?? []);
+    const issued = await o.obtainNodeCertificate(identity.request((n) => claimable.has(n)));
+    identity.install(issued.certChainPem, issued.bundlePem);
+  }
+  return identity;
+}
+
 /** How this node reaches another member's HTTP API (joining): its bearer token, and https unless --insecure. */
 export interface PeerApiAccess {
   token?: string;
@@ -240,25 +269,8 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   // self-signed certificate for a founder's name). It re-signs its own certificate once its log is replayed.
   const holdsCa = raftStateHoldsCa(sm.kv, recovered.entries, recovered.hardState.commit);
   const founding = !o.join && !holdsCa;
-  const tlsOn = o.insecure !== true;
-  const identity = tlsOn
-    ? await NodeIdentity.open(o.dataDir, { nodeId: o.id, clusterId }, certificateNames(o), Date.now(), logger)
-    : undefined;
-  // A new joiner has no certificate yet, as a new founder has not: only a node with Raft state lost one.
-  if (identity !== undefined && !founding && !empty && identity.stored !== "usable")
-    reportLostCertificate(identity.stored, holdsCa, o, registry);
-  if (
-    identity !== undefined &&
-    o.join &&
-    !holdsCa &&
-    !identity.material().fromMeshCa &&
-    o.obtainNodeCertificate !== undefined
-  ) {
-    // Only the names a member may sign for this node (node-names.ts); the rest come at its next re-signing.
-    const claimable = claimableNames(o.id, o.peers.get(o.id) ?? "", o.certificateNames ?? []);
-    const issued = await o.obtainNodeCertificate(identity.request((n) => claimable.has(n)));
-    identity.install(issued.certChainPem, issued.bundlePem);
-  }
+  const identity =
+    o.insecure === true ? undefined : await openIdentity(o, clusterId, { holdsCa, founding, empty }, registry);
   // Who may make peer calls follows the applied Raft configuration, read from the driver once it exists.
   let isMember: (id: NodeId) => boolean = (id) => o.peers.has(id);
   const peerAuth =
