@@ -2,6 +2,7 @@ import { createHash, randomInt } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createNetServer, isIP } from "node:net";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { Server as GrpcServer, credentials as grpcCredentials, ServerCredentials } from "@grpc/grpc-js";
 import { parseHostPort } from "../common/address.ts";
 import { controlFetch } from "../common/control-access.ts";
@@ -9,6 +10,7 @@ import { errorMessage, MeshletError } from "../common/errors.ts";
 import { routeGrpcLogs } from "../common/grpc-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { createRegistry } from "../common/metrics.ts";
+import { Counter, type Registry } from "../common/prom.ts";
 import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from "../config/limits.ts";
 import { decodeConfChange, encodeConfChange, RawNode } from "../raft/index.ts";
 import type { NodeId } from "../raft/types.ts";
@@ -41,9 +43,12 @@ import { registerSecurityCommands } from "./security/ca-state.ts";
 import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
+import { raftStateHoldsCa } from "./tls/founding.ts";
 import { TlsFrontDoor } from "./tls/front-door.ts";
+import { memberCheck } from "./tls/membership.ts";
 import { nodeCertificatesApi } from "./tls/node-certs-api.ts";
-import { NodeIdentity } from "./tls/node-identity.ts";
+import { NodeIdentity, type StoredCertificate } from "./tls/node-identity.ts";
+import { claimableNames } from "./tls/node-names.ts";
 import { PeerAuth } from "./tls/peer-auth.ts";
 
 /** A generated root for trust domain cluster.local, 24 h workload certificates (Istio's defaults). */
@@ -104,6 +109,60 @@ function certificateNames(o: ControlOptions): string[] {
   for (const h of hosts)
     if (h !== "" && h !== "0.0.0.0" && h !== "::" && (isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h))) names.add(h);
   return [...names];
+}
+
+/**
+ * `<data-dir>/node-cert.pem` of a node of a running cluster is missing, unreadable, expired or another node's:
+ * said once with a code, counted, and how the node gets a new one (its own CA copy, or the --join member).
+ */
+function reportLostCertificate(
+  stored: Exclude<StoredCertificate, "usable">,
+  holdsCa: boolean,
+  o: ControlOptions,
+  registry: Registry,
+): void {
+  new Counter({
+    name: "meshlet_control_node_certificate_lost_total",
+    help: "Starts of a node of a running cluster whose stored node certificate was not usable, by reason",
+    labelNames: ["reason"],
+    registers: [registry],
+  }).inc({ reason: stored });
+  const recovery = holdsCa
+    ? "re-signing it with the mesh CA held in this node's Raft state once its log is replayed (no founding window)"
+    : "asking the --join member for a new one (POST /v1/cluster/node-certificates, admin token)";
+  o.logger.error(
+    { code: "ERR_NODE_CERT_UNUSABLE", reason: stored, file: join(o.dataDir, "node-cert.pem") },
+    `the stored node certificate is ${stored.replace("_", " ")}: ${recovery}`,
+  );
+}
+
+/**
+ * This node's TLS identity at start: the stored one, or a new self-signed one; a joiner whose state holds no CA
+ * yet has it signed by its --join member.
+ */
+async function openIdentity(
+  o: ControlOptions,
+  clusterId: string,
+  state: { holdsCa: boolean; founding: boolean; empty: boolean },
+  registry: Registry,
+): Promise<NodeIdentity> {
+  const identity = await NodeIdentity.open(
+    o.dataDir,
+    { nodeId: o.id, clusterId },
+    certificateNames(o),
+    Date.now(),
+    o.logger,
+  );
+  // A new joiner has no certificate yet, as a new founder has not: only a node with Raft state lost one.
+  if (!state.founding && !state.empty && identity.stored !== "usable")
+    reportLostCertificate(identity.stored, state.holdsCa, o, registry);
+  if (o.join && !state.holdsCa && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
+    // Only the names a member may sign for this node (node-names.ts); the rest come at its next re-signing.
+    const claimable = claimableNames(o.id, o.peers.get(o.id) ?? "", o.certificateNames ?? []);
+    const issued = await o.obtainNodeCertificate(identity.request((n) => claimable.has(n)));
+    identity.install(issued.certChainPem, issued.bundlePem);
+  }
+  return identity;
 }
 
 /** How this node reaches another member's HTTP API (joining): its bearer token, and https unless --insecure. */
@@ -200,17 +259,20 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   }
 
   const adminToken = ensureAdminTokenFile(o.dataDir, empty && !o.join);
-  const tlsOn = o.insecure !== true;
-  const identity = tlsOn
-    ? await NodeIdentity.open(o.dataDir, { nodeId: o.id, clusterId }, certificateNames(o), Date.now(), logger)
-    : undefined;
-  if (identity !== undefined && o.join && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
-    const issued = await o.obtainNodeCertificate(identity.request());
-    identity.install(issued.certChainPem, issued.bundlePem);
-  }
-  // Only a founding node without a certificate from the CA opens the window: a new cluster, or a founder killed
-  // before it applied the CA. Any other restarted node has its CA certificate (node-cert.pem) and opens none.
-  const founding = !o.join && identity?.material().fromMeshCa === false;
+  const sm = new StateMachine(new RevisionedKv());
+  registerConfigCommands(sm);
+  registerSecurityCommands(sm);
+  for (const ext of EXTENSIONS) ext.register(sm);
+  if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
+  // Decided from Raft state, not from the certificate file: a node whose state holds the mesh CA is a member of
+  // a running cluster, and one that lost its certificate must not open a founding window (anyone can make a
+  // self-signed certificate for a founder's name). It re-signs its own certificate once its log is replayed.
+  const holdsCa = raftStateHoldsCa(sm.kv, recovered.entries, recovered.hardState.commit);
+  const founding = !o.join && !holdsCa;
+  const identity =
+    o.insecure === true ? undefined : await openIdentity(o, clusterId, { holdsCa, founding, empty }, registry);
+  // Who may make peer calls follows the applied Raft configuration, read from the driver once it exists.
+  let isMember: (id: NodeId) => boolean = (id) => o.peers.has(id);
   const peerAuth =
     identity === undefined
       ? undefined
@@ -219,15 +281,11 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
           founders: new Set(o.peers.keys()),
           foundingUntil: founding ? Date.now() + (o.foundingWindowMs ?? DEFAULT_FOUNDING_WINDOW_MS) : 0,
           now: () => Date.now(),
+          isMember: (id) => isMember(id),
           registry,
           logger,
         });
   const peerCredentials = peerAuth?.credentials();
-  const sm = new StateMachine(new RevisionedKv());
-  registerConfigCommands(sm);
-  registerSecurityCommands(sm);
-  for (const ext of EXTENSIONS) ext.register(sm);
-  if (recovered.snapshot !== undefined) sm.restore(recovered.snapshot.data);
   const node = new RaftControlNode({
     id: o.id,
     sm,
@@ -263,7 +321,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     clusterId,
     logger,
     registry,
-    ...(peerCredentials === undefined ? {} : { credentials: () => peerCredentials }),
+    ...(peerAuth === undefined ? {} : { credentials: (id: NodeId) => peerAuth.credentials(id) }),
     ...(peerAuth === undefined ? {} : { senderOf: (call: { getPeer(): string }) => peerAuth.senderOf(call) }),
     sink: {
       receive: (m) => feed((c) => c.step(m)),
@@ -293,6 +351,16 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     onFatal: () => process.kill(process.pid, "SIGTERM"),
   });
   node.attach(driver, transport);
+  const raft = driver;
+  isMember = memberCheck(o.id, () => raft.confState, new Set(o.peers.keys()));
+  if (peerAuth !== undefined) {
+    let seen = raft.confState;
+    node.on("applied", () => {
+      if (raft.confState === seen) return;
+      seen = raft.confState;
+      peerAuth.enforceMembership();
+    });
+  }
   registerRaftMetrics(registry, node);
   const security = new MeshSecurity(
     node,
@@ -359,7 +427,14 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       clusterApi(node, clusterId, o.tickMs),
       healthApi(node),
       dashboardRoutes(dashboard),
-      nodeCertificatesApi(security, clusterId),
+      nodeCertificatesApi({
+        security,
+        clusterId,
+        members: () => node.members(),
+        extraNames: o.certificateNames ?? [],
+        registry,
+        logger,
+      }),
     ],
     registry,
     logger,

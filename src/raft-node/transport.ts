@@ -83,8 +83,8 @@ export interface GrpcTransportOptions {
   /** Messages queued for one peer beyond this are dropped (Raft retransmits). */
   maxQueue?: number;
   snapshotChunkBytes?: number;
-  /** How to dial peers (default plain); read for each new peer channel. */
-  credentials?: () => ChannelCredentials;
+  /** How to dial peer `id` (default plain); read for each new peer channel, so a check can expect that node. */
+  credentials?: (id: NodeId) => ChannelCredentials;
   /**
    * The node an incoming call's connection authenticated as (its node certificate), or undefined when peers are
    * not authenticated (--insecure). When set, a message whose `from` is another node is dropped: a certificate
@@ -347,7 +347,7 @@ class PeerSender {
     this.#o = o;
     this.#failures = failures;
     const Client = raftProto().meshlet.raft.v1.Raft;
-    this.#client = new Client(address, o.credentials?.() ?? credentials.createInsecure(), {
+    this.#client = new Client(address, o.credentials?.(id) ?? credentials.createInsecure(), {
       "grpc.initial_reconnect_backoff_ms": MIN_BACKOFF_MS,
       "grpc.max_reconnect_backoff_ms": MAX_BACKOFF_MS,
       "grpc.max_send_message_length": 64 * 1024 * 1024,

@@ -205,13 +205,27 @@ describe("deploy/kubernetes", () => {
     assert.ok(KUBERNETES_DOC.includes(create), `docs/kubernetes.md lacks the step ${create}`);
   });
 
+  it("every node certificate carries the client Service's names (--certificate-names), which in-cluster clients dial", () => {
+    const objs = docs(read("control-plane.yaml"));
+    const sts = objs.find((o) => o.kind === "StatefulSet") as Obj;
+    const client = objs.find(
+      (o) => o.kind === "Service" && o.metadata.name !== sts.spec.serviceName && o.spec.ports?.length > 0,
+    ) as Obj;
+    const args = sts.spec.template.spec.containers[0].args as string[];
+    assert.ok(args.includes("--certificate-names"), "no --certificate-names");
+    const names = (args[args.indexOf("--certificate-names") + 1] as string).split(",");
+    const ns = sts.metadata.namespace;
+    for (const n of [`${client.metadata.name}.${ns}.svc`, `${client.metadata.name}.${ns}.svc.cluster.local`])
+      assert.ok(names.includes(n), `--certificate-names lacks ${n}`);
+  });
+
   it("a scaled-up member joins member 0 by a name in its certificate, with the CA and an admin token", () => {
     const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
     const spec = sts.spec.template.spec;
     const c = spec.containers[0];
     const join = c.args[c.args.indexOf("--join") + 1] as string;
     const peerHost = `${sts.metadata.name}-0.${sts.spec.serviceName}.${sts.metadata.namespace}.svc`;
-    assert.equal(parseHostPort(join, "--join").host, peerHost, "the client Service's name is in no node certificate");
+    assert.equal(parseHostPort(join, "--join").host, peerHost, "member 0 by its peer name");
     const caFile = envEntry(c, "MESHLET_CA_FILE")?.value;
     assert.ok(caFile !== undefined, "a joining member needs MESHLET_CA_FILE");
     assert.deepEqual(configMapFileOf(spec, c, caFile), { name: "meshlet-ca", key: "ca.pem" });
@@ -242,10 +256,11 @@ describe("deploy/kubernetes", () => {
     const job = (objs.find((o) => o.kind === "Job") as Obj).spec.template.spec.containers[0];
     const server = job.args[job.args.indexOf("--server") + 1] as string;
     assert.match(server, /^https:\/\//);
-    // The name it dials is one the node certificate carries: a member's advertised (peer) host.
+    // The name it dials is one every node certificate carries: the client Service's, in --certificate-names.
     const sts = docs(read("control-plane.yaml")).find((o) => o.kind === "StatefulSet") as Obj;
-    const peerHost = `${sts.metadata.name}-0.${sts.spec.serviceName}.${sts.metadata.namespace}.svc`;
-    assert.equal(new URL(server).hostname, peerHost);
+    const args = sts.spec.template.spec.containers[0].args as string[];
+    const names = (args[args.indexOf("--certificate-names") + 1] ?? "").split(",");
+    assert.ok(names.includes(new URL(server).hostname), `${server} is not in --certificate-names ${names.join(",")}`);
     assert.deepEqual(envEntry(job, "MESHLET_TOKEN")?.valueFrom, {
       secretKeyRef: { name: "meshlet-demo-token", key: "token" },
     });

@@ -157,7 +157,7 @@ test("disk full on the leader of three: it steps down, peers get RESOURCE_EXHAUS
   // A peer forwarding a proposal to n1 is told RESOURCE_EXHAUSTED.
   const Raft = raftProto().meshlet.raft.v1.Raft;
   // As a peer would: with a node certificate of the cluster (from n2, which can still write).
-  const client = new Raft(n1.grpc, await peerCredentials(n2.http, clusterIdFor(["n1", "n2", "n3"])));
+  const client = new Raft(n1.grpc, await peerCredentials(n2.http, clusterIdFor(["n1", "n2", "n3"]), "n2"));
   t.after(() => client.close());
   const code = await new Promise<number | undefined>((resolve) =>
     client.Forward(

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { get as httpsGet } from "node:https";
+import * as path from "node:path";
 import { test } from "node:test";
 import { type ControlProc, leaderOf, makeCluster, put, status, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
@@ -35,7 +38,11 @@ test("StatefulSet bootstrap: founders by DNS name, a scaled-up pod joins, probes
   // "localhost" stands for meshlet-control-N.meshlet-control-peers: a name, resolved by gRPC, not an IP.
   const dns = (n: ControlProc) => `localhost:${n.grpc.split(":")[1]}`;
   const peers = [n1, n2, n3].map((n) => `${n.id}=${dns(n)}`).join(",");
-  const template = (n: ControlProc) => ["--peers", peers, "--join", n1.http, "--advertise", dns(n)];
+  // The client Service's name, as the shipped StatefulSet gives it: in every node's certificate, a joiner's too.
+  const service = "meshlet-control.meshlet-system.svc";
+  const template = (n: ControlProc) => [
+    ...["--peers", peers, "--join", n1.http, "--advertise", dns(n), "--certificate-names", service],
+  ];
 
   c.start(n1, template(n1));
   await until("n1 serves HTTP", async () => ((await probe(n1, "/healthz")).status === 200 ? true : undefined));
@@ -60,6 +67,17 @@ test("StatefulSet bootstrap: founders by DNS name, a scaled-up pod joins, probes
     const s = await status(leader);
     return s.members.some((m) => m.id === "n4" && m.role === "learner" && m.address === dns(n4)) ? true : undefined;
   });
+  // Signed by a member for the names n4 may claim: its advertised name, loopback, --certificate-names.
+  const n4Cert = await until("n4's certificate from the mesh CA", async () => {
+    try {
+      const x = new X509Certificate(readFileSync(path.join(n4.dataDir, "node-cert.pem"), "utf8"));
+      return x.issuer !== x.subject ? x : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  assert.match(n4Cert.subjectAltName ?? "", /DNS:meshlet-control\.meshlet-system\.svc/);
+  assert.match(n4Cert.subjectAltName ?? "", /DNS:localhost/);
   const promoted = await runCli(["cluster", "promote", "n4", "--server", `https://${leader.http}`]);
   assert.equal(promoted.code, 0, promoted.stderr);
   await until("n4 ready as a voter", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { connect as netConnect } from "node:net";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -37,6 +38,7 @@ async function selfSignedPeer(root: string, name: string, ca: string, nodeId: st
     founders: new Set([nodeId]),
     foundingUntil: 0,
     now: () => Date.now(),
+    isMember: () => true,
     registry: new Registry(),
     logger: silentLogger(),
   }).credentials();
@@ -203,4 +205,171 @@ test("after the founding window members keep talking: a leader killed and restar
   assert.equal(caughtUp, "two");
   const metrics = await (await fetch(`https://${next.http}/metrics`)).text();
   assert.doesNotMatch(metrics, /meshlet_control_peer_refusals_total\{[^}]*\} [1-9]/, "no member was refused");
+});
+
+/** Peer credentials made of a node's own key and certificate (its data dir's), as that node presents them. */
+async function credentialsOf(root: string, from: string, nodeId: string, clusterId: string) {
+  const dir = path.join(root, `${nodeId}-copy`);
+  mkdirSync(dir);
+  for (const f of ["node-key.pem", "node-cert.pem", "ca.pem"]) copyFileSync(path.join(from, f), path.join(dir, f));
+  const identity = await NodeIdentity.open(dir, { nodeId, clusterId }, ["127.0.0.1"], Date.now(), silentLogger());
+  assert.equal(identity.material().fromMeshCa, true, "the node's certificate from the mesh CA");
+  return new PeerAuth({
+    identity,
+    founders: new Set(),
+    foundingUntil: 0,
+    now: () => Date.now(),
+    isMember: () => true,
+    registry: new Registry(),
+    logger: silentLogger(),
+  }).credentials();
+}
+
+test("removing a member cuts its certificate off: its calls are refused and its connections closed, counted", async (t) => {
+  const c = await makeCluster(3, [...FAST_FLAGS, "--founding-window", "2s"]);
+  t.after(() => c.stopAll());
+  for (const n of c.nodes) c.start(n);
+  const leader = await leaderOf(c.nodes);
+  const victim = c.nodes.find((n) => n !== leader);
+  assert.ok(victim);
+  const clusterId = clusterIdOf(leader.dataDir);
+  await until("the victim holds a certificate from the mesh CA", async () => {
+    const cert = new X509Certificate(readFileSync(path.join(victim.dataDir, "node-cert.pem"), "utf8"));
+    return cert.issuer !== cert.subject ? true : undefined;
+  });
+  const asVictim = await credentialsOf(c.root, victim.dataDir, victim.id, clusterId);
+  const before = await forward(leader.grpc, asVictim, clusterId);
+  assert.notEqual(before.code, 16, `a member's certificate is taken: ${before.details}`);
+
+  const removed = await runCli(["cluster", "remove", victim.id, "--server", `https://${leader.http}`]);
+  assert.equal(removed.code, 0, removed.stderr);
+  const after = await forward(leader.grpc, asVictim, clusterId);
+  assert.equal(after.code, 16, after.details);
+  assert.match(after.details, /not_member/);
+  const metrics = await until("the refusal and the closed connection are counted", async () => {
+    const text = await (await fetch(`https://${leader.http}/metrics`)).text();
+    return /rpc="connection",reason="not_member"\} [1-9]/.test(text) ? text : undefined;
+  });
+  assert.match(metrics, /meshlet_control_peer_refusals_total\{rpc="raft_forward",reason="not_member"\} [1-9]/);
+});
+
+test("POST /v1/cluster/node-certificates signs for members only, and only the names they may claim", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--founding-window", "0s"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const clusterId = clusterIdOf(n1.dataDir);
+  mkdirSync(path.join(c.root, "asker"));
+  const identity = await NodeIdentity.open(
+    path.join(c.root, "asker"),
+    { nodeId: "n9", clusterId },
+    ["127.0.0.1"],
+    Date.now(),
+    silentLogger(),
+  );
+  const ask = async (id: string, names: string[]) => {
+    const res = await fetch(`https://${n1.http}/v1/cluster/node-certificates`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...identity.request(), id, names }),
+    });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } };
+  };
+  const stranger = await ask("n9", ["127.0.0.1"]);
+  assert.equal(stranger.status, 403);
+  assert.equal(stranger.body.error?.code, "ERR_NODE_CERT_NOT_MEMBER");
+  const greedy = await ask("n1", ["127.0.0.1", "evil.example.com"]);
+  assert.equal(greedy.status, 403);
+  assert.equal(greedy.body.error?.code, "ERR_NODE_CERT_NAMES");
+  assert.match(greedy.body.error?.message ?? "", /may not claim evil\.example\.com/);
+  const own = await ask("n1", ["127.0.0.1", "localhost", "n1"]);
+  assert.equal(own.status, 200, JSON.stringify(own.body));
+  const anonymous = await fetch(`https://${n1.http}/v1/cluster/node-certificates`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer nope" },
+    body: JSON.stringify({ ...identity.request(), id: "n1" }),
+  });
+  assert.equal(anonymous.status, 401, "an admin token is required");
+  const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
+  assert.match(
+    metrics,
+    /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NOT_MEMBER"\} 1/,
+  );
+  assert.match(metrics, /meshlet_control_node_certificates_total\{result="refused",code="ERR_NODE_CERT_NAMES"\} 1/);
+  assert.match(metrics, /meshlet_control_node_certificates_total\{result="issued",code=""\} 1/);
+});
+
+test("a node of a running cluster that lost its certificate opens no founding window and re-signs it with the CA of its Raft state", async (t) => {
+  const c = await makeCluster(1, [...FAST_FLAGS, "--founding-window", "10m"]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const certFile = path.join(n1.dataDir, "node-cert.pem");
+  const fromCa = async () => {
+    try {
+      const cert = new X509Certificate(readFileSync(certFile, "utf8"));
+      return cert.issuer !== cert.subject ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  await until("n1 holds a certificate from the mesh CA", fromCa);
+  const clusterId = clusterIdOf(n1.dataDir);
+  await c.kill9(n1);
+  writeFileSync(certFile, "not a certificate\n");
+  c.start(n1);
+  await leaderOf([n1]);
+  await until("the lost certificate is reported", async () =>
+    /ERR_NODE_CERT_UNUSABLE/.test(n1.log.join("")) ? true : undefined,
+  );
+  // --founding-window 10m, yet a self-signed certificate in a founder's name is refused: the window is shut.
+  const impostor = await selfSignedPeer(c.root, "impostor", caFileOf(n1.dataDir), "n1", clusterId);
+  const res = await forward(n1.grpc, impostor, clusterId);
+  assert.equal(res.code, 16, res.details);
+  assert.match(res.details, /untrusted_issuer/);
+  await until("n1 re-signed its certificate with the mesh CA", fromCa);
+  const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();
+  assert.match(metrics, /meshlet_control_node_certificate_lost_total\{reason="unreadable"\} 1/);
+});
+
+/** GET /healthz over HTTPS at `address` as a client that dialled `name`: "ok", or the TLS error's code. */
+function healthzAs(address: string, name: string, ca: Buffer): Promise<string> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve) => {
+    const req = httpsGet(
+      { host, port: Number(port), path: "/healthz", servername: name, ca, timeout: 5_000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200 ? "ok" : `status ${res.statusCode}`);
+      },
+    );
+    req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+test("--certificate-names puts the client Service's name in the node certificate, so HTTPS clients dialling it verify", async (t) => {
+  const service = "meshlet-control.meshlet-system.svc";
+  const c = await makeCluster(1, [...FAST_FLAGS, "--certificate-names", `${service},10.96.0.10`]);
+  t.after(() => c.stopAll());
+  const [n1] = c.nodes;
+  assert.ok(n1);
+  c.start(n1);
+  await leaderOf([n1]);
+  const cert = await until("n1 holds a certificate from the mesh CA", async () => {
+    const x = new X509Certificate(readFileSync(path.join(n1.dataDir, "node-cert.pem"), "utf8"));
+    return x.issuer !== x.subject ? x : undefined;
+  });
+  assert.match(cert.subjectAltName ?? "", new RegExp(`DNS:${service.replaceAll(".", "\\.")}`));
+  assert.match(cert.subjectAltName ?? "", /IP Address:10\.96\.0\.10/);
+  const ca = readFileSync(caFileOf(n1.dataDir));
+  assert.equal(await healthzAs(n1.http, service, ca), "ok");
+  assert.equal(await healthzAs(n1.http, "elsewhere.meshlet-system.svc", ca), "ERR_TLS_CERT_ALTNAME_INVALID");
+
+  const bad = await runCli(["control", "--certificate-names", `${service},*.svc`]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--certificate-names: "\*\.svc" is not a DNS name or an IP address/);
 });

@@ -15,14 +15,14 @@ export function controlCredentials(dataDir: string): ChannelCredentials {
 }
 
 /**
- * gRPC credentials of a control-plane peer: a node certificate for `nodeId` issued by the cluster's mesh CA
- * through `POST /v1/cluster/node-certificates` on `httpAddress` (the harness's fetch adds the admin token and
+ * gRPC credentials of a control-plane peer: a node certificate for member `nodeId` issued by the cluster's mesh
+ * CA through `POST /v1/cluster/node-certificates` on `httpAddress` (the harness's fetch adds the admin token and
  * trusts the CA). For tests that talk to a node as one of its peers would.
  */
 export async function peerCredentials(
   httpAddress: string,
   clusterId: string,
-  nodeId = "test-peer",
+  nodeId: string,
 ): Promise<ChannelCredentials> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "meshlet-test-peer-"));
   const identity = await NodeIdentity.open(dir, { nodeId, clusterId }, ["127.0.0.1"], Date.now(), silentLogger());
@@ -40,6 +40,7 @@ export async function peerCredentials(
     founders: new Set(),
     foundingUntil: 0,
     now: () => Date.now(),
+    isMember: () => true,
     registry: new Registry(),
     logger: silentLogger(),
   }).credentials();

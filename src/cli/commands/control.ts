@@ -38,6 +38,21 @@ interface ControlFlags {
   insecure?: boolean;
   foundingWindow: string;
   printAdminToken?: boolean;
+  certificateNames?: string;
+}
+
+/** --certificate-names: DNS names or IPs, comma-separated; a name a TLS client could not match is a usage error. */
+async function certificateNamesFlag(value: string | undefined): Promise<string[]> {
+  if (value === undefined) return [];
+  const { isCertificateName } = await import("../../controlplane/tls/node-names.ts");
+  const names = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  for (const n of names)
+    if (!isCertificateName(n))
+      throw new UsageError(`--certificate-names: "${n}" is not a DNS name or an IP address (no wildcards, no ports)`);
+  return names;
 }
 
 /** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
@@ -174,6 +189,12 @@ export function registerControl(program: Command): void {
         "log the admin token of a new cluster at start (it is in <data-dir>/admin-token)",
       ),
     )
+    .addOption(
+      envOption(
+        "--certificate-names <names>",
+        "extra DNS names or IPs for this node's certificate, comma-separated, e.g. the client Service's name (give every node the same; members sign joiners' certificates with them)",
+      ),
+    )
     .addOption(envOption("--trust-domain <domain>", "SPIFFE trust domain of workload identities", "cluster.local"))
     .addOption(envOption("--cert-ttl <duration>", "lifetime of sidecar certificates (renewed at half life)", "24h"))
     .addOption(
@@ -194,6 +215,7 @@ export function registerControl(program: Command): void {
       const limits = resourceLimits(flags);
       const foundingWindowMs = durationFlag("--founding-window", flags.foundingWindow, true);
       const security = await securityOptions(flags);
+      const certificateNames = await certificateNamesFlag(flags.certificateNames);
       const kubernetesTokens = await kubernetesTokenOptions(flags);
       const http = parseHostPort(flags.http, "--http");
       const advertise = flags.advertise ?? flags.grpc;
@@ -240,6 +262,15 @@ export function registerControl(program: Command): void {
         for (const m of cluster.members) if (m.address !== "") peers.set(m.id, m.address);
         peers.set(flags.id, advertise);
       }
+      // A joiner is added as a learner first: the members sign node certificates for members only.
+      if (join && flags.join !== undefined) {
+        try {
+          await requestJoin(flags.join, flags.id, advertise, peerAccess);
+        } catch (err) {
+          process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
+          process.exit(2);
+        }
+      }
       let running: Awaited<ReturnType<typeof startControl>>;
       try {
         running = await startControl(
@@ -259,6 +290,7 @@ export function registerControl(program: Command): void {
             security,
             insecure,
             foundingWindowMs,
+            certificateNames,
             ...(join && flags.join !== undefined
               ? {
                   obtainNodeCertificate: (request: Parameters<typeof requestNodeCertificate>[1]) =>
@@ -273,15 +305,6 @@ export function registerControl(program: Command): void {
       } catch (err) {
         process.stderr.write(`meshlet control: ${errorMessage(err)} (${errorCode(err)})\n`);
         process.exit(2);
-      }
-      if (join && flags.join !== undefined) {
-        try {
-          await requestJoin(flags.join, flags.id, advertise, peerAccess);
-        } catch (err) {
-          process.stderr.write(`meshlet control: ${errorMessage(err)}\n`);
-          await running.shutdown();
-          process.exit(2);
-        }
       }
       logger.info(
         { grpc: running.grpcPort, http: running.httpPort, peers: Object.fromEntries(peers) },

@@ -22,6 +22,12 @@ export interface NodeTlsMaterial {
   fromMeshCa: boolean;
 }
 
+/**
+ * What became of `<data-dir>/node-cert.pem` at start: used, or why not. A node of an existing cluster whose
+ * certificate is not usable gets a new one from the mesh CA (run.ts), never a new founding window.
+ */
+export type StoredCertificate = "usable" | "missing" | "unreadable" | "expired" | "other_node" | "key_mismatch";
+
 function readOptional(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
@@ -45,6 +51,7 @@ function writeAtomic(path: string, text: string, mode: number): void {
  */
 export class NodeIdentity {
   readonly name: NodeName;
+  readonly stored: StoredCertificate;
   readonly #dataDir: string;
   readonly #names: readonly string[];
   readonly #logger: Logger;
@@ -56,16 +63,21 @@ export class NodeIdentity {
     name: NodeName,
     names: readonly string[],
     material: NodeTlsMaterial,
+    stored: StoredCertificate,
     logger: Logger,
   ) {
     this.#dataDir = dataDir;
     this.name = name;
+    this.stored = stored;
     this.#names = names;
     this.#material = material;
     this.#logger = logger;
   }
 
-  /** The stored identity when it is this node's and still valid; a new self-signed one otherwise. */
+  /**
+   * The stored identity when it is this node's and still valid; a new self-signed one otherwise (`stored` says
+   * why). Whether that is a founder's first certificate or a lost one is the caller's to decide, from Raft state.
+   */
   static async open(
     dataDir: string,
     name: NodeName,
@@ -76,28 +88,29 @@ export class NodeIdentity {
     const keyPem = readOptional(join(dataDir, "node-key.pem"));
     const certChainPem = readOptional(join(dataDir, "node-cert.pem"));
     const bundlePem = readOptional(join(dataDir, "ca.pem"));
+    let stored: StoredCertificate = "missing";
     if (keyPem !== undefined && certChainPem !== undefined) {
       try {
         const leaf = new NodeCertificate(splitPem(certChainPem, "CERTIFICATE")[0] ?? "");
         const named = nodeNameOf(leaf);
         const selfSigned = isSelfSigned(leaf);
-        if (
-          named?.nodeId === name.nodeId &&
-          named.clusterId === name.clusterId &&
-          Date.parse(leaf.validTo) > now &&
-          leaf.checkPrivateKey(loadPrivateKey(keyPem))
-        )
+        if (named?.nodeId !== name.nodeId || named.clusterId !== name.clusterId) stored = "other_node";
+        else if (Date.parse(leaf.validTo) <= now) stored = "expired";
+        else if (!leaf.checkPrivateKey(loadPrivateKey(keyPem))) stored = "key_mismatch";
+        else
           return new NodeIdentity(
             dataDir,
             name,
             names,
             { keyPem, certChainPem, bundlePem, fromMeshCa: !selfSigned },
+            "usable",
             logger,
           );
       } catch (err) {
-        logger.warn({ err: errorMessage(err) }, "the stored node certificate is unusable; making a new one");
+        stored = "unreadable";
+        logger.debug({ err: errorMessage(err) }, "the stored node certificate does not parse");
       }
-    }
+    } else if (keyPem !== undefined || certChainPem !== undefined) stored = "unreadable";
     const keys = generateKeyPair();
     const self = await selfSignedNodeCertificate(keys, name, names, { now, ttlMs: NODE_CERT_TTL_MS });
     const identity = new NodeIdentity(
@@ -105,6 +118,7 @@ export class NodeIdentity {
       name,
       names,
       { keyPem: privateKeyPem(keys.privateKey), certChainPem: self, bundlePem, fromMeshCa: false },
+      stored,
       logger,
     );
     identity.#persist();
@@ -156,10 +170,10 @@ export class NodeIdentity {
     this.#set({ ...this.#material, certChainPem, bundlePem, fromMeshCa: true });
   }
 
-  /** What `POST /v1/cluster/node-certificates` is asked to sign for this node. */
-  request(): { id: string; publicKeyPem: string; names: readonly string[] } {
+  /** What `POST /v1/cluster/node-certificates` is asked to sign for this node: its names that `claim` keeps. */
+  request(claim: (name: string) => boolean = () => true): { id: string; publicKeyPem: string; names: string[] } {
     const publicKeyPem = createPublicKey(loadPrivateKey(this.#material.keyPem)).export({ type: "spki", format: "pem" });
-    return { id: this.name.nodeId, publicKeyPem: publicKeyPem.toString(), names: this.#names };
+    return { id: this.name.nodeId, publicKeyPem: publicKeyPem.toString(), names: this.#names.filter(claim) };
   }
 
   #set(next: NodeTlsMaterial): void {

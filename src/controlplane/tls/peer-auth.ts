@@ -17,7 +17,27 @@ export const PEER_RPCS: ReadonlyMap<string, string> = new Map([
   ["/meshlet.discovery.v1.Discovery/ListSidecars", "list_sidecars"],
 ]);
 
-export type PeerRefusal = "no_certificate" | "not_node_certificate" | "other_cluster" | "untrusted_issuer";
+/**
+ * Every method of the Raft service is a peer call, listed above or not: a method added to the proto later is
+ * refused to anyone without a member's certificate until it is listed (its metric label is then its own).
+ */
+const RAFT_SERVICE = "/meshlet.raft.v1.Raft/";
+const UNLISTED_RAFT_RPC = "raft_other";
+
+/** The metric label of a peer method, or undefined for a method that is not a peer call. */
+export function peerRpcOf(path: string): string | undefined {
+  return PEER_RPCS.get(path) ?? (path.startsWith(RAFT_SERVICE) ? UNLISTED_RAFT_RPC : undefined);
+}
+
+export type PeerRefusal =
+  | "no_certificate"
+  | "not_node_certificate"
+  | "other_cluster"
+  | "untrusted_issuer"
+  /** A node certificate of this cluster for a node that is not (or no longer) a member. */
+  | "not_member"
+  /** Dialling: the certificate names another node than the one dialled. */
+  | "wrong_node";
 
 export type PeerVerdict =
   | { ok: true; nodeId: string; via: "mesh_ca" | "founding" }
@@ -30,6 +50,11 @@ export interface PeerAuthOptions {
   /** Wall-clock ms until which founders' self-signed certificates are accepted; 0 = never (not a new cluster). */
   foundingUntil: number;
   now: () => number;
+  /**
+   * Whether a node is a member of the applied Raft configuration (or being added): only members' certificates
+   * are taken, so removing a member cuts it off without a revocation list.
+   */
+  isMember: (nodeId: string) => boolean;
   registry: Registry;
   logger: Logger;
 }
@@ -37,12 +62,13 @@ export interface PeerAuthOptions {
 /**
  * Who may make peer calls: a TLS peer whose certificate names a node of this cluster and is issued by the mesh
  * CA, or, inside the founding window of a new cluster, a founding member's self-signed certificate (the CA does
- * not exist before the founders have elected a leader). The verdict is taken once per connection, when it is
- * established, and holds for the connection's life: a stream accepted in the window is not cut when it ends.
+ * not exist before the founders have elected a leader). Who the certificate names is judged once per connection,
+ * when it is established (a stream accepted in the window is not cut when it ends); whether that node is a member
+ * is checked at every call, and `enforceMembership` closes the connections of nodes that no longer are.
  */
 export class PeerAuth {
   readonly #o: PeerAuthOptions;
-  readonly #verdicts = new Map<string, PeerVerdict>();
+  readonly #connections = new Map<string, { socket: TLSSocket; verdict: PeerVerdict }>();
   readonly #refusals: Counter<"rpc" | "reason">;
   readonly #logged = new Set<string>();
   #clientContext: { material: object; context: SecureContext } | undefined;
@@ -51,7 +77,7 @@ export class PeerAuth {
     this.#o = o;
     this.#refusals = new Counter({
       name: "meshlet_control_peer_refusals_total",
-      help: "Peer calls (Raft, lease renewals, sidecar lists) refused for want of a node certificate of this cluster, and peers this node refused to dial, by rpc and reason",
+      help: "Peer calls (Raft, lease renewals, sidecar lists) refused for want of a node certificate of a member of this cluster, peers this node refused to dial (rpc dial), and connections closed when their node stopped being a member (rpc connection), by rpc and reason",
       labelNames: ["rpc", "reason"],
       registers: [o.registry],
     });
@@ -79,43 +105,73 @@ export class PeerAuth {
     return { ok: false, reason: "untrusted_issuer" };
   }
 
+  /** The verdict on a call's connection: its certificate's, then whether the node it names is a member now. */
+  verdictOf(call: { getPeer(): string }): PeerVerdict {
+    const verdict = this.#connections.get(call.getPeer())?.verdict ?? { ok: false, reason: "no_certificate" };
+    return verdict.ok && !this.#o.isMember(verdict.nodeId) ? { ok: false, reason: "not_member" } : verdict;
+  }
+
   /** The node a call's connection authenticated as (the guard already refused calls without a verdict). */
   senderOf(call: { getPeer(): string }): string | undefined {
-    const verdict = this.#verdicts.get(call.getPeer());
-    return verdict?.ok === true ? verdict.nodeId : undefined;
+    const verdict = this.verdictOf(call);
+    return verdict.ok ? verdict.nodeId : undefined;
   }
 
   /** A client connected to the gRPC port: its verdict is kept until it closes (peer calls are checked on it). */
   remember(socket: TLSSocket): void {
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.#verdicts.set(key, this.judge(socket));
+    this.#connections.set(key, { socket, verdict: this.judge(socket) });
     socket.once("close", () => {
-      this.#verdicts.delete(key);
+      this.#connections.delete(key);
       this.#logged.delete(key);
     });
   }
 
-  /** Adds services with every peer method behind the connection's verdict. */
+  /**
+   * The membership changed: the open connections of nodes that are no longer members are closed (a stream
+   * accepted before would otherwise keep delivering), counted as refusals of rpc "connection".
+   */
+  enforceMembership(): void {
+    for (const [key, { socket, verdict }] of this.#connections) {
+      if (!verdict.ok || this.#o.isMember(verdict.nodeId)) continue;
+      this.#connections.delete(key);
+      this.#refusals.inc({ rpc: "connection", reason: "not_member" });
+      this.#o.logger.warn(
+        { peer: key, node: verdict.nodeId },
+        "closing the connection of a node that is no longer a member",
+      );
+      socket.destroy();
+    }
+  }
+
+  /** Adds services with every peer method (all of the Raft service's) behind the connection's verdict. */
   guard(addService: AddService): AddService {
     return (service, implementation) => {
       const guarded: typeof implementation = {};
       for (const [name, handler] of Object.entries(implementation)) {
-        const rpc = PEER_RPCS.get(service[name]?.path ?? name);
+        const rpc = peerRpcOf(service[name]?.path ?? name);
         guarded[name] = rpc === undefined ? handler : this.#guarded(rpc, handler);
       }
       addService(service, guarded);
     };
   }
 
-  /** Credentials for calling peers: this node's certificate, and the peer's checked as a listener checks ours. */
-  credentials(): TlsChannelCredentials {
+  /**
+   * Credentials for calling peers: this node's certificate, and the peer's checked as a listener checks ours.
+   * With `expected`, the certificate must also name that node: an address is not an identity, and a member
+   * answering at another's address (a stale DNS record, a hijacked IP) would otherwise be taken for it.
+   */
+  credentials(expected?: string): TlsChannelCredentials {
     return new TlsChannelCredentials(
       () => ({ secureContext: this.#context(), minVersion: "TLSv1.3" }),
       (socket) => {
         const verdict = this.judge(socket);
-        if (verdict.ok) return undefined;
-        this.#refusals.inc({ rpc: "dial", reason: verdict.reason });
-        return `the peer's certificate is refused (${verdict.reason}): not a node of this cluster under the mesh CA`;
+        if (verdict.ok && (expected === undefined || verdict.nodeId === expected)) return undefined;
+        const reason = verdict.ok ? "wrong_node" : verdict.reason;
+        this.#refusals.inc({ rpc: "dial", reason });
+        return verdict.ok
+          ? `the peer's certificate names node ${verdict.nodeId}, not ${String(expected)} that was dialled (wrong_node)`
+          : `the peer's certificate is refused (${reason}): not a node of this cluster under the mesh CA`;
       },
     );
   }
@@ -141,7 +197,7 @@ export class PeerAuth {
       callback?: (e: unknown) => void,
     ) => {
       const peer = call.getPeer();
-      const verdict = this.#verdicts.get(peer) ?? { ok: false, reason: "no_certificate" };
+      const verdict = this.verdictOf(call);
       if (verdict.ok) {
         (handler as (c: unknown, cb?: unknown) => void)(call, callback);
         return;
@@ -151,7 +207,7 @@ export class PeerAuth {
         this.#logged.add(peer);
         this.#o.logger.warn(
           { peer, rpc, reason: verdict.reason },
-          "peer call refused: no node certificate of this cluster",
+          "peer call refused: no node certificate of a member of this cluster",
         );
       }
       const refusal = peerRefusal(rpc, verdict.reason);
@@ -165,6 +221,6 @@ export class PeerAuth {
 function peerRefusal(rpc: string, reason: PeerRefusal): ServerErrorResponse {
   const metadata = new Metadata();
   metadata.set("x-meshlet-error-code", "ERR_PEER_UNAUTHENTICATED");
-  const message = `${rpc} is a peer call: it needs a control-plane node certificate of this cluster (${reason})`;
+  const message = `${rpc} is a peer call: it needs a control-plane node certificate of a member of this cluster (${reason})`;
   return Object.assign(new Error(message), { code: status.UNAUTHENTICATED, details: message, metadata });
 }

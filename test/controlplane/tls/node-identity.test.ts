@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { silentLogger } from "../../../src/common/logger.ts";
-import { NodeIdentity } from "../../../src/controlplane/tls/node-identity.ts";
+import { NODE_CERT_TTL_MS, NodeIdentity } from "../../../src/controlplane/tls/node-identity.ts";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { generateKeyPair } from "../../../src/security/keys.ts";
 import { isSelfSigned } from "../../../src/security/node-cert.ts";
@@ -67,4 +67,16 @@ test("a workload certificate of the same CA is not a node certificate", async ()
     }),
     /node id/,
   );
+});
+
+test("open says why a stored certificate was not used: missing, unreadable, expired, another node's", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "meshlet-node-id-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const open = (now: number, name = NAME) => NodeIdentity.open(dir, name, ["127.0.0.1"], now, silentLogger());
+  assert.equal((await open(NOW)).stored, "missing");
+  assert.equal((await open(NOW)).stored, "usable");
+  assert.equal((await open(NOW + NODE_CERT_TTL_MS + 60_000)).stored, "expired");
+  assert.equal((await open(NOW, { ...NAME, nodeId: "n2" })).stored, "other_node");
+  writeFileSync(path.join(dir, "node-cert.pem"), "not a certificate\n");
+  assert.equal((await open(NOW)).stored, "unreadable");
 });
