@@ -28,3 +28,9 @@ export function peerIp(peer: string): string | undefined {
   const host = colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? canonicalIp(peer.slice(0, colon)) : undefined;
   return host ?? canonicalIp(peer);
 }
+
+/** 0.0.0.0 or :: in any spelling: a listener on every address, never an address to dial. */
+export function isUnspecified(host: string): boolean {
+  const ip = canonicalIp(host);
+  return ip === "0.0.0.0" || ip === "::";
+}

@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { controlAccess, controlCaPem } from "../../common/control-access.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
+import { canonicalIp, isUnspecified } from "../../common/ip.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
 import { isNamespace, isServiceAccountName } from "../../config/kube-names.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
@@ -17,6 +18,7 @@ interface SidecarFlags {
   appPort?: string;
   outbound: string;
   inbound: string;
+  advertiseAddress?: string;
   admin: string;
   control?: string;
   config?: string;
@@ -133,6 +135,12 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--app-port <port>", "the local app's port (inbound traffic goes to 127.0.0.1:PORT)"))
     .addOption(envOption("--outbound <host:port>", "listener for the app's outgoing calls", "127.0.0.1:15001"))
     .addOption(envOption("--inbound <host:port>", "listener for calls to this app", "0.0.0.0:15006"))
+    .addOption(
+      envOption(
+        "--advertise-address <ip>",
+        "the address this instance registers (default: the --inbound host; when that is 0.0.0.0 or ::, the source address of the connection to the control plane)",
+      ),
+    )
     .addOption(envOption("--admin <host:port>", "admin listener", "127.0.0.1:15000"))
     .addOption(envOption("--control <list>", "control-plane gRPC addresses host:port,..."))
     .addOption(envOption("--config <file>", "static config: multi-document YAML of resources (no control plane)"))
@@ -280,6 +288,7 @@ export function registerSidecar(program: Command): void {
         appPort,
         outbound: parseHostPort(flags.outbound, "--outbound"),
         inbound: parseHostPort(flags.inbound, "--inbound"),
+        advertiseAddress: advertiseAddressFlag(flags.advertiseAddress),
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
         ...token,
@@ -317,6 +326,16 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** An IP peers can dial: a name would be refused by the control plane (it does not resolve what callers say). */
+function advertiseAddressFlag(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const ip = canonicalIp(value);
+  if (ip === undefined) throw new UsageError(`--advertise-address: expected an IP address, got "${value}"`);
+  if (isUnspecified(ip))
+    throw new UsageError(`--advertise-address: ${value} is not an address peers can dial; give this host's IP`);
+  return ip;
 }
 
 /** --token-file (checked readable and not empty at start) or --token; not both. */
