@@ -50,8 +50,11 @@ export interface SidecarOptions {
   account?: { namespace: string; name: string } | undefined;
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
-  /** The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. */
-  caPem?: Buffer | undefined;
+  /**
+   * The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. A
+   * function is asked at every (re)connect (the file read again when it changed: a rotated CA).
+   */
+  caPem?: Buffer | (() => Buffer) | undefined;
   /** Or a file holding it, read at every (re)connect (--token-file: a projected Kubernetes token, rotated). */
   tokenFile?: string | undefined;
   source: ConfigSource | undefined;

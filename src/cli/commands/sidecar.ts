@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
+import { CaFile } from "../../common/ca-file.ts";
 import { controlAccess, controlCaPem } from "../../common/control-access.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
 import { canonicalIp, isUnspecified } from "../../common/ip.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
+import type { Logger } from "../../common/logger.ts";
 import { isNamespace, isServiceAccountName } from "../../config/kube-names.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { durationFlag, envName, envOption, logLevelOption } from "../options.ts";
@@ -292,7 +294,7 @@ export function registerSidecar(program: Command): void {
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
         ...token,
-        caPem: controlCaPem(),
+        caPem: caBundle(logger),
         source,
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
@@ -336,6 +338,15 @@ function advertiseAddressFlag(value: string | undefined): string | undefined {
   if (isUnspecified(ip))
     throw new UsageError(`--advertise-address: ${value} is not an address peers can dial; give this host's IP`);
   return ip;
+}
+
+/** --ca-file, checked readable at start, then read again at a reconnect when it changed (a rotated CA). */
+function caBundle(logger: Logger): (() => Buffer) | undefined {
+  const pem = controlCaPem();
+  const file = controlAccess().caFile;
+  if (pem === undefined || file === undefined) return undefined;
+  const ca = new CaFile(file, pem, logger);
+  return () => ca.current();
 }
 
 /** --token-file (checked readable and not empty at start) or --token; not both. */

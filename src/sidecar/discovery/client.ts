@@ -60,8 +60,11 @@ export interface DiscoveryClientOptions {
    * the kubelet's rotation reaches the next stream.
    */
   token?: string | (() => string | undefined);
-  /** The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. */
-  caPem?: Buffer;
+  /**
+   * The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. A function
+   * is called at every (re)connect, so a CA bundle rotated on disk reaches the next connection (common/ca-file.ts).
+   */
+  caPem?: Buffer | (() => Buffer);
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -243,7 +246,8 @@ export class DiscoveryStreamClient {
     let c = this.#clients.get(address);
     if (c === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      const creds = this.#o.caPem === undefined ? credentials.createInsecure() : controlPlaneCredentials(this.#o.caPem);
+      const ca = typeof this.#o.caPem === "function" ? this.#o.caPem() : this.#o.caPem;
+      const creds = ca === undefined ? credentials.createInsecure() : controlPlaneCredentials(ca);
       const client = new Client(
         address,
         new SourceAddressCredentials(creds, (local) => this.#connected(client, local)),
