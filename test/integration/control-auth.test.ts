@@ -225,6 +225,8 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   const elsewhere = await attempt(web, [hello("web"), register("web", "10.1.2.3")]);
   assert.equal(elsewhere.code, PERMISSION_DENIED, "a register of another address closes the stream");
   assert.match(elsewhere.details, /^ERR_ADDRESS_NOT_CALLER: .*\(127\.0\.0\.1\)/);
+  // An admin token may register any address (it could declare the same in a Service's spec.endpoints).
+  assert.equal((await attempt(admin, [hello("web"), register("web", "10.1.2.3")])).code, "open");
   assert.equal((await attempt(web, [hello("web"), register("web")])).code, "open");
 
   const endpoints = await until("web registered", async () => {
