@@ -5,6 +5,7 @@ import type { ResourceLimits } from "../config/limits.ts";
 import { authExtension } from "./auth/extension.ts";
 import type { AddService } from "./auth/grpc-access.ts";
 import { configCenterExtension } from "./config/extension.ts";
+import type { RegistrationAddressMode } from "./discovery/caller-address.ts";
 import { discoveryExtension } from "./discovery/extension.ts";
 import { faultsExtension } from "./faults/extension.ts";
 import type { RouteModule } from "./http/router.ts";
@@ -27,6 +28,8 @@ export interface ExtensionContext {
   security: MeshSecurity;
   /** How this node dials its peers' gRPC port: mTLS with its node certificate, or plain with --insecure. */
   peerCredentials: () => ChannelCredentials;
+  /** Which addresses sidecars may register (meshlet control --registration-address). */
+  registrationAddress: RegistrationAddressMode;
 }
 
 /**

@@ -29,6 +29,7 @@ import { registerConfigCommands } from "./config/commands.ts";
 import { DashboardLive } from "./dashboard/live.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { dashboardSource } from "./dashboard/source.ts";
+import type { RegistrationAddressMode } from "./discovery/caller-address.ts";
 import { EXTENSIONS } from "./extensions.ts";
 import { HeapMode } from "./heap-mode.ts";
 import { clusterApi } from "./http/cluster-api.ts";
@@ -90,6 +91,8 @@ export interface ControlOptions {
   obtainNodeCertificate?: (request: NodeCertificateRequest) => Promise<{ certChainPem: string; bundlePem: string }>;
   /** Verifies Kubernetes service-account tokens of sidecars (--k8s-token-keys); none: only meshlet tokens. */
   kubernetesTokens?: K8sTokenVerifier;
+  /** Which addresses sidecars may register (--registration-address; default peer: their connection's). */
+  registrationAddress?: RegistrationAddressMode;
   logger: Logger;
 }
 
@@ -387,6 +390,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       limits: o.limits ?? DEFAULT_RESOURCE_LIMITS,
       security,
       peerCredentials: () => peerCredentials ?? grpcCredentials.createInsecure(),
+      registrationAddress: o.registrationAddress ?? "peer",
     }),
   );
   const front = identity === undefined ? undefined : new TlsFrontDoor(registry);

@@ -7,6 +7,7 @@ import type { Registry } from "prom-client";
 import { formatHostPort, type HostPort } from "../common/address.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
 import { errorCode, errorMessage, MeshletError } from "../common/errors.ts";
+import { isUnspecified } from "../common/ip.ts";
 import type { Logger } from "../common/logger.ts";
 import { type Finding, formatFinding } from "../config/finding.ts";
 import type { Resource } from "../config/resources.ts";
@@ -38,14 +39,22 @@ export interface SidecarOptions {
   appPort: number;
   outbound: HostPort;
   inbound: HostPort;
+  /**
+   * The address registered (--advertise-address). Default: the inbound host, unless it is unspecified (0.0.0.0,
+   * ::), then the source address of the connection to the control plane.
+   */
+  advertiseAddress?: string | undefined;
   admin: HostPort;
   controls: readonly string[];
   /** The workload's Kubernetes service account (--namespace/--service-account): its identity is then the account's. */
   account?: { namespace: string; name: string } | undefined;
   /** Bearer token for the control plane's discovery stream (--token, MESHLET_TOKEN). */
   token?: string | undefined;
-  /** The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. */
-  caPem?: Buffer | undefined;
+  /**
+   * The mesh CA (--ca-file, MESHLET_CA_FILE): discovery goes over TLS verified against it; absent = plain. A
+   * function is asked at every (re)connect (the file read again when it changed: a rotated CA).
+   */
+  caPem?: Buffer | (() => Buffer) | undefined;
   /** Or a file holding it, read at every (re)connect (--token-file: a projected Kubernetes token, rotated). */
   tokenFile?: string | undefined;
   source: ConfigSource | undefined;
@@ -456,7 +465,7 @@ export class Sidecar {
       instance: this.#instance(),
       subscribe: ["*"],
       registration: {
-        address: advertisedAddress(this.#o.inbound.host),
+        ...registrationAddress(this.#o.advertiseAddress, this.#o.inbound.host),
         port,
         labels: this.#o.labels,
         weight: 1,
@@ -591,8 +600,14 @@ async function listen(server: NetServer, at: HostPort): Promise<void> {
   await once(server, "listening");
 }
 
-function advertisedAddress(host: string): string {
-  return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+/**
+ * The address option of the registration: absent when the inbound listener takes every address, so the stream
+ * registers its connection's source address, the one interface the control plane (and so, most likely, its peers)
+ * reach this host at; a loopback default would name this host only to itself.
+ */
+function registrationAddress(advertise: string | undefined, inboundHost: string): { address?: string } {
+  if (advertise !== undefined) return { address: advertise };
+  return isUnspecified(inboundHost) ? {} : { address: inboundHost };
 }
 
 /** The inbound side's one route, to the local app; its endpoint has this instance's labels (its `version`, for metrics). */

@@ -205,9 +205,9 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   const hello = (service: string) => ({
     hello: { nodeId: `${service}-1`, service, instance: `${service}-1`, subscribe: ["*"] },
   });
-  const register = (service: string) => ({
+  const register = (service: string, address = "127.0.0.1") => ({
     register: {
-      endpoint: { service, instance: `${service}-1`, address: "127.0.0.1", port: 9, weight: 1 },
+      endpoint: { service, instance: `${service}-1`, address, port: 9, weight: 1 },
       ttlSeconds: 15,
     },
   });
@@ -221,6 +221,12 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   assert.match(other.details, /bound to service "web", not "db"/);
   const sneaky = await attempt(web, [hello("web"), register("db")]);
   assert.equal(sneaky.code, PERMISSION_DENIED, "a register for another service closes the stream");
+  // Its own service, but another host's address (the caller is 127.0.0.1, seen through the TLS front door).
+  const elsewhere = await attempt(web, [hello("web"), register("web", "10.1.2.3")]);
+  assert.equal(elsewhere.code, PERMISSION_DENIED, "a register of another address closes the stream");
+  assert.match(elsewhere.details, /^ERR_ADDRESS_NOT_CALLER: .*\(127\.0\.0\.1\)/);
+  // An admin token may register any address (it could declare the same in a Service's spec.endpoints).
+  assert.equal((await attempt(admin, [hello("web"), register("web", "10.1.2.3")])).code, "open");
   assert.equal((await attempt(web, [hello("web"), register("web")])).code, "open");
 
   const endpoints = await until("web registered", async () => {
@@ -231,6 +237,7 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   assert.equal((await call(n1, "GET", "/v1/endpoints/db", admin)).text.includes("db-1"), false, "db never registered");
   const metrics = (await call(n1, "GET", "/metrics", undefined)).text;
   assert.match(metrics, /meshlet_discovery_rejected_total\{reason="wrong_service"\} [2-9]/);
+  assert.match(metrics, /meshlet_discovery_rejected_total\{reason="address_not_caller"\} 1/);
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_UNAUTHENTICATED"\} 1/);
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_TOKEN_UNKNOWN"\} 1/);
   assert.equal((await call(n1, "GET", "/v1/cluster", web)).status, 403, "a sidecar token cannot use the HTTP API");

@@ -8,6 +8,10 @@ import {
   MAX_APPLY_BYTES_CEILING,
   type ResourceLimits,
 } from "../../config/limits.ts";
+import {
+  REGISTRATION_ADDRESS_MODES,
+  type RegistrationAddressMode,
+} from "../../controlplane/discovery/caller-address.ts";
 import { byteSizeFlag, durationFlag, envOption, logLevelOption, parsePositiveInt } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
@@ -39,6 +43,7 @@ interface ControlFlags {
   foundingWindow: string;
   printAdminToken?: boolean;
   certificateNames?: string;
+  registrationAddress: RegistrationAddressMode;
 }
 
 /** --certificate-names: DNS names or IPs, comma-separated; a name a TLS client could not match is a usage error. */
@@ -53,6 +58,15 @@ async function certificateNamesFlag(value: string | undefined): Promise<string[]
     if (!isCertificateName(n))
       throw new UsageError(`--certificate-names: "${n}" is not a DNS name or an IP address (no wildcards, no ports)`);
   return names;
+}
+
+function registrationAddressFlag(value: string): RegistrationAddressMode {
+  const mode = REGISTRATION_ADDRESS_MODES.find((m) => m === value);
+  if (mode === undefined)
+    throw new UsageError(
+      `--registration-address: expected one of ${REGISTRATION_ADDRESS_MODES.join(", ")}, got "${value}"`,
+    );
+  return mode;
 }
 
 /** --max-resource-bytes within --max-apply-bytes, and that within what one Raft entry holds. */
@@ -209,6 +223,13 @@ export function registerControl(program: Command): void {
     )
     .addOption(envOption("--k8s-token-issuer <iss>", "the issuer Kubernetes service-account tokens must name"))
     .addOption(envOption("--k8s-token-audience <aud>", "the audience those tokens must be for", "meshlet"))
+    .addOption(
+      envOption(
+        "--registration-address <mode>",
+        "addresses a sidecar may register: peer (only its connection's source address) or any (sidecars behind NAT or a proxy)",
+        "peer",
+      ).argParser(registrationAddressFlag),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ControlFlags) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
@@ -298,6 +319,7 @@ export function registerControl(program: Command): void {
                 }
               : {}),
             ...(kubernetesTokens === undefined ? {} : { kubernetesTokens }),
+            registrationAddress: flags.registrationAddress,
             logger,
           },
           clusterId,

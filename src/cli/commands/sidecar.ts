@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
+import { CaFile } from "../../common/ca-file.ts";
 import { controlAccess, controlCaPem } from "../../common/control-access.ts";
 import { errorCode, errorMessage, UsageError } from "../../common/errors.ts";
+import { canonicalIp, isUnspecified } from "../../common/ip.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
+import type { Logger } from "../../common/logger.ts";
 import { isNamespace, isServiceAccountName } from "../../config/kube-names.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
 import { durationFlag, envName, envOption, logLevelOption } from "../options.ts";
@@ -17,6 +20,7 @@ interface SidecarFlags {
   appPort?: string;
   outbound: string;
   inbound: string;
+  advertiseAddress?: string;
   admin: string;
   control?: string;
   config?: string;
@@ -133,6 +137,12 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption("--app-port <port>", "the local app's port (inbound traffic goes to 127.0.0.1:PORT)"))
     .addOption(envOption("--outbound <host:port>", "listener for the app's outgoing calls", "127.0.0.1:15001"))
     .addOption(envOption("--inbound <host:port>", "listener for calls to this app", "0.0.0.0:15006"))
+    .addOption(
+      envOption(
+        "--advertise-address <ip>",
+        "the address this instance registers (default: the --inbound host; when that is 0.0.0.0 or ::, the source address of the connection to the control plane)",
+      ),
+    )
     .addOption(envOption("--admin <host:port>", "admin listener", "127.0.0.1:15000"))
     .addOption(envOption("--control <list>", "control-plane gRPC addresses host:port,..."))
     .addOption(envOption("--config <file>", "static config: multi-document YAML of resources (no control plane)"))
@@ -280,10 +290,11 @@ export function registerSidecar(program: Command): void {
         appPort,
         outbound: parseHostPort(flags.outbound, "--outbound"),
         inbound: parseHostPort(flags.inbound, "--inbound"),
+        advertiseAddress: advertiseAddressFlag(flags.advertiseAddress),
         admin: parseHostPort(flags.admin, "--admin"),
         controls,
         ...token,
-        caPem: controlCaPem(),
+        caPem: caBundle(logger),
         source,
         dataDir: flags.dataDir,
         labels: parseLabels(flags.labels),
@@ -317,6 +328,25 @@ export function registerSidecar(program: Command): void {
       stopWithParent(() => void exit());
       process.on("SIGHUP", () => void sidecar.reload());
     });
+}
+
+/** An IP peers can dial: a name would be refused by the control plane (it does not resolve what callers say). */
+function advertiseAddressFlag(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const ip = canonicalIp(value);
+  if (ip === undefined) throw new UsageError(`--advertise-address: expected an IP address, got "${value}"`);
+  if (isUnspecified(ip))
+    throw new UsageError(`--advertise-address: ${value} is not an address peers can dial; give this host's IP`);
+  return ip;
+}
+
+/** --ca-file, checked readable at start, then read again at a reconnect when it changed (a rotated CA). */
+function caBundle(logger: Logger): (() => Buffer) | undefined {
+  const pem = controlCaPem();
+  const file = controlAccess().caFile;
+  if (pem === undefined || file === undefined) return undefined;
+  const ca = new CaFile(file, pem, logger);
+  return () => ca.current();
 }
 
 /** --token-file (checked readable and not empty at start) or --token; not both. */

@@ -9,6 +9,7 @@ import type { ControlNode } from "../node.ts";
 import { registerMeshCommands } from "../resources/register-commands.ts";
 import { ResourceParser } from "../resources/resource-parser.ts";
 import type { StateMachine } from "../state/machine.ts";
+import type { RegistrationAddressMode } from "./caller-address.ts";
 import type { CertificateIssuer } from "./server.ts";
 import { DEFAULT_DEBOUNCE_MS } from "./session.ts";
 import { type DiscoveryRuntime, startDiscovery } from "./start.ts";
@@ -34,6 +35,7 @@ interface ExtensionContextLike {
   /** The mesh CA (MeshSecurity) as the discovery stream uses it. */
   security?: CertificateIssuer;
   peerCredentials?: () => ChannelCredentials;
+  registrationAddress?: RegistrationAddressMode;
 }
 
 /** Members and their gRPC addresses. ControlNode does not expose membership; the Raft-backed node does. */
@@ -58,7 +60,16 @@ export function discoveryExtension() {
   return {
     name: "discovery",
     register: (sm: StateMachine) => registerMeshCommands(sm),
-    start({ node, grpcServer, logger, registry, limits, security, peerCredentials }: ExtensionContextLike) {
+    start({
+      node,
+      grpcServer,
+      logger,
+      registry,
+      limits,
+      security,
+      peerCredentials,
+      registrationAddress,
+    }: ExtensionContextLike) {
       runtime = startDiscovery(node, {
         addService: (service, implementation) => grpcServer.addService(service, implementation),
         logger,
@@ -68,6 +79,7 @@ export function discoveryExtension() {
         debounceMs: debounceMs(),
         ...(security === undefined ? {} : { certificates: security }),
         ...(peerCredentials === undefined ? {} : { peerCredentials }),
+        ...(registrationAddress === undefined ? {} : { registrationAddress }),
       });
       parser = new ResourceParser();
       const bodies = { parser, ...(limits === undefined ? {} : { limits }) };

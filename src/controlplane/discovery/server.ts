@@ -1,4 +1,4 @@
-import { type ServerDuplexStream, status } from "@grpc/grpc-js";
+import { Metadata, type ServerDuplexStream, status } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorCode, errorMessage } from "../../common/errors.ts";
 import { fingerprint } from "../../common/hash.ts";
@@ -27,6 +27,7 @@ import {
 import type { NodeView, SidecarConfigView, SidecarView } from "../resources/api-types.ts";
 import { entitle, type IdentityClaim } from "../security/entitlement.ts";
 import { storedBytes } from "../state/value.ts";
+import { ADDRESS_NOT_CALLER, callerAddressDenial, type RegistrationAddressMode } from "./caller-address.ts";
 import { ConfigDelivery } from "./config-delivery.ts";
 import { EncodedSnapshot } from "./encoded-snapshot.ts";
 import { SidecarLoad } from "./load-reports.ts";
@@ -63,6 +64,8 @@ export interface DiscoveryOptions {
   config?: ConfigFeed;
   /** The mesh CA: answers CertificateRequests, pushes trust bundles. None = sidecars get no identity. */
   certificates?: CertificateIssuer;
+  /** Which addresses a caller may register (caller-address.ts); default `peer`, its connection's own. */
+  registrationAddress?: RegistrationAddressMode;
 }
 
 /** What the discovery stream needs of the mesh CA (controlplane/security/mesh-ca.ts). */
@@ -101,6 +104,7 @@ export class DiscoveryServer {
   readonly #config: ConfigFeed | undefined;
   readonly #unsubscribeConfig: () => void;
   readonly #certificates: CertificateIssuer | undefined;
+  readonly #registrationAddress: RegistrationAddressMode;
   readonly #unsubscribeBundle: () => void;
   #bundle: TrustBundle | undefined;
   #state: PreparedState | undefined;
@@ -123,6 +127,7 @@ export class DiscoveryServer {
     this.#log = options.logger.child({ subsystem: "discovery" });
     this.#queue = new PushQueue({ clock: options.clock, debounceMs: options.debounceMs ?? DEFAULT_DEBOUNCE_MS });
     this.#helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
+    this.#registrationAddress = options.registrationAddress ?? "peer";
     const registers = [options.registry];
     this.#metrics = {
       streams: new Gauge({
@@ -207,6 +212,12 @@ export class DiscoveryServer {
       RegisterInstance: (call, callback) => {
         const forbidden = this.#forbidden(call, call.request.endpoint?.service ?? "");
         if (forbidden !== undefined) return callback(forbidden);
+        const notCaller = this.#addressDenial(call, call.request.endpoint?.address ?? "");
+        if (notCaller !== undefined) {
+          this.#metrics.rejected.inc({ reason: "address_not_caller" });
+          this.#log.warn({ reason: "address_not_caller", details: notCaller }, "discovery call refused");
+          return callback(addressRefusal(notCaller));
+        }
         this.#register(call.request)
           .then((revision) => callback(null, { revision }))
           .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
@@ -317,11 +328,11 @@ export class DiscoveryServer {
         session = undefined;
       }
     };
-    const reject = (reason: string, details: string, code = status.INVALID_ARGUMENT) => {
+    const reject = (reason: string, details: string, code = status.INVALID_ARGUMENT, metadata?: Metadata) => {
       this.#metrics.rejected.inc({ reason });
       this.#log.warn({ reason, details }, "discovery stream rejected");
       cleanup();
-      call.emit("error", { code, details });
+      call.emit("error", { code, details, ...(metadata === undefined ? {} : { metadata }) });
     };
     /** A Kubernetes service-account token (--k8s-token-keys) names the account; it decides the identity. */
     const tokenAccount = principalOf(call)?.account;
@@ -412,6 +423,11 @@ export class DiscoveryServer {
           if (req.register) {
             const reg = req.register;
             if (wrongService(reg.endpoint?.service ?? "")) return;
+            const notCaller = this.#addressDenial(call, reg.endpoint?.address ?? "");
+            if (notCaller !== undefined) {
+              const { code, details, metadata } = addressRefusal(notCaller);
+              return reject("address_not_caller", details, code, metadata);
+            }
             this.#register(reg).then(
               () => {
                 registered = { endpoint: toEndpoint(reg), ttlMs: ttlOf(reg) };
@@ -505,6 +521,15 @@ export class DiscoveryServer {
     this.#metrics.rejected.inc({ reason: "wrong_service" });
     this.#log.warn({ reason: "wrong_service", details: why }, "discovery call refused");
     return { code: status.PERMISSION_DENIED, details: why };
+  }
+
+  /**
+   * Why `call` may not register `address` (caller-address.ts). An admin token is not held to it: it may declare
+   * any address anyway (a Service's spec.endpoints), and registers instances that have no sidecar.
+   */
+  #addressDenial(call: { getPeer(): string }, address: string): string | undefined {
+    if (principalOf(call)?.role === "admin") return undefined;
+    return callerAddressDenial(this.#registrationAddress, call.getPeer(), address);
   }
 
   #recordStatus(session: SidecarSession, json: string): void {
@@ -624,6 +649,13 @@ function toEndpoint(reg: Register__Output): RegisteredEndpoint {
     weight: e?.weight === undefined || e.weight === 0 ? 1 : e.weight,
     leaseId: leaseIdFor(service, instance),
   };
+}
+
+/** PERMISSION_DENIED with the code in metadata, as the gatekeeper's refusals (auth/grpc-access.ts). */
+function addressRefusal(details: string): { code: status; details: string; metadata: Metadata } {
+  const metadata = new Metadata();
+  metadata.set("x-meshlet-error-code", ADDRESS_NOT_CALLER);
+  return { code: status.PERMISSION_DENIED, details, metadata };
 }
 
 function grpcStatus(err: unknown): status {

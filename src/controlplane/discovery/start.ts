@@ -21,6 +21,7 @@ import { LEASES_PREFIX } from "../resources/keys.ts";
 import { type Command, kvView } from "../state/machine.ts";
 import { storedText } from "../state/value.ts";
 import { attachDiscovery } from "./attach.ts";
+import type { RegistrationAddressMode } from "./caller-address.ts";
 import { createMeshStateReader } from "./mesh-state.ts";
 import { type CertificateIssuer, DiscoveryServer, type MeshSource } from "./server.ts";
 
@@ -36,6 +37,8 @@ export interface DiscoveryStartOptions {
   debounceMs?: number;
   /** The mesh CA, when this node issues sidecar certificates. */
   certificates?: CertificateIssuer;
+  /** Which addresses sidecars may register (meshlet control --registration-address; default peer). */
+  registrationAddress?: RegistrationAddressMode;
   clock?: Clock;
   proposeDeadlineMs?: number;
   /** How to dial another node for RenewLeases and ListSidecars (default plain: --insecure, unit tests). */
@@ -161,6 +164,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
     config,
     ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
+    ...(options.registrationAddress === undefined ? {} : { registrationAddress: options.registrationAddress }),
   });
   options.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, server.handlers());
   attachDiscovery(node, {

@@ -1,6 +1,8 @@
 import { type ClientDuplexStream, credentials, Metadata } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
+import { SourceAddressCredentials } from "../../common/grpc-source-address.ts";
+import { canonicalIp } from "../../common/ip.ts";
 import type { Logger } from "../../common/logger.ts";
 import { isCanonicalResource } from "../../config/canonical.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
@@ -30,7 +32,12 @@ export interface MeshSnapshot {
 }
 
 export interface Registration {
-  address: string;
+  /**
+   * The address peers reach this instance at. Absent: the source address of the stream's connection (its
+   * socket's local address), which is what the control plane compares a registration with; the instance is then
+   * registered once the connection exists.
+   */
+  address?: string;
   port: number;
   labels: Record<string, string>;
   weight: number;
@@ -53,8 +60,11 @@ export interface DiscoveryClientOptions {
    * the kubelet's rotation reaches the next stream.
    */
   token?: string | (() => string | undefined);
-  /** The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. */
-  caPem?: Buffer;
+  /**
+   * The mesh CA (--ca-file): the stream is TLS, and the server must be a control-plane node under it. A function
+   * is called at every (re)connect, so a CA bundle rotated on disk reaches the next connection (common/ca-file.ts).
+   */
+  caPem?: Buffer | (() => Buffer);
   /** Applies a snapshot; throwing rejects it whole (NACK with the error's message) and keeps the previous config. */
   apply: (snapshot: MeshSnapshot) => void;
   /**
@@ -179,6 +189,12 @@ export class DiscoveryStreamClient {
   /** Why the version applied last was NACKed (some of its resources refused); repeated to every node that sends it. */
   #refused: { version: number; error: string } | undefined;
   #connectedTo: string | undefined;
+  /** The control-plane address of the current stream. */
+  #callAddress: string | undefined;
+  /** The current stream's connection's local address, once connected (Registration.address absent). */
+  #source: string | undefined;
+  /** The registration waits for #source. */
+  #registerWhenConnected = false;
   /** When the last stream that delivered snapshots ended; undefined while connected or before the first. */
   #lostAt: number | undefined;
 
@@ -230,11 +246,26 @@ export class DiscoveryStreamClient {
     let c = this.#clients.get(address);
     if (c === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      const creds = this.#o.caPem === undefined ? credentials.createInsecure() : controlPlaneCredentials(this.#o.caPem);
-      c = new Client(address, creds, { ...CHANNEL_OPTIONS, ...this.#o.channelOptions });
+      const ca = typeof this.#o.caPem === "function" ? this.#o.caPem() : this.#o.caPem;
+      const creds = ca === undefined ? credentials.createInsecure() : controlPlaneCredentials(ca);
+      const client = new Client(
+        address,
+        new SourceAddressCredentials(creds, (local) => this.#connected(client, local)),
+        { ...CHANNEL_OPTIONS, ...this.#o.channelOptions },
+      );
+      c = client;
       this.#clients.set(address, c);
     }
     return c;
+  }
+
+  /** A connection of `client` is up from `local`: an instance that registers its source address can now. */
+  #connected(client: DiscoveryClient, local: string): void {
+    const call = this.#call;
+    if (call === undefined || this.#clients.get(this.#callAddress ?? "") !== client) return;
+    this.#source = canonicalIp(local) ?? local;
+    const reg = this.#o.registration;
+    if (this.#registerWhenConnected && reg !== undefined && this.#serving) this.#register(call, reg);
   }
 
   #dropClient(address: string): void {
@@ -259,8 +290,11 @@ export class DiscoveryStreamClient {
     const metadata = new Metadata();
     const token = typeof this.#o.token === "function" ? this.#o.token() : this.#o.token;
     if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
+    this.#source = undefined;
+    this.#registerWhenConnected = false;
     const call = this.#client(address).Stream(metadata);
     this.#call = call;
+    this.#callAddress = address;
     let ended = false;
     const onEnd = (reason: string) => {
       if (ended || call !== this.#call) return;
@@ -334,12 +368,15 @@ export class DiscoveryStreamClient {
   }
 
   #register(call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>, reg: Registration): void {
+    const address = reg.address ?? this.#source;
+    this.#registerWhenConnected = address === undefined;
+    if (address === undefined) return;
     call.write({
       register: {
         endpoint: {
           service: this.#o.service,
           instance: this.#o.instance,
-          address: reg.address,
+          address,
           port: reg.port,
           labels: reg.labels,
           weight: reg.weight,
@@ -367,6 +404,7 @@ export class DiscoveryStreamClient {
     }
     if (this.#heartbeatTimer !== undefined) this.#o.clock.clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
+    this.#registerWhenConnected = false;
     call.write({ deregister: { service: this.#o.service, instance: this.#o.instance } });
   }
 

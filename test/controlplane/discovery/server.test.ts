@@ -250,3 +250,96 @@ describe("Discovery gauges", () => {
     );
   });
 });
+
+describe("Registration address", () => {
+  /** A server on `bind` with its own source and metrics; `registrationAddress` as meshlet control's flag. */
+  const serve = async (t: { after(fn: () => void): void }, bind: string, registrationAddress?: "peer" | "any") => {
+    const source = new MemorySource();
+    const registry = createRegistry({ processMetrics: false });
+    const discovery = new DiscoveryServer(source, {
+      clock: systemClock,
+      logger: silentLogger(),
+      registry,
+      debounceMs: 10,
+      ...(registrationAddress === undefined ? {} : { registrationAddress }),
+    });
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(bind, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    const streams: TestSidecar[] = [];
+    t.after(() => {
+      for (const s of streams) s.call.cancel();
+      client.close();
+      discovery.close();
+      server.forceShutdown();
+    });
+    const rejected = async () =>
+      (await registry.getSingleMetric("meshlet_discovery_rejected_total")?.get())?.values.find(
+        (v) => v.labels.reason === "address_not_caller",
+      )?.value ?? 0;
+    const registering = (address: string) => {
+      const sc = new TestSidecar(client);
+      streams.push(sc);
+      sc.send({ hello: { nodeId: `sc-${address}`, service: "ratings", instance: "r1" } });
+      sc.send({ register: { endpoint: { service: "ratings", instance: "r1", address, port: 9100 }, ttlSeconds: 15 } });
+      return sc;
+    };
+    const registered = () => source.commands.filter((c) => c.type === "mesh.register");
+    return { client, rejected, registering, registered };
+  };
+
+  it("refuses a stream registration of another address than the connection's, with a code, counted", async (t) => {
+    const { rejected, registering, registered } = await serve(t, "127.0.0.1:0");
+    const sc = registering("10.9.9.9");
+    const err = await sc.until("refusal", () => sc.error);
+    assert.equal(err.code, status.PERMISSION_DENIED);
+    assert.match(err.details ?? "", /^ERR_ADDRESS_NOT_CALLER: .*"10\.9\.9\.9".*\(127\.0\.0\.1\)/);
+    assert.deepEqual((err as { metadata?: { get(k: string): unknown[] } }).metadata?.get("x-meshlet-error-code"), [
+      "ERR_ADDRESS_NOT_CALLER",
+    ]);
+    assert.equal(await rejected(), 1);
+    assert.deepEqual(registered(), []);
+    // A host name is refused too: resolving a name the caller chose would let it name any host.
+    const named = registering("ratings.example");
+    assert.equal((await named.until("refusal", () => named.error)).code, status.PERMISSION_DENIED);
+    // Another spelling of the caller's own address is the same address.
+    const mapped = registering("::ffff:127.0.0.1");
+    await mapped.until("registered", () => registered().length === 1 || undefined);
+    assert.equal(mapped.error, undefined);
+  });
+
+  it("refuses a unary RegisterInstance of another address", async (t) => {
+    const { client, rejected, registered } = await serve(t, "127.0.0.1:0");
+    const register = (address: string) =>
+      new Promise<{ code?: number; details?: string } | null>((resolve) =>
+        client.RegisterInstance(
+          { endpoint: { service: "ratings", instance: "r2", address, port: 9, weight: 1 }, ttlSeconds: 1 },
+          (err) => resolve(err),
+        ),
+      );
+    const err = await register("192.0.2.1");
+    assert.equal(err?.code, status.PERMISSION_DENIED);
+    assert.match(err?.details ?? "", /ERR_ADDRESS_NOT_CALLER/);
+    assert.equal(await rejected(), 1);
+    assert.equal(await register("127.0.0.1"), null);
+    assert.equal(registered().length, 1);
+  });
+
+  it("compares an IPv4 caller of a dual-stack listener (::ffff:127.0.0.1) as 127.0.0.1", async (t) => {
+    const { registering, registered } = await serve(t, "[::]:0");
+    const sc = registering("127.0.0.1");
+    await sc.until("registered", () => registered().length === 1 || undefined);
+    assert.equal(sc.error, undefined);
+  });
+
+  it("takes any address with --registration-address any", async (t) => {
+    const { rejected, registering, registered } = await serve(t, "127.0.0.1:0", "any");
+    const sc = registering("10.9.9.9");
+    await sc.until("registered", () => registered().length === 1 || undefined);
+    assert.equal(await rejected(), 0);
+  });
+});

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
+import { networkInterfaces } from "node:os";
 import { after, describe, it } from "node:test";
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { pino } from "pino";
+import { formatHostPort } from "../../../src/common/address.ts";
 import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
@@ -30,7 +32,7 @@ const svc = (name: string, port = 80) =>
   );
 
 /** A Discovery server over `source`: several of them over one source stand in for the nodes of one cluster. */
-async function startNode(source: MemorySource, port = 0) {
+async function startNode(source: MemorySource, port = 0, host = "127.0.0.1") {
   const discovery = new DiscoveryServer(source, {
     clock: systemClock,
     logger: silentLogger(),
@@ -40,13 +42,13 @@ async function startNode(source: MemorySource, port = 0) {
   const server = new Server();
   server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(formatHostPort({ host, port }), ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );
   return {
     discovery,
-    address: `127.0.0.1:${bound}`,
+    address: formatHostPort({ host, port: bound }),
     kill() {
       discovery.close();
       server.forceShutdown();
@@ -339,6 +341,40 @@ describe("sidecar discovery client", () => {
     assert.equal(source.commands.length, 1, "renewals are not proposed");
     client.stop();
     await until("deregistered", () => source.kv.get("mesh/endpoints/ratings/r1") === undefined);
+  });
+
+  it("without an address, registers its connection's source address, once connected, on every stream", async (t) => {
+    // An address of this host that is not 127.0.0.1, so the source address cannot pass for a loopback default.
+    const all = Object.values(networkInterfaces()).flat();
+    const local =
+      all.find((i) => i !== undefined && i.family === "IPv4" && !i.internal)?.address ??
+      all.find((i) => i?.address === "::1")?.address;
+    if (local === undefined) return t.skip("no address of this host other than 127.0.0.1");
+    const source = new MemorySource();
+    const a = await startNode(source, 0, local);
+    const b = await startNode(source, 0, local);
+    cleanups.push(a.kill, b.kill);
+    const client = new DiscoveryStreamClient({
+      controls: [a.address, b.address],
+      nodeId: "sc-src",
+      service: "ratings",
+      instance: "r-src",
+      subscribe: [],
+      registration: { port: 9100, labels: {}, weight: 1, ttlSeconds: 15 },
+      apply: () => undefined,
+      clock: systemClock,
+      logger: silentLogger(),
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    const registered = () => source.commands.flatMap((c) => (c.type === "mesh.register" ? [c.endpoint.address] : []));
+    await until("registered", () => registered().length === 1 || undefined);
+    assert.deepEqual(registered(), [local]);
+    await until("connected to a", () => client.connectedTo === a.address);
+    a.kill();
+    await until("registered again from b", () => registered().length === 2 || undefined);
+    assert.deepEqual(registered(), [local, local]);
   });
 
   it("sends one ACK, after its delay, for the snapshots applied meanwhile; a NACK at once, replacing a pending ACK", async () => {
