@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { connect, type PeerCertificate, type TLSSocket } from "node:tls";
-import { spiffeIdFromAltNames } from "../../security/identity.ts";
+import { spiffeIdOf } from "../../security/identity.ts";
 import type { Connector } from "../engine/connect.ts";
 import { issuedByMesh } from "./peer-issuer.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
@@ -10,7 +10,8 @@ import type { TlsMaterial } from "./workload-identity.ts";
  * workload's certificate, the peer verified against the trust bundle and
  * required to carry one of the destination service's SPIFFE IDs (its
  * `/service/` ID or an account its Service lists; not any mesh member),
- * and issued by the mesh CA (not another CA under the same root).
+ * and issued by the mesh CA (not another CA under the same root); the
+ * identity is read as inbound reads it (spiffeIdOf: a DER certificate only).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
  * new pooled connection resumes instead of a full handshake.
  */
@@ -23,12 +24,13 @@ export function mtlsConnector(
   const identityCheck =
     (issuers: readonly X509Certificate[] | undefined) =>
     (_host: string, cert: PeerCertificate): Error | undefined => {
-      const peer = spiffeIdFromAltNames(cert.subjectaltname);
+      const x509 = new X509Certificate(cert.raw);
+      const peer = spiffeIdOf(x509);
       if (peer === undefined || !ids.has(peer))
         return Object.assign(new Error(`peer is ${peer ?? "no SPIFFE ID"}, expected ${[...ids].join(" or ")}`), {
           code: "ERR_TLS_PEER_IDENTITY",
         });
-      if (!issuedByMesh(new X509Certificate(cert.raw), issuers))
+      if (!issuedByMesh(x509, issuers))
         return Object.assign(new Error(`peer ${peer} holds a certificate the mesh CA did not issue`), {
           code: "ERR_TLS_PEER_ISSUER",
         });
