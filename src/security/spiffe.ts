@@ -36,7 +36,10 @@ export function spiffeIdFor(trustDomain: string, name: WorkloadName): string {
   const segments = "service" in name ? ["service", name.service] : ["ns", name.namespace, "sa", name.serviceAccount];
   for (const s of segments)
     if (!validSegment(s)) throw new RangeError(`"${s}" cannot be a SPIFFE path segment ([A-Za-z0-9._-], not . or ..)`);
-  return `spiffe://${trustDomain}/${segments.join("/")}`;
+  const id = `spiffe://${trustDomain}/${segments.join("/")}`;
+  // Every peer would refuse a longer one (parseSpiffeId): a certificate carrying it would be useless.
+  if (id.length > MAX_ID_LENGTH) throw new RangeError(`a SPIFFE ID is at most ${MAX_ID_LENGTH} bytes, got ${id.length}`);
+  return id;
 }
 
 /** Parses a SPIFFE ID; undefined for anything that is not one exactly (never normalizes). */
