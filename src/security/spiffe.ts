@@ -38,7 +38,8 @@ export function spiffeIdFor(trustDomain: string, name: WorkloadName): string {
     if (!validSegment(s)) throw new RangeError(`"${s}" cannot be a SPIFFE path segment ([A-Za-z0-9._-], not . or ..)`);
   const id = `spiffe://${trustDomain}/${segments.join("/")}`;
   // Every peer would refuse a longer one (parseSpiffeId): a certificate carrying it would be useless.
-  if (id.length > MAX_ID_LENGTH) throw new RangeError(`a SPIFFE ID is at most ${MAX_ID_LENGTH} bytes, got ${id.length}`);
+  if (id.length > MAX_ID_LENGTH)
+    throw new RangeError(`a SPIFFE ID is at most ${MAX_ID_LENGTH} bytes, got ${id.length}`);
   return id;
 }
 

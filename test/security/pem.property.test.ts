@@ -12,7 +12,9 @@ const runs = (numRuns: number) => ({ seed: SEED, numRuns });
 
 const NOW = Date.UTC(2026, 11, 3, 12);
 const roots = await Promise.all(
-  ["a.local", "b.local", "c.local"].map(async (td) => (await createRootCa(td, { now: NOW, ttlMs: 86_400_000 })).certChainPem),
+  ["a.local", "b.local", "c.local"].map(
+    async (td) => (await createRootCa(td, { now: NOW, ttlMs: 86_400_000 })).certChainPem,
+  ),
 );
 const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
