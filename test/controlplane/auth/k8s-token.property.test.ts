@@ -289,6 +289,17 @@ test("hostile Kubernetes tokens: a code each, no crash, no acceptance", async ()
       jws(HEADER, claims({ "kubernetes.io": { namespace: { toString: "bookinfo" } } })),
       "ERR_K8S_TOKEN_CLAIMS",
     ],
+    [
+      "namespace not a Kubernetes name, sub agreeing",
+      jws(
+        HEADER,
+        claims({
+          sub: "system:serviceaccount:../x:reviews",
+          "kubernetes.io": { namespace: "../x", serviceaccount: { name: "reviews" } },
+        }),
+      ),
+      "ERR_K8S_TOKEN_CLAIMS",
+    ],
     ["kubernetes.io a string", jws(HEADER, claims({ "kubernetes.io": "bookinfo" })), "ERR_K8S_TOKEN_CLAIMS"],
     ["__proto__ claims", jws(HEADER, JSON.parse(`{"__proto__":${JSON.stringify(claims())}}`)), "ERR_K8S_TOKEN_ISSUER"],
   ];
