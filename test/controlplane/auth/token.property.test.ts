@@ -3,7 +3,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { test } from "node:test";
 import fc from "fast-check";
 import { type AuthCommand, applyAuthCommand, authenticateHash } from "../../../src/controlplane/auth/store.ts";
-import { generateToken, hashToken, parseBearer } from "../../../src/controlplane/auth/token.ts";
+import { bearerFromSubprotocols, generateToken, hashToken, parseBearer } from "../../../src/controlplane/auth/token.ts";
 import { MemoryKv } from "../registry/memory-kv.ts";
 
 /** Fixed so a failure replays; fast-check prints the seed and path of a failing case. */
@@ -113,4 +113,28 @@ test("the stored hash is compared with crypto.timingSafeEqual, not ===", (t) => 
   });
   assert.equal(authenticate(`Bearer ${ACTIVE}`), "ok ci");
   assert.equal(calls, 1);
+});
+
+test("property: a WebSocket subprotocol list yields a token only from a whole `meshlet.bearer.<token>` entry", () => {
+  const entry = fc.oneof(
+    fc.constantFrom("meshlet.v1", `meshlet.bearer.${ACTIVE}`, `meshlet.bearer.${ACTIVE}x`, "meshlet.bearer.", " "),
+    fc.string({ maxLength: 20 }),
+    fc.string({ maxLength: 50 }).map((x) => `meshlet.bearer.${x}`),
+    fc.string({ minLength: 1, maxLength: 8 }).map((x) => `${x}meshlet.bearer.${ACTIVE}`),
+  );
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 4 }), fc.constantFrom(",", ", ", " ,"), (entries, sep) => {
+      const header = entries.join(sep);
+      const bearer = bearerFromSubprotocols(header);
+      if (bearer === undefined) return;
+      const parsed = parseBearer(bearer);
+      if (!parsed.ok) return;
+      const entryOf = header
+        .split(",")
+        .map((e) => e.trim())
+        .find((e) => e.startsWith("meshlet.bearer."));
+      assert.equal(entryOf, `meshlet.bearer.${parsed.token}`);
+    }),
+    runs(2_000),
+  );
 });
