@@ -51,16 +51,17 @@ export async function startTap(
     server.once("error", reject);
     server.listen(listen.port, listen.host, resolve);
   });
+  const cut = () => {
+    for (const c of connections) {
+      c.client.destroy();
+      c.server.destroy();
+    }
+  };
   return {
     connections,
-    cut() {
-      for (const c of connections) {
-        c.client.destroy();
-        c.server.destroy();
-      }
-    },
+    cut,
     close() {
-      this.cut();
+      cut();
       return new Promise((r) => server.close(() => r()));
     },
   };
