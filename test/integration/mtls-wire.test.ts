@@ -207,6 +207,11 @@ test("between sidecars the wire is TLS (first byte 0x16, no plaintext HTTP), for
       return;
     }
   });
+  const issuedAfterResumption = await metric(
+    reviews.sidecar.admin,
+    "meshlet_sidecar_certificate_requests_total",
+    'result="issued"',
+  );
 
   await t.test("no private key, CSR or token in any process's log across certificate renewals", async () => {
     await until(
@@ -235,4 +240,26 @@ test("between sidecars the wire is TLS (first byte 0x16, no plaintext HTTP), for
         assert.ok(!log.includes(secret), `${who}'s log holds "${secret === token ? "the admin token" : secret}"`);
     }
   });
+
+  // Known gap, kept visible: the inbound listener installs a renewed certificate with setSecureContext, which gives
+  // the TLS server new session-ticket keys, so the first reconnect after each renewal is a full handshake.
+  await t.test(
+    "a reconnect after the callee renewed its certificate still resumes",
+    { todo: "InboundMtls.use() drops the ticket keys at every renewal (setSecureContext without ticketKeys)" },
+    async () => {
+      const now = await metric(reviews.sidecar.admin, "meshlet_sidecar_certificate_requests_total", 'result="issued"');
+      assert.ok(now > issuedAfterResumption, "reviews renewed since its last ticket");
+      const before = reviews.tap.connections.length;
+      reviews.tap.cut();
+      await until("a request after the renewal", async () => {
+        const x = await send(web.outbound, { headers: { host: "reviews" }, path: "/after-renewal" });
+        return x.status === 200 ? x : undefined;
+      });
+      const seen = reviews.tap.connections
+        .slice(before)
+        .filter((c) => c.up.length > 0)
+        .map(resumed);
+      assert.ok(seen.length > 0 && seen.every((x) => x.offered && x.accepted), JSON.stringify(seen));
+    },
+  );
 });
