@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { setControlAccess } from "../common/control-access.ts";
+import { controlCaPem, setControlAccess } from "../common/control-access.ts";
 import { MESHLET_VERSION } from "../common/version.ts";
 import { caFileOption, logLevelOption, tokenOption } from "./options.ts";
 
@@ -16,6 +16,8 @@ export function rootCommand(): Command {
       .hook("preAction", (_root, action) => {
         const { token, caFile } = action.optsWithGlobals<{ token?: string; caFile?: string }>();
         setControlAccess({ ...(token === undefined ? {} : { token }), ...(caFile === undefined ? {} : { caFile }) });
+        // A wrong --ca-file is a usage error here (exit 2), before any command dials with it.
+        controlCaPem();
       })
       .showHelpAfterError()
       .configureOutput({ outputError: (message, write) => write(message) })

@@ -1,5 +1,6 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { UsageError } from "./errors.ts";
+import { errorMessage, UsageError } from "./errors.ts";
 
 /**
  * How this process calls the control plane: its bearer token (--token, MESHLET_TOKEN) and the CA that signed the
@@ -28,21 +29,58 @@ export function authorizationHeader(): Record<string, string> {
   return access.token === undefined || access.token === "" ? {} : { authorization: `Bearer ${access.token}` };
 }
 
-/** The bytes of --ca-file (read once), or undefined without one; a file that cannot be read is a usage error. */
+/**
+ * The bytes of --ca-file (read once), or undefined without one. A file that cannot be read, or that is not a bundle
+ * of PEM certificates, is a usage error (exit 2): checked by the CLI before a command runs, so a wrong file is told
+ * as such, not later as an unreachable server or a failed handshake.
+ */
 export function controlCaPem(): Buffer | undefined {
   return caBytes();
 }
 
 function caBytes(): Buffer | undefined {
   if (access.caFile === undefined || access.caFile === "") return undefined;
-  if (ca === undefined) {
+  ca ??= readCaBundle(access.caFile);
+  return ca;
+}
+
+const PEM_LABEL = /-----BEGIN ([^-\r\n]*)-----/g;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g;
+
+/** A CA bundle: one or more PEM certificates and nothing else that PEM can say (a key is refused, never echoed). */
+function readCaBundle(file: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "a directory, not a file" : errorMessage(err);
+    throw new UsageError(`--ca-file ${file}: ${why}`);
+  }
+  const text = bytes.toString("latin1");
+  const labels = [...text.matchAll(PEM_LABEL)].map((m) => m[1] ?? "");
+  const other = labels.find((l) => l !== "CERTIFICATE");
+  if (other !== undefined)
+    throw new UsageError(`--ca-file ${file}: holds a PEM "${other}" block; a CA file holds certificates only`);
+  if (labels.length === 0)
+    throw new UsageError(
+      `--ca-file ${file}: not a PEM certificate bundle (no "-----BEGIN CERTIFICATE-----" line); give the control plane's CA, e.g. <data-dir>/ca.pem`,
+    );
+  const blocks = [...text.matchAll(PEM_CERTIFICATE)].map((m) => m[0]);
+  if (blocks.length !== labels.length)
+    throw new UsageError(
+      `--ca-file ${file}: a certificate block is cut short or not base64 between its BEGIN and END lines`,
+    );
+  for (const [i, pem] of blocks.entries()) {
     try {
-      ca = readFileSync(access.caFile);
+      new X509Certificate(pem);
     } catch (err) {
-      throw new UsageError(`--ca-file ${access.caFile}: ${(err as Error).message}`);
+      throw new UsageError(
+        `--ca-file ${file}: certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(err)})`,
+      );
     }
   }
-  return ca;
+  return bytes;
 }
 
 const NULL_BODY = new Set([101, 204, 205, 304]);

@@ -1,4 +1,5 @@
 import { createHash, randomInt } from "node:crypto";
+import { existsSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createNetServer, isIP } from "node:net";
 import { hostname } from "node:os";
@@ -261,6 +262,9 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     wal.save(storage.initialState().hardState, storage.entries(1, storage.lastIndex() + 1, Number.POSITIVE_INFINITY));
   }
 
+  // --print-admin-token logs the token of a new cluster once, at the start that made it; a restart with the flag
+  // still in its unit file does not write the secret to the logs again.
+  const tokenMadeNow = empty && !o.join && !existsSync(adminTokenPath(o.dataDir));
   const adminToken = ensureAdminTokenFile(o.dataDir, empty && !o.join);
   const sm = new StateMachine(new RevisionedKv());
   registerConfigCommands(sm);
@@ -476,7 +480,12 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
   if (o.peers.size === 1 && !o.join) feed((c) => c.campaign());
   let stopping = false;
   if (adminToken !== undefined) {
-    if (o.printAdminToken === true) logger.info({ adminToken }, "admin token (--print-admin-token)");
+    if (o.printAdminToken === true && tokenMadeNow) logger.info({ adminToken }, "admin token (--print-admin-token)");
+    else if (o.printAdminToken === true)
+      logger.info(
+        { file: adminTokenPath(o.dataDir) },
+        "admin token not printed: --print-admin-token prints it at the start that made it only; it is in the file",
+      );
     void proposeAdminToken(node, adminToken, logger, () => stopping).then((created) => {
       if (created) logger.info({ name: `admin-${o.id}`, file: adminTokenPath(o.dataDir) }, "admin token created");
     });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import type { TestContext } from "node:test";
-import { type Cluster, type ControlProc, makeCluster, until } from "../controlplane/harness.ts";
+import { type Cluster, type ControlProc, FAST_FLAGS, makeCluster, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { type RunningSidecar, send, type Upstream } from "../sidecar/helpers.ts";
 
@@ -19,13 +19,15 @@ export interface MeshNode {
 
 /**
  * Starts the node (with `args`, which may write files under the cluster's root first) and waits for its trust
- * bundle; everything it owns is stopped after the test, whatever the outcome.
+ * bundle; everything it owns is stopped after the test, whatever the outcome. `flags` come last (e.g. another
+ * --log-level than the harness's warn).
  */
 export async function startMeshNode(
   t: TestContext,
   args: (root: string) => Promise<string[]> | string[] = () => [],
+  flags: string[] = FAST_FLAGS,
 ): Promise<MeshNode> {
-  const cluster = await makeCluster(1);
+  const cluster = await makeCluster(1, flags);
   const [node] = cluster.nodes;
   assert.ok(node);
   const sidecars: RunningSidecar[] = [];

@@ -508,7 +508,12 @@ export class DiscoveryServer {
     issuer.issueWorkload(name, csrPem).then(
       ({ certChainPem, bundle }) =>
         call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle, name) } }),
-      (err: unknown) => call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } }),
+      (err: unknown) => {
+        // A CSR for another identity than the stream's is a wrong-identity message like an unentitled one above
+        // (the issuer counted and logged the refusal itself).
+        if (errorCode(err) === "ERR_CSR_IDENTITY") this.#metrics.rejected.inc({ reason: "wrong_identity" });
+        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } });
+      },
     );
   }
 

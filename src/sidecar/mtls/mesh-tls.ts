@@ -115,24 +115,30 @@ export class MeshTls {
       const service = sidecars().get(e.key);
       // Two services' sidecars at one address: which transport and identity is not decidable, and a guess
       // would let one service downgrade or impersonate the other (a sidecar token may register any address).
-      if (m !== undefined && conflicts.has(e.key)) return refusingConnector(e.key);
-      if (m === undefined || service === undefined || (modes.get(service) ?? "STRICT") === "DISABLE") return undefined;
+      if (m !== undefined && conflicts.has(e.key))
+        return refusingConnector(
+          "ERR_ENDPOINT_CONFLICT",
+          `${e.key} is registered by sidecars of two services: not dialled`,
+        );
+      if (service === undefined) return undefined;
+      const mode = modes.get(service) ?? "STRICT";
+      if (mode === "DISABLE") return undefined;
+      // No certificate yet: a STRICT peer refuses plain text, so a plain request could only fail after its
+      // headers and body crossed the network in the clear. It fails here instead, as a connect failure (UF).
+      if (m === undefined)
+        return mode === "STRICT"
+          ? refusingConnector("ERR_NO_CERTIFICATE", `${e.key} is STRICT and this sidecar has no certificate yet`)
+          : undefined;
       return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }));
     });
   }
 }
 
 /** A transport that fails every connection at once (pools count it as a connect failure, UF). */
-function refusingConnector(key: string): Connector {
+function refusingConnector(code: string, message: string): Connector {
   return () => {
     const socket = new Socket();
-    process.nextTick(() =>
-      socket.destroy(
-        Object.assign(new Error(`${key} is registered by sidecars of two services: not dialled`), {
-          code: "ERR_ENDPOINT_CONFLICT",
-        }),
-      ),
-    );
+    process.nextTick(() => socket.destroy(Object.assign(new Error(message), { code })));
     return { socket, ready: "connect" };
   };
 }

@@ -9,6 +9,7 @@ import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts"
 import { verifyCsr } from "../../../src/security/csr.ts";
 import type { ConnectorFor } from "../../../src/sidecar/engine/upstreams.ts";
 import { MeshTls } from "../../../src/sidecar/mtls/mesh-tls.ts";
+import { compileSnapshot } from "../../../src/sidecar/snapshot.ts";
 import type { UpstreamEndpoint } from "../../../src/sidecar/upstream/balancer.ts";
 
 const TD = "cluster.local";
@@ -81,6 +82,49 @@ describe("MeshTls transport plan", () => {
       const { socket } = conflicted("127.0.0.1", 9004);
       const code = await new Promise((resolve) => socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code)));
       assert.equal(code, "ERR_ENDPOINT_CONFLICT");
+    } finally {
+      mtls.stop();
+    }
+  });
+
+  it("before its certificate, refuses to dial a STRICT peer (no plain text on the wire); PERMISSIVE and DISABLE peers go plain", async () => {
+    let plan: ConnectorFor | undefined;
+    const mtls = new MeshTls({
+      service: "web",
+      clock: new FakeClock(),
+      wallNow: () => Date.now(),
+      logger: silentLogger(),
+      registry: new Registry(),
+      send: () => true,
+      useTransports: (c) => {
+        plan = c;
+      },
+    });
+    try {
+      const yaml = [
+        ["reviews", "{}"],
+        ["legacy", "{mtls: {mode: PERMISSIVE}}"],
+        ["old", "{mtls: {mode: DISABLE}}"],
+      ]
+        .map(([name, spec]) => `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\nspec: ${spec}\n`)
+        .join("---\n");
+      const resources = parseResources(yaml, "mesh.yaml");
+      mtls.registered({
+        version: 1,
+        resources,
+        rejected: [],
+        endpoints: [endpoint("reviews", "r-1", 9002), endpoint("legacy", "l-1", 9005), endpoint("old", "o-1", 9006)],
+      });
+      mtls.swap(compileSnapshot({ version: "1", source: "control", resources }, undefined));
+      assert.ok(plan !== undefined, "a snapshot makes a transport plan");
+      const strict = plan(upstream(9002));
+      assert.ok(strict !== undefined, "a STRICT peer is not dialled in plain text");
+      const { socket } = strict("127.0.0.1", 9002);
+      const err = await new Promise<NodeJS.ErrnoException>((resolve) => socket.once("error", resolve));
+      assert.equal(err.code, "ERR_NO_CERTIFICATE");
+      assert.match(err.message, /127\.0\.0\.1:9002 is STRICT and this sidecar has no certificate yet/);
+      assert.equal(plan(upstream(9005)), undefined, "PERMISSIVE takes plain text: dialled plain");
+      assert.equal(plan(upstream(9006)), undefined, "DISABLE: plain");
     } finally {
       mtls.stop();
     }

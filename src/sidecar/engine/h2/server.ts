@@ -87,6 +87,10 @@ export class H2Front {
     // The listener keeps HTTP/1.1 sockets half-open (a client may end its side and still read); an HTTP/2
     // session has no half-open state, and would sit in CLOSE-WAIT after the client's FIN without this.
     socket.allowHalfOpen = false;
+    // Inside an mTLS tunnel from a peer sidecar the preface itself says HTTP/2 (prior knowledge; no ALPN is
+    // negotiated). Node's HTTP/2 server reads a TLS socket whose ALPN is false as "not h2" and destroys it,
+    // which reset every gRPC call to a STRICT peer (UR); the preface already decided, so tell the server so.
+    if ("alpnProtocol" in socket && socket.alpnProtocol === false) socket.alpnProtocol = "h2";
     socket.unshift(pending);
     this.#accepting = peerIdentity;
     try {
