@@ -133,7 +133,9 @@ export class Telemetry {
       startMs: this.#o.clock.now(),
       requestId: requestId ?? this.#ids.requestId(),
       sourceService:
-        direction === "outbound" ? this.#o.localService : this.#sources.sourceOf(peerIdentity, peer, claimedSource(raw)),
+        direction === "outbound"
+          ? this.#o.localService
+          : this.#sources.sourceOf(peerIdentity, peer, claimedSource(raw)),
       peerIdentity: direction === "inbound" ? peerIdentity : undefined,
       destinationService: UNKNOWN_SOURCE,
       endpoint: undefined,
