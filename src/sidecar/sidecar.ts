@@ -486,6 +486,7 @@ export class Sidecar {
       statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
+      registry: this.#o.registry,
       labels: this.#o.labels,
       account: this.#o.account,
       ...this.#appConfig.discovery(),

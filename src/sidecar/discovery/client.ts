@@ -4,6 +4,7 @@ import { errorMessage } from "../../common/errors.ts";
 import { SourceAddressCredentials } from "../../common/grpc-source-address.ts";
 import { canonicalIp } from "../../common/ip.ts";
 import type { Logger } from "../../common/logger.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import { isCanonicalResource } from "../../config/canonical.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
@@ -119,6 +120,8 @@ export interface DiscoveryClientOptions {
   config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
   /** A stream came up (its first message) or went down. */
   onConnection?: (up: boolean) => void;
+  /** Where meshlet_sidecar_control_refused_total is registered (none: not counted). */
+  registry?: Registry;
   /** The workload identity (mTLS): told when a stream opens, given certificates and trust bundles. */
   identity?: IdentityChannel;
 }
@@ -218,6 +221,7 @@ export class DiscoveryStreamClient {
   #lostAt: number | undefined;
   /** The last credential refusal logged (code and details): the same one again on a retry is not logged again. */
   #credentialRefusal: string | undefined;
+  readonly #refusals: Counter<"code"> | undefined;
 
   constructor(options: DiscoveryClientOptions) {
     if (options.controls.length === 0) throw new Error("at least one control-plane address is needed");
@@ -225,6 +229,15 @@ export class DiscoveryStreamClient {
     this.#random = options.random ?? Math.random;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#log = options.logger.child({ subsystem: "discovery-client" });
+    this.#refusals =
+      options.registry === undefined
+        ? undefined
+        : new Counter({
+            name: "meshlet_sidecar_control_refused_total",
+            help: "Discovery streams the control plane closed refusing this sidecar's credentials, by gRPC code (UNAUTHENTICATED: token missing, unknown, expired or revoked; PERMISSION_DENIED: a token or account not allowed to act for this service)",
+            labelNames: ["code"],
+            registers: [options.registry],
+          });
   }
 
   /** Version of the last snapshot applied; 0 before the first. */
@@ -297,6 +310,7 @@ export class DiscoveryStreamClient {
    * token or policy is picked up without a restart.
    */
   #refusedCredentials(address: string, refusal: CredentialRefusal, delay: number): void {
+    this.#refusals?.inc({ code: refusal.code });
     const key = `${refusal.code}\n${refusal.details}`;
     if (key === this.#credentialRefusal) return;
     this.#credentialRefusal = key;

@@ -332,6 +332,17 @@ describe("sidecar discovery client", () => {
     cleanups.push(() => server.forceShutdown());
     const lines: { msg?: string; code?: string; details?: string; level?: number }[] = [];
     const token = "mlt_secret-token-value";
+    const registry = createRegistry({ processMetrics: false });
+    const counted = async (code: string) => {
+      const text = await registry.getSingleMetricAsString("meshlet_sidecar_control_refused_total");
+      return Number(
+        text
+          .split("\n")
+          .find((l) => l.includes(`code="${code}"`))
+          ?.split(" ")
+          .pop() ?? 0,
+      );
+    };
     const raw: string[] = [];
     const client = new DiscoveryStreamClient({
       controls: [`127.0.0.1:${port}`],
@@ -352,6 +363,7 @@ describe("sidecar discovery client", () => {
         },
       ),
       backoff: { baseMs: 5, maxMs: 20 },
+      registry,
     });
     client.start();
     cleanups.push(() => client.stop());
@@ -362,12 +374,14 @@ describe("sidecar discovery client", () => {
     assert.equal(refused()[0]?.details, "the bearer token was revoked");
     assert.equal(refused()[0]?.level, 50);
     assert.equal(lines.filter((l) => l.msg === "control plane not reachable").length, 0);
+    assert.ok((await counted("UNAUTHENTICATED")) >= 3, "every refusal is counted");
 
     refusal = { code: status.PERMISSION_DENIED, details: 'service account shop/x may not act as service "web"' };
     const seen = streams;
     await until("retried with the new refusal", () => streams >= seen + 3 || undefined);
     assert.equal(refused().length, 2, "a different refusal is logged once more");
     assert.equal(refused()[1]?.code, "PERMISSION_DENIED");
+    assert.ok((await counted("PERMISSION_DENIED")) >= 2);
     assert.ok(!raw.join("").includes(token), "the token is never logged");
   });
 
