@@ -178,6 +178,7 @@ export class DataPath {
         req.url,
         fieldList(h.names, h.values),
         req.socket.remoteAddress,
+        req.socket.peerIdentity,
       );
       run(new RequestContext(direction, req, res, clock.now(), record, hostOf(req.authority)));
     };

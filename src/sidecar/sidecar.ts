@@ -29,6 +29,7 @@ import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
 import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
+import type { AccountRef } from "./telemetry/source-identity.ts";
 import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
 import { AppHealth, httpProbe, tcpProbe } from "./upstream/app-health.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
@@ -485,6 +486,7 @@ export class Sidecar {
       statusIntervalMs: REPORT_INTERVAL_MS,
       clock: this.#clock,
       logger: this.#log,
+      registry: this.#o.registry,
       labels: this.#o.labels,
       account: this.#o.account,
       ...this.#appConfig.discovery(),
@@ -644,14 +646,18 @@ function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
 /** What telemetry takes from a snapshot: each Service's endpoints and its own access-log setting. */
 function telemetryView(snap: CompiledSnapshot): TelemetryView {
   const accessLogs = new Map<string, AccessLogPolicy>();
+  const accounts = new Map<string, readonly AccountRef[]>();
   for (const r of snap.resources) {
-    const a = r.kind === "Service" ? r.spec.accessLog : undefined;
+    if (r.kind !== "Service") continue;
+    const a = r.spec.accessLog;
     if (a !== undefined) accessLogs.set(r.metadata.name, { mode: a.mode, sampleRate: a.sampleRate ?? 0 });
+    if (r.spec.serviceAccounts !== undefined) accounts.set(r.metadata.name, r.spec.serviceAccounts);
   }
   return {
     services: [...snap.services.values()].map((s) => ({
       name: s.name,
       endpoints: s.endpoints,
+      serviceAccounts: accounts.get(s.name),
       accessLog: accessLogs.get(s.name),
     })),
   };

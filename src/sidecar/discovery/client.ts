@@ -1,9 +1,10 @@
-import { type ClientDuplexStream, credentials, Metadata } from "@grpc/grpc-js";
+import { type ClientDuplexStream, credentials, Metadata, status } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.ts";
 import { errorMessage } from "../../common/errors.ts";
 import { SourceAddressCredentials } from "../../common/grpc-source-address.ts";
 import { canonicalIp } from "../../common/ip.ts";
 import type { Logger } from "../../common/logger.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import { isCanonicalResource } from "../../config/canonical.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import { type Finding, formatFinding } from "../../config/finding.ts";
@@ -20,6 +21,25 @@ import type { Snapshot__Output } from "../../gen/meshlet/discovery/v1/Snapshot.t
 import type { TrustBundle__Output } from "../../gen/meshlet/discovery/v1/TrustBundle.ts";
 import { controlPlaneCredentials } from "../../security/control-plane-tls.ts";
 import { backoffDelay } from "./backoff.ts";
+
+/** A stream ended by the control plane refusing the sidecar's credentials: the gRPC code's name and its details. */
+interface CredentialRefusal {
+  readonly code: "UNAUTHENTICATED" | "PERMISSION_DENIED";
+  readonly details: string;
+}
+
+/**
+ * UNAUTHENTICATED (no, a forged, expired or revoked token) and
+ * PERMISSION_DENIED (a token for another service, an account the Service
+ * does not list) as a refusal; undefined for any other end of a stream.
+ */
+function credentialRefusal(err: unknown): CredentialRefusal | undefined {
+  const e = err as { code?: unknown; details?: unknown };
+  const details = typeof e.details === "string" ? e.details : "";
+  if (e.code === status.UNAUTHENTICATED) return { code: "UNAUTHENTICATED", details };
+  if (e.code === status.PERMISSION_DENIED) return { code: "PERMISSION_DENIED", details };
+  return undefined;
+}
 
 /** A snapshot decoded and validated, ready for the sidecar's pipeline. */
 export interface MeshSnapshot {
@@ -100,6 +120,8 @@ export interface DiscoveryClientOptions {
   config?: { revision: () => number; apply: (update: ConfigUpdate__Output) => void };
   /** A stream came up (its first message) or went down. */
   onConnection?: (up: boolean) => void;
+  /** Where meshlet_sidecar_control_refused_total is registered (none: not counted). */
+  registry?: Registry;
   /** The workload identity (mTLS): told when a stream opens, given certificates and trust bundles. */
   identity?: IdentityChannel;
 }
@@ -197,6 +219,9 @@ export class DiscoveryStreamClient {
   #registerWhenConnected = false;
   /** When the last stream that delivered snapshots ended; undefined while connected or before the first. */
   #lostAt: number | undefined;
+  /** The last credential refusal logged (code and details): the same one again on a retry is not logged again. */
+  #credentialRefusal: string | undefined;
+  readonly #refusals: Counter<"code"> | undefined;
 
   constructor(options: DiscoveryClientOptions) {
     if (options.controls.length === 0) throw new Error("at least one control-plane address is needed");
@@ -204,6 +229,15 @@ export class DiscoveryStreamClient {
     this.#random = options.random ?? Math.random;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#log = options.logger.child({ subsystem: "discovery-client" });
+    this.#refusals =
+      options.registry === undefined
+        ? undefined
+        : new Counter({
+            name: "meshlet_sidecar_control_refused_total",
+            help: "Discovery streams the control plane closed refusing this sidecar's credentials, by gRPC code (UNAUTHENTICATED: token missing, unknown, expired or revoked; PERMISSION_DENIED: a token or account not allowed to act for this service)",
+            labelNames: ["code"],
+            registers: [options.registry],
+          });
   }
 
   /** Version of the last snapshot applied; 0 before the first. */
@@ -268,6 +302,24 @@ export class DiscoveryStreamClient {
     if (this.#registerWhenConnected && reg !== undefined && this.#serving) this.#register(call, reg);
   }
 
+  /**
+   * The control plane answered, and refused this sidecar's token or the
+   * identity it asked for: not a reachability problem, and retrying will not
+   * help until an operator acts (a new token, the Service's accounts). Logged
+   * once per distinct refusal, not on every retry; retries go on, so a fixed
+   * token or policy is picked up without a restart.
+   */
+  #refusedCredentials(address: string, refusal: CredentialRefusal, delay: number): void {
+    this.#refusals?.inc({ code: refusal.code });
+    const key = `${refusal.code}\n${refusal.details}`;
+    if (key === this.#credentialRefusal) return;
+    this.#credentialRefusal = key;
+    this.#log.error(
+      { control: address, code: refusal.code, details: refusal.details, retryInMs: Math.round(delay) },
+      "control plane refused this sidecar's credentials",
+    );
+  }
+
   #dropClient(address: string): void {
     const c = this.#clients.get(address);
     if (c === undefined) return;
@@ -296,7 +348,7 @@ export class DiscoveryStreamClient {
     this.#call = call;
     this.#callAddress = address;
     let ended = false;
-    const onEnd = (reason: string) => {
+    const onEnd = (reason: string, refusal?: CredentialRefusal) => {
       if (ended || call !== this.#call) return;
       ended = true;
       this.#call = undefined;
@@ -309,10 +361,12 @@ export class DiscoveryStreamClient {
       if (wasUp) this.#o.onConnection?.(false);
       if (this.#stopped) return;
       const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
-      this.#log.warn(
-        { control: address, reason, retryInMs: Math.round(delay) },
-        wasUp ? "discovery stream lost" : "control plane not reachable",
-      );
+      if (refusal !== undefined) this.#refusedCredentials(address, refusal, delay);
+      else
+        this.#log.warn(
+          { control: address, reason, retryInMs: Math.round(delay) },
+          wasUp ? "discovery stream lost" : "control plane not reachable",
+        );
       this.#retryTimer = this.#o.clock.setTimeout(() => {
         this.#retryTimer = undefined;
         this.#connect();
@@ -336,6 +390,7 @@ export class DiscoveryStreamClient {
         this.#firstMessageTimer = undefined;
         this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
+        this.#credentialRefusal = undefined;
         this.#attempt = 0;
         this.#slowStarts = 0;
         this.#o.onConnection?.(true);
@@ -345,7 +400,7 @@ export class DiscoveryStreamClient {
       else if (res.certificate) this.#o.identity?.certificate(res.certificate);
       else if (res.trustBundle) this.#o.identity?.trustBundle(res.trustBundle);
     });
-    call.on("error", (err) => onEnd(errorMessage(err)));
+    call.on("error", (err) => onEnd(errorMessage(err), credentialRefusal(err)));
     call.on("end", () => onEnd("stream ended"));
     call.write({
       hello: {

@@ -1,8 +1,11 @@
 import { X509Certificate } from "node:crypto";
 import { connect, type PeerCertificate, type TLSSocket } from "node:tls";
+import type { Logger } from "../../common/logger.ts";
+import { Counter, type Registry } from "../../common/prom.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
 import type { Connector } from "../engine/connect.ts";
 import { issuedByMesh } from "./peer-issuer.ts";
+import { certificateCause, isTlsRefusal, RefusalWarnings } from "./refusals.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
 
 /**
@@ -14,10 +17,13 @@ import type { TlsMaterial } from "./workload-identity.ts";
  * identity is read as inbound reads it (spiffeIdOf: a DER certificate only).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
  * new pooled connection resumes instead of a full handshake.
+ * A peer refused during the handshake is reported to `refusals` (the pool
+ * still sees the error: a connect failure, UF).
  */
 export function mtlsConnector(
   material: () => TlsMaterial | undefined,
   expected: string | ReadonlySet<string>,
+  refusals?: OutboundTlsRefusals,
 ): Connector {
   let session: Buffer | undefined;
   const ids = typeof expected === "string" ? new Set([expected]) : expected;
@@ -52,6 +58,42 @@ export function mtlsConnector(
     socket.on("session", (s: Buffer) => {
       session = s;
     });
+    if (refusals !== undefined) {
+      const onError = (e: NodeJS.ErrnoException) => refusals.refused(`${host}:${port}`, e);
+      socket.on("error", onError);
+      socket.once("secureConnect", () => socket.off("error", onError));
+    }
     return { socket, ready: "secureConnect" };
   };
+}
+
+/**
+ * Outbound handshakes refused because of the peer's certificate or the TLS
+ * handshake (not the network): counted by cause in
+ * meshlet_outbound_tls_refused_total{reason}, and warned about at most once
+ * per cause per minute with the endpoint. One per sidecar.
+ */
+export class OutboundTlsRefusals {
+  readonly #refused: Counter<"reason">;
+  readonly #warnings: RefusalWarnings;
+
+  /** `now`: milliseconds on any monotonic scale, for spacing the warnings. */
+  constructor(registry: Registry, logger: Logger, now: () => number) {
+    this.#refused = new Counter({
+      name: "meshlet_outbound_tls_refused_total",
+      help: "Outbound mTLS connections to peer sidecars refused during the handshake, by reason: wrong_identity (not a SPIFFE ID of the destination service), foreign_issuer (not issued by the mesh CA), expired, not_yet_valid, unknown_ca (not under the trust bundle), handshake (another TLS failure)",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.#warnings = new RefusalWarnings(logger, now, "outbound mTLS connection refused");
+  }
+
+  refused(endpoint: string, e: NodeJS.ErrnoException): void {
+    if (!isTlsRefusal(e.code)) return;
+    const cause = certificateCause(e.code);
+    this.#refused.inc({ reason: cause });
+    // Only the identity checks' own messages (which names were seen and expected) are logged; OpenSSL's carry nothing more than the code.
+    const detail = cause === "wrong_identity" || cause === "foreign_issuer" ? e.message : undefined;
+    this.#warnings.warn(cause, { endpoint, code: e.code, ...(detail === undefined ? {} : { detail }) });
+  }
 }

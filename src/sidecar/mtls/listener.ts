@@ -1,11 +1,13 @@
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
+import type { Logger } from "../../common/logger.ts";
 import { Counter, type Registry } from "../../common/prom.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
 import { parseSpiffeId } from "../../security/spiffe.ts";
 import type { Acceptor } from "../engine/server.ts";
 import type { MtlsMode } from "./modes.ts";
 import { issuedByMesh } from "./peer-issuer.ts";
+import { type CertificateCause, certificateCause, RefusalWarnings } from "./refusals.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
 
 /** The first byte of a TLS record carrying a handshake: how PERMISSIVE tells TLS from plain HTTP. */
@@ -22,19 +24,24 @@ const FIRST_BYTE_TIMEOUT_MS = 10_000;
  * Until its first certificate arrives the sidecar cannot speak mTLS, and
  * STRICT still means what it says: every connection is refused (a
  * control-fed sidecar always gets one; its control plane is a CA).
+ * A refused handshake is counted by its cause (expired, unknown CA, no client
+ * certificate, ...) and warned about at most once per cause per minute.
  */
 export class InboundMtls {
   readonly #tls: TlsServer;
   readonly #refused: Counter<"reason">;
   readonly #accepted: Counter<"transport">;
+  readonly #warnings: RefusalWarnings;
   #serve: ((stream: Socket, peerIdentity?: string) => void) | undefined;
   #mode: MtlsMode = "STRICT";
   #material: TlsMaterial | undefined;
 
-  constructor(registry: Registry) {
+  /** `now`: milliseconds on any monotonic scale, for spacing the warnings. */
+  constructor(registry: Registry, logger: Logger, now: () => number) {
+    this.#warnings = new RefusalWarnings(logger, now, "inbound mTLS connection refused");
     this.#refused = new Counter({
       name: "meshlet_inbound_tls_refused_total",
-      help: "Inbound connections refused by the mTLS transport, by reason (plaintext on STRICT, no_certificate yet on STRICT, handshake failure, no SPIFFE ID, foreign_trust_domain, foreign_issuer: a certificate under the bundle's root not issued by the mesh CA)",
+      help: "Inbound connections refused by the mTLS transport, by reason: plaintext on STRICT, no_certificate (this sidecar has none yet) on STRICT; the client's certificate expired, not_yet_valid, unknown_ca (not under the trust bundle), no_client_certificate, another handshake failure (handshake); no_identity (no SPIFFE ID), foreign_trust_domain, foreign_issuer (under the bundle's root, not issued by the mesh CA)",
       labelNames: ["reason"],
       registers: [registry],
     });
@@ -52,10 +59,14 @@ export class InboundMtls {
       SNICallback: (_name, cb) => cb(new Error("no workload certificate yet"), undefined),
     });
     this.#tls.on("secureConnection", (s: TLSSocket) => this.#secured(s));
-    this.#tls.on("tlsClientError", () => this.#refused.inc({ reason: "handshake" }));
+    this.#tls.on("tlsClientError", (err: NodeJS.ErrnoException, s: TLSSocket) => this.#handshakeFailed(err, s));
   }
 
-  /** New certificate or bundle: new handshakes use it, open connections keep theirs. */
+  /**
+   * New certificate or bundle: new handshakes use it, open connections keep theirs. The session-ticket keys
+   * are carried over (setSecureContext would make new ones), so callers' tickets from before a renewal still
+   * resume instead of costing a full handshake.
+   */
   use(material: TlsMaterial): void {
     this.#material = material;
     this.#tls.setSecureContext({
@@ -63,6 +74,7 @@ export class InboundMtls {
       cert: material.certChainPem,
       ca: material.bundlePem,
       minVersion: "TLSv1.3",
+      ticketKeys: this.#tls.getTicketKeys(),
     });
   }
 
@@ -101,10 +113,24 @@ export class InboundMtls {
     });
   };
 
+  /**
+   * A handshake that did not complete. Node verifies the client's chain once
+   * OpenSSL finished, and on failure destroys the socket with its
+   * `authorizationError` set (the error itself is then only "socket hang up");
+   * a missing client certificate fails inside OpenSSL with its own code.
+   */
+  #handshakeFailed(err: NodeJS.ErrnoException, s: TLSSocket): void {
+    const code = verificationCode(s) ?? err.code;
+    const cause = certificateCause(code);
+    this.#refused.inc({ reason: cause });
+    this.#warnings.warn(cause, { code, remote: s.remoteAddress });
+  }
+
   #secured(s: TLSSocket): void {
     const verdict = this.#verdict(s);
     if (verdict.refused !== undefined) {
       this.#refused.inc({ reason: verdict.refused });
+      this.#warnings.warn(verdict.refused, { peer: verdict.peer, remote: s.remoteAddress });
       s.destroy();
       return;
     }
@@ -113,13 +139,25 @@ export class InboundMtls {
   }
 
   /** The verified peer's SPIFFE ID, or why it is not a workload of this mesh. */
-  #verdict(s: TLSSocket): { identity: string; refused?: undefined } | { refused: string } {
+  #verdict(
+    s: TLSSocket,
+  ):
+    | { identity: string; refused?: undefined }
+    | { refused: "no_identity" | "foreign_trust_domain" | CertificateCause; peer?: string } {
     const cert = s.getPeerX509Certificate();
     const identity = cert === undefined ? undefined : spiffeIdOf(cert);
     if (cert === undefined || identity === undefined) return { refused: "no_identity" };
     if (parseSpiffeId(identity)?.trustDomain !== this.#material?.trustDomain)
-      return { refused: "foreign_trust_domain" };
-    if (!issuedByMesh(cert, this.#material?.issuers)) return { refused: "foreign_issuer" };
+      return { refused: "foreign_trust_domain", peer: identity };
+    if (!issuedByMesh(cert, this.#material?.issuers)) return { refused: "foreign_issuer", peer: identity };
     return { identity };
   }
+}
+
+/** The chain verification result Node recorded on a socket (a code such as CERT_HAS_EXPIRED), if any. */
+function verificationCode(s: TLSSocket): string | undefined {
+  // Typed as an Error, set by Node as the code string.
+  const e: unknown = s.authorizationError;
+  if (typeof e === "string") return e;
+  return e instanceof Error ? (e as NodeJS.ErrnoException).code : undefined;
 }

@@ -9,7 +9,7 @@ import type { Connector } from "../engine/connect.ts";
 import type { ConnectorFor } from "../engine/upstreams.ts";
 import type { CompiledSnapshot } from "../snapshot.ts";
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
-import { mtlsConnector } from "./connector.ts";
+import { mtlsConnector, OutboundTlsRefusals } from "./connector.ts";
 import { InboundMtls } from "./listener.ts";
 import { type MtlsMode, mtlsModes, peerIdentities } from "./modes.ts";
 import { WorkloadIdentity } from "./workload-identity.ts";
@@ -40,6 +40,7 @@ export class MeshTls {
   readonly identity: WorkloadIdentity;
   readonly inbound: InboundMtls;
   readonly #o: MeshTlsOptions;
+  readonly #refusals: OutboundTlsRefusals;
   /** Endpoint key → the Service it was registered for, from the latest discovery snapshot. */
   #sidecars = new Map<string, string>();
   /** Endpoint keys registered for more than one Service (never dialled: see #replan). */
@@ -52,7 +53,8 @@ export class MeshTls {
 
   constructor(o: MeshTlsOptions) {
     this.#o = o;
-    this.inbound = new InboundMtls(o.registry);
+    this.inbound = new InboundMtls(o.registry, o.logger, () => o.clock.now());
+    this.#refusals = new OutboundTlsRefusals(o.registry, o.logger, () => o.clock.now());
     this.identity = new WorkloadIdentity({
       service: o.service,
       account: o.account,
@@ -110,6 +112,7 @@ export class MeshTls {
     const sidecars = () => this.#sidecars;
     const conflicts = this.#conflicts;
     const current = () => this.identity.material;
+    const refusals = this.#refusals;
     this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
       const service = sidecars().get(e.key);
@@ -129,7 +132,7 @@ export class MeshTls {
         return mode === "STRICT"
           ? refusingConnector("ERR_NO_CERTIFICATE", `${e.key} is STRICT and this sidecar has no certificate yet`)
           : undefined;
-      return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }));
+      return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }), refusals);
     });
   }
 }

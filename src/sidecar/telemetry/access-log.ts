@@ -48,6 +48,7 @@ export function accessLogLine(r: RequestRecord, durationMs: number): string {
     trace_id: r.traceId,
     span_id: r.span?.spanId ?? "",
     source_service: r.sourceService,
+    peer_identity: r.peerIdentity ?? "-",
     destination_service: r.destinationService,
     destination_version: r.endpoint?.labels.version ?? "",
   })}\n`;

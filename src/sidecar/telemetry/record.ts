@@ -42,8 +42,10 @@ export interface RequestRecord {
   readonly requestId: string;
   /** The client sent no x-request-id: the sidecar made `requestId`, and adds it upstream. */
   readonly requestIdGenerated: boolean;
-  /** The calling service: this sidecar's own on outbound, the trusted `x-meshlet-source` on inbound. */
+  /** The calling service: this sidecar's own on outbound; on inbound, from the peer's certificate or the trusted `x-meshlet-source`. */
   sourceService: string;
+  /** Inbound over mTLS: the caller's verified SPIFFE ID; undefined on plain text and on outbound. */
+  readonly peerIdentity: string | undefined;
   /** "unknown" until routed (and for a request no route takes). */
   destinationService: string;
   /** The last endpoint tried; undefined when none was (a local answer). */

@@ -1,12 +1,15 @@
+import { parseSpiffeId } from "../../security/spiffe.ts";
+
 /**
- * Who is calling: the caller's sidecar names its own service in
- * `x-meshlet-source`, and the inbound sidecar believes it only from a peer
- * of the mesh. Linkerd and Istio learn the caller from its mTLS certificate;
- * until meshlet has workload identities (the zero-trust issue), "of the mesh"
- * means the connection comes from the address of an endpoint the running
- * snapshot knows, and the name is a Service of that snapshot. Anything else
- * is `unknown`: a forged header from outside cannot pick another caller's
- * rate-limit bucket, and cannot grow the metrics' label values.
+ * Who is calling. On an mTLS connection the caller is what its verified
+ * certificate says (as Istio and Linkerd learn it): a `/service/<name>` ID
+ * names the Service, a `/ns/<ns>/sa/<sa>` ID the Service that lists that
+ * account, and the header is not believed beyond that. On a plain-text
+ * connection (PERMISSIVE, DISABLE) the caller's sidecar names its own service
+ * in `x-meshlet-source`, believed only when the connection comes from the
+ * address of an endpoint the running snapshot knows and the name is a Service
+ * of that snapshot. Anything else is `unknown`: a forged header cannot pick
+ * another caller's rate-limit bucket, and cannot grow the metrics' label values.
  */
 
 /** The header that carries the calling service between sidecars (DESIGN.md). */
@@ -15,21 +18,106 @@ export const SOURCE_HEADER = "x-meshlet-source";
 /** The caller when it cannot be told (not from the mesh, no header, or a name the snapshot does not have). */
 export const UNKNOWN_SOURCE = "unknown";
 
+/** A Kubernetes service account a Service lists in spec.serviceAccounts. */
+export interface AccountRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
 /** The mesh as the running snapshot knows it: built once per snapshot. */
 export interface MeshPeers {
   /** Endpoint addresses of every Service (IPv4-mapped IPv6 written as IPv4). */
   readonly addresses: ReadonlySet<string>;
   readonly services: ReadonlySet<string>;
+  /** `<namespace>/<account>` to the Services that list it (more than one when Services share an account). */
+  readonly accounts: ReadonlyMap<string, readonly string[]>;
 }
 
-export function meshPeers(services: Iterable<{ name: string; endpoints: Iterable<{ address: string }> }>): MeshPeers {
+export function meshPeers(
+  services: Iterable<{
+    name: string;
+    endpoints: Iterable<{ address: string }>;
+    serviceAccounts?: readonly AccountRef[] | undefined;
+  }>,
+): MeshPeers {
   const addresses = new Set<string>();
   const names = new Set<string>();
+  const accounts = new Map<string, string[]>();
   for (const s of services) {
     names.add(s.name);
     for (const e of s.endpoints) addresses.add(plainAddress(e.address));
+    for (const a of s.serviceAccounts ?? []) {
+      const key = `${a.namespace}/${a.name}`;
+      const listed = accounts.get(key);
+      if (listed === undefined) accounts.set(key, [s.name]);
+      else if (!listed.includes(s.name)) listed.push(s.name);
+    }
   }
-  return { addresses, services: names };
+  return { addresses, services: names, accounts };
+}
+
+/**
+ * What a verified peer identity says about the caller: one Service, the
+ * Services sharing its account (the header may pick one of them), or none.
+ */
+export type IdentitySource = string | ReadonlySet<string>;
+
+/**
+ * The Services a verified SPIFFE ID may speak for in this snapshot: its
+ * `/service/<name>` when the snapshot has that Service; the Services listing
+ * its `/ns/<ns>/sa/<sa>` account; else `unknown`. The trust domain was
+ * checked by the listener (a foreign one never gets this far).
+ */
+export function identitySource(identity: string, mesh: MeshPeers): IdentitySource {
+  const id = parseSpiffeId(identity);
+  const seg = id?.segments ?? [];
+  if (seg.length === 2 && seg[0] === "service")
+    return mesh.services.has(seg[1] as string) ? (seg[1] as string) : UNKNOWN_SOURCE;
+  if (seg.length === 4 && seg[0] === "ns" && seg[2] === "sa") {
+    const listed = mesh.accounts.get(`${seg[1]}/${seg[3]}`) ?? [];
+    if (listed.length === 1) return listed[0] as string;
+    if (listed.length > 1) return new Set(listed);
+  }
+  return UNKNOWN_SOURCE;
+}
+
+/** The caller of a verified peer: the header counts only to choose among Services sharing its account. */
+export function verifiedSource(source: IdentitySource, claimed: string | undefined): string {
+  if (typeof source === "string") return source;
+  return claimed !== undefined && source.has(claimed) ? claimed : UNKNOWN_SOURCE;
+}
+
+/** Distinct peer identities remembered per snapshot; a mesh has far fewer (each is signed by the mesh CA). */
+const MAX_REMEMBERED_IDENTITIES = 10_000;
+
+/**
+ * The calling service of each verified peer identity, worked out the first
+ * time an identity is seen under a snapshot and then found with one map
+ * lookup: the trust domain is not known when a snapshot is applied (it comes
+ * with the certificate), so the map is keyed by whole IDs as they arrive.
+ */
+export class PeerSources {
+  readonly #mesh: MeshPeers;
+  readonly #known = new Map<string, IdentitySource>();
+
+  constructor(mesh: MeshPeers) {
+    this.#mesh = mesh;
+  }
+
+  get mesh(): MeshPeers {
+    return this.#mesh;
+  }
+
+  /** The caller of an inbound request: from the verified identity when there is one, else the trusted header. */
+  sourceOf(identity: string | undefined, peer: string | undefined, claimed: string | undefined): string {
+    if (identity === undefined) return trustedSource(peer, claimed, this.#mesh);
+    let source = this.#known.get(identity);
+    if (source === undefined) {
+      source = identitySource(identity, this.#mesh);
+      if (this.#known.size < MAX_REMEMBERED_IDENTITIES) this.#known.set(identity, source);
+    }
+    return verifiedSource(source, claimed);
+  }
 }
 
 const MAPPED = "::ffff:";

@@ -5,11 +5,11 @@ import { type IdSource, randomIds } from "./ids.ts";
 import type { ConnectionRecord, Direction, EndpointRef, RequestRecord, SpanIds } from "./record.ts";
 import { RequestMetrics } from "./request-metrics.ts";
 import {
+  type AccountRef,
   claimedSource,
-  type MeshPeers,
   meshPeers,
+  PeerSources,
   setSourceHeader,
-  trustedSource,
   UNKNOWN_SOURCE,
 } from "./source-identity.ts";
 import type { FinishedSpan, SpanExporter } from "./spans.ts";
@@ -36,11 +36,13 @@ export interface TelemetryOptions {
   readonly accessLogSink: LineSink | undefined;
 }
 
-/** What telemetry needs from a snapshot: the Services, their endpoints and access-log settings. */
+/** What telemetry needs from a snapshot: the Services, their endpoints, accounts and access-log settings. */
 export interface TelemetryView {
   readonly services: Iterable<{
     readonly name: string;
     readonly endpoints: readonly (EndpointRef & { readonly address: string })[];
+    /** spec.serviceAccounts: whose `/ns/<ns>/sa/<sa>` certificates speak for this Service. */
+    readonly serviceAccounts?: readonly AccountRef[] | undefined;
     readonly accessLog?: AccessLogPolicy | undefined;
   }>;
 }
@@ -58,7 +60,7 @@ export class Telemetry {
   readonly #o: TelemetryOptions;
   readonly #ids: IdSource;
   #tracing: TracingOptions | undefined;
-  #mesh: MeshPeers = meshPeers([]);
+  #sources = new PeerSources(meshPeers([]));
   /** Access-log settings of the Services that have their own. */
   #accessLogs: ReadonlyMap<string, AccessLogPolicy> = new Map();
 
@@ -73,10 +75,10 @@ export class Telemetry {
     this.#tracing = tracing;
   }
 
-  /** Takes a new snapshot's Services: who belongs to the mesh, and which of them log what. */
+  /** Takes a new snapshot's Services: who belongs to the mesh, which accounts speak for whom, who logs what. */
   swap(view: TelemetryView): void {
     const services = [...view.services];
-    this.#mesh = meshPeers(services);
+    this.#sources = new PeerSources(meshPeers(services));
     const logs = new Map<string, AccessLogPolicy>();
     for (const s of services) if (s.accessLog !== undefined) logs.set(s.name, s.accessLog);
     this.#accessLogs = logs;
@@ -84,7 +86,8 @@ export class Telemetry {
 
   /**
    * A request arrived. `raw` is its header list as received ([name, value,
-   * ...]); `peer` the address of the connection it came on.
+   * ...]); `peer` the address of the connection it came on; `peerIdentity`
+   * the verified SPIFFE ID of an mTLS connection (undefined on plain text).
    */
   begin(
     direction: Direction,
@@ -93,6 +96,7 @@ export class Telemetry {
     path: string,
     raw: readonly string[],
     peer: string | undefined,
+    peerIdentity?: string,
   ): RequestRecord {
     const ext = extractTraceContext(raw);
     const parent = ext.parent;
@@ -129,7 +133,10 @@ export class Telemetry {
       startMs: this.#o.clock.now(),
       requestId: requestId ?? this.#ids.requestId(),
       sourceService:
-        direction === "outbound" ? this.#o.localService : trustedSource(peer, claimedSource(raw), this.#mesh),
+        direction === "outbound"
+          ? this.#o.localService
+          : this.#sources.sourceOf(peerIdentity, peer, claimedSource(raw)),
+      peerIdentity: direction === "inbound" ? peerIdentity : undefined,
       destinationService: UNKNOWN_SOURCE,
       endpoint: undefined,
       upstream: undefined,
@@ -220,6 +227,7 @@ function finishedSpan(r: RequestRecord, durationMs: number): FinishedSpan {
     "meshlet.attempts": r.attempts,
     "meshlet.request_id": r.requestId,
   };
+  if (r.peerIdentity !== undefined) attributes["meshlet.peer_identity"] = r.peerIdentity;
   if (r.grpcStatus !== "") attributes["rpc.grpc.status_code"] = Number(r.grpcStatus);
   return {
     name: `${r.direction} ${r.destinationService}`,

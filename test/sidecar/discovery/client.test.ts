@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { networkInterfaces } from "node:os";
 import { after, describe, it } from "node:test";
-import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
+import { Metadata, Server, ServerCredentials, type ServerDuplexStream, status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { formatHostPort } from "../../../src/common/address.ts";
 import { systemClock } from "../../../src/common/clock.ts";
@@ -314,6 +314,75 @@ describe("sidecar discovery client", () => {
     const about = (control: string) => [...new Set(lines.filter((l) => l.control === control).map((l) => l.msg))];
     assert.deepEqual(about("127.0.0.1:1"), ["control plane not reachable"]);
     assert.equal(about(a.address)[0], "discovery stream lost");
+  });
+
+  it("says the control plane refused its credentials, with the code and details, once per distinct refusal", async () => {
+    let refusal = { code: status.UNAUTHENTICATED, details: "the bearer token was revoked" };
+    let streams = 0;
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, {
+      Stream: (call: ServerDuplexStream<DiscoveryRequest__Output, DiscoveryResponse>) => {
+        streams++;
+        call.emit("error", { ...refusal, metadata: new Metadata() });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    cleanups.push(() => server.forceShutdown());
+    const lines: { msg?: string; code?: string; details?: string; level?: number }[] = [];
+    const token = "mlt_secret-token-value";
+    const registry = createRegistry({ processMetrics: false });
+    const counted = async (code: string) => {
+      const text = await registry.getSingleMetricAsString("meshlet_sidecar_control_refused_total");
+      return Number(
+        text
+          .split("\n")
+          .find((l) => l.includes(`code="${code}"`))
+          ?.split(" ")
+          .pop() ?? 0,
+      );
+    };
+    const raw: string[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: [`127.0.0.1:${port}`],
+      nodeId: "sc-refused",
+      service: "web",
+      instance: "i-refused",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      token,
+      logger: pino(
+        { level: "info" },
+        {
+          write: (line: string) => {
+            raw.push(line);
+            lines.push(JSON.parse(line));
+          },
+        },
+      ),
+      backoff: { baseMs: 5, maxMs: 20 },
+      registry,
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    await until("retried several times", () => streams >= 4 || undefined);
+    const refused = () => lines.filter((l) => l.msg === "control plane refused this sidecar's credentials");
+    assert.equal(refused().length, 1, "logged once, not on every retry");
+    assert.equal(refused()[0]?.code, "UNAUTHENTICATED");
+    assert.equal(refused()[0]?.details, "the bearer token was revoked");
+    assert.equal(refused()[0]?.level, 50);
+    assert.equal(lines.filter((l) => l.msg === "control plane not reachable").length, 0);
+    assert.ok((await counted("UNAUTHENTICATED")) >= 3, "every refusal is counted");
+
+    refusal = { code: status.PERMISSION_DENIED, details: 'service account shop/x may not act as service "web"' };
+    const seen = streams;
+    await until("retried with the new refusal", () => streams >= seen + 3 || undefined);
+    assert.equal(refused().length, 2, "a different refusal is logged once more");
+    assert.equal(refused()[1]?.code, "PERMISSION_DENIED");
+    assert.ok((await counted("PERMISSION_DENIED")) >= 2);
+    assert.ok(!raw.join("").includes(token), "the token is never logged");
   });
 
   it("registers its instance, and deregisters at once on stop", async () => {

@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { describe, it } from "node:test";
-import { createServer } from "node:tls";
+import { createSecureContext, createServer } from "node:tls";
+import { pino } from "pino";
+import type { Registry } from "prom-client";
+import { createRegistry } from "../../../src/common/metrics.ts";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
-import { mtlsConnector } from "../../../src/sidecar/mtls/connector.ts";
+import { generateKeyPair } from "../../../src/security/keys.ts";
+import { mtlsConnector, OutboundTlsRefusals } from "../../../src/sidecar/mtls/connector.ts";
 import type { TlsMaterial } from "../../../src/sidecar/mtls/workload-identity.ts";
 import { operatorPki, TD, workloadMaterial } from "./pki-fixture.ts";
 
@@ -12,7 +16,12 @@ async function material(ca: CertificateAuthority, service: string): Promise<TlsM
 }
 
 /** Connects with the connector to a TLS server presenting `server`; resolves "ok" or the error code. */
-async function dial(server: TlsMaterial, client: TlsMaterial, expected: string): Promise<string> {
+async function dial(
+  server: TlsMaterial,
+  client: TlsMaterial,
+  expected: string,
+  refusals?: OutboundTlsRefusals,
+): Promise<string> {
   const srv = createServer({
     key: server.keyPem,
     cert: server.certChainPem,
@@ -25,7 +34,11 @@ async function dial(server: TlsMaterial, client: TlsMaterial, expected: string):
   srv.on("tlsClientError", () => {});
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
   try {
-    const { socket, ready } = mtlsConnector(() => client, expected)("127.0.0.1", (srv.address() as AddressInfo).port);
+    const { socket, ready } = mtlsConnector(
+      () => client,
+      expected,
+      refusals,
+    )("127.0.0.1", (srv.address() as AddressInfo).port);
     return await new Promise<string>((resolve) => {
       socket.once(ready, () => {
         socket.destroy();
@@ -64,5 +77,94 @@ describe("outbound mTLS connector", () => {
     // Without a list (an older control plane) the root check stands alone: the impostor gets through.
     const webUnpinned = await workloadMaterial(mesh, `spiffe://${TD}/service/web`, root);
     assert.equal(await dial(impostor, webUnpinned, reviewsId), "ok");
+  });
+});
+
+describe("outbound mTLS refusals", () => {
+  function refusals() {
+    const registry = createRegistry({ processMetrics: false });
+    const warnings: Record<string, unknown>[] = [];
+    let now = 0;
+    const logger = pino({ level: "info" }, { write: (l: string) => warnings.push(JSON.parse(l)) });
+    const r = new OutboundTlsRefusals(registry, logger, () => now);
+    const advance = (ms: number) => {
+      now += ms;
+    };
+    return { r, registry, warnings, advance };
+  }
+  async function count(registry: Registry, reason: string): Promise<number> {
+    const text = await registry.getSingleMetricAsString("meshlet_outbound_tls_refused_total");
+    const line = text.split("\n").find((l) => l.includes(`reason="${reason}"`));
+    return Number(line?.split(" ").pop() ?? 0);
+  }
+
+  it("a peer of the wrong identity, another issuer, an unknown CA or an expired certificate: counted by cause, warned with the endpoint", async () => {
+    const { root, mesh, other } = await operatorPki();
+    const stranger = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 }));
+    const reviewsId = `spiffe://${TD}/service/reviews`;
+    const web = await workloadMaterial(mesh, `spiffe://${TD}/service/web`, root, [mesh]);
+    const keys = generateKeyPair();
+    const keyPem = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const expiredPem = await mesh.signWorkload(keys.publicKey, reviewsId, {
+      now: Date.now() - 7_200_000,
+      ttlMs: 3_600_000,
+    });
+    const expired: TlsMaterial = {
+      ...web,
+      keyPem,
+      certChainPem: expiredPem,
+      context: createSecureContext({ key: keyPem, cert: expiredPem, ca: root.rootPem }),
+    };
+    const { r, registry, warnings, advance } = refusals();
+    assert.equal(
+      await dial(await workloadMaterial(mesh, `spiffe://${TD}/service/ratings`, root), web, reviewsId, r),
+      "ERR_TLS_PEER_IDENTITY",
+    );
+    assert.equal(await dial(await workloadMaterial(other, reviewsId, root), web, reviewsId, r), "ERR_TLS_PEER_ISSUER");
+    assert.match(
+      await dial(await workloadMaterial(stranger, reviewsId, stranger), web, reviewsId, r),
+      /SELF_SIGNED|UNABLE/,
+    );
+    assert.equal(await dial(expired, web, reviewsId, r), "CERT_HAS_EXPIRED");
+    assert.equal(await dial(expired, web, reviewsId, r), "CERT_HAS_EXPIRED");
+    assert.equal(await dial(await workloadMaterial(mesh, reviewsId, root), web, reviewsId, r), "ok");
+    assert.equal(await count(registry, "wrong_identity"), 1);
+    assert.equal(await count(registry, "foreign_issuer"), 1);
+    assert.equal(await count(registry, "unknown_ca"), 1);
+    assert.equal(await count(registry, "expired"), 2);
+
+    const wrong = warnings.find((w) => w.reason === "wrong_identity");
+    assert.match(String(wrong?.endpoint), /^127\.0\.0\.1:\d+$/);
+    assert.match(String(wrong?.detail), /service\/ratings, expected .*service\/reviews/);
+    assert.equal(warnings.filter((w) => w.reason === "expired").length, 1, "once per cause per minute");
+    advance(60_000);
+    assert.equal(await dial(expired, web, reviewsId, r), "CERT_HAS_EXPIRED");
+    assert.equal(warnings.filter((w) => w.reason === "expired").length, 2);
+    assert.ok(!JSON.stringify(warnings).includes("BEGIN"), "no certificate or key in the log");
+  });
+
+  it("a network failure is not a TLS refusal", async () => {
+    const { r, registry, warnings } = refusals();
+    const tcp = createTcpServer((s) => s.destroy());
+    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+    const port = (tcp.address() as AddressInfo).port;
+    try {
+      const web = await material(
+        CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 })),
+        "web",
+      );
+      const { socket } = mtlsConnector(() => web, `spiffe://${TD}/service/reviews`, r)("127.0.0.1", port);
+      const code = await new Promise<string>((resolve) =>
+        socket.once("error", (e: NodeJS.ErrnoException) => resolve(String(e.code))),
+      );
+      assert.equal(code, "ECONNRESET");
+    } finally {
+      tcp.close();
+    }
+    assert.equal(
+      (await registry.getSingleMetricAsString("meshlet_outbound_tls_refused_total")).includes("reason="),
+      false,
+    );
+    assert.equal(warnings.length, 0);
   });
 });

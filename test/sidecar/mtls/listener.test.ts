@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
-import { connect as tlsConnect } from "node:tls";
+import { createSecureContext, type SecureContext, connect as tlsConnect } from "node:tls";
+import { pino } from "pino";
 import { createRegistry } from "../../../src/common/metrics.ts";
+import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
+import { generateKeyPair } from "../../../src/security/keys.ts";
 import { InboundMtls } from "../../../src/sidecar/mtls/listener.ts";
 import type { MtlsMode } from "../../../src/sidecar/mtls/modes.ts";
 import type { TlsMaterial } from "../../../src/sidecar/mtls/workload-identity.ts";
@@ -12,7 +15,10 @@ import { operatorPki, TD, workloadMaterial } from "./pki-fixture.ts";
 /** An inbound port behind InboundMtls whose "HTTP engine" answers every connection it is handed with "served". */
 async function inboundPort(mode: MtlsMode, material?: TlsMaterial) {
   const registry = createRegistry({ processMetrics: false });
-  const inbound = new InboundMtls(registry);
+  const warnings: Record<string, unknown>[] = [];
+  const logger = pino({ level: "info" }, { write: (l: string) => warnings.push(JSON.parse(l)) });
+  let now = 0;
+  const inbound = new InboundMtls(registry, logger, () => now);
   inbound.setMode(mode);
   if (material !== undefined) inbound.use(material);
   const server = createServer((socket) =>
@@ -29,7 +35,10 @@ async function inboundPort(mode: MtlsMode, material?: TlsMaterial) {
       .find((l) => l.includes(`reason="${reason}"`));
     return Number(line?.split(" ").pop() ?? 0);
   };
-  return { port, refused, close: () => new Promise((r) => server.close(r)) };
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return { port, refused, warnings, advance, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** What a plain-text client gets back for one request: the bytes until the sidecar closes. */
@@ -64,11 +73,11 @@ describe("InboundMtls before the workload certificate", () => {
 });
 
 /** What a TLS client holding `client` gets back for one request on the inbound port. */
-async function tlsRequest(port: number, client: TlsMaterial): Promise<string> {
+async function tlsRequest(port: number, client: TlsMaterial | SecureContext): Promise<string> {
   const socket = tlsConnect({
     host: "127.0.0.1",
     port,
-    secureContext: client.context,
+    secureContext: "keyPem" in client ? client.context : client,
     checkServerIdentity: () => undefined,
   });
   socket.on("error", () => undefined);
@@ -77,7 +86,8 @@ async function tlsRequest(port: number, client: TlsMaterial): Promise<string> {
   socket.on("data", (d: Buffer) => {
     got += d.toString();
   });
-  await once(socket, "close");
+  // Not events.once: it rejects on the "error" a refused client sees (the server's alert).
+  await new Promise((resolve) => socket.once("close", resolve));
   return got;
 }
 
@@ -95,5 +105,49 @@ describe("InboundMtls accepts only workloads of this mesh", () => {
       "",
     );
     assert.equal(await p.refused("foreign_trust_domain"), 1);
+  });
+});
+
+describe("InboundMtls says why a client certificate was refused", () => {
+  /** A client context holding `certPem` for `keyPem`, trusting `root` (so the client itself accepts the sidecar). */
+  const clientContext = (keyPem: string, certPem: string, root: CertificateAuthority) =>
+    createSecureContext({ key: keyPem, cert: certPem, ca: root.rootPem, minVersion: "TLSv1.3" });
+
+  test("expired, from an unknown CA, or none at all: each refused and counted by its cause, warned once a minute", async (t) => {
+    const ca = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 }));
+    const stranger = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 }));
+    const p = await inboundPort("STRICT", await workloadMaterial(ca, `spiffe://${TD}/service/reviews`, ca, [ca]));
+    t.after(p.close);
+    const web = `spiffe://${TD}/service/web`;
+    const keys = generateKeyPair();
+    const keyPem = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const expiredPem = await ca.signWorkload(keys.publicKey, web, { now: Date.now() - 7_200_000, ttlMs: 3_600_000 });
+    const expired = clientContext(keyPem, expiredPem, ca);
+    const foreign = await workloadMaterial(stranger, web, stranger);
+    const unknownCa = clientContext(foreign.keyPem, foreign.certChainPem, ca);
+    const noCertificate = createSecureContext({ ca: ca.rootPem, minVersion: "TLSv1.3" });
+
+    assert.equal(await tlsRequest(p.port, expired), "");
+    assert.equal(await tlsRequest(p.port, expired), "");
+    assert.equal(await tlsRequest(p.port, unknownCa), "");
+    assert.equal(await tlsRequest(p.port, noCertificate), "");
+    assert.equal(await tlsRequest(p.port, await workloadMaterial(ca, web, ca, [ca])), "served");
+    assert.equal(await p.refused("expired"), 2);
+    assert.equal(await p.refused("unknown_ca"), 1);
+    assert.equal(await p.refused("no_client_certificate"), 1);
+    assert.equal(await p.refused("handshake"), 0);
+
+    const warned = (reason: string) => p.warnings.filter((w) => w.reason === reason);
+    assert.equal(warned("expired").length, 1, "the second expired client within a minute is not logged again");
+    assert.equal(warned("expired")[0]?.code, "CERT_HAS_EXPIRED");
+    assert.equal(warned("expired")[0]?.level, 40);
+    assert.equal(warned("unknown_ca").length, 1);
+    assert.equal(warned("no_client_certificate").length, 1);
+    p.advance(60_000);
+    assert.equal(await tlsRequest(p.port, expired), "");
+    assert.equal(warned("expired").length, 2);
+    assert.equal(warned("expired")[1]?.suppressed, 1);
+    const logged = JSON.stringify(p.warnings);
+    assert.ok(!logged.includes("BEGIN") && !logged.includes(keyPem.slice(40, 80)), "no certificate or key in the log");
   });
 });

@@ -26,6 +26,7 @@ describe("access log", () => {
       requestId: "id",
       requestIdGenerated: true,
       sourceService: "web",
+      peerIdentity: "spiffe://cluster.local/service/web",
       destinationService: "ratings",
       endpoint: { key: "127.0.0.1:9", labels: { version: "v1" } },
       upstream: undefined,
@@ -60,8 +61,10 @@ describe("access log", () => {
       trace_id: "t",
       span_id: "",
       source_service: "web",
+      peer_identity: "spiffe://cluster.local/service/web",
       destination_service: "ratings",
       destination_version: "v1",
     });
+    assert.equal(JSON.parse(accessLogLine({ ...rec, peerIdentity: undefined }, 1)).peer_identity, "-");
   });
 });

@@ -21,6 +21,7 @@ function record(over: Partial<RequestRecord> = {}): RequestRecord {
     requestId: "r",
     requestIdGenerated: false,
     sourceService: "web",
+    peerIdentity: undefined,
     destinationService: "ratings",
     endpoint: undefined,
     upstream: undefined,

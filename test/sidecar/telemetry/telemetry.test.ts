@@ -40,7 +40,11 @@ function setup(o: { accessLog?: AccessLogPolicy; random?: () => number; tracing?
         endpoints: [{ key: "10.0.0.2:80", address: "10.0.0.2", labels: { version: "v2" } }],
         accessLog: { mode: "all", sampleRate: 0 },
       },
-      { name: "web", endpoints: [{ key: "10.0.0.3:80", address: "10.0.0.3", labels: {} }] },
+      {
+        name: "web",
+        endpoints: [{ key: "10.0.0.3:80", address: "10.0.0.3", labels: {} }],
+        serviceAccounts: [{ namespace: "shop", name: "web-sa" }],
+      },
     ],
   });
   return { t, lines, spans, clock };
@@ -85,6 +89,43 @@ describe("Telemetry", () => {
     const { t } = setup();
     assert.equal(t.begin("inbound", "GET", "a", "/", ["x-meshlet-source", "web"], "10.0.0.2").sourceService, "web");
     assert.equal(t.begin("inbound", "GET", "a", "/", ["x-meshlet-source", "web"], "10.9.9.9").sourceService, "unknown");
+  });
+
+  it("inbound over mTLS, the caller is the verified identity's Service and the header is not believed", () => {
+    const { t } = setup({ accessLog: { mode: "all", sampleRate: 0 } });
+    const begin = (claimed: string, id: string, peer = "10.0.0.2") =>
+      t.begin("inbound", "GET", "a", "/", ["x-meshlet-source", claimed], peer, id);
+    assert.equal(begin("web", "spiffe://cluster.local/service/ratings").sourceService, "ratings");
+    assert.equal(begin("ratings", "spiffe://cluster.local/ns/shop/sa/web-sa", "10.9.9.9").sourceService, "web");
+    assert.equal(begin("web", "spiffe://cluster.local/service/gone").sourceService, "unknown");
+    assert.equal(begin("web", "spiffe://cluster.local/ns/shop/sa/other").sourceService, "unknown");
+    const r = begin("web", "spiffe://cluster.local/service/ratings");
+    const headers = ["x-meshlet-source", "web"];
+    t.outgoingHeaders(r, headers);
+    assert.deepEqual(headers.slice(0, 2), ["x-meshlet-source", "ratings"]);
+  });
+
+  it("logs the verified peer identity inbound, '-' on plain text and outbound", () => {
+    const { t, lines } = setup({ accessLog: { mode: "all", sampleRate: 0 } });
+    t.complete(t.begin("inbound", "GET", "a", "/", [], "10.0.0.2", "spiffe://cluster.local/service/web"));
+    t.complete(t.begin("inbound", "GET", "a", "/", [], "10.0.0.2"));
+    t.complete(t.begin("outbound", "GET", "ratings", "/", [], "127.0.0.1"));
+    const ids = lines.map((l) => JSON.parse(l).peer_identity);
+    assert.deepEqual(ids, ["spiffe://cluster.local/service/web", "-", "-"]);
+    assert.equal(JSON.parse(lines[0] as string).source_service, "web");
+  });
+
+  it("a new snapshot's accounts take over from what was remembered under the old one", () => {
+    const { t } = setup();
+    const id = "spiffe://cluster.local/ns/shop/sa/web-sa";
+    assert.equal(t.begin("inbound", "GET", "a", "/", [], undefined, id).sourceService, "web");
+    t.swap({
+      services: [
+        { name: "web", endpoints: [] },
+        { name: "cart", endpoints: [], serviceAccounts: [{ namespace: "shop", name: "web-sa" }] },
+      ],
+    });
+    assert.equal(t.begin("inbound", "GET", "a", "/", [], undefined, id).sourceService, "cart");
   });
 
   it("with tracing, a span per sampled request: the caller's span as parent, a new span id, the caller's decision kept", () => {
