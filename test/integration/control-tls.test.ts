@@ -17,6 +17,7 @@ import { controlPlaneCredentials } from "../../src/security/control-plane-tls.ts
 import { FAST_FLAGS, get, leaderOf, makeCluster, put, until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { caFileOf } from "../support/control-auth.ts";
+import { memberCredentials } from "../support/control-grpc.ts";
 
 /** The cluster id of a node, from its certificate (the harness does not know it). */
 function clusterIdOf(dataDir: string): string {
@@ -214,15 +215,7 @@ async function credentialsOf(root: string, from: string, nodeId: string, cluster
   for (const f of ["node-key.pem", "node-cert.pem", "ca.pem"]) copyFileSync(path.join(from, f), path.join(dir, f));
   const identity = await NodeIdentity.open(dir, { nodeId, clusterId }, ["127.0.0.1"], Date.now(), silentLogger());
   assert.equal(identity.material().fromMeshCa, true, "the node's certificate from the mesh CA");
-  return new PeerAuth({
-    identity,
-    founders: new Set(),
-    foundingUntil: 0,
-    now: () => Date.now(),
-    isMember: () => true,
-    registry: new Registry(),
-    logger: silentLogger(),
-  }).credentials();
+  return memberCredentials(identity);
 }
 
 test("removing a member cuts its certificate off: its calls are refused and its connections closed, counted", async (t) => {

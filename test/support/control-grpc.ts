@@ -35,6 +35,11 @@ export async function peerCredentials(
   if (!res.ok) throw new Error(`node certificate: ${res.status} ${await res.text()}`);
   const issued = (await res.json()) as { certChainPem: string; bundlePem: string };
   identity.install(issued.certChainPem, issued.bundlePem);
+  return memberCredentials(identity);
+}
+
+/** The client credentials a member holding `identity` dials its peers with (every peer a member). */
+export function memberCredentials(identity: NodeIdentity): ChannelCredentials {
   return new PeerAuth({
     identity,
     founders: new Set(),
