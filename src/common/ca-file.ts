@@ -1,5 +1,5 @@
-import { X509Certificate } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { readCaBundle } from "./control-access.ts";
 import { errorMessage } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
@@ -10,7 +10,7 @@ import type { Logger } from "./logger.ts";
  * once its certificate comes from the new root, so it could never reconnect. `current()` is asked at each
  * (re)connect and reads the file again only when its inode, size or mtime changed (one stat otherwise). A file
  * that cannot be read, or holds no certificate (half written, emptied), keeps the last good bundle, logged once
- * until the file is good again.
+ * until the file is good again. A file that changed is checked as at start (readCaBundle).
  */
 export class CaFile {
   readonly #path: string;
@@ -45,9 +45,8 @@ export class CaFile {
     this.#stamp = stamp;
     let pem: Buffer;
     try {
-      pem = readFileSync(this.#path);
-      // Throws unless the file starts with a certificate: a file caught half written is not a bundle.
-      new X509Certificate(pem);
+      // The check of the start (certificates only, each whole): a file caught half written is not a bundle.
+      pem = readCaBundle(this.#path);
     } catch (err) {
       this.#failed(err);
       return this.#pem;

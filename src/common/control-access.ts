@@ -47,8 +47,11 @@ function caBytes(): Buffer | undefined {
 const PEM_LABEL = /-----BEGIN ([^-\r\n]*)-----/g;
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g;
 
-/** A CA bundle: one or more PEM certificates and nothing else that PEM can say (a key is refused, never echoed). */
-function readCaBundle(file: string): Buffer {
+/**
+ * A CA bundle: one or more PEM certificates and nothing else that PEM can say (a key is refused, never echoed).
+ * Throws a UsageError naming the file and the reason.
+ */
+export function readCaBundle(file: string): Buffer {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);

@@ -34,6 +34,10 @@ test("CaFile: read again when the file changed; an unreadable or broken file kee
   assert.equal(text(), both);
   await writeFile(file, "-----BEGIN CERT");
   assert.equal(text(), both, "a half-written file keeps the last good bundle");
+  await writeFile(file, `${b.certChainPem}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`);
+  assert.equal(text(), both, "a certificate followed by a key is refused as at start");
+  await writeFile(file, `${b.certChainPem}${b.certChainPem.slice(0, 80)}`);
+  assert.equal(text(), both, "a second certificate cut short is refused as at start");
   const errors = lines.filter((l) => l.level >= 50);
   assert.equal(errors.length, 1, "logged once while the file stays unusable");
   assert.match(errors[0]?.msg ?? "", /keeping the CA bundle read before/);

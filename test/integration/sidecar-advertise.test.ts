@@ -87,7 +87,7 @@ test("meshlet sidecar --inbound 0.0.0.0 registers its connection's source addres
       .logs()
       .split("\n")
       .find((l) => l.includes("ERR_ADDRESS_NOT_CALLER")) ?? "";
-  const reason = (JSON.parse(refusal) as { reason: string }).reason;
+  const reason = (JSON.parse(refusal) as { details: string }).details;
   assert.ok(reason.includes(`"${local}" is not the address this connection comes from (127.0.0.1)`), reason);
   assert.deepEqual(await endpoints("db"), []);
   const metrics = await (await fetch(`https://${n1.http}/metrics`)).text();

@@ -1,4 +1,3 @@
-import { splitPem } from "../../security/pem.ts";
 import type { RevisionedKv } from "../state/kv.ts";
 import type { StateMachine } from "../state/machine.ts";
 import { BadCommandError } from "../state/machine.ts";
@@ -42,14 +41,25 @@ export function readCa(kv: Pick<RevisionedKv, "get">): { record: CaRecord; revis
   return { record: JSON.parse(storedText(stored.value)) as CaRecord, revision: stored.revision };
 }
 
+/**
+ * The certificate blocks of a chain exactly as written (each with a newline). The apply handler's output must
+ * not change with a helper shared by the rest of the code (security/pem.ts re-emits blocks canonically now, an
+ * older version did not): nodes of two versions applying one entry must store the same record.
+ */
+function certificateBlocks(chainPem: string): string[] {
+  return [...chainPem.matchAll(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g)].map(
+    (m) => `${m[0]}\n`,
+  );
+}
+
 function rootOf(chainPem: string): string | undefined {
-  const certs = splitPem(chainPem, "CERTIFICATE");
+  const certs = certificateBlocks(chainPem);
   return certs[certs.length - 1];
 }
 
 /** The chain's first certificate: the CA that signs. */
-export function issuerOf(chainPem: string): string | undefined {
-  return splitPem(chainPem, "CERTIFICATE")[0];
+function issuerOf(chainPem: string): string | undefined {
+  return certificateBlocks(chainPem)[0];
 }
 
 /** The newest `max` of `[replaced, ...kept]` without `current` (a CA set again is not its own predecessor). */

@@ -303,9 +303,10 @@ export class DiscoveryStreamClient {
   }
 
   /**
-   * The control plane answered, and refused this sidecar's token or the
-   * identity it asked for: not a reachability problem, and retrying will not
-   * help until an operator acts (a new token, the Service's accounts). Logged
+   * The control plane answered, and refused this sidecar's token, the
+   * identity it asked for or the address it registered: not a reachability
+   * problem, and retrying will not help until an operator acts (a new token,
+   * the Service's accounts, --advertise-address). Logged
    * once per distinct refusal, not on every retry; retries go on, so a fixed
    * token or policy is picked up without a restart.
    */
@@ -316,7 +317,7 @@ export class DiscoveryStreamClient {
     this.#credentialRefusal = key;
     this.#log.error(
       { control: address, code: refusal.code, details: refusal.details, retryInMs: Math.round(delay) },
-      "control plane refused this sidecar's credentials",
+      "control plane refused this sidecar (its credentials, identity or registered address; see details)",
     );
   }
 

@@ -3,11 +3,7 @@ export type AttemptError = "connect" | "reset" | "timeout";
 /** How a response that streamed to the client ended: whole, cut off by the upstream, or by the client leaving. */
 export type StreamEnd = "complete" | "upstream-reset" | "client-gone";
 
-/**
- * Error codes that mean no connection was made: nothing reached the upstream. Besides the socket's, a peer
- * sidecar that fails the mTLS checks (the wrong identity, a certificate the mesh CA did not issue) and an
- * address two services claim (mesh-tls.ts): the request was never sent, so it is a connect failure (UF).
- */
+/** Socket error codes that mean no connection was made: nothing reached the upstream. */
 const CONNECT_ERRORS = new Set([
   "ECONNREFUSED",
   "EHOSTUNREACH",
@@ -15,10 +11,16 @@ const CONNECT_ERRORS = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "UND_ERR_CONNECT_TIMEOUT",
-  "ERR_TLS_PEER_IDENTITY",
-  "ERR_TLS_PEER_ISSUER",
-  "ERR_ENDPOINT_CONFLICT",
 ]);
+
+/**
+ * A pool that could not hand out a connection: nothing was sent, whatever the code says (refused, a TLS
+ * handshake or a peer certificate refused, no certificate yet, an address two services claim), so it is a
+ * connect failure (UF, retried like one); only the attempt's own timeout is a timeout.
+ */
+export function acquireErrorOf(code: string): AttemptError {
+  return code === "EATTEMPT_TIMEOUT" ? "timeout" : "connect";
+}
 
 /** What an error code says about an upstream attempt. */
 export function attemptErrorOf(code: string): AttemptError {

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { type AttemptError, attemptErrorOf, type StreamEnd } from "./attempt-error.ts";
+import { type AttemptError, acquireErrorOf, attemptErrorOf, type StreamEnd } from "./attempt-error.ts";
 import {
   type BodyDecoder,
   type BodySink,
@@ -106,7 +106,7 @@ export class RawExchange implements BodySink, SocketOwner {
     }
     if (err !== undefined || s === undefined) {
       this.#finish();
-      this.error = attemptErrorOf(err?.code ?? "ECONNREFUSED");
+      this.error = acquireErrorOf(err?.code ?? "ECONNREFUSED");
       this.#settle(this);
       return;
     }

@@ -65,7 +65,8 @@ export class InboundMtls {
   /**
    * New certificate or bundle: new handshakes use it, open connections keep theirs. The session-ticket keys
    * are carried over (setSecureContext would make new ones), so callers' tickets from before a renewal still
-   * resume instead of costing a full handshake.
+   * resume instead of costing a full handshake. A resumed session is checked like a full one in #secured
+   * (identity, trust domain, issuer against the current material).
    */
   use(material: TlsMaterial): void {
     this.#material = material;

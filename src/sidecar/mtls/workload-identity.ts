@@ -17,9 +17,11 @@ const RETRY_MS = 5_000;
 /**
  * A request with no answer by then is sent again with a new key: the stream it went on may look open but lead
  * nowhere (a node that went down without a FIN, a request the node dropped), and nothing else would ask again
- * until the stream is replaced.
+ * until the stream is replaced. The wait doubles after each unanswered request, up to 2^3 times: a CA busy
+ * signing for every sidecar of a restarted fleet must not get a new CSR from each of them every 10 s.
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_GROWTH = 3;
 
 /** What TLS needs of the identity, rebuilt whenever the certificate or the bundle changes. */
 export interface TlsMaterial {
@@ -79,13 +81,15 @@ export class WorkloadIdentity {
   #material: TlsMaterial | undefined;
   #timer: TimerHandle | undefined;
   #requestTimer: TimerHandle | undefined;
+  /** Requests in a row that got no answer (the request timeout grows with it). */
+  #unanswered = 0;
   #requesting = false;
 
   constructor(o: WorkloadIdentityOptions) {
     this.#o = o;
     this.#results = new Counter({
       name: "meshlet_sidecar_certificate_requests_total",
-      help: "Certificate requests of this sidecar by result: issued, refused (by the control plane, with its code), invalid (what came back did not verify) unanswered (asked again after the request timeout) or stale (the answer to a request given up on, ignored)",
+      help: "Certificate requests of this sidecar by result: issued, refused (by the control plane, with its code), invalid (what came back did not verify), unanswered (asked again after the request timeout) or stale (the answer to a request given up on, ignored)",
       labelNames: ["result", "code"],
       registers: [o.registry],
     });
@@ -133,6 +137,7 @@ export class WorkloadIdentity {
   certificate(c: Certificate__Output): void {
     if (c.trustBundle !== null && c.trustBundle !== undefined) this.#bundle = bundleOf(c.trustBundle);
     const key = this.#pending;
+    this.#unanswered = 0;
     if (c.errorCode === "" && key !== undefined && !issuedFor(c.certChainPem, key)) {
       // The answer to a request given up on (timed out, or made on a stream since replaced): the one in flight
       // is still to be answered.
@@ -149,7 +154,11 @@ export class WorkloadIdentity {
       this.#retryLater();
       return;
     }
-    if (key === undefined || this.#bundle === undefined) return;
+    if (key === undefined || this.#bundle === undefined) {
+      // No request in flight: an answer to one given up on (a refusal for it may have come first).
+      this.#results.inc({ result: "stale", code: "" });
+      return;
+    }
     try {
       const expected = this.#identity(this.#bundle);
       verifyWorkloadChain(c.certChainPem, this.#bundle.pem, this.#o.wallNow(), expected);
@@ -237,16 +246,15 @@ export class WorkloadIdentity {
         this.#settled();
         return;
       }
+      const timeoutMs = REQUEST_TIMEOUT_MS * 2 ** Math.min(this.#unanswered, REQUEST_TIMEOUT_GROWTH);
       this.#requestTimer = this.#o.clock.setTimeout(() => {
         this.#requestTimer = undefined;
+        this.#unanswered++;
         this.#results.inc({ result: "unanswered", code: "" });
-        this.#o.logger.warn(
-          { timeoutMs: REQUEST_TIMEOUT_MS },
-          "no answer to this sidecar's certificate request; asking again",
-        );
+        this.#o.logger.warn({ timeoutMs }, "no answer to this sidecar's certificate request; asking again");
         this.#settled();
         this.#request();
-      }, REQUEST_TIMEOUT_MS);
+      }, timeoutMs);
     } catch (err) {
       this.#settled();
       this.#o.logger.error({ err: errorMessage(err) }, "cannot build a certificate request");

@@ -4,6 +4,7 @@ import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
 import { createSecureContext, type SecureContext, connect as tlsConnect } from "node:tls";
 import { pino } from "pino";
+import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { generateKeyPair } from "../../../src/security/keys.ts";
@@ -150,4 +151,54 @@ describe("InboundMtls says why a client certificate was refused", () => {
     const logged = JSON.stringify(p.warnings);
     assert.ok(!logged.includes("BEGIN") && !logged.includes(keyPem.slice(40, 80)), "no certificate or key in the log");
   });
+});
+
+/** Connects with `client` (offering `session`), sends a request; whether the session was resumed, and the new ticket. */
+async function resumeWith(
+  port: number,
+  client: TlsMaterial,
+  session: Buffer | undefined,
+): Promise<{ reused: boolean; session: Buffer | undefined }> {
+  const socket = tlsConnect({
+    host: "127.0.0.1",
+    port,
+    secureContext: client.context,
+    checkServerIdentity: () => undefined,
+    ...(session === undefined ? {} : { session }),
+  });
+  let ticket: Buffer | undefined;
+  socket.on("session", (s: Buffer) => {
+    ticket = s;
+  });
+  socket.on("error", () => undefined);
+  await once(socket, "secureConnect");
+  const reused = socket.isSessionReused();
+  socket.resume();
+  socket.write("GET / HTTP/1.1\r\nhost: reviews\r\n\r\n");
+  await once(socket, "close");
+  return { reused, session: ticket };
+}
+
+test("a renewal under the same trust keeps the session-ticket keys: a ticket from before it resumes", async (t) => {
+  const { root, mesh } = await operatorPki();
+  const reviews = `spiffe://${TD}/service/reviews`;
+  const registry = createRegistry({ processMetrics: false });
+  const inbound = new InboundMtls(registry, silentLogger(), () => 0);
+  inbound.use(await workloadMaterial(mesh, reviews, root, [mesh]));
+  const server = createServer((socket) =>
+    inbound.accept(socket, (stream) => stream.once("data", () => stream.end("served"))),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const web = await workloadMaterial(mesh, `spiffe://${TD}/service/web`, root);
+
+  const first = await resumeWith(port, web, undefined);
+  assert.equal(first.reused, false);
+  inbound.use(await workloadMaterial(mesh, reviews, root, [mesh]));
+  const afterRenewal = await resumeWith(port, web, first.session);
+  assert.equal(afterRenewal.reused, true, "a ticket from before the renewal resumes");
 });

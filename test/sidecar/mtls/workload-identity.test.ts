@@ -51,10 +51,15 @@ describe("WorkloadIdentity certificate requests", () => {
     assert.notEqual(sent[1], sent[0]);
     assert.match(await results(), /result="unanswered"[^\n]* 1/);
 
-    identity.certificate(await answer(1));
+    clock.advance(REQUEST_TIMEOUT_MS * 2 - 1);
+    assert.equal(sent.length, 2, "the second wait is twice as long");
+    clock.advance(1);
+    assert.equal(sent.length, 3);
+
+    identity.certificate(await answer(2));
     assert.ok(identity.material, "the answer to the request in flight is installed");
     clock.advance(REQUEST_TIMEOUT_MS * 3);
-    assert.equal(sent.length, 2, "an answered request is not sent again");
+    assert.equal(sent.length, 3, "an answered request is not sent again");
   });
 
   test("a late answer to a request given up on is ignored; the one in flight is still awaited", async () => {

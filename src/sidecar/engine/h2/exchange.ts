@@ -6,7 +6,7 @@ import {
   type OutgoingHttpHeaders,
 } from "node:http2";
 import type { Socket } from "node:net";
-import { type AttemptError, attemptErrorOf, type StreamEnd } from "../attempt-error.ts";
+import { type AttemptError, acquireErrorOf, type StreamEnd } from "../attempt-error.ts";
 import type { BodySource } from "../body-copy.ts";
 import type { ResponseSink, Tap } from "../exchange.ts";
 import type { Head } from "../head.ts";
@@ -67,7 +67,7 @@ export class H2Exchange {
       return;
     }
     if (err !== undefined || s === undefined) {
-      this.#fail(attemptErrorOf(err?.code ?? "ECONNREFUSED"));
+      this.#fail(acquireErrorOf(err?.code ?? "ECONNREFUSED"));
       return;
     }
     this.#session = s;
