@@ -2,9 +2,21 @@ import type { Entry } from "../../raft/types.ts";
 import { EntryType } from "../../raft/types.ts";
 import { readCa } from "../security/ca-state.ts";
 import type { RevisionedKv } from "../state/kv.ts";
+import { decodeCommand } from "../state/machine.ts";
 
-/** The command that sets the mesh CA, as its JSON spells it in an entry (state/machine.ts encodeCommand). */
-const SET_CA = Buffer.from('"type":"security.ca.set"');
+/** The newline that ends an entry's proposal id (raft-control-node.ts applyEntry). */
+const NEWLINE = 0x0a;
+
+/** Whether an entry is the command that sets the mesh CA: its type, decoded, not a substring of its bytes. */
+function setsCa(e: Entry): boolean {
+  if (e.type !== EntryType.Normal) return false;
+  const nl = e.data.indexOf(NEWLINE);
+  try {
+    return decodeCommand(nl < 0 ? e.data : e.data.subarray(nl + 1)).type === "security.ca.set";
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Whether this node's Raft state already holds the mesh CA: its restored snapshot, or a committed entry of its
@@ -13,5 +25,5 @@ const SET_CA = Buffer.from('"type":"security.ca.set"');
  */
 export function raftStateHoldsCa(kv: Pick<RevisionedKv, "get">, entries: readonly Entry[], commit: number): boolean {
   if (readCa(kv) !== undefined) return true;
-  return entries.some((e) => e.index <= commit && e.type === EntryType.Normal && Buffer.from(e.data).includes(SET_CA));
+  return entries.some((e) => e.index <= commit && setsCa(e));
 }

@@ -23,6 +23,12 @@ test("the founding window is decided from Raft state: a committed CA entry or a 
   const config = encodeCommand({ type: "config.put", key: "a", value: '"type":"security.ca.set"' });
   assert.equal(raftStateHoldsCa(empty, [], 0), false, "a new node");
   assert.equal(raftStateHoldsCa(empty, [entry(1, new Uint8Array()), entry(2, config)], 2), false);
+  // A command whose nested object holds the pair the CA command's JSON starts with (a label, a config object).
+  const nested = encodeCommand(
+    { type: "mesh.apply", resource: { metadata: { labels: { type: "security.ca.set" } } } } as never,
+    "n1:abcd:2\n",
+  );
+  assert.equal(raftStateHoldsCa(empty, [entry(1, nested)], 1), false, "a nested type is not the command's");
   assert.equal(raftStateHoldsCa(empty, [entry(1, new Uint8Array()), entry(2, setCa)], 2), true);
   assert.equal(raftStateHoldsCa(empty, [entry(2, setCa)], 1), false, "not committed: it may yet be replaced");
   const restored = new RevisionedKv();
