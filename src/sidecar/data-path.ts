@@ -12,6 +12,7 @@ import type { EngineHandler } from "./engine/server.ts";
 import { type ConnectorFor, Upstreams } from "./engine/upstreams.ts";
 import { compileFaultPlan, countFaults, EMPTY_PLAN, type FaultPlan } from "./faults/plan.ts";
 import { FLAG_REASON } from "./flag-reply.ts";
+import type { IdentitySource } from "./identity-table.ts";
 import { inboundStages } from "./inbound.ts";
 import { type SidecarMetrics, statusClass, statusClassIndex } from "./metrics.ts";
 import { outboundStages } from "./outbound.ts";
@@ -47,6 +48,8 @@ export interface DataPathOptions {
   /** False (`--no-faults`): no fault stage in either chain; the snapshot's faults are counted and logged, never applied. */
   faults?: boolean;
   inboundRoute: CompiledHttpRoute;
+  /** Who a verified peer identity is, for AuthorizationPolicy `from.services`. */
+  identities: IdentitySource;
 }
 
 /**
@@ -110,7 +113,7 @@ export class DataPath {
   swap(snap: CompiledSnapshot): void {
     this.#snapshot = snap;
     this.#swapFaults(snap);
-    this.#authorizer = compileAuthorizer(snap.resources, this.#o.localService);
+    this.#authorizer = compileAuthorizer(snap.resources, this.#o.localService, this.#o.identities);
     const kept = new Set<string>();
     for (const s of snap.services.values()) for (const e of s.endpoints) kept.add(e.key);
     for (const d of this.#o.inboundRoute.destinations) for (const e of d.balancer.endpoints) kept.add(e.key);

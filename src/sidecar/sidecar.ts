@@ -22,6 +22,7 @@ import { registeredEndpoints } from "./discovery/registered.ts";
 import { tcpConnector } from "./engine/connect.ts";
 import type { PathOptions } from "./engine/path.ts";
 import { DEFAULT_ENGINE_OPTIONS, EngineServer } from "./engine/server.ts";
+import { MeshIdentities, serviceAccountsOf } from "./identity-table.ts";
 import { buildLoadReport, REPORT_INTERVAL_MS } from "./load-report.ts";
 import { SidecarMetrics } from "./metrics.ts";
 import type { MeshTls } from "./mtls/mesh-tls.ts";
@@ -29,7 +30,6 @@ import { PolicyCompiler } from "./resilience/compile.ts";
 import { ResilienceMetrics } from "./resilience/metrics.ts";
 import { type CompiledHttpRoute, type CompiledSnapshot, type ConfigSnapshot, compileSnapshot } from "./snapshot.ts";
 import type { AccessLogPolicy, LineSink } from "./telemetry/access-log.ts";
-import type { AccountRef } from "./telemetry/source-identity.ts";
 import { Telemetry, type TelemetryView } from "./telemetry/telemetry.ts";
 import { AppHealth, httpProbe, tcpProbe } from "./upstream/app-health.ts";
 import { RoundRobinBalancer } from "./upstream/balancer.ts";
@@ -130,6 +130,8 @@ export class Sidecar {
   #appHealth: AppHealth | undefined;
   /** mTLS between sidecars: only with a control plane (it issues the certificate) and the engine data path. */
   #mtls: MeshTls | undefined;
+  /** Who each SPIFFE ID is, per snapshot and trust domain: mTLS, authorization and telemetry read this one table. */
+  readonly #identities = new MeshIdentities();
   #snapshot: CompiledSnapshot | undefined;
   #stale = false;
   #appliedAt: number | undefined;
@@ -165,6 +167,7 @@ export class Sidecar {
       random: Math.random,
       accessLog,
       accessLogSink: options.accessLogSink ?? process.stdout,
+      identities: this.#identities,
     });
     this.#policies = new PolicyCompiler({
       clock: this.#clock,
@@ -286,6 +289,7 @@ export class Sidecar {
       metrics: this.#metrics,
       resilience: this.#resilience,
       telemetry: this.#telemetry,
+      identities: this.#identities,
       pool: {
         connectTimeoutMs: this.#o.connectTimeoutMs,
         idleTimeoutMs: 4_000,
@@ -388,6 +392,7 @@ export class Sidecar {
       throw err;
     }
     this.#snapshot = compiled;
+    this.#identities.useServices(serviceAccountsOf(compiled.resources));
     this.#data?.swap(compiled);
     this.#mtls?.swap(compiled);
     this.#telemetry.swap(telemetryView(compiled));
@@ -545,6 +550,7 @@ export class Sidecar {
       wallNow: Date.now,
       logger: this.#log,
       registry: this.#o.registry,
+      identities: this.#identities,
       send: (csr) => this.#discovery?.requestCertificate(csr) ?? false,
       useTransports: (connectorFor) => data.useTransports(connectorFor),
     });
@@ -646,18 +652,15 @@ function fromMesh(s: MeshSnapshot, controls: string): ConfigSnapshot {
 /** What telemetry takes from a snapshot: each Service's endpoints and its own access-log setting. */
 function telemetryView(snap: CompiledSnapshot): TelemetryView {
   const accessLogs = new Map<string, AccessLogPolicy>();
-  const accounts = new Map<string, readonly AccountRef[]>();
   for (const r of snap.resources) {
     if (r.kind !== "Service") continue;
     const a = r.spec.accessLog;
     if (a !== undefined) accessLogs.set(r.metadata.name, { mode: a.mode, sampleRate: a.sampleRate ?? 0 });
-    if (r.spec.serviceAccounts !== undefined) accounts.set(r.metadata.name, r.spec.serviceAccounts);
   }
   return {
     services: [...snap.services.values()].map((s) => ({
       name: s.name,
       endpoints: s.endpoints,
-      serviceAccounts: accounts.get(s.name),
       accessLog: accessLogs.get(s.name),
     })),
   };

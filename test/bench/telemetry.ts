@@ -9,6 +9,7 @@
 import { availableParallelism } from "node:os";
 import { systemClock } from "../../src/common/clock.ts";
 import { createRegistry } from "../../src/common/metrics.ts";
+import { MeshIdentities } from "../../src/sidecar/identity-table.ts";
 import { downstreamFields } from "../../src/sidecar/stages/forward-head.ts";
 import type { AccessLogPolicy } from "../../src/sidecar/telemetry/access-log.ts";
 import type { RequestRecord } from "../../src/sidecar/telemetry/record.ts";
@@ -47,6 +48,7 @@ function telemetry(accessLog: AccessLogPolicy, tracing: boolean): Telemetry {
     random: Math.random,
     accessLog,
     accessLogSink: { write: () => true },
+    identities: new MeshIdentities(),
   });
   if (tracing) t.useTracing({ exporter: { export: () => {}, shutdown: async () => {} }, sampleRate: 1 });
   t.swap({ services: [{ name: "ratings", endpoints: [ENDPOINT] }] });

@@ -1,5 +1,6 @@
 import type { AuthorizationPolicy, AuthorizationRule, Resource } from "../../config/resources.ts";
 import { removeDotSegments } from "../engine/path.ts";
+import type { IdentitySource, Owners } from "../identity-table.ts";
 
 /**
  * AuthorizationPolicy, compiled once per snapshot for this sidecar's own
@@ -7,7 +8,14 @@ import { removeDotSegments } from "../engine/path.ts";
  * otherwise, when any ALLOW policy targets the service, the request must
  * match one ALLOW rule; with no policy, everything is allowed. A rule
  * matches when every part it sets matches (each list is "any of").
+ * `from.services` reads the caller's Services from the identity table
+ * (identity-table.ts); an identity that may be several Services (a shared
+ * account) satisfies an ALLOW only when every one of them is allowed, and a
+ * DENY when any one of them is denied: it is never let in as a Service it
+ * may not be.
  */
+
+type Action = "ALLOW" | "DENY";
 
 /** What a request offers the policies (an EngineRequest is one): method, normalized path, fields, mTLS peer. */
 export interface AuthzRequest {
@@ -57,7 +65,6 @@ function principalTest(pattern: string): (id: string) => boolean {
   return (id) => id === pattern;
 }
 
-const SERVICE_SEGMENT = "/service/";
 const NS_SEGMENT = "/ns/";
 const SA_SEGMENT = "/sa/";
 
@@ -71,15 +78,6 @@ export function namespaceOfIdentity(id: string): string | undefined {
   if (end <= from || !id.startsWith(SA_SEGMENT, end)) return undefined;
   const account = end + SA_SEGMENT.length;
   return account < id.length && id.indexOf("/", account) < 0 ? id.slice(from, end) : undefined;
-}
-
-/** The service of `spiffe://<trust-domain>/service/<name>`; undefined for any other form. */
-export function serviceOfIdentity(id: string): string | undefined {
-  if (!id.startsWith("spiffe://")) return undefined;
-  const at = id.indexOf("/", 9);
-  if (at < 0 || !id.startsWith(SERVICE_SEGMENT, at)) return undefined;
-  const name = id.slice(at + SERVICE_SEGMENT.length);
-  return name === "" || name.includes("/") ? undefined : name;
 }
 
 /**
@@ -106,7 +104,33 @@ function fieldValue(r: AuthzRequest, name: string): string | undefined {
   return value;
 }
 
-function compileRule(rule: AuthorizationRule): Test {
+/**
+ * `from.services` (`*`: any Service of the mesh): an ALLOW needs every Service the caller may be among the
+ * names, a DENY any one of them.
+ */
+function servicesTest(services: readonly string[], action: Action, identities: IdentitySource): Test {
+  const any = services.includes("*");
+  const names = new Set(services);
+  const matches =
+    action === "ALLOW"
+      ? (owners: Owners) => {
+          if (owners.length === 0) return false;
+          if (any) return true;
+          for (const o of owners) if (!names.has(o)) return false;
+          return true;
+        }
+      : (owners: Owners) => {
+          if (any) return owners.length > 0;
+          for (const o of owners) if (names.has(o)) return true;
+          return false;
+        };
+  return (r) => {
+    const id = r.socket.peerIdentity;
+    return id !== undefined && matches(identities.table.ownerOf(id));
+  };
+}
+
+function compileRule(rule: AuthorizationRule, action: Action, identities: IdentitySource): Test {
   const tests: Test[] = [];
   const from = rule.from;
   if (from?.identities !== undefined) {
@@ -116,15 +140,7 @@ function compileRule(rule: AuthorizationRule): Test {
       return id !== undefined && ids.some((t) => t(id));
     });
   }
-  if (from?.services !== undefined) {
-    const any = from.services.includes("*");
-    const names = new Set(from.services);
-    tests.push((r) => {
-      const id = r.socket.peerIdentity;
-      const service = id === undefined ? undefined : serviceOfIdentity(id);
-      return service !== undefined && (any || names.has(service));
-    });
-  }
+  if (from?.services !== undefined) tests.push(servicesTest(from.services, action, identities));
   if (from?.principals !== undefined) {
     const principals = from.principals.map(principalTest);
     tests.push((r) => {
@@ -172,25 +188,27 @@ interface CompiledPolicy {
   readonly denial: Denial;
 }
 
-function compilePolicy(p: AuthorizationPolicy, reason: Denial["reason"]): CompiledPolicy {
-  const rules = p.spec.rules.map(compileRule);
+function compilePolicy(p: AuthorizationPolicy, identities: IdentitySource): CompiledPolicy {
+  const action = p.spec.action;
+  const rules = p.spec.rules.map((rule) => compileRule(rule, action, identities));
   return {
     matches: (r, path) => rules.some((rule) => rule(r, path)),
-    denial: { policy: p.metadata.name, reason },
+    denial: { policy: p.metadata.name, reason: action === "DENY" ? "deny-rule" : "no-allow-rule" },
   };
 }
 
 /** The policies targeting `service`, compiled; undefined when none does (everything is allowed). */
-export function compileAuthorizer(resources: readonly Resource[], service: string): Authorizer | undefined {
+export function compileAuthorizer(
+  resources: readonly Resource[],
+  service: string,
+  identities: IdentitySource,
+): Authorizer | undefined {
   const deny: CompiledPolicy[] = [];
   const allow: CompiledPolicy[] = [];
   const sorted = resources
     .filter((r): r is AuthorizationPolicy => r.kind === "AuthorizationPolicy" && r.spec.targetService === service)
     .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
-  for (const p of sorted) {
-    if (p.spec.action === "DENY") deny.push(compilePolicy(p, "deny-rule"));
-    else allow.push(compilePolicy(p, "no-allow-rule"));
-  }
+  for (const p of sorted) (p.spec.action === "DENY" ? deny : allow).push(compilePolicy(p, identities));
   if (deny.length === 0 && allow.length === 0) return undefined;
   const noAllow =
     allow.length === 0

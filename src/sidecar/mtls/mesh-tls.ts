@@ -2,16 +2,16 @@ import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
-import { spiffeIdFor } from "../../security/spiffe.ts";
 import type { MeshSnapshot } from "../discovery/client.ts";
 import { registeredEndpoints } from "../discovery/registered.ts";
 import type { Connector } from "../engine/connect.ts";
 import type { ConnectorFor } from "../engine/upstreams.ts";
+import type { IdentityTable, MeshIdentities } from "../identity-table.ts";
 import type { CompiledSnapshot } from "../snapshot.ts";
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
 import { mtlsConnector, OutboundTlsRefusals } from "./connector.ts";
 import { InboundMtls } from "./listener.ts";
-import { type MtlsMode, mtlsModes, peerIdentities } from "./modes.ts";
+import { type MtlsMode, mtlsModes } from "./modes.ts";
 import { WorkloadIdentity } from "./workload-identity.ts";
 
 export interface MeshTlsOptions {
@@ -22,6 +22,8 @@ export interface MeshTlsOptions {
   wallNow: () => number;
   logger: Logger;
   registry: Registry;
+  /** The sidecar's identity table: this sets its trust domain, and reads which IDs each Service's sidecars hold. */
+  identities: MeshIdentities;
   /** Sends a CSR on the discovery stream (false: no stream open). */
   send: (csrPem: string) => boolean;
   /** The upstream transport plan changed: pools must be remade with it. */
@@ -46,10 +48,9 @@ export class MeshTls {
   /** Endpoint keys registered for more than one Service (never dialled: see #replan). */
   #conflicts = new Set<string>();
   #modes = new Map<string, MtlsMode>();
-  /** The Services' accounts as written, part of the transport plan: a listed account changes whom a pool accepts. */
-  #accounts = "";
-  #snap: CompiledSnapshot | undefined;
   #plan = "";
+  /** The identity table the transports were planned with: a listed account changes whom a pool accepts. */
+  #planTable: IdentityTable | undefined;
 
   constructor(o: MeshTlsOptions) {
     this.#o = o;
@@ -65,6 +66,7 @@ export class MeshTls {
       send: o.send,
     });
     this.identity.onChange((m) => {
+      o.identities.useTrustDomain(m.trustDomain);
       this.inbound.use(m);
       this.#replan();
     });
@@ -87,8 +89,6 @@ export class MeshTls {
   /** A compiled snapshot is going live: modes of every Service, this one's for the inbound listener. */
   swap(snap: CompiledSnapshot): void {
     this.#modes = mtlsModes(snap);
-    this.#snap = snap;
-    this.#accounts = serviceAccountsKey(snap);
     this.inbound.setMode(this.#modes.get(this.#o.service) ?? "STRICT");
     this.#replan();
   }
@@ -97,18 +97,15 @@ export class MeshTls {
     this.identity.stop();
   }
 
-  /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode). */
+  /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode or accounts). */
   #replan(): void {
     const material = this.identity.material;
-    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${this.#accounts}|${[...this.#conflicts].sort().join(",")}`;
-    if (plan === this.#plan) return;
+    const table = this.#o.identities.table;
+    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${[...this.#conflicts].sort().join(",")}`;
+    if (plan === this.#plan && table === this.#planTable) return;
     this.#plan = plan;
+    this.#planTable = table;
     const modes = this.#modes;
-    const snap = this.#snap;
-    const identities =
-      material === undefined || snap === undefined
-        ? new Map<string, ReadonlySet<string>>()
-        : peerIdentities(snap, material.trustDomain);
     const sidecars = () => this.#sidecars;
     const conflicts = this.#conflicts;
     const current = () => this.identity.material;
@@ -132,7 +129,7 @@ export class MeshTls {
         return mode === "STRICT"
           ? refusingConnector("ERR_NO_CERTIFICATE", `${e.key} is STRICT and this sidecar has no certificate yet`)
           : undefined;
-      return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }), refusals);
+      return mtlsConnector(current, table.idsOf(service), refusals);
     });
   }
 }
@@ -144,12 +141,4 @@ function refusingConnector(code: string, message: string): Connector {
     process.nextTick(() => socket.destroy(Object.assign(new Error(message), { code })));
     return { socket, ready: "connect" };
   };
-}
-
-function serviceAccountsKey(snap: CompiledSnapshot): string {
-  const parts: string[] = [];
-  for (const r of snap.resources)
-    if (r.kind === "Service" && r.spec.serviceAccounts !== undefined && r.spec.serviceAccounts.length > 0)
-      parts.push(`${r.metadata.name}=${r.spec.serviceAccounts.map((a) => `${a.namespace}/${a.name}`).join(";")}`);
-  return parts.join(",");
 }

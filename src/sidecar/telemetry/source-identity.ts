@@ -1,10 +1,11 @@
-import { parseSpiffeId } from "../../security/spiffe.ts";
+import type { IdentitySource, Owners } from "../identity-table.ts";
 
 /**
  * Who is calling. On an mTLS connection the caller is what its verified
- * certificate says (as Istio and Linkerd learn it): a `/service/<name>` ID
- * names the Service, a `/ns/<ns>/sa/<sa>` ID the Service that lists that
- * account, and the header is not believed beyond that. On a plain-text
+ * certificate says (as Istio and Linkerd learn it), read from the identity
+ * table: a `/service/<name>` ID names the Service, a `/ns/<ns>/sa/<sa>` ID
+ * the Service that lists that account, and the header is not believed
+ * beyond that. On a plain-text
  * connection (PERMISSIVE, DISABLE) the caller's sidecar names its own service
  * in `x-meshlet-source`, believed only when the connection comes from the
  * address of an endpoint the running snapshot knows and the name is a Service
@@ -18,90 +19,46 @@ export const SOURCE_HEADER = "x-meshlet-source";
 /** The caller when it cannot be told (not from the mesh, no header, or a name the snapshot does not have). */
 export const UNKNOWN_SOURCE = "unknown";
 
-/** A Kubernetes service account a Service lists in spec.serviceAccounts. */
-export interface AccountRef {
-  readonly namespace: string;
-  readonly name: string;
-}
-
-/** The mesh as the running snapshot knows it: built once per snapshot. */
+/** The mesh as the running snapshot knows it, for plain-text callers: built once per snapshot. */
 export interface MeshPeers {
   /** Endpoint addresses of every Service (IPv4-mapped IPv6 written as IPv4). */
   readonly addresses: ReadonlySet<string>;
   readonly services: ReadonlySet<string>;
-  /** `<namespace>/<account>` to the Services that list it (more than one when Services share an account). */
-  readonly accounts: ReadonlyMap<string, readonly string[]>;
 }
 
-export function meshPeers(
-  services: Iterable<{
-    name: string;
-    endpoints: Iterable<{ address: string }>;
-    serviceAccounts?: readonly AccountRef[] | undefined;
-  }>,
-): MeshPeers {
+export function meshPeers(services: Iterable<{ name: string; endpoints: Iterable<{ address: string }> }>): MeshPeers {
   const addresses = new Set<string>();
   const names = new Set<string>();
-  const accounts = new Map<string, string[]>();
   for (const s of services) {
     names.add(s.name);
     for (const e of s.endpoints) addresses.add(plainAddress(e.address));
-    for (const a of s.serviceAccounts ?? []) {
-      const key = `${a.namespace}/${a.name}`;
-      const listed = accounts.get(key);
-      if (listed === undefined) accounts.set(key, [s.name]);
-      else if (!listed.includes(s.name)) listed.push(s.name);
-    }
   }
-  return { addresses, services: names, accounts };
+  return { addresses, services: names };
 }
 
 /**
- * What a verified peer identity says about the caller: one Service, the
- * Services sharing its account (the header may pick one of them), or none.
+ * The caller of a verified peer, from the Services its identity may be
+ * (identity-table.ts): the one Service when the snapshot has it; for a
+ * shared account, the Service the header names among them (each of them
+ * could hold that certificate, so the header only chooses, never widens);
+ * else `unknown`.
  */
-export type IdentitySource = string | ReadonlySet<string>;
-
-/**
- * The Services a verified SPIFFE ID may speak for in this snapshot: its
- * `/service/<name>` when the snapshot has that Service; the Services listing
- * its `/ns/<ns>/sa/<sa>` account; else `unknown`. The trust domain was
- * checked by the listener (a foreign one never gets this far).
- */
-export function identitySource(identity: string, mesh: MeshPeers): IdentitySource {
-  const id = parseSpiffeId(identity);
-  const seg = id?.segments ?? [];
-  if (seg.length === 2 && seg[0] === "service")
-    return mesh.services.has(seg[1] as string) ? (seg[1] as string) : UNKNOWN_SOURCE;
-  if (seg.length === 4 && seg[0] === "ns" && seg[2] === "sa") {
-    const listed = mesh.accounts.get(`${seg[1]}/${seg[3]}`) ?? [];
-    if (listed.length === 1) return listed[0] as string;
-    if (listed.length > 1) return new Set(listed);
+export function verifiedSource(owners: Owners, claimed: string | undefined, mesh: MeshPeers): string {
+  if (owners.length === 1) {
+    const only = owners[0] as string;
+    return mesh.services.has(only) ? only : UNKNOWN_SOURCE;
   }
-  return UNKNOWN_SOURCE;
+  return claimed !== undefined && owners.includes(claimed) && mesh.services.has(claimed) ? claimed : UNKNOWN_SOURCE;
 }
 
-/** The caller of a verified peer: the header counts only to choose among Services sharing its account. */
-export function verifiedSource(source: IdentitySource, claimed: string | undefined): string {
-  if (typeof source === "string") return source;
-  return claimed !== undefined && source.has(claimed) ? claimed : UNKNOWN_SOURCE;
-}
-
-/** Distinct peer identities remembered per snapshot; a mesh has far fewer (each is signed by the mesh CA). */
-const MAX_REMEMBERED_IDENTITIES = 10_000;
-
-/**
- * The calling service of each verified peer identity, worked out the first
- * time an identity is seen under a snapshot and then found with one map
- * lookup: the trust domain is not known when a snapshot is applied (it comes
- * with the certificate), so the map is keyed by whole IDs as they arrive.
- */
+/** Who called, per snapshot: the identity table for mTLS peers, the mesh's addresses and names for plain text. */
 export class PeerSources {
   readonly #mesh: MeshPeers;
-  readonly #known = new Map<string, IdentitySource>();
+  readonly #identities: IdentitySource;
 
-  constructor(mesh: MeshPeers) {
+  constructor(mesh: MeshPeers, identities: IdentitySource) {
     this.#mesh = mesh;
+    this.#identities = identities;
   }
 
   get mesh(): MeshPeers {
@@ -111,12 +68,7 @@ export class PeerSources {
   /** The caller of an inbound request: from the verified identity when there is one, else the trusted header. */
   sourceOf(identity: string | undefined, peer: string | undefined, claimed: string | undefined): string {
     if (identity === undefined) return trustedSource(peer, claimed, this.#mesh);
-    let source = this.#known.get(identity);
-    if (source === undefined) {
-      source = identitySource(identity, this.#mesh);
-      if (this.#known.size < MAX_REMEMBERED_IDENTITIES) this.#known.set(identity, source);
-    }
-    return verifiedSource(source, claimed);
+    return verifiedSource(this.#identities.table.ownerOf(identity), claimed, this.#mesh);
   }
 }
 

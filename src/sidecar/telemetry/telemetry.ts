@@ -1,17 +1,11 @@
 import type { Registry } from "prom-client";
 import type { Clock } from "../../common/clock.ts";
+import type { IdentitySource } from "../identity-table.ts";
 import { ACCESS_LOG_OFF, type AccessLogPolicy, accessLogLine, type LineSink, shouldLog } from "./access-log.ts";
 import { type IdSource, randomIds } from "./ids.ts";
 import type { ConnectionRecord, Direction, EndpointRef, RequestRecord, SpanIds } from "./record.ts";
 import { RequestMetrics } from "./request-metrics.ts";
-import {
-  type AccountRef,
-  claimedSource,
-  meshPeers,
-  PeerSources,
-  setSourceHeader,
-  UNKNOWN_SOURCE,
-} from "./source-identity.ts";
+import { claimedSource, meshPeers, PeerSources, setSourceHeader, UNKNOWN_SOURCE } from "./source-identity.ts";
 import type { FinishedSpan, SpanExporter } from "./spans.ts";
 import { extractTraceContext, injectTraceContext } from "./trace-context.ts";
 
@@ -34,15 +28,15 @@ export interface TelemetryOptions {
   readonly ids?: IdSource;
   readonly accessLog: AccessLogPolicy;
   readonly accessLogSink: LineSink | undefined;
+  /** Who a verified peer identity is (the sidecar's one identity table). */
+  readonly identities: IdentitySource;
 }
 
-/** What telemetry needs from a snapshot: the Services, their endpoints, accounts and access-log settings. */
+/** What telemetry needs from a snapshot: the Services, their endpoints and access-log settings. */
 export interface TelemetryView {
   readonly services: Iterable<{
     readonly name: string;
     readonly endpoints: readonly (EndpointRef & { readonly address: string })[];
-    /** spec.serviceAccounts: whose `/ns/<ns>/sa/<sa>` certificates speak for this Service. */
-    readonly serviceAccounts?: readonly AccountRef[] | undefined;
     readonly accessLog?: AccessLogPolicy | undefined;
   }>;
 }
@@ -60,13 +54,16 @@ export class Telemetry {
   readonly #o: TelemetryOptions;
   readonly #ids: IdSource;
   #tracing: TracingOptions | undefined;
-  #sources = new PeerSources(meshPeers([]));
+  readonly #identities: IdentitySource;
+  #sources: PeerSources;
   /** Access-log settings of the Services that have their own. */
   #accessLogs: ReadonlyMap<string, AccessLogPolicy> = new Map();
 
   constructor(options: TelemetryOptions) {
     this.#o = options;
     this.#ids = options.ids ?? randomIds();
+    this.#identities = options.identities;
+    this.#sources = new PeerSources(meshPeers([]), this.#identities);
     this.metrics = new RequestMetrics(options.registry);
   }
 
@@ -75,10 +72,10 @@ export class Telemetry {
     this.#tracing = tracing;
   }
 
-  /** Takes a new snapshot's Services: who belongs to the mesh, which accounts speak for whom, who logs what. */
+  /** Takes a new snapshot's Services: who belongs to the mesh (plain-text callers), who logs what. */
   swap(view: TelemetryView): void {
     const services = [...view.services];
-    this.#sources = new PeerSources(meshPeers(services));
+    this.#sources = new PeerSources(meshPeers(services), this.#identities);
     const logs = new Map<string, AccessLogPolicy>();
     for (const s of services) if (s.accessLog !== undefined) logs.set(s.name, s.accessLog);
     this.#accessLogs = logs;

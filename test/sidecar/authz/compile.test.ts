@@ -2,17 +2,32 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type AuthorizationPolicy, authorizationPolicySchema, type Resource } from "../../../src/config/resources.ts";
-import {
-  type AuthzRequest,
-  compileAuthorizer,
-  namespaceOfIdentity,
-  serviceOfIdentity,
-} from "../../../src/sidecar/authz/compile.ts";
+import { type AuthzRequest, compileAuthorizer, namespaceOfIdentity } from "../../../src/sidecar/authz/compile.ts";
 import { DEFAULT_PATH_OPTIONS, normalizePath } from "../../../src/sidecar/engine/path.ts";
+import { IdentityTable } from "../../../src/sidecar/identity-table.ts";
 
 const TD = "spiffe://cluster.local/service";
 const WEB = `${TD}/web`;
 const RATINGS = `${TD}/ratings`;
+const SHOP = "spiffe://cluster.local/ns/shop/sa";
+
+/** The sidecar's identity table: `web` runs as shop/web-sa, and shares shop/shared with `admin`. */
+const IDENTITIES = {
+  table: new IdentityTable(
+    [
+      {
+        name: "web",
+        serviceAccounts: [
+          { namespace: "shop", name: "web-sa" },
+          { namespace: "shop", name: "shared" },
+        ],
+      },
+      { name: "admin", serviceAccounts: [{ namespace: "shop", name: "shared" }] },
+      { name: "ratings" },
+    ],
+    "cluster.local",
+  ),
+};
 
 function policy(name: string, spec: unknown): AuthorizationPolicy {
   return authorizationPolicySchema.parse({
@@ -24,7 +39,12 @@ function policy(name: string, spec: unknown): AuthorizationPolicy {
 }
 
 /** A request as the engine hands it over: the path is what normalizePath made of the raw one. */
-function req(o: { method?: string; path?: string; headers?: [string, string][]; peer?: string }): AuthzRequest {
+function req(o: {
+  method?: string;
+  path?: string;
+  headers?: [string, string][];
+  peer?: string | undefined;
+}): AuthzRequest {
   const raw = o.path ?? "/";
   const path = normalizePath(raw, DEFAULT_PATH_OPTIONS);
   assert.ok(path !== undefined, `the engine refuses ${raw}`);
@@ -57,7 +77,7 @@ const DENY_SECRET = policy("deny-secret", {
 });
 
 function verdict(resources: readonly Resource[], r: AuthzRequest): string {
-  const a = compileAuthorizer(resources, "reviews");
+  const a = compileAuthorizer(resources, "reviews", IDENTITIES);
   const d = a?.check(r);
   return d === undefined ? "allow" : `${d.reason}:${d.policy}`;
 }
@@ -168,7 +188,7 @@ describe("AuthorizationPolicy matcher", () => {
       "allow",
     ],
     [
-      "a non-service SPIFFE ID is no service",
+      "an account no Service lists is no service",
       [policy("p", { targetService: "reviews", action: "ALLOW", rules: [{ from: { services: ["*"] } }] })],
       { path: "/", peer: "spiffe://td/ns/a/sa/web" },
       "no-allow-rule:p",
@@ -192,15 +212,14 @@ describe("AuthorizationPolicy matcher", () => {
   }
 
   it("returns no authorizer when no policy targets the service (nothing runs per request)", () => {
-    assert.equal(compileAuthorizer([DENY_SECRET], "web"), undefined);
+    assert.equal(compileAuthorizer([DENY_SECRET], "web", IDENTITIES), undefined);
   });
 
-  it("reads the service from spiffe://<td>/service/<name> only", () => {
-    assert.equal(serviceOfIdentity("spiffe://td/service/web"), "web");
-    assert.equal(serviceOfIdentity("spiffe://td/service/"), undefined);
-    assert.equal(serviceOfIdentity("spiffe://td/service/a/b"), undefined);
-    assert.equal(serviceOfIdentity("spiffe://td/ns/x/sa/web"), undefined);
-    assert.equal(serviceOfIdentity("https://td/service/web"), undefined);
+  it("before the trust domain is known no caller is a service (a sidecar without a certificate)", () => {
+    const none = { table: new IdentityTable([{ name: "web" }], undefined) };
+    const check = (p: AuthorizationPolicy) =>
+      compileAuthorizer([p], "reviews", none)?.check(req({ path: "/health", peer: WEB }));
+    assert.equal(check(ALLOW_WEB_READS)?.reason, "no-allow-rule");
   });
 
   it("refuses bad identity patterns and paths in the schema", () => {
@@ -257,7 +276,7 @@ describe("AuthorizationPolicy matcher", () => {
 
   it("property: every spelling of /secret... is denied, whatever ALLOW says", () => {
     const open = policy("open", { targetService: "reviews", action: "ALLOW", rules: [{}] });
-    const authorizer = compileAuthorizer([open, DENY_SECRET], "reviews");
+    const authorizer = compileAuthorizer([open, DENY_SECRET], "reviews", IDENTITIES);
     assert.ok(authorizer !== undefined);
     fc.assert(
       fc.property(secret, (raw) => {
@@ -268,7 +287,7 @@ describe("AuthorizationPolicy matcher", () => {
   });
 
   it("property: under ALLOW /public, /public/<spelling> is allowed and /public/..<spelling> denied", () => {
-    const authorizer = compileAuthorizer([ALLOW_WEB_READS], "reviews");
+    const authorizer = compileAuthorizer([ALLOW_WEB_READS], "reviews", IDENTITIES);
     assert.ok(authorizer !== undefined);
     fc.assert(
       fc.property(secret, decoySeparator, fc.constantFrom("..", "%2e%2e", ".%2E"), (raw, sep, dots) => {
@@ -279,6 +298,63 @@ describe("AuthorizationPolicy matcher", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("AuthorizationPolicy: from.services reads the identity table", () => {
+  const allowOnly = (services: string[]) =>
+    policy("allow", { targetService: "reviews", action: "ALLOW", rules: [{ from: { services } }] });
+  const denyOnly = (services: string[]) =>
+    policy("deny", { targetService: "reviews", action: "DENY", rules: [{ from: { services } }] });
+  const cases: [string, AuthorizationPolicy, string | undefined, string][] = [
+    ["ALLOW web: /service/web", allowOnly(["web"]), WEB, "allow"],
+    ["ALLOW web: web's own account", allowOnly(["web"]), `${SHOP}/web-sa`, "allow"],
+    [
+      "ALLOW web: an account web shares with admin (may be admin)",
+      allowOnly(["web"]),
+      `${SHOP}/shared`,
+      "no-allow-rule:allow",
+    ],
+    ["ALLOW web, admin: the shared account (whichever it is)", allowOnly(["web", "admin"]), `${SHOP}/shared`, "allow"],
+    ["ALLOW admin: web's own account", allowOnly(["admin"]), `${SHOP}/web-sa`, "no-allow-rule:allow"],
+    ["ALLOW web: an account no Service lists", allowOnly(["web"]), `${SHOP}/nobody`, "no-allow-rule:allow"],
+    [
+      "ALLOW web: web's account in another trust domain",
+      allowOnly(["web"]),
+      "spiffe://other.td/ns/shop/sa/web-sa",
+      "no-allow-rule:allow",
+    ],
+    [
+      "ALLOW web: another namespace, same account name",
+      allowOnly(["web"]),
+      "spiffe://cluster.local/ns/shop2/sa/web-sa",
+      "no-allow-rule:allow",
+    ],
+    ["ALLOW *: the shared account", allowOnly(["*"]), `${SHOP}/shared`, "allow"],
+    ["ALLOW *: a /service/ ID of no Service resource", allowOnly(["*"]), `${TD}/unlisted`, "allow"],
+    ["ALLOW *: an account no Service lists", allowOnly(["*"]), `${SHOP}/nobody`, "no-allow-rule:allow"],
+    ["ALLOW web: a /service/ ID with more segments", allowOnly(["web"]), `${TD}/web/x`, "no-allow-rule:allow"],
+    ["ALLOW web: plain text", allowOnly(["web"]), undefined, "no-allow-rule:allow"],
+    ["DENY admin: the shared account (may be admin)", denyOnly(["admin"]), `${SHOP}/shared`, "deny-rule:deny"],
+    ["DENY admin: web's own account", denyOnly(["admin"]), `${SHOP}/web-sa`, "allow"],
+    ["DENY web: web's own account", denyOnly(["web"]), `${SHOP}/web-sa`, "deny-rule:deny"],
+    ["DENY *: the shared account", denyOnly(["*"]), `${SHOP}/shared`, "deny-rule:deny"],
+    ["DENY *: an account no Service lists", denyOnly(["*"]), `${SHOP}/nobody`, "allow"],
+  ];
+  for (const [name, p, peer, want] of cases) {
+    it(`${name}: ${want}`, () => assert.equal(verdict([p], req({ path: "/", peer })), want));
+  }
+
+  it("a new table (snapshot or trust domain) applies without recompiling the policies", () => {
+    const identities = { table: new IdentityTable([{ name: "web" }], "cluster.local") };
+    const authorizer = compileAuthorizer([allowOnly(["web"])], "reviews", identities);
+    const sa = req({ path: "/", peer: `${SHOP}/web-sa` });
+    assert.equal(authorizer?.check(sa)?.reason, "no-allow-rule");
+    identities.table = new IdentityTable(
+      [{ name: "web", serviceAccounts: [{ namespace: "shop", name: "web-sa" }] }],
+      "cluster.local",
+    );
+    assert.equal(authorizer?.check(sa), undefined);
   });
 });
 

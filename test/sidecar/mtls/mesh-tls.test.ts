@@ -8,6 +8,7 @@ import type { Endpoint__Output } from "../../../src/gen/meshlet/discovery/v1/End
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { verifyCsr } from "../../../src/security/csr.ts";
 import type { ConnectorFor } from "../../../src/sidecar/engine/upstreams.ts";
+import { MeshIdentities } from "../../../src/sidecar/identity-table.ts";
 import { MeshTls } from "../../../src/sidecar/mtls/mesh-tls.ts";
 import { compileSnapshot } from "../../../src/sidecar/snapshot.ts";
 import type { UpstreamEndpoint } from "../../../src/sidecar/upstream/balancer.ts";
@@ -42,6 +43,7 @@ describe("MeshTls transport plan", () => {
       wallNow: () => Date.now(),
       logger: silentLogger(),
       registry: new Registry(),
+      identities: new MeshIdentities(),
       send: (pem) => {
         csr = pem;
         return true;
@@ -95,6 +97,7 @@ describe("MeshTls transport plan", () => {
       wallNow: () => Date.now(),
       logger: silentLogger(),
       registry: new Registry(),
+      identities: new MeshIdentities(),
       send: () => true,
       useTransports: (c) => {
         plan = c;

@@ -6,6 +6,7 @@ import { authorizationPolicySchema } from "../../../src/config/resources.ts";
 import { type Authorizer, compileAuthorizer } from "../../../src/sidecar/authz/compile.ts";
 import type { EngineRequest } from "../../../src/sidecar/engine/request.ts";
 import type { EngineResponse } from "../../../src/sidecar/engine/response.ts";
+import { IdentityTable } from "../../../src/sidecar/identity-table.ts";
 import { authorize } from "../../../src/sidecar/stages/authorize.ts";
 import type { StageEnv } from "../../../src/sidecar/stages/env.ts";
 import { RequestContext } from "../../../src/sidecar/stages/stage.ts";
@@ -45,7 +46,9 @@ it("authorize stage: AZ for a denied peer, nothing for an allowed one; one warni
   const stage = authorize(env);
 
   assert.equal(stage(request(RATINGS)), undefined, "no policy: allowed");
-  authorizer = compileAuthorizer([policy], "reviews");
+  authorizer = compileAuthorizer([policy], "reviews", {
+    table: new IdentityTable([{ name: "ratings" }, { name: "web" }], "cluster.local"),
+  });
   assert.equal(stage(request("spiffe://cluster.local/service/web")), undefined);
   assert.deepEqual(stage(request(RATINGS)), { flag: "AZ", reply: undefined });
   clock.advance(500);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { MeshIdentities } from "../../../src/sidecar/identity-table.ts";
 import {
   claimedSource,
-  identitySource,
   meshPeers,
   PeerSources,
   plainAddress,
@@ -54,15 +54,19 @@ describe("trustedSource", () => {
 });
 
 describe("a verified peer identity", () => {
-  const accounts = meshPeers([
+  const services = [
     { name: "reviews", endpoints: [{ address: "10.0.0.5" }], serviceAccounts: [{ namespace: "shop", name: "rev" }] },
     { name: "web", endpoints: [], serviceAccounts: [{ namespace: "shop", name: "shared" }] },
     { name: "admin", endpoints: [], serviceAccounts: [{ namespace: "shop", name: "shared" }] },
-  ]);
+  ];
+  const identities = new MeshIdentities();
+  identities.useTrustDomain("cluster.local");
+  identities.useServices(services);
+  const sources = new PeerSources(meshPeers(services), identities);
   const td = "spiffe://cluster.local";
   const cases: [string, string, string | undefined, string][] = [
     ["a /service/ ID of the snapshot", `${td}/service/web`, "admin", "web"],
-    ["a /service/ ID the snapshot does not have", `${td}/service/evil`, "web", UNKNOWN_SOURCE],
+    ["a /service/ ID the snapshot does not have (label cardinality)", `${td}/service/evil`, "web", UNKNOWN_SOURCE],
     ["an account one Service lists", `${td}/ns/shop/sa/rev`, "web", "reviews"],
     ["an account no Service lists", `${td}/ns/shop/sa/nobody`, "web", UNKNOWN_SOURCE],
     ["a shared account, the header naming one of its Services", `${td}/ns/shop/sa/shared`, "admin", "admin"],
@@ -70,29 +74,16 @@ describe("a verified peer identity", () => {
     ["a shared account, no header", `${td}/ns/shop/sa/shared`, undefined, UNKNOWN_SOURCE],
     ["an ID of another form", `${td}/workload/web`, "web", UNKNOWN_SOURCE],
     ["a /service/ ID with more segments", `${td}/service/web/x`, "web", UNKNOWN_SOURCE],
+    ["an account of another trust domain", "spiffe://other.td/ns/shop/sa/rev", "reviews", UNKNOWN_SOURCE],
   ];
   for (const [why, id, claimed, want] of cases) {
     it(`${why}: ${want}`, () => {
       // From an address outside the mesh: the header-and-address rule would say unknown for every case.
-      assert.equal(new PeerSources(accounts).sourceOf(id, "192.0.2.1", claimed), want);
+      assert.equal(sources.sourceOf(id, "192.0.2.1", claimed), want);
     });
   }
 
-  it("is worked out once per snapshot and identity", () => {
-    const sources = new PeerSources(accounts);
-    const id = `${td}/service/web`;
-    assert.equal(sources.sourceOf(id, undefined, undefined), "web");
-    (accounts.services as Set<string>).delete("web");
-    try {
-      assert.equal(sources.sourceOf(id, undefined, undefined), "web");
-      assert.equal(identitySource(id, accounts), UNKNOWN_SOURCE);
-    } finally {
-      (accounts.services as Set<string>).add("web");
-    }
-  });
-
   it("plain text keeps the address-and-header rule", () => {
-    const sources = new PeerSources(accounts);
     assert.equal(sources.sourceOf(undefined, "10.0.0.5", "web"), "web");
     assert.equal(sources.sourceOf(undefined, "192.0.2.1", "web"), UNKNOWN_SOURCE);
   });

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../../src/common/clock.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
+import { MeshIdentities, type ServiceAccounts } from "../../../src/sidecar/identity-table.ts";
 import type { AccessLogPolicy } from "../../../src/sidecar/telemetry/access-log.ts";
 import type { IdSource } from "../../../src/sidecar/telemetry/ids.ts";
+import type { EndpointRef } from "../../../src/sidecar/telemetry/record.ts";
 import type { FinishedSpan } from "../../../src/sidecar/telemetry/spans.ts";
 import { Telemetry } from "../../../src/sidecar/telemetry/telemetry.ts";
 
@@ -20,6 +22,8 @@ function setup(o: { accessLog?: AccessLogPolicy; random?: () => number; tracing?
   const lines: string[] = [];
   const spans: FinishedSpan[] = [];
   const clock = new FakeClock(1000);
+  const identities = new MeshIdentities();
+  identities.useTrustDomain("cluster.local");
   const t = new Telemetry({
     localService: "reviews",
     localVersion: "v1",
@@ -30,24 +34,30 @@ function setup(o: { accessLog?: AccessLogPolicy; random?: () => number; tracing?
     ids: counterIds(),
     accessLog: o.accessLog ?? { mode: "off", sampleRate: 0 },
     accessLogSink: { write: (l: string) => lines.push(l) },
+    identities,
   });
+  /** A snapshot goes live: the sidecar's identity table, then telemetry, take its Services. */
+  const swap = (
+    services: (ServiceAccounts & { endpoints: (EndpointRef & { address: string })[]; accessLog?: AccessLogPolicy })[],
+  ) => {
+    identities.useServices(services);
+    t.swap({ services });
+  };
   if (o.tracing !== undefined)
     t.useTracing({ exporter: { export: (s) => spans.push(s), shutdown: async () => {} }, sampleRate: o.tracing });
-  t.swap({
-    services: [
-      {
-        name: "ratings",
-        endpoints: [{ key: "10.0.0.2:80", address: "10.0.0.2", labels: { version: "v2" } }],
-        accessLog: { mode: "all", sampleRate: 0 },
-      },
-      {
-        name: "web",
-        endpoints: [{ key: "10.0.0.3:80", address: "10.0.0.3", labels: {} }],
-        serviceAccounts: [{ namespace: "shop", name: "web-sa" }],
-      },
-    ],
-  });
-  return { t, lines, spans, clock };
+  swap([
+    {
+      name: "ratings",
+      endpoints: [{ key: "10.0.0.2:80", address: "10.0.0.2", labels: { version: "v2" } }],
+      accessLog: { mode: "all", sampleRate: 0 },
+    },
+    {
+      name: "web",
+      endpoints: [{ key: "10.0.0.3:80", address: "10.0.0.3", labels: {} }],
+      serviceAccounts: [{ namespace: "shop", name: "web-sa" }],
+    },
+  ]);
+  return { t, lines, spans, clock, swap };
 }
 
 describe("Telemetry", () => {
@@ -116,15 +126,13 @@ describe("Telemetry", () => {
   });
 
   it("a new snapshot's accounts take over from what was remembered under the old one", () => {
-    const { t } = setup();
+    const { t, swap } = setup();
     const id = "spiffe://cluster.local/ns/shop/sa/web-sa";
     assert.equal(t.begin("inbound", "GET", "a", "/", [], undefined, id).sourceService, "web");
-    t.swap({
-      services: [
-        { name: "web", endpoints: [] },
-        { name: "cart", endpoints: [], serviceAccounts: [{ namespace: "shop", name: "web-sa" }] },
-      ],
-    });
+    swap([
+      { name: "web", endpoints: [] },
+      { name: "cart", endpoints: [], serviceAccounts: [{ namespace: "shop", name: "web-sa" }] },
+    ]);
     assert.equal(t.begin("inbound", "GET", "a", "/", [], undefined, id).sourceService, "cart");
   });
 
