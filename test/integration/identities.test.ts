@@ -33,6 +33,14 @@ spec:
     - from: {principals: ["spiffe://cluster.local/ns/bookinfo/sa/web"]}
     - from: {namespaces: [ops]}
       to: {paths: [{exact: /health}]}
+---
+apiVersion: meshlet.dev/v1
+kind: AuthorizationPolicy
+metadata: {name: web-not-admin}
+spec:
+  targetService: reviews
+  action: DENY
+  rules: [{from: {services: [web]}, to: {paths: [{prefix: /admin}]}}]
 `;
 
 /** The SAN of the certificate a sidecar's inbound port presents. */
@@ -47,7 +55,7 @@ function inboundSan(port: number, ca: string): Promise<string | undefined> {
   });
 }
 
-test("service-account identities: signed when the Service lists the account, accepted by callers, matched by principals and namespaces; an unlisted account is refused", async (t) => {
+test("service-account identities: signed when the Service lists the account, accepted by callers, matched by principals, namespaces and services; an unlisted account is refused", async (t) => {
   const mesh = await startMeshNode(t);
   const { node, bundle } = mesh;
   await mesh.apply(MESH);
@@ -98,6 +106,10 @@ test("service-account identities: signed when the Service lists the account, acc
   });
   assert.equal(denied.headers["x-meshlet-flags"], "AZ");
   assert.match(reviews.logs(), /spiffe:\/\/cluster\.local\/service\/ratings/);
+  // web holds only its account's identity: from.services finds web through the account its Service lists.
+  const blocked = await call(web, "/admin/x");
+  assert.equal(blocked.status, 403);
+  assert.equal(blocked.headers["x-meshlet-flags"], "AZ");
 
   await until("the impostor's stream is refused with the reason", async () =>
     /may not act as service \\?"web\\?": its spec.serviceAccounts does not list it/.test(impostor.logs())
