@@ -49,7 +49,7 @@ import { raftStateHoldsCa } from "./tls/founding.ts";
 import { TlsFrontDoor } from "./tls/front-door.ts";
 import { memberCheck } from "./tls/membership.ts";
 import { nodeCertificatesApi } from "./tls/node-certs-api.ts";
-import { NodeIdentity, type StoredCertificate } from "./tls/node-identity.ts";
+import { NodeIdentity, type StoredCertificate, UNUSABLE_CERTIFICATE } from "./tls/node-identity.ts";
 import { claimableNames } from "./tls/node-names.ts";
 import { PeerAuth } from "./tls/peer-auth.ts";
 
@@ -116,28 +116,57 @@ function certificateNames(o: ControlOptions): string[] {
 }
 
 /**
- * `<data-dir>/node-cert.pem` of a node of a running cluster is missing, unreadable, expired or another node's:
- * said once with a code, counted, and how the node gets a new one (its own CA copy, or the --join member).
+ * `meshlet_control_node_certificate_lost_total`, registered at start with every reason at 0: a dashboard or an
+ * alert on its rate sees the series before the first loss, not only after a start that lost one.
  */
-function reportLostCertificate(
-  stored: Exclude<StoredCertificate, "usable">,
-  holdsCa: boolean,
-  o: ControlOptions,
-  registry: Registry,
-): void {
-  new Counter({
+export function nodeCertificateLostCounter(registry: Registry): Counter<"reason"> {
+  const counter = new Counter({
     name: "meshlet_control_node_certificate_lost_total",
     help: "Starts of a node of a running cluster whose stored node certificate was not usable, by reason",
     labelNames: ["reason"],
     registers: [registry],
-  }).inc({ reason: stored });
-  const recovery = holdsCa
+  });
+  for (const reason of UNUSABLE_CERTIFICATE) counter.inc({ reason }, 0);
+  return counter;
+}
+
+/** Where the node stands at start, decided from its Raft state (run.ts: holdsCa, founding, empty). */
+export interface StartState {
+  holdsCa: boolean;
+  founding: boolean;
+  empty: boolean;
+}
+
+/**
+ * Says what became of `<data-dir>/node-cert.pem` when it was not used. A node of a running cluster lost it:
+ * said once with a code, counted, and how the node gets a new one (its own CA copy, or the --join member). A
+ * founding or new node replaces one it could not use with a new self-signed certificate, which is what it
+ * would have made anyway, but a corrupt or foreign file there is still the operator's to know: a warning with
+ * the reason (the parser's message, never the file's content). A missing one is a first start: nothing to say.
+ */
+export function reportStoredCertificate(
+  stored: Exclude<StoredCertificate, "usable">,
+  detail: string | undefined,
+  state: StartState,
+  o: { dataDir: string; logger: Logger },
+  lost: Counter<"reason">,
+): void {
+  const fields = {
+    code: "ERR_NODE_CERT_UNUSABLE",
+    reason: stored,
+    ...(detail === undefined ? {} : { detail }),
+    file: join(o.dataDir, "node-cert.pem"),
+  };
+  const what = `the stored node certificate is ${stored.replace("_", " ")}`;
+  if (state.founding || state.empty) {
+    if (stored !== "missing") o.logger.warn(fields, `${what}: replaced by a new self-signed one`);
+    return;
+  }
+  lost.inc({ reason: stored });
+  const recovery = state.holdsCa
     ? "re-signing it with the mesh CA held in this node's Raft state once its log is replayed (no founding window)"
     : "asking the --join member for a new one (POST /v1/cluster/node-certificates, admin token)";
-  o.logger.error(
-    { code: "ERR_NODE_CERT_UNUSABLE", reason: stored, file: join(o.dataDir, "node-cert.pem") },
-    `the stored node certificate is ${stored.replace("_", " ")}: ${recovery}`,
-  );
+  o.logger.error(fields, `${what}: ${recovery}`);
 }
 
 /**
@@ -147,9 +176,10 @@ function reportLostCertificate(
 async function openIdentity(
   o: ControlOptions,
   clusterId: string,
-  state: { holdsCa: boolean; founding: boolean; empty: boolean },
+  state: StartState,
   registry: Registry,
 ): Promise<NodeIdentity> {
+  const lost = nodeCertificateLostCounter(registry);
   const identity = await NodeIdentity.open(
     o.dataDir,
     { nodeId: o.id, clusterId },
@@ -157,9 +187,7 @@ async function openIdentity(
     Date.now(),
     o.logger,
   );
-  // A new joiner has no certificate yet, as a new founder has not: only a node with Raft state lost one.
-  if (!state.founding && !state.empty && identity.stored !== "usable")
-    reportLostCertificate(identity.stored, state.holdsCa, o, registry);
+  if (identity.stored !== "usable") reportStoredCertificate(identity.stored, identity.storedDetail, state, o, lost);
   if (o.join && !state.holdsCa && !identity.material().fromMeshCa && o.obtainNodeCertificate !== undefined) {
     // Only the names a member may sign for this node (node-names.ts); the rest come at its next re-signing.
     const claimable = claimableNames(o.id, o.peers.get(o.id) ?? "", o.certificateNames ?? []);

@@ -28,6 +28,15 @@ export interface NodeTlsMaterial {
  */
 export type StoredCertificate = "usable" | "missing" | "unreadable" | "expired" | "other_node" | "key_mismatch";
 
+/** Every reason a stored certificate was not used, for metrics that must show each one from the start. */
+export const UNUSABLE_CERTIFICATE: readonly Exclude<StoredCertificate, "usable">[] = [
+  "missing",
+  "unreadable",
+  "expired",
+  "other_node",
+  "key_mismatch",
+];
+
 function readOptional(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
@@ -52,6 +61,8 @@ function writeAtomic(path: string, text: string, mode: number): void {
 export class NodeIdentity {
   readonly name: NodeName;
   readonly stored: StoredCertificate;
+  /** Why an unreadable certificate or key did not parse (the parser's message: never the file's content). */
+  readonly storedDetail: string | undefined;
   readonly #dataDir: string;
   readonly #names: readonly string[];
   readonly #logger: Logger;
@@ -64,11 +75,13 @@ export class NodeIdentity {
     names: readonly string[],
     material: NodeTlsMaterial,
     stored: StoredCertificate,
+    storedDetail: string | undefined,
     logger: Logger,
   ) {
     this.#dataDir = dataDir;
     this.name = name;
     this.stored = stored;
+    this.storedDetail = storedDetail;
     this.#names = names;
     this.#material = material;
     this.#logger = logger;
@@ -89,6 +102,7 @@ export class NodeIdentity {
     const certChainPem = readOptional(join(dataDir, "node-cert.pem"));
     const bundlePem = readOptional(join(dataDir, "ca.pem"));
     let stored: StoredCertificate = "missing";
+    let detail: string | undefined;
     if (keyPem !== undefined && certChainPem !== undefined) {
       try {
         const leaf = new NodeCertificate(splitPem(certChainPem, "CERTIFICATE")[0] ?? "");
@@ -104,13 +118,17 @@ export class NodeIdentity {
             names,
             { keyPem, certChainPem, bundlePem, fromMeshCa: !selfSigned },
             "usable",
+            undefined,
             logger,
           );
       } catch (err) {
         stored = "unreadable";
-        logger.debug({ err: errorMessage(err) }, "the stored node certificate does not parse");
+        detail = errorMessage(err);
       }
-    } else if (keyPem !== undefined || certChainPem !== undefined) stored = "unreadable";
+    } else if (keyPem !== undefined || certChainPem !== undefined) {
+      stored = "unreadable";
+      detail = keyPem === undefined ? "node-key.pem is missing" : "node-cert.pem is missing";
+    }
     const keys = generateKeyPair();
     const self = await selfSignedNodeCertificate(keys, name, names, { now, ttlMs: NODE_CERT_TTL_MS });
     const identity = new NodeIdentity(
@@ -119,6 +137,7 @@ export class NodeIdentity {
       names,
       { keyPem: privateKeyPem(keys.privateKey), certChainPem: self, bundlePem, fromMeshCa: false },
       stored,
+      detail,
       logger,
     );
     identity.#persist();
