@@ -6,7 +6,7 @@ import { kvView } from "../state/machine.ts";
 import { type K8sTokenVerifier, looksLikeJwt } from "./k8s-token.ts";
 import { type Access, denial, type Principal } from "./roles.ts";
 import { authenticateHash } from "./store.ts";
-import { hashToken, parseBearer } from "./token.ts";
+import { bearerCredential, hashToken, parseBearer } from "./token.ts";
 
 export type Surface = "http" | "grpc";
 
@@ -60,9 +60,8 @@ export class Gatekeeper {
    */
   kubernetesToken(authorization: string | undefined, access: Access): string | undefined {
     if (this.#kubernetes === undefined || access.kind !== "attach" || authorization === undefined) return undefined;
-    if (!authorization.startsWith("Bearer ")) return undefined;
-    const token = authorization.slice("Bearer ".length);
-    return looksLikeJwt(token) ? token : undefined;
+    const token = bearerCredential(authorization);
+    return token !== undefined && looksLikeJwt(token) ? token : undefined;
   }
 
   /** A sidecar principal for the token's service account; throws a counted 401 AuthError (ERR_K8S_TOKEN_*). */

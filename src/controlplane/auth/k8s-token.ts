@@ -34,6 +34,16 @@ const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 /** Projected tokens are about 1 KiB; a bound avoids parsing anything large before the signature is checked. */
 const MAX_TOKEN_BYTES = 16 * 1024;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/**
+ * The longest a token may be good for, counted from when it was issued (or from now, if `iat` is missing or
+ * later): 24 h, the age at which the kubelet replaces a projected token whatever its expirationSeconds. A pod
+ * never holds a token older than that, and `meshlet inject` asks for 1 h (TOKEN_EXPIRATION_SECONDS), so a
+ * longer one was made by hand (a legacy or TokenRequest token with a far `exp`): verification is offline, and
+ * such a token, once leaked, would attach a sidecar until its `exp`.
+ */
+export const MAX_K8S_TOKEN_LIFETIME_S = 24 * 3600;
+/** Clock skew allowed on `exp` and `nbf`, and on the lifetime bound. */
+const CLOCK_TOLERANCE_S = 5;
 
 export type K8sTokenResult =
   | { ok: true; account: ServiceAccountRef }
@@ -76,12 +86,12 @@ export class K8sTokenVerifier {
         algorithms: ALGORITHMS,
         requiredClaims: ["exp", "sub"],
         currentDate: new Date(now),
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_S,
       }));
     } catch (err) {
       return refusal(err);
     }
-    return accountOf(payload);
+    return lifetimeRefusal(payload, now) ?? accountOf(payload);
   }
 }
 
@@ -106,6 +116,19 @@ function refusal(err: unknown): K8sTokenResult {
       message: "the Kubernetes token is not signed by a trusted key",
     };
   return { ok: false, code: "ERR_K8S_TOKEN_MALFORMED", message: "the Kubernetes token cannot be read" };
+}
+
+/** A token good for longer than MAX_K8S_TOKEN_LIFETIME_S from its issue (or from now): refused. */
+function lifetimeRefusal(payload: JWTPayload, now: number): K8sTokenResult | undefined {
+  const nowS = Math.floor(now / 1000);
+  const from = typeof payload.iat === "number" ? Math.min(payload.iat, nowS) : nowS;
+  const lifetime = (payload.exp as number) - from;
+  if (lifetime <= MAX_K8S_TOKEN_LIFETIME_S + CLOCK_TOLERANCE_S) return undefined;
+  return {
+    ok: false,
+    code: "ERR_K8S_TOKEN_CLAIMS",
+    message: `the Kubernetes token is good for ${lifetime} s, over the ${MAX_K8S_TOKEN_LIFETIME_S} s meshlet accepts (a projected token's expirationSeconds)`,
+  };
 }
 
 /** `kubernetes.io` names the account; `sub` must say the same (system:serviceaccount:<ns>:<name>). */

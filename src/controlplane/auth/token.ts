@@ -29,6 +29,17 @@ export function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/**
+ * What follows `Bearer ` in an Authorization header: the scheme in any case (RFC 9110 §11.1: auth schemes are
+ * case-insensitive), one space; undefined for another scheme or none. The one reading of the scheme for meshlet
+ * tokens and Kubernetes tokens alike, so both take or refuse the same headers.
+ */
+export function bearerCredential(header: string): string | undefined {
+  const space = header.indexOf(" ");
+  if (space < 0 || header.slice(0, space).toLowerCase() !== "bearer") return undefined;
+  return header.slice(space + 1);
+}
+
 export type BearerResult =
   | { ok: true; token: string }
   | { ok: false; code: "ERR_UNAUTHENTICATED" | "ERR_TOKEN_MALFORMED"; message: string };
@@ -52,11 +63,9 @@ export function parseBearer(header: string | undefined): BearerResult {
       code: "ERR_TOKEN_MALFORMED",
       message: "the Authorization header is not a meshlet bearer token",
     };
-  const space = header.indexOf(" ");
-  const scheme = space < 0 ? header : header.slice(0, space);
-  if (scheme.toLowerCase() !== "bearer")
+  const token = bearerCredential(header);
+  if (token === undefined)
     return { ok: false, code: "ERR_TOKEN_MALFORMED", message: "the Authorization header must use the Bearer scheme" };
-  const token = header.slice(space + 1);
   if (!TOKEN_SHAPE.test(token))
     return {
       ok: false,

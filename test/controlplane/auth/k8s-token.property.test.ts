@@ -5,7 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import fc from "fast-check";
-import { K8sTokenVerifier, kubernetesKeyId } from "../../../src/controlplane/auth/k8s-token.ts";
+import {
+  K8sTokenVerifier,
+  kubernetesKeyId,
+  MAX_K8S_TOKEN_LIFETIME_S,
+} from "../../../src/controlplane/auth/k8s-token.ts";
 
 /** Fixed so a failure replays; fast-check prints the seed and path of a failing case. */
 const SEED = 0x6b38;
@@ -141,7 +145,15 @@ const claimVariants = fc.record({
     ["meshlet"],
     fc.oneof(fc.constantFrom(...AUD), fc.subarray(AUD), fc.constant(undefined), fc.constant({ 0: "meshlet" })),
   ),
-  exp: mostly(NOW_S + 3600, fc.oneof(numericDate(NOW_S - 5), numericDate(NOW_S + 3600), fc.constant(undefined))),
+  exp: mostly(
+    NOW_S + 3600,
+    fc.oneof(
+      numericDate(NOW_S - 5),
+      numericDate(NOW_S + 3600),
+      numericDate(NOW_S - 60 + MAX_K8S_TOKEN_LIFETIME_S),
+      fc.constant(undefined),
+    ),
+  ),
   nbf: mostly(undefined, numericDate(NOW_S + 5)),
   iat: mostly(NOW_S - 60, fc.oneof(numericDate(NOW_S - 60), numericDate(NOW_S + 3600), fc.constant(undefined))),
   sub: mostly(
@@ -174,6 +186,9 @@ function expected(c: {
   if (!auds.includes("meshlet")) return false;
   if ((c.exp as number) <= NOW_S - 5) return false;
   if (c.nbf !== undefined && (c.nbf as number) > NOW_S + 5) return false;
+  // Good for at most 24 h (and 5 s) from its issue, or from now when iat is missing or later.
+  const from = c.iat === undefined ? NOW_S : Math.min(c.iat as number, NOW_S);
+  if ((c.exp as number) - from > MAX_K8S_TOKEN_LIFETIME_S + 5) return false;
   return c.ns === "bookinfo" && c.sub === "system:serviceaccount:bookinfo:reviews";
 }
 
