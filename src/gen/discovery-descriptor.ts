@@ -165,6 +165,10 @@ const descriptor = {
                     "csrPem": {
                       "type": "string",
                       "id": 1
+                    },
+                    "requestId": {
+                      "type": "uint64",
+                      "id": 2
                     }
                   }
                 },
@@ -362,6 +366,10 @@ const descriptor = {
                     "error": {
                       "type": "string",
                       "id": 4
+                    },
+                    "requestId": {
+                      "type": "uint64",
+                      "id": 5
                     }
                   }
                 },

@@ -551,7 +551,7 @@ export class Sidecar {
       logger: this.#log,
       registry: this.#o.registry,
       identities: this.#identities,
-      send: (csr) => this.#discovery?.requestCertificate(csr) ?? false,
+      send: (csr, requestId) => this.#discovery?.requestCertificate(csr, requestId) ?? false,
       useTransports: (connectorFor) => data.useTransports(connectorFor),
     });
     inbound.setAcceptor(this.#mtls.inbound.accept);

@@ -7,6 +7,7 @@ import { METRIC_PREFIX } from "../../common/metrics.ts";
 import { Counter, Gauge, type Registry } from "../../common/prom.ts";
 import { discoveryProto } from "../../config/discovery-proto.ts";
 import { isNamespace, isServiceAccountName, type ServiceAccountRef } from "../../config/kube-names.ts";
+import type { CertificateRequest__Output as CsrRequest } from "../../gen/meshlet/discovery/v1/CertificateRequest.ts";
 import type { ConfigUpdate } from "../../gen/meshlet/discovery/v1/ConfigUpdate.ts";
 import type { DiscoveryHandlers } from "../../gen/meshlet/discovery/v1/Discovery.ts";
 import type { DiscoveryRequest__Output } from "../../gen/meshlet/discovery/v1/DiscoveryRequest.ts";
@@ -456,7 +457,7 @@ export class DiscoveryServer {
           return;
         case "certificateRequest":
           if (req.certificateRequest && claim !== undefined)
-            this.#issue(call, claim, tokenAccount, req.certificateRequest.csrPem);
+            this.#issue(call, claim, tokenAccount, req.certificateRequest);
           return;
         case "hello":
           return reject("second_hello", "hello may be sent only once per stream");
@@ -478,22 +479,25 @@ export class DiscoveryServer {
    * spec.serviceAccounts stops its renewals, whatever the hello was allowed. So is the stream's token: one
    * expired or revoked since the stream opened gets no certificate, and the stream is closed.
    */
-  #issue(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, csrPem: string): void {
+  #issue(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, req: CsrRequest): void {
+    const requestId = req.requestId;
     reauthenticate(call).then(
-      () => this.#issueEntitled(call, claim, tokenAccount, csrPem),
+      () => this.#issueEntitled(call, claim, tokenAccount, req),
       (err: unknown) => {
         this.#log.warn({ code: errorCode(err), details: errorMessage(err) }, "certificate request refused");
-        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } });
+        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err), requestId } });
         call.emit("error", { code: status.UNAUTHENTICATED, details: errorMessage(err) });
       },
     );
   }
 
-  #issueEntitled(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, csrPem: string): void {
+  /** Every answer echoes the request's id (0 for an older sidecar's), refusals included. */
+  #issueEntitled(call: Call, claim: IdentityClaim, tokenAccount: ServiceAccountRef | undefined, req: CsrRequest): void {
+    const requestId = req.requestId;
     const issuer = this.#certificates;
     if (issuer === undefined) {
       call.write({
-        certificate: { errorCode: "ERR_CA_UNAVAILABLE", error: "this control plane issues no certificates" },
+        certificate: { errorCode: "ERR_CA_UNAVAILABLE", error: "this control plane issues no certificates", requestId },
       });
       return;
     }
@@ -501,18 +505,18 @@ export class DiscoveryServer {
     if (!entitled.ok) {
       this.#metrics.rejected.inc({ reason: "wrong_identity" });
       this.#log.warn({ reason: "wrong_identity", details: entitled.message }, "certificate request refused");
-      call.write({ certificate: { errorCode: "ERR_CSR_IDENTITY", error: entitled.message } });
+      call.write({ certificate: { errorCode: "ERR_CSR_IDENTITY", error: entitled.message, requestId } });
       return;
     }
     const name = entitled.name;
-    issuer.issueWorkload(name, csrPem).then(
+    issuer.issueWorkload(name, req.csrPem).then(
       ({ certChainPem, bundle }) =>
-        call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle, name) } }),
+        call.write({ certificate: { certChainPem, trustBundle: wireBundle(bundle, name), requestId } }),
       (err: unknown) => {
         // A CSR for another identity than the stream's is a wrong-identity message like an unentitled one above
         // (the issuer counted and logged the refusal itself).
         if (errorCode(err) === "ERR_CSR_IDENTITY") this.#metrics.rejected.inc({ reason: "wrong_identity" });
-        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err) } });
+        call.write({ certificate: { errorCode: errorCode(err), error: errorMessage(err), requestId } });
       },
     );
   }

@@ -329,10 +329,10 @@ export class DiscoveryStreamClient {
   }
 
   /** Sends a CSR on the open stream; false when no stream is open (the next streamOpened() asks again). */
-  requestCertificate(csrPem: string): boolean {
+  requestCertificate(csrPem: string, requestId: number): boolean {
     const call = this.#call;
     if (call === undefined) return false;
-    call.write({ certificateRequest: { csrPem } });
+    call.write({ certificateRequest: { csrPem, requestId } });
     return true;
   }
 

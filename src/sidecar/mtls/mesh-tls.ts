@@ -24,8 +24,8 @@ export interface MeshTlsOptions {
   registry: Registry;
   /** The sidecar's identity table: this sets its trust domain, and reads which IDs each Service's sidecars hold. */
   identities: MeshIdentities;
-  /** Sends a CSR on the discovery stream (false: no stream open). */
-  send: (csrPem: string) => boolean;
+  /** Sends a CSR on the discovery stream with its request id (false: no stream open). */
+  send: (csrPem: string, requestId: number) => boolean;
   /** The upstream transport plan changed: pools must be remade with it. */
   useTransports: (connectorFor: ConnectorFor) => void;
 }

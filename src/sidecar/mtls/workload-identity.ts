@@ -60,8 +60,8 @@ export interface WorkloadIdentityOptions {
   wallNow: () => number;
   logger: Logger;
   registry: Registry;
-  /** Sends a CSR on the discovery stream; false when none is open. */
-  send: (csrPem: string) => boolean;
+  /** Sends a CSR on the discovery stream with its request id (the node echoes it); false when none is open. */
+  send: (csrPem: string, requestId: number) => boolean;
 }
 
 /**
@@ -77,6 +77,9 @@ export class WorkloadIdentity {
   /** `identity`: what the control plane said this stream's certificate carries ("" from older nodes). */
   #bundle: Bundle | undefined;
   #pending: KeyPair | undefined;
+  /** The id of the request in flight (0: none); the last id used, to make the next one. */
+  #pendingId = 0;
+  #lastId = 0;
   #current: { key: KeyObject; chainPem: string; renewAt: number } | undefined;
   #material: TlsMaterial | undefined;
   #timer: TimerHandle | undefined;
@@ -138,10 +141,10 @@ export class WorkloadIdentity {
     if (c.trustBundle !== null && c.trustBundle !== undefined) this.#bundle = bundleOf(c.trustBundle);
     const key = this.#pending;
     this.#unanswered = 0;
-    if (c.errorCode === "" && key !== undefined && !issuedFor(c.certChainPem, key)) {
+    if (this.#stale(c, key)) {
       // The answer to a request given up on (timed out, or made on a stream since replaced): the one in flight
-      // is still to be answered.
-      this.#results.inc({ result: "stale", code: "" });
+      // is still to be answered, whether this is a certificate or a refusal.
+      this.#results.inc({ result: "stale", code: c.errorCode });
       return;
     }
     this.#settled();
@@ -172,6 +175,16 @@ export class WorkloadIdentity {
       );
       this.#retryLater();
     }
+  }
+
+  /**
+   * Whether an answer is for another request than the one in flight. A node that echoes request ids says so
+   * exactly; an older one (id 0) is paired by the certificate's public key, and its refusals cannot be told
+   * apart (they end the request in flight, as before).
+   */
+  #stale(c: Certificate__Output, key: KeyPair | undefined): boolean {
+    if (c.requestId !== 0) return key === undefined || c.requestId !== this.#pendingId;
+    return c.errorCode === "" && key !== undefined && !issuedFor(c.certChainPem, key);
   }
 
   /**
@@ -229,6 +242,7 @@ export class WorkloadIdentity {
   #settled(): void {
     this.#requesting = false;
     this.#pending = undefined;
+    this.#pendingId = 0;
     if (this.#requestTimer !== undefined) this.#o.clock.clearTimeout(this.#requestTimer);
     this.#requestTimer = undefined;
   }
@@ -241,7 +255,8 @@ export class WorkloadIdentity {
       const keys = generateKeyPair();
       const csr = createCsr(keys, this.#identity(bundle));
       this.#pending = keys;
-      if (!this.#o.send(csr)) {
+      this.#pendingId = ++this.#lastId;
+      if (!this.#o.send(csr, this.#pendingId)) {
         // No stream: the next streamOpened() asks again.
         this.#settled();
         return;

@@ -73,7 +73,7 @@ describe("MeshTls transport plan", () => {
       const identity = `spiffe://${TD}/service/web`;
       const { publicKey } = await verifyCsr(csr, identity);
       const certChainPem = await ca.signWorkload(publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });
-      mtls.identity.certificate({ certChainPem, trustBundle: null, errorCode: "", error: "" });
+      mtls.identity.certificate({ certChainPem, trustBundle: null, errorCode: "", error: "", requestId: 1 });
       assert.ok(plan !== undefined, "a certificate makes a transport plan");
       assert.equal(plan(upstream(9001)), undefined, "a static endpoint has no sidecar: plain");
       assert.notEqual(plan(upstream(9002)), undefined, "a registered sidecar: mTLS");

@@ -16,26 +16,36 @@ async function setUp() {
   const clock = new FakeClock();
   const registry = createRegistry({ processMetrics: false });
   const sent: string[] = [];
+  const ids: number[] = [];
   const identity = new WorkloadIdentity({
     service: "reviews",
     clock,
     wallNow: () => wall + clock.now(),
     logger: silentLogger(),
     registry,
-    send: (csr) => {
+    send: (csr, requestId) => {
       sent.push(csr);
+      ids.push(requestId);
       return true;
     },
   });
   const bundle = { pem: ca.rootPem, trustDomain: "cluster.local", identity: IDENTITY, revision: 1, issuersPem: "" };
-  /** The control plane's answer to the CSR sent n-th (from 0). */
-  const answer = async (n: number) => {
+  /** The control plane's answer to the CSR sent n-th (from 0), echoing its request id (an older node: 0). */
+  const answer = async (n: number, echo = true) => {
     const { publicKey } = await verifyCsr(sent[n] ?? "", IDENTITY);
     const certChainPem = await ca.signWorkload(publicKey, IDENTITY, { now: wall + clock.now(), ttlMs: 3_600_000 });
-    return { certChainPem, trustBundle: bundle, errorCode: "", error: "" };
+    return { certChainPem, trustBundle: bundle, errorCode: "", error: "", requestId: echo ? (ids[n] ?? 0) : 0 };
   };
+  /** The control plane's refusal of the CSR sent n-th; echo false: an older node's, with no id. */
+  const refusal = (n: number, echo = true) => ({
+    certChainPem: "",
+    trustBundle: null,
+    errorCode: "ERR_CA_UNAVAILABLE",
+    error: "no CA yet",
+    requestId: echo ? (ids[n] ?? 0) : 0,
+  });
   const results = async () => await registry.getSingleMetricAsString("meshlet_sidecar_certificate_requests_total");
-  return { identity, clock, sent, bundle, answer, results };
+  return { identity, clock, sent, ids, bundle, answer, refusal, results };
 }
 
 describe("WorkloadIdentity certificate requests", () => {
@@ -94,4 +104,67 @@ describe("WorkloadIdentity certificate requests", () => {
     clock.advance(REQUEST_TIMEOUT_MS * 2);
     assert.equal(sent.length, 2, "a stopped identity asks nothing");
   });
+
+  test("each request carries a new id", async () => {
+    const { identity, clock, ids, bundle } = await setUp();
+    identity.streamOpened();
+    identity.trustBundle(bundle);
+    clock.advance(REQUEST_TIMEOUT_MS);
+    identity.streamOpened();
+    assert.deepEqual(ids, [1, 2, 3]);
+  });
+
+  // Two requests sent (the first timed out); then what comes back, in order; then whether the second's
+  // certificate is installed when it finally arrives (the request in flight was not cancelled by a stale answer).
+  type Step = "refuse-first" | "refuse-first-no-id" | "answer-first" | "answer-first-no-id" | "answer-second-wrong-id";
+  const rows: [string, Step[], { stale: number; installed: boolean }][] = [
+    [
+      "a late refusal of the first (with its id) is stale: the second still counts",
+      ["refuse-first"],
+      { stale: 1, installed: true },
+    ],
+    ["a late certificate for the first (with its id) is stale", ["answer-first"], { stale: 1, installed: true }],
+    [
+      "an older node's late certificate for the first: paired by key, stale",
+      ["answer-first-no-id"],
+      { stale: 1, installed: true },
+    ],
+    [
+      "an older node's refusal cannot be told apart: it ends the request in flight",
+      ["refuse-first-no-id"],
+      { stale: 0, installed: false },
+    ],
+    [
+      "the second's key under another id is not the answer to it",
+      ["answer-second-wrong-id"],
+      { stale: 1, installed: true },
+    ],
+    [
+      "both late answers of the first, then the second's",
+      ["refuse-first", "answer-first"],
+      { stale: 2, installed: true },
+    ],
+  ];
+  for (const [why, steps, want] of rows)
+    test(why, async () => {
+      const { identity, clock, sent, ids, bundle, answer, refusal, results } = await setUp();
+      identity.streamOpened();
+      identity.trustBundle(bundle);
+      clock.advance(REQUEST_TIMEOUT_MS);
+      assert.equal(sent.length, 2);
+      for (const step of steps) {
+        if (step === "refuse-first") identity.certificate(refusal(0));
+        else if (step === "refuse-first-no-id") identity.certificate(refusal(0, false));
+        else if (step === "answer-first") identity.certificate(await answer(0));
+        else if (step === "answer-first-no-id") identity.certificate(await answer(0, false));
+        else identity.certificate({ ...(await answer(1)), requestId: (ids[1] ?? 0) + 100 });
+      }
+      const installed = () => identity.material?.identity;
+      assert.equal(installed(), undefined, "nothing installed from a stale answer");
+      const stale = /result="stale"[^\n]* (\d+)/g;
+      const counted = [...(await results()).matchAll(stale)].reduce((n, m) => n + Number(m[1]), 0);
+      assert.equal(counted, want.stale);
+      identity.certificate(await answer(1));
+      assert.equal(installed(), want.installed ? IDENTITY : undefined);
+    });
 });
