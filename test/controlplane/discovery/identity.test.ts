@@ -35,14 +35,19 @@ const BUNDLE: TrustBundle = { bundlePem: "ROOTS", issuersPem: "ISSUERS", revisio
 class Stream {
   readonly call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
   readonly identities: string[] = [];
-  readonly certificates: { code: string; error: string }[] = [];
+  readonly certificates: { code: string; error: string; requestId: number }[] = [];
   error: { code?: number; details?: string } | undefined;
 
   constructor(client: DiscoveryClient) {
     this.call = client.Stream();
     this.call.on("data", (res: DiscoveryResponse__Output) => {
       if (res.trustBundle) this.identities.push(res.trustBundle.identity);
-      if (res.certificate) this.certificates.push({ code: res.certificate.errorCode, error: res.certificate.error });
+      if (res.certificate)
+        this.certificates.push({
+          code: res.certificate.errorCode,
+          error: res.certificate.error,
+          requestId: res.certificate.requestId,
+        });
     });
     this.call.on("error", (err: { code?: number; details?: string }) => {
       this.error = err;
@@ -114,15 +119,16 @@ describe("discovery stream: which identity a sidecar may carry", () => {
     const s = open({ nodeId: "a", service: "ratings" });
     assert.equal(await s.until("bundle", () => s.identities[0]), "spiffe://cluster.local/service/ratings");
     s.call.write({ certificateRequest: { csrPem: "CSR" } });
-    await s.until("certificate", () => s.certificates[0]);
+    const answer = await s.until("certificate", () => s.certificates[0]);
+    assert.equal(answer.requestId, 0, "an older sidecar's request (no id): none echoed");
     assert.deepEqual(issued.at(-1), { service: "ratings" });
   });
 
   it("an account the Service lists is the identity", async () => {
     const s = open({ nodeId: "b", service: "reviews", namespace: "bookinfo", serviceAccount: "reviews-v2" });
     assert.equal(await s.until("bundle", () => s.identities[0]), "spiffe://cluster.local/ns/bookinfo/sa/reviews-v2");
-    s.call.write({ certificateRequest: { csrPem: "CSR" } });
-    assert.deepEqual(await s.until("certificate", () => s.certificates[0]), { code: "", error: "" });
+    s.call.write({ certificateRequest: { csrPem: "CSR", requestId: 7 } });
+    assert.deepEqual(await s.until("certificate", () => s.certificates[0]), { code: "", error: "", requestId: 7 });
     assert.deepEqual(issued.at(-1), { namespace: "bookinfo", serviceAccount: "reviews-v2" });
   });
 
@@ -170,9 +176,10 @@ describe("discovery stream: which identity a sidecar may carry", () => {
       resources: parseResources(SERVICES.replace("[{namespace: bookinfo, name: reviews}, ", "["), "s"),
     });
     const before = issued.length;
-    s.call.write({ certificateRequest: { csrPem: "CSR" } });
+    s.call.write({ certificateRequest: { csrPem: "CSR", requestId: 9 } });
     const answer = await s.until("certificate answer", () => s.certificates[0]);
     assert.equal(answer.code, "ERR_CSR_IDENTITY");
+    assert.equal(answer.requestId, 9, "a refusal echoes the request's id");
     assert.match(answer.error, /does not list it/);
     assert.equal(issued.length, before, "nothing was signed");
   });
