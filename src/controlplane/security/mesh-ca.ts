@@ -52,6 +52,14 @@ export class MeshSecurity {
   #current: CurrentCa | undefined;
   #loading: number | undefined;
   #proposing = false;
+  /**
+   * The commit index this node knew at start, and the index it has applied up to. Until its own log is replayed
+   * to there, the CA record in the state may be one a later entry of that log replaced (a root rotated before
+   * the restart): acting on it would re-sign this node's certificate with the old CA, and serve it, until the
+   * newer record applies. So nothing is loaded, signed or proposed before.
+   */
+  #replayUntil = 0;
+  #appliedIndex = 0;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #listeners = new Set<(ca: CurrentCa) => void | Promise<void>>();
 
@@ -101,7 +109,15 @@ export class MeshSecurity {
   }
 
   start(): void {
-    this.#unsubscribe.push(this.#node.on("applied", () => this.#refresh()));
+    const { commit, applied } = this.#node.raftStatus();
+    this.#replayUntil = commit;
+    this.#appliedIndex = applied;
+    this.#unsubscribe.push(
+      this.#node.on("applied", (index) => {
+        if (index > this.#appliedIndex) this.#appliedIndex = index;
+        this.#refresh();
+      }),
+    );
     this.#unsubscribe.push(this.#node.on("leaderChange", () => this.#maybePropose()));
     this.#refresh();
     this.#maybePropose();
@@ -112,7 +128,7 @@ export class MeshSecurity {
     this.#listeners.clear();
   }
 
-  /** The CA to sign with; undefined until the first CA record is applied on this node. */
+  /** The CA to sign with; undefined until the first CA record is applied on this node (after its start's replay). */
   current(): CurrentCa | undefined {
     return this.#current;
   }
@@ -124,7 +140,13 @@ export class MeshSecurity {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Still replaying the log this node had at start (see #replayUntil). */
+  #replaying(): boolean {
+    return this.#appliedIndex < this.#replayUntil;
+  }
+
   #refresh(): void {
+    if (this.#replaying()) return;
     const stored = readCa(this.#node.kv);
     if (stored === undefined || stored.revision === this.#current?.revision || stored.revision === this.#loading)
       return;
@@ -177,7 +199,7 @@ export class MeshSecurity {
 
   /** On the leader only: a mesh without a CA gets one; an operator CA that differs from the stored one replaces it. */
   #maybePropose(): void {
-    if (this.#proposing || !this.#node.isLeader()) return;
+    if (this.#proposing || this.#replaying() || !this.#node.isLeader()) return;
     const stored = readCa(this.#node.kv);
     const operator = this.options.operatorCa;
     if (stored !== undefined && (operator === undefined || stored.record.certChainPem === operator.certChainPem))
