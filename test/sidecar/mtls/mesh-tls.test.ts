@@ -8,7 +8,7 @@ import type { Endpoint__Output } from "../../../src/gen/meshlet/discovery/v1/End
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { verifyCsr } from "../../../src/security/csr.ts";
 import type { ConnectorFor } from "../../../src/sidecar/engine/upstreams.ts";
-import { MeshIdentities } from "../../../src/sidecar/identity-table.ts";
+import { MeshIdentities, serviceAccountsOf } from "../../../src/sidecar/identity-table.ts";
 import { MeshTls } from "../../../src/sidecar/mtls/mesh-tls.ts";
 import { compileSnapshot } from "../../../src/sidecar/snapshot.ts";
 import type { UpstreamEndpoint } from "../../../src/sidecar/upstream/balancer.ts";
@@ -128,6 +128,44 @@ describe("MeshTls transport plan", () => {
       assert.match(err.message, /127\.0\.0\.1:9002 is STRICT and this sidecar has no certificate yet/);
       assert.equal(plan(upstream(9005)), undefined, "PERMISSIVE takes plain text: dialled plain");
       assert.equal(plan(upstream(9006)), undefined, "DISABLE: plain");
+    } finally {
+      mtls.stop();
+    }
+  });
+
+  it("plans the transports again when the identity table changes (a listed account changes whom a pool accepts), not otherwise", () => {
+    let plans = 0;
+    const identities = new MeshIdentities();
+    const mtls = new MeshTls({
+      service: "web",
+      clock: new FakeClock(),
+      wallNow: () => Date.now(),
+      logger: silentLogger(),
+      registry: new Registry(),
+      identities,
+      send: () => true,
+      useTransports: () => {
+        plans++;
+      },
+    });
+    try {
+      const snap = (accounts: string) => {
+        const resources = parseResources(
+          `apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: reviews}\nspec: {serviceAccounts: ${accounts}}\n`,
+          "mesh.yaml",
+        );
+        identities.useServices(serviceAccountsOf(resources));
+        mtls.swap(compileSnapshot({ version: "1", source: "control", resources }, undefined));
+      };
+      snap("[{namespace: shop, name: a}]");
+      assert.equal(plans, 1);
+      snap("[{namespace: shop, name: a}]");
+      assert.equal(plans, 1, "same Services and accounts: the same table, no new plan");
+      snap("[{namespace: shop, name: b}]");
+      assert.equal(plans, 2, "another account: a new plan");
+      identities.useTrustDomain("example.org");
+      snap("[{namespace: shop, name: b}]");
+      assert.equal(plans, 3, "another trust domain: a new plan");
     } finally {
       mtls.stop();
     }
