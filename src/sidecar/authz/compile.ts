@@ -15,7 +15,7 @@ import type { IdentitySource, Owners } from "../identity-table.ts";
  * may not be.
  */
 
-type Action = "ALLOW" | "DENY";
+type Action = AuthorizationPolicy["spec"]["action"];
 
 /** What a request offers the policies (an EngineRequest is one): method, normalized path, fields, mTLS peer. */
 export interface AuthzRequest {
