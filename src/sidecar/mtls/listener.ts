@@ -2,10 +2,10 @@ import type { Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Logger } from "../../common/logger.ts";
 import { Counter, type Registry } from "../../common/prom.ts";
+import type { MtlsMode } from "../../config/resources.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
 import { parseSpiffeId } from "../../security/spiffe.ts";
 import type { Acceptor } from "../engine/server.ts";
-import type { MtlsMode } from "./modes.ts";
 import { issuedByMesh } from "./peer-issuer.ts";
 import { type CertificateCause, certificateCause, RefusalWarnings } from "./refusals.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
@@ -81,6 +81,10 @@ export class InboundMtls {
 
   setMode(mode: MtlsMode): void {
     this.#mode = mode;
+  }
+
+  get mode(): MtlsMode {
+    return this.#mode;
   }
 
   readonly accept: Acceptor = (socket, serve) => {

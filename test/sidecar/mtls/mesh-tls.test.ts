@@ -21,6 +21,7 @@ const endpoint = (service: string, instance: string, port: number): Endpoint__Ou
   port,
   labels: {},
   weight: 1,
+  namespace: "",
 });
 const upstream = (port: number): UpstreamEndpoint => ({
   key: `127.0.0.1:${port}`,
