@@ -2,7 +2,7 @@ import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
-import { spiffeIdFor } from "../../security/spiffe.ts";
+import { parseSpiffeId, spiffeIdFor } from "../../security/spiffe.ts";
 import type { MeshSnapshot } from "../discovery/client.ts";
 import { registeredEndpoints } from "../discovery/registered.ts";
 import type { Connector } from "../engine/connect.ts";
@@ -70,6 +70,7 @@ export class MeshTls {
     });
     this.identity.onChange((m) => {
       this.inbound.use(m);
+      this.#setInboundMode();
       this.#replan();
     });
   }
@@ -99,8 +100,20 @@ export class MeshTls {
     this.#modes = mtlsModes(snap.resources);
     this.#snap = snap;
     this.#accounts = serviceAccountsKey(snap);
-    this.inbound.setMode(effectiveMode(this.#modes, this.#o.service, this.#o.account?.namespace));
+    this.#setInboundMode();
     this.#replan();
+  }
+
+  /**
+   * The sidecar's namespace is its certificate's, as the control plane decided it (a Kubernetes token's account
+   * wins over the flags): the one the control plane stamps on its endpoints, so callers apply the same mode.
+   * Before the first certificate, --namespace.
+   */
+  #setInboundMode(): void {
+    const id = this.identity.material?.identity;
+    const segments = id === undefined ? undefined : parseSpiffeId(id)?.segments;
+    const namespace = segments?.[0] === "ns" ? segments[1] : this.#o.account?.namespace;
+    this.inbound.setMode(effectiveMode(this.#modes, this.#o.service, namespace));
   }
 
   stop(): void {

@@ -203,4 +203,38 @@ describe("MeshTls transport plan", () => {
       mtls.stop();
     }
   });
+
+  it("takes its own namespace from its certificate once it has one (the control plane's decision), else --namespace", async () => {
+    const ca = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 3_600_000 }));
+    let csr = "";
+    const mtls = new MeshTls({
+      service: "web",
+      clock: new FakeClock(),
+      wallNow: () => Date.now(),
+      logger: silentLogger(),
+      registry: new Registry(),
+      send: (pem) => {
+        csr = pem;
+        return true;
+      },
+      useTransports: () => {},
+    });
+    try {
+      const resources = parseResources(
+        "apiVersion: meshlet.dev/v1\nkind: PeerAuthentication\nmetadata: {name: legacy}\nspec: {namespace: legacy, mtls: {mode: PERMISSIVE}}\n",
+        "mesh.yaml",
+      );
+      mtls.swap(compileSnapshot({ version: "1", source: "control", resources }, undefined));
+      assert.equal(mtls.inbound.mode, "STRICT", "no --namespace, no certificate: not in legacy");
+      // A Kubernetes token named the account: the node says so with the bundle, and signs that identity.
+      const identity = `spiffe://${TD}/ns/legacy/sa/web`;
+      mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity, issuersPem: "" });
+      const { publicKey } = await verifyCsr(csr, identity);
+      const certChainPem = await ca.signWorkload(publicKey, identity, { now: Date.now(), ttlMs: 3_600_000 });
+      mtls.identity.certificate({ certChainPem, trustBundle: null, errorCode: "", error: "" });
+      assert.equal(mtls.inbound.mode, "PERMISSIVE", "its certificate is in legacy");
+    } finally {
+      mtls.stop();
+    }
+  });
 });
