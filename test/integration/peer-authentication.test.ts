@@ -81,12 +81,15 @@ test("PeerAuthentication: a namespace's mode opens a STRICT inbound port to plai
 
   // Nothing applied: STRICT, plain text is closed without an answer.
   assert.equal(await plainExchange(reviews.inbound), "");
+  assert.equal(await metric(reviews.admin, "meshlet_inbound_mtls_mode", 'mode="STRICT"'), 1);
 
   // The namespace's PERMISSIVE: the plain request reaches the app.
   await mesh.apply(peerAuth("legacy-migration", "PERMISSIVE", "legacy"));
   await until("plain text reaches reviews' app under legacy's PERMISSIVE", async () =>
     /app saw \/plain/.test(await plainExchange(reviews.inbound)) ? true : undefined,
   );
+  assert.equal(await metric(reviews.admin, "meshlet_inbound_mtls_mode", 'mode="PERMISSIVE"'), 1);
+  assert.equal(await metric(reviews.admin, "meshlet_inbound_mtls_mode", 'mode="STRICT"'), 0);
 
   // A second one for the same namespace is refused, naming both; the first one stays.
   const second = await runCli(["apply", "-f", "-", ...server], {
