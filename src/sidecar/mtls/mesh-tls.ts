@@ -47,7 +47,7 @@ export class MeshTls {
    * from an older node, or for a sidecar without one), from the latest discovery snapshot.
    */
   #sidecars = new Map<string, PeerSidecar>();
-  /** Endpoint keys registered for more than one Service (never dialled: see #replan). */
+  /** Endpoint keys registered for more than one Service, or namespace (never dialled: see #replan). */
   #conflicts = new Set<string>();
   #modes: MtlsModes = { services: new Map(), namespaces: new Map(), mesh: undefined };
   /** The Services' accounts as written, part of the transport plan: a listed account changes whom a pool accepts. */
@@ -82,8 +82,10 @@ export class MeshTls {
     for (const e of registeredEndpoints(s)) {
       const key = `${e.address}:${e.port}`;
       const claimed = sidecars.get(key);
-      if (claimed !== undefined && claimed.service !== e.service) conflicts.add(key);
-      sidecars.set(key, { service: e.service, namespace: e.namespace === "" ? undefined : e.namespace });
+      const namespace = e.namespace === "" ? undefined : e.namespace;
+      if (claimed !== undefined && (claimed.service !== e.service || claimed.namespace !== namespace))
+        conflicts.add(key);
+      sidecars.set(key, { service: e.service, namespace });
     }
     // A pool keeps the transport it was made with: an address now held by another service or namespace (its
     // instance replaced within one push) needs a new one, so the next swap remakes the pools.
@@ -142,12 +144,12 @@ export class MeshTls {
     this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
       const peer = sidecars().get(e.key);
-      // Two services' sidecars at one address: which transport and identity is not decidable, and a guess
-      // would let one service downgrade or impersonate the other (a sidecar token may register any address).
+      // Two services' (or namespaces') sidecars at one address: which transport and identity is not decidable, and
+      // a guess would let one downgrade or impersonate the other (a sidecar token may register any address).
       if (m !== undefined && conflicts.has(e.key))
         return refusingConnector(
           "ERR_ENDPOINT_CONFLICT",
-          `${e.key} is registered by sidecars of two services: not dialled`,
+          `${e.key} is registered by sidecars of two services or namespaces: not dialled`,
         );
       if (peer === undefined) return undefined;
       const { service } = peer;

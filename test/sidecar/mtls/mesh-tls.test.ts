@@ -66,6 +66,9 @@ describe("MeshTls transport plan", () => {
           // Another service's sidecar registered at a reviews address (any sidecar token may name any address).
           endpoint("reviews", "reviews-2", 9004),
           endpoint("legacy", "legacy-1", 9004),
+          // One service's sidecars of two namespaces at one address: whose mode is not decidable either.
+          endpoint("reviews", "reviews-3", 9007, "prod"),
+          endpoint("reviews", "reviews-4", 9007, "legacy"),
         ],
       });
       mtls.identity.trustBundle({ pem: ca.rootPem, trustDomain: TD, revision: 1, identity: "", issuersPem: "" });
@@ -83,6 +86,13 @@ describe("MeshTls transport plan", () => {
       const { socket } = conflicted("127.0.0.1", 9004);
       const code = await new Promise((resolve) => socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code)));
       assert.equal(code, "ERR_ENDPOINT_CONFLICT");
+      const twoNamespaces = plan(upstream(9007));
+      assert.ok(twoNamespaces !== undefined, "an endpoint two namespaces claim is not dialled in plain text");
+      const other = twoNamespaces("127.0.0.1", 9007).socket;
+      const otherCode = await new Promise((resolve) =>
+        other.once("error", (e: NodeJS.ErrnoException) => resolve(e.code)),
+      );
+      assert.equal(otherCode, "ERR_ENDPOINT_CONFLICT");
     } finally {
       mtls.stop();
     }
