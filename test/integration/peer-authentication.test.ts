@@ -126,4 +126,13 @@ test("PeerAuthentication: a namespace's mode opens a STRICT inbound port to plai
     throw new Error(`${String(err)}\nweb:\n${web.logs()}\nreviews:\n${reviews.logs()}`);
   });
   assert.equal((await send(web.outbound, { headers: { host: "reviews" }, path: "/again" })).status, 200);
+
+  // Without the namespace's: the mesh's STRICT, both ways.
+  const deleted = await runCli(["delete", "peerauthentication", "legacy-migration", ...server]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  await until("the mesh's STRICT closes plain text", async () =>
+    (await plainExchange(reviews.inbound)) === "" ? true : undefined,
+  );
+  await untilReaches(web, "reviews", "/mesh-strict", reviews);
+  assert.equal(await metric(reviews.admin, "meshlet_inbound_mtls_mode", 'mode="STRICT"'), 1);
 });
