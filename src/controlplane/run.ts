@@ -376,7 +376,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     registry,
   );
   if (identity !== undefined)
-    security.onChange((current) => identity.adoptCa(current.ca, current.bundlePem, Date.now()));
+    security.onChange((current) => identity.adoptCa(current.ca, current.bundlePem, current.issuersPem, Date.now()));
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   const addService = (s: Parameters<GrpcServer["addService"]>[0], impl: Parameters<GrpcServer["addService"]>[1]) =>

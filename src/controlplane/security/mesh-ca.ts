@@ -10,7 +10,15 @@ import { verifyCsr } from "../../security/csr.ts";
 import { splitPem } from "../../security/pem.ts";
 import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import type { ControlNode } from "../node.ts";
-import { readCa, type SetCaCommand } from "./ca-state.ts";
+import { X509Certificate as NodeCertificate } from "node:crypto";
+import {
+  type CaOrigin,
+  type CaRecord,
+  type ExpireCaCommand,
+  readCa,
+  rotationRefusal,
+  type SetCaCommand,
+} from "./ca-state.ts";
 
 export interface MeshSecurityOptions {
   trustDomain: string;
@@ -35,6 +43,53 @@ export interface CurrentCa {
 }
 
 const PROPOSE_DEADLINE_MS = 10_000;
+/** setTimeout's limit is about 24.8 days: a longer overlap is waited for in steps. */
+const MAX_TIMER_MS = 24 * 3_600_000;
+/** A failed proposal of the overlap's end is made again after this long. */
+const EXPIRE_RETRY_MS = 5_000;
+/** The longest overlap `meshlet ca rotate --overlap` takes. */
+export const MAX_OVERLAP_MS = 365 * 24 * 3_600_000;
+
+/** One certificate as `meshlet ca show` prints it. */
+export interface CertificateView {
+  /** SHA-256 of the DER, colon-separated hex (as `openssl x509 -fingerprint -sha256` prints it). */
+  fingerprint: string;
+  subject: string;
+  notAfter: string;
+}
+
+/** GET /v1/ca: the mesh CA as trusted now (never its key). */
+export interface CaView {
+  origin: CaOrigin | "unknown";
+  root: CertificateView;
+  /** The CA that signs workloads, when it is an intermediate under the root. */
+  issuer?: CertificateView;
+  /** Roots replaced by a rotation and still in the trust bundle. */
+  previousRoots: CertificateView[];
+  /** When they leave the bundle (ISO 8601); null: at the next rotation (a record from an older version). */
+  previousUntil: string | null;
+  /** Raft revision of the CA record. */
+  revision: number;
+}
+
+/** POST /v1/ca/rotate's answer. */
+export interface RotationView {
+  root: CertificateView;
+  previousRoot: CertificateView;
+  /** When the replaced root leaves the bundle (ISO 8601). */
+  previousUntil: string;
+  revision: number;
+}
+
+function viewOf(pem: string): CertificateView {
+  const c = new NodeCertificate(pem);
+  return { fingerprint: c.fingerprint256, subject: c.subject.replaceAll("\n", ", "), notAfter: new Date(c.validTo).toISOString() };
+}
+
+/** The default overlap of a rotation: twice --cert-ttl, so every certificate issued under the old root has expired. */
+export function defaultOverlapMs(certTtlMs: number): number {
+  return 2 * certTtlMs;
+}
 
 /**
  * The control plane as certificate authority. The first leader of a new mesh
@@ -52,6 +107,7 @@ export class MeshSecurity {
   #current: CurrentCa | undefined;
   #loading: number | undefined;
   #proposing = false;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #listeners = new Set<(ca: CurrentCa) => void | Promise<void>>();
 
@@ -102,13 +158,19 @@ export class MeshSecurity {
 
   start(): void {
     this.#unsubscribe.push(this.#node.on("applied", () => this.#refresh()));
-    this.#unsubscribe.push(this.#node.on("leaderChange", () => this.#maybePropose()));
+    this.#unsubscribe.push(
+      this.#node.on("leaderChange", () => {
+        this.#maybePropose();
+        this.#scheduleExpiry();
+      }),
+    );
     this.#refresh();
     this.#maybePropose();
   }
 
   stop(): void {
     for (const off of this.#unsubscribe.splice(0)) off();
+    clearTimeout(this.#expiryTimer);
     this.#listeners.clear();
   }
 
@@ -161,6 +223,7 @@ export class MeshSecurity {
       );
     });
     this.#maybePropose();
+    this.#scheduleExpiry();
   }
 
   #writeBundle(pem: string): void {
@@ -203,13 +266,111 @@ export class MeshSecurity {
     const material =
       operator ??
       (await createRootCa(this.options.trustDomain, { now: this.options.wallClock(), ttlMs: DEFAULT_ROOT_TTL_MS }));
+    const now = this.options.wallClock();
     const command: SetCaCommand = {
       type: "security.ca.set",
       certChainPem: material.certChainPem,
       keyPem: material.keyPem,
       onlyIfAbsent: operator === undefined && absent,
+      origin: operator === undefined ? "generated" : "operator",
+      now,
+      // An operator's new CA replacing the stored one: the old root stays trusted for the default overlap.
+      previousUntil: now + defaultOverlapMs(this.options.certTtlMs),
     };
     await this.#node.propose({ ...command }, { deadlineMs: PROPOSE_DEADLINE_MS });
     this.#logger.info({ source: operator === undefined ? "generated root" : "--ca-cert" }, "mesh CA proposed");
+  }
+
+  /** GET /v1/ca: the CA this node applied, undefined before it has one. */
+  describe(): CaView | undefined {
+    const stored = readCa(this.#node.kv);
+    if (stored === undefined) return undefined;
+    const { record } = stored;
+    const chain = splitPem(record.certChainPem, "CERTIFICATE");
+    const root = chain[chain.length - 1] ?? "";
+    const issuer = chain[0] ?? "";
+    return {
+      origin: record.origin ?? "unknown",
+      root: viewOf(root),
+      ...(chain.length > 1 ? { issuer: viewOf(issuer) } : {}),
+      previousRoots: record.previousRoots.map(viewOf),
+      previousUntil: record.previousUntil === undefined ? null : new Date(record.previousUntil).toISOString(),
+      revision: stored.revision,
+    };
+  }
+
+  /**
+   * `meshlet ca rotate`: a new root generated on this node (its key goes into the Raft entry and nowhere else,
+   * never into a log line), committed as the mesh CA; the replaced root and issuer stay trusted for `overlapMs`.
+   * Refused (MeshletError with a code) on an operator CA, while an earlier overlap runs, before the CA exists.
+   */
+  async rotate(overlapMs: number): Promise<RotationView> {
+    const stored = readCa(this.#node.kv);
+    const now = this.options.wallClock();
+    if (stored !== undefined && this.options.operatorCa !== undefined)
+      throw new MeshletError(
+        "ERR_CA_OPERATOR",
+        "this node runs on the operator's CA (--ca-cert): rotate it by restarting the control plane with a new --ca-cert/--ca-key",
+      );
+    if (stored === undefined) throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
+    const old: CaRecord = stored.record;
+    const refusal = rotationRefusal(old, old.certChainPem, now);
+    if (refusal !== undefined) throw refusal;
+    const material = await createRootCa(this.options.trustDomain, { now, ttlMs: DEFAULT_ROOT_TTL_MS });
+    const previousUntil = now + overlapMs;
+    const command: SetCaCommand = {
+      type: "security.ca.set",
+      certChainPem: material.certChainPem,
+      keyPem: material.keyPem,
+      onlyIfAbsent: false,
+      origin: "generated",
+      now,
+      previousUntil,
+      replaces: old.certChainPem,
+    };
+    try {
+      const { revision } = await this.#node.propose({ ...command }, { deadlineMs: PROPOSE_DEADLINE_MS });
+      this.#proposals.inc({ result: "ok" });
+      const root = viewOf(material.certChainPem);
+      const chain = splitPem(old.certChainPem, "CERTIFICATE");
+      const previousRoot = viewOf(chain[chain.length - 1] ?? "");
+      this.#logger.info(
+        { root: root.fingerprint, previousRoot: previousRoot.fingerprint, previousUntil: new Date(previousUntil) },
+        "mesh CA rotated to a new generated root",
+      );
+      return { root, previousRoot, previousUntil: new Date(previousUntil).toISOString(), revision };
+    } catch (err) {
+      this.#proposals.inc({ result: "error" });
+      throw err;
+    }
+  }
+
+  /** On the leader: the end of the running overlap is proposed when it comes (nodes' clocks only decide when). */
+  #scheduleExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (!this.#node.isLeader()) return;
+    const record = readCa(this.#node.kv)?.record;
+    if (record?.previousUntil === undefined || record.previousRoots.length === 0) return;
+    const delay = Math.min(Math.max(0, record.previousUntil - this.options.wallClock()), MAX_TIMER_MS);
+    this.#expiryTimer = setTimeout(() => this.#expire(record.previousUntil ?? 0), delay);
+    this.#expiryTimer.unref();
+  }
+
+  #expire(until: number): void {
+    const now = this.options.wallClock();
+    if (now < until) return this.#scheduleExpiry();
+    const command: ExpireCaCommand = { type: "security.ca.expire", now };
+    this.#node.propose({ ...command }, { deadlineMs: PROPOSE_DEADLINE_MS }).then(
+      () => this.#logger.info({ until: new Date(until) }, "rotation overlap ended: the previous root left the bundle"),
+      (err: unknown) => {
+        this.#logger.warn(
+          { err: errorMessage(err), code: errorCode(err) },
+          "proposing the end of the rotation overlap failed; retried",
+        );
+        this.#expiryTimer = setTimeout(() => this.#scheduleExpiry(), EXPIRE_RETRY_MS);
+        this.#expiryTimer.unref();
+      },
+    );
   }
 }
