@@ -103,7 +103,10 @@ export function rotationRefusal(
 ): MeshletError | undefined {
   if (current === undefined) return new MeshletError("ERR_CA_UNAVAILABLE", "the mesh has no CA yet");
   // A record from before the origin was kept: an intermediate can only be an operator's.
-  if (current.origin === "operator" || (current.origin === undefined && certificateBlocks(current.certChainPem).length > 1))
+  if (
+    current.origin === "operator" ||
+    (current.origin === undefined && certificateBlocks(current.certChainPem).length > 1)
+  )
     return new MeshletError(
       "ERR_CA_OPERATOR",
       "the mesh runs on the operator's CA (--ca-cert): rotate it by restarting the control plane with a new --ca-cert/--ca-key",

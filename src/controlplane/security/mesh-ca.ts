@@ -1,3 +1,4 @@
+import { X509Certificate as NodeCertificate } from "node:crypto";
 import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
@@ -10,7 +11,6 @@ import { verifyCsr } from "../../security/csr.ts";
 import { splitPem } from "../../security/pem.ts";
 import { spiffeIdFor, type WorkloadName } from "../../security/spiffe.ts";
 import type { ControlNode } from "../node.ts";
-import { X509Certificate as NodeCertificate } from "node:crypto";
 import {
   type CaOrigin,
   type CaRecord,
@@ -83,7 +83,11 @@ export interface RotationView {
 
 function viewOf(pem: string): CertificateView {
   const c = new NodeCertificate(pem);
-  return { fingerprint: c.fingerprint256, subject: c.subject.replaceAll("\n", ", "), notAfter: new Date(c.validTo).toISOString() };
+  return {
+    fingerprint: c.fingerprint256,
+    subject: c.subject.replaceAll("\n", ", "),
+    notAfter: new Date(c.validTo).toISOString(),
+  };
 }
 
 /** The default overlap of a rotation: twice --cert-ttl, so every certificate issued under the old root has expired. */

@@ -69,7 +69,10 @@ test("a rotation keeps the node's certificate under the replaced root for the ov
   // The overlap ends: the old issuer leaves, the node re-signs under the new root.
   await identity.adoptCa(next, next.rootPem, next.certPem, NOW + 2_000);
   const resigned = leaf(identity.material().certChainPem);
-  assert.ok(resigned.checkIssued(new X509Certificate(next.certPem)) && resigned.verify(new X509Certificate(next.certPem).publicKey));
+  assert.ok(
+    resigned.checkIssued(new X509Certificate(next.certPem)) &&
+      resigned.verify(new X509Certificate(next.certPem).publicKey),
+  );
 });
 
 test("a workload certificate of the same CA is not a node certificate", async () => {
