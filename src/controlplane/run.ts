@@ -41,6 +41,7 @@ import { createHttpServer } from "./http/server.ts";
 import { leaderLossTicks } from "./leader-loss.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { registerRaftMetrics } from "./raft-metrics.ts";
+import { caApi } from "./security/ca-api.ts";
 import { registerSecurityCommands } from "./security/ca-state.ts";
 import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
@@ -435,6 +436,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       clusterApi(node, clusterId, o.tickMs),
       healthApi(node),
       dashboardRoutes(dashboard),
+      caApi(security, registry, logger),
       nodeCertificatesApi({
         security,
         clusterId,
