@@ -363,7 +363,10 @@ export class MeshSecurity {
 
   #expire(until: number): void {
     const now = this.options.wallClock();
-    if (now < until) return this.#scheduleExpiry();
+    if (now < until) {
+      this.#scheduleExpiry();
+      return;
+    }
     const command: ExpireCaCommand = { type: "security.ca.expire", now };
     this.#node.propose({ ...command }, { deadlineMs: PROPOSE_DEADLINE_MS }).then(
       () => this.#logger.info({ until: new Date(until) }, "rotation overlap ended: the previous root left the bundle"),
