@@ -160,7 +160,8 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
   assert.equal(current.code, 0, current.stderr);
   assert.deepEqual((JSON.parse(current.stdout) as { previousRoots: unknown[] }).previousRoots, []);
   const r = await send(web.outbound, { headers: { host: "reviews" }, path: "/after" });
-  if (r.status !== 200) logs(`traffic under the new root alone: ${r.status} ${JSON.stringify(r.headers)} ${String(r.body)}`);
+  if (r.status !== 200)
+    logs(`traffic under the new root alone: ${r.status} ${JSON.stringify(r.headers)} ${String(r.body)}`);
 });
 
 test("meshlet ca rotate refuses a token without the admin role, and flags it cannot take", async (t) => {
