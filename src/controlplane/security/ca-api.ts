@@ -14,7 +14,7 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 /** The overlap asked for (body `{"overlap": "48h"}`), or the default of twice --cert-ttl. */
-function overlapOf(body: unknown, certTtlMs: number): number {
+export function overlapOf(body: unknown, certTtlMs: number): number {
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw new HttpError(400, "ERR_BAD_REQUEST", 'expected a JSON object, e.g. {"overlap": "48h"} or {}');
   const { overlap, ...rest } = body as { overlap?: unknown };
