@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it, type TestContext } from "node:test";
+import { errorCode } from "../../../src/common/errors.ts";
+import { silentLogger } from "../../../src/common/logger.ts";
+import { createRegistry } from "../../../src/common/metrics.ts";
+import type { ControlNode, NodeEvents } from "../../../src/controlplane/node.ts";
+import { readCa, registerSecurityCommands } from "../../../src/controlplane/security/ca-state.ts";
+import { MeshSecurity } from "../../../src/controlplane/security/mesh-ca.ts";
+import { RevisionedKv } from "../../../src/controlplane/state/kv.ts";
+import { type Command, encodeCommand, StateMachine } from "../../../src/controlplane/state/machine.ts";
+import { createRootCa } from "../../../src/security/ca.ts";
+
+/** A one-node "cluster" that applies every proposal at once, through the real state machine. */
+function leadingNode(leads = true): ControlNode {
+  const sm = new StateMachine(new RevisionedKv());
+  registerSecurityCommands(sm);
+  const applied = new Set<NodeEvents["applied"]>();
+  let index = 0;
+  const node = {
+    id: "n1",
+    term: 1,
+    kv: sm.kv,
+    isLeader: () => leads,
+    leader: () => "n1",
+    on: (event: keyof NodeEvents, listener: NodeEvents["applied"]) => {
+      if (event === "applied") applied.add(listener);
+      return () => applied.delete(listener);
+    },
+    propose: async (command: Command) => {
+      const r = sm.apply(++index, 1, encodeCommand(command));
+      for (const l of applied) l(index);
+      if (!r.ok) throw r.error;
+      return { revision: r.revision, result: r.result };
+    },
+  };
+  return node as unknown as ControlNode;
+}
+
+async function security(t: TestContext, operator = false, leads = true) {
+  const dataDir = mkdtempSync(join(tmpdir(), "meshlet-mesh-ca-"));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const node = leadingNode(leads);
+  const operatorCa = operator ? await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 }) : undefined;
+  const s = new MeshSecurity(
+    node,
+    {
+      trustDomain: "cluster.local",
+      certTtlMs: 3_600_000,
+      dataDir,
+      wallClock: () => Date.now(),
+      ...(operatorCa === undefined ? {} : { operatorCa }),
+    },
+    silentLogger(),
+    createRegistry({ processMetrics: false }),
+  );
+  s.start();
+  t.after(() => s.stop());
+  const ready = async () => {
+    for (let i = 0; i < 100 && readCa(node.kv) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  if (leads) await ready();
+  return { s, node, dataDir };
+}
+
+const until = async (what: string, fn: () => boolean) => {
+  for (let i = 0; i < 300; i++) {
+    if (fn()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out: ${what}`);
+};
+
+describe("MeshSecurity.rotate", () => {
+  it("rotates a generated root, keeps the old one until the overlap's end, then the leader drops it", async (t) => {
+    const { s, node, dataDir } = await security(t);
+    const before = s.describe();
+    assert.equal(before?.origin, "generated");
+    const rotated = await s.rotate(300);
+    assert.equal(rotated.previousRoot.fingerprint, before?.root.fingerprint);
+    assert.deepEqual(
+      s.describe()?.previousRoots.map((r) => r.fingerprint),
+      [before?.root.fingerprint],
+    );
+    await until(
+      "ca.pem holds both roots",
+      () => readFileSync(join(dataDir, "ca.pem"), "utf8").split("BEGIN").length === 3,
+    );
+    await assert.rejects(s.rotate(300), (err) => errorCode(err) === "ERR_CA_ROTATION_IN_PROGRESS");
+    await until("the overlap ended", () => readCa(node.kv)?.record.previousRoots.length === 0);
+    assert.equal(s.describe()?.root.fingerprint, rotated.root.fingerprint);
+    await until(
+      "ca.pem holds the new root only",
+      () => readFileSync(join(dataDir, "ca.pem"), "utf8").split("BEGIN").length === 2,
+    );
+    // Once it ended, a rotation is taken again.
+    assert.equal((await s.rotate(0)).previousRoot.fingerprint, rotated.root.fingerprint);
+    assert.deepEqual(s.describe()?.previousRoots, [], "an overlap of zero keeps nothing");
+  });
+
+  it("refuses on a node started with --ca-cert, whatever the record says", async (t) => {
+    const { s } = await security(t, true);
+    assert.equal(s.describe()?.origin, "operator");
+    await assert.rejects(
+      s.rotate(1_000),
+      (err) => errorCode(err) === "ERR_CA_OPERATOR" && /--ca-cert/.test(String(err)),
+    );
+    // A follower started with --ca-cert while the record still holds the generated root (its leader was not):
+    // a generated root would be replaced by the operator's as soon as that node leads.
+    const follower = await security(t, true, false);
+    await follower.node.propose(
+      {
+        type: "security.ca.set",
+        ...(await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 })),
+        onlyIfAbsent: true,
+        origin: "generated",
+      },
+      { deadlineMs: 1_000 },
+    );
+    assert.equal(follower.s.describe()?.origin, "generated");
+    await assert.rejects(follower.s.rotate(1_000), (err) => errorCode(err) === "ERR_CA_OPERATOR");
+  });
+});
