@@ -40,6 +40,18 @@ export interface CurrentCa {
   /** Raft revision of the CA record: a sidecar's bundle is stale when its revision differs. */
   revision: number;
   trustDomain: string;
+  /** When the replaced CA stops being trusted (wall-clock ms); undefined: none replaced, or no end recorded. */
+  previousUntil: number | undefined;
+}
+
+/**
+ * The issuers a node's own certificate may stay under at `now`: during a rotation's overlap the replaced CA's
+ * too (clients holding only the old root still reach the node), none but the CA's once it ended, by this node's
+ * clock, whether or not it applied the end yet (a node back from a long stop is otherwise refused by peers that
+ * did), and none for a record without an end (re-signed at once, as before the overlap had one).
+ */
+export function nodeCertificateIssuers(current: CurrentCa, now: number): string {
+  return current.previousUntil !== undefined && now < current.previousUntil ? current.issuersPem : current.ca.certPem;
 }
 
 const PROPOSE_DEADLINE_MS = 10_000;
@@ -112,6 +124,7 @@ export class MeshSecurity {
   #loading: number | undefined;
   #proposing = false;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #overlapTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #listeners = new Set<(ca: CurrentCa) => void | Promise<void>>();
 
@@ -175,6 +188,7 @@ export class MeshSecurity {
   stop(): void {
     for (const off of this.#unsubscribe.splice(0)) off();
     clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#overlapTimer);
     this.#listeners.clear();
   }
 
@@ -211,8 +225,10 @@ export class MeshSecurity {
       issuersPem: issuers,
       revision: stored.revision,
       trustDomain: this.options.trustDomain,
+      previousUntil: stored.record.previousRoots.length === 0 ? undefined : stored.record.previousUntil,
     };
     this.#current = current;
+    this.#armOverlapEnd(current);
     // ca.pem is written once the listeners are done: the node's own certificate is then signed by this CA, so a
     // client that waits for ca.pem and trusts it finds the listeners serving a certificate it verifies.
     void Promise.allSettled([...this.#listeners].map(async (l) => l(current))).then((results) => {
@@ -347,6 +363,31 @@ export class MeshSecurity {
       this.#proposals.inc({ result: "error" });
       throw err;
     }
+  }
+
+  /**
+   * On every node: at the end of the overlap the listeners hear of the CA again, so that this node's certificate
+   * moves to the new root by its own clock even before (or without, cut off) the leader's end is applied.
+   */
+  #armOverlapEnd(current: CurrentCa): void {
+    clearTimeout(this.#overlapTimer);
+    this.#overlapTimer = undefined;
+    const until = current.previousUntil;
+    if (until === undefined) return;
+    const delay = until - this.options.wallClock();
+    if (delay <= 0) return;
+    this.#overlapTimer = setTimeout(
+      () => {
+        if (this.#current !== current) return;
+        if (this.options.wallClock() < until) return this.#armOverlapEnd(current);
+        for (const l of this.#listeners)
+          Promise.resolve(l(current)).catch((err: unknown) =>
+            this.#logger.error({ err: errorMessage(err) }, "applying the end of the rotation overlap failed"),
+          );
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+    this.#overlapTimer.unref();
   }
 
   /** On the leader: the end of the running overlap is proposed when it comes (nodes' clocks only decide when). */

@@ -8,7 +8,7 @@ import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import type { ControlNode, NodeEvents } from "../../../src/controlplane/node.ts";
 import { readCa, registerSecurityCommands } from "../../../src/controlplane/security/ca-state.ts";
-import { MeshSecurity } from "../../../src/controlplane/security/mesh-ca.ts";
+import { type CurrentCa, MeshSecurity, nodeCertificateIssuers } from "../../../src/controlplane/security/mesh-ca.ts";
 import { RevisionedKv } from "../../../src/controlplane/state/kv.ts";
 import { type Command, encodeCommand, StateMachine } from "../../../src/controlplane/state/machine.ts";
 import { createRootCa } from "../../../src/security/ca.ts";
@@ -121,5 +121,41 @@ describe("MeshSecurity.rotate", () => {
     );
     assert.equal(follower.s.describe()?.origin, "generated");
     await assert.rejects(follower.s.rotate(1_000), (err) => errorCode(err) === "ERR_CA_OPERATOR");
+  });
+
+  it("every node hears of the CA again when the overlap ends by its clock, the leader's end applied or not", async (t) => {
+    // A follower: nobody here proposes the end, only the clock passes it.
+    const { s, node } = await security(t, false, false);
+    await node.propose(
+      {
+        type: "security.ca.set",
+        ...(await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 })),
+        onlyIfAbsent: true,
+        origin: "generated",
+      },
+      { deadlineMs: 1_000 },
+    );
+    const heard: { at: number; ca: CurrentCa }[] = [];
+    s.onChange((ca) => void heard.push({ at: Date.now(), ca }));
+    await s.rotate(300);
+    await until("the rotation heard", () => heard.length === 2);
+    const rotatedCa = heard[1]?.ca;
+    assert.ok(rotatedCa);
+    // During the overlap a node's own certificate may stay under the replaced CA; after it, under this CA only.
+    assert.equal(nodeCertificateIssuers(rotatedCa, Date.now()), rotatedCa.issuersPem);
+    assert.equal(nodeCertificateIssuers(rotatedCa, (rotatedCa.previousUntil ?? 0) + 1), rotatedCa.ca.certPem);
+    await until("heard again at the overlap's end", () => heard.length === 3);
+    assert.equal(heard[2]?.ca, rotatedCa, "the same CA, nothing applied");
+    assert.ok((heard[2]?.at ?? 0) >= (rotatedCa.previousUntil ?? Infinity));
+    assert.equal(readCa(node.kv)?.record.previousRoots.length, 1, "the end itself is the leader's to propose");
+  });
+
+  it("a record without an overlap end: a node's certificate moves at once", async (t) => {
+    const { s } = await security(t);
+    const current = s.current();
+    assert.ok(current);
+    // As an older version's rotation left it: a previous issuer kept, no end.
+    const legacy = { ...current, issuersPem: `${current.ca.certPem}${current.ca.rootPem}`, previousUntil: undefined };
+    assert.equal(nodeCertificateIssuers(legacy, Date.now()), current.ca.certPem);
   });
 });
