@@ -14,6 +14,7 @@ import {
 } from "./bounds.ts";
 import { CONFIG_KEY_PATTERN } from "./config-key.ts";
 import { DURATION_PATTERN, parseDuration } from "./duration.ts";
+import { isNamespace } from "./kube-names.ts";
 import type { Resource } from "./resources.ts";
 
 /**
@@ -41,6 +42,8 @@ export function isCanonicalResource(value: unknown): value is Resource {
       return exact(value, DOC, DOC) && metadata(value.metadata) && policySpec(value.spec);
     case "AuthorizationPolicy":
       return exact(value, DOC, DOC) && metadata(value.metadata) && authorizationSpec(value.spec);
+    case "PeerAuthentication":
+      return exact(value, DOC, DOC) && metadata(value.metadata) && peerAuthenticationSpec(value.spec);
     default:
       // ConfigRelease is made and run on the control plane; a sidecar sees it rarely enough to use the schema.
       return false;
@@ -222,6 +225,12 @@ const serviceConfig = (v: unknown) =>
 
 const mtls = (v: unknown) =>
   isObject(v) && exact(v, ["mode"], ["mode"]) && oneOf("STRICT", "PERMISSIVE", "DISABLE")(v.mode);
+
+const peerAuthenticationSpec = (v: unknown) =>
+  isObject(v) &&
+  exact(v, ["mtls"], ["namespace", "mtls"]) &&
+  opt(v, "namespace", (n) => typeof n === "string" && isNamespace(n)) &&
+  mtls(v.mtls);
 
 const accessLog = (v: unknown) =>
   isObject(v) &&

@@ -3,6 +3,7 @@ import {
   authorizationPolicySchema,
   configReleaseSchema,
   faultExperimentSchema,
+  peerAuthenticationSchema,
   policySchema,
   resourceSchema,
   routeSchema,
@@ -18,6 +19,7 @@ export const JSON_SCHEMA_FILES = {
   "configrelease.schema.json": configReleaseSchema,
   "faultexperiment.schema.json": faultExperimentSchema,
   "authorizationpolicy.schema.json": authorizationPolicySchema,
+  "peerauthentication.schema.json": peerAuthenticationSchema,
 } as const;
 
 /**

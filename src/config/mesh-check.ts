@@ -1,7 +1,7 @@
 import { compareStrings } from "../common/compare.ts";
 import type { Finding } from "./finding.ts";
 import { checkReferences } from "./references.ts";
-import type { Policy, Resource, ResourceKind } from "./resources.ts";
+import type { PeerAuthentication, Policy, Resource, ResourceKind } from "./resources.ts";
 
 export interface MeshCheckOptions {
   /**
@@ -23,16 +23,21 @@ export interface MeshCheckOptions {
  * the resource a sidecar leaves out; everything else is a warning.
  */
 export function checkMesh(resources: readonly Resource[], options: MeshCheckOptions = {}): Finding[] {
-  return [...policyConflicts(resources), ...checkReferences(resources), ...redisFindings(resources, options)];
+  return [
+    ...policyConflicts(resources),
+    ...peerAuthenticationConflicts(resources),
+    ...checkReferences(resources),
+    ...redisFindings(resources, options),
+  ];
 }
 
 /**
- * The kinds the error rules read (today: two Policies on one target). An
+ * The kinds the error rules read (two Policies on one target, two PeerAuthentications for one scope). An
  * error can only appear or go with a change to one of these, so the control
  * plane's state-machine handler checks only changes that touch them, and only
  * over them. A test holds every error rule to it.
  */
-export const ERROR_KINDS: ReadonlySet<ResourceKind> = new Set(["Policy"]);
+export const ERROR_KINDS: ReadonlySet<ResourceKind> = new Set(["Policy", "PeerAuthentication"]);
 
 export function errorsOf(findings: readonly Finding[]): Finding[] {
   return findings.filter((f) => f.severity === "error");
@@ -71,6 +76,47 @@ function policyConflicts(resources: readonly Resource[]): Finding[] {
         resource: `Policy/${p.metadata.name}`,
         path: "spec.target",
         message: `${target} is also the target of ${kept}, which keeps it (one Policy per target; the name that sorts first wins): merge them, or target a route`,
+        related: [kept],
+      });
+    }
+  }
+  return findings;
+}
+
+/** What a PeerAuthentication covers: the mesh, or one namespace. */
+export function peerAuthenticationScope(p: PeerAuthentication): string {
+  return p.spec.namespace === undefined ? "the whole mesh" : `namespace "${p.spec.namespace}"`;
+}
+
+/**
+ * At most one PeerAuthentication for the mesh and one per namespace, as
+ * Istio admits one mesh-wide and one namespace-wide policy: two modes for
+ * one scope have no order to settle them. As with Policies, the name that
+ * sorts first keeps the scope on every sidecar, and each other one is refused
+ * (the control plane refuses the apply that would store it).
+ */
+function peerAuthenticationConflicts(resources: readonly Resource[]): Finding[] {
+  const byScope = new Map<string, PeerAuthentication[]>();
+  for (const r of resources) {
+    if (r.kind !== "PeerAuthentication") continue;
+    const scope = peerAuthenticationScope(r);
+    const list = byScope.get(scope);
+    if (list === undefined) byScope.set(scope, [r]);
+    else list.push(r);
+  }
+  const findings: Finding[] = [];
+  for (const [scope, list] of byScope) {
+    if (list.length < 2) continue;
+    const [keeper, ...others] = [...list].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+    if (keeper === undefined) continue;
+    const kept = `PeerAuthentication/${keeper.metadata.name}`;
+    for (const p of others) {
+      findings.push({
+        code: "PeerAuthenticationConflict",
+        severity: "error",
+        resource: `PeerAuthentication/${p.metadata.name}`,
+        path: p.spec.namespace === undefined ? "spec" : "spec.namespace",
+        message: `${scope} also gets its mTLS mode from ${kept}, which keeps it (one PeerAuthentication per namespace and one without a namespace; the name that sorts first wins): delete one of them`,
         related: [kept],
       });
     }

@@ -11,8 +11,13 @@ import type { Resource } from "./resources.ts";
 export function checkReferences(resources: readonly Resource[]): Finding[] {
   const services = new Map<string, Set<number>>();
   const routes = new Set<string>();
+  /** Namespaces a sidecar can be in: the control plane gives one only through an account a Service lists. */
+  const namespaces = new Set<string>();
   for (const r of resources) {
-    if (r.kind === "Service") services.set(r.metadata.name, new Set(r.spec.ports.map((p) => p.port)));
+    if (r.kind === "Service") {
+      services.set(r.metadata.name, new Set(r.spec.ports.map((p) => p.port)));
+      for (const a of r.spec.serviceAccounts ?? []) namespaces.add(a.namespace);
+    }
     if (r.kind === "Route") routes.add(r.metadata.name);
   }
   const findings: Finding[] = [];
@@ -52,6 +57,14 @@ export function checkReferences(resources: readonly Resource[]): Finding[] {
           }
         });
       });
+    }
+    if (r.kind === "PeerAuthentication" && r.spec.namespace !== undefined && !namespaces.has(r.spec.namespace)) {
+      warn(
+        "NamespaceNotFound",
+        id,
+        "spec.namespace",
+        `no Service lists a service account in namespace "${r.spec.namespace}" (spec.serviceAccounts), so no sidecar is in it`,
+      );
     }
     if (r.kind === "Policy") {
       const t = r.spec.target;

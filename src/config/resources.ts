@@ -531,6 +531,22 @@ export const authorizationPolicySpecSchema = z.strictObject({
   rules: z.array(authorizationRuleSchema).max(MAX_AUTHZ_RULES),
 });
 
+// --- PeerAuthentication ----------------------------------------------------
+
+/**
+ * The mTLS mode of a namespace's sidecars, or of the whole mesh (Istio's PeerAuthentication in its root
+ * namespace): resources are not namespaced here, so the namespace is a field, and its absence means mesh-wide.
+ * A Service's own spec.mtls wins over both (docs/security.md, "Which mode applies").
+ */
+export const peerAuthenticationSpecSchema = z.strictObject({
+  /** The Kubernetes namespace of the sidecars it covers (their --namespace); absent: every sidecar of the mesh. */
+  namespace: z
+    .string()
+    .regex(new RegExp(NAMESPACE_PATTERN), "expected a Kubernetes namespace (a DNS-1123 label)")
+    .optional(),
+  mtls: mtlsSchema,
+});
+
 // --- Documents ---------------------------------------------------------------
 
 const apiVersion = z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` });
@@ -582,6 +598,13 @@ export const authorizationPolicySchema = z.strictObject({
   spec: authorizationPolicySpecSchema,
 });
 
+export const peerAuthenticationSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal("PeerAuthentication"),
+  metadata: metadataSchema,
+  spec: peerAuthenticationSpecSchema,
+});
+
 export const RESOURCE_KINDS = [
   "Service",
   "Route",
@@ -589,6 +612,7 @@ export const RESOURCE_KINDS = [
   "ConfigRelease",
   "FaultExperiment",
   "AuthorizationPolicy",
+  "PeerAuthentication",
 ] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
@@ -599,6 +623,7 @@ export const resourceSchema = z.discriminatedUnion("kind", [
   configReleaseSchema,
   faultExperimentSchema,
   authorizationPolicySchema,
+  peerAuthenticationSchema,
 ]);
 
 export type Service = z.infer<typeof serviceSchema>;
@@ -609,6 +634,8 @@ export type FaultExperiment = z.infer<typeof faultExperimentSchema>;
 export type AuthorizationPolicy = z.infer<typeof authorizationPolicySchema>;
 export type AuthorizationPolicySpec = z.infer<typeof authorizationPolicySpecSchema>;
 export type AuthorizationRule = z.infer<typeof authorizationRuleSchema>;
+export type PeerAuthentication = z.infer<typeof peerAuthenticationSchema>;
+export type MtlsMode = z.infer<typeof mtlsSchema>["mode"];
 export type FaultExperimentSpec = z.infer<typeof faultExperimentSpecSchema>;
 export type RouteFault = z.infer<typeof routeFaultSchema>;
 export type ReleaseSelector = z.infer<typeof releaseSelectorSchema>;

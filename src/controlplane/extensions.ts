@@ -26,8 +26,11 @@ export interface ExtensionContext {
   limits: ResourceLimits;
   /** The mesh CA: signs sidecar certificates, holds the trust bundle. */
   security: MeshSecurity;
-  /** How this node dials its peers' gRPC port: mTLS with its node certificate, or plain with --insecure. */
-  peerCredentials: () => ChannelCredentials;
+  /**
+   * How this node dials a peer's gRPC port: mTLS with its node certificate, the peer's certificate naming
+   * `nodeId` (an address is not an identity), or plain with --insecure.
+   */
+  peerCredentials: (nodeId: string) => ChannelCredentials;
   /** Which addresses sidecars may register (meshlet control --registration-address). */
   registrationAddress: RegistrationAddressMode;
 }

@@ -293,7 +293,6 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
           registry,
           logger,
         });
-  const peerCredentials = peerAuth?.credentials();
   const node = new RaftControlNode({
     id: o.id,
     sm,
@@ -396,7 +395,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       registry,
       limits: o.limits ?? DEFAULT_RESOURCE_LIMITS,
       security,
-      peerCredentials: () => peerCredentials ?? grpcCredentials.createInsecure(),
+      peerCredentials: (nodeId) => peerAuth?.credentials(nodeId) ?? grpcCredentials.createInsecure(),
       registrationAddress: o.registrationAddress ?? "peer",
     }),
   );

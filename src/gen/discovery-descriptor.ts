@@ -105,6 +105,10 @@ const descriptor = {
                     "weight": {
                       "type": "uint32",
                       "id": 6
+                    },
+                    "namespace": {
+                      "type": "string",
+                      "id": 7
                     }
                   }
                 },

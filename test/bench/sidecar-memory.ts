@@ -8,6 +8,11 @@
  * process on CPU 1, the sidecar on CPU 0, with the V8 flags of bench:proxy. Private memory is RSS without
  * the pages shared with other processes (/proc/PID/smaps_rollup Private_Clean + Private_Dirty).
  *
+ * BENCH_VARIANTS compares process settings in the same run: `;`-separated, each a list of V8 flags and
+ * environment assignments (`--max-semi-space-size=1 MALLOC_ARENA_MAX=2`), every variant measured in every
+ * round. Without it, one variant: the bench's NODE_FLAGS. The CPU per request at 1,000 req/s is printed beside
+ * the memory, since what a flag saves in memory it may cost in garbage collection.
+ *
  * Env: BENCH_ROUNDS (default 3), BENCH_RATE_SECONDS (load before the 1k sample, default 8).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -18,7 +23,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { leaderOf, makeCluster } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
-import { rssMb } from "../helpers/proc.ts";
+import { cpuMs, rssMb } from "../helpers/proc.ts";
 import { controlTokenEnv } from "../support/control-auth.ts";
 import { NODE_FLAGS } from "./node-flags.ts";
 
@@ -26,6 +31,30 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PEER = process.env.BENCH_PEER;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 8);
+
+/** A way to run the sidecar process: its NODE_OPTIONS and extra environment. */
+interface Variant {
+  name: string;
+  nodeOptions: string;
+  env: Record<string, string>;
+}
+
+function variants(spec: string | undefined): Variant[] {
+  if (spec === undefined || spec.trim() === "") return [{ name: NODE_FLAGS, nodeOptions: NODE_FLAGS, env: {} }];
+  return spec.split(";").map((v) => {
+    const words = v
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== "");
+    const env: Record<string, string> = {};
+    for (const w of words.filter((w) => !w.startsWith("-"))) {
+      const eq = w.indexOf("=");
+      if (eq <= 0) throw new Error(`BENCH_VARIANTS: ${w} is neither a flag nor NAME=VALUE`);
+      env[w.slice(0, eq)] = w.slice(eq + 1);
+    }
+    return { name: words.join(" "), nodeOptions: words.filter((w) => w.startsWith("-")).join(" "), env };
+  });
+}
 
 async function privateMb(pid: number): Promise<number> {
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
@@ -64,7 +93,7 @@ interface Started {
   log: () => string;
 }
 
-async function startSidecar(tree: string, source: string[], dataDir: string): Promise<Started> {
+async function startSidecar(tree: string, source: string[], dataDir: string, variant: Variant): Promise<Started> {
   const args = [
     "-c",
     "0",
@@ -90,7 +119,7 @@ async function startSidecar(tree: string, source: string[], dataDir: string): Pr
   const proc = spawn("taskset", args, {
     stdio: ["ignore", "ignore", "pipe"],
     // The cluster's token: a control plane refuses a discovery stream without one (zero trust).
-    env: { ...process.env, ...controlTokenEnv(), NODE_OPTIONS: NODE_FLAGS },
+    env: { ...process.env, ...controlTokenEnv(), ...variant.env, NODE_OPTIONS: variant.nodeOptions },
   });
   let log = "";
   return new Promise((resolve, reject) => {
@@ -152,11 +181,13 @@ interface Sample {
   idlePrivate: number;
   loadRss: number;
   loadPrivate: number;
+  /** CPU µs the sidecar spent per request during the paced load. */
+  cpuUs: number;
 }
 
-async function measure(tree: string, source: string[]): Promise<Sample> {
+async function measure(tree: string, source: string[], variant: Variant): Promise<Sample> {
   const dataDir = await mkdtemp(join(tmpdir(), "meshlet-bench-mem-"));
-  const sc = await startSidecar(tree, source, dataDir);
+  const sc = await startSidecar(tree, source, dataDir, variant);
   const pid = sc.proc.pid as number;
   const agent = new Agent({ keepAlive: true, maxSockets: 10 });
   try {
@@ -166,11 +197,13 @@ async function measure(tree: string, source: string[]): Promise<Sample> {
     await sleep(3_000);
     const idleRss = rssMb(pid);
     const idlePrivate = await privateMb(pid);
+    const cpuBefore = cpuMs(pid);
     const ok = await paced(sc.outbound, agent, RATE_SECONDS);
+    const cpuUs = ((cpuMs(pid) - cpuBefore) * 1000) / (1000 * RATE_SECONDS);
     if (ok < 1000 * RATE_SECONDS * 0.99) throw new Error(`only ${ok} answers were 200`);
     const loadRss = rssMb(pid);
     const loadPrivate = await privateMb(pid);
-    return { idleRss, idlePrivate, loadRss, loadPrivate };
+    return { idleRss, idlePrivate, loadRss, loadPrivate, cpuUs };
   } finally {
     agent.destroy();
     await new Promise((r) => {
@@ -199,29 +232,33 @@ async function main(): Promise<void> {
     const applied = await runCli(["apply", "-f", file, "--server", `https://${node.http}`]);
     if (applied.code !== 0) throw new Error(applied.stderr);
     const trees = [{ name: "this", tree: ROOT }, ...(PEER === undefined ? [] : [{ name: "peer", tree: PEER }])];
-    const paths = trees.flatMap((t) => [
-      { name: `${t.name} --control`, tree: t.tree, source: ["--control", node.grpc] },
-      { name: `${t.name} --config`, tree: t.tree, source: ["--config", file] },
-    ]);
+    const vs = variants(process.env.BENCH_VARIANTS);
+    const label = (v: Variant) => (vs.length === 1 ? "" : ` [${v.name}]`);
+    const paths = trees.flatMap((t) =>
+      vs.flatMap((v) => [
+        { name: `${t.name} --control${label(v)}`, tree: t.tree, source: ["--control", node.grpc], variant: v },
+        { name: `${t.name} --config${label(v)}`, tree: t.tree, source: ["--config", file], variant: v },
+      ]),
+    );
     const samples = new Map<string, Sample[]>(paths.map((p) => [p.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       for (const p of paths) {
-        const s = await measure(p.tree, p.source);
+        const s = await measure(p.tree, p.source, p.variant);
         samples.get(p.name)?.push(s);
         process.stderr.write(`round ${round + 1} ${p.name}: ${JSON.stringify(s)}\n`);
       }
     }
     const f = (x: number) => x.toFixed(1);
     process.stdout.write(
-      `bench:sidecar-memory — ${availableParallelism()} CPUs, Node ${process.version}, NODE_OPTIONS=${NODE_FLAGS}, median of ${ROUNDS} alternating rounds, ${RATE_SECONDS}s at 1,000 req/s before the loaded sample; peer: ${PEER ?? "none"}\n\n`,
+      `bench:sidecar-memory — ${availableParallelism()} CPUs, Node ${process.version}, ${vs.length === 1 ? `NODE_OPTIONS=${NODE_FLAGS}` : `${vs.length} variants`}, median of ${ROUNDS} alternating rounds, ${RATE_SECONDS}s at 1,000 req/s before the loaded sample; peer: ${PEER ?? "none"}\n\n`,
     );
     process.stdout.write(
-      "| sidecar | RSS idle (MB) | private idle (MB) | RSS at 1k req/s (MB) | private at 1k req/s (MB) |\n|---|---|---|---|---|\n",
+      "| sidecar | RSS idle (MB) | private idle (MB) | RSS at 1k req/s (MB) | private at 1k req/s (MB) | CPU µs/req at 1k req/s |\n|---|---|---|---|---|---|\n",
     );
     for (const [name, ss] of samples) {
       const m = (k: keyof Sample) => f(median(ss.map((s) => s[k])));
       process.stdout.write(
-        `| ${name} | ${m("idleRss")} | ${m("idlePrivate")} | ${m("loadRss")} | ${m("loadPrivate")} |\n`,
+        `| ${name} | ${m("idleRss")} | ${m("idlePrivate")} | ${m("loadRss")} | ${m("loadPrivate")} | ${m("cpuUs")} |\n`,
       );
     }
   } finally {

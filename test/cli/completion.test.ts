@@ -41,7 +41,7 @@ describe("meshlet completion", () => {
     assert.deepEqual(complete(["meshlet", "ge"]), ["get"]);
     assert.deepEqual(complete(["meshlet", "pro"]), ["proxy-config"]);
     assert.deepEqual(complete(["meshlet", "cluster", "p"]), ["promote"]);
-    assert.deepEqual(complete(["meshlet", "get", "p"]), ["policies"]);
+    assert.deepEqual(complete(["meshlet", "get", "p"]), ["policies", "peerauthentications"]);
     assert.deepEqual(complete(["meshlet", "status", "-o", ""]), ["json", "yaml", "wide", "name"]);
     assert.deepEqual(complete(["meshlet", "apply", "--dry"]), ["--dry-run"]);
     assert.deepEqual(complete(["meshlet", "apply", "-f", "ro"]), ["routes.yaml"]);

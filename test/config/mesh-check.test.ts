@@ -11,6 +11,11 @@ const policy = (name: string, target: string, extra = "") =>
     `apiVersion: meshlet.dev/v1\nkind: Policy\nmetadata: {name: ${name}}\nspec: {target: {service: ${target}}${extra}}\n`,
     "p.yaml",
   );
+const peerAuth = (name: string, namespace?: string) =>
+  parseResources(
+    `apiVersion: meshlet.dev/v1\nkind: PeerAuthentication\nmetadata: {name: ${name}}\nspec: {${namespace === undefined ? "" : `namespace: ${namespace}, `}mtls: {mode: PERMISSIVE}}\n`,
+    "pa.yaml",
+  );
 const service = (name: string) =>
   parseResources(`apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: ${name}}\n`, "s.yaml");
 
@@ -45,6 +50,32 @@ describe("checkMesh (the control plane's and every sidecar's check)", () => {
       "p.yaml",
     );
     assert.deepEqual(errorsOf(checkMesh([...service("x"), ...policy("s", "x"), ...route])), []);
+  });
+
+  it("refuses a second PeerAuthentication for the mesh, and for one namespace, naming the one that keeps it", () => {
+    const resources = [
+      ...peerAuth("mesh-b"),
+      ...peerAuth("mesh-a"),
+      ...peerAuth("prod-z", "prod"),
+      ...peerAuth("prod-y", "prod"),
+    ];
+    const errors = errorsOf(checkMesh(resources));
+    assert.deepEqual(errors.map(formatFinding), [
+      "PeerAuthentication/mesh-b spec: the whole mesh also gets its mTLS mode from PeerAuthentication/mesh-a, which keeps it (one PeerAuthentication per namespace and one without a namespace; the name that sorts first wins): delete one of them",
+      'PeerAuthentication/prod-z spec.namespace: namespace "prod" also gets its mTLS mode from PeerAuthentication/prod-y, which keeps it (one PeerAuthentication per namespace and one without a namespace; the name that sorts first wins): delete one of them',
+    ]);
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.related]),
+      [
+        ["PeerAuthenticationConflict", ["PeerAuthentication/mesh-a"]],
+        ["PeerAuthenticationConflict", ["PeerAuthentication/prod-y"]],
+      ],
+    );
+  });
+
+  it("takes one PeerAuthentication for the mesh and one per namespace", () => {
+    const resources = [...peerAuth("mesh"), ...peerAuth("prod", "prod"), ...peerAuth("dev", "dev")];
+    assert.deepEqual(errorsOf(checkMesh(resources)), []);
   });
 
   it("warns about a global limit without Redis, in the words of whoever checks", () => {
@@ -82,6 +113,9 @@ describe("checkMesh (the control plane's and every sidecar's check)", () => {
               "r.yaml",
             )[0] as Resource,
         ),
+      fc
+        .record({ n: fc.constantFrom(...names), ns: fc.constantFrom(undefined, "a", "b") })
+        .map(({ n, ns }) => peerAuth(`pa-${n}`, ns)[0] as Resource),
     );
     fc.assert(
       fc.property(

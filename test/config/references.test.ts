@@ -57,4 +57,33 @@ spec: {hosts: [reviews], http: [{destinations: [{service: reviews, port: 8080}]}
 `;
     assert.deepEqual(checkReferences(parseResources(`${consistent}---\n${route}`, "x.yaml")), []);
   });
+
+  it("warns about a namespace PeerAuthentication no sidecar can be in (no Service lists an account there)", () => {
+    const resources = parseResources(
+      `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: reviews}
+spec: {serviceAccounts: [{namespace: legacy, name: reviews}]}
+---
+apiVersion: meshlet.dev/v1
+kind: PeerAuthentication
+metadata: {name: legacy}
+spec: {namespace: legacy, mtls: {mode: PERMISSIVE}}
+---
+apiVersion: meshlet.dev/v1
+kind: PeerAuthentication
+metadata: {name: typo}
+spec: {namespace: legcy, mtls: {mode: PERMISSIVE}}
+---
+apiVersion: meshlet.dev/v1
+kind: PeerAuthentication
+metadata: {name: mesh}
+spec: {mtls: {mode: STRICT}}
+`,
+      "pa.yaml",
+    );
+    assert.deepEqual(checkReferences(resources).map(formatFinding), [
+      'PeerAuthentication/typo spec.namespace: no Service lists a service account in namespace "legcy" (spec.serviceAccounts), so no sidecar is in it',
+    ]);
+  });
 });

@@ -6,8 +6,8 @@ type Shell = (typeof SHELLS)[number];
 
 /** Values offered for an argument or flag value, beyond files; keyed by command path ("get") and name. */
 const ARGUMENT_VALUES: Record<string, readonly string[]> = {
-  "get kind": ["services", "routes", "policies", "faultexperiments", "authorizationpolicies"],
-  "delete kind": ["service", "route", "policy", "faultexperiment", "authorizationpolicy"],
+  "get kind": ["services", "routes", "policies", "faultexperiments", "authorizationpolicies", "peerauthentications"],
+  "delete kind": ["service", "route", "policy", "faultexperiment", "authorizationpolicy", "peerauthentication"],
   "completion shell": SHELLS,
   "proxy-config section": ["routes", "clusters", "endpoints", "policies"],
 };

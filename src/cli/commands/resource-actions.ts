@@ -43,7 +43,7 @@ function parseKind(value: string): ResourceKind {
   const kind = kindFromPath(value);
   if (kind === undefined)
     throw new UsageError(
-      `unknown kind "${value}" (expected service, route, policy, configrelease, faultexperiment or authorizationpolicy)`,
+      `unknown kind "${value}" (expected service, route, policy, configrelease, faultexperiment, authorizationpolicy or peerauthentication)`,
     );
   return kind;
 }
@@ -76,6 +76,8 @@ function summary(r: Resource): string[] {
       return [describeTarget(r), r.spec.side, describeFault(r), `${r.spec.percent}%`, describeRemaining(r, Date.now())];
     case "AuthorizationPolicy":
       return [`service/${r.spec.targetService}`, r.spec.action, String(r.spec.rules.length)];
+    case "PeerAuthentication":
+      return [r.spec.namespace === undefined ? "mesh" : `namespace/${r.spec.namespace}`, r.spec.mtls.mode];
   }
 }
 
@@ -86,6 +88,7 @@ const COLUMNS: Record<ResourceKind, string[]> = {
   ConfigRelease: ["NAME", "KEY", "SELECTOR", "REVISION"],
   FaultExperiment: ["NAME", "TARGET", "SIDE", "FAULT", "PERCENT", "REMAINING", "REVISION"],
   AuthorizationPolicy: ["NAME", "TARGET", "ACTION", "RULES", "REVISION"],
+  PeerAuthentication: ["NAME", "SCOPE", "MODE", "REVISION"],
 };
 
 export function renderResources(
@@ -120,6 +123,7 @@ const WIDE_COLUMN: Record<ResourceKind, string> = {
   ConfigRelease: "VALUE-BYTES",
   FaultExperiment: "STARTED-BY",
   AuthorizationPolicy: "SOURCES",
+  PeerAuthentication: "LABELS",
 };
 
 function wideSummary(r: Resource): string {
@@ -145,6 +149,12 @@ function wideSummary(r: Resource): string {
         [...new Set(r.spec.rules.flatMap((x) => [...(x.from?.identities ?? []), ...(x.from?.services ?? [])]))].join(
           ",",
         ) || "*"
+      );
+    case "PeerAuthentication":
+      return (
+        Object.entries(r.metadata.labels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(",") || "-"
       );
   }
 }

@@ -34,7 +34,7 @@ interface ExtensionContextLike {
   limits?: ResourceLimits;
   /** The mesh CA (MeshSecurity) as the discovery stream uses it. */
   security?: CertificateIssuer;
-  peerCredentials?: () => ChannelCredentials;
+  peerCredentials?: (nodeId: string) => ChannelCredentials;
   registrationAddress?: RegistrationAddressMode;
 }
 

@@ -28,6 +28,11 @@ export interface ResourceIndex {
   experimentsByService: Map<string, string[]>;
   /** AuthorizationPolicy names by target service: only that service's own sidecars enforce (and get) them. */
   authorizationByService: Map<string, string[]>;
+  /**
+   * Every PeerAuthentication name: each sidecar gets them all (at most one per namespace and one for the mesh),
+   * since its callees may live in any namespace and their mode decides whether it dials them with mTLS.
+   */
+  peerAuthentications: string[];
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -46,6 +51,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
     policiesByRoute: new Map(),
     experimentsByService: new Map(),
     authorizationByService: new Map(),
+    peerAuthentications: [],
   };
   for (const r of resources) {
     if (r.kind === "Service") index.services.add(r.metadata.name);
@@ -60,6 +66,7 @@ export function indexResources(resources: readonly Resource[]): ResourceIndex {
     } else if (r.kind === "FaultExperiment") push(index.experimentsByService, r.spec.target.service, r.metadata.name);
     else if (r.kind === "AuthorizationPolicy")
       push(index.authorizationByService, r.spec.targetService, r.metadata.name);
+    else if (r.kind === "PeerAuthentication") index.peerAuthentications.push(r.metadata.name);
   }
   return index;
 }

@@ -218,7 +218,13 @@ export class DiscoveryServer {
           this.#log.warn({ reason: "address_not_caller", details: notCaller }, "discovery call refused");
           return callback(addressRefusal(notCaller));
         }
-        this.#register(call.request)
+        const namespace = unaryNamespace(call, call.request.endpoint?.namespace ?? "");
+        if (typeof namespace === "object") {
+          this.#metrics.rejected.inc({ reason: "wrong_namespace" });
+          this.#log.warn({ reason: "wrong_namespace", details: namespace.refused }, "discovery call refused");
+          return callback({ code: status.PERMISSION_DENIED, details: namespace.refused });
+        }
+        this.#register(call.request, namespace)
           .then((revision) => callback(null, { revision }))
           .catch((err: unknown) => callback({ code: grpcStatus(err), details: errorMessage(err) }));
       },
@@ -337,6 +343,8 @@ export class DiscoveryServer {
     /** A Kubernetes service-account token (--k8s-token-keys) names the account; it decides the identity. */
     const tokenAccount = principalOf(call)?.account;
     let claim: IdentityClaim | undefined;
+    /** The namespace of the identity the hello was entitled to: stamped on every endpoint the stream registers. */
+    let streamNamespace: string | undefined;
     /**
      * A sidecar token acts for its own service only, a Kubernetes token for the service its hello was entitled to:
      * another one closes the stream.
@@ -366,6 +374,7 @@ export class DiscoveryServer {
         const entitled = entitle(claim, tokenAccount, this.#accountsOf);
         if (!entitled.ok) return reject("wrong_identity", entitled.message, status.PERMISSION_DENIED);
         this.#identities.set(call, entitled.name);
+        streamNamespace = "namespace" in entitled.name ? entitled.name.namespace : undefined;
         if (helloTimer !== undefined) this.#clock.clearTimeout(helloTimer);
         helloTimer = undefined;
         const instance = hello.instance === "" ? hello.nodeId : hello.instance;
@@ -428,9 +437,17 @@ export class DiscoveryServer {
               const { code, details, metadata } = addressRefusal(notCaller);
               return reject("address_not_caller", details, code, metadata);
             }
-            this.#register(reg).then(
+            const claimed = reg.endpoint?.namespace ?? "";
+            if (claimed !== "" && claimed !== streamNamespace)
+              return reject(
+                "wrong_namespace",
+                `register names namespace "${claimed}" but this stream's identity is ${streamNamespace === undefined ? "in no namespace" : `in namespace "${streamNamespace}"`}: the control plane sets an endpoint's namespace from the stream`,
+                status.PERMISSION_DENIED,
+              );
+            const namespace = streamNamespace;
+            this.#register(reg, namespace).then(
               () => {
-                registered = { endpoint: toEndpoint(reg), ttlMs: ttlOf(reg) };
+                registered = { endpoint: toEndpoint(reg, namespace), ttlMs: ttlOf(reg) };
               },
               (err: unknown) => this.#registryFailed("register", err),
             );
@@ -559,8 +576,8 @@ export class DiscoveryServer {
     if (!status.load.record(raw, this.#clock.now())) this.#metrics.rejected.inc({ reason: "status_not_a_report" });
   }
 
-  async #register(reg: Register__Output): Promise<number> {
-    const endpoint = toEndpoint(reg);
+  async #register(reg: Register__Output, namespace: string | undefined): Promise<number> {
+    const endpoint = toEndpoint(reg, namespace);
     validateEndpoint(endpoint);
     const { revision } = await this.#source.propose({ type: "mesh.register", endpoint, ttlMs: ttlOf(reg) });
     return revision;
@@ -641,7 +658,8 @@ function ttlOf(reg: Register__Output): number {
   return reg.ttlSeconds > 0 ? reg.ttlSeconds * 1000 : DEFAULT_LEASE_TTL_MS;
 }
 
-function toEndpoint(reg: Register__Output): RegisteredEndpoint {
+/** `namespace`: as the control plane verified it (the stream's identity, unaryNamespace), never the payload's. */
+function toEndpoint(reg: Register__Output, namespace: string | undefined): RegisteredEndpoint {
   const e = reg.endpoint;
   const service = e?.service ?? "";
   const instance = e?.instance ?? "";
@@ -653,6 +671,22 @@ function toEndpoint(reg: Register__Output): RegisteredEndpoint {
     labels: e?.labels ?? {},
     weight: e?.weight === undefined || e.weight === 0 ? 1 : e.weight,
     leaseId: leaseIdFor(service, instance),
+    ...(namespace === undefined ? {} : { namespace }),
+  };
+}
+
+/**
+ * The namespace a unary RegisterInstance stamps: its Kubernetes token's. The payload may name it (or nothing); any
+ * other is refused, since it would choose which PeerAuthentication callers apply to the instance. An admin token
+ * registers instances without a sidecar and may name any namespace, as it may name any address.
+ */
+function unaryNamespace(call: object, claimed: string): string | undefined | { refused: string } {
+  const principal = principalOf(call);
+  if (principal?.role === "admin") return claimed === "" ? undefined : claimed;
+  const verified = principal?.account?.namespace;
+  if (claimed === "" || claimed === verified) return verified;
+  return {
+    refused: `register names namespace "${claimed}" but the caller's credential is ${verified === undefined ? "in no namespace" : `for namespace "${verified}"`}: only an admin token may name another`,
   };
 }
 

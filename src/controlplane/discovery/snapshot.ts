@@ -61,6 +61,7 @@ export function prepareState(state: MeshState): PreparedState {
         port: e.port,
         labels: e.labels ?? {},
         weight: e.weight,
+        namespace: "",
       });
     });
   }
@@ -72,6 +73,7 @@ export function prepareState(state: MeshState): PreparedState {
       port: e.port,
       labels: e.labels,
       weight: e.weight,
+      namespace: e.namespace ?? "",
     });
   }
   for (const list of endpointsByService.values()) list.sort((a, b) => compareStrings(a.instance, b.instance));
@@ -98,6 +100,7 @@ export function scopedSnapshot(prepared: PreparedState, request: ScopeRequest): 
   // Authorization is enforced by the target's own sidecars only: callers never see who may call whom.
   for (const a of prepared.index.authorizationByService.get(request.service) ?? [])
     keys.push(`AuthorizationPolicy/${a}`);
+  for (const p of prepared.index.peerAuthentications) keys.push(`PeerAuthentication/${p}`);
   keys.sort();
   const resources: Required<WireResource>[] = [];
   // What the digest covers: each resource's key and revision, and each service's endpoint list.

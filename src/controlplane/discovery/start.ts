@@ -41,8 +41,11 @@ export interface DiscoveryStartOptions {
   registrationAddress?: RegistrationAddressMode;
   clock?: Clock;
   proposeDeadlineMs?: number;
-  /** How to dial another node for RenewLeases and ListSidecars (default plain: --insecure, unit tests). */
-  peerCredentials?: () => ChannelCredentials;
+  /**
+   * How to dial node `nodeId` for RenewLeases and ListSidecars: its certificate must name it (default plain:
+   * --insecure, unit tests).
+   */
+  peerCredentials?: (nodeId: string) => ChannelCredentials;
 }
 
 export interface DiscoveryRuntime {
@@ -74,12 +77,14 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
   };
   const expiry = new LeaseExpiryLoop({ clock, keeper, logger: log, propose });
   const peers = new Map<string, DiscoveryClient>();
-  const peer = (address: string): DiscoveryClient => {
-    let client = peers.get(address);
+  // One client per member and address: the credentials check the answering certificate names that member.
+  const peer = (nodeId: string, address: string): DiscoveryClient => {
+    const key = `${nodeId}@${address}`;
+    let client = peers.get(key);
     if (client === undefined) {
       const Client = discoveryProto().meshlet.discovery.v1.Discovery;
-      client = new Client(address, options.peerCredentials?.() ?? credentials.createInsecure());
-      peers.set(address, client);
+      client = new Client(address, options.peerCredentials?.(nodeId) ?? credentials.createInsecure());
+      peers.set(key, client);
     }
     return client;
   };
@@ -87,7 +92,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
     const leader = node.leader();
     const address = leader === "" ? undefined : options.grpcAddressOf(leader);
     if (address === undefined) return { leader: false, unknown: [] };
-    const c = peer(address);
+    const c = peer(leader, address);
     return new Promise((resolve, reject) => {
       c.RenewLeases({ leaseIds }, { deadline: Date.now() + deadlineMs }, (err, res) =>
         err || res === undefined ? reject(err) : resolve({ leader: res.leader, unknown: res.unknown }),
@@ -175,7 +180,7 @@ export function startDiscovery(node: ControlNode, options: DiscoveryStartOptions
           (m) =>
             new Promise<{ sidecars: SidecarView[]; node: NodeView | undefined } | undefined>((resolve) => {
               const req = { configKey: configKey ?? "" };
-              peer(m.address).ListSidecars(req, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
+              peer(m.id, m.address).ListSidecars(req, { deadline: Date.now() + LIST_DEADLINE_MS }, (err, res) => {
                 if (err || res === undefined) return resolve(undefined);
                 try {
                   const sidecars = JSON.parse(res.json) as SidecarView[];

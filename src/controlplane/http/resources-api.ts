@@ -129,7 +129,7 @@ export async function handleMeshRequest(req: ApiRequest, deps: MeshApiDeps): Pro
     return fail(
       404,
       "ERR_UNKNOWN_KIND",
-      `unknown kind "${m[1]}" (expected services, routes, policies, configreleases, faultexperiments or authorizationpolicies)`,
+      `unknown kind "${m[1]}" (expected services, routes, policies, configreleases, faultexperiments, authorizationpolicies or peerauthentications)`,
     );
   if (name === undefined) {
     if (req.method !== "GET") return fail(405, "ERR_METHOD", "use GET");
@@ -339,6 +339,7 @@ async function endpoints(
           labels: e.labels,
           weight: e.weight,
           source: "registered",
+          ...(e.namespace === undefined ? {} : { namespace: e.namespace }),
         });
       }
       return out;

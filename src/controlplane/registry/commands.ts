@@ -1,4 +1,5 @@
 import { MeshletError } from "../../common/errors.ts";
+import { isNamespace } from "../../config/kube-names.ts";
 import { endpointKey, leaseKey } from "../resources/keys.ts";
 import type { KvOp, KvView, Outcome } from "./kv-ops.ts";
 
@@ -11,6 +12,12 @@ export interface RegisteredEndpoint {
   labels: Record<string, string>;
   weight: number;
   leaseId: string;
+  /**
+   * The Kubernetes namespace of the registering sidecar's verified identity (its stream's entitled
+   * `/ns/<namespace>/sa/<account>`, or its token's account); absent without one. Callers pick the namespace's
+   * PeerAuthentication by it. Older entries have none.
+   */
+  namespace?: string;
 }
 
 /** Stored under mesh/leases/{id}. Only the TTL is replicated; deadlines live on the leader (see LeaseKeeper). */
@@ -54,6 +61,8 @@ export function validateEndpoint(e: RegisteredEndpoint): void {
   if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) throw new RegistryError(`invalid port ${e.port}`);
   if (!Number.isInteger(e.weight) || e.weight < 1 || e.weight > 1000)
     throw new RegistryError(`invalid weight ${e.weight}`);
+  if (e.namespace !== undefined && !isNamespace(e.namespace))
+    throw new RegistryError(`invalid namespace "${e.namespace}"`);
 }
 
 function readLease(kv: KvView, id: string): LeaseRecord | undefined {

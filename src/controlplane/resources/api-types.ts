@@ -33,6 +33,8 @@ export interface EndpointView {
   weight: number;
   /** "registered" (a sidecar, with a lease) or "static" (Service spec.endpoints). */
   source: "registered" | "static";
+  /** A registered endpoint's namespace, as the control plane verified it from its sidecar's identity. */
+  namespace?: string;
 }
 
 export interface EndpointsResponse {

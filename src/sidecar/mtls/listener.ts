@@ -1,17 +1,18 @@
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Logger } from "../../common/logger.ts";
-import { Counter, type Registry } from "../../common/prom.ts";
+import { Counter, Gauge, type Registry } from "../../common/prom.ts";
+import type { MtlsMode } from "../../config/resources.ts";
 import { spiffeIdOf } from "../../security/identity.ts";
 import { parseSpiffeId } from "../../security/spiffe.ts";
 import type { Acceptor } from "../engine/server.ts";
-import type { MtlsMode } from "./modes.ts";
 import { issuedByMesh } from "./peer-issuer.ts";
 import { type CertificateCause, certificateCause, RefusalWarnings } from "./refusals.ts";
 import type { TlsMaterial } from "./workload-identity.ts";
 
 /** The first byte of a TLS record carrying a handshake: how PERMISSIVE tells TLS from plain HTTP. */
 const TLS_HANDSHAKE = 0x16;
+const MODES: readonly MtlsMode[] = ["STRICT", "PERMISSIVE", "DISABLE"];
 /** A client that sends nothing for this long is dropped before a byte of it is read as HTTP or TLS. */
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
 
@@ -31,6 +32,7 @@ export class InboundMtls {
   readonly #tls: TlsServer;
   readonly #refused: Counter<"reason">;
   readonly #accepted: Counter<"transport">;
+  readonly #modeGauge: Gauge<"mode">;
   readonly #warnings: RefusalWarnings;
   #serve: ((stream: Socket, peerIdentity?: string) => void) | undefined;
   #mode: MtlsMode = "STRICT";
@@ -51,6 +53,13 @@ export class InboundMtls {
       labelNames: ["transport"],
       registers: [registry],
     });
+    this.#modeGauge = new Gauge({
+      name: "meshlet_inbound_mtls_mode",
+      help: "The mTLS mode of this sidecar's inbound port (1 for the one in force): its Service's spec.mtls, else its namespace's or the mesh's PeerAuthentication, else STRICT",
+      labelNames: ["mode"],
+      registers: [registry],
+    });
+    this.#showMode();
     this.#tls = createServer({
       requestCert: true,
       rejectUnauthorized: true,
@@ -90,6 +99,15 @@ export class InboundMtls {
 
   setMode(mode: MtlsMode): void {
     this.#mode = mode;
+    this.#showMode();
+  }
+
+  #showMode(): void {
+    for (const m of MODES) this.#modeGauge.labels(m).set(m === this.#mode ? 1 : 0);
+  }
+
+  get mode(): MtlsMode {
+    return this.#mode;
   }
 
   readonly accept: Acceptor = (socket, serve) => {

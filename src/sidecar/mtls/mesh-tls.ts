@@ -2,7 +2,7 @@ import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/logger.ts";
-import { spiffeIdFor } from "../../security/spiffe.ts";
+import { parseSpiffeId, spiffeIdFor } from "../../security/spiffe.ts";
 import type { MeshSnapshot } from "../discovery/client.ts";
 import { registeredEndpoints } from "../discovery/registered.ts";
 import type { Connector } from "../engine/connect.ts";
@@ -11,12 +11,12 @@ import type { CompiledSnapshot } from "../snapshot.ts";
 import type { UpstreamEndpoint } from "../upstream/balancer.ts";
 import { mtlsConnector, OutboundTlsRefusals } from "./connector.ts";
 import { InboundMtls } from "./listener.ts";
-import { type MtlsMode, mtlsModes, peerIdentities } from "./modes.ts";
+import { effectiveMode, type MtlsModes, modesKey, mtlsModes, peerIdentities } from "./modes.ts";
 import { WorkloadIdentity } from "./workload-identity.ts";
 
 export interface MeshTlsOptions {
   service: string;
-  /** --namespace/--service-account, when given. */
+  /** --namespace/--service-account, when given: the namespace picks the PeerAuthentication of the inbound port. */
   account?: { namespace: string; name: string } | undefined;
   clock: Clock;
   wallNow: () => number;
@@ -34,18 +34,22 @@ export interface MeshTlsOptions {
  * and the outbound connectors. Decided once per snapshot or certificate:
  * which endpoints are peer sidecars (registered through the control plane,
  * so mTLS to them; static endpoints have no sidecar and stay plain) and
- * each Service's mode.
+ * the mode of each: its Service's, else its namespace's, else the mesh's
+ * (modes.ts effectiveMode).
  */
 export class MeshTls {
   readonly identity: WorkloadIdentity;
   readonly inbound: InboundMtls;
   readonly #o: MeshTlsOptions;
   readonly #refusals: OutboundTlsRefusals;
-  /** Endpoint key → the Service it was registered for, from the latest discovery snapshot. */
-  #sidecars = new Map<string, string>();
-  /** Endpoint keys registered for more than one Service (never dialled: see #replan). */
+  /**
+   * Endpoint key → the Service it was registered for and the namespace the control plane stamped on it (absent
+   * from an older node, or for a sidecar without one), from the latest discovery snapshot.
+   */
+  #sidecars = new Map<string, PeerSidecar>();
+  /** Endpoint keys registered for more than one Service, or namespace (never dialled: see #replan). */
   #conflicts = new Set<string>();
-  #modes = new Map<string, MtlsMode>();
+  #modes: MtlsModes = { services: new Map(), namespaces: new Map(), mesh: undefined };
   /** The Services' accounts as written, part of the transport plan: a listed account changes whom a pool accepts. */
   #accounts = "";
   #snap: CompiledSnapshot | undefined;
@@ -66,41 +70,65 @@ export class MeshTls {
     });
     this.identity.onChange((m) => {
       this.inbound.use(m);
+      this.#setInboundMode();
       this.#replan();
     });
   }
 
   /** The registered (sidecar) endpoints of a discovery snapshot, before it becomes a config snapshot: only they speak mTLS. */
   registered(s: MeshSnapshot): void {
-    const sidecars = new Map<string, string>();
+    const sidecars = new Map<string, PeerSidecar>();
     const conflicts = new Set<string>();
     for (const e of registeredEndpoints(s)) {
       const key = `${e.address}:${e.port}`;
       const claimed = sidecars.get(key);
-      if (claimed !== undefined && claimed !== e.service) conflicts.add(key);
-      sidecars.set(key, e.service);
+      const namespace = e.namespace === "" ? undefined : e.namespace;
+      if (claimed !== undefined && (claimed.service !== e.service || claimed.namespace !== namespace))
+        conflicts.add(key);
+      sidecars.set(key, { service: e.service, namespace });
+    }
+    // A pool keeps the transport it was made with: an address now held by another service or namespace (its
+    // instance replaced within one push) needs a new one, so the next swap remakes the pools.
+    for (const [key, was] of this.#sidecars) {
+      const now = sidecars.get(key);
+      if (now !== undefined && (now.service !== was.service || now.namespace !== was.namespace)) this.#plan = "";
     }
     this.#sidecars = sidecars;
     this.#conflicts = conflicts;
   }
 
-  /** A compiled snapshot is going live: modes of every Service, this one's for the inbound listener. */
+  /** A compiled snapshot is going live: the modes it sets, and this sidecar's own for the inbound listener. */
   swap(snap: CompiledSnapshot): void {
-    this.#modes = mtlsModes(snap);
+    this.#modes = mtlsModes(snap.resources);
     this.#snap = snap;
     this.#accounts = serviceAccountsKey(snap);
-    this.inbound.setMode(this.#modes.get(this.#o.service) ?? "STRICT");
+    this.#setInboundMode();
     this.#replan();
+  }
+
+  /**
+   * The sidecar's namespace is its certificate's, as the control plane decided it (a Kubernetes token's account
+   * wins over the flags): the one the control plane stamps on its endpoints, so callers apply the same mode.
+   * Before the first certificate, --namespace.
+   */
+  #setInboundMode(): void {
+    const id = this.identity.material?.identity;
+    const segments = id === undefined ? undefined : parseSpiffeId(id)?.segments;
+    const namespace = segments?.[0] === "ns" ? segments[1] : this.#o.account?.namespace;
+    this.inbound.setMode(effectiveMode(this.#modes, this.#o.service, namespace));
   }
 
   stop(): void {
     this.identity.stop();
   }
 
-  /** Pools are remade only when what decides a transport changed (certificate presence, a Service's mode). */
+  /**
+   * Pools are remade only when what decides a transport changed (certificate presence, a mode at any level, an
+   * address changing hands), not when endpoints come and go: an endpoint's mode is looked up when its pool is made.
+   */
   #replan(): void {
     const material = this.identity.material;
-    const plan = `${material?.trustDomain ?? "-"}|${[...this.#modes].map(([s, m]) => `${s}=${m}`).join(",")}|${this.#accounts}|${[...this.#conflicts].sort().join(",")}`;
+    const plan = `${material?.trustDomain ?? "-"}|${modesKey(this.#modes)}|${this.#accounts}|${[...this.#conflicts].sort().join(",")}`;
     if (plan === this.#plan) return;
     this.#plan = plan;
     const modes = this.#modes;
@@ -115,16 +143,17 @@ export class MeshTls {
     const refusals = this.#refusals;
     this.#o.useTransports((e: Pick<UpstreamEndpoint, "key">): Connector | undefined => {
       const m = current();
-      const service = sidecars().get(e.key);
-      // Two services' sidecars at one address: which transport and identity is not decidable, and a guess
-      // would let one service downgrade or impersonate the other (a sidecar token may register any address).
+      const peer = sidecars().get(e.key);
+      // Two services' (or namespaces') sidecars at one address: which transport and identity is not decidable, and
+      // a guess would let one downgrade or impersonate the other (a sidecar token may register any address).
       if (m !== undefined && conflicts.has(e.key))
         return refusingConnector(
           "ERR_ENDPOINT_CONFLICT",
-          `${e.key} is registered by sidecars of two services: not dialled`,
+          `${e.key} is registered by sidecars of two services or namespaces: not dialled`,
         );
-      if (service === undefined) return undefined;
-      const mode = modes.get(service) ?? "STRICT";
+      if (peer === undefined) return undefined;
+      const { service } = peer;
+      const mode = effectiveMode(modes, service, peer.namespace);
       if (mode === "DISABLE") return undefined;
       // No certificate yet: a STRICT peer refuses plain text, so a plain request could only fail after its
       // headers and body crossed the network in the clear. It fails here instead, as a connect failure (UF).
@@ -135,6 +164,12 @@ export class MeshTls {
       return mtlsConnector(current, identities.get(service) ?? spiffeIdFor(m.trustDomain, { service }), refusals);
     });
   }
+}
+
+/** A peer sidecar as its registration says. */
+interface PeerSidecar {
+  service: string;
+  namespace: string | undefined;
 }
 
 /** A transport that fails every connection at once (pools count it as a connect failure, UF). */

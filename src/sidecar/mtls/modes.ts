@@ -1,17 +1,59 @@
+import type { MtlsMode, Resource } from "../../config/resources.ts";
 import { spiffeIdFor } from "../../security/spiffe.ts";
 import type { CompiledSnapshot } from "../snapshot.ts";
 
-export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
+/**
+ * The mTLS modes a snapshot sets, at the three levels Istio users know: a
+ * Service's own spec.mtls (the workload level), a namespace's
+ * PeerAuthentication, and the mesh-wide one (no namespace). Read once per
+ * snapshot; effectiveMode picks from them.
+ */
+export interface MtlsModes {
+  /** Services that set spec.mtls.mode. */
+  services: ReadonlyMap<string, MtlsMode>;
+  /** PeerAuthentication by spec.namespace. */
+  namespaces: ReadonlyMap<string, MtlsMode>;
+  /** The PeerAuthentication without a namespace, if any. */
+  mesh: MtlsMode | undefined;
+}
+
+export function mtlsModes(resources: readonly Resource[]): MtlsModes {
+  const services = new Map<string, MtlsMode>();
+  const namespaces = new Map<string, MtlsMode>();
+  let mesh: MtlsMode | undefined;
+  for (const r of resources) {
+    if (r.kind === "Service" && r.spec.mtls !== undefined) services.set(r.metadata.name, r.spec.mtls.mode);
+    else if (r.kind === "PeerAuthentication") {
+      // The shared check (mesh-check.ts) admitted at most one per namespace and one for the mesh.
+      if (r.spec.namespace === undefined) mesh = r.spec.mtls.mode;
+      else namespaces.set(r.spec.namespace, r.spec.mtls.mode);
+    }
+  }
+  return { services, namespaces, mesh };
+}
 
 /**
- * Each Service's mTLS mode as written (spec.mtls.mode), read once per
- * snapshot. A Service without one is STRICT: what a sidecar holding a
- * certificate does by default (docs/security.md).
+ * The mode of the inbound port of a sidecar of `service` in `namespace` (undefined: it has none): its Service's
+ * spec.mtls, else its namespace's PeerAuthentication, else the mesh-wide one, else STRICT (docs/security.md,
+ * "Which mode applies"). The callee applies it to its listener; a caller to decide how it dials the callee.
  */
-export function mtlsModes(snap: CompiledSnapshot): Map<string, MtlsMode> {
-  const modes = new Map<string, MtlsMode>();
-  for (const r of snap.resources) if (r.kind === "Service") modes.set(r.metadata.name, r.spec.mtls?.mode ?? "STRICT");
-  return modes;
+export function effectiveMode(modes: MtlsModes, service: string, namespace: string | undefined): MtlsMode {
+  return (
+    modes.services.get(service) ??
+    (namespace === undefined ? undefined : modes.namespaces.get(namespace)) ??
+    modes.mesh ??
+    "STRICT"
+  );
+}
+
+/** Equal keys for equal modes, whatever order resources came in: part of the outbound transport plan. */
+export function modesKey(modes: MtlsModes): string {
+  const list = (m: ReadonlyMap<string, MtlsMode>) =>
+    [...m]
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(",");
+  return `${list(modes.services)}|${list(modes.namespaces)}|${modes.mesh ?? "-"}`;
 }
 
 /**

@@ -30,3 +30,34 @@ it("an AuthorizationPolicy reaches its target's own sidecars only, never the cal
   assert.deepEqual(kinds("web", ["reviews"]), ["Service/reviews", "Service/web"]);
   assert.deepEqual(kinds("web", ["*"]), ["Service/reviews", "Service/web"]);
 });
+
+it("every PeerAuthentication reaches every sidecar: a caller needs its callees' namespaces' modes", () => {
+  const yaml = `${YAML}---
+apiVersion: meshlet.dev/v1
+kind: PeerAuthentication
+metadata: {name: mesh}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: meshlet.dev/v1
+kind: PeerAuthentication
+metadata: {name: legacy}
+spec: {namespace: legacy, mtls: {mode: DISABLE}}
+`;
+  const resources = parseResources(yaml, "mesh.yaml");
+  const state = prepareState({
+    revision: 1,
+    resources: resources.map((resource) => ({ resource, revision: 1, json: JSON.stringify(resource) })),
+    endpoints: [],
+  });
+  const kinds = (service: string, subscribe: string[]) =>
+    scopedSnapshot(state, { service, subscribe })
+      .snapshot.resources.filter((r) => r.kind === "PeerAuthentication")
+      .map((r) => r.name);
+  for (const [service, subscribe] of [
+    ["web", []],
+    ["web", ["reviews"]],
+    ["reviews", ["*"]],
+    ["unknown", []],
+  ] as const)
+    assert.deepEqual(kinds(service, [...subscribe]), ["legacy", "mesh"], `${service} ${subscribe.join(",")}`);
+});

@@ -343,3 +343,126 @@ describe("Registration address", () => {
     assert.equal(await rejected(), 0);
   });
 });
+
+describe("Endpoint namespace", () => {
+  const ACCOUNTS = `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: ratings}
+spec: {serviceAccounts: [{namespace: prod, name: ratings}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: web}
+`;
+  const serve = async (t: { after(fn: () => void): void }) => {
+    const source = new MemorySource();
+    await source.propose({ type: "mesh.apply", resources: parseResources(ACCOUNTS, "s") });
+    const registry = createRegistry({ processMetrics: false });
+    const discovery = new DiscoveryServer(source, {
+      clock: systemClock,
+      logger: silentLogger(),
+      registry,
+      debounceMs: 10,
+    });
+    const server = new Server();
+    server.addService(discoveryProto().meshlet.discovery.v1.Discovery.service, discovery.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const Client = discoveryProto().meshlet.discovery.v1.Discovery;
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    const streams: TestSidecar[] = [];
+    t.after(() => {
+      for (const s of streams) s.call.cancel();
+      client.close();
+      discovery.close();
+      server.forceShutdown();
+    });
+    const rejected = async () =>
+      (await registry.getSingleMetric("meshlet_discovery_rejected_total")?.get())?.values.find(
+        (v) => v.labels.reason === "wrong_namespace",
+      )?.value ?? 0;
+    /** A ratings sidecar with `account` (its hello's --namespace/--service-account), else a web one without. */
+    const registering = (
+      instance: string,
+      claimed: string,
+      account?: { namespace: string; serviceAccount: string },
+    ) => {
+      const sc = new TestSidecar(client);
+      streams.push(sc);
+      const service = account === undefined ? "web" : "ratings";
+      sc.send({ hello: { nodeId: `sc-${instance}`, service, instance, ...account } });
+      sc.send({
+        register: {
+          endpoint: { service, instance, address: "127.0.0.1", port: 9100, namespace: claimed },
+          ttlSeconds: 15,
+        },
+      });
+      return sc;
+    };
+    const stored = () =>
+      source.commands.flatMap((c) => (c.type === "mesh.register" ? [[c.endpoint.instance, c.endpoint.namespace]] : []));
+    return { client, rejected, registering, stored };
+  };
+  const prod = { namespace: "prod", serviceAccount: "ratings" };
+
+  it("stamps the namespace of the stream's identity on what it registers, and sends it in snapshots", async (t) => {
+    const { client, registering, stored } = await serve(t);
+    const watcher = new TestSidecar(client);
+    t.after(() => watcher.call.cancel());
+    watcher.send({ hello: { nodeId: "w", service: "web", instance: "w", subscribe: ["*"] } });
+    registering("r1", "", prod);
+    const named = registering("r2", "prod", prod);
+    const plain = registering("r3", "");
+    await named.until("three registered", () => stored().length === 3 || undefined);
+    assert.deepEqual(stored().sort(), [
+      ["r1", "prod"],
+      ["r2", "prod"],
+      ["r3", undefined],
+    ]);
+    const snap = await watcher.until("endpoints pushed", () => watcher.snapshots.find((s) => s.endpoints.length === 3));
+    assert.deepEqual(
+      snap.endpoints.map((e) => [e.instance, e.namespace]),
+      [
+        ["r1", "prod"],
+        ["r2", "prod"],
+        ["r3", ""],
+      ],
+    );
+    assert.equal(plain.error, undefined);
+  });
+
+  it("refuses a Register that names another namespace than its stream's identity, counted, storing nothing", async (t) => {
+    const { rejected, registering, stored } = await serve(t);
+    const other = registering("r1", "dev", prod);
+    const err = await other.until("refusal", () => other.error);
+    assert.equal(err.code, status.PERMISSION_DENIED);
+    assert.match(err.details ?? "", /register names namespace "dev" but this stream's identity is in namespace "prod"/);
+    // A stream with no account cannot choose one either.
+    const none = registering("r2", "prod");
+    const noneErr = await none.until("refusal", () => none.error);
+    assert.match(noneErr.details ?? "", /names namespace "prod" but this stream's identity is in no namespace/);
+    assert.equal(await rejected(), 2);
+    assert.deepEqual(stored(), []);
+  });
+
+  it("refuses a unary RegisterInstance naming a namespace its credential does not carry", async (t) => {
+    const { client, rejected, stored } = await serve(t);
+    const register = (namespace: string) =>
+      new Promise<{ code?: number; details?: string } | null>((resolve) =>
+        client.RegisterInstance(
+          {
+            endpoint: { service: "web", instance: "u1", address: "127.0.0.1", port: 9, weight: 1, namespace },
+            ttlSeconds: 1,
+          },
+          (err) => resolve(err),
+        ),
+      );
+    const err = await register("prod");
+    assert.equal(err?.code, status.PERMISSION_DENIED);
+    assert.match(err?.details ?? "", /names namespace "prod" but the caller's credential is in no namespace/);
+    assert.equal(await rejected(), 1);
+    assert.equal(await register(""), null);
+    assert.deepEqual(stored(), [["u1", undefined]]);
+  });
+});

@@ -3,10 +3,11 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, Server, ServerCredentials } from "@grpc/grpc-js";
 import { systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
+import { sidecarsOf } from "../../../src/controlplane/discovery/attach.ts";
 import { startDiscovery } from "../../../src/controlplane/discovery/start.ts";
 import { resourcesApi } from "../../../src/controlplane/http/resources-api.ts";
 import { Router } from "../../../src/controlplane/http/router.ts";
@@ -141,5 +142,54 @@ describe("mesh on a control-plane node (HTTP API + Discovery + registry)", () =>
     assert.ok(Date.now() - tookOver >= 900, "the new leader waited one full TTL");
     const eps = (await (await fetch(`${url}/v1/endpoints/ratings`)).json()) as { endpoints: unknown[] };
     assert.deepEqual(eps.endpoints, []);
+  });
+
+  it("asks another member for its sidecars with credentials for that member, and names it unreachable when they refuse", async () => {
+    const other = new SingleNode();
+    const otherGrpc = new Server();
+    const otherRuntime = startDiscovery(other, {
+      addService: (s, impl) => otherGrpc.addService(s, impl),
+      logger: silentLogger(),
+      registry: createRegistry({ processMetrics: false }),
+      grpcAddressOf: () => undefined,
+      members: () => [],
+    });
+    const otherPort = await new Promise<number>((resolve, reject) =>
+      otherGrpc.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    const dialled: string[] = [];
+    const node = new SingleNode();
+    const runtime = startDiscovery(node, {
+      addService: () => {},
+      logger: silentLogger(),
+      registry: createRegistry({ processMetrics: false }),
+      grpcAddressOf: () => undefined,
+      members: () => [{ id: "n2", address: `127.0.0.1:${otherPort}` }],
+      // Stands in for PeerAuth.credentials(nodeId), which refuses a certificate that does not name nodeId.
+      peerCredentials: (nodeId: string): ChannelCredentials => {
+        dialled.push(nodeId);
+        return credentials.createInsecure();
+      },
+    });
+    cleanups.push(() => {
+      runtime.stop();
+      otherRuntime.stop();
+      otherGrpc.forceShutdown();
+    });
+    const answered = await sidecarsOf(node);
+    assert.deepEqual(dialled, ["n2"]);
+    assert.deepEqual(answered.unreachable, []);
+    // Credentials that cannot reach the member (as a certificate naming another node): unreachable, not trusted.
+    const refused = new SingleNode();
+    const refusedRuntime = startDiscovery(refused, {
+      addService: () => {},
+      logger: silentLogger(),
+      registry: createRegistry({ processMetrics: false }),
+      grpcAddressOf: () => undefined,
+      members: () => [{ id: "n3", address: `127.0.0.1:${otherPort}` }],
+      peerCredentials: () => credentials.createSsl(),
+    });
+    cleanups.push(() => refusedRuntime.stop());
+    assert.deepEqual((await sidecarsOf(refused)).unreachable, ["n3"]);
   });
 });

@@ -81,7 +81,40 @@ describe("resource commands", () => {
     assert.equal(kv.revision, revision, "nothing written");
   });
 
-  it("reads nothing for a change that cannot add an error (no Policy written or deleted)", () => {
+  it("refuses a second PeerAuthentication for the mesh or a namespace, naming both; one per namespace is fine", () => {
+    const kv = new MemoryKv();
+    const pa = (name: string, namespace?: string) =>
+      parseResources(
+        `apiVersion: meshlet.dev/v1\nkind: PeerAuthentication\nmetadata: {name: ${name}}\nspec: {${namespace === undefined ? "" : `namespace: ${namespace}, `}mtls: {mode: PERMISSIVE}}\n`,
+        "pa",
+      );
+    run(kv, { type: "mesh.apply", resources: [...pa("mesh"), ...pa("prod", "prod"), ...pa("dev", "dev")] });
+    const revision = kv.revision;
+    assert.throws(
+      () => run(kv, { type: "mesh.apply", resources: pa("mesh-too") }),
+      (e: unknown) =>
+        code(e) === "ERR_CONFIG_REJECTED" &&
+        /PeerAuthentication\/mesh-too spec: the whole mesh also gets its mTLS mode from PeerAuthentication\/mesh,/.test(
+          String(e),
+        ),
+    );
+    // The newcomer sorts first, so the stored one is the one refused: the message still names both.
+    assert.throws(
+      () => run(kv, { type: "mesh.resource.put", resource: pa("a-prod", "prod")[0] as Resource }),
+      (e: unknown) =>
+        code(e) === "ERR_CONFIG_REJECTED" &&
+        /PeerAuthentication\/prod spec\.namespace: namespace "prod" also gets its mTLS mode from PeerAuthentication\/a-prod/.test(
+          String(e),
+        ),
+    );
+    assert.equal(kv.revision, revision, "nothing written");
+    // Moving one to a free namespace is a change like any other.
+    assert.deepEqual(run(kv, { type: "mesh.apply", resources: pa("dev", "staging") }), [
+      { kind: "PeerAuthentication", name: "dev", action: "configured" },
+    ]);
+  });
+
+  it("reads nothing for a change that cannot add an error (no Policy or PeerAuthentication written or deleted)", () => {
     const kv = new MemoryKv();
     let ranged: string[] = [];
     const spy = {
@@ -102,6 +135,7 @@ describe("resource commands", () => {
         "p",
       ),
     });
-    assert.deepEqual(ranged, ["mesh/resources/Policy/"]);
+    // Only the kinds the error rules read (ERROR_KINDS).
+    assert.deepEqual(ranged, ["mesh/resources/Policy/", "mesh/resources/PeerAuthentication/"]);
   });
 });

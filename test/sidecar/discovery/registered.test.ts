@@ -28,6 +28,7 @@ const ep = (service: string, instance: string, address: string, port: number) =>
   port,
   labels: {},
   weight: 1,
+  namespace: "",
 });
 
 describe("registered endpoints of a discovery snapshot", () => {

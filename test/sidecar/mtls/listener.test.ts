@@ -7,10 +7,10 @@ import { createSecureContext, type SecureContext, connect as tlsConnect } from "
 import { pino } from "pino";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
+import type { MtlsMode } from "../../../src/config/resources.ts";
 import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
 import { generateKeyPair } from "../../../src/security/keys.ts";
 import { InboundMtls } from "../../../src/sidecar/mtls/listener.ts";
-import type { MtlsMode } from "../../../src/sidecar/mtls/modes.ts";
 import type { TlsMaterial } from "../../../src/sidecar/mtls/workload-identity.ts";
 import { operatorPki, TD, workloadMaterial } from "./pki-fixture.ts";
 

@@ -8,6 +8,7 @@ export interface Endpoint {
   'port'?: (number);
   'labels'?: ({[key: string]: string});
   'weight'?: (number);
+  'namespace'?: (string);
 }
 
 export interface Endpoint__Output {
@@ -17,4 +18,5 @@ export interface Endpoint__Output {
   'port': (number);
   'labels': ({[key: string]: string});
   'weight': (number);
+  'namespace': (string);
 }
