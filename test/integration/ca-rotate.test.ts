@@ -38,8 +38,16 @@ const certificates = (pem: string) =>
   [...pem.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
 
 test("meshlet ca rotate: a new generated root with overlap, no failed request, the old --ca-file works until the overlap ends", async (t) => {
-  // Certificates of 12 s: a rotation that waited for renewals would show as a long wait here.
-  const mesh = await startMeshNode(t, () => ["--cert-ttl", "12s"]);
+  // Certificates of 12 s: a rotation that waited for renewals would show as a long wait here. The node is asked
+  // for debug, so that any line the new root's key could hide in is written (its log is checked for keys).
+  const mesh = await startMeshNode(t, () => ["--cert-ttl", "12s"], [
+    "--tick-ms",
+    "50",
+    "--election-ticks",
+    "10",
+    "--log-level",
+    "debug",
+  ]);
   const { node, cluster } = mesh;
   const server = ["--server", `https://${node.http}`];
   await mesh.apply(MESH);
@@ -159,6 +167,7 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
   const current = await runCli(["ca", "show", "-o", "json", ...server]);
   assert.equal(current.code, 0, current.stderr);
   assert.deepEqual((JSON.parse(current.stdout) as { previousRoots: unknown[] }).previousRoots, []);
+  assert.ok(!node.log.join("").includes("PRIVATE KEY"), "no key in the node's log");
   const r = await send(web.outbound, { headers: { host: "reviews" }, path: "/after" });
   if (r.status !== 200)
     logs(`traffic under the new root alone: ${r.status} ${JSON.stringify(r.headers)} ${String(r.body)}`);
