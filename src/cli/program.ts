@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerAnalyze } from "./commands/analyze.ts";
 import { registerAwait } from "./commands/await.ts";
+import { registerCa } from "./commands/ca.ts";
 import { registerChaos } from "./commands/chaos.ts";
 import { registerCheck } from "./commands/check.ts";
 import { registerCluster } from "./commands/cluster.ts";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerChaos(program);
   registerVersion(program);
   registerToken(program);
+  registerCa(program);
   registerCompletion(program);
   return program;
 }

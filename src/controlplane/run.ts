@@ -41,8 +41,9 @@ import { createHttpServer } from "./http/server.ts";
 import { leaderLossTicks } from "./leader-loss.ts";
 import { RaftControlNode } from "./raft-control-node.ts";
 import { registerRaftMetrics } from "./raft-metrics.ts";
+import { caApi } from "./security/ca-api.ts";
 import { registerSecurityCommands } from "./security/ca-state.ts";
-import { MeshSecurity, type MeshSecurityOptions } from "./security/mesh-ca.ts";
+import { MeshSecurity, type MeshSecurityOptions, nodeCertificateIssuers } from "./security/mesh-ca.ts";
 import { RevisionedKv } from "./state/kv.ts";
 import { StateMachine } from "./state/machine.ts";
 import { raftStateHoldsCa } from "./tls/founding.ts";
@@ -403,7 +404,9 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
     registry,
   );
   if (identity !== undefined)
-    security.onChange((current) => identity.adoptCa(current.ca, current.bundlePem, Date.now()));
+    security.onChange((current) =>
+      identity.adoptCa(current.ca, current.bundlePem, nodeCertificateIssuers(current, Date.now()), Date.now()),
+    );
 
   const grpcServer = new GrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   const addService = (s: Parameters<GrpcServer["addService"]>[0], impl: Parameters<GrpcServer["addService"]>[1]) =>
@@ -462,6 +465,7 @@ export async function startControl(o: ControlOptions, clusterId: string): Promis
       clusterApi(node, clusterId, o.tickMs),
       healthApi(node),
       dashboardRoutes(dashboard),
+      caApi(security, registry, logger),
       nodeCertificatesApi({
         security,
         clusterId,

@@ -58,6 +58,8 @@ const CALLS_SERVER: Record<string, string[]> = {
   "token create": ["--role", "read-only", "--name", "ci", "--server", "{server}"],
   "token list": ["--server", "{server}"],
   "token revoke": ["ci", "--server", "{server}"],
+  "ca show": ["--server", "{server}"],
+  "ca rotate": ["--server", "{server}"],
 };
 /** Commands that run something locally, with a usage error of their own besides unknown flags. */
 const LOCAL: Record<string, string[]> = {
@@ -168,6 +170,8 @@ describe("exit codes: 0 ok, 1 failed, 2 usage, 3 not reachable — for every sub
       "chaos list",
       "version",
       "token list",
+      "ca show",
+      "ca rotate",
     ]);
     await eachOf(withOutput, async (path) => {
       const r = await runCli([...path.split(" "), ...fill(CALLS_SERVER[path] ?? []), "-o", "xml"]);

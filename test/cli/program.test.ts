@@ -28,6 +28,7 @@ const SUBCOMMANDS = [
   "drill",
   "version",
   "token",
+  "ca",
   "completion",
 ];
 

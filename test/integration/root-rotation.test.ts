@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { createRootCa } from "../../src/security/ca.ts";
 import { until } from "../controlplane/harness.ts";
+import { runCli } from "../helpers/cli.ts";
 import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
 import { startMeshNode } from "../support/mesh-node.ts";
 
@@ -76,6 +77,11 @@ test("root rotation under load: the bundle carries both roots, certificates are 
   const mesh = await startMeshNode(t, (root) => files(root, "old", oldCa));
   const { node, cluster } = mesh;
   await mesh.apply(MESH);
+  // A mesh on the operator's CA is rotated by a new --ca-cert, never by generating a root of its own.
+  const generated = await runCli(["ca", "rotate", "--server", `https://${node.http}`]);
+  assert.equal(generated.code, 1, generated.stderr);
+  assert.match(generated.stderr, /ERR_CA_OPERATOR/);
+  assert.match(generated.stderr, /--ca-cert/);
   const app = mesh.own(await startUpstream((req, res) => res.end(`app saw ${req.url}`)));
   const control = ["--control", node.grpc, "--log-level", "warn"];
   const reviews = mesh.own(
@@ -198,7 +204,8 @@ test("a sidecar whose --ca-file is replaced while the node's certificate moves t
   };
   await until("web streams from the node", async () => (count(up) >= 1 ? true : undefined));
 
-  // The operator restarts the node with a new CA; the node's certificate is re-signed under it.
+  // The operator restarts the node with a new CA; the node's certificate is re-signed under it when the overlap
+  // ends (twice --cert-ttl: 24 s here), so that until then clients holding only the old root still reach it.
   const proc = node.proc;
   proc?.kill("SIGTERM");
   await new Promise((r) => proc?.once("exit", r));
@@ -213,8 +220,11 @@ test("a sidecar whose --ca-file is replaced while the node's certificate moves t
     30_000,
   );
   const newRoot = new X509Certificate(newCa.certChainPem);
-  await until("the node's certificate re-signed under the new root", async () =>
-    (await serverCert(node.grpc, bundle))?.verify(newRoot.publicKey) === true ? true : undefined,
+  assert.ok((await serverCert(node.grpc, mesh.bundle)) !== undefined, "the old root still reaches the node");
+  await until(
+    "the node's certificate re-signed under the new root",
+    async () => ((await serverCert(node.grpc, bundle))?.verify(newRoot.publicKey) === true ? true : undefined),
+    60_000,
   );
   // Every connection is cut: the mounted old root cannot verify the node's new certificate.
   const refusedBefore = count(untrusted);

@@ -58,7 +58,8 @@ export async function callApi(
   throw new ApiError(
     res.status,
     e?.code ?? `HTTP_${res.status}`,
-    `${e?.message ?? body.toString("utf8")} (HTTP ${res.status})`,
+    // The code too: it is what a script or a search of the documentation goes by.
+    `${e?.message ?? body.toString("utf8")} (HTTP ${res.status}${e?.code === undefined ? "" : ` ${e.code}`})`,
     parsed,
   );
 }

@@ -162,13 +162,20 @@ export class NodeIdentity {
 
   /**
    * The mesh CA is known (applied, or rotated): trust its bundle, and sign this node's certificate with it
-   * unless the current one is already its and not past half its life.
+   * unless the current one is already issued by one of `issuersPem` (the CA, and during a rotation's overlap the
+   * one it replaced) and not past half its life. Keeping a certificate under the replaced root for the overlap
+   * lets clients that still hold only the old root (a `--ca-file` not yet updated) reach this node; the end of
+   * the overlap takes that issuer out, and the node re-signs then.
    */
-  async adoptCa(ca: CertificateAuthority, bundlePem: string, now: number): Promise<void> {
+  async adoptCa(ca: CertificateAuthority, bundlePem: string, issuersPem: string, now: number): Promise<void> {
     const current = this.#material;
     const leaf = new NodeCertificate(splitPem(current.certChainPem, "CERTIFICATE")[0] ?? "");
-    const caCert = new NodeCertificate(ca.certPem);
-    const issued = current.fromMeshCa && leaf.checkIssued(caCert) && leaf.verify(caCert.publicKey);
+    const issued =
+      current.fromMeshCa &&
+      [ca.certPem, ...splitPem(issuersPem, "CERTIFICATE")].some((pem) => {
+        const issuer = new NodeCertificate(pem);
+        return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
+      });
     const from = Date.parse(leaf.validFrom);
     const halfLife = from + (Date.parse(leaf.validTo) - from) / 2;
     if (issued && now < halfLife) {

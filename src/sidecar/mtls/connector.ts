@@ -16,7 +16,9 @@ import type { TlsMaterial } from "./workload-identity.ts";
  * and issued by the mesh CA (not another CA under the same root); the
  * identity is read as inbound reads it (spiffeIdOf: a DER certificate only).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
- * new pooled connection resumes instead of a full handshake.
+ * new pooled connection resumes instead of a full handshake; not after the
+ * trust bundle changed (a root rotation, the end of its overlap): the session
+ * would carry the certificates of the handshake that began it.
  * A peer refused during the handshake is reported to `refusals` (the pool
  * still sees the error: a connect failure, UF).
  */
@@ -25,7 +27,8 @@ export function mtlsConnector(
   expected: string | ReadonlySet<string>,
   refusals?: OutboundTlsRefusals,
 ): Connector {
-  let session: Buffer | undefined;
+  /** The last ticket and the bundle it was got under. */
+  let session: { ticket: Buffer; bundlePem: string } | undefined;
   const ids = typeof expected === "string" ? new Set([expected]) : expected;
   const identityCheck =
     (issuers: readonly X509Certificate[] | undefined) =>
@@ -52,11 +55,11 @@ export function mtlsConnector(
       minVersion: "TLSv1.3",
       rejectUnauthorized: true,
       checkServerIdentity,
-      ...(session === undefined ? {} : { session }),
+      ...(session === undefined || session.bundlePem !== m?.bundlePem ? {} : { session: session.ticket }),
     });
     socket.setNoDelay(true);
-    socket.on("session", (s: Buffer) => {
-      session = s;
+    socket.on("session", (ticket: Buffer) => {
+      if (m !== undefined) session = { ticket, bundlePem: m.bundlePem };
     });
     if (refusals !== undefined) {
       const onError = (e: NodeJS.ErrnoException) => refusals.refused(`${host}:${port}`, e);

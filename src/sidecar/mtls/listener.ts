@@ -75,16 +75,25 @@ export class InboundMtls {
    * New certificate or bundle: new handshakes use it, open connections keep theirs. The session-ticket keys
    * are carried over (setSecureContext would make new ones), so callers' tickets from before a renewal still
    * resume instead of costing a full handshake. A resumed session is checked like a full one in #secured
-   * (identity, trust domain, issuer against the current material).
+   * (identity, trust domain, issuer against the current material). Not across a change of the trust bundle or
+   * issuers (a root rotation, and the end of its overlap): a resumed session carries the certificate of the
+   * handshake that began it, perhaps one under a root no longer trusted, which #secured would refuse on a
+   * connection the caller took for good; new keys make every caller do a full handshake with what it holds now.
    */
   use(material: TlsMaterial): void {
+    const previous = this.#material;
+    const sameTrust =
+      previous !== undefined &&
+      previous.bundlePem === material.bundlePem &&
+      previous.issuers?.length === material.issuers?.length &&
+      (previous.issuers ?? []).every((c, i) => c.fingerprint256 === material.issuers?.[i]?.fingerprint256);
     this.#material = material;
     this.#tls.setSecureContext({
       key: material.keyPem,
       cert: material.certChainPem,
       ca: material.bundlePem,
       minVersion: "TLSv1.3",
-      ticketKeys: this.#tls.getTicketKeys(),
+      ...(sameTrust ? { ticketKeys: this.#tls.getTicketKeys() } : {}),
     });
   }
 

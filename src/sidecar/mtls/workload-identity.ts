@@ -131,7 +131,9 @@ export class WorkloadIdentity {
     const renamed = this.#bundle !== undefined && this.#bundle.identity !== b.identity;
     this.#bundle = bundleOf(b);
     // Another identity (a node that decides otherwise, an account added to the Service): a new certificate now.
-    if (renamed && this.#current !== undefined) this.#current.renewAt = 0;
+    // So too after a root rotation: the certificate from the replaced CA verifies only until the overlap ends.
+    if ((renamed || (changed && !fromSigningCa(this.#current, b.issuersPem))) && this.#current !== undefined)
+      this.#current.renewAt = 0;
     if (changed && this.#current !== undefined)
       this.#install(this.#current.key, this.#current.chainPem, this.#current.renewAt);
     if (this.#due()) this.#request();
@@ -279,6 +281,22 @@ export class WorkloadIdentity {
 }
 
 /** Whether the chain's leaf carries this key pair's public key; a chain that does not parse counts as the answer (it fails verification next). */
+/**
+ * Whether the certificate was issued by the CA that signs now: the first of the control plane's issuers. True
+ * without a certificate, or without a list (an older node): nothing to renew for.
+ */
+function fromSigningCa(current: { chainPem: string } | undefined, issuersPem: string): boolean {
+  const signing = splitPem(issuersPem, "CERTIFICATE")[0];
+  if (current === undefined || signing === undefined) return true;
+  try {
+    const issuer = new X509Certificate(signing);
+    const leaf = new X509Certificate(current.chainPem);
+    return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 function issuedFor(chainPem: string, key: KeyPair): boolean {
   try {
     return new X509Certificate(chainPem).publicKey.equals(key.publicKey);

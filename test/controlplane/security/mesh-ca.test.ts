@@ -2,129 +2,162 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
-import { Registry } from "prom-client";
+import { describe, it, type TestContext } from "node:test";
+import { errorCode } from "../../../src/common/errors.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
-import type { ControlNode, NodeEvents, Proposed } from "../../../src/controlplane/node.ts";
-import { registerSecurityCommands } from "../../../src/controlplane/security/ca-state.ts";
-import { MeshSecurity } from "../../../src/controlplane/security/mesh-ca.ts";
+import { createRegistry } from "../../../src/common/metrics.ts";
+import type { ControlNode, NodeEvents } from "../../../src/controlplane/node.ts";
+import { readCa, registerSecurityCommands } from "../../../src/controlplane/security/ca-state.ts";
+import { type CurrentCa, MeshSecurity, nodeCertificateIssuers } from "../../../src/controlplane/security/mesh-ca.ts";
 import { RevisionedKv } from "../../../src/controlplane/state/kv.ts";
 import { type Command, encodeCommand, StateMachine } from "../../../src/controlplane/state/machine.ts";
-import { type CaMaterial, CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
+import { createRootCa } from "../../../src/security/ca.ts";
 
-const NOW = Date.UTC(2026, 11, 3);
-
-/**
- * A node coming back from a restart: its log (`entries`, from index 1), the commit index it persisted, and the
- * index its snapshot covered (those entries are applied before start). `replay` applies the rest one entry at a
- * time, as the driver does, each followed by an `applied` event.
- */
-class RestartedNode implements ControlNode {
-  readonly id = "n1";
-  readonly term = 1;
-  readonly kv = new RevisionedKv();
-  readonly #sm = new StateMachine(this.kv);
-  readonly #entries: Command[];
-  readonly #commit: number;
-  #applied = 0;
-  readonly #applied$ = new Set<NodeEvents["applied"]>();
-
-  constructor(entries: Command[], commit: number, snapshotAt: number) {
-    registerSecurityCommands(this.#sm);
-    this.#entries = entries;
-    this.#commit = commit;
-    while (this.#applied < snapshotAt) this.#apply();
-  }
-
-  #apply(): void {
-    const index = this.#applied + 1;
-    this.#sm.apply(index, 1, encodeCommand(this.#entries[index - 1] as Command));
-    this.#applied = index;
-  }
-
-  replay(upTo: number): void {
-    while (this.#applied < upTo) {
-      this.#apply();
-      for (const l of this.#applied$) l(this.#applied);
-    }
-  }
-
-  isLeader(): boolean {
-    return false;
-  }
-  leader(): string {
-    return "";
-  }
-  raftStatus(): { commit: number; applied: number } {
-    return { commit: this.#commit, applied: this.#applied };
-  }
-  async propose<R = unknown>(): Promise<Proposed<R>> {
-    throw new Error("not the leader");
-  }
-  async read<T>(fn: (kv: RevisionedKv) => T): Promise<T> {
-    return fn(this.kv);
-  }
-  on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): () => void {
-    if (event !== "applied") return () => {};
-    const l = listener as NodeEvents["applied"];
-    this.#applied$.add(l);
-    return () => this.#applied$.delete(l);
-  }
+/** A one-node "cluster" that applies every proposal at once, through the real state machine. */
+function leadingNode(leads = true): ControlNode {
+  const sm = new StateMachine(new RevisionedKv());
+  registerSecurityCommands(sm);
+  const applied = new Set<NodeEvents["applied"]>();
+  let index = 0;
+  const node = {
+    id: "n1",
+    term: 1,
+    kv: sm.kv,
+    isLeader: () => leads,
+    leader: () => "n1",
+    // Nothing to replay at start: everything it holds was applied as it was proposed.
+    raftStatus: () => ({ commit: index, applied: index }),
+    on: (event: keyof NodeEvents, listener: NodeEvents["applied"]) => {
+      if (event === "applied") applied.add(listener);
+      return () => applied.delete(listener);
+    },
+    propose: async (command: Command) => {
+      const r = sm.apply(++index, 1, encodeCommand(command));
+      for (const l of applied) l(index);
+      if (!r.ok) throw r.error;
+      return { revision: r.revision, result: r.result };
+    },
+  };
+  return node as unknown as ControlNode;
 }
 
-const setCa = (m: CaMaterial, onlyIfAbsent: boolean): Command => ({
-  type: "security.ca.set",
-  certChainPem: m.certChainPem,
-  keyPem: m.keyPem,
-  onlyIfAbsent,
-});
+async function security(t: TestContext, operator = false, leads = true) {
+  const dataDir = mkdtempSync(join(tmpdir(), "meshlet-mesh-ca-"));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const node = leadingNode(leads);
+  const operatorCa = operator ? await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 }) : undefined;
+  const s = new MeshSecurity(
+    node,
+    {
+      trustDomain: "cluster.local",
+      certTtlMs: 3_600_000,
+      dataDir,
+      wallClock: () => Date.now(),
+      ...(operatorCa === undefined ? {} : { operatorCa }),
+    },
+    silentLogger(),
+    createRegistry({ processMetrics: false }),
+  );
+  s.start();
+  t.after(() => s.stop());
+  const ready = async () => {
+    for (let i = 0; i < 100 && readCa(node.kv) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  if (leads) await ready();
+  return { s, node, dataDir };
+}
 
-describe("MeshSecurity after a restart", async () => {
-  const old = await createRootCa("cluster.local", { now: NOW, ttlMs: 86_400_000 });
-  const rotated = await createRootCa("cluster.local", { now: NOW, ttlMs: 86_400_000 });
-  const later = await createRootCa("cluster.local", { now: NOW, ttlMs: 86_400_000 });
-  const name = (pem: string) =>
-    pem === CertificateAuthority.load(old).certPem
-      ? "old"
-      : pem === CertificateAuthority.load(rotated).certPem
-        ? "rotated"
-        : pem === CertificateAuthority.load(later).certPem
-          ? "later"
-          : "?";
-  // Log: the first root, the rotation; the node knew both committed when it stopped.
-  const log = [setCa(old, true), { type: "noop" } as Command, setCa(rotated, false), setCa(later, false)];
-  const rows: [string, { commit: number; snapshotAt: number }, string[]][] = [
-    ["replaying its log: the rotated CA only, never the old one in between", { commit: 3, snapshotAt: 0 }, ["rotated"]],
-    ["from a snapshot holding the old CA: the rotated CA only", { commit: 3, snapshotAt: 1 }, ["rotated"]],
-    ["a snapshot at its commit index: at once", { commit: 3, snapshotAt: 3 }, ["rotated"]],
-  ];
-  for (const [why, { commit, snapshotAt }, want] of rows)
-    it(why, async (t) => {
-      const dir = mkdtempSync(join(tmpdir(), "meshlet-mesh-ca-"));
-      t.after(() => rmSync(dir, { recursive: true, force: true }));
-      const node = new RestartedNode(log, commit, snapshotAt);
-      const security = new MeshSecurity(
-        node,
-        { trustDomain: "cluster.local", certTtlMs: 3_600_000, dataDir: dir, wallClock: () => NOW },
-        silentLogger(),
-        new Registry(),
-      );
-      const adopted: string[] = [];
-      security.onChange((c) => {
-        adopted.push(name(c.ca.certPem));
-      });
-      security.start();
-      for (let i = snapshotAt + 1; i < commit; i++) {
-        node.replay(i);
-        assert.equal(security.current(), undefined, `no CA to sign with at ${i}, before the replay reached ${commit}`);
-      }
-      node.replay(commit);
-      assert.deepEqual(adopted, want);
-      // Entries committed after the start are acted on as they apply (a rotation made while it was down).
-      node.replay(log.length);
-      assert.deepEqual(adopted, [...want, "later"]);
-      await new Promise((r) => setTimeout(r, 50));
-      assert.match(readFileSync(join(dir, "ca.pem"), "utf8"), /BEGIN CERTIFICATE/);
-      security.stop();
-    });
+const until = async (what: string, fn: () => boolean) => {
+  for (let i = 0; i < 300; i++) {
+    if (fn()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out: ${what}`);
+};
+
+describe("MeshSecurity.rotate", () => {
+  it("rotates a generated root, keeps the old one until the overlap's end, then the leader drops it", async (t) => {
+    const { s, node, dataDir } = await security(t);
+    const before = s.describe();
+    assert.equal(before?.origin, "generated");
+    const rotated = await s.rotate(300);
+    assert.equal(rotated.previousRoot.fingerprint, before?.root.fingerprint);
+    assert.deepEqual(
+      s.describe()?.previousRoots.map((r) => r.fingerprint),
+      [before?.root.fingerprint],
+    );
+    await until(
+      "ca.pem holds both roots",
+      () => readFileSync(join(dataDir, "ca.pem"), "utf8").split("BEGIN").length === 3,
+    );
+    await assert.rejects(s.rotate(300), (err) => errorCode(err) === "ERR_CA_ROTATION_IN_PROGRESS");
+    await until("the overlap ended", () => readCa(node.kv)?.record.previousRoots.length === 0);
+    assert.equal(s.describe()?.root.fingerprint, rotated.root.fingerprint);
+    await until(
+      "ca.pem holds the new root only",
+      () => readFileSync(join(dataDir, "ca.pem"), "utf8").split("BEGIN").length === 2,
+    );
+    // Once it ended, a rotation is taken again.
+    assert.equal((await s.rotate(0)).previousRoot.fingerprint, rotated.root.fingerprint);
+    assert.deepEqual(s.describe()?.previousRoots, [], "an overlap of zero keeps nothing");
+  });
+
+  it("refuses on a node started with --ca-cert, whatever the record says", async (t) => {
+    const { s } = await security(t, true);
+    assert.equal(s.describe()?.origin, "operator");
+    await assert.rejects(
+      s.rotate(1_000),
+      (err) => errorCode(err) === "ERR_CA_OPERATOR" && /--ca-cert/.test(String(err)),
+    );
+    // A follower started with --ca-cert while the record still holds the generated root (its leader was not):
+    // a generated root would be replaced by the operator's as soon as that node leads.
+    const follower = await security(t, true, false);
+    await follower.node.propose(
+      {
+        type: "security.ca.set",
+        ...(await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 })),
+        onlyIfAbsent: true,
+        origin: "generated",
+      },
+      { deadlineMs: 1_000 },
+    );
+    assert.equal(follower.s.describe()?.origin, "generated");
+    await assert.rejects(follower.s.rotate(1_000), (err) => errorCode(err) === "ERR_CA_OPERATOR");
+  });
+
+  it("every node hears of the CA again when the overlap ends by its clock, the leader's end applied or not", async (t) => {
+    // A follower: nobody here proposes the end, only the clock passes it.
+    const { s, node } = await security(t, false, false);
+    await node.propose(
+      {
+        type: "security.ca.set",
+        ...(await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 })),
+        onlyIfAbsent: true,
+        origin: "generated",
+      },
+      { deadlineMs: 1_000 },
+    );
+    const heard: { at: number; ca: CurrentCa }[] = [];
+    s.onChange((ca) => void heard.push({ at: Date.now(), ca }));
+    await s.rotate(300);
+    await until("the rotation heard", () => heard.length === 2);
+    const rotatedCa = heard[1]?.ca;
+    assert.ok(rotatedCa);
+    // During the overlap a node's own certificate may stay under the replaced CA; after it, under this CA only.
+    assert.equal(nodeCertificateIssuers(rotatedCa, Date.now()), rotatedCa.issuersPem);
+    assert.equal(nodeCertificateIssuers(rotatedCa, (rotatedCa.previousUntil ?? 0) + 1), rotatedCa.ca.certPem);
+    await until("heard again at the overlap's end", () => heard.length === 3);
+    assert.equal(heard[2]?.ca, rotatedCa, "the same CA, nothing applied");
+    assert.ok((heard[2]?.at ?? 0) >= (rotatedCa.previousUntil ?? Infinity));
+    assert.equal(readCa(node.kv)?.record.previousRoots.length, 1, "the end itself is the leader's to propose");
+  });
+
+  it("a record without an overlap end: a node's certificate moves at once", async (t) => {
+    const { s } = await security(t);
+    const current = s.current();
+    assert.ok(current);
+    // As an older version's rotation left it: a previous issuer kept, no end.
+    const legacy = { ...current, issuersPem: `${current.ca.certPem}${current.ca.rootPem}`, previousUntil: undefined };
+    assert.equal(nodeCertificateIssuers(legacy, Date.now()), current.ca.certPem);
+  });
 });

@@ -33,14 +33,14 @@ test("a new node starts self-signed; the mesh CA re-signs it; a restart keeps th
   const ca = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: 10 * 365 * 86_400_000 }));
   const changes: boolean[] = [];
   first.onChange((m) => changes.push(m.fromMeshCa));
-  await first.adoptCa(ca, ca.rootPem, NOW);
+  await first.adoptCa(ca, ca.rootPem, "", NOW);
   const issued = leaf(first.material().certChainPem);
   assert.deepEqual(changes, [true]);
   assert.ok(!isSelfSigned(issued));
   assert.ok(issued.checkIssued(new X509Certificate(ca.certPem)));
   assert.deepEqual(nodeNameOf(issued), NAME, "the CA's certificate names the same node");
   // Adopting the same CA again changes nothing (no churn at every CA record applied).
-  await first.adoptCa(ca, ca.rootPem, NOW + 1_000);
+  await first.adoptCa(ca, ca.rootPem, "", NOW + 1_000);
   assert.deepEqual(changes, [true]);
 
   const restarted = await NodeIdentity.open(dir, NAME, ["127.0.0.1"], NOW + 60_000, silentLogger());
@@ -50,6 +50,29 @@ test("a new node starts self-signed; the mesh CA re-signs it; a restart keeps th
   const other = await NodeIdentity.open(dir, { ...NAME, nodeId: "n2" }, ["127.0.0.1"], NOW, silentLogger());
   assert.equal(other.material().fromMeshCa, false);
   assert.deepEqual(nodeNameOf(leaf(other.material().certChainPem)), { ...NAME, nodeId: "n2" });
+});
+
+test("a rotation keeps the node's certificate under the replaced root for the overlap, and re-signs at its end", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "meshlet-node-id-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const identity = await NodeIdentity.open(dir, NAME, ["127.0.0.1"], NOW, silentLogger());
+  const ttl = 10 * 365 * 86_400_000;
+  const old = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: ttl }));
+  const next = CertificateAuthority.load(await createRootCa("cluster.local", { now: NOW, ttlMs: ttl }));
+  await identity.adoptCa(old, old.rootPem, old.certPem, NOW);
+  const underOld = identity.material().certChainPem;
+  // The rotation: the new CA, the bundle of both roots, and the replaced issuer still trusted.
+  const bundle = `${next.rootPem}${old.rootPem}`;
+  await identity.adoptCa(next, bundle, `${next.certPem}${old.certPem}`, NOW + 1_000);
+  assert.equal(identity.material().certChainPem, underOld, "a client holding only the old root still reaches it");
+  assert.equal(identity.material().bundlePem, bundle, "its peers' certificates under either root verify");
+  // The overlap ends: the old issuer leaves, the node re-signs under the new root.
+  await identity.adoptCa(next, next.rootPem, next.certPem, NOW + 2_000);
+  const resigned = leaf(identity.material().certChainPem);
+  assert.ok(
+    resigned.checkIssued(new X509Certificate(next.certPem)) &&
+      resigned.verify(new X509Certificate(next.certPem).publicKey),
+  );
 });
 
 test("a workload certificate of the same CA is not a node certificate", async () => {

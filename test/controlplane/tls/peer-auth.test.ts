@@ -65,7 +65,7 @@ test("peer verdicts: node certificates of this cluster under the mesh CA; founde
   const n3 = await ca.signNode(key().publicKey, { nodeId: "n3", clusterId: CLUSTER }, ["127.0.0.1"], o);
   assert.deepEqual(auth.judge(socket(n3, false)), { ok: true, nodeId: "n3", via: "founding" });
 
-  await identity.adoptCa(ca, ca.rootPem, NOW);
+  await identity.adoptCa(ca, ca.rootPem, "", NOW);
   assert.deepEqual(auth.judge(socket(n4, true)), { ok: true, nodeId: "n4", via: "mesh_ca" });
   assert.deepEqual(auth.judge(socket(n4, false)), { ok: false, reason: "untrusted_issuer" }, "not chained to the CA");
   assert.deepEqual(auth.judge(socket(n3, true)), { ok: true, nodeId: "n3", via: "mesh_ca" });
@@ -104,7 +104,7 @@ async function meshNode(t: { after(fn: () => void): void }, members: Set<string>
     NOW,
     silentLogger(),
   );
-  await identity.adoptCa(ca, ca.rootPem, NOW);
+  await identity.adoptCa(ca, ca.rootPem, "", NOW);
   const registry = new Registry();
   const auth = new PeerAuth({
     identity,

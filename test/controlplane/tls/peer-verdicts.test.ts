@@ -199,7 +199,7 @@ test("peer verdicts by certificate, before and after this node knows the CA, and
     rows.map(([what, , , before]) => [what, before]),
     "in the window, before the CA",
   );
-  await identity.adoptCa(ca, ca.rootPem, NOW);
+  await identity.adoptCa(ca, ca.rootPem, "", NOW);
   assert.deepEqual(
     verdicts(),
     rows.map(([what, , , , known]) => [what, known]),

@@ -168,3 +168,52 @@ describe("outbound mTLS refusals", () => {
     assert.equal(warnings.length, 0);
   });
 });
+
+describe("outbound mTLS connector session tickets", () => {
+  it("offers the endpoint's ticket again under the same bundle, not after the bundle changed (a rotation)", async () => {
+    const ca = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 }));
+    const next = CertificateAuthority.load(await createRootCa(TD, { now: Date.now(), ttlMs: 86_400_000 }));
+    const reviews = await material(ca, "reviews");
+    const web = await material(ca, "web");
+    // A server that keeps its ticket keys: whether a session resumes is the connector's choice alone.
+    const srv = createServer({
+      key: reviews.keyPem,
+      cert: reviews.certChainPem,
+      ca: `${ca.rootPem}${next.rootPem}`,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.3",
+    });
+    srv.on("secureConnection", (s) => {
+      s.resume();
+      s.on("end", () => s.end());
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      let current = web;
+      const connect = mtlsConnector(() => current, `spiffe://${TD}/service/reviews`);
+      const port = (srv.address() as AddressInfo).port;
+      const reused = async () => {
+        const { socket, ready } = connect("127.0.0.1", port);
+        await new Promise((r) => socket.once(ready, r));
+        const was = (socket as unknown as { isSessionReused(): boolean }).isSessionReused();
+        // The ticket arrives after the handshake: wait for the close, by which it has been read.
+        socket.end();
+        await new Promise((r) => socket.once("close", r));
+        return was;
+      };
+      assert.equal(await reused(), false);
+      assert.equal(await reused(), true, "the same bundle: the ticket is offered and resumes");
+      const bundlePem = `${next.rootPem}${ca.rootPem}`;
+      current = {
+        ...web,
+        bundlePem,
+        context: createSecureContext({ key: web.keyPem, cert: web.certChainPem, ca: bundlePem, minVersion: "TLSv1.3" }),
+      };
+      assert.equal(await reused(), false, "another bundle: a full handshake");
+      assert.equal(await reused(), true, "a ticket got under the new bundle resumes");
+    } finally {
+      srv.close();
+    }
+  });
+});

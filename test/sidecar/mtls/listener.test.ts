@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
@@ -201,4 +202,80 @@ test("a renewal under the same trust keeps the session-ticket keys: a ticket fro
   inbound.use(await workloadMaterial(mesh, reviews, root, [mesh]));
   const afterRenewal = await resumeWith(port, web, first.session);
   assert.equal(afterRenewal.reused, true, "a ticket from before the renewal resumes");
+});
+
+/** `material` trusting the roots of `roots` and accepting peers issued by `issuers` (a rotation's overlap: two). */
+function trusting(material: TlsMaterial, roots: CertificateAuthority[], issuers: CertificateAuthority[]): TlsMaterial {
+  const bundlePem = roots.map((r) => r.rootPem).join("");
+  return {
+    ...material,
+    bundlePem,
+    context: createSecureContext({
+      key: material.keyPem,
+      cert: material.certChainPem,
+      ca: bundlePem,
+      minVersion: "TLSv1.3",
+    }),
+    issuers: issuers.map((c) => new X509Certificate(c.certPem)),
+  };
+}
+
+test("the end of a rotation's overlap takes new ticket keys: a session begun under the old root is not resumed", async (t) => {
+  const now = Date.now();
+  const old = CertificateAuthority.load(await createRootCa(TD, { now, ttlMs: 86_400_000 }));
+  const next = CertificateAuthority.load(await createRootCa(TD, { now, ttlMs: 86_400_000 }));
+  const reviews = `spiffe://${TD}/service/reviews`;
+  const web = `spiffe://${TD}/service/web`;
+  const inbound = new InboundMtls(createRegistry({ processMetrics: false }), silentLogger(), () => 0);
+  // The overlap: both roots trusted, both CAs accepted as issuers.
+  inbound.use(trusting(await workloadMaterial(next, reviews, next), [next, old], [next, old]));
+  const server = createServer((socket) =>
+    inbound.accept(socket, (stream) => stream.once("data", () => stream.end("served"))),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  // A caller still holding its certificate from the old root.
+  const begun = await resumeWith(
+    port,
+    trusting(await workloadMaterial(old, web, old), [next, old], [next, old]),
+    undefined,
+  );
+  assert.ok(begun.session);
+  // The overlap ends: the new root alone. The caller has its new certificate and offers its old ticket.
+  inbound.use(trusting(await workloadMaterial(next, reviews, next), [next], [next]));
+  const renewed = trusting(await workloadMaterial(next, web, next), [next], [next]);
+  const after = await resumeWith(port, renewed, begun.session);
+  assert.equal(after.reused, false, "a full handshake, with the certificate the caller holds now");
+  // A ticket got under the same trust still resumes.
+  assert.equal((await resumeWith(port, renewed, after.session)).reused, true);
+});
+
+test("an operator's intermediate rotated under the same root: the end of the overlap also takes new ticket keys", async (t) => {
+  const { root, mesh, other } = await operatorPki();
+  const reviews = `spiffe://${TD}/service/reviews`;
+  const web = `spiffe://${TD}/service/web`;
+  const inbound = new InboundMtls(createRegistry({ processMetrics: false }), silentLogger(), () => 0);
+  // `other` replaced `mesh` as the mesh CA; the bundle (the root) is the same before and after the overlap.
+  inbound.use(trusting(await workloadMaterial(other, reviews, root), [root], [other, mesh]));
+  const server = createServer((socket) =>
+    inbound.accept(socket, (stream) => stream.once("data", () => stream.end("served"))),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const begun = await resumeWith(
+    port,
+    trusting(await workloadMaterial(mesh, web, root), [root], [other, mesh]),
+    undefined,
+  );
+  inbound.use(trusting(await workloadMaterial(other, reviews, root), [root], [other]));
+  const renewed = trusting(await workloadMaterial(other, web, root), [root], [other]);
+  assert.equal((await resumeWith(port, renewed, begun.session)).reused, false);
 });

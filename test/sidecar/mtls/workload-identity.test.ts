@@ -45,7 +45,7 @@ async function setUp() {
     requestId: echo ? (ids[n] ?? 0) : 0,
   });
   const results = async () => await registry.getSingleMetricAsString("meshlet_sidecar_certificate_requests_total");
-  return { identity, clock, sent, ids, bundle, answer, refusal, results };
+  return { identity, clock, sent, ids, bundle, answer, refusal, results, ca, wall };
 }
 
 describe("WorkloadIdentity certificate requests", () => {
@@ -167,4 +167,24 @@ describe("WorkloadIdentity certificate requests", () => {
       identity.certificate(await answer(1));
       assert.equal(installed(), want.installed ? IDENTITY : undefined);
     });
+
+  test("a root rotation asks for a certificate of the new CA at once; a bundle change without one does not", async () => {
+    const { identity, sent, bundle, answer, ca, wall } = await setUp();
+    const signing = { ...bundle, issuersPem: ca.certPem };
+    identity.streamOpened();
+    identity.trustBundle(signing);
+    identity.certificate({ ...(await answer(0)), trustBundle: signing });
+    assert.equal(sent.length, 1);
+    // The bundle grows (another root added) while this CA still signs: the certificate is kept.
+    const other = CertificateAuthority.load(await createRootCa("cluster.local", { now: wall, ttlMs: 86_400_000 }));
+    identity.trustBundle({ ...signing, pem: `${ca.rootPem}${other.rootPem}` });
+    assert.equal(sent.length, 1, "still issued by the signing CA: nothing to ask");
+    // The rotation: the other CA signs now, this one is only still trusted.
+    identity.trustBundle({
+      ...signing,
+      pem: `${other.rootPem}${ca.rootPem}`,
+      issuersPem: `${other.certPem}${ca.certPem}`,
+    });
+    assert.equal(sent.length, 2, "a new certificate asked for at once, not at half its life");
+  });
 });
