@@ -241,6 +241,32 @@ test("a sidecar token opens a discovery stream for its own service only", async 
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_UNAUTHENTICATED"\} 1/);
   assert.match(metrics, /meshlet_control_auth_refusals_total\{surface="grpc",code="ERR_TOKEN_UNKNOWN"\} 1/);
   assert.equal((await call(n1, "GET", "/v1/cluster", web)).status, 403, "a sidecar token cannot use the HTTP API");
+
+  // Once web lists service accounts, its sidecars must run as one of them: a token with no account may not
+  // register a web instance on a unary call either (its endpoint would carry no namespace, so callers would
+  // apply the mesh-wide mTLS mode to it instead of its namespace's).
+  const listed = await call(
+    n1,
+    "POST",
+    "/v1/apply",
+    admin,
+    "apiVersion: meshlet.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {serviceAccounts: [{namespace: prod, name: web}]}\n",
+  );
+  assert.equal(listed.status, 200, listed.text);
+  const unary = (token: string) =>
+    new Promise<{ code: number; details: string } | null>((resolve) => {
+      const md = new Metadata();
+      md.set("authorization", `Bearer ${token}`);
+      client.RegisterInstance(
+        { endpoint: { service: "web", instance: "web-u", address: "127.0.0.1", port: 9, weight: 1 }, ttlSeconds: 5 },
+        md,
+        (err: { code: number; details: string } | null) => resolve(err),
+      );
+    });
+  const refusedUnary = await unary(web);
+  assert.equal(refusedUnary?.code, PERMISSION_DENIED);
+  assert.match(refusedUnary?.details ?? "", /lists service accounts in spec.serviceAccounts/);
+  assert.equal(await unary(admin), null, "an admin token still registers instances without a sidecar");
 });
 
 test("a discovery stream whose token is revoked after it opened gets no certificate, and is closed", async (t) => {

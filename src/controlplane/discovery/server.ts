@@ -540,9 +540,16 @@ export class DiscoveryServer {
 
   /** The refusal of a unary call for another service than its sidecar token's, counted; undefined when allowed. */
   #forbidden(call: object, service: string): { code: status; details: string } | undefined {
-    const account = principalOf(call)?.account;
+    const principal = principalOf(call);
+    const account = principal?.account;
     const entitled = account === undefined ? undefined : entitle({ service }, account, this.#accountsOf);
-    const why = entitled === undefined ? serviceDenial(call, service) : entitled.ok ? undefined : entitled.message;
+    let why = entitled === undefined ? serviceDenial(call, service) : entitled.ok ? undefined : entitled.message;
+    // A sidecar token without an account acts for a Service that lists accounts as little on a unary call as on
+    // its stream: its endpoint would carry no namespace, and callers would dial it with the mesh-wide mode.
+    if (why === undefined && entitled === undefined && principal?.role === "sidecar") {
+      const bare = entitle({ service }, undefined, this.#accountsOf);
+      if (!bare.ok) why = bare.message;
+    }
     if (why === undefined) return undefined;
     this.#metrics.rejected.inc({ reason: "wrong_service" });
     this.#log.warn({ reason: "wrong_service", details: why }, "discovery call refused");

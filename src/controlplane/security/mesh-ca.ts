@@ -133,6 +133,8 @@ export class MeshSecurity {
   #appliedIndex = 0;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #overlapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** After stop(): a proposal still settling must not arm a timer again. */
+  #stopped = false;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #listeners = new Set<(ca: CurrentCa) => void | Promise<void>>();
 
@@ -161,18 +163,24 @@ export class MeshSecurity {
    * here with the workload, never with the CSR.
    */
   async issueWorkload(name: WorkloadName, csrPem: string): Promise<{ certChainPem: string; bundle: CurrentCa }> {
-    const current = this.#current;
     try {
-      if (current === undefined)
-        throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
       const identity = spiffeIdFor(this.options.trustDomain, name);
       const { publicKey } = await verifyCsr(csrPem, identity);
-      const certChainPem = await current.ca.signWorkload(publicKey, identity, {
-        now: this.options.wallClock(),
-        ttlMs: this.options.certTtlMs,
-      });
-      this.#issued.inc({ result: "issued", code: "" });
-      return { certChainPem, bundle: current };
+      // Signing is asynchronous: a CA that changed meanwhile (a rotation applied) has pushed its bundle already,
+      // and an answer signed by the one before, carrying its bundle, would take the sidecar back to it.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const current = this.#current;
+        if (current === undefined)
+          throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA is not ready on this node yet");
+        const certChainPem = await current.ca.signWorkload(publicKey, identity, {
+          now: this.options.wallClock(),
+          ttlMs: this.options.certTtlMs,
+        });
+        if (this.#current !== current) continue;
+        this.#issued.inc({ result: "issued", code: "" });
+        return { certChainPem, bundle: current };
+      }
+      throw new MeshletError("ERR_CA_UNAVAILABLE", "the mesh CA changed while signing; ask again");
     } catch (err) {
       const code = errorCode(err);
       this.#issued.inc({ result: "refused", code });
@@ -202,6 +210,7 @@ export class MeshSecurity {
   }
 
   stop(): void {
+    this.#stopped = true;
     for (const off of this.#unsubscribe.splice(0)) off();
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#overlapTimer);
@@ -285,7 +294,13 @@ export class MeshSecurity {
     if (this.#proposing || this.#replaying() || !this.#node.isLeader()) return;
     const stored = readCa(this.#node.kv);
     const operator = this.options.operatorCa;
-    if (stored !== undefined && (operator === undefined || stored.record.certChainPem === operator.certChainPem))
+    // The operator's CA stored by a version that kept no origin is set again once, with it: a lone self-signed
+    // operator root would otherwise pass for a generated one, and `ca rotate` would replace it.
+    const unmarked = operator !== undefined && stored?.record.origin === undefined;
+    if (
+      stored !== undefined &&
+      (operator === undefined || (stored.record.certChainPem === operator.certChainPem && !unmarked))
+    )
       return;
     this.#proposing = true;
     this.#propose(stored === undefined, operator)
@@ -395,7 +410,7 @@ export class MeshSecurity {
     clearTimeout(this.#overlapTimer);
     this.#overlapTimer = undefined;
     const until = current.previousUntil;
-    if (until === undefined) return;
+    if (until === undefined || this.#stopped) return;
     const delay = until - this.options.wallClock();
     if (delay <= 0) return;
     this.#overlapTimer = setTimeout(
@@ -416,7 +431,7 @@ export class MeshSecurity {
   #scheduleExpiry(): void {
     clearTimeout(this.#expiryTimer);
     this.#expiryTimer = undefined;
-    if (!this.#node.isLeader()) return;
+    if (this.#stopped || !this.#node.isLeader()) return;
     const record = readCa(this.#node.kv)?.record;
     if (record?.previousUntil === undefined || record.previousRoots.length === 0) return;
     const delay = Math.min(Math.max(0, record.previousUntil - this.options.wallClock()), MAX_TIMER_MS);
@@ -438,6 +453,7 @@ export class MeshSecurity {
           { err: errorMessage(err), code: errorCode(err) },
           "proposing the end of the rotation overlap failed; retried",
         );
+        if (this.#stopped) return;
         this.#expiryTimer = setTimeout(() => this.#scheduleExpiry(), EXPIRE_RETRY_MS);
         this.#expiryTimer.unref();
       },

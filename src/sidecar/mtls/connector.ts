@@ -17,7 +17,7 @@ import type { TlsMaterial } from "./workload-identity.ts";
  * identity is read as inbound reads it (spiffeIdOf: a DER certificate only).
  * TLS 1.3 session tickets of the endpoint are kept and offered again, so a
  * new pooled connection resumes instead of a full handshake; not after the
- * trust bundle changed (a root rotation, the end of its overlap): the session
+ * trust changed (a root rotation, the end of its overlap, an issuing CA rotated): the session
  * would carry the certificates of the handshake that began it.
  * A peer refused during the handshake is reported to `refusals` (the pool
  * still sees the error: a connect failure, UF).
@@ -27,8 +27,8 @@ export function mtlsConnector(
   expected: string | ReadonlySet<string>,
   refusals?: OutboundTlsRefusals,
 ): Connector {
-  /** The last ticket and the bundle it was got under. */
-  let session: { ticket: Buffer; bundlePem: string } | undefined;
+  /** The last ticket and the trust (roots and issuers) it was got under. */
+  let session: { ticket: Buffer; trust: string } | undefined;
   const ids = typeof expected === "string" ? new Set([expected]) : expected;
   const identityCheck =
     (issuers: readonly X509Certificate[] | undefined) =>
@@ -48,6 +48,7 @@ export function mtlsConnector(
   return (host, port) => {
     const m = material();
     const checkServerIdentity = identityCheck(m?.issuers);
+    const trust = m === undefined ? undefined : trustOf(m);
     const socket: TLSSocket = connect({
       host,
       port,
@@ -55,11 +56,11 @@ export function mtlsConnector(
       minVersion: "TLSv1.3",
       rejectUnauthorized: true,
       checkServerIdentity,
-      ...(session === undefined || session.bundlePem !== m?.bundlePem ? {} : { session: session.ticket }),
+      ...(session === undefined || session.trust !== trust ? {} : { session: session.ticket }),
     });
     socket.setNoDelay(true);
     socket.on("session", (ticket: Buffer) => {
-      if (m !== undefined) session = { ticket, bundlePem: m.bundlePem };
+      if (trust !== undefined) session = { ticket, trust };
     });
     if (refusals !== undefined) {
       const onError = (e: NodeJS.ErrnoException) => refusals.refused(`${host}:${port}`, e);
@@ -99,4 +100,13 @@ export class OutboundTlsRefusals {
     const detail = cause === "wrong_identity" || cause === "foreign_issuer" ? e.message : undefined;
     this.#warnings.warn(cause, { endpoint, code: e.code, ...(detail === undefined ? {} : { detail }) });
   }
+}
+
+/**
+ * What a resumed session was checked against: the roots and the issuing CAs. A resumption skips the peer
+ * checks (Node calls no checkServerIdentity for it), so a ticket is offered only under the same trust, as the
+ * inbound listener renews its ticket keys when either changes.
+ */
+function trustOf(m: TlsMaterial): string {
+  return `${m.bundlePem}|${m.issuers?.map((c) => c.fingerprint256).join(",") ?? "-"}`;
 }

@@ -45,10 +45,18 @@ interface Bundle {
   trustDomain: string;
   identity: string;
   issuersPem: string;
+  /** The CA record's revision on the node that sent it (0 from a test or an unknown sender). */
+  revision: number;
 }
 
 function bundleOf(b: TrustBundle__Output): Bundle {
-  return { pem: b.pem, trustDomain: b.trustDomain, identity: b.identity, issuersPem: b.issuersPem };
+  return {
+    pem: b.pem,
+    trustDomain: b.trustDomain,
+    identity: b.identity,
+    issuersPem: b.issuersPem,
+    revision: b.revision,
+  };
 }
 
 export interface WorkloadIdentityOptions {
@@ -140,7 +148,11 @@ export class WorkloadIdentity {
   }
 
   certificate(c: Certificate__Output): void {
-    if (c.trustBundle !== null && c.trustBundle !== undefined) this.#bundle = bundleOf(c.trustBundle);
+    // The bundle an answer carries is the one it was signed under: never older than the one pushed since (a
+    // rotation that applied while the answer was being made would otherwise be undone until the next push).
+    const carried = c.trustBundle;
+    if (carried !== null && carried !== undefined && carried.revision >= (this.#bundle?.revision ?? 0))
+      this.#bundle = bundleOf(carried);
     const key = this.#pending;
     this.#unanswered = 0;
     if (this.#stale(c, key)) {

@@ -28,6 +28,9 @@ class RestartedNode implements ControlNode {
   readonly #commit: number;
   #applied = 0;
   readonly #applied$ = new Set<NodeEvents["applied"]>();
+  /** Leading: what MeshSecurity proposed (a leader proposes a first root when it finds none). */
+  readonly proposed: Command[] = [];
+  leads = false;
 
   constructor(entries: Command[], commit: number, snapshotAt: number) {
     registerSecurityCommands(this.#sm);
@@ -50,16 +53,17 @@ class RestartedNode implements ControlNode {
   }
 
   isLeader(): boolean {
-    return false;
+    return this.leads;
   }
   leader(): string {
-    return "";
+    return this.leads ? this.id : "";
   }
   raftStatus(): { commit: number; applied: number } {
     return { commit: this.#commit, applied: this.#applied };
   }
-  async propose<R = unknown>(): Promise<Proposed<R>> {
-    throw new Error("not the leader");
+  async propose<R = unknown>(command: Command): Promise<Proposed<R>> {
+    this.proposed.push(command);
+    throw new Error("not applied in this test");
   }
   async read<T>(fn: (kv: RevisionedKv) => T): Promise<T> {
     return fn(this.kv);
@@ -127,4 +131,26 @@ describe("MeshSecurity after a restart", async () => {
       assert.match(readFileSync(join(dir, "ca.pem"), "utf8"), /BEGIN CERTIFICATE/);
       security.stop();
     });
+
+  it("a leader replaying its log proposes no first root: the CA is further on in that log", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "meshlet-mesh-ca-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const node = new RestartedNode([{ type: "noop" } as Command, setCa(old, true)], 2, 0);
+    node.leads = true;
+    const security = new MeshSecurity(
+      node,
+      { trustDomain: "cluster.local", certTtlMs: 3_600_000, dataDir: dir, wallClock: () => NOW },
+      silentLogger(),
+      new Registry(),
+    );
+    security.start();
+    node.replay(1);
+    // A proposal is made after a root is generated (asynchronously): give it the time.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(node.proposed, [], "nothing proposed before the replay reached the commit index");
+    node.replay(2);
+    assert.deepEqual(node.proposed, [], "the CA was in the log");
+    assert.equal(name(security.current()?.ca.certPem ?? ""), "old");
+    security.stop();
+  });
 });

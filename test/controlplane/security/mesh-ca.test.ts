@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,9 @@ import { readCa, registerSecurityCommands } from "../../../src/controlplane/secu
 import { type CurrentCa, MeshSecurity, nodeCertificateIssuers } from "../../../src/controlplane/security/mesh-ca.ts";
 import { RevisionedKv } from "../../../src/controlplane/state/kv.ts";
 import { type Command, encodeCommand, StateMachine } from "../../../src/controlplane/state/machine.ts";
-import { createRootCa } from "../../../src/security/ca.ts";
+import { CertificateAuthority, createRootCa } from "../../../src/security/ca.ts";
+import { createCsr } from "../../../src/security/csr-request.ts";
+import { generateKeyPair } from "../../../src/security/keys.ts";
 
 /** A one-node "cluster" that applies every proposal at once, through the real state machine. */
 function leadingNode(leads = true): ControlNode {
@@ -41,11 +44,19 @@ function leadingNode(leads = true): ControlNode {
   return node as unknown as ControlNode;
 }
 
-async function security(t: TestContext, operator = false, leads = true) {
+/** `legacy`: the operator's CA is already stored, as a version that kept no origin stored it. */
+async function security(t: TestContext, operator = false, leads = true, legacy = false) {
   const dataDir = mkdtempSync(join(tmpdir(), "meshlet-mesh-ca-"));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const node = leadingNode(leads);
   const operatorCa = operator ? await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 }) : undefined;
+  if (legacy && operatorCa !== undefined)
+    await node.propose({
+      type: "security.ca.set",
+      certChainPem: operatorCa.certChainPem,
+      keyPem: operatorCa.keyPem,
+      onlyIfAbsent: false,
+    } as unknown as Command);
   const s = new MeshSecurity(
     node,
     {
@@ -100,6 +111,38 @@ describe("MeshSecurity.rotate", () => {
     // Once it ended, a rotation is taken again.
     assert.equal((await s.rotate(0)).previousRoot.fingerprint, rotated.root.fingerprint);
     assert.deepEqual(s.describe()?.previousRoots, [], "an overlap of zero keeps nothing");
+  });
+
+  it("a certificate being signed when a rotation applies is signed again by the new CA and sent with its bundle", async (t) => {
+    const { s, node } = await security(t);
+    const sign = CertificateAuthority.prototype.signWorkload;
+    let rotated = false;
+    // The first signature completes only after a rotation has applied: the CA that made it no longer signs, and
+    // its bundle is no longer the one pushed.
+    CertificateAuthority.prototype.signWorkload = async function (this: CertificateAuthority, ...args) {
+      const chain = await sign.apply(this, args);
+      if (!rotated) {
+        rotated = true;
+        await s.rotate(60_000);
+      }
+      return chain;
+    };
+    t.after(() => {
+      CertificateAuthority.prototype.signWorkload = sign;
+    });
+    const identity = "spiffe://cluster.local/service/web";
+    const { certChainPem, bundle } = await s.issueWorkload({ service: "web" }, createCsr(generateKeyPair(), identity));
+    assert.ok(rotated);
+    assert.equal(bundle.revision, readCa(node.kv)?.revision, "the answer carries the CA record after the rotation");
+    const leaf = new X509Certificate(certChainPem);
+    assert.ok(leaf.checkIssued(new X509Certificate(bundle.ca.certPem)), "signed by the CA that signs now");
+  });
+
+  it("marks an operator's lone root stored without an origin as the operator's, so it cannot be rotated", async (t) => {
+    const { s, node } = await security(t, true, true, true);
+    await until("the record marked", () => readCa(node.kv)?.record.origin === "operator");
+    assert.equal(readCa(node.kv)?.record.previousRoots.length, 0, "set again, not rotated");
+    assert.equal(s.describe()?.origin, "operator");
   });
 
   it("refuses on a node started with --ca-cert, whatever the record says", async (t) => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { describe, it } from "node:test";
 import { createSecureContext, createServer } from "node:tls";
@@ -212,6 +213,11 @@ describe("outbound mTLS connector session tickets", () => {
       };
       assert.equal(await reused(), false, "another bundle: a full handshake");
       assert.equal(await reused(), true, "a ticket got under the new bundle resumes");
+      // The same roots, other issuing CAs (an intermediate rotated under the same root): a resumption would skip
+      // the issuer check, so no ticket is offered.
+      current = { ...current, issuers: [new X509Certificate(ca.certPem), new X509Certificate(next.certPem)] };
+      assert.equal(await reused(), false, "other issuers: a full handshake");
+      assert.equal(await reused(), true, "a ticket got under the new issuers resumes");
     } finally {
       srv.close();
     }

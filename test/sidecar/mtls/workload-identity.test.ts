@@ -168,6 +168,19 @@ describe("WorkloadIdentity certificate requests", () => {
       assert.equal(installed(), want.installed ? IDENTITY : undefined);
     });
 
+  test("an answer carrying an older bundle than the one pushed since keeps the newer bundle", async () => {
+    const { identity, bundle, answer, wall } = await setUp();
+    identity.streamOpened();
+    identity.trustBundle(bundle);
+    // While the request was answered, a rotation was pushed (a higher revision adds a root); the answer then
+    // arrives with the bundle it was made under.
+    const other = CertificateAuthority.load(await createRootCa("cluster.local", { now: wall, ttlMs: 86_400_000 }));
+    const newer = { ...bundle, pem: `${other.rootPem}${bundle.pem}`, revision: 2 };
+    identity.trustBundle(newer);
+    identity.certificate(await answer(0));
+    assert.equal(identity.material?.bundlePem.includes(other.rootPem.trim()), true, "the pushed bundle stays");
+  });
+
   test("a root rotation asks for a certificate of the new CA at once; a bundle change without one does not", async () => {
     const { identity, sent, bundle, answer, ca, wall } = await setUp();
     const signing = { ...bundle, issuersPem: ca.certPem };
