@@ -51,12 +51,15 @@ async function security(t: TestContext, operator = false, leads = true, legacy =
   const node = leadingNode(leads);
   const operatorCa = operator ? await createRootCa("cluster.local", { now: Date.now(), ttlMs: 3_600_000 }) : undefined;
   if (legacy && operatorCa !== undefined)
-    await node.propose({
-      type: "security.ca.set",
-      certChainPem: operatorCa.certChainPem,
-      keyPem: operatorCa.keyPem,
-      onlyIfAbsent: false,
-    } as unknown as Command);
+    await node.propose(
+      {
+        type: "security.ca.set",
+        certChainPem: operatorCa.certChainPem,
+        keyPem: operatorCa.keyPem,
+        onlyIfAbsent: false,
+      } as unknown as Command,
+      { deadlineMs: 1_000 },
+    );
   const s = new MeshSecurity(
     node,
     {
