@@ -6,9 +6,7 @@ import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { FAST_FLAGS, get, leaderOf, makeCluster, put, until } from "../controlplane/harness.ts";
 import { runCli, stopProcess } from "../helpers/cli.ts";
-
-const certificates = (pem: string) =>
-  [...pem.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+import { pemCertificates } from "../support/tls-probe.ts";
 
 /** The certificate the TLS server at `address` presents, trusting `ca`; undefined when the handshake failed. */
 function presented(address: string, ca: string): Promise<X509Certificate | undefined> {
@@ -32,7 +30,7 @@ function presented(address: string, ca: string): Promise<X509Certificate | undef
 }
 
 const fingerprintsIn = async (dataDir: string) =>
-  certificates(await readFile(join(dataDir, "ca.pem"), "utf8").catch(() => "")).map((c) => c.fingerprint256);
+  pemCertificates(await readFile(join(dataDir, "ca.pem"), "utf8").catch(() => "")).map((c) => c.fingerprint256);
 
 test("meshlet ca rotate on three nodes, asked of a follower: every node moves, and a member stopped across the overlap's end catches up", async (t) => {
   const cluster = await makeCluster(3, [...FAST_FLAGS, "--cert-ttl", "10s"]);
@@ -75,7 +73,7 @@ test("meshlet ca rotate on three nodes, asked of a follower: every node moves, a
   assert.equal(written.status, 200, await written.text());
   cluster.start(stopped);
   const newBundle = await readFile(join(leader.dataDir, "ca.pem"), "utf8");
-  const [newRoot] = certificates(newBundle);
+  const [newRoot] = pemCertificates(newBundle);
   assert.ok(newRoot);
   await until(
     `${stopped.id} caught up with the write made while it was down`,

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { connect as tlsConnect } from "node:tls";
 import { until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
 import { startMeshNode } from "../support/mesh-node.ts";
+import { pemCertificates, presentedCertificate } from "../support/tls-probe.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -21,21 +21,6 @@ spec:
   hosts: [reviews]
   http: [{destinations: [{service: reviews}], timeout: 2s}]
 `;
-
-/** The certificate a TLS server on 127.0.0.1:`port` presents, trusting `ca`; undefined when the handshake failed. */
-function presented(port: number, ca: string): Promise<X509Certificate | undefined> {
-  return new Promise((resolve) => {
-    const s = tlsConnect({ host: "127.0.0.1", port, ca, checkServerIdentity: () => undefined }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(raw === undefined ? undefined : new X509Certificate(raw));
-    });
-    s.on("error", () => resolve(undefined));
-  });
-}
-
-const certificates = (pem: string) =>
-  [...pem.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
 
 test("meshlet ca rotate: a new generated root with overlap, no failed request, the old --ca-file works until the overlap ends", async (t) => {
   // Certificates of 12 s: a rotation that waited for renewals would show as a long wait here. The node is asked
@@ -64,7 +49,7 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
   // The operator's copy of the CA from before the rotation (the old root only).
   const oldCaFile = join(cluster.root, "old-ca.pem");
   await writeFile(oldCaFile, mesh.bundle);
-  const [oldRoot] = certificates(mesh.bundle);
+  const [oldRoot] = pemCertificates(mesh.bundle);
   assert.ok(oldRoot);
   const withOldFile = { env: { MESHLET_CA_FILE: oldCaFile } };
 
@@ -98,12 +83,12 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
 
     const bundle = await until("ca.pem holds the new and the old root", async () => {
       const pem = await readFile(join(node.dataDir, "ca.pem"), "utf8");
-      const fingerprints = certificates(pem).map((c) => c.fingerprint256);
+      const fingerprints = pemCertificates(pem).map((c) => c.fingerprint256);
       return fingerprints.includes(rotation.root.fingerprint) && fingerprints.includes(oldRoot.fingerprint256)
         ? pem
         : undefined;
     });
-    const found = certificates(bundle).find((c) => c.fingerprint256 === rotation.root.fingerprint);
+    const found = pemCertificates(bundle).find((c) => c.fingerprint256 === rotation.root.fingerprint);
     assert.ok(found);
     newRoot = found;
     for (const [name, sidecar] of [
@@ -112,7 +97,8 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
     ] as const)
       await until(
         `${name}'s certificate re-issued under the new root`,
-        async () => ((await presented(sidecar.inbound, bundle))?.verify(newRoot.publicKey) === true ? true : undefined),
+        async () =>
+          (await presentedCertificate(sidecar.inbound, bundle))?.verify(newRoot.publicKey) === true ? true : undefined,
         20_000,
       ).catch(logs);
 
@@ -151,7 +137,7 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
     "ca.pem holds the new root only",
     async () => {
       const pem = await readFile(join(node.dataDir, "ca.pem"), "utf8");
-      const fingerprints = certificates(pem).map((c) => c.fingerprint256);
+      const fingerprints = pemCertificates(pem).map((c) => c.fingerprint256);
       return fingerprints.length === 1 && fingerprints[0] === rotation.root.fingerprint ? pem : undefined;
     },
     60_000,
@@ -159,7 +145,7 @@ test("meshlet ca rotate: a new generated root with overlap, no failed request, t
   const [host, port] = [node.http.slice(0, node.http.lastIndexOf(":")), Number(node.http.split(":").pop())];
   assert.equal(host, "127.0.0.1");
   await until("the node's certificate re-signed under the new root", async () =>
-    (await presented(port, after))?.verify(newRoot.publicKey) === true ? true : undefined,
+    (await presentedCertificate(port, after))?.verify(newRoot.publicKey) === true ? true : undefined,
   );
   // The old --ca-file is now what the documentation says: not enough (exit 3, not reachable, with the reason).
   const stale = await runCli(["ca", "show", ...server], withOldFile);

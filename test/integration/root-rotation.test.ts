@@ -10,6 +10,7 @@ import { until } from "../controlplane/harness.ts";
 import { runCli } from "../helpers/cli.ts";
 import { send, startSidecar, startUpstream } from "../sidecar/helpers.ts";
 import { startMeshNode } from "../support/mesh-node.ts";
+import { presentedCertificate } from "../support/tls-probe.ts";
 
 const MESH = `apiVersion: meshlet.dev/v1
 kind: Service
@@ -23,18 +24,6 @@ spec:
   hosts: [reviews]
   http: [{destinations: [{service: reviews}], timeout: 2s}]
 `;
-
-/** The certificate reviews' inbound port presents (ca: the bundle); undefined when the handshake lost the race. */
-function inboundCert(port: number, ca: string): Promise<X509Certificate | undefined> {
-  return new Promise((resolve) => {
-    const s = tlsConnect({ host: "127.0.0.1", port, ca, checkServerIdentity: () => undefined }, () => {
-      const raw = s.getPeerCertificate().raw;
-      s.destroy();
-      resolve(raw === undefined ? undefined : new X509Certificate(raw));
-    });
-    s.on("error", () => resolve(undefined));
-  });
-}
 
 /** The flags of an operator CA `m`, written under `root` as `name`.pem and `name`-key.pem. */
 async function files(root: string, name: string, m: { certChainPem: string; keyPem: string }): Promise<string[]> {
@@ -130,7 +119,8 @@ test("root rotation under load: the bundle carries both roots, certificates are 
     const newRoot = new X509Certificate(newCa.certChainPem);
     await until(
       "reviews' certificate re-issued under the new root",
-      async () => ((await inboundCert(reviews.inbound, bundle))?.verify(newRoot.publicKey) === true ? true : undefined),
+      async () =>
+        (await presentedCertificate(reviews.inbound, bundle))?.verify(newRoot.publicKey) === true ? true : undefined,
       45_000,
     ).catch((err: unknown) => {
       throw new Error(`${String(err)}\nreviews:\n${reviews.logs()}\nnode:\n${node.log.join("").slice(-8000)}`);
