@@ -1,4 +1,4 @@
-import { Option } from "commander";
+import { type Command, Option } from "commander";
 import { UsageError } from "../common/errors.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "../common/log-levels.ts";
 import { parseDuration } from "../config/duration.ts";
@@ -87,4 +87,19 @@ export function tokenOption(): Option {
 /** --ca-file: the mesh CA that signed the control plane's certificate (<data-dir>/ca.pem of a node). */
 export function caFileOption(): Option {
   return envOption("--ca-file <file>", "CA certificate to trust for the control plane (PEM, e.g. <data-dir>/ca.pem)");
+}
+
+/**
+ * The log level of a command that declares its own --log-level beside the program's: its own, unless only the
+ * program-level one was given (commander hands a flag after the subcommand's name to the program's option of
+ * the same name, leaving the command's at its default).
+ */
+export function commandLogLevel(cmd: Command): LogLevel {
+  const own = cmd.getOptionValueSource("logLevel");
+  const parent = cmd.parent;
+  if ((own === "default" || own === undefined) && parent !== null) {
+    const global = parent.getOptionValueSource("logLevel");
+    if (global !== "default" && global !== undefined) return parent.opts<{ logLevel: LogLevel }>().logLevel;
+  }
+  return cmd.opts<{ logLevel: LogLevel }>().logLevel;
 }

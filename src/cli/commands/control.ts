@@ -12,7 +12,14 @@ import {
   REGISTRATION_ADDRESS_MODES,
   type RegistrationAddressMode,
 } from "../../controlplane/discovery/caller-address.ts";
-import { byteSizeFlag, durationFlag, envOption, logLevelOption, parsePositiveInt } from "../options.ts";
+import {
+  byteSizeFlag,
+  commandLogLevel,
+  durationFlag,
+  envOption,
+  logLevelOption,
+  parsePositiveInt,
+} from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface ControlFlags {
@@ -231,7 +238,7 @@ export function registerControl(program: Command): void {
       ).argParser(registrationAddressFlag),
     )
     .addOption(logLevelOption())
-    .action(async (flags: ControlFlags) => {
+    .action(async (flags: ControlFlags, cmd: Command) => {
       const grpc = parseHostPort(flags.grpc, "--grpc");
       const limits = resourceLimits(flags);
       const foundingWindowMs = durationFlag("--founding-window", flags.foundingWindow, true);
@@ -260,7 +267,7 @@ export function registerControl(program: Command): void {
         import("../../controlplane/config/limits.ts"),
       ]);
       valueLimit.setMaxValueBytes(byteSizeFlag("--max-value-size")(String(flags.maxValueSize)));
-      const logger = createLogger(flags.logLevel, { component: "control", node: flags.id });
+      const logger = createLogger(commandLogLevel(cmd), { component: "control", node: flags.id });
       if (flags.insecure === true)
         logger.warn(
           { http: flags.http, grpc: flags.grpc },

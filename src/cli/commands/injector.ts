@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import { parseHostPort } from "../../common/address.ts";
 import { errorMessage, UsageError } from "../../common/errors.ts";
 import type { LogLevel } from "../../common/log-levels.ts";
-import { durationFlag, envOption, logLevelOption } from "../options.ts";
+import { commandLogLevel, durationFlag, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 import { DEFAULT_IMAGE, parseUid } from "./kube-flags.ts";
 
@@ -41,7 +41,7 @@ export function registerInjector(program: Command): void {
     .addOption(new Option("--no-intercept", "no iptables init container").env("MESHLET_NO_INTERCEPT"))
     .addOption(envOption("--proxy-uid <uid>", "uid the sidecar runs as", "1337").argParser(parseUid("--proxy-uid")))
     .addOption(logLevelOption())
-    .action(async (flags: InjectorFlags) => {
+    .action(async (flags: InjectorFlags, cmd: Command) => {
       if (flags.tlsCert === undefined || flags.tlsCert === "") throw new UsageError("--tls-cert is required");
       if (flags.tlsKey === undefined || flags.tlsKey === "") throw new UsageError("--tls-key is required");
       const listen = parseHostPort(flags.listen, "--listen");
@@ -51,7 +51,7 @@ export function registerInjector(program: Command): void {
         import("../../common/metrics.ts"),
         import("../../kube/injector-server.ts"),
       ]);
-      const logger = createLogger(flags.logLevel, { component: "injector" });
+      const logger = createLogger(commandLogLevel(cmd), { component: "injector" });
       let running: Awaited<ReturnType<typeof startInjector>>;
       try {
         running = await startInjector({

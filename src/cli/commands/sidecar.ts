@@ -9,7 +9,7 @@ import type { LogLevel } from "../../common/log-levels.ts";
 import type { Logger } from "../../common/logger.ts";
 import { isNamespace, isServiceAccountName } from "../../config/kube-names.ts";
 import type { Sidecar } from "../../sidecar/sidecar.ts";
-import { durationFlag, envName, envOption, logLevelOption } from "../options.ts";
+import { commandLogLevel, durationFlag, envName, envOption, logLevelOption } from "../options.ts";
 import { stopWithParent } from "../parent.ts";
 
 interface SidecarFlags {
@@ -54,21 +54,6 @@ const ESCAPED_SLASHES = ["keep", "reject", "decode"] as const;
 function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`${flag}: expected one of ${allowed.join(", ")}, got "${value}"`);
-}
-
-/**
- * The log level: the sidecar's own --log-level, unless only the program-level
- * one was given (commander hands a flag after `sidecar` to the program's option
- * of the same name, leaving the sidecar's at its default).
- */
-function logLevelOf(cmd: Command): LogLevel {
-  const own = cmd.getOptionValueSource("logLevel");
-  const parent = cmd.parent;
-  if ((own === "default" || own === undefined) && parent !== null) {
-    const global = parent.getOptionValueSource("logLevel");
-    if (global !== "default" && global !== undefined) return parent.opts<{ logLevel: LogLevel }>().logLevel;
-  }
-  return cmd.opts<{ logLevel: LogLevel }>().logLevel;
 }
 
 const ACCESS_LOG_MODES = ["off", "sampled", "all"] as const;
@@ -231,7 +216,7 @@ export function registerSidecar(program: Command): void {
         );
       oneOf("--engine", ENGINES, flags.engine);
       const escapedSlashes = oneOf("--escaped-slashes", ESCAPED_SLASHES, flags.escapedSlashes);
-      const logLevel = logLevelOf(cmd);
+      const logLevel = commandLogLevel(cmd);
       const controls = (flags.control ?? "").split(",").filter((c) => c.trim() !== "");
       for (const c of controls) parseHostPort(c, "--control");
       if (controls.length === 0 && flags.config === undefined && flags.dataDir === undefined)
