@@ -105,7 +105,12 @@ test("service-account identities: signed when the Service lists the account, acc
     return r.status === 403 ? r : undefined;
   });
   assert.equal(denied.headers["x-meshlet-flags"], "AZ");
-  assert.match(reviews.logs(), /spiffe:\/\/cluster\.local\/service\/ratings/);
+  // The denial is logged with the peer identity; the log line may reach this process after the 403 did.
+  await until("the denial logged with ratings' identity", async () =>
+    /spiffe:\/\/cluster\.local\/service\/ratings/.test(reviews.logs()) ? true : undefined,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\nreviews:\n${reviews.logs()}`);
+  });
   // web holds only its account's identity: from.services finds web through the account its Service lists.
   const blocked = await call(web, "/admin/x");
   assert.equal(blocked.status, 403);
