@@ -265,10 +265,11 @@ export class Sidecar {
       identityReady: () => this.#mtls === undefined || this.#mtls.identity.material !== undefined,
       connect: (e) => data?.warm(e) ?? Promise.resolve(false),
     });
-    this.#warming = false;
     const fields = { endpoints: r.endpoints, warmed: r.warmed, tookMs: r.tookMs };
     if (r.complete) this.#log.info(fields, "warm-up done: ready");
     else this.#log.warn({ ...fields, missing: r.missing, capMs: WARM_UP_CAP_MS }, "warm-up capped: ready anyway");
+    // Said before /ready turns 200, so whoever sees the 200 can already find why in the log.
+    this.#warming = false;
   }
 
   #inboundPort(): number {
