@@ -57,6 +57,7 @@ const workers = Array.from(
       services: 1,
       config: { service: "app", key: KEY },
       tokensFile,
+      caFile: target.caFile,
     }),
 );
 await Promise.all(workers.map((w) => w.next()));

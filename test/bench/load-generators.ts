@@ -27,6 +27,8 @@ export interface Target {
 export interface ClusterTarget extends Target {
   cluster: Cluster;
   leader: ControlProc;
+  /** The trust bundle the nodes' TLS is checked against, as a sidecar's --ca-file. */
+  caFile: string;
 }
 
 export async function clusterTarget(): Promise<ClusterTarget> {
@@ -41,6 +43,7 @@ export async function clusterTarget(): Promise<ClusterTarget> {
     cluster: c,
     leader,
     label: "3 meshlet control processes (Raft)",
+    caFile: path.join(leader.dataDir, "ca.pem"),
     addresses: c.nodes.map((n) => n.grpc),
     async apply(yaml) {
       const res = await fetch(`https://${leader.http}/v1/apply`, { method: "POST", body: yaml });
@@ -80,7 +83,7 @@ export async function sidecarTokens(c: ClusterTarget, services: readonly string[
     Array.from({ length: 16 }, async () => {
       for (let i = next++; i < services.length; i = next++) {
         const service = services[i] ?? "";
-        const res = await fetch(`http://${c.leader.http}/v1/tokens`, {
+        const res = await fetch(`https://${c.leader.http}/v1/tokens`, {
           method: "POST",
           body: JSON.stringify({ name: `bench-${service}`, role: "sidecar", service }),
         });
@@ -91,7 +94,7 @@ export async function sidecarTokens(c: ClusterTarget, services: readonly string[
   );
   // A linearizable read on each node waits until that node has applied everything committed before it.
   for (const n of c.cluster.nodes) {
-    const res = await fetch(`http://${n.http}/v1/tokens`);
+    const res = await fetch(`https://${n.http}/v1/tokens`);
     if (res.status !== 200) throw new Error(`GET /v1/tokens on ${n.id} answered ${res.status}: ${await res.text()}`);
   }
   const file = path.join(c.cluster.root, "sidecar-tokens.json");
@@ -127,6 +130,8 @@ export interface LoadStart {
   services: number;
   /** A JSON file of service name → sidecar token (sidecarTokens); absent when the nodes check no tokens (in-process). */
   tokensFile?: string;
+  /** The nodes' trust bundle (ClusterTarget.caFile): the streams use TLS, as a sidecar's; absent: plain text. */
+  caFile?: string;
   /** bench:config: every sidecar serves its app this key, and an app watches it over SSE. */
   config?: { service: string; key: string };
 }

@@ -96,6 +96,7 @@ async function app(i: number, store: AppConfigStore, key: string, service: strin
   }
 }
 
+const caPem = start.caFile === undefined ? undefined : fs.readFileSync(start.caFile);
 for (let i = 0; i < start.count; i++) {
   const n = start.first + i;
   const address = start.addresses[n % start.addresses.length] ?? "";
@@ -108,6 +109,7 @@ for (let i = 0; i < start.count; i++) {
     nodeId: `bench-${n}`,
     service,
     ...(token === undefined ? {} : { token }),
+    ...(caPem === undefined ? {} : { caPem }),
     instance: `i${n}`,
     subscribe: ["shared"],
     apply: (s) => {

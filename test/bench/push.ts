@@ -184,6 +184,7 @@ const workers = Array.from(
       count: Math.max(0, Math.min(per, SIDECARS - w * per)),
       services: SERVICES,
       ...(tokensFile === undefined ? {} : { tokensFile }),
+      ...("cluster" in target ? { caFile: (target as ClusterTarget).caFile } : {}),
     }),
 );
 await Promise.all(workers.map((w) => w.next()));

@@ -152,6 +152,11 @@ const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 3_000;
 const FIRST_MESSAGE_TIMEOUT_GROWTH = 3;
 const DEFAULT_STATUS_INTERVAL_MS = 2_000;
 /**
+ * A node that stays unreachable is said at warn once, then again at most this often (with the failed attempts
+ * in a row); the retries in between, every 100 ms to 1 s, go to debug. Else an outage floods the log.
+ */
+const UNREACHABLE_REPEAT_MS = 30_000;
+/**
  * Long enough for a node to finish a push round to a thousand streams before
  * their ACKs arrive (reading them would slow the round), short next to a
  * lease's TTL so /v1/sidecars stays current.
@@ -189,6 +194,8 @@ export class DiscoveryStreamClient {
   #call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output> | undefined;
   #next = 0;
   #attempt = 0;
+  /** When "not reachable" was last said at warn, per node address, since the last stream that came up. */
+  #unreachableSaidAt = new Map<string, number>();
   /** Streams in a row that timed out waiting for their first message. */
   #slowStarts = 0;
   #retryTimer: TimerHandle | undefined;
@@ -321,6 +328,19 @@ export class DiscoveryStreamClient {
     );
   }
 
+  /** A node not reached (again): at warn the first time and every UNREACHABLE_REPEAT_MS, else at debug. */
+  #unreachable(address: string, reason: string, delay: number): void {
+    const now = this.#o.clock.now();
+    const said = this.#unreachableSaidAt.get(address);
+    const fields = { control: address, reason, retryInMs: Math.round(delay), failedAttempts: this.#attempt };
+    if (said !== undefined && now - said < UNREACHABLE_REPEAT_MS) {
+      this.#log.debug(fields, "control plane not reachable");
+      return;
+    }
+    this.#unreachableSaidAt.set(address, now);
+    this.#log.warn(fields, "control plane not reachable");
+  }
+
   #dropClient(address: string): void {
     const c = this.#clients.get(address);
     if (c === undefined) return;
@@ -363,11 +383,9 @@ export class DiscoveryStreamClient {
       if (this.#stopped) return;
       const delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
       if (refusal !== undefined) this.#refusedCredentials(address, refusal, delay);
-      else
-        this.#log.warn(
-          { control: address, reason, retryInMs: Math.round(delay) },
-          wasUp ? "discovery stream lost" : "control plane not reachable",
-        );
+      else if (wasUp)
+        this.#log.warn({ control: address, reason, retryInMs: Math.round(delay) }, "discovery stream lost");
+      else this.#unreachable(address, reason, delay);
       this.#retryTimer = this.#o.clock.setTimeout(() => {
         this.#retryTimer = undefined;
         this.#connect();
@@ -392,6 +410,7 @@ export class DiscoveryStreamClient {
         this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
         this.#credentialRefusal = undefined;
+        this.#unreachableSaidAt.clear();
         this.#attempt = 0;
         this.#slowStarts = 0;
         this.#o.onConnection?.(true);

@@ -316,6 +316,31 @@ describe("sidecar discovery client", () => {
     assert.equal(about(a.address)[0], "discovery stream lost");
   });
 
+  it("says a node that stays unreachable at warn once, the retries in between at debug, with the attempts counted", async () => {
+    const lines: { control?: string; msg?: string; level?: number; failedAttempts?: number }[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: ["127.0.0.1:1"],
+      nodeId: "sc-quiet",
+      service: "web",
+      instance: "i-quiet",
+      subscribe: [],
+      apply: () => {},
+      clock: systemClock,
+      logger: pino({ level: "debug" }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      backoff: { baseMs: 5, maxMs: 20 },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    const unreachable = () => lines.filter((l) => l.msg === "control plane not reachable");
+    await until("several retries", () => unreachable().length >= 6);
+    const warned = unreachable().filter((l) => l.level === 40);
+    assert.equal(warned.length, 1, "said at warn once within 30 s");
+    assert.equal(warned[0]?.failedAttempts, 1);
+    const debug = unreachable().filter((l) => l.level === 20);
+    assert.ok(debug.length >= 5);
+    assert.ok((debug.at(-1)?.failedAttempts ?? 0) >= 6, "the attempts are counted on");
+  });
+
   it("says the control plane refused its credentials, with the code and details, once per distinct refusal", async () => {
     let refusal = { code: status.UNAUTHENTICATED, details: "the bearer token was revoked" };
     let streams = 0;
