@@ -31,8 +31,25 @@ export function checkReferences(resources: readonly Resource[]): Finding[] {
       ...(related === undefined ? {} : { related: [related] }),
     });
   const hostOwner = new Map<string, string>();
+  /** `namespace/name` of a service account → the Service that listed it first. */
+  const accountOwner = new Map<string, string>();
   for (const r of resources) {
     const id = `${r.kind}/${r.metadata.name}`;
+    if (r.kind === "Service") {
+      (r.spec.serviceAccounts ?? []).forEach((a, i) => {
+        const account = `${a.namespace}/${a.name}`;
+        const owner = accountOwner.get(account);
+        if (owner === undefined) accountOwner.set(account, id);
+        else
+          warn(
+            "SharedServiceAccount",
+            id,
+            `spec.serviceAccounts[${i}]`,
+            `service account "${account}" is also listed by ${owner}: a caller with it is taken for either Service (mTLS checks cannot tell them apart, and an AuthorizationPolicy allows it only where both are allowed)`,
+            owner,
+          );
+      });
+    }
     if (r.kind === "Route") {
       r.spec.hosts.forEach((host, h) => {
         const owner = hostOwner.get(host);

@@ -86,4 +86,33 @@ spec: {mtls: {mode: STRICT}}
       'PeerAuthentication/typo spec.namespace: no Service lists a service account in namespace "legcy" (spec.serviceAccounts), so no sidecar is in it',
     ]);
   });
+
+  it("warns about a service account two Services list (callers with it are taken for either)", () => {
+    const resources = parseResources(
+      `apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: reviews}
+spec: {serviceAccounts: [{namespace: shop, name: reviews}, {namespace: shop, name: shared}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: ratings}
+spec: {serviceAccounts: [{namespace: shop, name: ratings}, {namespace: shop, name: shared}]}
+---
+apiVersion: meshlet.dev/v1
+kind: Service
+metadata: {name: other}
+spec: {serviceAccounts: [{namespace: other, name: shared}]}
+`,
+      "sa.yaml",
+    );
+    const findings = checkReferences(resources);
+    assert.deepEqual(findings.map(formatFinding), [
+      'Service/ratings spec.serviceAccounts[1]: service account "shop/shared" is also listed by Service/reviews: a caller with it is taken for either Service (mTLS checks cannot tell them apart, and an AuthorizationPolicy allows it only where both are allowed)',
+    ]);
+    assert.deepEqual(
+      [findings[0]?.code, findings[0]?.severity, findings[0]?.related],
+      ["SharedServiceAccount", "warning", ["Service/reviews"]],
+    );
+  });
 });
