@@ -132,6 +132,8 @@ export interface LoadStart {
   tokensFile?: string;
   /** The nodes' trust bundle (ClusterTarget.caFile): the streams use TLS, as a sidecar's; absent: plain text. */
   caFile?: string;
+  /** The simulated sidecars' first-message timeout; absent: a sidecar's default. */
+  firstMessageTimeoutMs?: number;
   /** bench:config: every sidecar serves its app this key, and an app watches it over SSE. */
   config?: { service: string; key: string };
 }

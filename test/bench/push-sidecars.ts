@@ -110,6 +110,7 @@ for (let i = 0; i < start.count; i++) {
     service,
     ...(token === undefined ? {} : { token }),
     ...(caPem === undefined ? {} : { caPem }),
+    ...(start.firstMessageTimeoutMs === undefined ? {} : { firstMessageTimeoutMs: start.firstMessageTimeoutMs }),
     instance: `i${n}`,
     subscribe: ["shared"],
     apply: (s) => {
@@ -120,7 +121,17 @@ for (let i = 0; i < start.count; i++) {
     ...(store === undefined ? {} : { config: { revision: () => store.revision, apply: (u) => store.apply(u) } }),
     clock: systemClock,
     logger,
-    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    channelOptions: {
+      "grpc.use_local_subchannel_pool": 1,
+      // A load generator with thousands of streams answers the nodes' pings as late as their first messages:
+      // the same allowance for its keep-alive, or it drops its own connections (FIRST_MESSAGE_S, push.ts).
+      ...(start.firstMessageTimeoutMs === undefined
+        ? {}
+        : {
+            "grpc.keepalive_time_ms": start.firstMessageTimeoutMs,
+            "grpc.keepalive_timeout_ms": start.firstMessageTimeoutMs,
+          }),
+    },
   });
   clients.push(client);
   client.start();
