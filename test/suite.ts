@@ -18,6 +18,11 @@ const SOLO = new Map<string, string>([
   ["test/integration/chaos.test.ts", "experiments are checked against their deadlines while nodes are killed"],
   ["test/integration/resilience.test.ts", "an overflow must be answered without waiting (under 400 ms)"],
   ["test/integration/faults.test.ts", "injected delays and timeouts are checked to the 100 ms"],
+  ["test/integration/status-reads.test.ts", "/v1/cluster must answer within 200 ms with the leader frozen"],
+  ["test/integration/app-health.test.ts", "deregistered and registered again within 2 s, on a port it re-binds"],
+  ["test/integration/cold-start.test.ts", "ready in under 2.5 s"],
+  ["test/controlplane/http/hostile.test.ts", "reads under 500 ms while it loads the node with a 3.5 MB apply"],
+  ["test/sidecar/resilience/global-reservoir.test.ts", "a take under 20 ms, admit rates driven by real timers"],
 ]);
 
 const files = globSync("test/**/*.test.ts").sort();

@@ -40,12 +40,12 @@ export function checkReferences(resources: readonly Resource[]): Finding[] {
         const account = `${a.namespace}/${a.name}`;
         const owner = accountOwner.get(account);
         if (owner === undefined) accountOwner.set(account, id);
-        else
+        else if (owner !== id)
           warn(
             "SharedServiceAccount",
             id,
             `spec.serviceAccounts[${i}]`,
-            `service account "${account}" is also listed by ${owner}: a caller with it is taken for either Service (mTLS checks cannot tell them apart, and an AuthorizationPolicy allows it only where both are allowed)`,
+            `service account "${account}" is also listed by ${owner}: a sidecar with it may register as, and passes its callers' identity check as, any Service listing it; as a caller it counts as all of them (an AuthorizationPolicy ALLOW needs every one allowed, a DENY of any one refuses it)`,
             owner,
           );
       });

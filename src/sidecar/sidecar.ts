@@ -268,7 +268,7 @@ export class Sidecar {
     const fields = { endpoints: r.endpoints, warmed: r.warmed, tookMs: r.tookMs };
     if (r.complete) this.#log.info(fields, "warm-up done: ready");
     else this.#log.warn({ ...fields, missing: r.missing, capMs: WARM_UP_CAP_MS }, "warm-up capped: ready anyway");
-    // Said before /ready turns 200, so whoever sees the 200 can already find why in the log.
+    // Said before /ready turns 200 (the logger writes asynchronously, so a reader of the log may still wait).
     this.#warming = false;
   }
 

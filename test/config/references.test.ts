@@ -102,13 +102,13 @@ spec: {serviceAccounts: [{namespace: shop, name: ratings}, {namespace: shop, nam
 apiVersion: meshlet.dev/v1
 kind: Service
 metadata: {name: other}
-spec: {serviceAccounts: [{namespace: other, name: shared}]}
+spec: {serviceAccounts: [{namespace: other, name: shared}, {namespace: other, name: shared}]}
 `,
       "sa.yaml",
     );
     const findings = checkReferences(resources);
     assert.deepEqual(findings.map(formatFinding), [
-      'Service/ratings spec.serviceAccounts[1]: service account "shop/shared" is also listed by Service/reviews: a caller with it is taken for either Service (mTLS checks cannot tell them apart, and an AuthorizationPolicy allows it only where both are allowed)',
+      'Service/ratings spec.serviceAccounts[1]: service account "shop/shared" is also listed by Service/reviews: a sidecar with it may register as, and passes its callers\' identity check as, any Service listing it; as a caller it counts as all of them (an AuthorizationPolicy ALLOW needs every one allowed, a DENY of any one refuses it)',
     ]);
     assert.deepEqual(
       [findings[0]?.code, findings[0]?.severity, findings[0]?.related],

@@ -5,7 +5,7 @@ import { after, describe, it } from "node:test";
 import { Metadata, Server, ServerCredentials, type ServerDuplexStream, status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { formatHostPort } from "../../../src/common/address.ts";
-import { systemClock } from "../../../src/common/clock.ts";
+import { FakeClock, systemClock } from "../../../src/common/clock.ts";
 import { silentLogger } from "../../../src/common/logger.ts";
 import { createRegistry } from "../../../src/common/metrics.ts";
 import { discoveryProto } from "../../../src/config/discovery-proto.ts";
@@ -314,31 +314,61 @@ describe("sidecar discovery client", () => {
     const about = (control: string) => [...new Set(lines.filter((l) => l.control === control).map((l) => l.msg))];
     assert.deepEqual(about("127.0.0.1:1"), ["control plane not reachable"]);
     assert.equal(about(a.address)[0], "discovery stream lost");
+    // A stream came up in between: the next outage is a new one, said at warn again at once (not 30 s later).
+    const lost = lines.findIndex((l) => l.msg === "discovery stream lost");
+    await until("the never-reached node said again after the loss", () =>
+      lines.slice(lost).some((l) => l.control === "127.0.0.1:1" && l.msg === "control plane not reachable"),
+    );
   });
 
-  it("says a node that stays unreachable at warn once, the retries in between at debug, with the attempts counted", async () => {
-    const lines: { control?: string; msg?: string; level?: number; failedAttempts?: number }[] = [];
+  it("says each node that stays unreachable at warn once per 30 s, the retries in between at debug, with the attempts counted", async () => {
+    const clock = new FakeClock(1_000_000);
+    /** `at`: the fake clock when the line was written. */
+    const lines: { control?: string; msg?: string; level?: number; failedAttempts?: number; at: number }[] = [];
     const client = new DiscoveryStreamClient({
-      controls: ["127.0.0.1:1"],
+      controls: ["127.0.0.1:1", "127.0.0.1:2"],
       nodeId: "sc-quiet",
       service: "web",
       instance: "i-quiet",
       subscribe: [],
       apply: () => {},
-      clock: systemClock,
-      logger: pino({ level: "debug" }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      clock,
+      logger: pino(
+        { level: "debug" },
+        { write: (line: string) => lines.push({ ...JSON.parse(line), at: clock.now() }) },
+      ),
       backoff: { baseMs: 5, maxMs: 20 },
     });
     client.start();
     cleanups.push(() => client.stop());
-    const unreachable = () => lines.filter((l) => l.msg === "control plane not reachable");
-    await until("several retries", () => unreachable().length >= 6);
-    const warned = unreachable().filter((l) => l.level === 40);
-    assert.equal(warned.length, 1, "said at warn once within 30 s");
-    assert.equal(warned[0]?.failedAttempts, 1);
-    const debug = unreachable().filter((l) => l.level === 20);
-    assert.ok(debug.length >= 5);
-    assert.ok((debug.at(-1)?.failedAttempts ?? 0) >= 6, "the attempts are counted on");
+    const said = () => lines.filter((l) => l.msg === "control plane not reachable");
+    // The next retry waits on the fake clock: move it (past the longest backoff, short of the 3 s first-message
+    // timeout, so one attempt per move), then wait for the real refusal.
+    const retry = async (ms: number) => {
+      const before = said().length;
+      clock.advance(ms);
+      await until("the next attempt refused", () => said().length > before);
+    };
+    await until("the first attempt refused", () => said().length === 1);
+    for (let i = 0; i < 7; i++) await retry(20);
+    for (let i = 0; i < 12; i++) await retry(2_900);
+    const seen = said();
+    const lastWarn = new Map<string | undefined, number>();
+    const expected = seen.map((l) => {
+      const last = lastWarn.get(l.control);
+      const warn = last === undefined || l.at - last >= 30_000;
+      if (warn) lastWarn.set(l.control, l.at);
+      return [l.control, warn ? 40 : 20];
+    });
+    assert.deepEqual(
+      seen.map((l) => [l.control, l.level]),
+      expected,
+    );
+    assert.equal(seen.filter((l) => l.level === 40).length, 4, "each address at warn at first, and again 30 s on");
+    assert.deepEqual(
+      seen.map((l) => l.failedAttempts),
+      seen.map((_, i) => i + 1),
+    );
   });
 
   it("says the control plane refused its credentials, with the code and details, once per distinct refusal", async () => {
