@@ -132,7 +132,9 @@ test("control plane + sidecars over the discovery stream: registration, routing,
     return r.status === 200 ? ((await r.json()) as { ready: boolean; stale: boolean; version: string }) : undefined;
   });
   // The log line is written before /ready turns 200, but it travels another pipe than the answer.
-  await until("the capped warm-up is logged", async () => (/warm-up capped: ready anyway/.test(cached.logs()) ? true : undefined));
+  await until("the capped warm-up is logged", async () =>
+    /warm-up capped: ready anyway/.test(cached.logs()) ? true : undefined,
+  );
   assert.deepEqual([ready.ready, ready.stale, ready.version], [true, true, version]);
   const routed = await send(cached.outbound, { headers: { host: "reviews" } });
   assert.equal(routed.headers["x-meshlet-flags"], "UH", "the cached route table is used (no endpoint left)");
