@@ -182,7 +182,8 @@ test("a sidecar whose --ca-file is replaced while the node's certificate moves t
     await startSidecar(undefined, {
       service: "web",
       staticConfig: false,
-      args: ["--control", link.address, "--log-level", "info"],
+      // debug: a refusal repeated for the same reason within 30 s is logged at debug (docs/sidecar.md).
+      args: ["--control", link.address, "--log-level", "debug"],
       env: { MESHLET_CA_FILE: caFile },
     }),
   );

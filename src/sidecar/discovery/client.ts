@@ -152,8 +152,9 @@ const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 3_000;
 const FIRST_MESSAGE_TIMEOUT_GROWTH = 3;
 const DEFAULT_STATUS_INTERVAL_MS = 2_000;
 /**
- * A node that stays unreachable is said at warn once, then again at most this often (with the failed attempts
- * in a row); the retries in between, every 100 ms to 1 s, go to debug. Else an outage floods the log.
+ * A node that stays unreachable for the same reason is said at warn once, then again at most this often (with
+ * the failed attempts in a row); the retries in between, every 100 ms to 1 s, go to debug. Else an outage floods
+ * the log. A new reason (refused, then an untrusted certificate) is news: said at once.
  */
 const UNREACHABLE_REPEAT_MS = 30_000;
 /**
@@ -194,8 +195,8 @@ export class DiscoveryStreamClient {
   #call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output> | undefined;
   #next = 0;
   #attempt = 0;
-  /** When "not reachable" was last said at warn, per node address, since the last stream that came up. */
-  #unreachableSaidAt = new Map<string, number>();
+  /** When, and why, "not reachable" was last said at warn, per node address, since the last stream came up. */
+  #unreachableSaid = new Map<string, { at: number; reason: string }>();
   /** Streams in a row that timed out waiting for their first message. */
   #slowStarts = 0;
   #retryTimer: TimerHandle | undefined;
@@ -328,16 +329,16 @@ export class DiscoveryStreamClient {
     );
   }
 
-  /** A node not reached (again): at warn the first time and every UNREACHABLE_REPEAT_MS, else at debug. */
+  /** A node not reached (again): at warn for a new reason and every UNREACHABLE_REPEAT_MS, else at debug. */
   #unreachable(address: string, reason: string, delay: number): void {
     const now = this.#o.clock.now();
-    const said = this.#unreachableSaidAt.get(address);
+    const said = this.#unreachableSaid.get(address);
     const fields = { control: address, reason, retryInMs: Math.round(delay), failedAttempts: this.#attempt };
-    if (said !== undefined && now - said < UNREACHABLE_REPEAT_MS) {
+    if (said !== undefined && said.reason === reason && now - said.at < UNREACHABLE_REPEAT_MS) {
       this.#log.debug(fields, "control plane not reachable");
       return;
     }
-    this.#unreachableSaidAt.set(address, now);
+    this.#unreachableSaid.set(address, { at: now, reason });
     this.#log.warn(fields, "control plane not reachable");
   }
 
@@ -410,7 +411,7 @@ export class DiscoveryStreamClient {
         this.#log.info({ control: address }, "discovery stream up");
         this.#connectedTo = address;
         this.#credentialRefusal = undefined;
-        this.#unreachableSaidAt.clear();
+        this.#unreachableSaid.clear();
         this.#attempt = 0;
         this.#slowStarts = 0;
         this.#o.onConnection?.(true);

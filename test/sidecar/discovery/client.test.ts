@@ -371,6 +371,66 @@ describe("sidecar discovery client", () => {
     );
   });
 
+  it("says a new reason for a node that stays unreachable at once, at warn", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    await new Promise((r) => blocker.close(r));
+    const clock = new FakeClock(1_000_000);
+    const lines: { msg?: string; level?: number; reason?: string; at: number }[] = [];
+    const client = new DiscoveryStreamClient({
+      controls: [`127.0.0.1:${port}`],
+      nodeId: "sc-reason",
+      service: "web",
+      instance: "i-reason",
+      subscribe: [],
+      apply: () => {},
+      clock,
+      logger: pino(
+        { level: "debug" },
+        { write: (line: string) => lines.push({ ...JSON.parse(line), at: clock.now() }) },
+      ),
+      backoff: { baseMs: 5, maxMs: 20 },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    const said = () => lines.filter((l) => l.msg === "control plane not reachable");
+    const retry = async () => {
+      const before = said().length;
+      clock.advance(20);
+      await until("the next attempt failed", () => said().length > before);
+    };
+    await until("the first attempt refused", () => said().length === 1);
+    await retry();
+    await retry();
+    // Now something listens there that is no gRPC server: it ends every connection at once, another reason.
+    const rude = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((r) => rude.listen(port, "127.0.0.1", r));
+    cleanups.push(() => rude.close());
+    for (let i = 0; i < 3; i++) await retry();
+    const seen = said();
+    const refused = seen[0]?.reason ?? "";
+    assert.match(refused, /ECONNREFUSED/);
+    const other = seen.findIndex((l) => l.reason !== refused);
+    assert.ok(other >= 3, `a different reason once something listens: ${JSON.stringify(seen.map((l) => l.reason))}`);
+    let last: { at: number; reason: string | undefined } | undefined;
+    const expected = seen.map((l) => {
+      const warn = last === undefined || last.reason !== l.reason || l.at - last.at >= 30_000;
+      if (warn) last = { at: l.at, reason: l.reason };
+      return warn ? 40 : 20;
+    });
+    assert.deepEqual(
+      seen.map((l) => l.level),
+      expected,
+    );
+    assert.equal(seen[other]?.level, 40, "the new reason said at warn");
+    assert.deepEqual(
+      seen.slice(1, 3).map((l) => l.level),
+      [20, 20],
+      "the same refusal repeated: debug",
+    );
+  });
+
   it("says the control plane refused its credentials, with the code and details, once per distinct refusal", async () => {
     let refusal = { code: status.UNAUTHENTICATED, details: "the bearer token was revoked" };
     let streams = 0;
