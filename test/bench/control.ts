@@ -19,6 +19,12 @@
  * A failed request during a point or the fill ends the run with what it was
  * answered, and a 401/403 anywhere does: no figure may count refusals.
  * Needs a built dist/; installs Debian's etcd-server when `etcd` is missing.
+ * BENCH_PROFILE=1 runs the three meshlet nodes under `node --cpu-prof` (its figures are then not for the
+ * table: the profiler costs a few per cent) and prints each node's self time by file and library at the end;
+ * a node restarted after a kill is not profiled, so use it with KILLS=0.
+ * BENCH_TLS=0 runs meshlet with `--insecure` (plain HTTP and gRPC, peers unauthenticated; tokens are still
+ * checked), as etcd runs here (plain client and peer URLs, no auth): the same transport for both. By default
+ * meshlet runs as shipped, with TLS on its API and between its nodes, and etcd in plain text.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -32,6 +38,7 @@ import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harnes
 import { cpuMs, rssMb } from "../helpers/proc.ts";
 import { adminTokenFile, readToken } from "../support/control-auth.ts";
 import { ensureSystemPackage } from "../support/system-package.ts";
+import { summaryTable } from "./profile-summary.ts";
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -128,9 +135,22 @@ function rssOf(pid: number | undefined): number {
   return pid === undefined ? Number.NaN : rssMb(pid);
 }
 
+const TLS = process.env.BENCH_TLS !== "0";
+const SCHEME = TLS ? "https" : "http";
+const PROFILE_DIR =
+  process.env.BENCH_PROFILE === "1" ? fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-control-prof-")) : undefined;
+/** The profiled nodes' ids by pid (their profiles are named after the pid). */
+const profiledNodes = new Map<number, string>();
+
 async function meshlet(): Promise<System> {
-  const c = await makeCluster(3, ["--log-level", "warn"]);
+  const c = await makeCluster(3, ["--log-level", "warn", ...(TLS ? [] : ["--insecure"])]);
+  // NODE_OPTIONS is read when a node is spawned: these three only, not the bench or a node restarted later.
+  const nodeOptions = process.env.NODE_OPTIONS;
+  if (PROFILE_DIR !== undefined) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}`;
   for (const n of c.nodes) c.start(n);
+  if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+  else process.env.NODE_OPTIONS = nodeOptions;
+  for (const n of c.nodes) if (n.proc?.pid !== undefined) profiledNodes.set(n.proc.pid, n.id);
   await leaderOf(c.nodes, 60_000);
   const node = (i: number) => {
     const n = c.nodes[i];
@@ -143,24 +163,24 @@ async function meshlet(): Promise<System> {
   const auth = { authorization: `Bearer ${token}` };
   await waitFor("every node to accept the admin token", async () => {
     for (const n of c.nodes) {
-      const r = await call(`https://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
+      const r = await call(`${SCHEME}://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
       if (r.status !== 200 && r.status !== 404) return undefined;
     }
     return true;
   });
   const sys: System = {
     name: "meshlet",
-    driver: "native HTTP API /v1/config (undici request, a connection per client)",
+    driver: `native HTTP API /v1/config (undici request, a connection per client), ${TLS ? "over TLS, nodes over mTLS, bearer token (as shipped)" : "plain text (--insecure), bearer token"}`,
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
-      const r = await call(`https://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
+      const r = await call(`${SCHEME}://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
         ...auth,
         "x-meshlet-timeout": String(timeoutMs),
       });
       expect2xx(`meshlet PUT /v1/config/${key}`, r);
     },
     async get(i, key) {
-      const r = await call(`https://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
+      const r = await call(`${SCHEME}://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
       if (r.status !== 404) expect2xx(`meshlet GET /v1/config/${key}`, r);
     },
     async leader() {
@@ -185,7 +205,7 @@ async function meshlet(): Promise<System> {
     rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
     leaderChanges: () =>
       sumCounter(
-        c.nodes.map((n) => `https://${n.http}/metrics`),
+        c.nodes.map((n) => `${SCHEME}://${n.http}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
     async term() {
@@ -195,8 +215,8 @@ async function meshlet(): Promise<System> {
     },
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
-    gcPauseSeconds: (i) => sumSeries(`https://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
-    fsyncs: (i) => fsyncsOf(`https://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
+    gcPauseSeconds: (i) => sumSeries(`${SCHEME}://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    fsyncs: (i) => fsyncsOf(`${SCHEME}://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
     stop: () => c.stopAll(),
   };
   return sys;
@@ -341,7 +361,7 @@ async function etcd(): Promise<{ grpc: System; gateway: System }> {
   const grpc: System = {
     ...shared,
     name: "etcd",
-    driver: "native gRPC KV API (etcd3 npm client, grpc-js, one HTTP/2 connection per member)",
+    driver: "native gRPC KV API (etcd3 npm client, grpc-js, one HTTP/2 connection per member), plain text, no auth",
     async put(i, key, value, timeoutMs = 5000) {
       await client(i)
         .put(key)
@@ -676,6 +696,15 @@ process.stdout.write(
 for (const k of samples.get(mesh)?.keys() ?? []) {
   const [a, b, c] = systems.map((s) => value(s, k)) as [number, number, number];
   process.stdout.write(`| ${k} | ${fmt(a)} | ${fmt(b)} | ${fmt(c)} | ${ratio(a, b)} | ${ratio(a, c)} |\n`);
+}
+if (PROFILE_DIR !== undefined) {
+  for (const file of fs.readdirSync(PROFILE_DIR).filter((f) => f.endsWith(".cpuprofile"))) {
+    const pid = Number(file.split(".")[3]);
+    process.stdout.write(
+      `\nCPU profile of meshlet node ${profiledNodes.get(pid) ?? `pid ${pid}`} (self time, whole run):\n\n`,
+    );
+    process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), 0, 0.01));
+  }
 }
 if (failure !== undefined) {
   process.stdout.write(`\nthe run stopped early: ${String(failure)}\n`);

@@ -27,6 +27,8 @@ export interface ControlProc {
   id: string;
   grpc: string;
   http: string;
+  /** "http" for a node started with --insecure; https when absent. */
+  scheme?: "http" | "https";
   dataDir: string;
   proc: ChildProcess | undefined;
   log: string[];
@@ -53,8 +55,10 @@ export async function makeCluster(
 ): Promise<Cluster> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-control-"));
   const ports = await freePorts(n * 2);
+  const scheme = flags.includes("--insecure") ? "http" : "https";
   const nodes: ControlProc[] = Array.from({ length: n }, (_, i) => ({
     id: `n${i + 1}`,
+    scheme,
     grpc: `127.0.0.1:${ports[i * 2]}`,
     http: `127.0.0.1:${ports[i * 2 + 1]}`,
     dataDir: path.join(root, `n${i + 1}`),
@@ -101,8 +105,13 @@ export async function makeCluster(
   cluster.peers = nodes.map((node) => `${node.id}=${peerAddress(node)}`).join(",");
   // Every node of the cluster takes the first founding node's admin token (one token, any member).
   const tokenFile = adminTokenFile(nodes[0]?.dataDir ?? root);
-  for (const node of nodes) authorizeControlPlane(`https://${node.http}`, tokenFile);
+  for (const node of nodes) authorizeControlPlane(originOf(node), tokenFile);
   return cluster;
+}
+
+/** The node's HTTP API origin: https unless it was started with --insecure. */
+export function originOf(node: ControlProc): string {
+  return `${node.scheme ?? "https"}://${node.http}`;
 }
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
@@ -124,7 +133,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, m
 export type ClusterStatus = ClusterView;
 
 export async function status(node: ControlProc): Promise<ClusterStatus> {
-  const res = await fetch(`https://${node.http}/v1/cluster`, { signal: AbortSignal.timeout(2_000) });
+  const res = await fetch(`${originOf(node)}/v1/cluster`, { signal: AbortSignal.timeout(2_000) });
   return (await res.json()) as ClusterStatus;
 }
 
@@ -148,7 +157,7 @@ export function put(
   value: string,
   headers: Record<string, string> = {},
 ): Promise<Response> {
-  return fetch(`https://${node.http}/v1/config/${key}`, {
+  return fetch(`${originOf(node)}/v1/config/${key}`, {
     method: "PUT",
     body: value,
     headers,
@@ -157,7 +166,7 @@ export function put(
 }
 
 export function get(node: ControlProc, key: string, stale = false): Promise<Response> {
-  return fetch(`https://${node.http}/v1/config/${key}${stale ? "?consistency=stale" : ""}`, {
+  return fetch(`${originOf(node)}/v1/config/${key}${stale ? "?consistency=stale" : ""}`, {
     signal: AbortSignal.timeout(10_000),
   });
 }
