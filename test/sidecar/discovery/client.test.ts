@@ -321,12 +321,20 @@ describe("sidecar discovery client", () => {
     );
   });
 
-  it("says each node that stays unreachable at warn once per 30 s, the retries in between at debug, with the attempts counted", async () => {
+  /** A client of unreachable `controls` on a fake clock, its "not reachable" lines, and a way to its next try. */
+  const unreachableClient = (controls: string[]) => {
     const clock = new FakeClock(1_000_000);
     /** `at`: the fake clock when the line was written. */
-    const lines: { control?: string; msg?: string; level?: number; failedAttempts?: number; at: number }[] = [];
+    const lines: {
+      control?: string;
+      msg?: string;
+      level?: number;
+      reason?: string;
+      failedAttempts?: number;
+      at: number;
+    }[] = [];
     const client = new DiscoveryStreamClient({
-      controls: ["127.0.0.1:1", "127.0.0.1:2"],
+      controls,
       nodeId: "sc-quiet",
       service: "web",
       instance: "i-quiet",
@@ -342,14 +350,22 @@ describe("sidecar discovery client", () => {
     client.start();
     cleanups.push(() => client.stop());
     const said = () => lines.filter((l) => l.msg === "control plane not reachable");
-    // The next retry waits on the fake clock: move it (past the longest backoff, short of the 3 s first-message
-    // timeout, so one attempt per move), then wait for the real refusal.
-    const retry = async (ms: number) => {
-      const before = said().length;
-      clock.advance(ms);
-      await until("the next attempt refused", () => said().length > before);
+    return {
+      said,
+      first: () => until("the first attempt refused", () => said().length === 1),
+      // The next retry waits on the fake clock: move it (past the longest backoff, short of the 3 s first-message
+      // timeout, so one attempt per move), then wait for the real failure.
+      retry: async (ms = 20) => {
+        const before = said().length;
+        clock.advance(ms);
+        await until("the next attempt failed", () => said().length > before);
+      },
     };
-    await until("the first attempt refused", () => said().length === 1);
+  };
+
+  it("says each node that stays unreachable at warn once per 30 s, the retries in between at debug, with the attempts counted", async () => {
+    const { said, first, retry } = unreachableClient(["127.0.0.1:1", "127.0.0.1:2"]);
+    await first();
     for (let i = 0; i < 7; i++) await retry(20);
     for (let i = 0; i < 12; i++) await retry(2_900);
     const seen = said();
@@ -376,31 +392,8 @@ describe("sidecar discovery client", () => {
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
     const port = (blocker.address() as net.AddressInfo).port;
     await new Promise((r) => blocker.close(r));
-    const clock = new FakeClock(1_000_000);
-    const lines: { msg?: string; level?: number; reason?: string; at: number }[] = [];
-    const client = new DiscoveryStreamClient({
-      controls: [`127.0.0.1:${port}`],
-      nodeId: "sc-reason",
-      service: "web",
-      instance: "i-reason",
-      subscribe: [],
-      apply: () => {},
-      clock,
-      logger: pino(
-        { level: "debug" },
-        { write: (line: string) => lines.push({ ...JSON.parse(line), at: clock.now() }) },
-      ),
-      backoff: { baseMs: 5, maxMs: 20 },
-    });
-    client.start();
-    cleanups.push(() => client.stop());
-    const said = () => lines.filter((l) => l.msg === "control plane not reachable");
-    const retry = async () => {
-      const before = said().length;
-      clock.advance(20);
-      await until("the next attempt failed", () => said().length > before);
-    };
-    await until("the first attempt refused", () => said().length === 1);
+    const { said, first, retry } = unreachableClient([`127.0.0.1:${port}`]);
+    await first();
     await retry();
     await retry();
     // Now something listens there that is no gRPC server: it ends every connection at once, another reason.
