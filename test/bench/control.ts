@@ -34,7 +34,7 @@ import { performance } from "node:perf_hooks";
 import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
 import { request } from "undici";
-import { freePorts, leaderOf, makeCluster, status } from "../controlplane/harness.ts";
+import { freePorts, leaderOf, makeCluster, originOf, status } from "../controlplane/harness.ts";
 import { cpuMs, rssMb } from "../helpers/proc.ts";
 import { adminTokenFile, readToken } from "../support/control-auth.ts";
 import { ensureSystemPackage } from "../support/system-package.ts";
@@ -136,7 +136,6 @@ function rssOf(pid: number | undefined): number {
 }
 
 const TLS = process.env.BENCH_TLS !== "0";
-const SCHEME = TLS ? "https" : "http";
 const PROFILE_DIR =
   process.env.BENCH_PROFILE === "1" ? fs.mkdtempSync(path.join(os.tmpdir(), "meshlet-control-prof-")) : undefined;
 /** The profiled nodes' ids by pid (their profiles are named after the pid). */
@@ -163,7 +162,7 @@ async function meshlet(): Promise<System> {
   const auth = { authorization: `Bearer ${token}` };
   await waitFor("every node to accept the admin token", async () => {
     for (const n of c.nodes) {
-      const r = await call(`${SCHEME}://${n.http}/v1/config/k0`, "GET", null, 2000, auth);
+      const r = await call(`${originOf(n)}/v1/config/k0`, "GET", null, 2000, auth);
       if (r.status !== 200 && r.status !== 404) return undefined;
     }
     return true;
@@ -173,14 +172,14 @@ async function meshlet(): Promise<System> {
     driver: `native HTTP API /v1/config (undici request, a connection per client), ${TLS ? "over TLS, nodes over mTLS, bearer token (as shipped)" : "plain text (--insecure), bearer token"}`,
     nodes: 3,
     async put(i, key, value, timeoutMs = 5000) {
-      const r = await call(`${SCHEME}://${node(i).http}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
+      const r = await call(`${originOf(node(i))}/v1/config/${key}`, "PUT", value, timeoutMs + 1000, {
         ...auth,
         "x-meshlet-timeout": String(timeoutMs),
       });
       expect2xx(`meshlet PUT /v1/config/${key}`, r);
     },
     async get(i, key) {
-      const r = await call(`${SCHEME}://${node(i).http}/v1/config/${key}`, "GET", null, 5000, auth);
+      const r = await call(`${originOf(node(i))}/v1/config/${key}`, "GET", null, 5000, auth);
       if (r.status !== 404) expect2xx(`meshlet GET /v1/config/${key}`, r);
     },
     async leader() {
@@ -205,7 +204,7 @@ async function meshlet(): Promise<System> {
     rssMb: () => c.nodes.map((n) => rssOf(n.proc?.pid)),
     leaderChanges: () =>
       sumCounter(
-        c.nodes.map((n) => `${SCHEME}://${n.http}/metrics`),
+        c.nodes.map((n) => `${originOf(n)}/metrics`),
         "meshlet_raft_leader_changes_total",
       ),
     async term() {
@@ -215,8 +214,8 @@ async function meshlet(): Promise<System> {
     },
     pid: (i) => node(i).proc?.pid,
     // V8's pauses, by kind (scavenges, mark-compact finalisation, weak callbacks), from prom-client's default metrics.
-    gcPauseSeconds: (i) => sumSeries(`${SCHEME}://${node(i).http}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
-    fsyncs: (i) => fsyncsOf(`${SCHEME}://${node(i).http}/metrics`, "meshlet_wal_fsync_duration_seconds"),
+    gcPauseSeconds: (i) => sumSeries(`${originOf(node(i))}/metrics`, "meshlet_nodejs_gc_duration_seconds_sum"),
+    fsyncs: (i) => fsyncsOf(`${originOf(node(i))}/metrics`, "meshlet_wal_fsync_duration_seconds"),
     stop: () => c.stopAll(),
   };
   return sys;
