@@ -98,6 +98,11 @@ export class Raft {
   randomizedElectionTimeout = 0;
   /** leaderLossTimeout plus this follower's jitter; drawn again at each reset, so per leader and term. */
   randomizedLeaderLossTimeout = 0;
+  /**
+   * Ticks left before this follower runs a pre-vote because the transport reported its leader's connection
+   * broken (leaderUnreachable); 0 = none pending. Cleared by any word from the leader and by every role change.
+   */
+  brokenLeaderCountdown = 0;
   readonly electionTimeout: number;
   /** 0 when the leader-loss rule is off. */
   readonly leaderLossTimeout: number;
@@ -174,6 +179,7 @@ export class Raft {
     this.lead = "";
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.brokenLeaderCountdown = 0;
     this.resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
     this.votes = new Map();
@@ -244,6 +250,12 @@ export class Raft {
   tickElection = (): void => {
     this.electionElapsed++;
     this.leaderContactElapsed++;
+    // A turn after a broken leader (leaderUnreachable) comes before the randomised timeout, which would otherwise
+    // let two followers whose timeouts fall on the same tick ask at once.
+    if (this.brokenLeaderCountdown > 0) {
+      if (--this.brokenLeaderCountdown === 0 && this.role === "follower") this.hup("election");
+      return;
+    }
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup("election");
@@ -296,6 +308,17 @@ export class Raft {
    */
   leaderUnreachable(): void {
     this.electionElapsed = Math.max(this.electionElapsed, this.electionTimeout);
+    // Under the leader-loss rule (pre-vote and check-quorum guard it, see tickElection) the follower need not
+    // wait for the randomised part of its timeout either. The followers that saw the same break take turns
+    // instead of drawing lots: the first in id order among the voters left asks at its next tick, the second a
+    // tick later, and so on, so two of them never split a vote by asking at once, and when the first cannot win
+    // (its log is behind, or it alone lost the link) the next one asks a tick later. A report while a countdown
+    // runs does not postpone it.
+    if (this.leaderLossTimeout > 0 && this.brokenLeaderCountdown === 0 && this.lead !== "") {
+      const others = this.confState.voters.filter((id) => id !== this.lead).sort();
+      const rank = others.indexOf(this.id);
+      if (rank >= 0) this.brokenLeaderCountdown = rank + 1;
+    }
   }
 
   // ---- elections -------------------------------------------------------------
@@ -651,24 +674,26 @@ export class Raft {
     }
   };
 
+  /** A MsgApp, heartbeat or snapshot from `lead`: its lease starts again and a pending broken-link campaign is off. */
+  heardFromLeader(lead: NodeId): void {
+    this.electionElapsed = 0;
+    this.leaderContactElapsed = 0;
+    this.brokenLeaderCountdown = 0;
+    this.lead = lead;
+  }
+
   stepFollower = (m: Message): void => {
     switch (m.type) {
       case "MsgApp":
-        this.electionElapsed = 0;
-        this.leaderContactElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppend(m);
         return;
       case "MsgHeartbeat":
-        this.electionElapsed = 0;
-        this.leaderContactElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case "MsgSnap":
-        this.electionElapsed = 0;
-        this.leaderContactElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshot(m);
         return;
       case "MsgTimeoutNow":
