@@ -66,8 +66,11 @@ export interface LayerRow {
   share: number;
 }
 
-/** `fromUs`: samples before this time (µs, monotonic clock) are left out: start-up and config loading. */
-export function summarize(profile: Profile, fromUs = 0): LayerRow[] {
+/**
+ * `fromUs`: samples before this time (µs, monotonic clock) are left out: start-up and config loading; `toUs`:
+ * samples after it too (a window of the run, e.g. bench:push's changes).
+ */
+export function summarize(profile: Profile, fromUs = 0, toUs = Number.POSITIVE_INFINITY): LayerRow[] {
   const layerOfNode = new Map<number, string>();
   for (const n of profile.nodes) layerOfNode.set(n.id, layerOf(n.callFrame.url, n.callFrame.functionName));
   const us = new Map<string, number>();
@@ -75,7 +78,7 @@ export function summarize(profile: Profile, fromUs = 0): LayerRow[] {
   for (let i = 0; i < profile.samples.length; i++) {
     const delta = profile.timeDeltas[i] ?? 0;
     at += delta;
-    if (at < fromUs) continue;
+    if (at < fromUs || at > toUs) continue;
     const layer = layerOfNode.get(profile.samples[i] as number) ?? "(unknown)";
     us.set(layer, (us.get(layer) ?? 0) + delta);
   }
@@ -87,8 +90,13 @@ export function summarize(profile: Profile, fromUs = 0): LayerRow[] {
     .sort((a, b) => b.ms - a.ms);
 }
 
-export async function summaryTable(file: string, fromUs = 0, minShare = 0.005): Promise<string> {
-  const rows = summarize(JSON.parse(await readFile(file, "utf8")) as Profile, fromUs);
+export async function summaryTable(
+  file: string,
+  fromUs = 0,
+  minShare = 0.005,
+  toUs = Number.POSITIVE_INFINITY,
+): Promise<string> {
+  const rows = summarize(JSON.parse(await readFile(file, "utf8")) as Profile, fromUs, toUs);
   const shown = rows.filter((r) => r.share >= minShare);
   const rest = rows.filter((r) => r.share < minShare);
   const lines = ["| layer (self time) | ms | % of busy time |", "|---|---|---|"];

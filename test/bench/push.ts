@@ -19,8 +19,12 @@
  * TLS handshakes and first snapshots of all of them; every stream is given up and opened again, and the storm
  * never ends. A real sidecar has its own CPU, so raise it (e.g. 300) to measure the nodes at 10,000; their
  * keep-alive (2 s pings, 2 s to answer) gets the same allowance, or they drop their own connections.
+ * BENCH_PROFILE=1 runs the nodes and the load generators under `node --cpu-prof` and prints each one's self
+ * time by layer over the timed changes only; the storm is skipped then (a killed leader writes no profile).
  */
-import { cpus } from "node:os";
+import * as fs from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import * as path from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { systemClock } from "../../src/common/clock.ts";
 import { silentLogger } from "../../src/common/logger.ts";
@@ -42,6 +46,7 @@ import {
   sleep,
   type Target,
 } from "./load-generators.ts";
+import { summaryTable } from "./profile-summary.ts";
 
 const SIDECARS = Number(process.env.SIDECARS ?? 1000);
 const SERVICES = Number(process.env.SERVICES ?? 1000);
@@ -52,6 +57,10 @@ const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const CONNECT_S = Number(process.env.CONNECT_S ?? 120);
 const FIRST_MESSAGE_S = process.env.FIRST_MESSAGE_S === undefined ? undefined : Number(process.env.FIRST_MESSAGE_S);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
+const PROFILE_DIR =
+  process.env.BENCH_PROFILE === "1" ? fs.mkdtempSync(path.join(tmpdir(), "meshlet-push-prof-")) : undefined;
+/** µs on the monotonic clock the profiles' sample times use. */
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 const IDLE_SAMPLE_MS = 3000;
 
 function serviceYaml(name: string, port: number): string {
@@ -157,6 +166,9 @@ async function waitAll(workers: Worker[], version: number, timeoutMs: number): P
 
 // The bench process drives the load generators: it runs on their core, not the nodes'.
 if (pinning !== undefined && MODE !== "in-process") pin(process.pid, pinning.loadgen);
+// The nodes and load generators inherit NODE_OPTIONS when they start; this process is not profiled.
+const nodeOptions = process.env.NODE_OPTIONS;
+if (PROFILE_DIR !== undefined) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}`;
 const target = MODE === "in-process" ? await inProcess() : await clusterTarget();
 const everything = [
   serviceYaml("shared", 80),
@@ -194,6 +206,16 @@ const workers = Array.from(
       ...(FIRST_MESSAGE_S === undefined ? {} : { firstMessageTimeoutMs: FIRST_MESSAGE_S * 1000 }),
     }),
 );
+if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+else process.env.NODE_OPTIONS = nodeOptions;
+/** Which process each profile belongs to, by pid. */
+const profiled = new Map<number, string>();
+if ("cluster" in target)
+  for (const n of (target as ClusterTarget).cluster.nodes)
+    if (n.proc?.pid !== undefined) profiled.set(n.proc.pid, `node ${n.id}`);
+workers.forEach((w, i) => {
+  if (w.child.pid !== undefined) profiled.set(w.child.pid, `load generator ${i + 1}`);
+});
 await Promise.all(workers.map((w) => w.next()));
 const connectStart = now();
 await waitAll(workers, version, CONNECT_S * 1000);
@@ -212,6 +234,7 @@ const cpuNow = async () => ({
 const idleStart = await cpuNow();
 await sleep(IDLE_SAMPLE_MS);
 const idleEnd = await cpuNow();
+const changesFromUs = monoUs();
 const idleRate = {
   nodes: (idleEnd.nodes - idleStart.nodes) / (idleEnd.at - idleStart.at),
   loadgen: (idleEnd.loadgen - idleStart.loadgen) / (idleEnd.at - idleStart.at),
@@ -238,6 +261,7 @@ for (let round = 0; round < ROUNDS; round++) {
   await sleep(300);
 }
 latencies.sort((a, b) => a - b);
+const changesToUs = monoUs();
 const roundsEnd = await cpuNow();
 const perPush = (ms: number) => ((ms * 1000) / (ROUNDS * SIDECARS)).toFixed(0);
 const roundsMs = roundsEnd.at - idleEnd.at;
@@ -317,7 +341,12 @@ async function storm(c: ClusterTarget): Promise<[string, string][]> {
     ],
   ];
 }
-const stormRows = "cluster" in target ? await storm(target as ClusterTarget) : [];
+const stormRows: [string, string][] =
+  PROFILE_DIR !== undefined
+    ? [["storm", "skipped: BENCH_PROFILE=1 (a leader killed with -9 writes no profile)"]]
+    : "cluster" in target
+      ? await storm(target as ClusterTarget)
+      : [];
 
 const rows: [string, string][] = [
   ["machine", `${cpus().length} cores, Node ${process.version}, shared with other work: one run, ratios and latencies`],
@@ -357,4 +386,13 @@ printTable(rows);
 for (const w of workers) w.child.send({ stop: true });
 await sleep(500);
 await target.stop();
+if (PROFILE_DIR !== undefined) {
+  for (const file of fs.readdirSync(PROFILE_DIR).filter((f) => f.endsWith(".cpuprofile"))) {
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread, others are workers (parsing).
+    const [pid, thread] = file.split(".").slice(3, 5).map(Number) as [number, number];
+    const who = `${profiled.get(pid) ?? `pid ${pid}`}${thread === 0 ? "" : `, worker thread ${thread}`}`;
+    process.stdout.write(`\nCPU profile of ${who} (self time during the ${ROUNDS} timed changes):\n\n`);
+    process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), changesFromUs, 0.01, changesToUs));
+  }
+}
 process.exit(backwards === 0 ? 0 : 1);
