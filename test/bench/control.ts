@@ -535,13 +535,23 @@ function record(samples: Samples, sys: System, metric: string, value: number): v
   bySys.set(metric, list);
 }
 
+/** With BENCH_PROFILE=1: when each of meshlet's points ran (its first round), µs on the profiles' clock. */
+const pointWindows = new Map<string, [number, number]>();
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+const cpuOf = (pid: number | undefined) => (pid === undefined ? Number.NaN : cpuMs(pid));
+
 /** One round of one throughput point on one system, loading its leader. */
 async function point(samples: Samples, sys: System, lead: number, clients: number, op: "put" | "get") {
   const pid = sys.pid(lead);
-  const cpuBefore = pid === undefined ? Number.NaN : cpuMs(pid);
+  const followers = Array.from({ length: sys.nodes }, (_, i) => i).filter((i) => i !== lead);
+  const cpuBefore = cpuOf(pid);
+  const followersBefore = followers.map((i) => cpuOf(sys.pid(i)));
   const gcBefore = await sys.gcPauseSeconds(lead);
   const fsyncBefore = await sys.fsyncs(lead);
+  const from = monoUs();
   const w = await load(sys, lead, clients, op);
+  const label = `${op === "put" ? "writes" : "lin. reads"} c=${clients}`;
+  if (sys === mesh && !pointWindows.has(label)) pointWindows.set(label, [from, monoUs()]);
   if (op === "get") {
     record(samples, sys, `lin. reads/s c=${clients}`, w.perSec);
     return w;
@@ -556,11 +566,18 @@ async function point(samples: Samples, sys: System, lead: number, clients: numbe
     record(samples, sys, "leader fsync ms (mean) c=1", ((f.seconds - fsyncBefore.seconds) * 1000) / count);
     record(samples, sys, "leader fsyncs per write c=1", count / ((w.perSec * DURATION_MS) / 1000));
   }
+  // Where the time goes: CPU per write on the leader and on a follower (a lone write's path crosses both).
+  const writes = (w.perSec * DURATION_MS) / 1000;
+  record(samples, sys, `leader CPU µs per write c=${clients}`, ((cpuOf(pid) - cpuBefore) * 1000) / writes);
+  const followerMs = followers.reduce((a, i, k) => a + cpuOf(sys.pid(i)) - (followersBefore[k] ?? Number.NaN), 0);
+  record(
+    samples,
+    sys,
+    `follower CPU µs per write c=${clients} (mean)`,
+    (followerMs * 1000) / followers.length / writes,
+  );
   if (clients === 64) {
-    // Where the leader's time goes at the point the targets are read: CPU per write, and the pauses that
-    // hold every in-flight write at once.
-    const writes = (w.perSec * DURATION_MS) / 1000;
-    record(samples, sys, "leader CPU µs per write c=64", ((cpuMs(pid ?? -1) - cpuBefore) * 1000) / writes);
+    // The pauses that hold every in-flight write at once, at the point the targets are read.
     record(
       samples,
       sys,
@@ -703,6 +720,10 @@ if (PROFILE_DIR !== undefined) {
       `\nCPU profile of meshlet node ${profiledNodes.get(pid) ?? `pid ${pid}`} (self time, whole run):\n\n`,
     );
     process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), 0, 0.01));
+    for (const [label, [from, to]] of pointWindows) {
+      process.stdout.write(`\n... the same node during meshlet's ${label} (first round):\n\n`);
+      process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), from, 0.02, to));
+    }
   }
 }
 if (failure !== undefined) {

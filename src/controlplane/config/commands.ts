@@ -11,10 +11,11 @@ import {
   HISTORY_VALUES,
   type HistoryEntry,
   historyKey,
+  historyOf,
   historyValueKey,
   type Provenance,
-  parseHistory,
   setsValue,
+  storedHistory,
 } from "./history.ts";
 import { releaseIndexKey } from "./release-index.ts";
 
@@ -104,16 +105,10 @@ function changeKey(kv: Txn, key: string, e: HistoryEntry, next: StoredValue | un
   const previous = kv.get(k);
   const before = previous?.revision;
   const after = next === KEEP ? before : next === undefined ? undefined : e.revision;
-  const stored = kv.get(historyKey(key));
-  const update = appendHistory(
-    parseHistory(stored === undefined ? undefined : storedText(stored.value)),
-    e,
-    before,
-    after,
-  );
+  const update = appendHistory(historyOf(key, kv.get(historyKey(key))?.value), e, before, after);
   if (previous !== undefined && update.keepSuperseded) kv.put(historyValueKey(key, previous.revision), previous.value);
   for (const r of update.dropValues) kv.delete(historyValueKey(key, r));
-  kv.put(historyKey(key), storedFromText(JSON.stringify(update.entries)));
+  kv.put(historyKey(key), storedHistory(key, update.entries));
   if (next === undefined) kv.delete(k);
   else if (next !== KEEP) kv.put(k, next);
 }
@@ -125,8 +120,7 @@ export function recordHistory(kv: Txn, key: string, e: HistoryEntry): void {
 
 /** The value `key` had from revision `to`, if the history still keeps it. */
 function valueAt(kv: Txn, key: string, to: number): StoredValue {
-  const stored = kv.get(historyKey(key));
-  const entries = parseHistory(stored === undefined ? undefined : storedText(stored.value));
+  const entries = historyOf(key, kv.get(historyKey(key))?.value);
   const e = entries.find((x) => x.revision === to);
   const oldest = entries[0]?.revision;
   if (e === undefined && oldest !== undefined && to < oldest && entries.length >= HISTORY_ENTRIES) {

@@ -10,7 +10,7 @@ import {
   type ReleaseOutcome,
 } from "../config/commands.ts";
 import { HistoryCompactedError } from "../config/errors.ts";
-import { historyKey, historyValueKey, parseHistory, setsValue } from "../config/history.ts";
+import { historyKey, historyOf, historyValueKey, setsValue } from "../config/history.ts";
 import { describeSelector } from "../config/selection.ts";
 import { sidecarsOf } from "../discovery/attach.ts";
 import { acknowledged } from "../resources/api-types.ts";
@@ -25,7 +25,7 @@ function history(kv: RevisionedKv, key: string): HistoryResponse | undefined {
   const stored = kv.get(historyKey(key));
   const base = kv.get(CONFIG_PREFIX + key);
   if (stored === undefined && base === undefined) return undefined;
-  const entries = parseHistory(stored === undefined ? undefined : storedText(stored.value))
+  const entries = historyOf(key, stored?.value)
     .map((e) =>
       setsValue(e)
         ? { ...e, restorable: base?.revision === e.revision || kv.get(historyValueKey(key, e.revision)) !== undefined }

@@ -62,6 +62,11 @@ export interface ExpireCaCommand {
   now: number;
 }
 
+/** The CA record's revision without parsing it: a node checks it after every applied entry. */
+export function caRevision(kv: Pick<RevisionedKv, "get">): number | undefined {
+  return kv.get(CA_KEY)?.revision;
+}
+
 export function readCa(kv: Pick<RevisionedKv, "get">): { record: CaRecord; revision: number } | undefined {
   const stored = kv.get(CA_KEY);
   if (stored === undefined) return undefined;

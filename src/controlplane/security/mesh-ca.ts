@@ -14,6 +14,7 @@ import type { ControlNode } from "../node.ts";
 import {
   type CaOrigin,
   type CaRecord,
+  caRevision,
   type ExpireCaCommand,
   readCa,
   rotationRefusal,
@@ -236,9 +237,11 @@ export class MeshSecurity {
 
   #refresh(): void {
     if (this.#replaying()) return;
+    // Every applied entry comes here: the record (its key PEM and chain) is parsed only when it changed.
+    const revision = caRevision(this.#node.kv);
+    if (revision === undefined || revision === this.#current?.revision || revision === this.#loading) return;
     const stored = readCa(this.#node.kv);
-    if (stored === undefined || stored.revision === this.#current?.revision || stored.revision === this.#loading)
-      return;
+    if (stored === undefined) return;
     this.#loading = stored.revision;
     let ca: CertificateAuthority;
     try {
