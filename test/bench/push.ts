@@ -20,7 +20,8 @@
  * never ends. A real sidecar has its own CPU, so raise it (e.g. 300) to measure the nodes at 10,000; their
  * keep-alive (2 s pings, 2 s to answer) gets the same allowance, or they drop their own connections.
  * BENCH_PROFILE=1 runs the nodes and the load generators under `node --cpu-prof` and prints each one's self
- * time by layer over the timed changes only; the storm is skipped then (a killed leader writes no profile).
+ * time by layer over the timed changes, and over the storm; BENCH_PROFILE=changes skips the storm, whose
+ * kill -9 leaves no profile of the leader.
  */
 import * as fs from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -57,8 +58,11 @@ const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const CONNECT_S = Number(process.env.CONNECT_S ?? 120);
 const FIRST_MESSAGE_S = process.env.FIRST_MESSAGE_S === undefined ? undefined : Number(process.env.FIRST_MESSAGE_S);
 const MODE = process.env.PUSH_BENCH_MODE ?? "cluster";
+const PROFILE = process.env.BENCH_PROFILE;
 const PROFILE_DIR =
-  process.env.BENCH_PROFILE === "1" ? fs.mkdtempSync(path.join(tmpdir(), "meshlet-push-prof-")) : undefined;
+  PROFILE === "1" || PROFILE === "changes" ? fs.mkdtempSync(path.join(tmpdir(), "meshlet-push-prof-")) : undefined;
+/** The parts of the run each profile is summarized over: µs on the profiles' clock. */
+const windows: { label: string; from: number; to: number }[] = [];
 /** µs on the monotonic clock the profiles' sample times use. */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 const IDLE_SAMPLE_MS = 3000;
@@ -261,7 +265,7 @@ for (let round = 0; round < ROUNDS; round++) {
   await sleep(300);
 }
 latencies.sort((a, b) => a - b);
-const changesToUs = monoUs();
+windows.push({ label: `the ${ROUNDS} timed changes`, from: changesFromUs, to: monoUs() });
 const roundsEnd = await cpuNow();
 const perPush = (ms: number) => ((ms * 1000) / (ROUNDS * SIDECARS)).toFixed(0);
 const roundsMs = roundsEnd.at - idleEnd.at;
@@ -311,6 +315,7 @@ async function storm(c: ClusterTarget): Promise<[string, string][]> {
   const peak = [...idle];
   const before = sum((await Promise.all(workers.map((w) => w.report()))).map((r) => r.connected));
   const start = now();
+  const fromUs = monoUs();
   await c.cluster.kill9(c.leader);
   let backMs = Number.NaN;
   while (now() - start < 60_000) {
@@ -324,6 +329,11 @@ async function storm(c: ClusterTarget): Promise<[string, string][]> {
     }
     await sleep(50);
   }
+  windows.push({
+    label: "the storm (kill -9 of the leader until every sidecar streams again)",
+    from: fromUs,
+    to: monoUs(),
+  });
   await sleep(2000);
   rssOf().forEach((mb, i) => {
     peak[i] = Math.max(peak[i] ?? 0, mb);
@@ -342,8 +352,8 @@ async function storm(c: ClusterTarget): Promise<[string, string][]> {
   ];
 }
 const stormRows: [string, string][] =
-  PROFILE_DIR !== undefined
-    ? [["storm", "skipped: BENCH_PROFILE=1 (a leader killed with -9 writes no profile)"]]
+  PROFILE === "changes"
+    ? [["storm", "skipped: BENCH_PROFILE=changes"]]
     : "cluster" in target
       ? await storm(target as ClusterTarget)
       : [];
@@ -391,8 +401,10 @@ if (PROFILE_DIR !== undefined) {
     // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread, others are workers (parsing).
     const [pid, thread] = file.split(".").slice(3, 5).map(Number) as [number, number];
     const who = `${profiled.get(pid) ?? `pid ${pid}`}${thread === 0 ? "" : `, worker thread ${thread}`}`;
-    process.stdout.write(`\nCPU profile of ${who} (self time during the ${ROUNDS} timed changes):\n\n`);
-    process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), changesFromUs, 0.01, changesToUs));
+    for (const w of windows) {
+      process.stdout.write(`\nCPU profile of ${who}, self time during ${w.label}:\n\n`);
+      process.stdout.write(await summaryTable(path.join(PROFILE_DIR, file), w.from, 0.01, w.to));
+    }
   }
 }
 process.exit(backwards === 0 ? 0 : 1);
