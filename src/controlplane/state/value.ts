@@ -14,8 +14,18 @@ export function storedFromBytes(bytes: Uint8Array): StoredValue {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1") as StoredValue;
 }
 
+/**
+ * Whether every char of `s` is ASCII: then its UTF-8 bytes are its chars, one each, and the stored form is the
+ * string itself. (Any other char takes two or more UTF-8 bytes, a lone surrogate three.) Most stored text is
+ * ASCII JSON, and skipping the Buffer round trip saves a copy and its garbage per write.
+ */
+function ascii(s: string): boolean {
+  return Buffer.byteLength(s, "utf8") === s.length;
+}
+
 /** Text is stored as its UTF-8 bytes. */
 export function storedFromText(text: string): StoredValue {
+  if (ascii(text)) return text as StoredValue;
   return Buffer.from(text, "utf8").toString("latin1") as StoredValue;
 }
 
@@ -24,5 +34,6 @@ export function storedBytes(value: StoredValue): Buffer {
 }
 
 export function storedText(value: StoredValue): string {
+  if (ascii(value)) return value;
   return storedBytes(value).toString("utf8");
 }
